@@ -1,0 +1,198 @@
+"""What analysis derives from a snapshot: the contract between analysis and rendering.
+
+All analysis is pure: functions take snapshot records and return these models. The JSON
+of ``labreport analyze --json`` is ``Analysis.model_dump(mode="json")``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Optional
+
+from pydantic import Field
+
+from labreport.snapshot import Record
+
+ProxyMode = Literal["iptables", "nftables", "ipvs", "unknown", "none"]
+
+
+class Component(Record):
+    """A Kubernetes-related process on a node (Q2), with what it does (``role``)."""
+
+    name: str  # canonical: etcd, kube-apiserver, kubelet, containerd, flanneld, coredns …
+    pid: Optional[int] = None
+    role: str  # one-line explanation (English; templates translate by ``name``)
+    command: str = ""
+    in_container: Optional[bool] = None
+    container_id: Optional[str] = None
+    key_flags: dict[str, str] = Field(default_factory=dict)  # --config, --container-runtime-endpoint …
+    truncated: bool = False
+
+
+class PodContainer(Record):
+    id: str
+    name: str
+    image: Optional[str] = None
+    state: Optional[str] = None
+    is_sandbox: bool = False
+    runtime: Optional[str] = None
+    attempt: Optional[int] = None
+    component: Optional[str] = None  # canonical component this container runs, if any
+
+
+class Pod(Record):
+    """Containers grouped by pod, with the sandbox (pause) marked (Q3/Q5)."""
+
+    namespace: Optional[str] = None
+    name: str
+    uid: Optional[str] = None
+    sandbox_id: Optional[str] = None  # None: the sandbox was not in the input (e.g. crictl ps)
+    containers: list[PodContainer] = Field(default_factory=list)  # sandbox first when known
+    ip: Optional[str] = None
+    netns: Optional[str] = None
+    shares_netns_with_sandbox: Optional[bool] = None  # docker NetworkMode container:<sandbox>
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}" if self.namespace else self.name
+
+
+class VethPair(Record):
+    """A host veth matched to a pod interface: each side's peer index points at the other."""
+
+    host_ifname: str
+    host_ifindex: int
+    netns: str  # the pod's namespace name (NetNamespace.name)
+    pod_ifname: str
+    pod_ifindex: int
+    pod_ips: list[str] = Field(default_factory=list)  # "10.244.1.2/24"
+    bridge: Optional[str] = None  # master of the host side (cni0, weave, docker0) or None (routed)
+    host_mac: Optional[str] = None
+    pod_mac: Optional[str] = None
+    pod: Optional[str] = None  # "namespace/name" when a sandbox's netns tells us
+
+
+class Endpoint(Record):
+    address: str  # "ip:port"
+    probability: Optional[float] = None  # effective share; the shares of a service sum to 1
+    rule_probability: Optional[float] = None  # iptables: the rule's own --probability (None = always)
+    weight: Optional[int] = None  # ipvs weight
+    chain: Optional[str] = None  # KUBE-SEP-… / endpoint-… chain
+    ready: Optional[bool] = None
+    local: Optional[bool] = None  # on this node (externalTrafficPolicy Local / KUBE-SVL)
+    pod: Optional[str] = None  # "namespace/name" when known from the API or veths
+
+
+class ServiceRecord(Record):
+    """One Service port as kube-proxy programs it, decoded the same way in every mode."""
+
+    name: str  # kube-proxy's service port name: "namespace/service:port" or "namespace/service"
+    namespace: Optional[str] = None
+    service: Optional[str] = None
+    port_name: Optional[str] = None
+    cluster_ip: Optional[str] = None
+    port: Optional[int] = None
+    protocol: str = "tcp"
+    node_port: Optional[int] = None
+    external_ips: list[str] = Field(default_factory=list)
+    load_balancer_ips: list[str] = Field(default_factory=list)
+    session_affinity: bool = False
+    affinity_timeout_s: Optional[int] = None
+    external_traffic_policy: Optional[str] = None  # "Local" when KUBE-SVL / external-… chains say so
+    internal_traffic_policy: Optional[str] = None
+    endpoints: Optional[list[Endpoint]] = None  # None: unknown (the service chain is not in the input)
+    no_endpoints: bool = False  # kube-proxy rejects traffic (KUBE-SVC missing + REJECT / no-endpoint-services)
+    mode: ProxyMode = "iptables"
+    chains: dict[str, str] = Field(default_factory=dict)  # {"svc": "KUBE-SVC-…", "ext": "KUBE-EXT-…", "fw": …}
+    evidence: list[str] = Field(default_factory=list)  # the rule lines it was decoded from
+    warnings: list[str] = Field(default_factory=list)
+
+
+class MasqueradeInfo(Record):
+    """What KUBE-MARK-MASQ / KUBE-POSTROUTING (or nft mark-for-masquerade / masquerading) do."""
+
+    mark: Optional[str] = None  # "0x4000/0x4000"
+    mark_chain: Optional[str] = None
+    postrouting_chain: Optional[str] = None
+    rules: list[str] = Field(default_factory=list)
+
+
+class ProxyModeInfo(Record):
+    mode: ProxyMode = "unknown"
+    detected_from: str = ""  # "kube-proxy ConfigMap", "--proxy-mode flag", "rules: KUBE-SERVICES chain" …
+    rule_sets_present: list[ProxyMode] = Field(default_factory=list)  # >1 after a mode switch
+    note: Optional[str] = None
+
+
+class PreflightCheck(Record):
+    """One kubeadm-style check (Q1): br_netfilter, ip_forward, cgroup drivers match …"""
+
+    id: str
+    title: str
+    status: Literal["pass", "fail", "warn", "unknown"]
+    observed: Optional[str] = None
+    expected: Optional[str] = None
+    fix: Optional[str] = None
+
+
+class Hop(Record):
+    """One step of the traffic path (numbered in the diagram)."""
+
+    n: int
+    node: Optional[str] = None
+    kind: str  # "chain", "dnat", "route", "device", "link", "veth", "pod", "vmap", "numgen", "ipvs"
+    where: str  # device or chain name
+    detail: str = ""
+    evidence: Optional[str] = None
+
+
+class TrafficPath(Record):
+    service: Optional[str] = None
+    from_node: Optional[str] = None
+    to_node: Optional[str] = None
+    target: Optional[str] = None  # "ip:port" of the chosen endpoint
+    target_pod: Optional[str] = None
+    hops: list[Hop] = Field(default_factory=list)
+    complete: bool = False
+    note: Optional[str] = None
+
+
+class Mismatch(Record):
+    """A disagreement between the API and what a node shows (stale rule, missing endpoint…)."""
+
+    kind: str
+    node: Optional[str] = None
+    subject: str
+    detail: str
+
+
+class NodeAnalysis(Record):
+    node: str
+    status: str = "ok"  # copied from the snapshot: ok / partial / failed
+    error: Optional[str] = None
+    components: list[Component] = Field(default_factory=list)
+    not_in_containers: list[str] = Field(default_factory=list)  # component names running on the host
+    pods: list[Pod] = Field(default_factory=list)
+    veth_pairs: list[VethPair] = Field(default_factory=list)
+    bridges: dict[str, list[str]] = Field(default_factory=dict)  # bridge -> port names
+    overlays: list[dict[str, Any]] = Field(default_factory=list)  # flannel.1 (vxlan), weave, tunl0, …
+    uplink: Optional[dict[str, Any]] = None  # {"name": "eth0", "addresses": [...]} (default route dev)
+    proxy_mode: ProxyModeInfo = Field(default_factory=ProxyModeInfo)
+    services: list[ServiceRecord] = Field(default_factory=list)
+    masquerade: Optional[MasqueradeInfo] = None
+    preflight: list[PreflightCheck] = Field(default_factory=list)
+    not_collected: list[str] = Field(default_factory=list)  # "containers: no CRI socket at …"
+    warnings: list[str] = Field(default_factory=list)
+
+
+class Analysis(Record):
+    schema_version: int = 1
+    nodes: list[NodeAnalysis] = Field(default_factory=list)
+    mismatches: list[Mismatch] = Field(default_factory=list)
+    path: Optional[TrafficPath] = None
+    warnings: list[str] = Field(default_factory=list)
+
+    def node(self, name: str) -> Optional[NodeAnalysis]:
+        for n in self.nodes:
+            if n.node == name:
+                return n
+        return None

@@ -1,0 +1,90 @@
+"""`labreport collect`: gather a snapshot from this node (--local) or from several nodes
+over SSH (--nodes), plus the cluster's objects from the Kubernetes API.
+
+The work is done elsewhere:
+  collectors.local.collect_local(...)          -> NodeSnapshot   (this node, in-process)
+  labreport.transport.multi.collect_nodes(...) -> list[NodeSnapshot] (SSH, in parallel)
+  labreport.cluster.api.collect_cluster(...)   -> ClusterObjects (Kubernetes API)
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import sys
+from typing import Optional
+
+import click
+
+from labreport import __version__
+from labreport.errors import LabreportError
+from labreport.snapshot import Snapshot, dumps, save
+from labreport.status import ExitStatus
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+@click.command("collect")
+@click.option("--local", "local", is_flag=True, help="Collect this node only, in-process.")
+@click.option("--nodes", default=None, help="Comma-separated nodes to collect over SSH (e.g. master,worker). "
+              "'local' or this host's name is collected in-process.")
+@click.option("--out", "out", default="labreport-snapshot", show_default=True,
+              help="Snapshot directory to write ('-' prints snapshot.json to stdout).")
+@click.option("--name", default=None, help="Node name to record for --local (default: hostname).")
+@click.option("--cri-socket", default=None, help="CRI socket (default: auto-detect containerd, CRI-O, cri-dockerd).")
+@click.option("--docker-host", default=None, help="Docker daemon (default: DOCKER_HOST or unix:///var/run/docker.sock).")
+@click.option("--ssh-user", default=None, help="SSH user (default: from ssh config, else current user).")
+@click.option("--ssh-config", default=None, type=click.Path(dir_okay=False), help="ssh config file (default: ~/.ssh/config).")
+@click.option("--sudo", is_flag=True, help="Run the remote collector with sudo -n.")
+@click.option("--remote-command", default=None, help="How to run labreport on the nodes (default: 'labreport').")
+@click.option("--timeout", default=60.0, show_default=True, type=float, help="Per-node timeout in seconds.")
+@click.option("--kubeconfig", default=None, type=click.Path(dir_okay=False), help="kubeconfig for the API part (default: KUBECONFIG, ~/.kube/config, in-cluster).")
+@click.option("--context", "kube_context", default=None, help="kubeconfig context.")
+@click.option("--no-api", is_flag=True, help="Do not contact the Kubernetes API.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress output.")
+def command(local: bool, nodes: Optional[str], out: str, name: Optional[str], cri_socket: Optional[str],
+            docker_host: Optional[str], ssh_user: Optional[str], ssh_config: Optional[str], sudo: bool,
+            remote_command: Optional[str], timeout: float, kubeconfig: Optional[str], kube_context: Optional[str],
+            no_api: bool, quiet: bool) -> None:
+    """Collect a snapshot from this node or from several nodes."""
+    if local == bool(nodes):
+        raise click.UsageError("give exactly one of --local or --nodes NODE[,NODE…]")
+    snap = Snapshot(tool_version=__version__, created_at=_now())
+    if local:
+        from collectors.local import collect_local
+
+        snap.nodes.append(collect_local(name=name, cri_socket=cri_socket, docker_host=docker_host, timeout=timeout))
+    else:
+        from labreport.transport.multi import collect_nodes
+
+        node_list = [n.strip() for n in (nodes or "").split(",") if n.strip()]
+        if not node_list:
+            raise click.UsageError("--nodes needs at least one node name")
+        snap.nodes.extend(collect_nodes(node_list, ssh_user=ssh_user, ssh_config=ssh_config, sudo=sudo,
+                                        remote_command=remote_command, timeout=timeout, cri_socket=cri_socket,
+                                        progress=not quiet and out != "-"))
+    if not no_api and (nodes or kubeconfig):
+        try:
+            from labreport.cluster.api import collect_cluster
+
+            snap.cluster = collect_cluster(kubeconfig=kubeconfig, context=kube_context, timeout=min(timeout, 30.0))
+        except ImportError as exc:  # the API part is optional
+            if not quiet:
+                click.echo(f"API not collected: {exc}", err=True)
+    if out == "-":
+        sys.stdout.write(dumps(snap))
+        sys.stdout.write("\n")
+    else:
+        path = save(snap, out)
+        if not quiet:
+            click.echo(f"snapshot written: {path}", err=True)
+    bad = [n for n in snap.nodes if n.status != "ok"]
+    if bad and out != "-":
+        for n in bad:
+            click.echo(f"node {n.name}: {n.status}: {n.error or 'see the snapshot'}", err=True)
+        if any(n.status == "failed" for n in bad):
+            raise click.exceptions.Exit(int(ExitStatus.PARTIAL))
+
+
+__all__ = ["command", "LabreportError"]

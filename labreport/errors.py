@@ -1,0 +1,49 @@
+"""The exceptions labreport documents. Anything else escaping is a bug."""
+
+from __future__ import annotations
+
+
+class LabreportError(Exception):
+    """Base: a clear, user-facing message; the CLI prints it without a traceback."""
+
+    exit_code: int = 1
+
+
+class ParseError(LabreportError):
+    """Input that a parser cannot read at all (empty, binary, not this format).
+
+    Lines a parser merely does not understand are *not* errors: they become
+    ParseWarning records and parsing goes on.
+    """
+
+    exit_code = 3
+
+    def __init__(self, message: str, *, source: str | None = None, line_no: int | None = None):
+        self.source = source
+        self.line_no = line_no
+        where = source or ""
+        if line_no is not None:
+            where = f"{where}:{line_no}" if where else f"line {line_no}"
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+class SnapshotError(LabreportError):
+    """A snapshot that cannot be loaded or saved."""
+
+    exit_code = 4
+
+
+class CollectionError(LabreportError):
+    """A collector that cannot run; collectors record it and go on, the CLI reports it."""
+
+    exit_code = 5
+
+
+class TransportError(LabreportError):
+    """SSH or API transport failure for one node/cluster."""
+
+    exit_code = 6
+
+
+class RenderError(LabreportError):
+    exit_code = 7
