@@ -1,0 +1,86 @@
+"""Service decoding for every kube-proxy mode: one entry point, the same ServiceRecords.
+
+``decode_services(node, cluster)`` detects the mode (``proxy_mode.detect_mode``) and hands
+the active rule set to its decoder:
+
+- iptables → ``services_iptables.decode_iptables(node.iptables)`` (and ``node.ip6tables``)
+- nftables → ``services_nft.decode_nft(node.nftables)``
+- ipvs     → ``services_ipvs.decode_ipvs(node, cluster)``
+
+When more than one rule set is present (a mode switch leaves the old rules behind), only
+the active one is decoded; ``ProxyModeInfo.rule_sets_present`` and ``note`` say so.
+Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Optional
+
+from labreport.analysis.model import MasqueradeInfo, ProxyModeInfo, ServiceRecord
+from labreport.analysis.proxy_mode import detect_mode
+from labreport.snapshot import ClusterObjects, NodeSnapshot
+
+DecodeResult = tuple[list[ServiceRecord], Optional[MasqueradeInfo]]
+
+
+def _add_note(info: ProxyModeInfo, note: str) -> None:
+    info.note = f"{info.note}; {note}" if info.note else note
+
+
+def _decoder(module: str, func: str):
+    mod = importlib.import_module(module)
+    return getattr(mod, func)
+
+
+def _decode_iptables(node: NodeSnapshot, info: ProxyModeInfo) -> DecodeResult:
+    decode = _decoder("labreport.analysis.services_iptables", "decode_iptables")
+    services: list[ServiceRecord] = []
+    masq: Optional[MasqueradeInfo] = None
+    for ipt in (node.iptables, node.ip6tables):
+        if ipt is None:
+            continue
+        recs, m = decode(ipt)
+        services.extend(recs)
+        masq = masq or m
+    if node.iptables is None and node.ip6tables is None:
+        _add_note(info, "mode is iptables but no iptables-save output was collected")
+    return services, masq
+
+
+def _decode_nft(node: NodeSnapshot, info: ProxyModeInfo) -> DecodeResult:
+    if node.nftables is None:
+        _add_note(info, "mode is nftables but no nft ruleset was collected")
+        return [], None
+    decode = _decoder("labreport.analysis.services_nft", "decode_nft")
+    return decode(node.nftables)
+
+
+def _decode_ipvs(node: NodeSnapshot, cluster: Optional[ClusterObjects], info: ProxyModeInfo) -> DecodeResult:
+    if node.ipvs is None:
+        _add_note(info, "mode is ipvs but no ipvsadm -Ln output was collected")
+        return [], None
+    decode = _decoder("labreport.analysis.services_ipvs", "decode_ipvs")
+    return decode(node, cluster)
+
+
+def decode_services(
+    node: NodeSnapshot, cluster: Optional[ClusterObjects] = None
+) -> tuple[ProxyModeInfo, list[ServiceRecord], Optional[MasqueradeInfo]]:
+    """(mode info, service records, masquerade info) for one node, in the mode in use."""
+    info = detect_mode(node, cluster)
+    try:
+        if info.mode == "iptables":
+            services, masq = _decode_iptables(node, info)
+        elif info.mode == "nftables":
+            services, masq = _decode_nft(node, info)
+        elif info.mode == "ipvs":
+            services, masq = _decode_ipvs(node, cluster, info)
+        else:
+            return info, [], None
+    except ImportError as exc:
+        _add_note(info, f"the {info.mode} decoder is not available: {exc}")
+        return info, [], None
+    for rec in services:
+        rec.mode = info.mode
+    return info, services, masq
