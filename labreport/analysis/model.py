@@ -50,6 +50,7 @@ class Pod(Record):
     ip: Optional[str] = None
     netns: Optional[str] = None
     shares_netns_with_sandbox: Optional[bool] = None  # docker NetworkMode container:<sandbox>
+    note: Optional[str] = None  # e.g. "sandbox e6cf… is not in the input (crictl ps lists no sandboxes)"
 
     @property
     def key(self) -> str:
