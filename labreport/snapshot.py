@@ -329,6 +329,10 @@ class ClusterObjects(Record):
     hpas: list[dict[str, Any]] = Field(default_factory=list)
     configmaps: list[dict[str, Any]] = Field(default_factory=list)  # kube-proxy's, kubeadm-config
     other: list[dict[str, Any]] = Field(default_factory=list)
+    # each object's manifest as applied: {"kind", "namespace", "name", "source":
+    # "last-applied" | "cleaned", "manifest": {...}} (labreport.cluster.manifests)
+    manifests: list[dict[str, Any]] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)  # a resource that could not be listed (403/404), redactions
 
 
 class Snapshot(Record):
