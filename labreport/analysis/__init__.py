@@ -1,0 +1,171 @@
+"""Analysis: pure functions from a Snapshot to an Analysis (see model.py).
+
+``analyze(snapshot)`` builds one NodeAnalysis per node by calling the analyzers:
+components, pods, veth, topology, preflight (this package), ``services.decode_services``
+(kube-proxy's rules, any mode), then ``crosscheck.crosscheck`` (API vs node) and
+``path.trace_path`` (the traffic path). The last three belong to other modules and are
+imported lazily: a missing module becomes a note, a failing analyzer a warning on its
+node; analysis never crashes because one part cannot run.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+from typing import Any, Callable, Optional
+
+from labreport.analysis.model import Analysis, NodeAnalysis
+from labreport.snapshot import NodeSnapshot, Snapshot
+
+__all__ = ["analyze", "analyze_node"]
+
+_OPTIONAL = {
+    "services": "labreport.analysis.services",
+    "crosscheck": "labreport.analysis.crosscheck",
+    "path": "labreport.analysis.path",
+}
+
+
+def _load(key: str) -> tuple[Optional[ModuleType], Optional[str]]:
+    """Import an optional analyzer: (module, None) or (None, why not)."""
+    path = _OPTIONAL[key]
+    try:
+        return importlib.import_module(path), None
+    except ModuleNotFoundError as exc:
+        if exc.name and (exc.name == path or path.startswith(exc.name + ".")):
+            return None, f"{key}: not analyzed (module unavailable)"
+        return None, f"{key}: not analyzed (cannot import {path}: {exc})"
+    except Exception as exc:  # a syntax or import-time error in that module
+        return None, f"{key}: not analyzed (cannot import {path}: {type(exc).__name__}: {exc})"
+
+
+def _guard(warnings: list[str], what: str, fn: Callable[[], Any]) -> Any:
+    try:
+        return fn()
+    except Exception as exc:  # one analyzer failing must not stop the others
+        warnings.append(f"{what}: failed ({type(exc).__name__}: {exc})")
+        return None
+
+
+def _not_collected(node: NodeSnapshot) -> list[str]:
+    out: list[str] = []
+    if node.status != "ok" and node.error:
+        out.append(f"node: {node.status}: {node.error}")
+    for st in node.collectors:
+        if not st.ok:
+            out.append(f"{st.name}: {st.reason or 'not collected'}")
+        elif st.partial:
+            out.append(f"{st.name}: partial: {st.reason or 'some of its work failed'}")
+    for ns in node.netns:
+        if ns.error:
+            out.append(f"netns {ns.name}: {ns.error}")
+    return out
+
+
+def analyze_node(node: NodeSnapshot, snapshot: Optional[Snapshot] = None,
+                 services_mod: Optional[ModuleType] = None, services_note: Optional[str] = None) -> NodeAnalysis:
+    """Everything this package derives for one node (services only when ``services_mod``)."""
+    from labreport.analysis import components, pods, preflight, topology, veth
+
+    na = NodeAnalysis(node=node.name, status=node.status, error=node.error)
+    na.not_collected = _not_collected(node)
+    w = na.warnings
+    cluster = snapshot.cluster if snapshot is not None else None
+
+    comps = _guard(w, "components", lambda: components.find_components(node))
+    if comps is not None:
+        na.components = comps
+        na.not_in_containers = components.not_in_containers(comps)
+    vw: list[str] = []
+    pairs = _guard(w, "veth", lambda: veth.match_veths(node, warnings=vw))
+    w.extend(vw)
+    if pairs is not None:
+        na.veth_pairs = pairs
+    pod_list = _guard(w, "pods", lambda: pods.group_pods(node, veths=na.veth_pairs))
+    if pod_list is not None:
+        na.pods = pod_list
+        _name_veth_pods(na)
+    topo = _guard(w, "topology", lambda: topology.describe(node))
+    if topo is not None:
+        na.bridges, na.overlays, na.uplink = topo
+    checks = _guard(w, "preflight", lambda: preflight.checks(node, cluster))
+    if checks is not None:
+        na.preflight = checks
+
+    if services_mod is not None:
+        res = _guard(w, "services", lambda: services_mod.decode_services(node, cluster))
+        if res is not None:
+            try:
+                mode, svcs, masq = res
+                if mode is not None:
+                    na.proxy_mode = mode
+                na.services = list(svcs or [])
+                na.masquerade = masq
+            except (TypeError, ValueError) as exc:
+                w.append(f"services: unexpected result ({type(exc).__name__}: {exc})")
+    elif services_note:
+        w.append(services_note)
+    return na
+
+
+def _name_veth_pods(na: NodeAnalysis) -> None:
+    """Pods whose netns a veth reaches name that veth's pod (and the other way)."""
+    by_netns = {p.netns: p for p in na.pods if p.netns}
+    for v in na.veth_pairs:
+        p = by_netns.get(v.netns)
+        if p is None:
+            continue
+        if v.pod is None:
+            v.pod = p.key
+        if p.ip is None and v.pod_ips:
+            p.ip = v.pod_ips[0].split("/", 1)[0]
+
+
+def _fill_endpoint_pods(analysis: Analysis) -> None:
+    """Name the pod behind each service endpoint whose IP is a known pod IP."""
+    pod_by_ip: dict[str, str] = {}
+    for na in analysis.nodes:
+        for p in na.pods:
+            if p.ip:
+                pod_by_ip.setdefault(p.ip, p.key)
+        for v in na.veth_pairs:
+            if v.pod:
+                for ip in v.pod_ips:
+                    pod_by_ip.setdefault(ip.split("/", 1)[0], v.pod)
+    if not pod_by_ip:
+        return
+    for na in analysis.nodes:
+        for s in na.services:
+            for ep in s.endpoints or ():
+                if ep.pod is None:
+                    ip = ep.address.rsplit(":", 1)[0].strip("[]")
+                    ep.pod = pod_by_ip.get(ip)
+
+
+def analyze(snapshot: Snapshot, *, service: Optional[str] = None, from_node: Optional[str] = None) -> Analysis:
+    """Analyze every node of the snapshot; never raises for a bad or partial snapshot."""
+    analysis = Analysis()
+    services_mod, services_note = _load("services")
+    for node in snapshot.nodes:
+        analysis.nodes.append(analyze_node(node, snapshot, services_mod, services_note))
+    if services_note:
+        analysis.warnings.append(services_note)
+    _guard(analysis.warnings, "endpoint pods", lambda: _fill_endpoint_pods(analysis))
+
+    crosscheck_mod, note = _load("crosscheck")
+    if crosscheck_mod is None:
+        analysis.warnings.append(note or "crosscheck: not analyzed")
+    else:
+        mism = _guard(analysis.warnings, "crosscheck", lambda: crosscheck_mod.crosscheck(snapshot, analysis))
+        if mism is not None:
+            analysis.mismatches = list(mism)
+
+    path_mod, note = _load("path")
+    if path_mod is None:
+        analysis.warnings.append(note or "path: not analyzed")
+    else:
+        tp = _guard(analysis.warnings, "path",
+                    lambda: path_mod.trace_path(snapshot, analysis, service=service, from_node=from_node))
+        if tp is not None:
+            analysis.path = tp
+    return analysis
