@@ -33,6 +33,12 @@ def _running(node: NodeSnapshot) -> dict[str, int]:
     return out
 
 
+def _ran(node: NodeSnapshot, collector: str) -> bool:
+    """The named collector ran completely on the live node (so an absence is evidence);
+    an imported `ps aux | grep kube` is a filtered list, which proves nothing absent."""
+    return any(c.name == collector and c.ok and not c.partial for c in node.collectors)
+
+
 def _sysctl(node: NodeSnapshot, key: str) -> Optional[str]:
     s = node.info.sysctls
     if key in s:
@@ -58,9 +64,12 @@ def checks(node: NodeSnapshot, cluster: Optional[ClusterObjects] = None) -> list
         elif mod == "br_netfilter" and _sysctl(node, "net.bridge.bridge-nf-call-iptables") is not None:
             out.append(_check(f"module-{mod}", f"kernel module {mod} loaded ({why})", "pass",
                               "net.bridge.* sysctls exist (br_netfilter is loaded or built in)", "loaded", fix))
-        elif modules:
-            out.append(_check(f"module-{mod}", f"kernel module {mod} loaded ({why})", "fail",
-                              "not in the loaded modules", "loaded", fix))
+        elif modules or _ran(node, "sysinfo"):
+            # overlay may be built into the kernel (then it is not in /proc/modules)
+            out.append(_check(f"module-{mod}", f"kernel module {mod} loaded ({why})",
+                              "warn" if mod == "overlay" else "fail",
+                              "not in the loaded modules" + (" (it may be built into the kernel)" if mod == "overlay" else ""),
+                              "loaded", fix))
         else:
             out.append(_check(f"module-{mod}", f"kernel module {mod} loaded ({why})", "unknown",
                               "not collected (lsmod)", "loaded", fix))
@@ -73,7 +82,7 @@ def checks(node: NodeSnapshot, cluster: Optional[ClusterObjects] = None) -> list
         val = _sysctl(node, key)
         if val is None:
             status, observed = "unknown", "not collected"
-            if key.startswith("net.bridge.") and modules and "br_netfilter" not in modules:
+            if key.startswith("net.bridge.") and (modules or _ran(node, "sysinfo")) and "br_netfilter" not in modules:
                 status, observed = "fail", "absent: br_netfilter is not loaded"
         else:
             status, observed = ("pass" if val == "1" else "fail"), val
@@ -97,7 +106,7 @@ def checks(node: NodeSnapshot, cluster: Optional[ClusterObjects] = None) -> list
                           f"{name} {version}" if version else f"{name} (running, version not collected)",
                           "containerd, CRI-O or Docker (+cri-dockerd)",
                           "install containerd (apt-get install containerd) and start it"))
-    elif node.processes:
+    elif _ran(node, "processes"):
         out.append(_check("runtime", "a container runtime is installed and running", "fail",
                           "no containerd / dockerd / crio process", "containerd, CRI-O or Docker (+cri-dockerd)",
                           "install containerd (apt-get install containerd) and start it (systemctl enable --now containerd)"))
@@ -117,7 +126,7 @@ def checks(node: NodeSnapshot, cluster: Optional[ClusterObjects] = None) -> list
     elif "kubelet" in running:
         out.append(_check("kubelet", "the kubelet is installed", "pass", f"running (pid {running['kubelet']}), version not collected",
                           "same minor as the control plane", "apt-get install kubelet kubeadm kubectl"))
-    elif node.processes and any(c.ok and "process" in c.name for c in node.collectors):
+    elif _ran(node, "processes"):
         out.append(_check("kubelet", "the kubelet is installed", "fail", "no kubelet process", "running",
                           "apt-get install kubelet && systemctl enable --now kubelet"))
     else:

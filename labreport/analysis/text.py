@@ -1,0 +1,215 @@
+"""A readable text form of an Analysis, for a person at a terminal (rich tables).
+
+``render_text(analysis)`` returns the text; ``print_analysis(analysis, console)`` prints
+it to a rich Console (colours when the console is a terminal).
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Optional
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from labreport.analysis.model import Analysis, NodeAnalysis, ServiceRecord
+
+
+def share_text(p: Optional[float]) -> str:
+    """0.3333333 → '0.3333 (1/3)'; None → '?'."""
+    if p is None:
+        return "?"
+    frac = Fraction(p).limit_denominator(64)
+    s = f"{p:.4f}"
+    if frac.denominator > 1 and abs(float(frac) - p) < 5e-4:
+        s += f" ({frac.numerator}/{frac.denominator})"
+    return s
+
+
+class _Table(Table):
+    """A rich Table whose string cells are plain text (no markup: "[sandbox]" stays)."""
+
+    def add_row(self, *cells, **kw):  # type: ignore[override]
+        return super().add_row(*[Text(c) if isinstance(c, str) else c for c in cells], **kw)
+
+
+def _table(title: str, *cols: str) -> Table:
+    t = _Table(title=title, title_justify="left", show_lines=False, expand=False)
+    for c in cols:
+        t.add_column(c, overflow="fold")
+    return t
+
+
+def _yn(v: Optional[bool]) -> str:
+    return "yes" if v else ("no" if v is False else "?")
+
+
+def _components(na: NodeAnalysis) -> Optional[Table]:
+    if not na.components:
+        return None
+    t = _table("Components", "name", "pid", "in container", "role", "key flags")
+    for c in na.components:
+        flags = " ".join(f"{k}={v}" for k, v in c.key_flags.items())
+        t.add_row(c.name, str(c.pid) if c.pid is not None else "-", _yn(c.in_container), c.role,
+                  flags + (" (command cut)" if c.truncated else ""))
+    return t
+
+
+def _pods(na: NodeAnalysis) -> Optional[Table]:
+    if not na.pods:
+        return None
+    t = _table("Pods", "pod", "ip", "netns", "containers (sandbox first)", "shares sandbox netns")
+    for p in na.pods:
+        lines = []
+        for c in p.containers:
+            mark = "[sandbox] " if c.is_sandbox else ""
+            comp = f" → {c.component}" if c.component and not c.is_sandbox else ""
+            lines.append(f"{mark}{c.name} ({c.id[:13]}){comp}")
+        if p.sandbox_id and not any(c.is_sandbox for c in p.containers):
+            lines.insert(0, f"[sandbox {p.sandbox_id}: not in the input]")
+        if p.note:
+            lines.append(f"note: {p.note}")
+        t.add_row(p.key, p.ip or "-", p.netns or "-", "\n".join(lines), _yn(p.shares_netns_with_sandbox))
+    return t
+
+
+def _veths(na: NodeAnalysis) -> Optional[Table]:
+    if not na.veth_pairs:
+        return None
+    t = _table("Veth pairs (host ↔ pod)", "host side", "bridge", "pod netns", "pod side", "pod IPs", "pod")
+    for v in na.veth_pairs:
+        t.add_row(f"{v.host_ifindex}: {v.host_ifname}@if{v.pod_ifindex}", v.bridge or "(routed)", v.netns,
+                  f"{v.pod_ifindex}: {v.pod_ifname}@if{v.host_ifindex}", ", ".join(v.pod_ips) or "-", v.pod or "-")
+    return t
+
+
+def _devices(na: NodeAnalysis) -> Optional[Table]:
+    if not (na.bridges or na.overlays or na.uplink):
+        return None
+    t = _table("Node devices", "device", "what", "details")
+    if na.uplink:
+        u = na.uplink
+        det = ", ".join(u.get("addresses") or []) + (f"; gateway {u['gateway']}" if u.get("gateway") else "")
+        t.add_row(str(u.get("name")), "uplink (default route)" + (" — guessed" if u.get("guessed") else ""), det)
+    for br, ports in na.bridges.items():
+        t.add_row(br, "bridge", f"{len(ports)} port(s): " + ", ".join(ports[:12]) + (" …" if len(ports) > 12 else ""))
+    for o in na.overlays:
+        det = []
+        for k in ("vni", "local", "port", "dev"):
+            if o.get(k) is not None:
+                det.append(f"{k} {o[k]}")
+        if o.get("addresses"):
+            det.append(", ".join(o["addresses"]))
+        if o.get("fdb"):
+            det.append(f"{len(o['fdb'])} fdb entr{'y' if len(o['fdb']) == 1 else 'ies'}")
+        if o.get("ports"):
+            det.append(f"{len(o['ports'])} port(s)")
+        t.add_row(str(o.get("name")), f"{o.get('type')} {o.get('kind') or ''}".strip(), "; ".join(det))
+    return t
+
+
+def _service_rows(s: ServiceRecord) -> tuple[str, str, str]:
+    front = f"{s.cluster_ip or '-'}:{s.port if s.port is not None else '?'}/{s.protocol}"
+    if s.node_port:
+        front += f"\nNodePort {s.node_port}"
+    extras = []
+    if s.session_affinity:
+        extras.append("sessionAffinity" + (f" {s.affinity_timeout_s}s" if s.affinity_timeout_s else ""))
+    if s.external_traffic_policy:
+        extras.append(f"externalTrafficPolicy {s.external_traffic_policy}")
+    if s.no_endpoints:
+        extras.append("no endpoints (rejected)")
+    if s.endpoints is None:
+        eps = "unknown (service chain not in the input)"
+    elif not s.endpoints:
+        eps = "none"
+    else:
+        lines = []
+        for e in s.endpoints:
+            rp = "always" if e.rule_probability is None else f"{e.rule_probability:.11g}"
+            if e.weight is not None and e.rule_probability is None:
+                rp = f"weight {e.weight}"
+            line = f"{e.address}  rule p={rp}  share {share_text(e.probability)}"
+            if e.pod:
+                line += f"  ({e.pod})"
+            lines.append(line)
+        eps = "\n".join(lines)
+    return front, "; ".join(extras), eps
+
+
+def _services(na: NodeAnalysis) -> Optional[Table]:
+    if not na.services:
+        return None
+    t = _table(f"Services (kube-proxy mode: {na.proxy_mode.mode})", "service port", "front", "notes", "endpoints")
+    for s in na.services:
+        front, extras, eps = _service_rows(s)
+        t.add_row(s.name, front, extras, eps)
+    return t
+
+
+def _preflight(na: NodeAnalysis) -> Optional[Table]:
+    if not na.preflight:
+        return None
+    t = _table("Preflight checks", "status", "check", "observed", "fix")
+    colours = {"pass": "green", "fail": "red", "warn": "yellow", "unknown": "dim"}
+    for c in na.preflight:
+        t.add_row(Text(c.status, style=colours.get(c.status, "")), c.title, c.observed or "-",
+                  c.fix if c.status != "pass" else "")
+    return t
+
+
+def print_analysis(analysis: Analysis, console: Console) -> None:
+    for na in analysis.nodes:
+        head = f"Node {na.node}"
+        if na.status != "ok":
+            head += f" — {na.status}" + (f": {na.error}" if na.error else "")
+        console.rule(Text(head))
+        for make in (_components, _pods, _veths, _devices, _services, _preflight):
+            t = make(na)
+            if t is not None:
+                console.print(t)
+        if na.not_in_containers:
+            console.print(Text("Not in containers (run on the host): " + ", ".join(na.not_in_containers)))
+        if na.masquerade and (na.masquerade.mark or na.masquerade.rules):
+            console.print(Text(f"Masquerade: mark {na.masquerade.mark or '?'} set by "
+                               f"{na.masquerade.mark_chain or '?'}, applied in {na.masquerade.postrouting_chain or '?'}"))
+        if na.not_collected:
+            console.print("Not collected:", style="bold")
+            for line in na.not_collected:
+                console.print(Text(f"  - {line}"))
+        if na.warnings:
+            console.print("Warnings:", style="bold yellow")
+            for line in na.warnings:
+                console.print(Text(f"  - {line}"))
+    if analysis.mismatches:
+        console.rule("API vs nodes")
+        t = _table("Mismatches", "kind", "node", "subject", "detail")
+        for m in analysis.mismatches:
+            t.add_row(m.kind, m.node or "-", m.subject, m.detail)
+        console.print(t)
+    if analysis.path and analysis.path.hops:
+        p = analysis.path
+        console.rule(Text(f"Path to {p.service or p.target or '?'}" + (f" from {p.from_node}" if p.from_node else "")))
+        for h in p.hops:
+            console.print(Text(f"{h.n:>3}. [{h.node or '-'}] {h.kind} {h.where}" + (f" — {h.detail}" if h.detail else "")))
+        if p.note:
+            console.print(Text(f"note: {p.note}"))
+    if analysis.warnings:
+        console.rule("Analysis warnings")
+        for line in analysis.warnings:
+            console.print(Text(f"  - {line}"))
+
+
+def render_text(analysis: Analysis, width: int = 160) -> str:
+    console = Console(width=width, record=True, color_system=None, force_terminal=False, file=_Null())
+    print_analysis(analysis, console)
+    return console.export_text()
+
+
+class _Null:
+    def write(self, s: str) -> int:
+        return len(s)
+
+    def flush(self) -> None:
+        pass

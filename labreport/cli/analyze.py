@@ -1,0 +1,75 @@
+"""`labreport analyze SNAPSHOT`: what the snapshot shows, as tables or as JSON.
+
+SNAPSHOT is a snapshot directory or its snapshot.json. ``--json`` prints
+``Analysis.model_dump(mode="json")``; ``--node`` keeps some nodes; ``--service`` keeps
+the service ports whose name matches (``ns/svc:port``, ``ns/svc`` or ``svc``) and traces
+the path to that service.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Optional
+
+import click
+
+from labreport.analysis.model import Analysis, ServiceRecord
+from labreport.errors import LabreportError
+
+
+def service_matches(s: ServiceRecord, wanted: str) -> bool:
+    w = wanted.strip()
+    names = {s.name}
+    base = s.name.split(":", 1)[0]
+    names.add(base)
+    if s.service:
+        names.add(s.service)
+        if s.namespace:
+            names.add(f"{s.namespace}/{s.service}")
+    if "/" in base:
+        names.add(base.split("/", 1)[1])
+    return w in names
+
+
+def _filter(analysis: Analysis, nodes: tuple[str, ...], service: Optional[str]) -> Analysis:
+    if nodes:
+        known = [n.node for n in analysis.nodes]
+        missing = [n for n in nodes if n not in known]
+        if missing:
+            raise LabreportError(f"no node named {', '.join(missing)} in the snapshot; it has: "
+                                 f"{', '.join(known) or '(no nodes)'}")
+        analysis.nodes = [n for n in analysis.nodes if n.node in nodes]
+    if service:
+        total = 0
+        for na in analysis.nodes:
+            na.services = [s for s in na.services if service_matches(s, service)]
+            total += len(na.services)
+        if total == 0:
+            analysis.warnings.append(f"no service matching {service!r} on the selected node(s)")
+    return analysis
+
+
+@click.command("analyze")
+@click.argument("snapshot", type=click.Path())
+@click.option("--json", "as_json", is_flag=True, help="Print the analysis as JSON.")
+@click.option("--node", "nodes", multiple=True, help="Only this node (repeatable).")
+@click.option("--service", default=None, help="Only this service (ns/name[:port] or name); trace its path.")
+def command(snapshot: str, as_json: bool, nodes: tuple[str, ...], service: Optional[str]) -> None:
+    """Analyze a snapshot: components, pods, veth pairs, services, checks."""
+    from labreport.analysis import analyze
+    from labreport.snapshot import load
+
+    snap = load(snapshot)  # SnapshotError: a clear message, no traceback
+    analysis = _filter(analyze(snap, service=service), nodes, service)
+    if as_json:
+        click.echo(json.dumps(analysis.model_dump(mode="json"), indent=1, ensure_ascii=False))
+        return
+    from rich.console import Console
+
+    from labreport.analysis.text import print_analysis
+
+    stdout = sys.stdout
+    tty = hasattr(stdout, "isatty") and stdout.isatty()
+    console = Console(file=stdout, width=None if tty else 160, soft_wrap=False)
+    print_analysis(analysis, console)
