@@ -1,0 +1,538 @@
+"""Decode kube-proxy's nftables mode (table ``ip kube-proxy`` / ``ip6 kube-proxy``) into
+the same ServiceRecords as the iptables decoder.
+
+What kube-proxy writes (pkg/proxy/nftables/proxier.go, v1.29–v1.33):
+
+- ``services`` (jumped to from ``nat-prerouting`` / ``nat-output``) looks packets up in
+  two verdict maps: ``service-ips`` (``ip . proto . port : goto <chain>``; ClusterIPs go to
+  ``service-<base>`` — or ``local-<base>`` with internalTrafficPolicy Local — external
+  and load-balancer IPs go to ``external-<base>``) and ``service-nodeports``
+  (``proto . port : goto external-<base>``).
+- ``<base>`` is ``<HASH>-<ns>/<svc>/<proto>/<portname>``; the service port's name is
+  ``ns/svc:portname`` (``ns/svc`` when the port has no name).
+- ``service-<base>`` / ``local-<base>``: an optional masquerade rule, for
+  sessionAffinity ClientIP one ``ip saddr @affinity-<ep> goto endpoint-<ep>`` per
+  endpoint, then ``numgen random mod N vmap { 0 : goto endpoint-…, … }``: each index is
+  1/N, so an endpoint's share is (indices pointing at it) / N.
+- ``endpoint-<HASH>-<ns>/<svc>/<proto>/<portname>__<ip>/<port>``: masquerade hairpin
+  traffic, ``update @affinity-… { ip saddr }`` with affinity, ``dnat to ip:port``.
+- ``external-<base>``: ``jump mark-for-masquerade`` + ``goto service-<base>``
+  (externalTrafficPolicy Cluster) or the short-circuit rules (``fib saddr type local`` …)
+  + ``goto local-<base>`` (Local).
+- ``affinity-<ep>`` sets: ``flags dynamic,timeout; timeout 3h`` = sessionAffinityConfig
+  timeoutSeconds; their live elements (``expires``) are the clients currently pinned.
+- ``no-endpoint-services`` / ``no-endpoint-nodeports``: services without endpoints
+  (``goto reject-chain``) or without local endpoints (``drop``), with the service port
+  name as the element's comment.
+- ``firewall-ips`` → ``firewall-<base>``: loadBalancerSourceRanges.
+- ``mark-for-masquerade`` sets the masquerade bit; ``masquerading`` (from
+  ``nat-postrouting``) masquerades marked packets.
+
+Load-balancer IPs without source ranges look exactly like external IPs in these rules; they
+are reported as ``external_ips``. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from labreport.analysis.model import Endpoint, MasqueradeInfo, ServiceRecord
+from labreport.parsers.nft import NftChain, NftSet, NftTable, tables_of
+from labreport.snapshot import NftRuleset
+
+KUBE_PROXY_TABLE = "kube-proxy"
+CHAIN_PREFIXES = ("service-", "local-", "external-", "firewall-", "endpoint-")
+_BASE_RE = re.compile(r"^(?P<hash>[A-Z2-7]{8})-(?P<ns>[^/]+)/(?P<svc>[^/]+)/(?P<proto>[a-z]+)/(?P<port>[^/_]*?)(?:__(?P<ep>.*))?$")
+
+
+@dataclass
+class ChainName:
+    prefix: str  # "service-", "endpoint-" …
+    base: str  # HASH-ns/svc/proto/port (without the endpoint part)
+    namespace: Optional[str] = None
+    service: Optional[str] = None
+    protocol: Optional[str] = None
+    port_name: Optional[str] = None
+    endpoint: Optional[str] = None  # "10.244.1.5/80" for endpoint chains
+    truncated: bool = False
+
+    @property
+    def service_port_name(self) -> Optional[str]:
+        if self.namespace is None or self.service is None:
+            return None
+        base = f"{self.namespace}/{self.service}"
+        return f"{base}:{self.port_name}" if self.port_name else base
+
+
+def split_chain_name(name: str) -> Optional[ChainName]:
+    """``service-ULMVA6XW-ns1/svc1/tcp/p80`` → its parts; None for other chains."""
+    for prefix in CHAIN_PREFIXES:
+        if name.startswith(prefix):
+            rest = name[len(prefix) :]
+            break
+    else:
+        return None
+    if "/" not in rest:  # kube-proxy's own chains ("service-endpoints-check") have no slash
+        return None
+    truncated = rest.endswith("...")
+    m = _BASE_RE.match(rest)
+    if not m:
+        base = rest.split("__", 1)[0]
+        return ChainName(prefix=prefix, base=base, truncated=truncated)
+    base = rest.split("__", 1)[0]
+    return ChainName(
+        prefix=prefix, base=base, namespace=m.group("ns"), service=m.group("svc"),
+        protocol=m.group("proto"), port_name=m.group("port") or None, endpoint=m.group("ep"),
+        truncated=truncated,
+    )
+
+
+def parse_service_port_name(name: str) -> tuple[Optional[str], Optional[str], Optional[str]]:
+    """"ns/svc:port" → (ns, svc, port); "ns/svc" → (ns, svc, None)."""
+    m = re.fullmatch(r"([^/\s]+)/([^:\s]+)(?::(\S*))?", name.strip())
+    if not m:
+        return None, None, None
+    return m.group(1), m.group(2), (m.group(3) or None)
+
+
+# --------------------------------------------------------------------------- expr helpers
+
+
+def _target(verdict: Any) -> Optional[str]:
+    if isinstance(verdict, dict):
+        for k in ("goto", "jump"):
+            v = verdict.get(k)
+            if isinstance(v, dict) and "target" in v:
+                return str(v["target"])
+    return None
+
+
+def _verdict_word(verdict: Any) -> str:
+    if isinstance(verdict, dict) and verdict:
+        k = next(iter(verdict))
+        t = _target(verdict)
+        return f"{k} {t}" if t else k
+    return str(verdict)
+
+
+def _numgen_vmap(expr: list[dict[str, Any]]) -> Optional[tuple[int, list[tuple[int, str]]]]:
+    """(mod, [(index, endpoint chain)]) of a ``numgen random mod N vmap {…}`` rule."""
+    for e in expr:
+        vm = e.get("vmap") if isinstance(e, dict) else None
+        if not isinstance(vm, dict):
+            continue
+        key = vm.get("key")
+        if not (isinstance(key, dict) and "numgen" in key):
+            continue
+        mod = key["numgen"].get("mod")
+        data = vm.get("data")
+        pairs: list[tuple[int, str]] = []
+        if isinstance(data, dict) and isinstance(data.get("set"), list):
+            for item in data["set"]:
+                if isinstance(item, list) and len(item) == 2:
+                    idx, verdict = item
+                    t = _target(verdict)
+                    if t is not None:
+                        if isinstance(idx, dict) and "range" in idx:  # "0-1 : goto x"
+                            lo, hi = idx["range"]
+                            pairs.extend((i, t) for i in range(int(lo), int(hi) + 1))
+                        elif isinstance(idx, int):
+                            pairs.append((idx, t))
+        try:
+            return int(mod), pairs
+        except (TypeError, ValueError):
+            return None
+    return None
+
+
+def _affinity_goto(expr: list[dict[str, Any]]) -> Optional[tuple[str, str]]:
+    """(affinity set, endpoint chain) of ``ip saddr @affinity-… goto endpoint-…``."""
+    aff = None
+    for e in expr:
+        m = e.get("match") if isinstance(e, dict) else None
+        if isinstance(m, dict):
+            right = m.get("right")
+            if isinstance(right, str) and right.startswith("@affinity-"):
+                aff = right[1:]
+    if aff is None:
+        return None
+    for e in expr:
+        t = _target(e) if isinstance(e, dict) and ("goto" in e or "jump" in e) else None
+        if t:
+            return aff, t
+    return None
+
+
+def _dnat(expr: list[dict[str, Any]]) -> Optional[str]:
+    for e in expr:
+        d = e.get("dnat") if isinstance(e, dict) else None
+        if isinstance(d, dict) and d.get("addr") is not None:
+            addr = d["addr"]
+            if isinstance(addr, dict):
+                return None
+            addr = str(addr)
+            port = d.get("port")
+            if port is None:
+                return addr
+            return f"[{addr}]:{port}" if ":" in addr else f"{addr}:{port}"
+    return None
+
+
+def _has_fib_saddr_local(expr: list[dict[str, Any]]) -> bool:
+    for e in expr:
+        m = e.get("match") if isinstance(e, dict) else None
+        if isinstance(m, dict):
+            left = m.get("left")
+            if isinstance(left, dict) and "fib" in left and "saddr" in (left["fib"].get("flags") or []):
+                return True
+    return False
+
+
+def _gotos(chain: NftChain) -> list[str]:
+    out = []
+    for r in chain.rules:
+        for e in r.expr:
+            if isinstance(e, dict) and ("goto" in e or "jump" in e):
+                t = _target(e)
+                if t:
+                    out.append(t)
+    return out
+
+
+def _mark_value(expr: list[dict[str, Any]]) -> Optional[int]:
+    for e in expr:
+        mg = e.get("mangle") if isinstance(e, dict) else None
+        if isinstance(mg, dict):
+            val = mg.get("value")
+            if isinstance(val, dict) and "|" in val:
+                bits = val["|"][1]
+                if isinstance(bits, int):
+                    return bits
+            if isinstance(val, int):
+                return val
+    return None
+
+
+# --------------------------------------------------------------------------- decoding
+
+
+@dataclass
+class _Acc:
+    """What one service port collects while the maps and chains are walked."""
+
+    base: Optional[str]
+    name: Optional[str] = None
+    namespace: Optional[str] = None
+    service: Optional[str] = None
+    port_name: Optional[str] = None
+    protocol: Optional[str] = None
+    cluster_ip: Optional[str] = None
+    port: Optional[int] = None
+    node_port: Optional[int] = None
+    external_ips: list[str] = field(default_factory=list)
+    lb_ips: list[str] = field(default_factory=list)
+    internal_chain: Optional[str] = None
+    no_endpoints: bool = False
+    dropped_internal: bool = False
+    chains: dict[str, str] = field(default_factory=dict)
+    evidence: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+class _TableDecoder:
+    def __init__(self, table: NftTable):
+        self.t = table
+        self.chains: dict[str, NftChain] = {c.name: c for c in table.chains}
+        self.sets: dict[str, NftSet] = {s.name: s for s in table.sets}
+        self.accs: dict[str, _Acc] = {}  # by base (or by name for chain-less services)
+        self.cluster_ips = {str(e.key[0]) for e in (self.sets.get("cluster-ips").elements if "cluster-ips" in self.sets else []) if e.key}
+        self.fw_keys = {
+            (str(e.key[0]), str(e.key[1]), str(e.key[2]))
+            for e in (self.sets["firewall-ips"].elements if "firewall-ips" in self.sets else [])
+            if len(e.key) == 3
+        }
+        self.table_label = f"{table.family} {table.name}"
+
+    def acc_for_chain(self, chain_name: str) -> Optional[_Acc]:
+        cn = split_chain_name(chain_name)
+        if cn is None:
+            return None
+        acc = self.accs.get(cn.base)
+        if acc is None:
+            acc = _Acc(base=cn.base)
+            acc.name = cn.service_port_name
+            acc.namespace, acc.service, acc.port_name, acc.protocol = cn.namespace, cn.service, cn.port_name, cn.protocol
+            if cn.truncated:
+                acc.warnings.append(f"chain name truncated by kube-proxy: {chain_name}")
+            self.accs[cn.base] = acc
+        return acc
+
+    def acc_for_name(self, name: str) -> _Acc:
+        for acc in self.accs.values():
+            if acc.name == name:
+                return acc
+        ns, svc, port = parse_service_port_name(name)
+        acc = _Acc(base=None, name=name, namespace=ns, service=svc, port_name=port)
+        self.accs["name:" + name] = acc
+        return acc
+
+    # -- maps
+
+    def read_service_ips(self) -> None:
+        s = self.sets.get("service-ips")
+        if s is None:
+            return
+        for el in s.elements:
+            target = _target(el.value)
+            if len(el.key) != 3 or target is None:
+                continue
+            ip, proto, port = str(el.key[0]), str(el.key[1]), el.key[2]
+            acc = self.acc_for_chain(target)
+            if acc is None:
+                continue
+            cn = split_chain_name(target)
+            assert cn is not None
+            acc.protocol = acc.protocol or proto
+            acc.port = int(port) if isinstance(port, int) or str(port).isdigit() else acc.port
+            acc.evidence.append(f"map service-ips: {el.text}")
+            if cn.prefix in ("service-", "local-"):
+                if acc.cluster_ip and acc.cluster_ip != ip:
+                    acc.warnings.append(f"two ClusterIPs for one service port: {acc.cluster_ip}, {ip}")
+                acc.cluster_ip = acc.cluster_ip or ip
+                acc.internal_chain = target
+                acc.chains["map"] = "service-ips"
+                acc.chains["svc" if cn.prefix == "service-" else "local"] = target
+            elif cn.prefix == "external-":
+                if (ip, proto, str(port)) in self.fw_keys:
+                    acc.lb_ips.append(ip)
+                else:
+                    acc.external_ips.append(ip)
+                acc.chains["ext"] = target
+                acc.chains.setdefault("map", "service-ips")
+
+    def read_nodeports(self) -> None:
+        s = self.sets.get("service-nodeports")
+        if s is None:
+            return
+        for el in s.elements:
+            target = _target(el.value)
+            if len(el.key) != 2 or target is None:
+                continue
+            acc = self.acc_for_chain(target)
+            if acc is None:
+                continue
+            acc.protocol = acc.protocol or str(el.key[0])
+            acc.node_port = int(el.key[1]) if str(el.key[1]).isdigit() else None
+            acc.chains["nodeport_map"] = "service-nodeports"
+            acc.chains["ext"] = target
+            acc.evidence.append(f"map service-nodeports: {el.text}")
+
+    def read_no_endpoints(self) -> None:
+        s = self.sets.get("no-endpoint-services")
+        for el in s.elements if s else []:
+            if len(el.key) != 3:
+                continue
+            ip, proto, port = str(el.key[0]), str(el.key[1]), el.key[2]
+            verdict = _verdict_word(el.value)
+            name = el.comment or f"{ip}:{port}/{proto}"
+            acc = self.acc_for_name(name)
+            acc.protocol = acc.protocol or proto
+            acc.port = acc.port or (int(port) if str(port).isdigit() else None)
+            is_cluster_ip = ip in self.cluster_ips if self.cluster_ips else acc.cluster_ip in (None, ip)
+            if is_cluster_ip:
+                acc.cluster_ip = acc.cluster_ip or ip
+                if "reject" in verdict:
+                    acc.no_endpoints = True
+                else:
+                    acc.dropped_internal = True
+            elif ip not in acc.external_ips:
+                acc.external_ips.append(ip)
+            acc.chains["no_endpoint_map"] = "no-endpoint-services"
+            acc.evidence.append(f"map no-endpoint-services: {el.text}")
+        s = self.sets.get("no-endpoint-nodeports")
+        for el in s.elements if s else []:
+            if len(el.key) != 2:
+                continue
+            name = el.comment or f"nodeport {el.key[1]}/{el.key[0]}"
+            acc = self.acc_for_name(name)
+            acc.protocol = acc.protocol or str(el.key[0])
+            acc.node_port = acc.node_port or (int(el.key[1]) if str(el.key[1]).isdigit() else None)
+            acc.chains["no_endpoint_nodeport_map"] = "no-endpoint-nodeports"
+            acc.evidence.append(f"map no-endpoint-nodeports: {el.text}")
+
+    # -- chains
+
+    def endpoints_of(self, acc: _Acc, policy_chain: str) -> tuple[Optional[list[Endpoint]], Optional[int], bool]:
+        """(endpoints with shares, affinity timeout, affinity on) of a service-/local- chain."""
+        chain = self.chains.get(policy_chain)
+        if chain is None:
+            acc.warnings.append(f"chain {policy_chain} is not in the input; endpoints unknown")
+            return None, None, False
+        order: list[str] = []
+        counts: dict[str, int] = {}
+        mod: Optional[int] = None
+        affinity_sets: dict[str, str] = {}
+        for rule in chain.rules:
+            ng = _numgen_vmap(rule.expr)
+            if ng is not None:
+                mod, pairs = ng
+                acc.chains["numgen"] = f"numgen random mod {mod}"
+                acc.evidence.append(f"chain {policy_chain}: {rule.text}")
+                for _, ep_chain in sorted(pairs):
+                    if ep_chain not in counts:
+                        order.append(ep_chain)
+                        counts[ep_chain] = 0
+                    counts[ep_chain] += 1
+                if len(pairs) != mod:
+                    acc.warnings.append(f"numgen mod {mod} but {len(pairs)} map entries in {policy_chain}")
+                continue
+            ag = _affinity_goto(rule.expr)
+            if ag is not None:
+                affinity_sets[ag[1]] = ag[0]
+                continue
+        if mod is None:
+            # a single endpoint reached by a plain goto (not what kube-proxy writes, but
+            # seen in hand-written labs): share 1
+            targets = [t for t in _gotos(chain) if t.startswith("endpoint-") and t not in affinity_sets]
+            if len(targets) == 1:
+                order, counts, mod = targets, {targets[0]: 1}, 1
+            else:
+                acc.warnings.append(f"no numgen load-balancing rule in {policy_chain}")
+                return [], None, bool(affinity_sets)
+        eps: list[Endpoint] = []
+        for ep_chain in order:
+            ch = self.chains.get(ep_chain)
+            address = None
+            if ch is not None:
+                for rule in ch.rules:
+                    a = _dnat(rule.expr)
+                    if a:
+                        address = a
+                        acc.evidence.append(f"chain {ep_chain}: {rule.text}")
+                        break
+            if address is None:
+                cn = split_chain_name(ep_chain)
+                if cn and cn.endpoint and "/" in cn.endpoint:
+                    ip, port = cn.endpoint.rsplit("/", 1)
+                    address = f"{ip}:{port}"
+                acc.warnings.append(
+                    f"endpoint chain {ep_chain} " + ("has no dnat rule" if ch is not None else "is not in the input")
+                    + (f"; address {address} taken from its name" if address else "")
+                )
+            eps.append(Endpoint(address=address or ep_chain, probability=counts[ep_chain] / mod if mod else None, chain=ep_chain))
+        timeout: Optional[int] = None
+        for ep_chain, set_name in affinity_sets.items():
+            st = self.sets.get(set_name)
+            if st is not None and st.timeout is not None:
+                timeout = int(st.timeout)
+                acc.chains["affinity"] = set_name if len(affinity_sets) == 1 else f"affinity-… ({len(affinity_sets)} sets)"
+                break
+        acc.chains["endpoints"] = " ".join(order)
+        return eps, timeout, bool(affinity_sets)
+
+    def decode(self) -> list[ServiceRecord]:
+        self.read_service_ips()
+        self.read_nodeports()
+        self.read_no_endpoints()
+        records: list[ServiceRecord] = []
+        for acc in self.accs.values():
+            rec = ServiceRecord(
+                name=acc.name or (f"{acc.cluster_ip}:{acc.port}" if acc.cluster_ip else (acc.base or "?")),
+                namespace=acc.namespace, service=acc.service, port_name=acc.port_name,
+                cluster_ip=acc.cluster_ip, port=acc.port, protocol=acc.protocol or "tcp",
+                node_port=acc.node_port, external_ips=acc.external_ips, load_balancer_ips=acc.lb_ips,
+                mode="nftables", no_endpoints=acc.no_endpoints,
+            )
+            ext = acc.chains.get("ext")
+            base = acc.base
+            local_chain = f"local-{base}" if base else None
+            svc_chain = f"service-{base}" if base else None
+            if base and f"firewall-{base}" in self.chains:
+                acc.chains["fw"] = f"firewall-{base}"
+            if ext and ext in self.chains:
+                ext_rules = self.chains[ext].rules
+                acc.evidence.extend(f"chain {ext}: {r.text}" for r in ext_rules)
+                is_local = any(_has_fib_saddr_local(r.expr) for r in ext_rules) or any(
+                    t.startswith("local-") for t in _gotos(self.chains[ext])
+                )
+                rec.external_traffic_policy = "Local" if is_local else "Cluster"
+            elif ext:
+                acc.warnings.append(f"chain {ext} is not in the input")
+            if acc.internal_chain and acc.internal_chain.startswith("local-"):
+                rec.internal_traffic_policy = "Local"
+            if acc.dropped_internal:
+                rec.internal_traffic_policy = "Local"
+                acc.warnings.append("internalTrafficPolicy Local and no endpoint on this node: ClusterIP traffic is dropped")
+            # endpoints: the cluster-policy chain lists every endpoint; the local one this node's
+            policy = svc_chain if svc_chain in self.chains else acc.internal_chain
+            if policy is None and ext and ext in self.chains:
+                policy = next((t for t in _gotos(self.chains[ext]) if t.startswith(("service-", "local-"))), None)
+            if acc.no_endpoints:
+                rec.endpoints = []
+            elif policy is not None:
+                eps, timeout, affinity = self.endpoints_of(acc, policy)
+                rec.endpoints = eps
+                rec.session_affinity = affinity
+                rec.affinity_timeout_s = timeout
+                if policy.startswith("service-"):
+                    acc.chains.setdefault("svc", policy)
+                if eps is not None and rec.external_traffic_policy == "Local" and local_chain in self.chains:
+                    acc.chains["local"] = local_chain
+                    local_targets = set(_gotos(self.chains[local_chain])) | {
+                        t for r in self.chains[local_chain].rules for _, t in (_numgen_vmap(r.expr) or (0, []))[1]
+                    }
+                    for ep in eps:
+                        ep.local = ep.chain in local_targets
+                elif eps is not None and rec.external_traffic_policy == "Local":
+                    for ep in eps:
+                        ep.local = False
+            if base is None and not acc.no_endpoints and rec.endpoints is None:
+                rec.endpoints = []
+            if self.chains.get("mark-for-masquerade") is not None:
+                acc.chains["mark"] = "mark-for-masquerade"
+            acc.chains["table"] = self.table_label
+            rec.chains = acc.chains
+            rec.evidence = acc.evidence
+            rec.warnings = acc.warnings
+            records.append(rec)
+        return records
+
+    def masquerade(self) -> Optional[MasqueradeInfo]:
+        mark_chain = self.chains.get("mark-for-masquerade")
+        masq_chain = self.chains.get("masquerading")
+        if mark_chain is None and masq_chain is None:
+            return None
+        info = MasqueradeInfo(
+            mark_chain="mark-for-masquerade" if mark_chain else None,
+            postrouting_chain="masquerading" if masq_chain else None,
+        )
+        if mark_chain:
+            for r in mark_chain.rules:
+                info.rules.append(f"chain mark-for-masquerade: {r.text}")
+                bits = _mark_value(r.expr)
+                if bits is not None and info.mark is None:
+                    info.mark = f"{bits:#x}/{bits:#x}"
+        if masq_chain:
+            info.rules.extend(f"chain masquerading: {r.text}" for r in masq_chain.rules)
+        return info
+
+
+def kube_proxy_tables(ruleset: Optional[NftRuleset]) -> list[NftTable]:
+    return [
+        t for t in tables_of(ruleset)
+        if t.name == KUBE_PROXY_TABLE and t.family in ("ip", "ip6", "inet")
+    ]
+
+
+def decode_nft(ruleset: Optional[NftRuleset]) -> tuple[list[ServiceRecord], Optional[MasqueradeInfo]]:
+    """ServiceRecords (mode "nftables") and masquerade info from kube-proxy's nft tables."""
+    records: list[ServiceRecord] = []
+    masq: Optional[MasqueradeInfo] = None
+    for table in kube_proxy_tables(ruleset):
+        dec = _TableDecoder(table)
+        records.extend(dec.decode())
+        masq = masq or dec.masquerade()
+    records.sort(key=lambda r: (r.name, r.protocol, r.port or 0, r.cluster_ip or ""))
+    return records, masq
