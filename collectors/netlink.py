@@ -1,0 +1,651 @@
+"""Network namespaces, links, addresses, routes, neighbours and VXLAN FDBs via netlink
+(pyroute2), plus `ip addr` / `ip route` text per namespace as evidence.
+
+Namespaces read:
+  - the node's own: the namespace labreport runs in (``ip netns exec NODE labreport …``
+    makes NODE the node), kind="node";
+  - every named one under /var/run/netns, kind="named";
+  - the network namespace of every sandbox/container pid the CRI and Docker collectors
+    found (``/proc/<pid>/ns/net``: Docker pods have no name), kind="pid".
+They are deduplicated by the inode of their nsfs file.
+
+How a namespace is entered: its file is opened once (the open fd keeps it alive, so a
+namespace deleted mid-collection is either read whole or reported with
+``NetNamespace.error``), then a netlink socket is created *inside* it by switching only the
+calling thread (setns(2) on the thread, socket(), setns back) — what pyroute2's
+``IPRoute(netns=…)`` does in a forked helper, without the fork (about 1 ms instead of
+7 ms per namespace, and no fork from a process that holds gRPC threads). A namespace file
+is never created (pyroute2's default O_CREAT is not used). Not root: setns fails, so only
+the node's own namespace is read and every other one says why.
+
+link-netnsid: a veth's IFLA_LINK_NETNSID is a number local to the namespace printing it.
+For each namespace X, the numbers its links use are resolved by asking X's socket
+(RTM_GETNSID with NETNSA_FD) for the nsid X assigned to each candidate namespace — the
+node's first, then the namespaces holding many cross-namespace links — and stored in
+``X.nsids`` (number → namespace name); RTM_GETNSID never assigns a new id.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import ipaddress
+import os
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Optional
+
+from collectors.base import (
+    CollectContext,
+    Collector,
+    CollectorOutput,
+    CommandSpec,
+    Need,
+    synthesized,
+)
+from labreport.snapshot import (
+    Address,
+    Evidence,
+    FdbEntry,
+    Link,
+    NetNamespace,
+    Neighbour,
+    Route,
+    VxlanInfo,
+)
+
+CLONE_NEWNET = 0x40000000
+NETLINK_ROUTE = 0
+AF_BRIDGE = 7
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_setns_lock = threading.Lock()  # one thread switching at a time keeps failures simple
+
+
+class NamespaceSwitchError(RuntimeError):
+    """The thread could not return to its own namespace: stop, never read the wrong one."""
+
+
+def socket_in_netns(ns_fd: int) -> socket.socket:
+    """A NETLINK_ROUTE socket created inside the namespace ``ns_fd`` (thread-local setns)."""
+    with _setns_lock:
+        own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+        try:
+            if _libc.setns(ns_fd, CLONE_NEWNET) != 0:
+                err = ctypes.get_errno()
+                raise OSError(err, os.strerror(err))
+            try:
+                return socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_ROUTE)
+            finally:
+                if _libc.setns(own, CLONE_NEWNET) != 0:
+                    err = ctypes.get_errno()
+                    raise NamespaceSwitchError(f"cannot return to the original namespace: {os.strerror(err)}")
+        finally:
+            os.close(own)
+
+
+# --------------------------------------------------------------------------- decoding
+
+_IFF = [  # iproute2's print_link_flags order
+    (0x8, "LOOPBACK"), (0x2, "BROADCAST"), (0x10, "POINTOPOINT"), (0x1000, "MULTICAST"),
+    (0x80, "NOARP"), (0x200, "ALLMULTI"), (0x100, "PROMISC"), (0x400, "MASTER"),
+    (0x800, "SLAVE"), (0x4, "DEBUG"), (0x8000, "DYNAMIC"), (0x4000, "AUTOMEDIA"),
+    (0x2000, "PORTSEL"), (0x20, "NOTRAILERS"), (0x1, "UP"), (0x10000, "LOWER_UP"),
+    (0x20000, "DORMANT"), (0x40000, "ECHO"),
+]
+IFF_UP, IFF_RUNNING = 0x1, 0x40
+
+_SCOPES = {0: "global", 200: "site", 253: "link", 254: "host", 255: "nowhere"}
+_PROTOS = {0: "unspec", 1: "redirect", 2: "kernel", 3: "boot", 4: "static", 8: "gated", 9: "ra",
+           10: "mrt", 11: "zebra", 12: "bird", 13: "dnrouted", 14: "xorp", 15: "ntk", 16: "dhcp",
+           42: "babel", 186: "bgp", 187: "isis", 188: "ospf", 189: "rip", 192: "eigrp"}
+_TABLES = {253: "default", 254: "main", 255: "local"}
+_RTYPES = {1: "unicast", 2: "local", 3: "broadcast", 4: "anycast", 5: "multicast", 6: "blackhole",
+           7: "unreachable", 8: "prohibit", 9: "throw", 10: "nat", 11: "xresolve"}
+_NUD = [(0x01, "INCOMPLETE"), (0x02, "REACHABLE"), (0x04, "STALE"), (0x08, "DELAY"), (0x10, "PROBE"),
+        (0x20, "FAILED"), (0x40, "NOARP"), (0x80, "PERMANENT")]
+_FDB_FLAGS = [(0x02, "self"), (0x04, "master"), (0x08, "extern_learn"), (0x10, "offload"), (0x80, "router")]
+RTNH_F_ONLINK = 4
+
+
+def link_flags(ifi_flags: int) -> list[str]:
+    flags = []
+    if ifi_flags & IFF_UP and not ifi_flags & IFF_RUNNING:
+        flags.append("NO-CARRIER")
+    flags.extend(name for bit, name in _IFF if ifi_flags & bit)
+    return flags
+
+
+def _nud(state: int) -> Optional[str]:
+    names = [n for bit, n in _NUD if state & bit]
+    return ",".join(names) if names else ("NONE" if state == 0 else None)
+
+
+def _attr(msg: Any, name: str) -> Any:
+    try:
+        return msg.get_attr(name)
+    except Exception:
+        return None
+
+
+def decode_link(msg: Any) -> tuple[Link, dict[str, Any]]:
+    """The Link record, and raw values kept for names and the `ip addr` text."""
+    ifindex = msg["index"]
+    name = _attr(msg, "IFLA_IFNAME") or f"if{ifindex}"
+    kind = None
+    vxlan = None
+    extra: dict[str, Any] = {}
+    linkinfo = _attr(msg, "IFLA_LINKINFO")
+    if linkinfo is not None:
+        kind = _attr(linkinfo, "IFLA_INFO_KIND")
+        data = _attr(linkinfo, "IFLA_INFO_DATA")
+        if kind == "vxlan" and data is not None:
+            group = _attr(data, "IFLA_VXLAN_GROUP") or _attr(data, "IFLA_VXLAN_GROUP6")
+            remote = None
+            if group:
+                try:
+                    if not ipaddress.ip_address(group).is_multicast:
+                        remote, group = group, None
+                except ValueError:
+                    pass
+            vxlan = VxlanInfo(
+                vni=_attr(data, "IFLA_VXLAN_ID"),
+                local=_attr(data, "IFLA_VXLAN_LOCAL") or _attr(data, "IFLA_VXLAN_LOCAL6"),
+                remote=remote,
+                group=group,
+                port=_attr(data, "IFLA_VXLAN_PORT"),
+            )
+            dev_index = _attr(data, "IFLA_VXLAN_LINK")
+            if dev_index:
+                extra["_vxlan_dev_index"] = dev_index
+        elif kind in ("ipip", "gre", "gretap", "sit", "ip6tnl", "ip6gre", "vti") and data is not None:
+            tun = {}
+            for key, attr in (("local", "_LOCAL"), ("remote", "_REMOTE")):
+                for prefix in ("IFLA_IPTUN", "IFLA_GRE", "IFLA_VTI"):
+                    val = _attr(data, prefix + attr)
+                    if val:
+                        tun[key] = val
+                        break
+            if tun:
+                extra["tunnel"] = tun
+        elif kind == "bridge" and data is not None:
+            stp = _attr(data, "IFLA_BR_STP_STATE")
+            if stp is not None:
+                extra["bridge_stp"] = bool(stp)
+    peer = _attr(msg, "IFLA_LINK")
+    operstate = _attr(msg, "IFLA_OPERSTATE")
+    link = Link(
+        ifindex=ifindex,
+        name=name,
+        kind=kind,
+        peer_ifindex=peer if peer and peer != ifindex else None,
+        link_netnsid=_attr(msg, "IFLA_LINK_NETNSID"),
+        mac=_attr(msg, "IFLA_ADDRESS"),
+        mtu=_attr(msg, "IFLA_MTU"),
+        state=operstate if isinstance(operstate, str) else None,
+        flags=link_flags(msg["flags"]),
+        vxlan=vxlan,
+        **{k: v for k, v in extra.items() if not k.startswith("_")},
+    )
+    raw = {
+        "master": _attr(msg, "IFLA_MASTER"),
+        "qdisc": _attr(msg, "IFLA_QDISC"),
+        "txqlen": _attr(msg, "IFLA_TXQLEN"),
+        "brd": _attr(msg, "IFLA_BROADCAST"),
+        "link_type": msg["ifi_type"],
+        "vxlan_dev": extra.get("_vxlan_dev_index"),
+    }
+    return link, raw
+
+
+def decode_addr(msg: Any) -> tuple[int, Address]:
+    family = "inet6" if msg["family"] == socket.AF_INET6 else "inet"
+    local = _attr(msg, "IFA_LOCAL") or _attr(msg, "IFA_ADDRESS")
+    return msg["index"], Address(
+        family=family,
+        local=local,
+        prefixlen=msg["prefixlen"],
+        scope=_SCOPES.get(msg["scope"], str(msg["scope"])),
+        broadcast=_attr(msg, "IFA_BROADCAST"),
+        label=_attr(msg, "IFA_LABEL") if family == "inet" else None,
+    )
+
+
+def decode_route(msg: Any, names: dict[int, str]) -> Optional[Route]:
+    table = _attr(msg, "RTA_TABLE") or msg["table"]
+    if table == 255:  # the local table: addresses of this host, not routing decisions
+        return None
+    family = "inet6" if msg["family"] == socket.AF_INET6 else "inet"
+    dst = _attr(msg, "RTA_DST")
+    dst_s = f"{dst}/{msg['dst_len']}" if dst else ("default" if msg["dst_len"] == 0 else f"::/{msg['dst_len']}")
+    if dst and ((family == "inet" and msg["dst_len"] == 32) or (family == "inet6" and msg["dst_len"] == 128)):
+        dst_s = dst
+    oif = _attr(msg, "RTA_OIF")
+    gateway = _attr(msg, "RTA_GATEWAY")
+    mp = _attr(msg, "RTA_MULTIPATH")
+    if gateway is None and mp:
+        first = mp[0]
+        gateway = _attr(first, "RTA_GATEWAY")
+        oif = oif or first.get("oif")
+    rtype = _RTYPES.get(msg["type"], str(msg["type"]))
+    return Route(
+        dst=dst_s,
+        gateway=gateway,
+        dev=names.get(oif) if oif else None,
+        protocol=_PROTOS.get(msg["proto"], str(msg["proto"])),
+        scope=_SCOPES.get(msg["scope"], str(msg["scope"])),
+        src=_attr(msg, "RTA_PREFSRC"),
+        table=_TABLES.get(table, str(table)),
+        type=rtype,
+        metric=_attr(msg, "RTA_PRIORITY"),
+        onlink=bool(msg["flags"] & RTNH_F_ONLINK),
+        family=family,
+    )
+
+
+def decode_neigh(msg: Any, names: dict[int, str]) -> Optional[Neighbour]:
+    dst = _attr(msg, "NDA_DST")
+    if dst is None:
+        return None
+    return Neighbour(dst=dst, dev=names.get(msg["ifindex"]), lladdr=_attr(msg, "NDA_LLADDR"),
+                     state=_nud(msg["state"]))
+
+
+def decode_fdb(msg: Any, names: dict[int, str]) -> FdbEntry:
+    flags = [n for bit, n in _FDB_FLAGS if msg["flags"] & bit]
+    if msg["state"] & 0x80:
+        flags.append("permanent")
+    return FdbEntry(mac=_attr(msg, "NDA_LLADDR") or "", dst=_attr(msg, "NDA_DST"),
+                    dev=names.get(msg["ifindex"]), vlan=_attr(msg, "NDA_VLAN"), flags=flags)
+
+
+# --------------------------------------------------------------------------- namespaces
+
+
+@dataclass
+class NsHandle:
+    name: str
+    kind: str  # node | named | pid
+    path: str
+    fd: Optional[int] = None
+    inode: Optional[int] = None
+    pid: Optional[int] = None
+    error: Optional[str] = None
+    ns: Optional[NetNamespace] = None
+    ipr: Any = None  # an open pyroute2 IPRoute on a socket inside it
+    raw: dict[int, dict[str, Any]] = field(default_factory=dict)  # ifindex -> decode_link's raw
+    aliases: list[str] = field(default_factory=list)
+
+    def close(self) -> None:
+        if self.ipr is not None:
+            try:
+                self.ipr.close()
+            except Exception:
+                pass
+            self.ipr = None
+        if self.fd is not None:
+            try:
+                os.close(self.fd)
+            except OSError:
+                pass
+            self.fd = None
+
+
+def _open_ns(h: NsHandle) -> None:
+    try:
+        h.fd = os.open(h.path, os.O_RDONLY | os.O_CLOEXEC)
+        h.inode = os.fstat(h.fd).st_ino
+    except FileNotFoundError:
+        h.error = f"vanished: {h.path} no longer exists"
+    except PermissionError:
+        h.error = f"permission denied opening {h.path} (needs root)"
+    except OSError as exc:
+        h.error = f"cannot open {h.path}: {exc.strerror or exc}"
+
+
+def find_namespaces(ctx: CollectContext) -> list[NsHandle]:
+    """The node's namespace first, then named ones, then sandbox pids; deduped by inode."""
+    node = NsHandle("host", "node", "/proc/self/ns/net")
+    _open_ns(node)
+    handles = [node]
+    by_inode: dict[int, NsHandle] = {}
+    if node.inode is not None:
+        by_inode[node.inode] = node
+    try:
+        names = sorted(os.listdir(ctx.netns_dir))
+    except OSError:
+        names = []
+    for name in names:
+        h = NsHandle(name, "named", os.path.join(ctx.netns_dir, name))
+        _open_ns(h)
+        if h.inode is not None and h.inode in by_inode:
+            first = by_inode[h.inode]
+            if first is node and node.name == "host":
+                # labreport runs inside this named namespace: it is the node
+                node.name, node.path = name, h.path
+            else:
+                first.aliases.append(name)
+            h.close()
+            continue
+        if h.inode is not None:
+            by_inode[h.inode] = h
+        handles.append(h)
+    seen_pids = set()
+    for c in ctx.containers():
+        if not c.pid or c.pid in seen_pids:
+            continue
+        seen_pids.add(c.pid)
+        path = f"{ctx.proc_root}/{c.pid}/ns/net"
+        h = NsHandle(f"pid:{c.pid}", "pid", path, pid=c.pid)
+        _open_ns(h)
+        if h.inode is not None and h.inode in by_inode:
+            first = by_inode[h.inode]
+            if first.pid is None and first.kind != "node":
+                first.pid = c.pid
+            h.close()
+            continue
+        if h.inode is not None:
+            by_inode[h.inode] = h
+        elif h.error:
+            # a container whose process is gone: keep the record only if it was a sandbox
+            if not c.is_sandbox:
+                continue
+        handles.append(h)
+    return handles
+
+
+def _dump(h: NsHandle, node: NsHandle) -> None:
+    """Read one namespace through netlink; any failure goes to h.error."""
+    from pyroute2 import IPRoute
+
+    ns = NetNamespace(name=h.name, kind=h.kind, path=h.path, inode=h.inode, pid=h.pid)
+    h.ns = ns
+    if h.error:
+        ns.error = h.error
+        return
+    try:
+        if h is node:
+            ipr = IPRoute()
+        else:
+            ipr = IPRoute(use_socket=socket_in_netns(h.fd))
+        h.ipr = ipr
+        links = []
+        for m in ipr.get_links():
+            ln, raw = decode_link(m)
+            links.append(ln)
+            h.raw[ln.ifindex] = raw
+        by_index = {ln.ifindex: ln for ln in links}
+        names = {ln.ifindex: ln.name for ln in links}
+        for m in ipr.get_addr():
+            idx, addr = decode_addr(m)
+            if idx in by_index:
+                by_index[idx].addresses.append(addr)
+        routes = []
+        for fam in (socket.AF_INET, socket.AF_INET6):
+            for m in ipr.get_routes(family=fam):
+                r = decode_route(m, names)
+                if r is not None:
+                    routes.append(r)
+        neigh = []
+        for m in ipr.get_neighbours():
+            if m["family"] == AF_BRIDGE:
+                continue
+            n = decode_neigh(m, names)
+            if n is not None:
+                neigh.append(n)
+        vx = [ln for ln in links if ln.vxlan is not None]
+        if vx:
+            vx_index = {ln.ifindex: ln for ln in vx}
+            for m in ipr.get_neighbours(family=AF_BRIDGE):
+                owner = vx_index.get(m["ifindex"])
+                if owner is not None:
+                    owner.vxlan.fdb.append(decode_fdb(m, names))
+        for ln in links:
+            raw = h.raw.get(ln.ifindex, {})
+            if raw.get("master"):
+                ln.master = names.get(raw["master"], f"if{raw['master']}")
+            if ln.vxlan is not None and raw.get("vxlan_dev"):
+                ln.vxlan.dev = names.get(raw["vxlan_dev"], f"if{raw['vxlan_dev']}")
+        ns.links, ns.routes, ns.neighbours = links, routes, neigh
+    except NamespaceSwitchError:
+        raise
+    except OSError as exc:
+        if exc.errno == errno.EPERM:
+            ns.error = "permission denied entering the namespace (setns needs root)"
+        else:
+            ns.error = f"cannot read: {exc.strerror or exc}"
+    except Exception as exc:  # pyroute2 decoding/transport errors
+        ns.error = f"cannot read: {type(exc).__name__}: {exc}"
+
+
+def _nsid(ipr: Any, fd: int) -> Optional[int]:
+    try:
+        r = ipr.get_netnsid(fd=fd)
+    except Exception:
+        return None
+    nsid = r.get("nsid") if r else None
+    return nsid if isinstance(nsid, int) and nsid >= 0 else None
+
+
+def resolve_nsids(handles: list[NsHandle]) -> None:
+    """Fill NetNamespace.nsids for the link-netnsid numbers each namespace uses."""
+    usable = [h for h in handles if h.ns is not None and h.ns.error is None and h.ipr is not None and h.fd is not None]
+    hub_count = {id(h): sum(1 for ln in h.ns.links if ln.link_netnsid is not None) for h in usable}
+    node = handles[0]
+    for x in usable:
+        needed = {ln.link_netnsid for ln in x.ns.links if ln.link_netnsid is not None}
+        if not needed:
+            continue
+        # candidates: for the node, every namespace; for others, the node then hubs
+        if x is node:
+            cands = [h for h in usable if h is not x]
+        else:
+            cands = ([node] if node in usable else []) + sorted(
+                (h for h in usable if h is not x and h is not node), key=lambda h: -hub_count[id(h)])
+        for c in cands:
+            nsid = _nsid(x.ipr, c.fd)
+            if nsid is not None and nsid in needed:
+                x.ns.nsids[nsid] = c.name
+                needed.discard(nsid)
+                if not needed:
+                    break
+        for ln in x.ns.links:
+            if ln.link_netnsid is not None and ln.link_netnsid in x.ns.nsids:
+                ln.link_netns = x.ns.nsids[ln.link_netnsid]
+
+
+# --------------------------------------------------------------------------- evidence
+
+
+def render_ip_addr(ns: NetNamespace, raw_by_index: Optional[dict[int, dict[str, Any]]] = None) -> str:
+    """`ip addr` text in iproute2's format, from the netlink records."""
+    raw_by_index = raw_by_index or {}
+    nsid_names = ns.nsids
+    lines = []
+    for ln in sorted(ns.links, key=lambda x: x.ifindex):
+        raw = raw_by_index.get(ln.ifindex, {})
+        name = ln.name + (f"@if{ln.peer_ifindex}" if ln.peer_ifindex else "")
+        head = f"{ln.ifindex}: {name}: <{','.join(ln.flags)}> mtu {ln.mtu}"
+        if raw.get("qdisc"):
+            head += f" qdisc {raw['qdisc']}"
+        if ln.master:
+            head += f" master {ln.master}"
+        head += f" state {ln.state or 'UNKNOWN'} group default"
+        if raw.get("txqlen") is not None:
+            head += f" qlen {raw['txqlen']}"
+        lines.append(head)
+        ltype = "loopback" if raw.get("link_type") == 772 else "ether"
+        body = f"    link/{ltype} {ln.mac or '00:00:00:00:00:00'}"
+        if raw.get("brd"):
+            body += f" brd {raw['brd']}"
+        if ln.link_netnsid is not None:
+            body += f" link-netns {nsid_names[ln.link_netnsid]}" if ln.link_netnsid in nsid_names \
+                else f" link-netnsid {ln.link_netnsid}"
+        lines.append(body)
+        for a in ln.addresses:
+            text = f"    {a.family} {a.local}/{a.prefixlen}"
+            if a.broadcast:
+                text += f" brd {a.broadcast}"
+            text += f" scope {a.scope}"
+            if a.family == "inet":
+                text += f" {a.label or ln.name}"
+            lines.append(text)
+            lines.append("       valid_lft forever preferred_lft forever")
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+def render_ip_route(ns: NetNamespace) -> str:
+    out = []
+    for r in ns.routes:
+        if r.family != "inet" or r.table not in (None, "main"):
+            continue
+        parts = [r.dst if r.type in (None, "unicast") else f"{r.type} {r.dst}"]
+        if r.gateway:
+            parts.append(f"via {r.gateway}")
+        if r.dev:
+            parts.append(f"dev {r.dev}")
+        if r.protocol and r.protocol not in ("boot", "unspec"):
+            parts.append(f"proto {r.protocol}")
+        if r.scope and r.scope != "global":
+            parts.append(f"scope {r.scope}")
+        if r.src:
+            parts.append(f"src {r.src}")
+        if r.metric is not None:
+            parts.append(f"metric {r.metric}")
+        if r.onlink:
+            parts.append("onlink")
+        out.append(" ".join(parts))
+    return "\n".join(out) + ("\n" if out else "")
+
+
+def _ip_prefix(h: NsHandle) -> list[str]:
+    if h.kind == "node":
+        return ["ip"]
+    if h.kind == "named":
+        return ["ip", "-n", h.name]
+    return ["nsenter", f"--net={h.path}", "ip"]
+
+
+def _evidence_suffix(h: NsHandle) -> str:
+    return "" if h.kind == "node" else f":{h.name}"
+
+
+def gather_evidence(ctx: CollectContext, handles: list[NsHandle], out: CollectorOutput,
+                    budget_s: float) -> None:
+    """Real `ip addr` / `ip route` per namespace when `ip` exists (in parallel, within a
+    time budget); otherwise, or when a command fails, the synthesized equivalent."""
+    readable = [h for h in handles if h.ns is not None and h.ns.error is None]
+    have_ip = ctx.which("ip") is not None
+    have_nsenter = ctx.which("nsenter") is not None
+    deadline = time.monotonic() + budget_s
+    jobs: list[tuple[NsHandle, str, list[str]]] = []
+    for h in readable:
+        if not have_ip or (h.kind == "pid" and not have_nsenter):
+            continue
+        pre = _ip_prefix(h)
+        jobs.append((h, "ip-addr", [*pre, "addr", "show"]))
+        jobs.append((h, "ip-route", [*pre, "route", "show"]))
+        if any(ln.vxlan is not None for ln in h.ns.links):
+            jobs.append((h, "ip-link-vxlan", [*pre, "-d", "link", "show", "type", "vxlan"]))
+            bridge = ["bridge"] if h.kind == "node" else (
+                ["bridge", "-n", h.name] if h.kind == "named" else ["nsenter", f"--net={h.path}", "bridge"])
+            jobs.append((h, "bridge-fdb", [*bridge, "fdb", "show"]))
+
+    results: dict[tuple[int, str], Evidence] = {}
+
+    def run(job: tuple[NsHandle, str, list[str]]) -> None:
+        h, kind, argv = job
+        remaining = deadline - time.monotonic()
+        if remaining <= 0.05:
+            return
+        res = ctx.run(argv, timeout=min(remaining, ctx.command_timeout))
+        if res.ok:
+            results[(id(h), kind)] = res.to_evidence(kind + _evidence_suffix(h))
+
+    if jobs:
+        with ThreadPoolExecutor(max_workers=min(16, len(jobs))) as pool:
+            list(pool.map(run, jobs))
+    for h in readable:
+        sfx = _evidence_suffix(h)
+        where = "" if h.kind == "node" else (f"ip netns exec {h.name} " if h.kind == "named"
+                                              else f"nsenter --net={h.path} ")
+        ev = results.get((id(h), "ip-addr")) or synthesized("ip-addr" + sfx, where + "ip addr", render_ip_addr(h.ns, h.raw))
+        out.evidence.append(ev)
+        ev = results.get((id(h), "ip-route")) or synthesized("ip-route" + sfx, where + "ip route",
+                                                             render_ip_route(h.ns))
+        out.evidence.append(ev)
+        for kind in ("ip-link-vxlan", "bridge-fdb"):
+            if (id(h), kind) in results:
+                out.evidence.append(results[(id(h), kind)])
+
+
+# --------------------------------------------------------------------------- collector
+
+
+def collect_namespaces(ctx: CollectContext) -> tuple[list[NsHandle], list[str]]:
+    """Open, read and cross-resolve every namespace. Returns the handles (caller closes)."""
+    handles = find_namespaces(ctx)
+    problems: list[str] = []
+    node = handles[0]
+    for h in handles:
+        _dump(h, node)
+    resolve_nsids(handles)
+    for h in handles:
+        if h.ns is not None and h.ns.error:
+            problems.append(f"{h.name}: {h.ns.error}")
+    return handles, problems
+
+
+class NetlinkCollector(Collector):
+    name = "netlink"
+    description = ("network namespaces (the node's, /var/run/netns/*, sandbox pids): links, addresses, "
+                   "routes, neighbours, bridges, VXLAN FDBs, link-netnsid resolved to namespace names")
+    needs = (
+        Need.python("pyroute2", why="reads links, addresses and routes over netlink"),
+        Need.root(why="entering pod namespaces (setns) needs root; without it only the node's own "
+                      "namespace is read", required=False),
+        Need.binary("ip", why="real `ip addr`/`ip route` text as evidence (else synthesized)",
+                    fix="apt-get install iproute2", required=False),
+    )
+    commands = (
+        CommandSpec("ip-addr", ("ip", "addr", "show"), optional=True),
+        CommandSpec("ip-route", ("ip", "route", "show"), optional=True),
+    )
+    after = ("cri", "docker")
+
+    def collect(self, ctx: CollectContext) -> CollectorOutput:
+        out = CollectorOutput(self.name)
+        handles, problems = collect_namespaces(ctx)
+        try:
+            if handles[0].ns is None or handles[0].ns.error:
+                out.partial(f"the node's own namespace could not be read: {handles[0].ns.error if handles[0].ns else '?'}")
+            failed_ns = [p for p in problems if not p.startswith(handles[0].name + ":")]
+            if failed_ns:
+                perm = [p for p in failed_ns if "permission denied" in p]
+                if perm and len(perm) == len(failed_ns) and not ctx.is_root:
+                    out.partial(f"{len(perm)} namespaces not read: entering them needs root",
+                                fix="run it as root: sudo labreport collect --local")
+                else:
+                    shown = "; ".join(failed_ns[:5]) + (f"; … {len(failed_ns) - 5} more" if len(failed_ns) > 5 else "")
+                    out.partial(f"{len(failed_ns)} namespaces not read: {shown}")
+            budget = max(0.5, min(ctx.timeout / 4, 5.0))
+            gather_evidence(ctx, handles, out, budget)
+            out.netns = []
+            for h in handles:
+                if h.ns is None:
+                    continue
+                if h.aliases:
+                    h.ns.__pydantic_extra__["aliases"] = list(h.aliases)
+                out.netns.append(h.ns)
+        finally:
+            for h in handles:
+                h.close()
+        return out
+
+
+def namespaces_summary(namespaces: Iterable[NetNamespace]) -> str:
+    nss = list(namespaces)
+    return f"{len(nss)} namespaces, {sum(len(n.links) for n in nss)} links"
