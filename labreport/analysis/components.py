@@ -182,8 +182,9 @@ def executable_kind(argv0: str, args: Iterable[str] = (), truncated: bool = Fals
     return kind
 
 
-def parse_flags(args: Iterable[str]) -> dict[str, str]:
-    """``--a=b``, ``--a b``, ``-a b`` and bare ``--flag`` (value "true") → {a: b}."""
+def parse_flags(args: Iterable[str], dashes: Optional[dict[str, str]] = None) -> dict[str, str]:
+    """``--a=b``, ``--a b``, ``-a b`` and bare ``--flag`` (value "true") → {a: b}.
+    ``dashes`` (when given) receives each flag's prefix as written ("-" or "--")."""
     out: dict[str, str] = {}
     items = list(args)
     i = 0
@@ -193,6 +194,8 @@ def parse_flags(args: Iterable[str]) -> dict[str, str]:
         if not tok.startswith("-") or tok in ("-", "--"):
             continue
         name = tok.lstrip("-")
+        if dashes is not None:
+            dashes.setdefault(name.split("=", 1)[0], tok[: len(tok) - len(name)])
         if "=" in name:
             key, value = name.split("=", 1)
             out[key] = value
@@ -213,8 +216,10 @@ def _containers_known(node: NodeSnapshot) -> bool:
     return False
 
 
-def _key_flags(kind: Kind, flags: dict[str, str]) -> dict[str, str]:
-    return {f"--{k}": flags[k] for k in kind.key_flags if k in flags}
+def _key_flags(kind: Kind, args: list[str]) -> dict[str, str]:
+    dashes: dict[str, str] = {}
+    flags = parse_flags(args, dashes)
+    return {f"{dashes.get(k, '--')}{k}": flags[k] for k in kind.key_flags if k in flags}
 
 
 def find_components(node: NodeSnapshot) -> list[Component]:
@@ -246,7 +251,6 @@ def find_components(node: NodeSnapshot) -> list[Component]:
         if kind_name is None:
             continue
         kind = KINDS[kind_name]
-        flags = parse_flags(argv[1:])
         container = _container_for(p, kind, by_pid, by_id, by_kind, claimed)
         in_container: Optional[bool] = p.in_container
         container_id = p.container_id
@@ -261,7 +265,7 @@ def find_components(node: NodeSnapshot) -> list[Component]:
         out.append(Component(
             name=kind.name, pid=p.pid, role=kind.role, command=p.command,
             in_container=in_container, container_id=container_id,
-            key_flags=_key_flags(kind, flags), truncated=p.truncated or bool(_TRUNC_TAIL.search(p.command)),
+            key_flags=_key_flags(kind, argv[1:]), truncated=p.truncated or bool(_TRUNC_TAIL.search(p.command)),
         ))
     # containers running a component whose process we did not see
     for kind_name, conts in by_kind.items():
@@ -272,10 +276,9 @@ def find_components(node: NodeSnapshot) -> list[Component]:
             if id(c) in claimed:
                 continue
             command = c.command or ""
-            flags = parse_flags(_split(command)[1:]) if command else {}
             out.append(Component(
                 name=kind.name, pid=c.pid, role=kind.role, command=command, in_container=True,
-                container_id=c.id, key_flags=_key_flags(kind, flags),
+                container_id=c.id, key_flags=_key_flags(kind, _split(command)[1:] if command else []),
                 truncated=bool(_TRUNC_TAIL.search(command.strip().strip('"'))),
             ))
     return out
