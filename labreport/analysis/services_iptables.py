@@ -1,0 +1,593 @@
+"""Decode kube-proxy's iptables-mode rules into one ServiceRecord per Service port.
+
+``decode_iptables(ipt) -> (records, masquerade)``; pure, no I/O.
+
+What kube-proxy writes (pkg/proxy/iptables/proxier.go; v1.28 shapes first, older ones
+after) and what each becomes:
+
+nat table
+- ``KUBE-SERVICES -d CIP/32 -p P -m comment --comment "ns/svc:port cluster IP" --dport N
+  -j KUBE-SVC-H`` → cluster_ip/port/protocol; ``-j KUBE-SVL-H`` instead means
+  internalTrafficPolicy Local. ``"… external IP" -j KUBE-EXT-H`` → external_ips,
+  ``"… loadbalancer IP" -j KUBE-EXT-H|KUBE-FW-H`` → load_balancer_ips. All chains of one
+  service port share the hash H, which is how the pieces are put together.
+- ``KUBE-NODEPORTS … --dport N -j KUBE-EXT-H`` (older: ``KUBE-SVC-H``/``KUBE-XLB-H``) →
+  node_port.
+- ``KUBE-EXT-H``: ``-j KUBE-MARK-MASQ`` then ``-j KUBE-SVC-H`` (policy Cluster), or
+  pod/LOCAL rules then ``-j KUBE-SVL-H`` (externalTrafficPolicy Local).
+  ``KUBE-XLB-H`` (before v1.24) is the Local variant. ``KUBE-FW-H``: the
+  loadBalancerSourceRanges filter in front of KUBE-EXT-H.
+- ``KUBE-SVC-H`` / ``KUBE-SVL-H``: rules tried in order; rule i ``-m statistic --mode
+  random --probability p_i -j KUBE-SEP-i`` (absent = 1), so its effective share is
+  p_i·Π_{j<i}(1−p_j). ``-m recent --name KUBE-SEP-i --rcheck --seconds S --reap`` rules
+  before them mean sessionAffinity ClientIP with timeout S. The comment names the
+  endpoint in newer versions (``"ns/svc:port -> 10.244.1.3:80"``); kube-proxy drops these
+  comments above 1,000 endpoints and old ones never wrote them, so the chain structure
+  alone must do.
+- ``KUBE-SEP-i``: ``-s IP/32 -j KUBE-MARK-MASQ`` (hairpin), then ``-j DNAT
+  --to-destination ip:port`` (with ``-m recent --set`` under session affinity).
+- ``KUBE-MARK-MASQ`` (``-j MARK --set-xmark 0x4000/0x4000`` / ``--or-mark``) and
+  ``KUBE-POSTROUTING`` (``-m mark ! --mark … -j RETURN``, ``--xor-mark``,
+  ``MASQUERADE --random-fully``) → MasqueradeInfo.
+
+filter table
+- ``KUBE-SERVICES … "ns/svc:port has no endpoints" -j REJECT`` (cluster IP) and
+  ``KUBE-EXTERNAL-SERVICES`` (node port / external IPs) → no_endpoints=True,
+  endpoints=[] (kube-proxy writes no nat rules for such a service).
+- ``"… has no local endpoints" -j DROP`` → the Local traffic policy with no endpoint on
+  this node (a warning on the record says so).
+
+What the input may lack: a ``grep`` paste often has no chain declarations, a service's
+KUBE-SVC chain may be missing entirely (then ``endpoints=None``: unknown, with a warning),
+or only a KUBE-SVC chain may be there (a record is still made, named from its comments).
+Names come from the comments (``ns/svc:port``; ``ns/svc`` for an unnamed port; the old
+``"ns/svc:"``); without any comment the record is named after its chain. Each record's
+``evidence`` lists the rule lines (``-A CHAIN spec``) it was decoded from.
+"""
+
+from __future__ import annotations
+
+import shlex
+from typing import Optional
+
+from labreport.analysis.model import Endpoint, MasqueradeInfo, ServiceRecord
+from labreport.snapshot import IptChain, Iptables, IptRule, IptTable
+
+_SERVICE_PREFIXES = ("KUBE-SVC-", "KUBE-SVL-", "KUBE-EXT-", "KUBE-FW-", "KUBE-XLB-")
+_ROLE_OF_PREFIX = {"KUBE-SVC-": "svc", "KUBE-SVL-": "svl", "KUBE-EXT-": "ext", "KUBE-FW-": "fw", "KUBE-XLB-": "xlb"}
+
+
+# --------------------------------------------------------------------------- one rule
+
+
+class _Rule:
+    """The parts of one rule the decoder needs (found with str.find, no tokenizing)."""
+
+    __slots__ = (
+        "chain", "spec", "target", "comment", "dst", "src", "src_neg", "proto", "dport", "prob",
+        "to_dest", "rcheck", "seconds", "rset", "dst_local", "garbled_addr", "tail",
+    )
+
+    def __init__(self, chain: str, spec: str):
+        self.chain = chain
+        self.spec = spec
+        self.garbled_addr: Optional[str] = None
+        s = " " + spec + " "
+        # the comment first: options inside it must not be read as the rule's own
+        comment = None
+        ci = s.find(" --comment ")
+        if ci >= 0:
+            start = ci + 11
+            if s.startswith('"', start):
+                end = s.find('"', start + 1)
+                while end > 0 and s[end - 1] == "\\":
+                    end = s.find('"', end + 1)
+                if end < 0:
+                    comment = s[start + 1:].strip()
+                    s = s[:ci] + " "
+                else:
+                    comment = s[start + 1:end].replace('\\"', '"')
+                    s = s[:ci] + s[end + 1:]
+                    # PDF-garbled form: "ns/svc:port" --> 10.244.1.3:3000
+                    gi = s.find(" --> ", ci - 1)
+                    if gi >= 0 and gi <= ci + 1:
+                        rest = s[gi + 5:].lstrip()
+                        addr = rest.split(" ", 1)[0]
+                        self.garbled_addr = addr
+                        comment = f"{comment} -> {addr}"
+                        s = s[:gi] + " " + rest[len(addr):]
+            else:
+                end = s.find(" ", start)
+                comment = s[start:end]
+                s = s[:ci] + s[end:]
+        elif "'" in spec:  # iptables -S never single-quotes; a hand-edited paste might
+            try:
+                toks = shlex.split(spec)
+                if "--comment" in toks:
+                    k = toks.index("--comment")
+                    comment = toks[k + 1] if k + 1 < len(toks) else None
+            except ValueError:
+                pass
+        self.comment = comment
+        self.tail = s
+        ji = s.find(" -j ")
+        if ji < 0:
+            ji = s.find(" -g ")
+        self.target = s[ji + 4:s.find(" ", ji + 4)] if ji >= 0 else ""
+        head = s[:ji + 1] if ji >= 0 else s
+        self.dst = _value(head, " -d ")
+        src_neg = False
+        src = _value(head, " -s ")
+        if src is not None and head.find(" ! -s ") >= 0:
+            src_neg = True
+        self.src = src
+        self.src_neg = src_neg
+        self.proto = _value(head, " -p ")
+        dport = _value(head, " --dport ")
+        self.dport = int(dport) if dport is not None and dport.isdigit() else None
+        prob = _value(head, " --probability ")
+        try:
+            self.prob = float(prob) if prob is not None else None
+        except ValueError:
+            self.prob = None
+        self.rcheck = head.find(" --rcheck ") >= 0
+        secs = _value(head, " --seconds ") if self.rcheck else None
+        self.seconds = int(secs) if secs is not None and secs.isdigit() else None
+        self.rset = head.find(" --set ") >= 0
+        self.dst_local = head.find(" --dst-type LOCAL ") >= 0
+        self.to_dest = _value(s, " --to-destination ") if self.target == "DNAT" else None
+
+    def line(self) -> str:
+        return f"-A {self.chain} {self.spec}"
+
+
+def _value(s: str, opt: str) -> Optional[str]:
+    i = s.find(opt)
+    if i < 0:
+        return None
+    j = i + len(opt)
+    k = s.find(" ", j)
+    return s[j:k] if k >= 0 else s[j:]
+
+
+def _strip_prefix(ip: Optional[str]) -> Optional[str]:
+    if ip is None:
+        return None
+    if ip.endswith("/32") or ip.endswith("/128"):
+        return ip.rsplit("/", 1)[0]
+    return ip
+
+
+def _name_in(comment: Optional[str]) -> Optional[str]:
+    """kube-proxy's service port name in a comment: the first word with a '/'."""
+    if not comment:
+        return None
+    for word in comment.split():
+        if "/" in word and not word.startswith(("/", "0x")) and word[0] not in "0123456789":
+            return word[:-1] if word.endswith(":") else word
+    return None
+
+
+def _comment_endpoint(comment: Optional[str]) -> Optional[str]:
+    if comment and " -> " in comment:
+        return comment.rsplit(" -> ", 1)[1].strip() or None
+    return None
+
+
+def _suffix(chain: str) -> Optional[str]:
+    for p in _SERVICE_PREFIXES:
+        if chain.startswith(p):
+            return chain[len(p):]
+    return None
+
+
+def _prefix(chain: str) -> Optional[str]:
+    for p in _SERVICE_PREFIXES:
+        if chain.startswith(p):
+            return p
+    return None
+
+
+# --------------------------------------------------------------------------- builder
+
+
+class _Svc:
+    __slots__ = (
+        "key", "name", "cluster_ip", "port", "protocol", "node_port", "external_ips", "lb_ips", "chains",
+        "itp", "etp", "no_endpoints", "evidence", "warnings", "seen", "affinity", "affinity_s", "endpoints",
+        "filter_only",
+    )
+
+    def __init__(self, key: str):
+        self.key = key
+        self.name: Optional[str] = None
+        self.cluster_ip: Optional[str] = None
+        self.port: Optional[int] = None
+        self.protocol: Optional[str] = None
+        self.node_port: Optional[int] = None
+        self.external_ips: list[str] = []
+        self.lb_ips: list[str] = []
+        self.chains: dict[str, str] = {}
+        self.itp: Optional[str] = None
+        self.etp: Optional[str] = None
+        self.no_endpoints = False
+        self.evidence: list[str] = []
+        self.warnings: list[str] = []
+        self.seen: set[str] = set()
+        self.affinity = False
+        self.affinity_s: Optional[int] = None
+        self.endpoints: Optional[list[Endpoint]] = None
+        self.filter_only = False
+
+    def add_evidence(self, r: _Rule) -> bool:
+        """Add the rule's line; False when the same rule was already there (pasted twice)."""
+        line = r.line()
+        if line in self.seen:
+            self.warnings.append(f"duplicate rule ignored (pasted twice?): {line}")
+            return False
+        self.seen.add(line)
+        self.evidence.append(line)
+        return True
+
+    def take_name(self, comment: Optional[str]) -> None:
+        if self.name is None:
+            self.name = _name_in(comment)
+
+
+def _rules(table: Optional[IptTable], chain: str) -> list[IptRule]:
+    if table is None:
+        return []
+    ch = table.chains.get(chain)
+    return ch.rules if ch is not None else []
+
+
+def _walk_service_chain(
+    svc: _Svc, nat: IptTable, chain: IptChain, sep_cache: dict[str, tuple[Optional[str], list[_Rule], bool]]
+) -> list[Endpoint]:
+    """Endpoints of a KUBE-SVC/KUBE-SVL/KUBE-XLB chain, in rule order, with shares."""
+    eps: list[Endpoint] = []
+    remaining = 1.0
+    last_prob: Optional[float] = None
+    seen_specs: set[str] = set()
+    for rule in chain.rules:
+        if rule.spec in seen_specs:
+            svc.warnings.append(f"duplicate rule ignored (pasted twice?): -A {chain.name} {rule.spec}")
+            continue
+        seen_specs.add(rule.spec)
+        r = _Rule(chain.name, rule.spec)
+        svc.add_evidence(r)
+        svc.take_name(r.comment)
+        t = r.target
+        if t.startswith("KUBE-SEP-"):
+            if r.rcheck:
+                svc.affinity = True
+                if r.seconds is not None:
+                    svc.affinity_s = r.seconds
+                continue
+            p = r.prob
+            share = remaining * (p if p is not None else 1.0)
+            remaining = remaining * (1.0 - p) if p is not None else 0.0
+            last_prob = p
+            address = _endpoint_address(svc, nat, t, r, sep_cache)
+            eps.append(Endpoint(address=address, probability=share, rule_probability=p, chain=t))
+            if r.garbled_addr:
+                svc.warnings.append(
+                    f"{chain.name}: comment garbled by PDF conversion ('--> {r.garbled_addr}'); read as '-> {r.garbled_addr}'"
+                )
+        elif t == "KUBE-MARK-DROP" and r.comment and "no local endpoints" in r.comment:
+            svc.warnings.append(f"{chain.name}: no local endpoints on this node; external traffic is dropped")
+        elif t == "REJECT" or (r.comment and r.comment.endswith("has no endpoints")):
+            svc.no_endpoints = True
+    if eps and last_prob is not None:
+        svc.warnings.append(
+            f"{chain.name}: the last endpoint rule has a probability ({last_prob}); "
+            f"shares sum to {1.0 - remaining:.6f} (rules missing from the input?)"
+        )
+    return eps
+
+
+def _endpoint_address(
+    svc: _Svc, nat: IptTable, sep: str, jump: _Rule, cache: dict[str, tuple[Optional[str], list[_Rule], bool]]
+) -> str:
+    cached = cache.get(sep)
+    if cached is None:
+        ch = nat.chains.get(sep)
+        addr: Optional[str] = None
+        rules: list[_Rule] = []
+        rset = False
+        if ch is not None:
+            for rule in ch.rules:
+                r = _Rule(sep, rule.spec)
+                rules.append(r)
+                if r.target == "DNAT" and r.to_dest and addr is None:
+                    addr = r.to_dest
+                if r.rset:
+                    rset = True
+        cached = (addr, rules, rset) if ch is not None else (None, [], False)
+        if ch is not None:
+            cache[sep] = cached
+    addr, rules, rset = cached
+    for r in rules:
+        svc.add_evidence(r)
+    if rset:
+        svc.affinity = True
+    from_comment = _comment_endpoint(jump.comment)
+    if addr is None:
+        if from_comment:
+            if sep not in nat.chains:
+                svc.warnings.append(f"{sep} is not in the input; endpoint {from_comment} read from the comment")
+            return from_comment
+        svc.warnings.append(f"{sep} is not in the input (or has no DNAT rule): endpoint address unknown")
+        return "?"
+    if from_comment and from_comment != addr:
+        svc.warnings.append(f"{sep}: comment says {from_comment} but the DNAT goes to {addr}")
+    return addr
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def decode_iptables(ipt: Iptables) -> tuple[list[ServiceRecord], Optional[MasqueradeInfo]]:
+    """ServiceRecords (one per Service port) and the masquerade setup, from iptables rules."""
+    nat = ipt.tables.get("nat")
+    filt = ipt.tables.get("filter")
+    svcs: dict[str, _Svc] = {}
+    by_name: dict[str, _Svc] = {}
+    pending_masq: list[_Rule] = []  # old-style KUBE-SERVICES/KUBE-NODEPORTS masquerade rules
+
+    def get(key: str) -> _Svc:
+        s = svcs.get(key)
+        if s is None:
+            s = svcs[key] = _Svc(key)
+        return s
+
+    # ---- entry points: KUBE-SERVICES and KUBE-NODEPORTS (nat)
+    for rule in _rules(nat, "KUBE-SERVICES"):
+        r = _Rule("KUBE-SERVICES", rule.spec)
+        pre = _prefix(r.target)
+        if pre is None:
+            if r.target == "KUBE-MARK-MASQ":
+                pending_masq.append(r)
+            continue
+        svc = get(r.target[len(pre):])
+        if not svc.add_evidence(r):
+            continue
+        svc.chains.setdefault(_ROLE_OF_PREFIX[pre], r.target)
+        svc.take_name(r.comment)
+        ip = _strip_prefix(r.dst)
+        comment = r.comment or ""
+        if comment.endswith("external IP"):
+            role = "external"
+        elif comment.endswith("loadbalancer IP"):
+            role = "lb"
+        elif comment.endswith("cluster IP"):
+            role = "cluster"
+        elif pre in ("KUBE-SVC-", "KUBE-SVL-") and svc.cluster_ip is None:
+            role = "cluster"
+        elif pre == "KUBE-FW-":
+            role = "lb"
+        else:
+            role = "external"
+        if role == "cluster":
+            if svc.cluster_ip is None:
+                svc.cluster_ip = ip
+                svc.port = r.dport
+                svc.protocol = r.proto
+            if pre == "KUBE-SVL-":
+                svc.itp = "Local"
+        elif ip is not None:
+            target_list = svc.lb_ips if role == "lb" else svc.external_ips
+            if ip not in target_list:
+                target_list.append(ip)
+            if svc.port is None:
+                svc.port = r.dport
+            if svc.protocol is None:
+                svc.protocol = r.proto
+    for rule in _rules(nat, "KUBE-NODEPORTS"):
+        r = _Rule("KUBE-NODEPORTS", rule.spec)
+        pre = _prefix(r.target)
+        if pre is None:
+            if r.target == "KUBE-MARK-MASQ":
+                pending_masq.append(r)
+            continue
+        svc = get(r.target[len(pre):])
+        if not svc.add_evidence(r):
+            continue
+        svc.chains.setdefault(_ROLE_OF_PREFIX[pre], r.target)
+        svc.take_name(r.comment)
+        if r.dport is not None:
+            svc.node_port = r.dport
+        if svc.protocol is None:
+            svc.protocol = r.proto
+
+    # ---- service chains nothing in the input jumps to (a grep paste, a partial copy)
+    if nat is not None:
+        for chain_name in nat.chains:
+            pre = _prefix(chain_name)
+            if pre is None:
+                continue
+            key = chain_name[len(pre):]
+            if key not in svcs:
+                svc = get(key)
+                svc.warnings.append(f"no KUBE-SERVICES/KUBE-NODEPORTS rule for {chain_name} in the input")
+            svcs[key].chains.setdefault(_ROLE_OF_PREFIX[pre], chain_name)
+
+    # ---- walk each service's chains
+    sep_cache: dict[str, tuple[Optional[str], list[_Rule], bool]] = {}
+    for key, svc in svcs.items():
+        if nat is None:
+            break
+        for role in ("fw", "ext", "xlb"):
+            name = svc.chains.get(role) or f"KUBE-{role.upper()}-{key}"
+            ch = nat.chains.get(name)
+            if ch is None:
+                continue
+            svc.chains[role] = name
+            if role == "xlb":
+                svc.etp = "Local"
+                continue  # walked below for its local endpoints
+            for rule in ch.rules:
+                r = _Rule(name, rule.spec)
+                svc.add_evidence(r)
+                svc.take_name(r.comment)
+                if r.target.startswith("KUBE-SVL-"):
+                    svc.etp = "Local"
+                    svc.chains.setdefault("svl", r.target)
+                elif r.target.startswith("KUBE-SVC-"):
+                    svc.chains.setdefault("svc", r.target)
+        svc_name = svc.chains.get("svc") or f"KUBE-SVC-{key}"
+        svl_name = svc.chains.get("svl") or f"KUBE-SVL-{key}"
+        svc_chain = nat.chains.get(svc_name)
+        local_chain = nat.chains.get(svl_name) or nat.chains.get(svc.chains.get("xlb", f"KUBE-XLB-{key}"))
+        all_eps = _walk_service_chain(svc, nat, svc_chain, sep_cache) if svc_chain is not None else None
+        local_eps = _walk_service_chain(svc, nat, local_chain, sep_cache) if local_chain is not None else None
+        if svc_chain is not None:
+            svc.chains["svc"] = svc_name
+        if local_chain is not None:
+            svc.chains["svl" if local_chain.name.startswith("KUBE-SVL-") else "xlb"] = local_chain.name
+        if all_eps is not None:
+            if local_eps is not None:
+                local_addrs = {e.address for e in local_eps}
+                for e in all_eps:
+                    e.local = e.address in local_addrs
+            svc.endpoints = all_eps
+        elif local_eps is not None:
+            for e in local_eps:
+                e.local = True
+            svc.endpoints = local_eps
+        else:
+            svc.warnings.append(
+                f"{svc_name} is not in the input: endpoints unknown (was the output cut, e.g. by grep?)"
+            )
+        if local_chain is not None and local_chain.name.startswith("KUBE-SVL-") and svc.itp != "Local":
+            if svc.etp is None:
+                svc.etp = "Local"
+
+    # ---- old-style masquerade rules in KUBE-SERVICES / KUBE-NODEPORTS: attach by address/port
+    if pending_masq:
+        by_dst = {(s.cluster_ip, s.port): s for s in svcs.values() if s.cluster_ip}
+        by_np = {s.node_port: s for s in svcs.values() if s.node_port}
+        for r in pending_masq:
+            s = by_dst.get((_strip_prefix(r.dst), r.dport)) if r.dst else by_np.get(r.dport)
+            if s is not None:
+                s.add_evidence(r)
+
+    for s in svcs.values():
+        if s.name is None:
+            s.name = s.chains.get("svc") or next(iter(s.chains.values()), f"KUBE-SVC-{s.key}")
+        by_name.setdefault(s.name, s)
+
+    # ---- filter table: services without endpoints, Local policies with no local endpoint
+    for chain_name in ("KUBE-SERVICES", "KUBE-EXTERNAL-SERVICES", "KUBE-NODEPORTS", "KUBE-PROXY-FIREWALL"):
+        for rule in _rules(filt, chain_name):
+            r = _Rule(chain_name, rule.spec)
+            name = _name_in(r.comment)
+            comment = r.comment or ""
+            if name is None:
+                continue
+            s = by_name.get(name)
+            if chain_name == "KUBE-PROXY-FIREWALL" and "KUBE-FW-" in comment:
+                s = s or svcs.get(comment.rsplit("KUBE-FW-", 1)[1].split()[0])
+            if s is None:
+                if not comment.endswith("endpoints"):
+                    continue
+                s = get(f"filter:{name}")
+                s.name = name
+                s.filter_only = True
+                by_name[name] = s
+            if not s.add_evidence(r):
+                continue
+            ip = _strip_prefix(r.dst)
+            if comment.endswith("has no endpoints"):
+                s.no_endpoints = True
+                if chain_name == "KUBE-SERVICES" and ip:
+                    if s.cluster_ip is None:
+                        s.cluster_ip, s.port, s.protocol = ip, r.dport, r.proto
+                elif chain_name == "KUBE-EXTERNAL-SERVICES":
+                    if ip:
+                        if ip not in s.external_ips and ip not in s.lb_ips:
+                            s.external_ips.append(ip)
+                    elif r.dst_local and r.dport is not None and s.node_port is None:
+                        s.node_port = r.dport
+                if s.protocol is None:
+                    s.protocol = r.proto
+            elif comment.endswith("has no local endpoints"):
+                if chain_name == "KUBE-SERVICES":
+                    s.itp = "Local"
+                    s.warnings.append("internalTrafficPolicy Local and no endpoint on this node: cluster IP traffic is dropped")
+                else:
+                    s.etp = "Local"
+                    s.warnings.append("externalTrafficPolicy Local and no endpoint on this node: external traffic is dropped")
+                if s.cluster_ip is None and ip and chain_name == "KUBE-SERVICES":
+                    s.cluster_ip, s.port, s.protocol = ip, r.dport, r.proto
+            elif comment.endswith("health check node port"):
+                s.etp = "Local"
+
+    records = [_record(s) for s in svcs.values()]
+    return records, _masquerade(nat)
+
+
+def _record(s: _Svc) -> ServiceRecord:
+    name = s.name or f"KUBE-SVC-{s.key}"
+    namespace = service = port_name = None
+    if "/" in name and not name.startswith("KUBE-"):
+        namespace, rest = name.split("/", 1)
+        if ":" in rest:
+            service, port_name = rest.split(":", 1)
+            port_name = port_name or None
+        else:
+            service = rest
+    endpoints = s.endpoints
+    if s.no_endpoints and endpoints is None:
+        endpoints = []
+        # the "not in the input" warning is moot: kube-proxy writes no chain for such a service
+        s.warnings = [w for w in s.warnings if "is not in the input: endpoints unknown" not in w]
+    return ServiceRecord(
+        name=name,
+        namespace=namespace,
+        service=service,
+        port_name=port_name,
+        cluster_ip=s.cluster_ip,
+        port=s.port,
+        protocol=(s.protocol or "tcp").lower(),
+        node_port=s.node_port,
+        external_ips=s.external_ips,
+        load_balancer_ips=s.lb_ips,
+        session_affinity=s.affinity,
+        affinity_timeout_s=s.affinity_s,
+        external_traffic_policy=s.etp,
+        internal_traffic_policy=s.itp,
+        endpoints=endpoints,
+        no_endpoints=s.no_endpoints,
+        mode="iptables",
+        chains=s.chains,
+        evidence=s.evidence,
+        warnings=s.warnings,
+    )
+
+
+def _masquerade(nat: Optional[IptTable]) -> Optional[MasqueradeInfo]:
+    mark_rules = _rules(nat, "KUBE-MARK-MASQ")
+    post_rules = _rules(nat, "KUBE-POSTROUTING")
+    if not mark_rules and not post_rules:
+        return None
+    info = MasqueradeInfo(
+        mark_chain="KUBE-MARK-MASQ" if nat is not None and "KUBE-MARK-MASQ" in nat.chains else None,
+        postrouting_chain="KUBE-POSTROUTING" if nat is not None and "KUBE-POSTROUTING" in nat.chains else None,
+    )
+    for rule in mark_rules:
+        info.rules.append(f"-A KUBE-MARK-MASQ {rule.spec}")
+        if info.mark is None:
+            xmark = _value(f" {rule.spec} ", " --set-xmark ")
+            ormark = _value(f" {rule.spec} ", " --or-mark ")
+            if xmark:
+                info.mark = xmark
+            elif ormark:
+                info.mark = f"{ormark}/{ormark}"
+    for rule in post_rules:
+        info.rules.append(f"-A KUBE-POSTROUTING {rule.spec}")
+        if info.mark is None:
+            m = _value(f" {rule.spec} ", " --mark ")
+            if m:
+                info.mark = m if "/" in m else f"{m}/{m}"
+    return info
