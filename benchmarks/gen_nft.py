@@ -120,6 +120,39 @@ def truth_of(svc: ServiceSpec) -> dict:
     }
 
 
+FIELDS = (
+    "namespace", "service", "port_name", "cluster_ip", "port", "protocol", "node_port", "external_ips",
+    "session_affinity", "affinity_timeout_s", "external_traffic_policy", "no_endpoints",
+)
+
+
+def compare(records: list, truth: list[dict]) -> list[str]:
+    """Every difference between decoded ServiceRecords and the ground truth (empty = exact)."""
+    problems: list[str] = []
+    by_name: dict[str, object] = {}
+    for r in records:
+        if r.name in by_name:
+            problems.append(f"{r.name}: decoded twice")
+        by_name[r.name] = r
+    want = {t["name"] for t in truth}
+    for extra in sorted(set(by_name) - want):
+        problems.append(f"{extra}: decoded but not in the truth")
+    for t in truth:
+        r = by_name.get(t["name"])
+        if r is None:
+            problems.append(f"{t['name']}: missing")
+            continue
+        for k in FIELDS:
+            got = getattr(r, k)
+            if got != t[k]:
+                problems.append(f"{t['name']}: {k} = {got!r}, expected {t[k]!r}")
+        got_eps = sorted((e.address, round(e.probability or 0.0, 9), e.local) for e in (r.endpoints or []))
+        exp_eps = sorted((e["address"], round(e["probability"], 9), e["local"]) for e in t["endpoints"])
+        if got_eps != exp_eps:
+            problems.append(f"{t['name']}: endpoints {got_eps}, expected {exp_eps}")
+    return problems
+
+
 # --------------------------------------------------------------------------- the transaction
 
 
@@ -370,4 +403,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-__all__ = ["ServiceSpec", "EndpointSpec", "transaction", "truth_of", "lab_services", "bulk_services", "asdict"]
+__all__ = ["ServiceSpec", "EndpointSpec", "transaction", "truth_of", "compare", "lab_services", "bulk_services", "asdict"]
