@@ -1,0 +1,166 @@
+"""Small helpers the text parsers share (not a parser: not in the registry).
+
+- shell prompts and pasted command lines (``root@k8s-worker:~# ps aux | grep kube``)
+- column tables as docker and crictl print them (Go's tabwriter, padding 3), and the
+  tab-separated shape a PDF-to-text conversion leaves
+- dockershim container names ``k8s_<container>_<pod>_<namespace>_<uid>_<attempt>``
+- JSON documents that must be a given shape
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import re
+from typing import Any, Optional
+
+from labreport.parsers.base import strip_prompt
+
+# A prompt alone on a line ("root@k8s-worker:/etc/containerd#", "[root@master ~]#", "$").
+_PROMPT_ONLY_RE = re.compile(r"^\s*(?:\[[^\]\n]{1,80}\]\s*|[\w.-]+@[\w.-]+(?::[^\s#$]*)?\s*)?[#$%]\s*$")
+
+
+def is_prompt_line(line: str) -> bool:
+    """A shell prompt, with or without the command typed after it."""
+    if _PROMPT_ONLY_RE.match(line):
+        return True
+    rest, had = strip_prompt(line)
+    if not had:
+        return False
+    # "# 查看是否加载" style comments are not prompts when nothing looks like a command;
+    # a prompt with user@host is always one.
+    return bool(re.match(r"^\s*(?:\[[^\]]+\]|[\w.-]+@[\w.-]+)", line)) or bool(re.match(r"[\w./-]+", rest))
+
+
+# ----------------------------------------------------------------------------- tables
+
+
+def split_cells(line: str) -> list[str]:
+    """Cells of one table row: tabs, or runs of 2+ spaces (tabwriter's padding)."""
+    if "\t" in line:
+        cells = [c.strip() for c in line.split("\t")]
+        # a PDF table keeps empty cells as "\t\t"; tabwriter never prints tabs
+        while cells and cells[-1] == "":
+            cells.pop()
+        return cells
+    return [c for c in re.split(r"\s{2,}", line.strip()) if c != ""]
+
+
+def header_columns(header: str, names: list[str]) -> Optional[list[tuple[str, int]]]:
+    """Find each known column name in ``header`` (in order) with its start offset.
+
+    ``names`` lists the multi-word names first where they matter ("CONTAINER ID" before
+    "CONTAINER", "POD ID" before "POD"). Returns None if a word of the header is unknown.
+    """
+    out: list[tuple[str, int]] = []
+    pos = 0
+    text = header.rstrip()
+    while pos < len(text):
+        if text[pos] in " \t":
+            pos += 1
+            continue
+        for name in names:
+            if text.startswith(name, pos) and (pos + len(name) == len(text) or text[pos + len(name)] in " \t"):
+                out.append((name, pos))
+                pos += len(name)
+                break
+        else:
+            return None
+    return out
+
+
+def slice_by_columns(line: str, cols: list[tuple[str, int]]) -> Optional[dict[str, str]]:
+    """Cut a row at the header's column offsets, when the row really is aligned to them
+    (a space before every column start that the row reaches)."""
+    if "\t" in line:
+        return None
+    row: dict[str, str] = {}
+    for i, (name, start) in enumerate(cols):
+        if start > 0 and start <= len(line) and line[start - 1] != " ":
+            return None
+        end = cols[i + 1][1] if i + 1 < len(cols) else len(line)
+        row[name] = line[start:end].strip() if start < len(line) else ""
+    return row
+
+
+# ----------------------------------------------------------------------------- kubernetes names
+
+_K8S_NAME_RE = re.compile(r"^/?k8s_([^_]+)_([^_]+)_([^_]+)_([^_]+)_(\d+)$")
+
+
+def dockershim_name(name: str) -> Optional[dict[str, Any]]:
+    """``k8s_<container>_<pod>_<namespace>_<uid>_<attempt>`` (dockershim / cri-dockerd).
+
+    Kubernetes names cannot hold "_", so the split is exact. ``POD`` is the sandbox.
+    """
+    m = _K8S_NAME_RE.match(name.strip())
+    if not m:
+        return None
+    container, pod, namespace, uid, attempt = m.groups()
+    return {
+        "container_name": container,
+        "pod_name": pod,
+        "pod_namespace": namespace,
+        "pod_uid": uid,
+        "attempt": int(attempt),
+        "is_sandbox": container == "POD",
+    }
+
+
+def label_pod_fields(labels: dict[str, str]) -> dict[str, Any]:
+    """Pod fields from the io.kubernetes.* labels kubelet puts on every container."""
+    out: dict[str, Any] = {}
+    if labels.get("io.kubernetes.pod.name"):
+        out["pod_name"] = labels["io.kubernetes.pod.name"]
+    if labels.get("io.kubernetes.pod.namespace"):
+        out["pod_namespace"] = labels["io.kubernetes.pod.namespace"]
+    if labels.get("io.kubernetes.pod.uid"):
+        out["pod_uid"] = labels["io.kubernetes.pod.uid"]
+    if labels.get("io.kubernetes.sandbox.id"):
+        out["sandbox_id"] = labels["io.kubernetes.sandbox.id"]
+    if labels.get("io.kubernetes.container.name"):
+        out["container_name"] = labels["io.kubernetes.container.name"]
+    return out
+
+
+# ----------------------------------------------------------------------------- JSON
+
+
+def load_json(text: str) -> Any:
+    """json.loads that reports failure as ValueError only (also for absurd nesting)."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+
+
+def ns_to_iso(value: Any) -> Optional[str]:
+    """CRI timestamps are nanoseconds since the epoch (crictl prints them as strings)."""
+    try:
+        ns = int(value)
+    except (TypeError, ValueError):
+        return None
+    if ns <= 0:
+        return None
+    try:
+        ts = _dt.datetime.fromtimestamp(ns / 1e9, tz=_dt.timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        return None
+    return ts.isoformat().replace("+00:00", "Z")
+
+
+def as_str_dict(value: Any) -> dict[str, str]:
+    if not isinstance(value, dict):
+        return {}
+    return {str(k): "" if v is None else str(v) for k, v in value.items()}
+
+
+def to_int(value: Any) -> Optional[int]:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    try:
+        return int(str(value).strip())
+    except (TypeError, ValueError):
+        return None
