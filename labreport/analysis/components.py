@@ -173,13 +173,21 @@ def executable_kind(argv0: str, args: Iterable[str] = (), truncated: bool = Fals
             if not a.startswith("-"):
                 break
         return kind
-    if kind is None and (cut or truncated) and len(base) >= 6:
+    # a cut name: marked as cut, or the whole command line is this one word (a narrow
+    # terminal cut `ps aux` there) — only a long enough prefix of exactly one known name
+    alone = not any(True for _ in args)
+    if kind is None and ((cut or truncated) and len(base) >= 4 or alone and len(base) >= 5):
         hits = {v for k, v in _EXECUTABLES.items() if k.startswith(base)}
         if base.startswith("containerd-sh"):
             hits = {"containerd-shim"}
         if len(hits) == 1:
             return hits.pop()
     return kind
+
+
+def _is_exact(argv0: str) -> bool:
+    base = argv0.rsplit("/", 1)[-1].rstrip(":")
+    return base in _EXECUTABLES or bool(_SHIM_RE.match(base))
 
 
 def parse_flags(args: Iterable[str], dashes: Optional[dict[str, str]] = None) -> dict[str, str]:
@@ -251,6 +259,7 @@ def find_components(node: NodeSnapshot) -> list[Component]:
         if kind_name is None:
             continue
         kind = KINDS[kind_name]
+        cut_name = not _is_exact(argv[0])
         container = _container_for(p, kind, by_pid, by_id, by_kind, claimed)
         in_container: Optional[bool] = p.in_container
         container_id = p.container_id
@@ -265,7 +274,8 @@ def find_components(node: NodeSnapshot) -> list[Component]:
         out.append(Component(
             name=kind.name, pid=p.pid, role=kind.role, command=p.command,
             in_container=in_container, container_id=container_id,
-            key_flags=_key_flags(kind, argv[1:]), truncated=p.truncated or bool(_TRUNC_TAIL.search(p.command)),
+            key_flags=_key_flags(kind, argv[1:]),
+            truncated=p.truncated or cut_name or bool(_TRUNC_TAIL.search(p.command)),
         ))
     # containers running a component whose process we did not see
     for kind_name, conts in by_kind.items():
