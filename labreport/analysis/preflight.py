@@ -34,9 +34,11 @@ def _running(node: NodeSnapshot) -> dict[str, int]:
 
 
 def _ran(node: NodeSnapshot, collector: str) -> bool:
-    """The named collector ran completely on the live node (so an absence is evidence);
-    an imported `ps aux | grep kube` is a filtered list, which proves nothing absent."""
-    return any(c.name == collector and c.ok and not c.partial for c in node.collectors)
+    """The named collector ran on the live node (so an absence is evidence); an imported
+    `ps aux | grep kube` is a filtered list, which proves nothing absent. sysinfo is
+    "partial" when a version command failed, which does not touch modules or sysctls."""
+    return any(c.name == collector and c.ok and (not c.partial or collector == "sysinfo")
+               for c in node.collectors)
 
 
 def _sysctl(node: NodeSnapshot, key: str) -> Optional[str]:
@@ -102,16 +104,20 @@ def checks(node: NodeSnapshot, cluster: Optional[ClusterObjects] = None) -> list
     runtime = _runtime(info.versions, running)
     if runtime is not None:
         name, version = runtime
-        out.append(_check("runtime", "a container runtime is installed and running", "pass",
-                          f"{name} {version}" if version else f"{name} (running, version not collected)",
+        proc = {"containerd": "containerd", "docker": "dockerd", "cri-o": "crio", "cri-dockerd": "cri-dockerd"}.get(name)
+        pid = running.get(proc) if proc else None
+        observed = f"{name} {version}" if version else f"{name} (version not collected)"
+        if pid is not None:
+            observed += f", running (pid {pid})"
+        out.append(_check("runtime", "a container runtime is installed", "pass", observed,
                           "containerd, CRI-O or Docker (+cri-dockerd)",
                           "install containerd (apt-get install containerd) and start it"))
     elif _ran(node, "processes"):
-        out.append(_check("runtime", "a container runtime is installed and running", "fail",
+        out.append(_check("runtime", "a container runtime is installed", "fail",
                           "no containerd / dockerd / crio process", "containerd, CRI-O or Docker (+cri-dockerd)",
                           "install containerd (apt-get install containerd) and start it (systemctl enable --now containerd)"))
     else:
-        out.append(_check("runtime", "a container runtime is installed and running", "unknown", "not collected",
+        out.append(_check("runtime", "a container runtime is installed", "unknown", "not collected",
                           "containerd, CRI-O or Docker (+cri-dockerd)",
                           "install containerd (apt-get install containerd) and start it"))
 
