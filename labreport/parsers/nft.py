@@ -218,6 +218,7 @@ _META_KEYS = {
 _BARE_META = {"iifname", "oifname", "iif", "oif", "mark", "skuid", "skgid", "l4proto"}
 _OPS = {"==", "!=", "<", ">", "<=", ">=", "eq", "ne"}
 _VERDICTS = {"accept", "drop", "return", "continue", "queue"}
+_BINOPS = {"&": "&", "|": "|", "^": "^", "and": "&", "or": "|", "xor": "^"}
 
 
 def _read_braced(tokens: list[str], i: int) -> tuple[list[str], int]:
@@ -296,8 +297,8 @@ def _lhs(tokens: list[str], i: int) -> tuple[Optional[Any], int]:
         parts.append(nxt)
         j = k
     lhs: Any = parts[0] if len(parts) == 1 else {"concat": parts}
-    if j + 1 < len(tokens) and tokens[j] in ("&", "|", "^"):
-        lhs = {tokens[j]: [lhs, _scalar(tokens[j + 1])]}
+    if j + 1 < len(tokens) and tokens[j] in _BINOPS:
+        lhs = {_BINOPS[tokens[j]]: [lhs, _scalar(tokens[j + 1])]}
         j += 2
     return lhs, j
 
@@ -566,6 +567,8 @@ def expr_to_text(exprs: list[dict[str, Any]]) -> str:
                 parts.append("counter")
         elif k == "text":
             parts.append(str(v))
+        elif k == "xt" and isinstance(v, dict):
+            parts.append(f"xt {v.get('type', '')} {v.get('name', '')}".replace("  ", " ").strip())
         else:
             parts.append(json.dumps(e, sort_keys=True))
     return " ".join(parts)
