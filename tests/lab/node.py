@@ -149,6 +149,8 @@ class NodeLab:
             run(["ip", "-n", self.name, "addr", "add", up.address, "dev", up.ifname])
             run(["ip", "-n", self.name, "link", "set", up.ifname, "up"])
             run(["ip", "-n", self.name, "route", "add", "default", "via", up.gateway])
+            self.truth.uplink_peer_ns = gw_ns
+            self.truth.uplink_veth = self._veth_truth(netns_path(gw_ns), up.ifname, pod_ifname="eth0")
         self.truth.uplink = up.ifname
         self.truth.uplink_ip = up.address.split("/")[0]
 
@@ -266,9 +268,9 @@ class NodeLab:
         pod.veth = self._veth_truth(dp.netns_path, host_if)
         return pod
 
-    def _veth_truth(self, pod_netns: str, host_ifname: str | None) -> TruthVeth:
+    def _veth_truth(self, pod_netns: str, host_ifname: str | None, *, pod_ifname: str = "eth0") -> TruthVeth:
         """Read both ends from the kernel and check they point at each other."""
-        pod_link = json.loads(run([*nsenter_net(pod_netns), "ip", "-j", "link", "show", "eth0"]).stdout)[0]
+        pod_link = json.loads(run([*nsenter_net(pod_netns), "ip", "-j", "link", "show", pod_ifname]).stdout)[0]
         host_links = json.loads(run(["ip", "-n", self.name, "-j", "link", "show"]).stdout)
         if host_ifname is None:  # fall back to the kernel: the node link eth0's IFLA_LINK names
             host_ifname = next(h["ifname"] for h in host_links if h["ifindex"] == pod_link["link_index"])
@@ -276,7 +278,7 @@ class NodeLab:
         if host["ifindex"] != pod_link["link_index"] or host.get("link_index") != pod_link["ifindex"]:
             raise LabError(f"veth {host_ifname} and eth0 in {pod_netns} do not point at each other: "
                            f"{host} / {pod_link}")
-        return TruthVeth(host_ifname=host_ifname, host_ifindex=host["ifindex"], pod_ifname="eth0",
+        return TruthVeth(host_ifname=host_ifname, host_ifindex=host["ifindex"], pod_ifname=pod_ifname,
                          pod_ifindex=pod_link["ifindex"], host_mac=host["address"],
                          pod_mac=pod_link["address"], bridge=host.get("master"))
 

@@ -89,6 +89,8 @@ class NodeTruth:
     docker_host: Optional[str]  # unix:///…/docker.sock
     uplink: Optional[str] = None  # "eth0"
     uplink_ip: Optional[str] = None
+    uplink_veth: Optional[TruthVeth] = None  # eth0 is a veth too; its peer is in uplink_peer_ns
+    uplink_peer_ns: Optional[str] = None
     pods: list[TruthPod] = field(default_factory=list)
     services: list[TruthService] = field(default_factory=list)
 

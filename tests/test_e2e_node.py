@@ -1,0 +1,222 @@
+"""End to end on a real node built here (tests/lab): containerd + CRI pods, a dockershim-style
+Docker pod, CNI bridge wiring, kube-proxy's iptables rules — all inside a network namespace
+of this test's own. First the lab proves itself (CRI, Docker, ip, iptables, curl through the
+cluster IP); then ``labreport collect --local`` run inside the node and ``labreport analyze
+--json`` must reproduce the lab's ground truth exactly."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import needs_lab
+from tests.lab.cli import labreport_argv
+
+pytestmark = [pytest.mark.lab,
+              needs_lab("containerd", "dockerd", "runc", "iptables-restore", "gcc", "nsenter", "curl")]
+
+SHARE_TOL = 1e-6  # iptables prints 1/3 as 0.33333333349
+
+
+@pytest.fixture(scope="module")
+def lab():
+    from tests.lab.node import NodeLab
+
+    node = NodeLab()
+    try:
+        node.build()
+        yield node
+    finally:
+        errors = node.close()
+        assert not errors, f"teardown left errors: {errors}"
+
+
+# ------------------------------------------------------------------ the lab is real
+
+
+def test_lab_is_real_cri(lab):
+    t = lab.truth
+    ctd_pods = [p for p in t.pods if p.runtime == "containerd"]
+    sandboxes = {s.id: s for s in lab.cri.list_sandboxes()}
+    assert set(sandboxes) == {p.sandbox_id for p in ctd_pods}
+    for p in ctd_pods:
+        assert sandboxes[p.sandbox_id].metadata.name == p.name
+        assert sandboxes[p.sandbox_id].metadata.uid == p.uid
+    containers = lab.cri.list_containers()
+    assert {c.id for c in containers} == {c.id for p in ctd_pods for c in p.containers}
+    by_id = {c.id: c for c in containers}
+    for p in ctd_pods:
+        for c in p.containers:
+            assert by_id[c.id].pod_sandbox_id == p.sandbox_id
+            assert by_id[c.id].metadata.name == c.name
+            assert by_id[c.id].state == 1, f"{c.name} not RUNNING"  # CONTAINER_RUNNING
+    fileserver = t.pod("default/fileserver")
+    assert len(fileserver.containers) == 2  # file server + downloader share the volume
+    # the pod netns containerd made is a named netns, reached by RunPodSandbox's CNI ADD
+    for p in ctd_pods:
+        assert Path(p.netns_path).exists() and p.netns_path.startswith("/var/run/netns/cni-")
+
+
+def test_lab_is_real_docker(lab):
+    import docker
+
+    t = lab.truth
+    client = docker.DockerClient(base_url=t.docker_host)
+    try:
+        (dpod,) = [p for p in t.pods if p.runtime == "docker"]
+        sb = client.containers.get(dpod.sandbox_id)
+        assert sb.name == f"k8s_POD_{dpod.name}_default_{dpod.uid}_0"
+        assert sb.attrs["HostConfig"]["NetworkMode"] == "none"
+        assert sb.attrs["State"]["Pid"] == dpod.sandbox_pid
+        (app,) = dpod.containers
+        c = client.containers.get(app.id)
+        assert c.name == app.docker_name == f"k8s_httpd_{dpod.name}_default_{dpod.uid}_0"
+        mode = c.attrs["HostConfig"]["NetworkMode"]
+        assert mode in (f"container:{sb.name}", f"container:{sb.id}"), mode
+        # no name under /var/run/netns: the pod's namespace is the pause process's
+        assert dpod.netns_name is None and dpod.netns_path == f"/proc/{dpod.sandbox_pid}/ns/net"
+    finally:
+        client.close()
+
+
+def test_lab_is_real_network(lab):
+    t = lab.truth
+    links = json.loads(lab.exec("ip", "-j", "-d", "addr", "show").stdout)
+    by_name = {link["ifname"]: link for link in links}
+    assert any(a["local"] == t.bridge_ip for a in by_name["cni0"]["addr_info"])
+    for p in t.pods:
+        host = by_name[p.veth.host_ifname]
+        assert host["ifindex"] == p.veth.host_ifindex
+        assert host.get("master") == "cni0"
+        assert host["link_index"] == p.veth.pod_ifindex
+        inside = json.loads(subprocess.run(
+            ["nsenter", f"--net={p.netns_path}", "ip", "-j", "addr", "show", "eth0"],
+            capture_output=True, text=True, check=True).stdout)[0]
+        assert inside["link_index"] == p.veth.host_ifindex
+        assert any(a["local"] == p.ip for a in inside["addr_info"])
+    # nothing of the lab in the root namespace
+    root_links = {x["ifname"] for x in json.loads(
+        subprocess.run(["ip", "-j", "link", "show"], capture_output=True, text=True, check=True).stdout)}
+    assert not ({p.veth.host_ifname for p in t.pods} & root_links)
+
+
+def test_lab_is_real_iptables_and_cluster_ip(lab):
+    t = lab.truth
+    saved = lab.exec("iptables-save", "-t", "nat").stdout
+    web = next(s for s in t.services if s.name == "default/web:http")
+    assert f"-A KUBE-SERVICES -d {web.cluster_ip}/32 -p tcp -m comment --comment " \
+           f'"default/web:http cluster IP" -m tcp --dport 80 -j {web.svc_chain}' in saved
+    assert "--probability 0.33333333349" in saved and "--probability 0.50000000000" in saved
+    root_saved = subprocess.run(["iptables-save", "-t", "nat"], capture_output=True, text=True).stdout
+    assert web.svc_chain not in root_saved  # rules live in the node namespace only
+    # traffic through the cluster IP reaches every endpoint's httpd (random 1/3 each)
+    contents = {p.content: p.key for p in t.pods}
+    seen: Counter[str] = Counter()
+    for _ in range(60):
+        out = lab.exec("curl", "-s", "-m", "3", f"http://{web.cluster_ip}:{web.port}/").stdout.strip()
+        assert out in contents, f"unexpected answer through the cluster IP: {out!r}"
+        seen[contents[out]] += 1
+        if len(seen) == len(t.pods):
+            break
+    assert set(seen) == {p.key for p in t.pods}, seen
+    # NodePort on the node's own address, and the single-endpoint service
+    out = lab.exec("curl", "-s", "-m", "3", f"http://{t.uplink_ip}:{web.node_port}/").stdout.strip()
+    assert out in contents
+    fs = next(s for s in t.services if s.name == "default/fileserver:http")
+    out = lab.exec("curl", "-s", "-m", "3", f"http://{fs.cluster_ip}:{fs.port}/").stdout.strip()
+    assert out == t.pod("default/fileserver").content  # written by the downloader container
+
+
+# ------------------------------------------------------------------ labreport against the truth
+
+
+@pytest.fixture(scope="module")
+def analysis(lab, tmp_path_factory):
+    if importlib.util.find_spec("collectors.local") is None:
+        pytest.skip("collectors.local (the collect owner's live collector) is not in the tree yet")
+    t = lab.truth
+    out = tmp_path_factory.mktemp("e2e-node") / "snap"
+    collect = lab.exec(*labreport_argv(), "collect", "--local", "--out", str(out),
+                       "--name", t.node_ns, "--cri-socket", t.containerd_socket,
+                       "--docker-host", t.docker_host, "--no-api", "-q", timeout=240, check=False)
+    assert collect.returncode == 0, f"collect failed:\n{collect.stdout}\n{collect.stderr}"
+    assert (out / "snapshot.json").exists()
+    analyze = subprocess.run([*labreport_argv(), "analyze", str(out), "--json"],
+                             capture_output=True, text=True, timeout=240)
+    assert analyze.returncode == 0, f"analyze failed:\n{analyze.stdout}\n{analyze.stderr}"
+    data = json.loads(analyze.stdout)
+    (node,) = [n for n in data["nodes"] if n["node"] == t.node_ns]
+    return node
+
+
+def test_collect_every_container_in_its_pod(lab, analysis):
+    t = lab.truth
+    pods = {f"{p['namespace']}/{p['name']}": p for p in analysis["pods"]}
+    assert set(pods) == {p.key for p in t.pods}
+    for tp in t.pods:
+        got = pods[tp.key]
+        assert got["sandbox_id"] == tp.sandbox_id, tp.key
+        assert got["uid"] == tp.uid
+        assert got["ip"] == tp.ip
+        sandboxes = [c for c in got["containers"] if c["is_sandbox"]]
+        assert [c["id"] for c in sandboxes] == [tp.sandbox_id]
+        apps = {c["id"]: c for c in got["containers"] if not c["is_sandbox"]}
+        assert set(apps) == {c.id for c in tp.containers}, tp.key
+        for c in tp.containers:
+            assert apps[c.id]["name"] in (c.name, c.docker_name)
+            assert apps[c.id]["image"] and apps[c.id]["image"].endswith(c.image.split("/", 1)[1])
+        if tp.runtime == "docker":
+            assert got["shares_netns_with_sandbox"] is True
+
+
+def test_collect_every_host_veth_matched_to_its_pod(lab, analysis):
+    t = lab.truth
+    pairs = analysis["veth_pairs"]
+    by_host = {p["host_ifname"]: p for p in pairs}
+    for tp in t.pods:
+        got = by_host.get(tp.veth.host_ifname)
+        assert got is not None, f"{tp.veth.host_ifname} ({tp.key}) not matched; pairs: {pairs}"
+        assert got["host_ifindex"] == tp.veth.host_ifindex
+        assert got["pod_ifname"] == "eth0" and got["pod_ifindex"] == tp.veth.pod_ifindex
+        assert got["bridge"] == "cni0"
+        assert f"{tp.ip}/24" in got["pod_ips"]
+        assert got["pod"] == tp.key
+        if tp.netns_name:
+            assert got["netns"] == tp.netns_name
+    # nothing else: the only other veth on this node is its uplink eth0 (peer in the gateway ns)
+    expected = {tp.veth.host_ifname for tp in t.pods}
+    extra = set(by_host) - expected
+    assert extra <= {t.uplink}, f"veth pairs that the lab did not build: {extra}"
+    if t.uplink in by_host:
+        up = by_host[t.uplink]
+        assert up["host_ifindex"] == t.uplink_veth.host_ifindex
+        assert up["pod_ifindex"] == t.uplink_veth.pod_ifindex
+        assert up["pod"] is None
+
+
+def test_collect_every_service_with_its_endpoints_and_shares(lab, analysis):
+    t = lab.truth
+    services = {s["name"]: s for s in analysis["services"]}
+    assert set(services) == {s.name for s in t.services}
+    assert analysis["proxy_mode"]["mode"] == "iptables"
+    for ts in t.services:
+        got = services[ts.name]
+        assert got["cluster_ip"] == ts.cluster_ip
+        assert got["port"] == ts.port and got["protocol"] == ts.protocol
+        assert got["node_port"] == ts.node_port
+        assert got["chains"].get("svc") == ts.svc_chain
+        eps = got["endpoints"]
+        assert [e["address"] for e in eps] == [e.address for e in ts.endpoints]
+        for e, te in zip(eps, ts.endpoints):
+            assert e["chain"] == te.chain
+            assert e["probability"] == pytest.approx(te.share, abs=SHARE_TOL)
+            if te.rule_probability is None:
+                assert e["rule_probability"] in (None, 1.0)
+            else:
+                assert e["rule_probability"] == pytest.approx(te.rule_probability, abs=SHARE_TOL)
+        assert sum(e["probability"] for e in eps) == pytest.approx(1.0, abs=SHARE_TOL)
