@@ -1,0 +1,181 @@
+"""`labreport import`: build a snapshot from command outputs a student pasted into files.
+
+Options apply to the most recent ``--node`` (without any ``--node``, to one node named
+"node"), so the order on the command line matters; click cannot keep the interleaving of
+different repeated options, so the argument list is read here by a small parser of our
+own. The work is done by :mod:`labreport.importer`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Optional
+
+import click
+
+from labreport.errors import LabreportError
+from labreport.importer import ImportFileError, import_files, read_file
+from labreport.snapshot import save
+from labreport.status import ExitStatus
+
+# option -> file kind (per node)
+NODE_FILE_OPTIONS: dict[str, str] = {
+    "--ps": "ps",
+    "--containers": "containers",
+    "--pods": "pods",
+    "--inspect": "inspect",
+    "--ip-link": "ip-link",
+    "--ip-addr": "ip-addr",
+    "--ip-route": "ip-route",
+    "--pod-ip-addr": "pod-ip-addr",
+    "--iptables-save": "iptables-save",
+    "--nft": "nft",
+    "--ipvsadm": "ipvsadm",
+}
+VALUE_OPTIONS = set(NODE_FILE_OPTIONS) | {"--node", "--kubectl", "--title", "--out"}
+FLAG_OPTIONS = {"--keep-going", "--quiet", "-q"}
+
+HELP = """Build a snapshot from pasted command outputs (a lab report's text).
+
+\b
+  labreport import --node master --ps master-ps.txt --containers master-docker-ps.txt \\
+                   --node worker --ps worker-ps.txt --containers worker-crictl-ps.txt \\
+                   --ip-addr worker-ip-addr.txt --pod-ip-addr testpod=pod-ip-addr.txt \\
+                   --kubectl pod.yaml --kubectl service.yaml --out snap
+
+\b
+Per node (each applies to the most recent --node; without --node, one node "node"):
+  --node NAME                start a node
+  --ps F                     ps aux / ps -ef (also `ps aux | grep kube` pastes)
+  --containers F             docker ps, crictl ps, crictl pods or docker inspect (detected)
+  --pods F                   crictl pods
+  --inspect [NAME=]F         docker inspect JSON, or a `| grep NetworkMode` fragment of it
+                             (NAME: the container inspected; merged into its docker ps row)
+  --ip-link F, --ip-addr F   ip link / ip addr (text, -d, or -j)
+  --ip-route F               ip route (text or -j)
+  --pod-ip-addr NS=F         ip addr run inside a pod; NS names its namespace (e.g. the
+                             host veth's `link-netns cni-…` name, or the pod's name)
+  --iptables-save F, --nft F, --ipvsadm F
+\b
+Whole cluster:
+  --kubectl F                kubectl get -o json|yaml, or YAML manifests (repeatable)
+  --title T                  snapshot title
+  --out DIR                  snapshot directory to write (required)
+  --keep-going               a file that cannot be read marks its node partial (exit 10)
+                             instead of stopping with an error
+  -q, --quiet                no summary
+"""
+
+
+class _Args:
+    def __init__(self) -> None:
+        self.nodes: list[tuple[str, dict[str, list[str]]]] = []
+        self.kubectl: list[str] = []
+        self.title: Optional[str] = None
+        self.out: Optional[str] = None
+        self.keep_going = False
+        self.quiet = False
+
+
+def parse_args(argv: list[str]) -> _Args:
+    """Read the argument list in order (``--opt V`` or ``--opt=V``)."""
+    a = _Args()
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg.startswith("--") and "=" in arg:
+            opt, value = arg.split("=", 1)
+            i += 1
+        elif arg in VALUE_OPTIONS:
+            if i + 1 >= len(argv):
+                raise click.UsageError(f"{arg} needs a value")
+            opt, value = arg, argv[i + 1]
+            i += 2
+        elif arg in FLAG_OPTIONS:
+            opt, value = arg, ""
+            i += 1
+        else:
+            raise click.UsageError(f"unknown argument {arg!r} (see labreport import --help)")
+        if opt in FLAG_OPTIONS:
+            if opt == "--keep-going":
+                a.keep_going = True
+            else:
+                a.quiet = True
+        elif opt == "--node":
+            if not value.strip():
+                raise click.UsageError("--node needs a name")
+            if any(n == value for n, _ in a.nodes):
+                raise click.UsageError(f"node {value!r} given twice")
+            a.nodes.append((value, {}))
+        elif opt == "--kubectl":
+            a.kubectl.append(value)
+        elif opt == "--title":
+            a.title = value
+        elif opt == "--out":
+            a.out = value
+        elif opt in NODE_FILE_OPTIONS:
+            kind = NODE_FILE_OPTIONS[opt]
+            if kind == "pod-ip-addr":
+                name, sep, path = value.partition("=")
+                if not sep or not name or not path:
+                    raise click.UsageError("--pod-ip-addr takes NAMESPACE=FILE (e.g. testpod=pod-ip-addr.txt)")
+                kind, value = f"pod-ip-addr:{name}", path
+            elif kind == "inspect" and "=" in value:
+                name, _, path = value.partition("=")
+                if name and path:
+                    kind, value = f"inspect:{name}", path
+            if not a.nodes:
+                a.nodes.append(("node", {}))
+            a.nodes[-1][1].setdefault(kind, []).append(value)
+        else:
+            raise click.UsageError(f"unknown option {opt!r} (see labreport import --help)")
+    if not a.out:
+        raise click.UsageError("--out DIR is required")
+    if not a.kubectl and not any(files for _, files in a.nodes):
+        raise click.UsageError("no files given (e.g. --ps ps.txt, --containers docker-ps.txt)")
+    for name, files in a.nodes:
+        if not files:
+            raise click.UsageError(f"node {name!r} has no files")
+    return a
+
+
+@click.command("import", help=HELP, context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
+                                                       "help_option_names": ["-h", "--help"]})
+@click.argument("argv", nargs=-1, type=click.UNPROCESSED)
+def command(argv: tuple[str, ...]) -> None:
+    args = parse_args(list(argv))
+    nodes = []
+    for name, files in args.nodes:
+        nodes.append((name, {kind: [(p, read_file(p)) for p in paths] for kind, paths in files.items()}))
+    kubectl = [(p, read_file(p)) for p in args.kubectl]
+    snap = import_files(nodes, kubectl=kubectl, title=args.title, keep_going=args.keep_going)
+    path = save(snap, args.out)
+    if not args.quiet:
+        for node in snap.nodes:
+            ns_count = len(node.netns)
+            click.echo(
+                f"node {node.name}: {len(node.processes)} processes, {len(node.containers)} containers, "
+                f"{ns_count} network namespace{'s' if ns_count != 1 else ''}"
+                + (", iptables" if node.iptables else "") + (", nftables" if node.nftables else "")
+                + (", ipvs" if node.ipvs else ""),
+                err=True,
+            )
+            by_file = Counter(w.source for w in node.warnings)
+            for source, n in by_file.items():
+                click.echo(f"  {n} line{'s' if n != 1 else ''} not understood in {source} (see snapshot warnings)",
+                           err=True)
+            if node.status != "ok":
+                click.echo(f"  node {node.name} is {node.status}: {node.error}", err=True)
+        if snap.cluster is not None:
+            c = snap.cluster
+            counts = {f: len(getattr(c, f)) for f in ("pods", "services", "deployments", "hpas", "other")}
+            click.echo("cluster objects: " + ", ".join(f"{v} {k}" for k, v in counts.items() if v), err=True)
+            cw = Counter(w["source"] for w in getattr(c, "warnings", []) or [])
+            for source, n in cw.items():
+                click.echo(f"  {n} line{'s' if n != 1 else ''} not understood in {source}", err=True)
+        click.echo(f"snapshot written: {path}", err=True)
+    if any(n.status != "ok" for n in snap.nodes) or (snap.cluster is not None and snap.cluster.error):
+        raise click.exceptions.Exit(int(ExitStatus.PARTIAL))
+
+
+__all__ = ["command", "parse_args", "ImportFileError", "LabreportError"]

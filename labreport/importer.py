@@ -1,0 +1,490 @@
+"""Build a snapshot from pasted command outputs (``labreport import``).
+
+Every file goes through the same parsers as live collection, becomes an ``Evidence``
+(origin "import", its path, the command — taken from the shell prompt line in the paste
+when there is one, else the usual command for that output) and its records go into
+the node: processes, containers, the node's network namespace (links, routes), pod
+namespaces, iptables / nftables / IPVS rules. Lines a parser did not understand become
+``node.warnings``; a file that cannot be read at all raises ``ImportFileError`` naming
+the file (or, with ``keep_going``, marks the node partial and goes on).
+
+File kinds (the keys of ``build_node``'s ``files``):
+
+=================  ==========================================================
+``ps``             ps aux / ps -ef (pastes of ``ps aux | grep kube`` too)
+``containers``     docker ps / crictl ps / crictl pods / docker inspect (detected)
+``pods``           crictl pods
+``inspect``        docker inspect JSON, or a ``| grep NetworkMode`` fragment;
+                   ``inspect:NAME`` says which container a fragment is about
+``ip-link``        ip link (any form ip-addr reads)
+``ip-addr``        ip addr / ip -j addr / ip -d link
+``ip-route``       ip route / ip -j route
+``pod-ip-addr:NS`` ``ip addr`` run inside a pod: a namespace named NS
+``iptables-save``  iptables-save (parser of the iptables owner)
+``nft``            nft list ruleset (parser of the nft owner)
+``ipvsadm``        ipvsadm -Ln (parser of the nft owner)
+=================  ==========================================================
+
+How a pasted pod namespace is tied to its host veth (the analysis matches veths; this
+gives it the data): the host side's ``link-netns NAME`` names the pod namespace, so a
+pod namespace imported under that name (``--pod-ip-addr cni-a4de…=pod.txt``) matches
+directly. When the pod namespace was imported under another name (``testpod``), and
+exactly one host link ``H`` and the pod's link ``L`` point at each other
+(``H.peer_ifindex == L.ifindex`` and ``L.peer_ifindex == H.ifindex``, H with a
+link-netns or link-netnsid), the importer records it: the node namespace's ``nsids``
+gets ``H.link_netnsid -> NS`` (when H states a netnsid), the pod namespace's ``nsids``
+gets ``L.link_netnsid -> "host"``, and the pod namespace the extra fields
+``netns_name`` (H's link-netns, when printed; then also ``path`` =
+``/var/run/netns/<that name>``, since ``ip`` prints a link-netns name only for
+namespaces bound there), ``host_link`` and ``tied_by`` ("link-netns name" or "peer
+ifindex pair"). If several host links fit (every pod's eth0 is often ifindex 2),
+nothing is inferred and a warning says so.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+from pathlib import Path
+from typing import Any, Iterable, Optional
+
+from labreport import __version__
+from labreport.errors import LabreportError, ParseError
+from labreport.parsers import detect as detect_parser
+from labreport.parsers import get as get_parser
+from labreport.parsers._common import is_prompt_line
+from labreport.parsers.base import strip_prompt
+from labreport.snapshot import (
+    ClusterObjects,
+    Container,
+    Evidence,
+    Link,
+    NetNamespace,
+    NodeSnapshot,
+    ParseWarning,
+    Snapshot,
+)
+
+NODE_NS = "host"  # the name collectors give the node's own namespace
+
+# kind -> candidate parsers (detection picks among them when there are several)
+KIND_PARSERS: dict[str, list[str]] = {
+    "ps": ["ps"],
+    "containers": ["docker-ps", "crictl-ps", "crictl-pods", "docker-inspect"],
+    "pods": ["crictl-pods"],
+    "inspect": ["docker-inspect"],
+    "ip-link": ["ip-addr"],
+    "ip-addr": ["ip-addr"],
+    "ip-route": ["ip-route"],
+    "pod-ip-addr": ["ip-addr"],
+    "iptables-save": ["iptables-save"],
+    "nft": ["nft"],
+    "ipvsadm": ["ipvsadm"],
+    "kubectl": ["kubectl"],
+}
+
+# what a person would have typed, when the paste does not show it
+DEFAULT_COMMANDS: dict[str, str] = {
+    "ps": "ps aux",
+    "docker-ps": "docker ps",
+    "docker-inspect": "docker inspect",
+    "crictl-ps": "crictl ps",
+    "crictl-pods": "crictl pods",
+    "ip-addr": "ip addr",
+    "ip-route": "ip route",
+    "iptables-save": "iptables-save",
+    "nft": "nft list ruleset",
+    "ipvsadm": "ipvsadm -Ln",
+    "kubectl": "kubectl get -o yaml",
+}
+
+_CLUSTER_FIELDS = {
+    "Node": "nodes",
+    "Pod": "pods",
+    "Service": "services",
+    "EndpointSlice": "endpointslices",
+    "Endpoints": "endpoints",
+    "Deployment": "deployments",
+    "ReplicaSet": "replicasets",
+    "HorizontalPodAutoscaler": "hpas",
+    "ConfigMap": "configmaps",
+}
+
+
+class ImportFileError(ParseError):
+    """A file given to ``labreport import`` that cannot be read or parsed at all."""
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+def read_file(path: str) -> str:
+    """Read a pasted output: UTF-8 (BOM or not) or UTF-16 with a BOM (PowerShell's ``>``).
+    Raises ImportFileError naming the file when it cannot be read or is not text."""
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except FileNotFoundError:
+        raise ImportFileError("no such file", source=path) from None
+    except IsADirectoryError:
+        raise ImportFileError("is a directory, not a file", source=path) from None
+    except OSError as exc:
+        raise ImportFileError(f"cannot read: {exc.strerror or exc}", source=path) from None
+    return decode(data, path)
+
+
+def decode(data: bytes, source: str = "<input>") -> str:
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError:
+            raise ImportFileError("starts like UTF-16 but is not valid UTF-16", source=source) from None
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    if not data.strip():
+        raise ImportFileError("empty file", source=source)
+    if b"\x00" in data[:4096]:
+        raise ImportFileError("binary data (NUL bytes), not a command's text output", source=source)
+    return data.decode("utf-8", errors="replace")
+
+
+def command_from_paste(text: str) -> Optional[str]:
+    """The command typed at the first shell prompt of a paste (``root@h:~# ps aux | grep kube``)."""
+    for line in text.split("\n")[:50]:
+        if is_prompt_line(line):
+            rest, had = strip_prompt(line)
+            if had and rest.strip():
+                return rest.strip()
+    return None
+
+
+# ----------------------------------------------------------------------------- parsing
+
+
+def _parser_for(kind: str, text: str, path: str) -> str:
+    base = kind.split(":", 1)[0]
+    candidates = KIND_PARSERS.get(base)
+    if candidates is None:
+        raise LabreportError(f"unknown file kind {kind!r}; known: {', '.join(KIND_PARSERS)}")
+    if len(candidates) == 1:
+        return candidates[0]
+    try:
+        return detect_parser(text, candidates)
+    except ParseError:
+        raise ImportFileError(
+            f"not recognized as any of {', '.join(candidates)} (is it the right file?)", source=path
+        ) from None
+
+
+def _load_module(name: str, path: str) -> Any:
+    try:
+        return get_parser(name)
+    except ImportError as exc:
+        raise ImportFileError(
+            f"the {name} parser is not available in this labreport ({exc}); cannot import this file", source=path
+        ) from None
+
+
+def parse_file(kind: str, path: str, text: str) -> tuple[str, Any]:
+    """(parser name, ParseResult) for one file; ImportFileError if it cannot be read."""
+    name = _parser_for(kind, text, path)
+    mod = _load_module(name, path)
+    kwargs: dict[str, Any] = {}
+    if name == "docker-inspect" and ":" in kind:
+        kwargs["name"] = kind.split(":", 1)[1]
+    try:
+        result = mod.parse(text, source=path, **kwargs)
+    except ParseError as exc:
+        msg = str(exc)
+        prefix = f"{path}: "
+        raise ImportFileError(f"cannot read as {name}: {msg[len(prefix):] if msg.startswith(prefix) else msg}",
+                              source=path) from None
+    return name, result
+
+
+# ----------------------------------------------------------------------------- merging
+
+
+def _merge_link(old: Link, new: Link) -> None:
+    """The same device from two outputs (ip link -d and ip addr): keep every fact."""
+    for field, value in new:
+        if field == "addresses":
+            have = {(a.family, a.local, a.prefixlen) for a in old.addresses}
+            old.addresses.extend(a for a in new.addresses if (a.family, a.local, a.prefixlen) not in have)
+        elif field == "flags":
+            if not old.flags:
+                old.flags = list(new.flags)
+        elif value is not None and getattr(old, field, None) in (None, [], {}):
+            setattr(old, field, value)
+
+
+def _merge_links(ns: NetNamespace, links: Iterable[Link]) -> None:
+    by_index = {link.ifindex: link for link in ns.links}
+    for link in links:
+        if link.ifindex in by_index:
+            _merge_link(by_index[link.ifindex], link)
+        else:
+            ns.links.append(link)
+            by_index[link.ifindex] = link
+    ns.links.sort(key=lambda lk: lk.ifindex)
+
+
+def _merge_container(old: Container, new: Container) -> None:
+    for field, value in new:
+        if field in ("labels", "annotations"):
+            merged = dict(getattr(old, field))
+            merged.update(value or {})
+            setattr(old, field, merged)
+        elif field in ("id", "name") and value:
+            if len(str(value)) > len(str(getattr(old, field) or "")):
+                setattr(old, field, value)  # the full id / name wins over a truncated one
+        elif field == "is_sandbox":
+            old.is_sandbox = old.is_sandbox or bool(value)
+        elif field == "fragment":
+            continue
+        elif value not in (None, "", [], {}) and getattr(old, field, None) in (None, "", [], {}, "unknown"):
+            setattr(old, field, value)
+
+
+def _same_container(a: Container, b: Container) -> bool:
+    """Same container seen by two outputs: ids that extend each other (docker ps prints 12
+    hex digits, inspect 64), or — for Docker, whose names are unique on a host — the
+    same name. CRI names are not unique (two "coredns"), so they never match by name."""
+    if a.id and b.id:
+        short, long_ = sorted((a.id, b.id), key=len)
+        if len(short) >= 6 and long_.startswith(short):
+            return True
+        return False
+    docker = a.runtime == "docker" and b.runtime == "docker"
+    return bool(docker and a.name and b.name and a.name.lstrip("/") == b.name.lstrip("/"))
+
+
+def _add_containers(node: NodeSnapshot, containers: list[Container], *, merge: bool) -> list[Container]:
+    """Append, or (docker inspect) merge into the container already listed. Returns the
+    fragments that matched nothing."""
+    unmatched = []
+    for c in containers:
+        target = next((o for o in node.containers if _same_container(o, c)), None) if merge else None
+        if target is not None:
+            _merge_container(target, c)
+        elif getattr(c, "fragment", False) and not c.id:
+            unmatched.append(c)
+            node.containers.append(c)
+        else:
+            node.containers.append(c)
+    return unmatched
+
+
+def _infer_runtime(node: NodeSnapshot) -> None:
+    """crictl output does not say which CRI runtime answered; the processes may."""
+    cmds = " ".join(p.command.split()[0].rsplit("/", 1)[-1] for p in node.processes if p.command)
+    runtime = None
+    if re.search(r"\bcrio\b", cmds):
+        runtime = "cri-o"
+    elif re.search(r"\bcri-dockerd\b", cmds):
+        runtime = "cri-dockerd"
+    elif re.search(r"\bcontainerd\b", cmds) or any("containerd.sock" in p.command for p in node.processes):
+        runtime = "containerd"
+    if runtime:
+        for c in node.containers:
+            if c.runtime == "unknown":
+                c.runtime = runtime
+
+
+def tie_pod_namespaces(node: NodeSnapshot) -> None:
+    """See the module docstring: record which host veth leads into each pasted pod namespace."""
+    host = node.node_netns()
+    if host is None:
+        return
+    for pod_ns in node.netns:
+        if pod_ns.kind == "node":
+            continue
+        for inner in pod_ns.links:
+            if inner.peer_ifindex is None:
+                continue
+            by_name = [h for h in host.links if h.link_netns == pod_ns.name]
+            cands = [h for h in host.links
+                     if h.peer_ifindex == inner.ifindex and h.ifindex == inner.peer_ifindex
+                     and (h.link_netns is not None or h.link_netnsid is not None)]
+            named = [h for h in by_name if h.peer_ifindex == inner.ifindex]
+            if named:
+                chosen, how = named[0], "link-netns name"
+            elif len(cands) == 1 and (cands[0].link_netns is None or not any(
+                    ns.name == cands[0].link_netns for ns in node.netns if ns is not pod_ns)):
+                chosen, how = cands[0], "peer ifindex pair"
+            else:
+                if len(cands) > 1:
+                    node.warnings.append(ParseWarning(
+                        source=f"ip-addr:{pod_ns.name}", parser="import", line_no=0, line=inner.name,
+                        message=f"{len(cands)} host links point at {inner.name}@if{inner.peer_ifindex}; "
+                                "cannot tell which one leads into this pod (paste the host's ip -d link "
+                                "with link-netns names)"))
+                continue
+            if chosen.link_netnsid is not None and chosen.link_netnsid not in host.nsids:
+                host.nsids[chosen.link_netnsid] = pod_ns.name
+            if inner.link_netnsid is not None and inner.link_netnsid not in pod_ns.nsids:
+                pod_ns.nsids[inner.link_netnsid] = host.name
+            extra = {"tied_by": how, "host_link": chosen.name}
+            if chosen.link_netns and chosen.link_netns != pod_ns.name:
+                extra["netns_name"] = chosen.link_netns
+                # ip prints "link-netns NAME" only for namespaces bound under /var/run/netns
+                if pod_ns.path is None:
+                    pod_ns.path = f"/var/run/netns/{chosen.link_netns}"
+            for k, v in extra.items():
+                setattr(pod_ns, k, v)
+            break
+
+
+# ----------------------------------------------------------------------------- building
+
+
+def _evidence_id(node: NodeSnapshot, base: str) -> str:
+    have = {e.id for e in node.evidence}
+    if base not in have:
+        return base
+    n = 2
+    while f"{base}#{n}" in have:
+        n += 1
+    return f"{base}#{n}"
+
+
+def build_node(name: str, files: dict[str, list[tuple[str, str]]], *, keep_going: bool = False,
+               cluster: Optional[ClusterObjects] = None) -> NodeSnapshot:
+    """One node from pasted outputs: ``files`` maps a kind (see the module docstring) to
+    ``[(path, text)]``. Raises ImportFileError for a file that cannot be read at all,
+    unless ``keep_going`` (then the node is marked partial and the file is skipped)."""
+    node = NodeSnapshot(name=name, source="import", collected_at=_now())
+    host: Optional[NetNamespace] = None
+    errors: list[str] = []
+    order = ["ps", "containers", "pods", "inspect", "ip-link", "ip-addr", "ip-route", "pod-ip-addr",
+             "iptables-save", "nft", "ipvsadm", "kubectl"]
+    kinds = sorted(files, key=lambda k: order.index(k.split(":", 1)[0]) if k.split(":", 1)[0] in order else 99)
+    for kind in kinds:
+        base, _, arg = kind.partition(":")
+        for path, text in files[kind]:
+            try:
+                parser, result = parse_file(kind, path, text)
+            except ImportFileError as exc:
+                if not keep_going:
+                    raise
+                errors.append(str(exc))
+                continue
+            ev_base = {"pod-ip-addr": f"ip-addr:{arg}", "ip-link": "ip-link"}.get(base, parser)
+            ev = Evidence(id=_evidence_id(node, ev_base),
+                          command=command_from_paste(text) or _default_command(parser, base, arg),
+                          stdout=text, origin="import", path=path)
+            node.evidence.append(ev)
+            for w in result.warnings:
+                node.warnings.append(w.model_copy(update={"source": path}))
+            value = result.value
+            if parser == "ps":
+                node.processes.extend(value)
+            elif parser in ("docker-ps", "crictl-ps", "crictl-pods"):
+                _add_containers(node, value, merge=True)
+            elif parser == "docker-inspect":
+                if arg:
+                    for c in value:
+                        if getattr(c, "fragment", False) and not c.name:
+                            c.name = arg
+                _add_containers(node, value, merge=True)
+            elif parser == "ip-addr" and base == "pod-ip-addr":
+                pod_ns = next((ns for ns in node.netns if ns.name == arg), None)
+                if pod_ns is None:
+                    pod_ns = NetNamespace(name=arg, kind="named")
+                    node.netns.append(pod_ns)
+                _merge_links(pod_ns, value)
+            elif parser in ("ip-addr", "ip-route"):
+                if host is None:
+                    host = NetNamespace(name=NODE_NS, kind="node")
+                    node.netns.insert(0, host)
+                if parser == "ip-addr":
+                    _merge_links(host, value)
+                else:
+                    host.routes.extend(value)
+            elif parser == "iptables-save":
+                value.evidence_id = ev.id
+                if getattr(value, "family", "ipv4") == "ipv6":
+                    node.ip6tables = value
+                else:
+                    node.iptables = value
+            elif parser == "nft":
+                value.evidence_id = ev.id
+                node.nftables = value
+            elif parser == "ipvsadm":
+                value.evidence_id = ev.id
+                node.ipvs = value
+            elif parser == "kubectl":
+                if cluster is not None:
+                    add_cluster_objects(cluster, value)
+    _infer_runtime(node)
+    tie_pod_namespaces(node)
+    if errors:
+        node.status = "partial"
+        node.error = "; ".join(errors)
+    return node
+
+
+def _default_command(parser: str, base: str, arg: str) -> str:
+    if base == "pod-ip-addr":
+        return f"ip netns exec {arg} ip addr"
+    if base == "ip-link":
+        return "ip link"
+    if parser == "docker-inspect" and arg:
+        return f"docker inspect {arg}"
+    return DEFAULT_COMMANDS.get(parser, parser)
+
+
+def add_cluster_objects(cluster: ClusterObjects, objects: list[dict[str, Any]]) -> None:
+    for obj in objects:
+        field = _CLUSTER_FIELDS.get(str(obj.get("kind")), "other")
+        getattr(cluster, field).append(obj)
+
+
+def _sort_cluster(cluster: ClusterObjects) -> None:
+    def key(o: dict[str, Any]) -> tuple[str, str, str]:
+        meta = o.get("metadata") if isinstance(o.get("metadata"), dict) else {}
+        return (str(o.get("kind", "")), str(meta.get("namespace", "")), str(meta.get("name", "")))
+
+    for field in list(_CLUSTER_FIELDS.values()) + ["other"]:
+        getattr(cluster, field).sort(key=key)
+
+
+def import_files(nodes: list[tuple[str, dict[str, list[tuple[str, str]]]]], *,
+                 kubectl: Iterable[tuple[str, str]] = (), title: Optional[str] = None,
+                 keep_going: bool = False) -> Snapshot:
+    """A snapshot from pasted outputs: ``nodes`` is [(node name, files)] as for
+    ``build_node``; ``kubectl`` is [(path, text)] of kubectl/YAML files (cluster-wide)."""
+    cluster: Optional[ClusterObjects] = None
+    kubectl = list(kubectl)
+    paths: list[str] = []
+    if kubectl:
+        cluster = ClusterObjects(source="import")
+        errors = []
+        cluster_warnings: list[dict[str, Any]] = []
+        for path, text in kubectl:
+            try:
+                _, result = parse_file("kubectl", path, text)
+            except ImportFileError as exc:
+                if not keep_going:
+                    raise
+                errors.append(str(exc))
+                continue
+            paths.append(path)
+            add_cluster_objects(cluster, result.value)
+            cluster_warnings.extend(w.model_copy(update={"source": path}).model_dump() for w in result.warnings)
+        if errors:
+            cluster.error = "; ".join(errors)
+        if cluster_warnings:
+            cluster.warnings = cluster_warnings  # extra field: lines the kubectl parser did not understand
+        _sort_cluster(cluster)
+    built = []
+    for name, files in nodes:
+        built.append(build_node(name, files, keep_going=keep_going))
+        paths.extend(p for lst in files.values() for p, _ in lst)
+    note = "imported by labreport import from pasted command outputs: " + ", ".join(paths)
+    return Snapshot(tool_version=__version__, created_at=_now(), title=title, origin_note=note,
+                    nodes=built, cluster=cluster)
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
