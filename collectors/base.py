@@ -400,6 +400,12 @@ class Collector:
         """Check needs against ``ctx``; override to refine (e.g. choose a socket)."""
         return Plan(self.name, [check_need(n, ctx) for n in self.needs], list(self.commands))
 
+    def not_applicable(self, p: Plan, ctx: CollectContext) -> bool:
+        """Whether a plan that cannot run means "this node simply has no such thing" (no
+        Docker socket on a containerd node) rather than a failed collection. The status
+        then carries ``not_applicable: true`` and does not make the node partial."""
+        return False
+
 
 def _socket_usable(path: str) -> tuple[bool, str]:
     target = path[len("unix://"):] if path.startswith("unix://") else path
@@ -432,6 +438,8 @@ def check_need(need: Need, ctx: CollectContext) -> NeedCheck:
             if ok:
                 return NeedCheck(need, True, detail)
             details.append(detail)
+        if len(details) > 1 and all(d.endswith("does not exist") for d in details):
+            return NeedCheck(need, False, "none of them exists")
         return NeedCheck(need, False, "; ".join(details))
     if need.kind == "path":
         for p in need.what:
@@ -477,6 +485,11 @@ def run_collector(collector: Collector, ctx: CollectContext) -> CollectorOutput:
         out = CollectorOutput(collector.name)
         out.status = CollectorStatus(name=collector.name, ok=False, reason=p.reason(), fix=p.fix(),
                                      duration_s=round(time.monotonic() - start, 4))
+        try:
+            if collector.not_applicable(p, ctx):
+                out.status.__pydantic_extra__["not_applicable"] = True
+        except Exception:
+            pass
         return out
     try:
         out = collector.collect(ctx)
