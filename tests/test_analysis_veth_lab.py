@@ -124,6 +124,45 @@ class Lab:
         sh("nsenter", f"--net=/proc/{self.docker_pid}/ns/net", "ip", "addr", "add", "10.244.1.9/24", "dev", "eth0")
         sh("nsenter", f"--net=/proc/{self.docker_pid}/ns/net", "ip", "link", "set", "eth0", "up")
         self.node(self.node_b, 2, self.pods_b)
+        self.kube_proxy_rules()
+
+    def kube_proxy_rules(self) -> None:
+        """kube-proxy's iptables-mode rules for Service default/web (10.96.5.5:80) with the
+        three pods of node A as endpoints, written with iptables inside node A only."""
+        a = self.node_a
+
+        def ipt(*args: str) -> None:
+            sh("ip", "netns", "exec", a, "iptables", "-w", "-t", "nat", *args)
+
+        svc, seps = "KUBE-SVC-LRWEBHTTP0000000", ["KUBE-SEP-LRWEBEP000000001", "KUBE-SEP-LRWEBEP000000002",
+                                                "KUBE-SEP-LRWEBEP000000003"]
+        for chain in ("KUBE-SERVICES", "KUBE-MARK-MASQ", "KUBE-POSTROUTING", svc, *seps):
+            ipt("-N", chain)
+        ipt("-A", "OUTPUT", "-m", "comment", "--comment", "kubernetes service portals", "-j", "KUBE-SERVICES")
+        ipt("-A", "PREROUTING", "-m", "comment", "--comment", "kubernetes service portals", "-j", "KUBE-SERVICES")
+        ipt("-A", "POSTROUTING", "-m", "comment", "--comment", "kubernetes postrouting rules", "-j", "KUBE-POSTROUTING")
+        ipt("-A", "KUBE-MARK-MASQ", "-j", "MARK", "--or-mark", "0x4000")
+        ipt("-A", "KUBE-POSTROUTING", "-m", "mark", "!", "--mark", "0x4000/0x4000", "-j", "RETURN")
+        ipt("-A", "KUBE-POSTROUTING", "-j", "MARK", "--xor-mark", "0x4000")
+        ipt("-A", "KUBE-POSTROUTING", "-m", "comment", "--comment", "kubernetes service traffic requiring SNAT",
+            "-j", "MASQUERADE", "--random-fully")
+        ipt("-A", "KUBE-SERVICES", "-d", "10.96.5.5/32", "-p", "tcp", "-m", "comment", "--comment",
+            "default/web:http cluster IP", "-m", "tcp", "--dport", "80", "-j", svc)
+        probs = ["0.33333333349", "0.50000000000", None]
+        for i, (sep, prob) in enumerate(zip(seps, probs), start=2):
+            ep = f"10.244.1.{i}:80"
+            stat = ["-m", "statistic", "--mode", "random", "--probability", prob] if prob else []
+            ipt("-A", svc, "-m", "comment", "--comment", f"default/web:http -> {ep}", *stat, "-j", sep)
+            ipt("-A", sep, "-s", f"10.244.1.{i}/32", "-m", "comment", "--comment", "default/web:http",
+                "-j", "KUBE-MARK-MASQ")
+            ipt("-A", sep, "-p", "tcp", "-m", "comment", "--comment", "default/web:http", "-m", "tcp",
+                "-j", "DNAT", "--to-destination", ep)
+
+    def iptables_save(self):
+        from labreport.parsers import get
+
+        text = sh("ip", "netns", "exec", self.node_a, "iptables-save")
+        return get("iptables-save").parse(text, source=f"iptables-save:{self.node_a}").value
 
     def teardown(self) -> None:
         if self.docker_proc is not None:
@@ -264,6 +303,23 @@ def test_topology_of_node_a(lab):
     assert flannel["vni"] == 1 and flannel["port"] == 8472 and flannel["local"] == "192.168.77.10"
     assert uplink is not None and uplink["name"] == "eth0" and uplink["gateway"] == "192.168.77.1"
     assert "192.168.77.10/24" in uplink["addresses"]
+
+
+def test_service_endpoints_are_named_by_their_pods(lab):
+    """Real kube-proxy-style rules in node A, read back with iptables-save: each endpoint
+    of default/web is named by the pod whose veth carries its IP."""
+    pytest.importorskip("labreport.analysis.services")
+    from labreport.analysis import analyze
+
+    node = lab.snapshot_of(lab.node_a)
+    node.iptables = lab.iptables_save()
+    analysis = analyze(Snapshot(nodes=[node]))
+    na = analysis.node(lab.node_a)
+    web = next(s for s in na.services if s.name == "default/web:http")
+    assert (web.cluster_ip, web.port) == ("10.96.5.5", 80)
+    assert [(e.address, e.pod) for e in web.endpoints] == [
+        ("10.244.1.2:80", "default/web-1"), ("10.244.1.3:80", "default/web-2"), ("10.244.1.4:80", "default/web-3")]
+    assert [round(e.probability, 4) for e in web.endpoints] == [0.3333] * 3
 
 
 def test_analyze_names_pods_and_ips_from_veths(lab):
