@@ -1,0 +1,197 @@
+"""Run ``labreport collect --local --out -`` on one node over SSH (asyncssh) and read the
+node's snapshot from its stdout.
+
+Security: keys and the ssh agent only (``preferred_auth`` publickey; no password is ever
+asked for or passed); host keys are checked against known_hosts and an unknown key is
+refused with the command that would accept it — never accepted silently. Only an explicit
+``StrictHostKeyChecking no`` in the user's ssh config turns checking off, and the node's
+record then says so.
+
+Every failure becomes a message that says what to do (``NodeFailure``); the caller turns
+it into a ``NodeSnapshot(status="failed")``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shlex
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+from labreport.snapshot import NodeSnapshot, from_dict
+from labreport.transport.sshconfig import Target
+
+INSTALL_HINT = (
+    "install it on the node: `pip install labreport` (or copy this project there and run "
+    "`pip install .`), or point --remote-command at it (e.g. --remote-command ~/venv/bin/labreport)"
+)
+
+
+class NodeFailure(Exception):
+    """One node could not be collected; ``fix`` is the command or step that helps."""
+
+    def __init__(self, message: str, fix: Optional[str] = None):
+        super().__init__(message)
+        self.fix = fix
+
+
+@dataclass
+class RemoteRun:
+    node: NodeSnapshot
+    stderr: str = ""
+    exit_status: Optional[int] = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def remote_argv(remote_command: Optional[str], *, sudo: bool, cri_socket: Optional[str],
+                name: Optional[str] = None) -> str:
+    """The command line run on the node (a shell string, every part quoted)."""
+    base = shlex.split(remote_command) if remote_command else ["labreport"]
+    argv = (["sudo", "-n"] if sudo else []) + base + ["collect", "--local", "--out", "-"]
+    if name:
+        argv += ["--name", name]
+    if cri_socket:
+        argv += ["--cri-socket", cri_socket]
+    return " ".join(shlex.quote(a) for a in argv)
+
+
+def _known_hosts(target: Target):
+    """(asyncssh known_hosts argument, keys known for this host?)"""
+    import asyncssh
+
+    files = [f for f in target.known_hosts_files if Path(f).exists()]
+    if not files:
+        return asyncssh.import_known_hosts(""), False
+    kh = asyncssh.read_known_hosts(files)
+    try:
+        addr = socket.gethostbyname(target.hostname)
+    except OSError:
+        addr = target.hostname
+    host_keys = kh.match(target.hostname, addr, target.port)[0]
+    return kh, bool(host_keys)
+
+
+def _host_key_failure(target: Target, known: bool) -> NodeFailure:
+    kh = target.known_hosts_for_messages()
+    if known:
+        host = target.hostname if target.port == 22 else f"[{target.hostname}]:{target.port}"
+        return NodeFailure(
+            f"the host key of {target.node} ({target.hostname}:{target.port}) does NOT match the one in {kh}: "
+            "it changed, or this is not the machine you think; not connecting",
+            fix=f"if the change is expected: ssh-keygen -R {shlex.quote(host)} -f {kh} && {target.keyscan_command()}",
+        )
+    return NodeFailure(
+        f"the host key of {target.node} ({target.hostname}:{target.port}) is not known (not in {kh}); "
+        "labreport does not accept unknown host keys",
+        fix=f"check the key and accept it: {target.keyscan_command()}   (or connect once with: {target.ssh_command()})",
+    )
+
+
+def _diagnose_exit(target: Target, status: Optional[int], stdout: str, stderr: str, command: str) -> NodeFailure:
+    err = stderr.strip()
+    tail = err.splitlines()[-1] if err else ""
+    if status == 127 or "command not found" in err or "No such file or directory" in err and "labreport" in err:
+        return NodeFailure(f"labreport is not installed on {target.node} (`{command}`: {tail or 'command not found'})",
+                           fix=INSTALL_HINT)
+    if "a password is required" in err or "a terminal is required" in err or "sudo:" in err and status == 1:
+        return NodeFailure(f"sudo -n on {target.node} needs a password ({tail})",
+                           fix=f"allow it without a password (sudoers: {target.user} ALL=(root) NOPASSWD: "
+                               "/path/to/labreport) or connect as root (--ssh-user root)")
+    if "No module named" in err:
+        return NodeFailure(f"labreport on {target.node} is broken: {tail}", fix=INSTALL_HINT)
+    what = f"exit status {status}" if status is not None else "no exit status"
+    return NodeFailure(f"the remote collector on {target.node} failed ({what}) and printed no snapshot"
+                       + (f": {tail}" if tail else ""))
+
+
+def parse_remote_snapshot(stdout: str, node_name: str) -> NodeSnapshot:
+    text = stdout.strip()
+    if not text:
+        raise ValueError("empty output")
+    start = text.find("{")  # a login banner or motd printed before the JSON
+    data = json.loads(text[start:] if start > 0 else text)
+    snap = from_dict(data, where=f"snapshot from {node_name}")
+    if not snap.nodes:
+        raise ValueError("the snapshot holds no node")
+    node = snap.nodes[0]
+    remote_name = node.name
+    node.name = node_name
+    node.source = "ssh"
+    if remote_name and remote_name != node_name and not node.info.hostname:
+        node.info.hostname = remote_name
+    return node
+
+
+async def collect_over_ssh(target: Target, command: str, *, timeout: float,
+                           phase: Callable[[str], None] = lambda s: None) -> RemoteRun:
+    """Connect, run ``command``, parse the snapshot. Raises NodeFailure (never anything else
+    but asyncio.CancelledError / TimeoutError, which the caller handles)."""
+    import asyncssh
+
+    warnings: list[str] = []
+    if target.strict_host_key_checking == "no":
+        known_hosts, known = None, False
+        warnings.append(f"host key of {target.node} not verified: StrictHostKeyChecking no in {target.config_path}")
+    else:
+        known_hosts, known = _known_hosts(target)
+    kwargs: dict = dict(
+        known_hosts=known_hosts,
+        username=target.user,
+        port=target.port,
+        preferred_auth=("publickey",),
+        password=None,
+        kbdint_auth=False,
+        connect_timeout=max(1.0, timeout),
+        login_timeout=max(1.0, timeout),
+        keepalive_interval=15,
+    )
+    if target.config_path:
+        kwargs["config"] = [target.config_path]
+    else:
+        kwargs["config"] = []
+    phase(f"connecting to {target.where}")
+    try:
+        conn = await asyncssh.connect(target.node if target.config_path else target.hostname, **kwargs)
+    except asyncssh.HostKeyNotVerifiable:
+        raise _host_key_failure(target, known) from None
+    except asyncssh.PermissionDenied:
+        keys = ", ".join(target.identity_files) or "the default keys and the ssh agent"
+        raise NodeFailure(
+            f"authentication failed for {target.where} (keys tried: {keys}; labreport uses keys and the "
+            "ssh agent only, never passwords)",
+            fix=f"put your public key in ~{target.user}/.ssh/authorized_keys on {target.node} "
+                f"(ssh-copy-id {'-F ' + shlex.quote(target.config_path) + ' ' if target.config_path else ''}{target.node}), "
+                "or load it into the agent (ssh-add)") from None
+    except ConnectionRefusedError:
+        raise NodeFailure(f"connection refused by {target.hostname}:{target.port} (is sshd running on {target.node}?)",
+                          fix=f"start sshd on {target.node} (systemctl start ssh) or fix Port/HostName in the ssh config") from None
+    except socket.gaierror as exc:
+        raise NodeFailure(f"cannot resolve {target.hostname}: {exc.strerror or exc}",
+                          fix=f"add a Host {target.node} block with HostName to the ssh config (--ssh-config)") from None
+    except asyncssh.KeyImportError as exc:
+        raise NodeFailure(f"cannot read the ssh key for {target.node}: {exc} (encrypted keys need the ssh agent: ssh-add)") from None
+    except (asyncssh.Error, OSError) as exc:
+        raise NodeFailure(f"ssh to {target.where} failed: {type(exc).__name__}: {exc}") from None
+
+    async with conn:
+        phase("collecting")
+        started = time.monotonic()
+        try:
+            result = await conn.run(command, check=False)
+        except (asyncssh.Error, OSError) as exc:
+            raise NodeFailure(f"the ssh session to {target.node} broke while the collector ran: {exc}") from None
+        stdout = result.stdout if isinstance(result.stdout, str) else (result.stdout or b"").decode("utf-8", "replace")
+        stderr = result.stderr if isinstance(result.stderr, str) else (result.stderr or b"").decode("utf-8", "replace")
+        status = result.exit_status
+        try:
+            node = parse_remote_snapshot(stdout, target.node)
+        except Exception:
+            raise _diagnose_exit(target, status, stdout, stderr, command) from None
+        node.transport = {"host": target.hostname, "port": target.port, "user": target.user,  # type: ignore[attr-defined]
+                          "command": command, "exit_status": status,
+                          "duration_s": round(time.monotonic() - started, 3)}
+        return RemoteRun(node=node, stderr=stderr, exit_status=status, warnings=warnings)
