@@ -36,6 +36,8 @@ def _now() -> str:
 @click.option("--docker-host", default=None, help="Docker daemon (default: DOCKER_HOST or unix:///var/run/docker.sock).")
 @click.option("--ssh-user", default=None, help="SSH user (default: from ssh config, else current user).")
 @click.option("--ssh-config", default=None, type=click.Path(dir_okay=False), help="ssh config file (default: ~/.ssh/config).")
+@click.option("--known-hosts", default=None, type=click.Path(dir_okay=False),
+              help="known_hosts file for --nodes (default: the ssh config's UserKnownHostsFile, else ~/.ssh/known_hosts).")
 @click.option("--sudo", is_flag=True, help="Run the remote collector with sudo -n.")
 @click.option("--remote-command", default=None, help="How to run labreport on the nodes (default: 'labreport').")
 @click.option("--timeout", default=60.0, show_default=True, type=float, help="Per-node timeout in seconds.")
@@ -46,7 +48,7 @@ def _now() -> str:
 def command(local: bool, nodes: Optional[str], out: str, name: Optional[str], cri_socket: Optional[str],
             docker_host: Optional[str], ssh_user: Optional[str], ssh_config: Optional[str], sudo: bool,
             remote_command: Optional[str], timeout: float, kubeconfig: Optional[str], kube_context: Optional[str],
-            no_api: bool, quiet: bool) -> None:
+            no_api: bool, quiet: bool, known_hosts: Optional[str] = None) -> None:
     """Collect a snapshot from this node or from several nodes."""
     if local == bool(nodes):
         raise click.UsageError("give exactly one of --local or --nodes NODE[,NODE…]")
@@ -63,7 +65,7 @@ def command(local: bool, nodes: Optional[str], out: str, name: Optional[str], cr
             raise click.UsageError("--nodes needs at least one node name")
         snap.nodes.extend(collect_nodes(node_list, ssh_user=ssh_user, ssh_config=ssh_config, sudo=sudo,
                                         remote_command=remote_command, timeout=timeout, cri_socket=cri_socket,
-                                        progress=not quiet and out != "-"))
+                                        progress=not quiet and out != "-", known_hosts=known_hosts))
     if not no_api and (nodes or kubeconfig):
         try:
             from labreport.cluster.api import collect_cluster
