@@ -155,6 +155,19 @@ def render_crictl_ps(containers: list[Container], now: float, created_ns: dict[s
     return format_table(rows, ["CONTAINER", "IMAGE", "CREATED", "STATE", "NAME", "ATTEMPT", "POD ID", "POD"])
 
 
+def fill_pod_from_sandbox(containers: list[Container], sandboxes: list[Container]) -> None:
+    """Pod name/namespace/uid of a container without io.kubernetes.pod.* labels, from the
+    sandbox it belongs to (its podSandboxId): a fact of the runtime, not a guess."""
+    by_id = {s.id: s for s in sandboxes}
+    for c in containers:
+        sb = by_id.get(c.sandbox_id or "")
+        if sb is None:
+            continue
+        c.pod_name = c.pod_name or sb.pod_name
+        c.pod_namespace = c.pod_namespace or sb.pod_namespace
+        c.pod_uid = c.pod_uid or sb.pod_uid
+
+
 class CriCollector(Collector):
     name = "cri"
     description = "pod sandboxes and containers from the CRI runtime (containerd, CRI-O, cri-dockerd) over gRPC"
@@ -233,7 +246,9 @@ class CriCollector(Collector):
             containers = self._containers(rt, cri, grpc, runtime, timeout, out, created)
             out.evidence.append(synthesized("crictl-pods", "crictl pods",
                                             render_crictl_pods(sandboxes, now, created, handlers)))
+            # crictl's POD column comes from the container's labels: render before filling
             out.evidence.append(synthesized("crictl-ps", "crictl ps -a", render_crictl_ps(containers, now, created)))
+            fill_pod_from_sandbox(containers, sandboxes)
             out.containers = sandboxes + containers
         finally:
             channel.close()
