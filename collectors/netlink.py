@@ -420,7 +420,8 @@ def find_namespaces(ctx: CollectContext) -> list[NsHandle]:
             by_inode[h.inode] = h
         handles.append(h)
     seen_pids = set()
-    for c in ctx.containers():
+    # sandboxes first, so a pod's namespace is named after its pause process
+    for c in sorted(ctx.containers(), key=lambda c: not c.is_sandbox):
         if not c.pid or c.pid in seen_pids:
             continue
         seen_pids.add(c.pid)
