@@ -219,11 +219,12 @@ class _Svc:
         self.endpoints: Optional[list[Endpoint]] = None
         self.filter_only = False
 
-    def add_evidence(self, r: _Rule) -> bool:
+    def add_evidence(self, r: _Rule, warn_duplicate: bool = True) -> bool:
         """Add the rule's line; False when the same rule was already there (pasted twice)."""
         line = r.line()
         if line in self.seen:
-            self.warnings.append(f"duplicate rule ignored (pasted twice?): {line}")
+            if warn_duplicate:
+                self.warnings.append(f"duplicate rule ignored (pasted twice?): {line}")
             return False
         self.seen.add(line)
         self.evidence.append(line)
@@ -308,7 +309,7 @@ def _endpoint_address(
             cache[sep] = cached
     addr, rules, rset = cached
     for r in rules:
-        svc.add_evidence(r)
+        svc.add_evidence(r, warn_duplicate=False)
     if rset:
         svc.affinity = True
     from_comment = _comment_endpoint(jump.comment)
