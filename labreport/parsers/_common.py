@@ -142,11 +142,12 @@ def ns_to_iso(value: Any) -> Optional[str]:
         return None
     if ns <= 0:
         return None
+    seconds, frac = divmod(ns, 1_000_000_000)
     try:
-        ts = _dt.datetime.fromtimestamp(ns / 1e9, tz=_dt.timezone.utc)
+        ts = _dt.datetime.fromtimestamp(seconds, tz=_dt.timezone.utc)
     except (OverflowError, OSError, ValueError):
         return None
-    return ts.isoformat().replace("+00:00", "Z")
+    return ts.strftime("%Y-%m-%dT%H:%M:%S") + f".{frac:09d}Z"
 
 
 def as_str_dict(value: Any) -> dict[str, str]:

@@ -63,7 +63,7 @@ _EF_HEADER_RE = re.compile(r"^\s*UID\s+PID\s+PPID\s+C\s+STIME\b")
 _TRUNC_RE = re.compile(r"(?:\.{3,}|…+)\s*$")
 _ELIDED_RE = re.compile(r"^\s*(?:\.{3,}|…+)\s*$")
 # a row that starts like a process (user + pid + number) but did not match fully
-_ROWISH_RE = re.compile(r"^[A-Za-z_][\w.+-]*\s+\d+\s+\d")
+_ROWISH_RE = re.compile(r"^[A-Za-z_][\w.+-]*\s+\d+\s")
 
 
 def _detect(text: str) -> float:
