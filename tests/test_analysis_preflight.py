@@ -140,3 +140,10 @@ def test_cni_config():
     conf = '{"name": "cbr0", "cniVersion": "0.3.1", "plugins": [{"type": "flannel"}]}'
     c = _by_id(NodeSnapshot(name="n", info=NodeInfo(cni_config=conf)))["cni-config"]
     assert c.status == "pass" and "flannel" in c.observed
+
+
+def test_cni_config_absent_after_sysinfo_ran_is_a_failure():
+    node = NodeSnapshot(name="n", collectors=[CollectorStatus(name="sysinfo", ok=True, partial=True,
+                                                              reason="kubelet version unknown: not found")])
+    c = _by_id(node)["cni-config"]
+    assert c.status == "fail" and "/etc/cni/net.d" in c.observed

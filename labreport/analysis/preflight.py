@@ -146,6 +146,11 @@ def checks(node: NodeSnapshot, cluster: Optional[ClusterObjects] = None) -> list
         out.append(_check("cni-config", "a CNI network configuration is installed (/etc/cni/net.d)", "pass",
                           first[:120], "a .conflist in /etc/cni/net.d",
                           "install a network add-on (flannel, calico, weave): kubectl apply -f <its manifest>"))
+    elif _ran(node, "sysinfo"):
+        out.append(_check("cni-config", "a CNI network configuration is installed (/etc/cni/net.d)", "fail",
+                          "no .conflist/.conf/.json in /etc/cni/net.d", "a .conflist in /etc/cni/net.d",
+                          "install a network add-on (flannel, calico, weave): kubectl apply -f <its manifest> "
+                          "(or check the runtime's CNI conf_dir if it is not /etc/cni/net.d)"))
     else:
         out.append(_check("cni-config", "a CNI network configuration is installed (/etc/cni/net.d)", "unknown",
                           "not collected", "a .conflist in /etc/cni/net.d",
