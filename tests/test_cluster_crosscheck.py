@@ -1,0 +1,111 @@
+"""crosscheck: the API objects of tests/fixtures/k8s-api (the two-node lab's cluster)
+against node analyses that agree with them, then against ones that do not."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from labreport.analysis.crosscheck import crosscheck
+from labreport.analysis.model import Analysis, Endpoint, NodeAnalysis, ProxyModeInfo, ServiceRecord, VethPair
+from labreport.snapshot import ClusterObjects, NodeSnapshot, Snapshot
+
+FIX = Path(__file__).resolve().parent / "fixtures" / "k8s-api"
+
+
+def _items(name: str) -> list[dict]:
+    return json.loads((FIX / name).read_text())["items"]
+
+
+def _cluster() -> ClusterObjects:
+    return ClusterObjects(nodes=_items("nodes.json"), pods=_items("pods.json"), services=_items("services.json"),
+                          endpointslices=_items("endpointslices.json"), endpoints=_items("endpoints.json"))
+
+
+def _svc(name, cip, port, eps, port_name=None):
+    return ServiceRecord(name=name, cluster_ip=cip, port=port, port_name=port_name,
+                         endpoints=[Endpoint(address=a) for a in eps])
+
+
+def _node(name, veths, services):
+    return NodeAnalysis(node=name, veth_pairs=veths, services=services,
+                        proxy_mode=ProxyModeInfo(mode="iptables", detected_from="rules"))
+
+
+def _agreeing():
+    services = [_svc("default/kubernetes:https", "10.96.0.1", 443, ["192.168.56.10:6443"], "https"),
+                _svc("default/web", "10.96.1.1", 8888, ["10.244.1.2:80"])]
+    master = _node("master", [VethPair(host_ifname="veth0a1b2c3d", host_ifindex=5, netns="cni-1", pod_ifname="eth0",
+                                       pod_ifindex=2, pod_ips=["10.244.0.2/24"])], services)
+    worker = _node("worker", [VethPair(host_ifname="veth9f8e7d6c", host_ifindex=5, netns="cni-2", pod_ifname="eth0",
+                                       pod_ifindex=2, pod_ips=["10.244.1.2/24"])], [s.model_copy(deep=True) for s in services])
+    snap = Snapshot(nodes=[NodeSnapshot(name="master"), NodeSnapshot(name="worker")], cluster=_cluster())
+    return snap, Analysis(nodes=[master, worker])
+
+
+def test_agreement_gives_no_mismatch():
+    snap, analysis = _agreeing()
+    assert crosscheck(snap, analysis) == []
+
+
+def test_no_cluster_or_unreachable_compares_nothing():
+    snap, analysis = _agreeing()
+    snap.cluster = ClusterObjects(error="no cluster reachable: refused")
+    assert crosscheck(snap, analysis) == []
+    snap.cluster = None
+    assert crosscheck(snap, analysis) == []
+
+
+def test_stale_and_missing_endpoints_and_services():
+    snap, analysis = _agreeing()
+    worker = analysis.node("worker")
+    web = worker.services[1]
+    web.endpoints = [Endpoint(address="10.244.1.9:80")]  # the pod was replaced; the rule was not
+    worker.services.append(_svc("default/old", "10.96.5.5", 80, []))
+    del analysis.node("master").services[0]
+    got = {(m.kind, m.node, m.subject) for m in crosscheck(snap, analysis)}
+    assert got == {
+        ("endpoint-missing", "worker", "default/web"),
+        ("endpoint-stale", "worker", "default/web"),
+        ("service-stale", "worker", "default/old"),
+        ("service-missing", "master", "default/kubernetes:https"),
+    }
+    detail = next(m.detail for m in crosscheck(snap, analysis) if m.kind == "endpoint-stale")
+    assert "10.244.1.9:80" in detail
+
+
+def test_pod_ips_against_veths():
+    snap, analysis = _agreeing()
+    worker = analysis.node("worker")
+    master = analysis.node("master")
+    # the worker's pod shows up on master's veth instead; a leftover IP stays on the worker
+    master.veth_pairs.append(worker.veth_pairs[0].model_copy())
+    worker.veth_pairs[0].pod_ips = ["10.244.1.3/24"]
+    got = {(m.kind, m.node, m.subject) for m in crosscheck(snap, analysis)}
+    assert ("pod-on-other-node", "worker", "default/web-7b8c6d5f9d-x2x7q") in got
+    assert ("pod-ip-unknown", "worker", "10.244.1.3") in got
+
+
+def test_nodes_api_vs_collected():
+    snap, analysis = _agreeing()
+    snap.nodes[1].status = "failed"
+    snap.nodes[1].error = "connection refused by 192.168.56.11:22"
+    snap.nodes.append(NodeSnapshot(name="laptop"))
+    analysis.nodes.append(NodeAnalysis(node="laptop"))
+    ms = crosscheck(snap, analysis)
+    kinds = {(m.kind, m.subject) for m in ms}
+    assert ("node-not-collected", "worker") in kinds and ("node-not-in-api", "laptop") in kinds
+    assert any("connection refused" in m.detail for m in ms if m.kind == "node-not-collected")
+    # the failed worker's pods are not blamed on anyone
+    assert not [m for m in ms if m.node == "worker" and m.kind.startswith("pod")]
+
+
+def test_endpoints_fallback_without_slices():
+    snap, analysis = _agreeing()
+    snap.cluster.endpointslices = []
+    assert crosscheck(snap, analysis) == []
+    analysis.node("worker").services[1].endpoints = []
+    ms = crosscheck(snap, analysis)
+    assert [(m.kind, m.node) for m in ms] == [("endpoint-missing", "worker")]
