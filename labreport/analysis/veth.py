@@ -140,6 +140,9 @@ def match_veths(node: NodeSnapshot, *, warnings: Optional[list[str]] = None) -> 
                      + "; the namespace cannot be told (no nsid table), so none is chosen")
             elif peer_name is not None:
                 note(f"veth: {host.name}@if{host.peer_ifindex}: its pod namespace {peer_name} was not collected")
+            else:
+                note(f"veth: {host.name}@if{host.peer_ifindex}: its peer's namespace (link-netnsid "
+                     f"{host.link_netnsid}) was not collected, so the pod side is unknown")
         if hit is None:
             continue
         ns, link = hit
