@@ -288,6 +288,25 @@ class CommandRunner:
 
 # --------------------------------------------------------------------------- context
 
+CAP_NET_ADMIN, CAP_SYS_ADMIN = 12, 21
+
+
+def has_root_privileges() -> bool:
+    """Root in the sense collectors need: uid 0 *with* CAP_SYS_ADMIN and CAP_NET_ADMIN
+    (setns into namespaces, reading netfilter). A root whose capabilities were dropped
+    (a restricted container, ``setpriv --bounding-set=-all``) is not."""
+    if os.geteuid() != 0:
+        return False
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("CapEff:"):
+                    caps = int(line.split()[1], 16)
+                    return bool(caps >> CAP_SYS_ADMIN & 1) and bool(caps >> CAP_NET_ADMIN & 1)
+    except (OSError, ValueError):
+        pass
+    return True
+
 
 @dataclass
 class CollectContext:
@@ -299,7 +318,7 @@ class CollectContext:
     cri_socket: Optional[str] = None  # None: auto-detect
     docker_host: Optional[str] = None  # None: DOCKER_HOST or unix:///var/run/docker.sock
     path: str = field(default_factory=lambda: os.environ.get("PATH") or DEFAULT_PATH)
-    is_root: bool = field(default_factory=lambda: os.geteuid() == 0)
+    is_root: bool = field(default_factory=has_root_privileges)
     proc_root: str = "/proc"
     netns_dir: str = "/var/run/netns"
     # output of the collectors that ran before (name -> output): see Collector.after
@@ -424,7 +443,11 @@ def _socket_usable(path: str) -> tuple[bool, str]:
 
 def check_need(need: Need, ctx: CollectContext) -> NeedCheck:
     if need.kind == "root":
-        return NeedCheck(need, ctx.is_root, "" if ctx.is_root else f"running as uid {os.geteuid()}, not root")
+        if ctx.is_root:
+            return NeedCheck(need, True, "")
+        if os.geteuid() == 0:
+            return NeedCheck(need, False, "uid 0 but without CAP_SYS_ADMIN/CAP_NET_ADMIN")
+        return NeedCheck(need, False, f"running as uid {os.geteuid()}, not root")
     if need.kind == "binary":
         for name in need.what:
             found = ctx.which(name)

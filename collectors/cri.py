@@ -197,7 +197,9 @@ class CriCollector(Collector):
         if ctx.cri_socket:
             return False
         return any(c.need.kind == "socket" and not c.met and
-                   (c.detail == "none of them exists" or c.detail.endswith("does not exist")) for c in p.checks)
+                   (c.detail == "none of them exists" or
+                    all(d.strip().endswith("does not exist") for d in c.detail.split(";")))
+                   for c in p.checks)
 
     def find_socket(self, ctx: CollectContext) -> Optional[str]:
         check = check_need(self.socket_need(ctx), ctx)

@@ -172,7 +172,8 @@ class DockerCollector(Collector):
     def not_applicable(self, p: Plan, ctx: CollectContext) -> bool:
         if ctx.docker_host or os.environ.get("DOCKER_HOST"):
             return False
-        return any(c.need.kind == "socket" and not c.met and c.detail.endswith("does not exist") for c in p.checks)
+        return any(c.need.kind == "socket" and not c.met and
+                   all(d.strip().endswith("does not exist") for d in c.detail.split(";")) for c in p.checks)
 
     def collect(self, ctx: CollectContext) -> CollectorOutput:
         import docker

@@ -82,6 +82,14 @@ def _skipped_status(s: Skipped) -> CollectorStatus:
     return st
 
 
+def root_blocked(collectors: list[Collector], ctx: CollectContext) -> set[str]:
+    """Collectors with an unmet root need (required or not)."""
+    if ctx.is_root:
+        return set()
+    return {c.name for c in collectors
+            for check in plan(c, ctx).checks if check.need.kind == "root" and not check.met}
+
+
 def root_message(collectors: list[Collector], ctx: CollectContext) -> Optional[str]:
     """When not root: which collectors need it (fully or for part of their work)."""
     if ctx.is_root:
@@ -93,7 +101,8 @@ def root_message(collectors: list[Collector], ctx: CollectContext) -> Optional[s
                 (blocked if check.need.required else reduced).append(c.name)
     if not blocked and not reduced:
         return None
-    parts = [f"not root (uid {os.geteuid()})"]
+    parts = [f"not root (uid {os.geteuid()})" if os.geteuid() != 0 else
+             "root without CAP_SYS_ADMIN/CAP_NET_ADMIN (capabilities dropped)"]
     if blocked:
         parts.append("not collected without root: " + ", ".join(blocked))
     if reduced:
@@ -130,8 +139,9 @@ def collect_local(*, name: Optional[str] = None, cri_socket: Optional[str] = Non
     msg = root_message(collectors, ctx)
     if msg:
         problems.append(msg)
-    bad = [st.name for st in failed if not st.ok]
-    part = [st.name for st in failed if st.ok and st.partial]
+    explained = root_blocked(collectors, ctx) if msg else set()  # already named by the root message
+    bad = [st.name for st in failed if not st.ok and st.name not in explained]
+    part = [st.name for st in failed if st.ok and st.partial and st.name not in explained]
     if bad:
         problems.append("not collected: " + ", ".join(bad))
     if part:

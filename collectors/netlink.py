@@ -723,8 +723,7 @@ class NetlinkCollector(Collector):
             if failed_ns:
                 perm = [p for p in failed_ns if "permission denied" in p]
                 if perm and len(perm) == len(failed_ns) and not ctx.is_root:
-                    out.partial(f"{len(perm)} namespaces not read: entering them needs root",
-                                fix="run it as root: sudo labreport collect --local")
+                    pass  # the unmet root need says it (each namespace's error too)
                 else:
                     shown = "; ".join(failed_ns[:5]) + (f"; … {len(failed_ns) - 5} more" if len(failed_ns) > 5 else "")
                     out.partial(f"{len(failed_ns)} namespaces not read: {shown}")
