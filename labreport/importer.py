@@ -133,6 +133,15 @@ def read_file(path: str) -> str:
     return decode(data, path)
 
 
+def read_file_or_error(path: str) -> Any:
+    """read_file, but a file that cannot be read gives its ImportFileError as the value, so
+    ``build_node(..., keep_going=True)`` can mark the node partial and go on."""
+    try:
+        return read_file(path)
+    except ImportFileError as exc:
+        return exc
+
+
 def decode(data: bytes, source: str = "<input>") -> str:
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
@@ -296,35 +305,38 @@ def tie_pod_namespaces(node: NodeSnapshot) -> None:
     host = node.node_netns()
     if host is None:
         return
+    claims: dict[str, list[tuple[NetNamespace, Link, Link, str]]] = {}
     for pod_ns in node.netns:
         if pod_ns.kind == "node":
             continue
         for inner in pod_ns.links:
             if inner.peer_ifindex is None:
                 continue
-            by_name = [h for h in host.links if h.link_netns == pod_ns.name]
-            cands = [h for h in host.links
-                     if h.peer_ifindex == inner.ifindex and h.ifindex == inner.peer_ifindex
-                     and (h.link_netns is not None or h.link_netnsid is not None)]
-            named = [h for h in by_name if h.peer_ifindex == inner.ifindex]
+            named = [h for h in host.links if h.link_netns == pod_ns.name and h.peer_ifindex == inner.ifindex]
+            # ifindexes are unique in one namespace: at most one host link has inner's peer index
+            pair = [h for h in host.links
+                    if h.ifindex == inner.peer_ifindex and h.peer_ifindex == inner.ifindex
+                    and (h.link_netns is not None or h.link_netnsid is not None)]
             if named:
-                chosen, how = named[0], "link-netns name"
-            elif len(cands) == 1 and (cands[0].link_netns is None or not any(
-                    ns.name == cands[0].link_netns for ns in node.netns if ns is not pod_ns)):
-                chosen, how = cands[0], "peer ifindex pair"
-            else:
-                if len(cands) > 1:
-                    node.warnings.append(ParseWarning(
-                        source=f"ip-addr:{pod_ns.name}", parser="import", line_no=0, line=inner.name,
-                        message=f"{len(cands)} host links point at {inner.name}@if{inner.peer_ifindex}; "
-                                "cannot tell which one leads into this pod (paste the host's ip -d link "
-                                "with link-netns names)"))
-                continue
+                claims.setdefault(named[0].name, []).append((pod_ns, inner, named[0], "link-netns name"))
+                break
+            if pair and not (pair[0].link_netns and any(ns.name == pair[0].link_netns for ns in node.netns)):
+                claims.setdefault(pair[0].name, []).append((pod_ns, inner, pair[0], "peer ifindex pair"))
+                break
+    for host_link, found in claims.items():
+        if len(found) > 1 and any(how == "peer ifindex pair" for *_, how in found):
+            names = ", ".join(ns.name for ns, *_ in found)
+            node.warnings.append(ParseWarning(
+                source="import", parser="import", line_no=0, line=host_link,
+                message=f"pod namespaces {names} all look like the peer of host {host_link} (same index pair); "
+                        "cannot tell which one it is: import them under the host veth's link-netns name"))
+            found = [f for f in found if f[3] == "link-netns name"]
+        for pod_ns, inner, chosen, how in found:
             if chosen.link_netnsid is not None and chosen.link_netnsid not in host.nsids:
                 host.nsids[chosen.link_netnsid] = pod_ns.name
             if inner.link_netnsid is not None and inner.link_netnsid not in pod_ns.nsids:
                 pod_ns.nsids[inner.link_netnsid] = host.name
-            extra = {"tied_by": how, "host_link": chosen.name}
+            extra: dict[str, Any] = {"tied_by": how, "host_link": chosen.name}
             if chosen.link_netns and chosen.link_netns != pod_ns.name:
                 extra["netns_name"] = chosen.link_netns
                 # ip prints "link-netns NAME" only for namespaces bound under /var/run/netns
@@ -332,7 +344,6 @@ def tie_pod_namespaces(node: NodeSnapshot) -> None:
                     pod_ns.path = f"/var/run/netns/{chosen.link_netns}"
             for k, v in extra.items():
                 setattr(pod_ns, k, v)
-            break
 
 
 # ----------------------------------------------------------------------------- building
@@ -363,6 +374,8 @@ def build_node(name: str, files: dict[str, list[tuple[str, str]]], *, keep_going
         base, _, arg = kind.partition(":")
         for path, text in files[kind]:
             try:
+                if isinstance(text, ImportFileError):  # read_file failed (see read_file_or_error)
+                    raise text
                 parser, result = parse_file(kind, path, text)
             except ImportFileError as exc:
                 if not keep_going:
@@ -463,6 +476,8 @@ def import_files(nodes: list[tuple[str, dict[str, list[tuple[str, str]]]]], *,
         cluster_warnings: list[dict[str, Any]] = []
         for path, text in kubectl:
             try:
+                if isinstance(text, ImportFileError):
+                    raise text
                 _, result = parse_file("kubectl", path, text)
             except ImportFileError as exc:
                 if not keep_going:

@@ -14,7 +14,7 @@ from typing import Optional
 import click
 
 from labreport.errors import LabreportError
-from labreport.importer import ImportFileError, import_files, read_file
+from labreport.importer import ImportFileError, import_files, read_file, read_file_or_error
 from labreport.snapshot import save
 from labreport.status import ExitStatus
 
@@ -144,10 +144,11 @@ def parse_args(argv: list[str]) -> _Args:
 @click.argument("argv", nargs=-1, type=click.UNPROCESSED)
 def command(argv: tuple[str, ...]) -> None:
     args = parse_args(list(argv))
+    read = read_file_or_error if args.keep_going else read_file
     nodes = []
     for name, files in args.nodes:
-        nodes.append((name, {kind: [(p, read_file(p)) for p in paths] for kind, paths in files.items()}))
-    kubectl = [(p, read_file(p)) for p in args.kubectl]
+        nodes.append((name, {kind: [(p, read(p)) for p in paths] for kind, paths in files.items()}))
+    kubectl = [(p, read(p)) for p in args.kubectl]
     snap = import_files(nodes, kubectl=kubectl, title=args.title, keep_going=args.keep_going)
     path = save(snap, args.out)
     if not args.quiet:

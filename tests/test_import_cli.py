@@ -1,0 +1,284 @@
+"""`labreport import` on the seed reports' real outputs (Q2 ps, Q3/Q5 docker ps and crictl
+ps, Q6 ip addr on both sides), and on bad input: random bytes, an empty file, a truncated
+file — each a clear message and a non-zero exit (or a result marked partial), never a
+traceback. Runs main([...]) in-process (the `cli` fixture of conftest)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from labreport import snapshot as snapmod
+from labreport.importer import build_node, import_files
+from labreport.status import ExitStatus
+
+SEEDS = Path(__file__).resolve().parent / "fixtures" / "seeds"
+S0 = SEEDS / "seed000"
+S1 = SEEDS / "seed001"
+IPT = Path(__file__).resolve().parent / "fixtures" / "iptables"
+
+
+def _load(out: Path) -> snapmod.Snapshot:
+    return snapmod.load(out)
+
+
+def test_q2_ps_on_both_nodes(cli, tmp_path):
+    out = tmp_path / "snap"
+    code, _, err = cli("import", "--node", "k8s-master", "--ps", S1 / "master-ps-aux-grep-kube.txt",
+                       "--node", "k8s-worker", "--ps", S1 / "worker-ps-aux-grep-kube.txt", "--out", out)
+    assert code == 0, err
+    snap = _load(out)
+    master, worker = snap.nodes
+    assert (master.name, worker.name) == ("k8s-master", "k8s-worker")
+    assert master.source == "import"
+    assert [p.pid for p in master.processes] == [5047, 5053, 5081, 5089, 5171, 5292, 6111, 17637]
+    assert [p.pid for p in worker.processes] == [4955, 5104, 5444, 14679]
+    assert worker.processes[0].command.startswith("/usr/bin/kubelet --bootstrap-kubeconfig=")
+    (ev,) = master.evidence
+    assert (ev.id, ev.origin, ev.command) == ("ps", "import", "ps aux | grep kube")
+    assert ev.path == str(S1 / "master-ps-aux-grep-kube.txt")
+    assert ev.stdout == (S1 / "master-ps-aux-grep-kube.txt").read_text()
+    assert master.warnings == [] and worker.warnings == []
+    assert "node k8s-master: 8 processes" in err and "snapshot written" in err
+
+
+def test_q3_q5_docker_ps_before_and_after_on_seed000(cli, tmp_path):
+    before, after = tmp_path / "before", tmp_path / "after"
+    assert cli("import", "--node", "master", "--containers", S0 / "master-docker-ps.txt",
+               "--node", "worker", "--containers", S0 / "worker-docker-ps-before.txt", "--out", before)[0] == 0
+    code, _, err = cli("import", "--node", "worker", "--containers", S0 / "worker-docker-ps-after-new.txt",
+                       "--inspect", f"k8s_viewer_pod_default_05260c21-c524-41c7-82e7-ea61f09f4f2f_0="
+                       f"{S0 / 'worker-docker-inspect-networkmode.wrapped.txt'}", "--out", after)
+    assert code == 0, err
+    master = _load(before).node("master")
+    assert len(master.containers) == 10
+    assert sum(c.is_sandbox for c in master.containers) == 5
+    assert {c.runtime for c in master.containers} == {"docker"}
+    assert {c.pod_name for c in master.containers if not c.is_sandbox} == {
+        "kube-proxy-j85j9", "kube-controller-manager-master", "kube-scheduler-master",
+        "kube-apiserver-master", "etcd-master"}
+    worker = _load(after).node("worker")
+    by_name = {c.container_name: c for c in worker.containers}
+    assert set(by_name) == {"downloader", "viewer", "POD"}
+    assert by_name["POD"].is_sandbox and by_name["POD"].sandbox_id == "23f2f68378cc"
+    # the grep fragment was merged into the viewer row of docker ps, not added as a 4th container
+    assert len(worker.containers) == 3
+    assert by_name["viewer"].network_mode == (
+        "container:23f2f68378cc2b4f42d9f01845882040e7390b84736c7e05196fafb55f1fed72")
+    assert by_name["viewer"].network_mode.split(":", 1)[1].startswith(by_name["POD"].id)
+    assert [e.id for e in worker.evidence] == ["docker-ps", "docker-inspect"]
+    assert worker.evidence[1].command == "docker inspect k8s_viewer_pod_default_05260c21-c524-41c7-82e7-ea61f09f4f2f_0"
+
+
+def test_q3_q5_crictl_ps_on_seed001(cli, tmp_path):
+    out = tmp_path / "snap"
+    code, _, err = cli("import", "--node", "k8s-master", "--ps", S1 / "master-ps-aux-grep-kube.txt",
+                       "--containers", S1 / "master-crictl-ps.txt",
+                       "--node", "k8s-worker", "--containers", S1 / "worker-crictl-ps-after.txt", "--out", out)
+    assert code == 0, err
+    snap = _load(out)
+    master, worker = snap.node("k8s-master"), snap.node("k8s-worker")
+    # two containers are both named "coredns": CRI names are not unique, nothing merged
+    assert [c.name for c in master.containers].count("coredns") == 2 and len(master.containers) == 8
+    # the master's ps shows containerd's socket in kubelet's flags: crictl answered from containerd
+    assert {c.runtime for c in master.containers} == {"containerd"}
+    assert {c.runtime for c in worker.containers} == {"unknown"}  # no ps given for the worker
+    pod = [c for c in worker.containers if c.pod_name == "testpod"]
+    assert {c.name for c in pod} == {"downloader", "fileserver"}
+    assert {c.sandbox_id for c in pod} == {"e6cf53e8a57e5"}
+    assert not any(c.is_sandbox for c in worker.containers)  # crictl ps lists no sandboxes
+    assert worker.evidence[0].id == "crictl-ps" and worker.evidence[0].command == "crictl ps"
+
+
+def _q6(cli, tmp_path, pod_ns_name: str) -> snapmod.NodeSnapshot:
+    out = tmp_path / pod_ns_name
+    code, _, err = cli("import", "--node", "k8s-worker", "--ip-link", S1 / "worker-ip-link-grep.txt",
+                       "--ip-addr", S1 / "worker-ip-addr.txt",
+                       "--pod-ip-addr", f"{pod_ns_name}={S1 / 'pod-ip-addr.txt'}", "--out", out)
+    assert code == 0, err
+    return _load(out).node("k8s-worker")
+
+
+def test_q6_ip_addr_on_both_sides_tied_by_peer_indexes(cli, tmp_path):
+    node = _q6(cli, tmp_path, "testpod")
+    host, pod = node.netns
+    assert (host.kind, host.name, pod.kind, pod.name) == ("node", "host", "named", "testpod")
+    assert [lk.name for lk in host.links] == ["lo", "eth0", "flannel.1", "cni0", "veth05dbc1b4"]
+    veth = host.links[-1]
+    # ip link (grep) and ip addr merged: one veth with the link facts and the address
+    assert (veth.ifindex, veth.peer_ifindex, veth.master) == (5, 2, "cni0")
+    assert veth.link_netns == "cni-a4de7ab4-a30f-f2fc-e527-9f01229125dc"
+    assert [a.local for a in veth.addresses] == ["fe80::2a:2dff:fe32:529a"]
+    eth0 = pod.links[1]
+    assert (eth0.name, eth0.ifindex, eth0.peer_ifindex, eth0.link_netnsid) == ("eth0", 2, 5, 0)
+    assert [a.local for a in eth0.addresses if a.family == "inet"] == ["10.244.1.2"]
+    # tied: each side's peer index is the other's index; the host side names the netns
+    assert pod.nsids == {0: "host"}
+    assert pod.tied_by == "peer ifindex pair" and pod.host_link == "veth05dbc1b4"
+    assert pod.netns_name == "cni-a4de7ab4-a30f-f2fc-e527-9f01229125dc"
+    assert pod.path == "/var/run/netns/cni-a4de7ab4-a30f-f2fc-e527-9f01229125dc"
+    assert [e.id for e in node.evidence] == ["ip-link", "ip-addr", "ip-addr:testpod"]
+    assert node.evidence[2].command == "ip addr"  # typed at the pod's prompt
+
+
+def test_q6_pod_namespace_named_like_the_host_veth_says(cli, tmp_path):
+    node = _q6(cli, tmp_path, "cni-a4de7ab4-a30f-f2fc-e527-9f01229125dc")
+    pod = node.netns[1]
+    assert pod.tied_by == "link-netns name" and pod.nsids == {0: "host"}
+    assert not hasattr(pod, "netns_name") or pod.netns_name is None
+
+
+def test_veth_pair_by_indexes_and_ambiguity_is_not_guessed():
+    """A Docker-style host veth (link-netnsid, no name) pairs with a pasted pod by the index
+    pair; two pasted pods that both fit the same host veth are left untied, with a warning."""
+    host = (S1 / "worker-ip-addr.txt").read_text()
+    extra = ("6: veth0000beef@if2: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1450 qdisc noqueue master cni0 state UP group default\n"
+             "    link/ether 02:2a:2d:32:52:9b brd ff:ff:ff:ff:ff:ff link-netnsid 1\n")
+    pod = (S1 / "pod-ip-addr.txt").read_text().replace("eth0@if5", "eth0@if6")
+    node = build_node("w", {"ip-addr": [("h.txt", host + extra)], "pod-ip-addr:p": [("p.txt", pod)]})
+    p = node.netns[1]
+    assert (p.tied_by, p.host_link, p.nsids) == ("peer ifindex pair", "veth0000beef", {0: "host"})
+    assert node.netns[0].nsids == {1: "p"}  # the host veth states link-netnsid 1
+    assert p.path is None  # no link-netns name printed: nothing to say where it is bound
+
+    node2 = build_node("w", {"ip-addr": [("h.txt", host + extra)], "pod-ip-addr:p": [("p.txt", pod)],
+                             "pod-ip-addr:q": [("q.txt", pod)]})
+    assert [getattr(ns, "tied_by", None) for ns in node2.netns[1:]] == [None, None]
+    assert node2.netns[0].nsids == {}
+    assert any("cannot tell which one" in w.message for w in node2.warnings)
+
+    node3 = build_node("w", {"ip-addr": [("h.txt", host)],
+                             "pod-ip-addr:p": [("p.txt", pod.replace("eth0@if6", "eth0@if7"))]})
+    assert getattr(node3.netns[1], "tied_by", None) is None  # no host link 7: no pair
+
+
+def test_kubectl_manifests_go_to_the_cluster_sorted_by_kind(cli, tmp_path):
+    out = tmp_path / "snap"
+    code, _, err = cli("import", "--kubectl", S0 / "service.yaml", "--kubectl", S0 / "pod.yaml",
+                       "--kubectl", S0 / "deployment.yaml", "--kubectl", S1 / "pod-and-service.yaml",
+                       "--kubectl", S1 / "test_hpa.yaml", "--title", "seed manifests", "--out", out)
+    assert code == 0, err
+    snap = _load(out)
+    c = snap.cluster
+    assert c.source == "import" and snap.title == "seed manifests"
+    assert [p["metadata"]["name"] for p in c.pods] == ["pod", "testpod"]
+    assert [s["metadata"]["name"] for s in c.services] == ["service", "test-service"]
+    assert [d["metadata"]["name"] for d in c.deployments] == ["deployment"]
+    assert [h["spec"]["maxReplicas"] for h in c.hpas] == [6]
+    assert "cluster objects:" in err
+
+
+def test_options_without_node_go_to_one_node_named_node(cli, tmp_path):
+    out = tmp_path / "snap"
+    assert cli("import", "--ps", S1 / "worker-ps-aux-grep-kube.txt", "--out", out)[0] == 0
+    assert [n.name for n in _load(out).nodes] == ["node"]
+
+
+def test_warnings_are_counted_per_file(cli, tmp_path):
+    f = tmp_path / "ps.txt"
+    f.write_text((S1 / "worker-ps-aux-grep-kube.txt").read_text() + "root 99 oops\nroot 98 also bad\n")
+    out = tmp_path / "snap"
+    code, _, err = cli("import", "--ps", f, "--out", out)
+    assert code == 0
+    assert f"2 lines not understood in {f} (see snapshot warnings)" in err
+    node = _load(out).nodes[0]
+    assert [(w.line_no, w.source) for w in node.warnings] == [(6, str(f)), (7, str(f))]
+
+
+def test_iptables_save_goes_through_the_registry(cli, tmp_path):
+    from labreport import parsers
+
+    src = IPT / "lab-iptables-save.txt"
+    if "iptables-save" not in parsers.available() or not src.exists():
+        pytest.skip("iptables-save parser or its fixture not in this tree yet")
+    out = tmp_path / "snap"
+    code, _, err = cli("import", "--node", "m", "--iptables-save", src, "--out", out)
+    assert code == 0, err
+    node = _load(out).node("m")
+    assert node.iptables is not None and "nat" in node.iptables.tables
+    assert node.iptables.evidence_id == "iptables-save" == node.evidence[0].id
+
+
+# ----------------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize("content,what", [
+    (os.urandom(2048) + b"\x00" + os.urandom(64), "binary"),
+    (b"", "empty"),
+    (b"   \n\n", "empty"),
+])
+@pytest.mark.parametrize("option", ["--ps", "--containers", "--ip-addr", "--kubectl", "--inspect"])
+def test_unreadable_file_is_a_clear_error(cli, tmp_path, content, what, option):
+    f = tmp_path / "pasted.txt"
+    f.write_bytes(content)
+    out = tmp_path / "snap"
+    code, stdout, err = cli("import", option, f, "--out", out)
+    assert code == ExitStatus.PARSE_ERROR
+    assert str(f) in err and what in err
+    assert "Traceback" not in err + stdout
+    assert not (out / "snapshot.json").exists()
+
+
+def test_random_text_that_is_no_known_output(cli, tmp_path):
+    f = tmp_path / "notes.txt"
+    f.write_text("经过整理，得到下表：\n由于理解有限，一些东西不知道如何准确表达。\n" * 5, encoding="utf-8")
+    for option in ("--ps", "--containers", "--ip-route"):
+        code, _, err = cli("import", option, f, "--out", tmp_path / "snap")
+        assert code == ExitStatus.PARSE_ERROR and str(f) in err and "Traceback" not in err
+
+
+def test_truncated_json_is_a_clear_error(cli, tmp_path):
+    full = (Path(__file__).resolve().parent / "fixtures/parsers/docker-inspect/here-docker-inspect-pod.out").read_text()
+    f = tmp_path / "inspect.json"
+    f.write_text(full[: len(full) // 2])
+    code, _, err = cli("import", "--inspect", f, "--out", tmp_path / "snap")
+    assert code == ExitStatus.PARSE_ERROR and str(f) in err and "not valid JSON" in err
+    assert "Traceback" not in err
+
+
+def test_truncated_text_keeps_what_it_can_and_marks_the_rest(cli, tmp_path):
+    full = (S1 / "master-ps-aux-grep-kube.txt").read_text()
+    cut = full[: full.index("root    5292") + len("root    5292  0.0  1.2")]
+    f = tmp_path / "ps.txt"
+    f.write_text(cut)
+    out = tmp_path / "snap"
+    code, _, err = cli("import", "--ps", f, "--out", out)
+    assert code == 0
+    node = _load(out).nodes[0]
+    assert [p.pid for p in node.processes] == [5047, 5053, 5081, 5089, 5171]
+    assert len(node.warnings) == 1 and node.warnings[0].line_no == 7
+    assert "1 line not understood" in err
+
+
+def test_keep_going_marks_the_node_partial(cli, tmp_path):
+    bad = tmp_path / "bad.bin"
+    bad.write_bytes(os.urandom(512) + b"\x00")
+    out = tmp_path / "snap"
+    code, _, err = cli("import", "--node", "w", "--ps", S1 / "worker-ps-aux-grep-kube.txt",
+                       "--containers", bad, "--keep-going", "--out", out)
+    assert code == ExitStatus.PARTIAL
+    node = _load(out).node("w")
+    assert node.status == "partial" and str(bad) in node.error
+    assert len(node.processes) == 4
+    assert "Traceback" not in err and "is partial" in err
+
+
+def test_missing_file_and_bad_arguments(cli, tmp_path):
+    code, _, err = cli("import", "--ps", tmp_path / "nope.txt", "--out", tmp_path / "s")
+    assert code == ExitStatus.PARSE_ERROR and "no such file" in err
+    assert cli("import", "--ps", S1 / "worker-ps-aux-grep-kube.txt")[0] == ExitStatus.USAGE  # no --out
+    assert cli("import", "--bogus", "x", "--out", tmp_path / "s")[0] == ExitStatus.USAGE
+    assert cli("import", "--pod-ip-addr", "nofile", "--out", tmp_path / "s")[0] == ExitStatus.USAGE
+    assert cli("import", "--node", "a", "--node", "b", "--ps", S1 / "worker-ps-aux-grep-kube.txt",
+               "--out", tmp_path / "s")[0] == ExitStatus.USAGE  # node a has no files
+
+
+def test_utf16_paste_from_windows_is_read(tmp_path):
+    from labreport.importer import read_file
+
+    f = tmp_path / "ps.txt"
+    f.write_bytes((S1 / "worker-ps-aux-grep-kube.txt").read_text().encode("utf-16"))
+    snap = import_files([("w", {"ps": [(str(f), read_file(str(f)))]})])
+    assert len(snap.nodes[0].processes) == 4
