@@ -83,6 +83,9 @@ class Need:
     why: str = ""
     fix: Optional[str] = None
     required: bool = True
+    # only the evidence text depends on it (else synthesized from native data): missing,
+    # it does not make the result partial; `labreport doctor` still mentions it
+    evidence_only: bool = False
 
     # constructors, so declarations read like sentences
     @classmethod
@@ -90,8 +93,9 @@ class Need:
         return cls("root", (), why, fix, required)
 
     @classmethod
-    def binary(cls, *names: str, why: str = "", fix: Optional[str] = None, required: bool = True) -> "Need":
-        return cls("binary", tuple(names), why or f"runs {names[0]}", fix, required)
+    def binary(cls, *names: str, why: str = "", fix: Optional[str] = None, required: bool = True,
+               evidence_only: bool = False) -> "Need":
+        return cls("binary", tuple(names), why or f"runs {names[0]}", fix, required, evidence_only)
 
     @classmethod
     def socket(cls, *paths: str, why: str = "", fix: Optional[str] = None, required: bool = True) -> "Need":
@@ -523,7 +527,7 @@ def run_collector(collector: Collector, ctx: CollectContext) -> CollectorOutput:
                                      duration_s=round(time.monotonic() - start, 4))
         return out
     # needs that are not required but missing make the result partial
-    soft = [c for c in p.missing if not c.need.required]
+    soft = [c for c in p.missing if not c.need.required and not c.need.evidence_only]
     for c in soft:
         out.partial(f"without {c.need.describe()}" + (f": {c.need.why}" if c.need.why else ""), fix=c.need.fix)
     duration = round(time.monotonic() - start, 4)

@@ -705,7 +705,7 @@ class NetlinkCollector(Collector):
         Need.root(why="entering pod namespaces (setns) needs root; without it only the node's own "
                       "namespace is read", required=False),
         Need.binary("ip", why="real `ip addr`/`ip route` text as evidence (else synthesized)",
-                    fix="apt-get install iproute2", required=False),
+                    fix="apt-get install iproute2", required=False, evidence_only=True),
     )
     commands = (
         CommandSpec("ip-addr", ("ip", "addr", "show"), optional=True),

@@ -215,7 +215,7 @@ class ProcessesCollector(Collector):
     needs = (
         Need.path("/proc/self/stat", why="reads processes from /proc"),
         Need.binary("ps", why="the real `ps auxww` text as evidence (else synthesized)",
-                    fix="apt-get install procps", required=False),
+                    fix="apt-get install procps", required=False, evidence_only=True),
     )
     commands = (CommandSpec("ps", ("ps", "auxww"), optional=True),)
 
