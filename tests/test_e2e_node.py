@@ -220,3 +220,51 @@ def test_collect_every_service_with_its_endpoints_and_shares(lab, analysis):
             else:
                 assert e["rule_probability"] == pytest.approx(te.rule_probability, abs=SHARE_TOL)
         assert sum(e["probability"] for e in eps) == pytest.approx(1.0, abs=SHARE_TOL)
+
+
+# ------------------------------------------------------------------ the two-node builder is real
+
+
+@pytest.mark.parametrize("overlay", ["vxlan", "host-gw"])
+def test_two_node_lab_is_real(overlay):
+    """The cluster owner's e2e runs on this builder: prove cross-node pod traffic over the
+    overlay, a cluster IP reaching pods on both nodes, and SSH from master to worker."""
+    from tests.lab.cluster import TwoNodeCluster
+
+    cluster = TwoNodeCluster(overlay=overlay)
+    try:
+        t = cluster.build()
+        master, worker = t.nodes["master"], t.nodes["worker"]
+        assert master.pod_cidr == "10.244.0.0/24" and worker.pod_cidr == "10.244.1.0/24"
+        for src, dst in (("master", worker), ("worker", master)):
+            for p in dst.pods:
+                out = cluster.exec(src, "curl", "-s", "-m", "3", f"http://{p.ip}/").stdout.strip()
+                assert out == p.content, (src, p.key)
+        routes = cluster.exec("master", "ip", "route", "show", "10.244.1.0/24").stdout
+        if overlay == "vxlan":
+            assert "via 10.244.1.0 dev flannel.1 onlink" in routes
+            link = json.loads(cluster.exec("master", "ip", "-j", "-d", "link", "show", "flannel.1").stdout)[0]
+            vx = link["linkinfo"]["info_data"]
+            assert (vx["id"], vx["port"], vx["local"]) == (1, 8472, "192.168.56.10")
+            fdb = cluster.exec("master", "bridge", "fdb", "show", "dev", "flannel.1").stdout
+            assert f"{t.vxlan_macs['worker']} dst 192.168.56.11" in fdb
+        else:
+            assert "via 192.168.56.11 dev eth0" in routes
+        contents = {p.content: p.key for n in (master, worker) for p in n.pods}
+        seen: Counter[str] = Counter()
+        for _ in range(120):
+            out = cluster.exec("master", "curl", "-s", "-m", "3", "http://10.96.0.80/").stdout.strip()
+            seen[contents[out]] += 1
+            if len(seen) == len(contents):
+                break
+        assert set(seen) == set(contents.values()), seen
+        web = next(s for s in master.services if s.name == "default/web:http")
+        assert [round(e.share, 9) for e in web.endpoints] == [0.2] * 5
+        ssh = cluster.exec("master", "ssh", "-F", str(t.ssh_config), "worker",
+                           "ip -j addr show cni0", timeout=30)
+        assert json.loads(ssh.stdout)[0]["addr_info"][0]["local"] == "10.244.1.1"
+    finally:
+        assert not cluster.close()
+    for n in ("master", "worker"):
+        assert not Path(f"/var/run/netns/{cluster.ns(n)}").exists()
+    assert not Path(f"/var/run/netns/{cluster.lan_ns}").exists()
