@@ -100,3 +100,28 @@ def test_share_text():
     assert share_text(1.0) == "1.0000"
     assert share_text(None) == "?"
     assert share_text(0.123456) == "0.1235"
+
+
+def test_import_then_analyze_seed001(cli, tmp_path):
+    """The TA's flow: the report's pasted outputs → `labreport import` → `labreport analyze`."""
+    from tests.conftest import FIXTURES
+
+    s = FIXTURES / "seeds" / "seed001"
+    out = tmp_path / "imported"
+    code, _, err = cli("import", "--node", "k8s-master", "--ps", s / "master-ps-aux-grep-kube.txt",
+                       "--containers", s / "master-crictl-ps.txt",
+                       "--node", "k8s-worker", "--ps", s / "worker-ps-aux-grep-kube.txt",
+                       "--containers", s / "worker-crictl-ps-after.txt", "--ip-addr", s / "worker-ip-addr.txt",
+                       "--pod-ip-addr", f"testpod={s / 'pod-ip-addr.txt'}", "-q", "--out", out)
+    assert code == 0, err
+    code, text, err = cli("analyze", out, "--json", "--node", "k8s-worker")
+    assert code == 0, err
+    w = json.loads(text)["nodes"][0]
+    (pair,) = w["veth_pairs"]
+    assert (pair["host_ifname"], pair["host_ifindex"], pair["pod_ifindex"], pair["pod_ips"], pair["bridge"]) == \
+        ("veth05dbc1b4", 5, 2, ["10.244.1.2/24"], "cni0")
+    assert pair["pod"] == "testpod"
+    testpod = next(p for p in w["pods"] if p["name"] == "testpod")
+    assert testpod["ip"] == "10.244.1.2" and testpod["sandbox_id"] == "e6cf53e8a57e5"
+    assert [c["name"] for c in w["components"]] == ["kubelet", "kube-proxy", "flanneld"]
+    assert w["not_in_containers"] == ["kubelet"]

@@ -111,10 +111,23 @@ def analyze_node(node: NodeSnapshot, snapshot: Optional[Snapshot] = None,
 def _name_veth_pods(na: NodeAnalysis) -> None:
     """Pods whose netns a veth reaches name that veth's pod (and the other way)."""
     by_netns = {p.netns: p for p in na.pods if p.netns}
+    # a pasted pod `ip addr` is imported under the pod's own name (`--pod-ip-addr testpod=F`):
+    # such a namespace belongs to the one pod of that name whose netns is otherwise unknown
+    by_name: dict[str, list] = {}
+    for p in na.pods:
+        if not p.netns:
+            by_name.setdefault(p.name, []).append(p)
+            if p.namespace:
+                by_name.setdefault(p.key, []).append(p)
     for v in na.veth_pairs:
         p = by_netns.get(v.netns)
         if p is None:
-            continue
+            cands = by_name.get(v.netns, [])
+            if len(cands) != 1:
+                continue
+            p = cands[0]
+            p.netns = v.netns
+            by_netns[v.netns] = p
         if v.pod is None:
             v.pod = p.key
         if p.ip is None and v.pod_ips:
