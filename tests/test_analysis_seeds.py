@@ -246,3 +246,19 @@ def test_seed001_analyze_worker():
     m = analysis.node("k8s-master")
     assert "kube-apiserver" in {c.name for c in m.components}
 
+
+
+def test_seed000_master_etcd_from_the_pdf_wrapped_ps():
+    node = NodeSnapshot(name="master", source="import",
+                        processes=parse("ps", _text("seed000/master-ps-aux-grep-kube.wrapped.txt"), "seed000-q2"),
+                        containers=parse("docker-ps", SEED000_Q3_MASTER_DOCKER_PS, "seed000-q3-master"))
+    comps = find_components(node)
+    etcd = next(c for c in comps if c.pid == 4127)
+    assert etcd.name == "etcd"
+    assert etcd.key_flags["--data-dir"] == "/var/lib/etcd"
+    assert etcd.key_flags["--listen-client-urls"] == "https://127.0.0.1:2379,https://192.168.1.12:2379"
+    # docker ps shows etcd's container (k8s_etcd_etcd-master_…): the process runs in it
+    assert etcd.in_container is True and etcd.container_id == "987b3b32b6a2"
+    # the other control-plane components appear through their containers only
+    assert sorted(c.name for c in comps if c.pid is None) == ["kube-apiserver", "kube-controller-manager",
+                                                              "kube-proxy", "kube-scheduler"]
