@@ -1,0 +1,387 @@
+"""The topology diagram (Q6): per node its uplink, overlay device, bridge, veth pairs and
+pods (containers inside, the sandbox marked), the link between the nodes, and the traffic
+path drawn in red with numbered hops.
+
+``build(snapshot, analysis, path, t)`` returns a :class:`Diagram` holding the DOT source
+(Graphviz, built with the ``graphviz`` package) and a Mermaid equivalent. ``render(d, out)``
+runs ``dot`` for SVG and PNG; when ``dot`` is not installed it says so (``DiagramResult.error``)
+and the report falls back to the Mermaid diagram. A node with many pods is summarized
+(the first ``MAX_PODS`` pods, always including the path's target, plus one "… and N more
+pods" box) so the picture stays readable.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+import graphviz
+
+from labreport.analysis.model import Analysis, NodeAnalysis, Pod, TrafficPath, VethPair
+from labreport.snapshot import Snapshot
+
+MAX_PODS = 40  # more than this on a node: summarize
+SHOW_PODS = 24  # how many to draw then
+FONT = "Noto Sans CJK SC,WenQuanYi Micro Hei,PingFang SC,Microsoft YaHei,Source Han Sans SC,DejaVu Sans,sans-serif"
+PATH_COLOR = "#d62728"
+SYSTEM_NS = ("kube-system", "kube-flannel", "calico-system", "tigera-operator")
+
+Translate = Callable[..., str]
+
+
+@dataclass
+class Diagram:
+    dot: str
+    mermaid: str
+    path_edges: int = 0  # how many red edges were drawn
+    summarized: dict[str, int] = field(default_factory=dict)  # node -> pods not drawn
+
+
+@dataclass
+class DiagramResult:
+    svg: Optional[str] = None
+    png: Optional[bytes] = None
+    error: Optional[str] = None  # why no image (dot missing, dot failed)
+
+
+def _id(*parts: Any) -> str:
+    return "_".join(re.sub(r"[^A-Za-z0-9]", "_", str(p)) for p in parts)
+
+
+def _v4(addrs: list[str]) -> list[str]:
+    return [a for a in addrs if ":" not in a]
+
+
+def _pods_by_netns(na: NodeAnalysis) -> dict[str, Pod]:
+    out: dict[str, Pod] = {}
+    for p in na.pods:
+        if p.netns:
+            out[p.netns] = p
+            out[p.netns.rsplit("/", 1)[-1]] = p
+    return out
+
+
+def _pod_for_veth(na: NodeAnalysis, vp: VethPair, by_netns: dict[str, Pod], by_key: dict[str, Pod]) -> Optional[Pod]:
+    if vp.pod and vp.pod in by_key:
+        return by_key[vp.pod]
+    p = by_netns.get(vp.netns) or by_netns.get(vp.netns.rsplit("/", 1)[-1])
+    if p is not None:
+        return p
+    for pod in na.pods:
+        if pod.ip and any(a.split("/")[0] == pod.ip for a in vp.pod_ips):
+            return pod
+    return None
+
+
+class _Builder:
+    def __init__(self, snapshot: Snapshot, analysis: Analysis, path: Optional[TrafficPath], t: Translate) -> None:
+        self.s, self.a, self.path, self.t = snapshot, analysis, path, t
+        self.g = graphviz.Graph("topology", engine="dot")
+        self.g.attr(rankdir="TB", newrank="true", compound="true", fontname=FONT, fontsize="12", nodesep="0.3",
+                    ranksep="0.45", bgcolor="white", pad="0.2")
+        self.g.attr("node", fontname=FONT, fontsize="10", shape="box", style="rounded,filled", fillcolor="white",
+                    color="#555555")
+        self.g.attr("edge", fontname=FONT, fontsize="9", color="#777777")
+        self.mm: list[str] = ["flowchart TB"]
+        self.mm_edges: list[str] = []
+        self.mm_red: list[int] = []
+        self.mm_edge_count = 0
+        self.elements: dict[tuple[str, str], str] = {}  # (node, device/chain name) -> diagram id
+        self.summarized: dict[str, int] = {}
+        self.path_edges = 0
+
+    # ------------------------------------------------------------------ nodes
+    def node_cluster(self, na: NodeAnalysis) -> None:
+        t = self.t
+        n = na.node
+        snap = self.s.node(n)
+        is_cp = any(c.name == "kube-apiserver" for c in na.components)
+        title = f"{n} ({t('diagram.control_plane') if is_cp else t('diagram.worker')})"
+        cid = _id("cluster", n)
+        self.mm.append(f'  subgraph {cid}["{_mm(title)}"]')
+        with self.g.subgraph(name=cid) as c:
+            c.attr(label=title, style="rounded", color="#4a6fa5", penwidth="1.5", fontsize="13", margin="12")
+            up = na.uplink
+            up_id = _id(n, "uplink")
+            if up:
+                addr = ", ".join(_v4(up.get("addresses") or [])) or "?"
+                self._node(c, up_id, f"{up.get('name')}\n{addr}", fillcolor="#dbe9f6", key=(n, up.get("name", "")))
+                self.elements[(n, "uplink")] = up_id
+            else:
+                self._node(c, up_id, f"{t('diagram.uplink_unknown')}", fillcolor="#eeeeee", style="rounded,dashed,filled")
+                self.elements[(n, "uplink")] = up_id
+            # overlay devices (not the pseudo-entries that list many veths)
+            prev = up_id
+            overlay_ids: list[str] = []
+            for o in na.overlays:
+                name = o.get("name", "?")
+                if name.endswith("*") or name in ("cilium_net", "datapath") or o.get("type") == "kube-proxy-ipvs":
+                    continue
+                if name in na.bridges and o.get("type") == "weave":
+                    continue  # weave's bridge: drawn as the bridge
+                oid = _id(n, "dev", name)
+                kind = o.get("kind") or o.get("type") or ""
+                extra = f" VNI {o['vni']}" if o.get("vni") is not None else ""
+                addr = ", ".join(_v4(o.get("addresses") or []))
+                self._node(c, oid, f"{name}\n{kind}{extra}" + (f"\n{addr}" if addr else ""), fillcolor="#fdebd0",
+                           key=(n, name))
+                self._edge(prev, oid, style="dashed", label=t("diagram.underlay") if prev == up_id else "")
+                overlay_ids.append(oid)
+                prev = oid
+            # bridges
+            bridge_ids: dict[str, str] = {}
+            ns = snap.node_netns() if snap else None
+            links = {l.name: l for l in (ns.links if ns else [])}
+            for b in na.bridges:
+                bid = _id(n, "dev", b)
+                addr = ""
+                if b in links:
+                    addr = ", ".join(f"{a.local}/{a.prefixlen}" for a in links[b].addresses if a.family == "inet")
+                is_weave = any(o.get("name") == b and o.get("type") == "weave" for o in na.overlays)
+                kind = "weave bridge" if is_weave else t("diagram.bridge")
+                self._node(c, bid, f"{b}\n{kind}" + (f"\n{addr}" if addr else ""), fillcolor="#d5f5e3", key=(n, b))
+                bridge_ids[b] = bid
+                self._edge(overlay_ids[-1] if overlay_ids else up_id, bid, style="dashed",
+                           label=t("diagram.routing"))
+            # netfilter chains on the path
+            self.chain_nodes(c, n)
+            # pods
+            self.pods(c, na, bridge_ids, links)
+        self.mm.append("  end")
+
+    def chain_nodes(self, c: Any, n: str) -> None:
+        if not self.path:
+            return
+        hops = [h for h in self.path.hops if h.node == n and h.kind in ("chain", "vmap", "numgen", "dnat", "ipvs")]
+        if not hops:
+            return
+        cid = _id("cluster", n, "netfilter")
+        mode = "netfilter"
+        with c.subgraph(name=cid) as nf:
+            nf.attr(label=f"{mode} (nat)", style="rounded,dashed", color="#aa8844", fontsize="10")
+            client = _id(n, "client")
+            self._node(nf, client, self.t("diagram.client", node=n), shape="note", fillcolor="#fff8dc")
+            self.elements[(n, "@client")] = client
+            for h in hops:
+                hid = _id(n, "chain", h.where)
+                label = h.where
+                if h.kind == "dnat":
+                    label = f"{h.where}\nDNAT → {self.path.target}"
+                elif h.kind == "ipvs":
+                    label = f"IPVS {h.where}\n→ {self.path.target}"
+                self._node(nf, hid, label, shape="box", fillcolor="#fff3cd", fontsize="9", key=(n, "@" + h.where))
+
+    def pods(self, c: Any, na: NodeAnalysis, bridge_ids: dict[str, str], links: dict[str, Any]) -> None:
+        n = na.node
+        t = self.t
+        by_netns = _pods_by_netns(na)
+        by_key = {p.key: p for p in na.pods}
+        target_ip = None
+        if self.path and self.path.target and self.path.to_node == n:
+            target_ip = self.path.target.rsplit(":", 1)[0]
+        wired: list[tuple[VethPair, Optional[Pod]]] = [(vp, _pod_for_veth(na, vp, by_netns, by_key))
+                                                       for vp in na.veth_pairs]
+        # the path's target first, then user pods, then system pods
+        def prio(item: tuple[VethPair, Optional[Pod]]) -> tuple[int, str]:
+            vp, pod = item
+            hit = target_ip is not None and any(a.split("/")[0] == target_ip for a in vp.pod_ips)
+            system = pod is not None and (pod.namespace in SYSTEM_NS)
+            return (0 if hit else (2 if system else 1), vp.host_ifname)
+        wired.sort(key=prio)
+        total = len(wired)
+        shown = wired if total <= MAX_PODS else wired[:SHOW_PODS]
+        used_pods = {id(p) for _, p in wired if p is not None}
+        for vp, pod in shown:
+            self.wired_pod(c, n, vp, pod, bridge_ids)
+        if total > len(shown):
+            more = total - len(shown)
+            self.summarized[n] = more
+            mid = _id(n, "more")
+            self._node(c, mid, t("diagram.more_pods", n=more), shape="box", style="rounded,dashed,filled",
+                       fillcolor="#f4f4f4")
+            first_bridge = next(iter(bridge_ids.values()), None)
+            if first_bridge:
+                self._edge(first_bridge, mid, style="dotted")
+        # pods with no veth: host network, or their netns was not collected
+        others = [p for p in na.pods if id(p) not in used_pods]
+        if others:
+            names = [p.name for p in others]
+            head = names[:6]
+            label = t("diagram.other_pods", n=len(names)) + "\n" + "\n".join(head)
+            if len(names) > len(head):
+                label += "\n" + t("diagram.and_more", n=len(names) - len(head))
+            self._node(c, _id(n, "otherpods"), label, shape="box", style="rounded,dashed,filled", fillcolor="#f7f7f7",
+                       fontsize="9")
+        # the path's target pod, when its veth is unknown
+        if self.path and self.path.to_node == n and self.path.hops and self.path.hops[-1].key == "pod_unknown":
+            tid = _id(n, "target")
+            label = t("diagram.target_pod", ip=target_ip or "?")
+            self._node(c, tid, label, shape="box", style="rounded,dashed,filled", fillcolor="#fde2e2",
+                       key=(n, "@target"))
+            first_bridge = next(iter(bridge_ids.values()), None)
+            if first_bridge:
+                self._edge(first_bridge, tid, style="dotted")
+
+    def wired_pod(self, c: Any, n: str, vp: VethPair, pod: Optional[Pod], bridge_ids: dict[str, str]) -> None:
+        t = self.t
+        hid = _id(n, "veth", vp.host_ifname)
+        self._node(c, hid, f"{vp.host_ifname}\nifindex {vp.host_ifindex}", fillcolor="#eaf2f8", fontsize="9",
+                   key=(n, vp.host_ifname))
+        if vp.bridge and vp.bridge in bridge_ids:
+            self._edge(bridge_ids[vp.bridge], hid)
+        title = pod.key if pod else (vp.pod or vp.netns)
+        pid = _id("cluster", n, "pod", vp.netns)
+        self.mm.append(f'  subgraph {pid}["{_mm(t("diagram.pod") + " " + title)}"]')
+        with c.subgraph(name=pid) as pc:
+            pc.attr(label=f"{t('diagram.pod')} {title}", style="rounded,filled", fillcolor="#f8f9fa", color="#888888",
+                    fontsize="10")
+            eid = _id(n, "eth", vp.netns, vp.pod_ifname)
+            ips = ", ".join(_v4(vp.pod_ips)) or "?"
+            self._node(pc, eid, f"{vp.pod_ifname}@if{vp.host_ifindex}\n{ips}", fillcolor="#eaf2f8", fontsize="9",
+                       key=(n, "@pod:" + vp.netns))
+            if pod is not None:
+                conts = pod.containers[:8]
+                for k in conts:
+                    kid = _id(n, "ctr", vp.netns, k.id or k.name)
+                    if k.is_sandbox:
+                        label = f"{k.name or 'pause'}\n({t('diagram.sandbox')})"
+                        self._node(pc, kid, label, fillcolor="#e8e8e8", style="rounded,filled,dashed", fontsize="9")
+                    else:
+                        self._node(pc, kid, k.name, fillcolor="#ffffff", fontsize="9")
+                    self._edge(kid, eid, style="invis")
+                if not any(k.is_sandbox for k in pod.containers):
+                    sid = _id(n, "ctr", vp.netns, "sandbox")
+                    short = f" {pod.sandbox_id[:13]}" if pod.sandbox_id else ""
+                    self._node(pc, sid, f"pause{short}\n({t('diagram.sandbox_not_listed')})", fillcolor="#eeeeee",
+                               style="rounded,dashed,filled", fontsize="8")
+                    self._edge(sid, eid, style="invis")
+        self.mm.append("  end")
+        self._edge(hid, eid, label=t("diagram.veth_pair"), penwidth="1.8", color="#2e86c1")
+
+    # ------------------------------------------------------------------ helpers
+    def _node(self, c: Any, nid: str, label: str, key: Optional[tuple[str, str]] = None, **attrs: str) -> None:
+        c.node(nid, label, **attrs)
+        self.mm.append(f'    {nid}["{_mm(label)}"]')
+        if key is not None:
+            self.elements[key] = nid
+
+    def _edge(self, a: str, b: str, label: str = "", **attrs: str) -> None:
+        if attrs.get("style") == "invis":
+            self.g.edge(a, b, **attrs)
+            return
+        self.g.edge(a, b, label=label, **attrs)
+        arrow = "---" if not label else f"---|{_mm(label)}|"
+        self.mm_edges.append(f"  {a} {arrow} {b}")
+        self.mm_edge_count += 1
+
+    # ------------------------------------------------------------------ the path
+    def element_of(self, h: Any) -> Optional[str]:
+        n = h.node
+        key = getattr(h, "key", "")
+        if h.kind in ("chain", "vmap", "numgen", "dnat", "ipvs"):
+            return self.elements.get((n, "@" + h.where))
+        if key in ("route", "route_unknown"):
+            return self.elements.get((n, h.where)) or self.elements.get((n, h.where.split()[0]))
+        if key in ("uplink_out", "uplink_in"):
+            return self.elements.get((n, "uplink"))
+        if key == "wire":
+            return None
+        if key in ("overlay_out", "overlay_in", "bridge", "veth", "ipvs_vip"):
+            return self.elements.get((n, h.where))
+        if key == "pod":
+            args = getattr(h, "args", {}) or {}
+            return self.elements.get((n, "@pod:" + str(args.get("netns", ""))))
+        if key == "pod_unknown":
+            return self.elements.get((n, "@target"))
+        return None
+
+    def draw_path(self) -> None:
+        if not self.path or not self.path.hops:
+            return
+        start = self.elements.get((self.path.from_node or "", "@client"))
+        cur = start
+        pending: list[str] = []
+        for h in self.path.hops:
+            e = self.element_of(h)
+            if e is None or e == cur:
+                pending.append(str(h.n))
+                continue
+            if cur is not None:
+                label = ", ".join(pending + [str(h.n)])
+                self.g.edge(cur, e, label=f" {label} ", color=PATH_COLOR, fontcolor=PATH_COLOR, penwidth="2.6",
+                            dir="forward", arrowhead="normal", constraint="false" if h.key == "wire" else "true",
+                            fontsize="11")
+                self.mm_edges.append(f"  {cur} -->|{label}| {e}")
+                self.mm_red.append(self.mm_edge_count)
+                self.mm_edge_count += 1
+                self.path_edges += 1
+            cur = e
+            pending = []
+
+    def build(self) -> Diagram:
+        for na in self.a.nodes:
+            self.node_cluster(na)
+        # the node network between the uplinks
+        ups = [self.elements.get((na.node, "uplink")) for na in self.a.nodes]
+        ups = [u for u in ups if u]
+        if len(ups) >= 2:
+            net = "node_network"
+            self.g.node(net, self.t("diagram.node_network"), shape="ellipse", style="filled", fillcolor="#f0f0f0")
+            self.mm.append(f'  {net}(["{_mm(self.t("diagram.node_network"))}"])')
+            for u in ups:
+                self._edge(u, net, penwidth="1.5")
+        self.draw_path()
+        # a wire hop crosses the node network: draw it through the network node
+        legend = self.t("diagram.legend", service=self.path.service or "?") if self.path and self.path.hops else ""
+        if legend:
+            self.g.attr(label=legend, labelloc="b", fontcolor=PATH_COLOR, fontsize="11")
+        mm = self.mm + self.mm_edges
+        for i in self.mm_red:
+            mm.append(f"  linkStyle {i} stroke:{PATH_COLOR},stroke-width:3px,color:{PATH_COLOR}")
+        return Diagram(dot=self.g.source, mermaid="\n".join(mm), path_edges=self.path_edges,
+                       summarized=dict(self.summarized))
+
+
+def _mm(s: str) -> str:
+    return s.replace('"', "'").replace("\n", "<br/>").replace("[", "(").replace("]", ")")
+
+
+def build(snapshot: Snapshot, analysis: Analysis, path: Optional[TrafficPath], t: Translate) -> Diagram:
+    return _Builder(snapshot, analysis, path, t).build()
+
+
+def dot_available() -> Optional[str]:
+    return shutil.which("dot")
+
+
+def render(d: Diagram, *, timeout: float = 60.0) -> DiagramResult:
+    """SVG and PNG from the DOT source with Graphviz's ``dot``."""
+    dot = dot_available()
+    if dot is None:
+        return DiagramResult(error="Graphviz's `dot` is not installed (Debian/Ubuntu: apt-get install graphviz)")
+    out = DiagramResult()
+    try:
+        svg = subprocess.run([dot, "-Tsvg"], input=d.dot.encode("utf-8"), capture_output=True, timeout=timeout)
+        if svg.returncode != 0:
+            return DiagramResult(error=f"dot failed: {svg.stderr.decode('utf-8', 'replace').strip()[:500]}")
+        out.svg = svg.stdout.decode("utf-8")
+        png = subprocess.run([dot, "-Tpng", "-Gdpi=110"], input=d.dot.encode("utf-8"), capture_output=True,
+                             timeout=timeout)
+        if png.returncode == 0:
+            out.png = png.stdout
+        else:
+            out.error = f"dot -Tpng failed: {png.stderr.decode('utf-8', 'replace').strip()[:300]}"
+    except subprocess.TimeoutExpired:
+        return DiagramResult(error=f"dot took longer than {timeout:.0f} s")
+    except OSError as exc:
+        return DiagramResult(error=f"cannot run dot: {exc}")
+    return out
+
+
+def inline_svg(svg: str) -> str:
+    """The SVG without its XML prolog and DOCTYPE, for embedding in HTML."""
+    i = svg.find("<svg")
+    return svg[i:] if i >= 0 else svg

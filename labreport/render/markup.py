@@ -1,0 +1,150 @@
+"""Format-aware building blocks for the report templates.
+
+The templates are written once, in Markdown. What Markdown cannot say well (tables of
+code, collapsible evidence, badges, the inline SVG) is produced by these helpers, which
+know the output format: for ``md`` they emit Markdown (GitHub-flavoured, with
+``<details>``), for ``html`` they emit finished HTML and leave a placeholder comment in
+the Markdown that :meth:`Markup.restore` swaps back after python-markdown has run — so
+nothing in them is ever re-interpreted as Markdown.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from typing import Any, Iterable, Optional, Sequence
+
+from markupsafe import Markup as Safe
+
+_PLACEHOLDER = re.compile(r"(?:<p>)?<!--LR:(\d+)-->(?:</p>)?")
+
+
+class Code(str):
+    """A cell value shown as code."""
+
+
+class Badge(str):
+    """A status badge: pass / fail / warn / unknown (the text is already translated)."""
+
+    def __new__(cls, status: str, text: str) -> "Badge":
+        obj = super().__new__(cls, text)
+        obj.status = status  # type: ignore[attr-defined]
+        return obj
+
+
+def _md_text(s: str) -> str:
+    s = s.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+    s = s.replace("*", "\\*").replace("`", "\\`")
+    return s.replace("\n", " ")
+
+
+def md_code_span(s: str, in_table: bool = False) -> str:
+    s = s.replace("\n", " ")
+    if in_table:
+        s = s.replace("|", "\\|")
+    ticks = "`"
+    while ticks in s:
+        ticks += "`"
+    pad = " " if s.startswith("`") or s.endswith("`") else ""
+    return f"{ticks}{pad}{s}{pad}{ticks}" if s else ""
+
+
+def fence(text: str, lang: str = "") -> str:
+    longest = max((len(m) for m in re.findall(r"`{3,}", text)), default=2)
+    f = "`" * max(3, longest + 1)
+    return f"{f}{lang}\n{text.rstrip()}\n{f}"
+
+
+BADGE_MD = {"pass": "✔", "fail": "✘", "warn": "⚠", "unknown": "?"}
+
+
+class Markup:
+    def __init__(self, fmt: str) -> None:
+        if fmt not in ("md", "html"):
+            raise ValueError(fmt)
+        self.fmt = fmt
+        self.stash: list[str] = []
+
+    # -- placeholders (html only)
+    def _raw(self, html_text: str) -> Safe:
+        self.stash.append(html_text)
+        return Safe(f"\n\n<!--LR:{len(self.stash) - 1}-->\n\n")
+
+    def restore(self, html_text: str) -> str:
+        return _PLACEHOLDER.sub(lambda m: self.stash[int(m.group(1))], html_text)
+
+    # -- inline values
+    def cell(self, v: Any) -> str:
+        if v is None or v == "":
+            return "" if self.fmt == "md" else ""
+        if isinstance(v, Badge):
+            if self.fmt == "md":
+                return f"{BADGE_MD.get(v.status, '')} **{_md_text(str(v))}**"
+            return f'<span class="badge {html.escape(v.status)}">{html.escape(str(v))}</span>'
+        if isinstance(v, Code):
+            if self.fmt == "md":
+                return md_code_span(str(v), in_table=True)
+            return f"<code>{html.escape(str(v))}</code>"
+        if isinstance(v, (list, tuple)):
+            sep = "<br>" if self.fmt == "html" else "<br>"
+            return sep.join(self.cell(x) for x in v)
+        if self.fmt == "md":
+            return _md_text(str(v))
+        return html.escape(str(v))
+
+    def code(self, v: Any) -> Safe:
+        """Inline code in prose."""
+        if v is None:
+            return Safe("")
+        return Safe(md_code_span(str(v)))
+
+    def text(self, v: Any) -> Safe:
+        """Plain text in prose, escaped for Markdown."""
+        if v is None:
+            return Safe("")
+        s = str(v).replace("<", "&lt;").replace(">", "&gt;")
+        return Safe(s)
+
+    # -- blocks
+    def table(self, headers: Sequence[str], rows: Iterable[Sequence[Any]], cls: str = "") -> Safe:
+        rows = list(rows)
+        if self.fmt == "md":
+            out = ["| " + " | ".join(_md_text(h) for h in headers) + " |",
+                   "|" + "|".join("---" for _ in headers) + "|"]
+            for r in rows:
+                out.append("| " + " | ".join(self.cell(c) or " " for c in r) + " |")
+            return Safe("\n" + "\n".join(out) + "\n")
+        head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+        body = "".join("<tr>" + "".join(f"<td>{self.cell(c)}</td>" for c in r) + "</tr>" for r in rows)
+        return self._raw(f'<div class="tablewrap"><table class="{html.escape(cls)}"><thead><tr>{head}</tr></thead>'
+                         f"<tbody>{body}</tbody></table></div>")
+
+    def pre(self, text: str, lang: str = "") -> Safe:
+        if self.fmt == "md":
+            return Safe("\n" + fence(text, lang) + "\n")
+        return self._raw(f'<pre class="{html.escape(lang)}"><code>{html.escape(text.rstrip())}</code></pre>')
+
+    def evidence(self, summary: str, command: Optional[str], text: str, *, note: str = "",
+                 open_: bool = False) -> Safe:
+        """A collapsible block: the command and its (trimmed) output."""
+        body = (f"$ {command}\n" if command else "") + (text.rstrip() if text else "")
+        if self.fmt == "md":
+            return Safe(f"\n<details{' open' if open_ else ''}><summary>{html.escape(summary)}</summary>\n\n"
+                        f"{fence(body)}\n\n{_md_text(note) if note else ''}\n</details>\n")
+        note_html = f'<p class="evnote">{html.escape(note)}</p>' if note else ""
+        return self._raw(f'<details class="evidence"{" open" if open_ else ""}><summary>{html.escape(summary)}'
+                         f"</summary><pre><code>{html.escape(body)}</code></pre>{note_html}</details>")
+
+    def note(self, kind: str, text: str) -> Safe:
+        """A call-out: kind is 'missing' (not collected), 'warn' or 'info'."""
+        if self.fmt == "md":
+            mark = {"missing": "⚠", "warn": "⚠", "info": "ℹ"}.get(kind, "")
+            return Safe(f"\n> {mark} {_md_text(text)}\n")
+        return self._raw(f'<div class="callout {html.escape(kind)}">{html.escape(text)}</div>')
+
+    def figure(self, md_image: str, md_alt: str, svg: Optional[str], caption: str, extra_md: str = "") -> Safe:
+        if self.fmt == "md":
+            return Safe(f"\n![{md_alt}]({md_image})\n\n{extra_md}\n")
+        if svg is None:
+            return self._raw(f'<figure class="topology"><figcaption>{html.escape(caption)}</figcaption></figure>')
+        return self._raw(f'<figure class="topology">{svg}<figcaption>{html.escape(caption)}</figcaption></figure>')

@@ -1,0 +1,544 @@
+"""Render a report: snapshot (+ analysis) → report.md / report.html / report.pdf.
+
+``render_report(snapshot, fmt=..., lang=..., out_dir=...)`` is what ``labreport render``
+and ``labreport demo`` call. Steps: redact (unless asked not to), analyze, trace the path,
+build the view (context.py), draw the topology (diagram.py), fill the templates (Markdown,
+written once for both formats; markup.py emits format-specific pieces), then write the
+files atomically.
+"""
+
+from __future__ import annotations
+
+import html as _html
+import io
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Optional
+
+import jinja2
+import markdown as _markdown
+
+from labreport import __version__
+from labreport.analysis.model import Analysis, Hop, NodeAnalysis, ServiceRecord
+from labreport.errors import RenderError
+from labreport.render import diagram as _diagram
+from labreport.render.context import (APPENDIX_MAX_LINES, Excerpt, NodeView, ReportContext, build_context, fmt_prob,
+                                      fmt_share)
+from labreport.render.i18n import Translator
+from labreport.render.markup import Badge, Code, Markup
+from labreport.snapshot import Evidence, Snapshot, atomic_write
+
+FORMATS = ("md", "html", "pdf")
+CJK_FONTS = ('"Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "WenQuanYi Micro Hei", '
+             '"PingFang SC", "Hiragino Sans GB", "Microsoft YaHei", "SimHei"')
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
+
+
+@dataclass
+class RenderResult:
+    out_dir: Path
+    files: list[Path] = field(default_factory=list)
+    main: Optional[Path] = None
+    redacted: Optional[list[str]] = None
+    diagram_error: Optional[str] = None
+    missing_keys: set[str] = field(default_factory=set)
+    notes: list[str] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- jinja
+
+
+def templates_dir() -> Path:
+    p = resources.files("labreport.templates")
+    return Path(str(p))
+
+
+def _env() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates_dir())),
+        autoescape=False,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+    )
+
+
+class _Helpers:
+    """Filters and globals the templates use; they know the language and the format."""
+
+    def __init__(self, t: Translator, m: Markup, ctx: ReportContext) -> None:
+        self.t, self.m, self.ctx = t, m, ctx
+
+    # -- rows
+    def check_row(self, c: Any) -> list[Any]:
+        t = self.t
+        title = t.maybe(f"checks.{c.id}", c.title)
+        return [title, Badge(c.status, t(f"common.status.{c.status}")), Code(c.observed) if c.observed else "",
+                Code(c.expected) if c.expected else "", Code(c.fix) if c.fix else ""]
+
+    def api_node_row(self, n: dict[str, str]) -> list[Any]:
+        st = "pass" if n["ready"] == "True" else "fail"
+        return [n["name"], Badge(st, "Ready" if st == "pass" else f"Ready={n['ready']}"), n["roles"], n["version"],
+                n["runtime"], Code(n["address"]), Code(n["pod_cidr"])]
+
+    def info_line(self, row: tuple[str, str]) -> str:
+        return f"{row[0]}: {row[1]}"
+
+    def component_row(self, c: Any) -> list[Any]:
+        where = (self.t("s.proc.in_container") if c.in_container else
+                 self.t("s.proc.on_host") if c.in_container is False else self.t("common.unknown"))
+        flags = [Code(f"{k}={v}" if v != "true" else k) for k, v in list(c.key_flags.items())[:5]]
+        return [Code(c.name), c.pid or "", where, self.role(c.name, c.role), flags]
+
+    def role(self, name: str, fallback: str = "") -> str:
+        if not fallback:
+            for nv in self.ctx.nodes:
+                for c in nv.na.components:
+                    if c.name == name:
+                        fallback = c.role
+                        break
+        return self.t.role(name, fallback)
+
+    def pod_rows(self, pods: list[Any]) -> list[list[Any]]:
+        rows = []
+        t = self.t
+        for p in pods:
+            first = True
+            for c in p.containers:
+                runs = ""
+                if c.is_sandbox:
+                    runs = t("s.ctr.sandbox")
+                elif c.component:
+                    runs = f"{c.component} — {self.role(c.component)}"
+                name = Code(c.name) if not c.is_sandbox else [Code(c.name or "pause"), t("s.ctr.sandbox_mark")]
+                rows.append([Code(p.key) if first else "", name, Code(_short_image(c.image)) if c.image else "",
+                             c.state or "", runs])
+                first = False
+            if not p.containers:
+                rows.append([Code(p.key), "", "", "", ""])
+        return rows
+
+    def pods_without_sandbox(self, pods: list[Any]) -> int:
+        return sum(1 for p in pods if p.containers and not any(c.is_sandbox for c in p.containers))
+
+    def field_row(self, f: tuple[str, str, str]) -> list[Any]:
+        return [Code(f[0]), Code(f[1]), self.t(f"s.man.fields.{f[2]}")]
+
+    def new_container_row(self, c: Any) -> list[Any]:
+        t = self.t
+        if c.is_sandbox:
+            what = t("s.new.sandbox_what")
+        else:
+            what = t("s.new.app_what", name=c.name)
+        if c.is_sandbox:
+            net = t("s.new.netns_owner", netns=c.netns or "?")
+        elif c.shares_sandbox_netns:
+            net = t("s.new.netns_shared", mode=c.network_mode or "CRI sandbox")
+        else:
+            net = t("common.unknown")
+        return [c.node, Code(c.name), Code(c.pod) if c.pod else "", Code(_short_image(c.image)), what, net]
+
+    def device_row(self, d: dict[str, Any]) -> list[Any]:
+        role = self.t(f"s.net.roles.{d['role']}") if d["role"] else ""
+        return [Code(d["name"]), d["kind"], role, Code(d["master"]) if d["master"] else "",
+                [Code(a) for a in d["addresses"]], d["state"], d["peer"]]
+
+    def veth_row(self, v: Any) -> list[Any]:
+        return [Code(f"{v.host_ifname} (if{v.host_ifindex})"), Code(v.bridge) if v.bridge else "—",
+                Code(f"{v.pod_ifname}@if{v.host_ifindex} (if{v.pod_ifindex})"), Code(v.netns),
+                [Code(a) for a in v.pod_ips], Code(v.pod) if v.pod else ""]
+
+    def route_row(self, r: dict[str, Any]) -> list[Any]:
+        return [Code(r["dst"]), Code(r["via"]) if r["via"] else "", Code(r["dev"]), r["proto"]]
+
+    def endpoint_rows(self, rec: ServiceRecord) -> list[list[Any]]:
+        rows = []
+        for i, ep in enumerate(rec.endpoints or []):
+            rows.append([i + 1, Code(ep.address), Code(ep.pod) if ep.pod else "", Code(ep.chain) if ep.chain else "",
+                         fmt_prob(ep.rule_probability) if ep.rule_probability is not None else self.t("s.svc.always"),
+                         fmt_share(ep.probability)])
+        return rows
+
+    def service_row(self, rec: ServiceRecord) -> list[Any]:
+        vip = f"{rec.cluster_ip}:{rec.port}/{rec.protocol}" if rec.cluster_ip else ""
+        eps = ", ".join(ep.address for ep in (rec.endpoints or [])[:4])
+        if rec.endpoints and len(rec.endpoints) > 4:
+            eps += f" (+{len(rec.endpoints) - 4})"
+        if rec.no_endpoints:
+            eps = self.t("s.svc.no_endpoints_short")
+        return [Code(rec.name), Code(vip) if vip else "", eps]
+
+    def volume_row(self, v: Any) -> list[Any]:
+        return [v.workload, v.replicas if v.replicas is not None else "?", ", ".join(v.nodes) or "?", Code(v.volume),
+                Code(v.detail), [Code(x) for x in v.mounts]]
+
+    def mismatch_row(self, mm: Any) -> list[Any]:
+        return [mm.kind, mm.node or "", Code(mm.subject), mm.detail]
+
+    def hpa_rows(self, h: Any) -> list[list[Any]]:
+        t = self.t
+        rows: list[list[Any]] = [
+            [t("s.hpa.target"), Code(h.target)],
+            [t("s.hpa.min"), h.min_replicas], [t("s.hpa.max"), h.max_replicas],
+            [t("s.hpa.metrics"), [Code(x) for x in h.metrics]],
+            [t("s.hpa.scale_down"), [Code(x) for x in h.scale_down] or t("s.hpa.default_behavior")],
+        ]
+        if h.scale_up:
+            rows.append([t("s.hpa.scale_up"), [Code(x) for x in h.scale_up]])
+        rows.append([t("s.hpa.current"), f"{h.current_replicas if h.current_replicas is not None else '?'} → "
+                                         f"{h.desired_replicas if h.desired_replicas is not None else '?'}"])
+        if h.current_metrics:
+            rows.append([t("s.hpa.current_metrics"), [Code(x) for x in h.current_metrics]])
+        for typ, status, msg in h.conditions:
+            rows.append([f"{t('s.hpa.condition')} {typ}", f"{status}: {msg}"])
+        return rows
+
+    # -- prose
+    def evidence_of(self, ex: Excerpt, label: str) -> Any:
+        summary = f"{label}: {ex.command}"
+        if ex.trimmed:
+            summary += " " + self.t("common.trimmed", shown=ex.shown, total=ex.total)
+        note = self.t("common.origin." + ex.origin) if ex.origin != "live" else ""
+        return self.m.evidence(summary, ex.command, ex.text, note=note)
+
+    def appendix_block(self, ev: Evidence) -> Any:
+        lines = (ev.stdout or "").splitlines()
+        text = "\n".join(lines[:APPENDIX_MAX_LINES])
+        note = ""
+        if len(lines) > APPENDIX_MAX_LINES:
+            note = self.t("s.app.cut", shown=APPENDIX_MAX_LINES, total=len(lines))
+        if ev.stderr:
+            text += ("\n" if text else "") + "[stderr]\n" + ev.stderr.rstrip()
+        meta = []
+        if ev.exit_code not in (None, 0):
+            meta.append(f"exit {ev.exit_code}")
+        if ev.timed_out:
+            meta.append("timed out")
+        if ev.origin != "live":
+            meta.append(self.t("common.origin." + ev.origin))
+        summary = f"{ev.id}: {ev.command}" + (f" ({', '.join(meta)})" if meta else "")
+        return self.m.evidence(summary, ev.command, text, note=note)
+
+    def hop_text(self, h: Hop) -> str:
+        key = getattr(h, "key", None) or h.kind
+        args = dict(getattr(h, "args", None) or {})
+        args.setdefault("node", h.node or "")
+        msg = self.t(f"path.hop.{key}", **{k: str(v) for k, v in args.items()}) if self.t.has(f"path.hop.{key}") else h.detail
+        where = f"**{h.node}** · " if h.node else ""
+        out = where + self.m.text(msg)
+        rule = args.get("rule")
+        if rule:
+            out += " " + self.m.code(rule)
+        inferred = getattr(h, "inferred", None)
+        if inferred:
+            out += " " + self.t("path.inferred", why=inferred)
+        return out
+
+    def overlay_role(self, o: dict[str, Any]) -> str:
+        key = f"overlays.{o.get('type')}.{o.get('name')}"
+        if self.t.has(key):
+            return self.t(key)
+        if self.t.has(f"overlays.{o.get('type')}.default"):
+            return self.t(f"overlays.{o.get('type')}.default")
+        return str(o.get("role") or "")
+
+    def service_summary(self, rec: ServiceRecord) -> str:
+        t = self.t
+        parts = [t("s.svc.vip_line", vip=f"{rec.cluster_ip}:{rec.port}" if rec.cluster_ip else "—",
+                   proto=rec.protocol, svc_chain=rec.chains.get("svc", "—"))]
+        if rec.node_port:
+            parts.append(t("s.svc.nodeport", port=rec.node_port))
+        if rec.external_ips:
+            parts.append(t("s.svc.external_ips", ips=", ".join(rec.external_ips)))
+        if rec.session_affinity:
+            parts.append(t("s.svc.affinity", timeout=rec.affinity_timeout_s or 10800))
+        if rec.external_traffic_policy:
+            parts.append(t("s.svc.etp", policy=rec.external_traffic_policy))
+        if rec.internal_traffic_policy:
+            parts.append(t("s.svc.itp", policy=rec.internal_traffic_policy))
+        walk = t(f"s.svc.walk_{_walk_mode(rec)}", vip=f"{rec.cluster_ip}:{rec.port}", svc=rec.chains.get("svc", "…"),
+                 n=len(rec.endpoints or []))
+        return " ".join(parts) + "\n\n" + walk
+
+    def share_explain(self, rec: ServiceRecord) -> str:
+        eps = rec.endpoints or []
+        if len(eps) <= 1:
+            return self.t("s.svc.single_endpoint")
+        if rec.mode == "iptables":
+            steps = []
+            remaining = 1.0
+            for ep in eps:
+                p = ep.rule_probability if ep.rule_probability is not None else 1.0
+                steps.append(f"{fmt_prob(remaining)} × {fmt_prob(p)} = {fmt_share(remaining * p)}")
+                remaining *= (1 - p)
+            return self.t("s.svc.share_ipt", n=len(eps), steps="; ".join(steps))
+        return self.t("s.svc.share_other", n=len(eps))
+
+    def rule_command(self, nv: NodeView) -> str:
+        mode = nv.na.proxy_mode.mode
+        if mode == "nftables":
+            return "nft list table ip kube-proxy"
+        if mode == "ipvs":
+            return "ipvsadm -Ln"
+        return "iptables-save -t nat"
+
+    def endpoint_total(self, nv: NodeView) -> int:
+        return sum(len(s.endpoints or []) for s in nv.na.services)
+
+
+def _walk_mode(rec: ServiceRecord) -> str:
+    return rec.mode if rec.mode in ("iptables", "nftables", "ipvs") else "iptables"
+
+
+def _short_image(img: Optional[str]) -> str:
+    if not img:
+        return ""
+    if img.startswith("sha256:"):
+        return img[7:20]
+    return img
+
+
+# --------------------------------------------------------------------------- render
+
+
+def _summary_rows(ctx: ReportContext, t: Translator) -> list[list[Any]]:
+    rows = []
+    for nv in ctx.nodes:
+        counts = t("s.summary.count_line", procs=len(nv.na.components), pods=len(nv.na.pods),
+                   veths=len(nv.na.veth_pairs), svcs=len(nv.na.services))
+        st = {"ok": "pass", "partial": "warn", "failed": "fail"}.get(nv.snap.status, "unknown")
+        rows.append([nv.name, t("common." + nv.role_key), Badge(st, t(f"common.node_status.{nv.snap.status}")),
+                     t(f"common.source.{nv.snap.source}"), nv.snap.collected_at or "", counts])
+    return rows
+
+
+def _main_mode(ctx: ReportContext) -> str:
+    for nv in ctx.nodes:
+        if nv.na.services and nv.na.proxy_mode.mode in ("iptables", "nftables", "ipvs"):
+            return nv.na.proxy_mode.mode
+    for nv in ctx.nodes:
+        if nv.na.proxy_mode.mode in ("iptables", "nftables", "ipvs"):
+            return nv.na.proxy_mode.mode
+    return "iptables"
+
+
+def _kp_example(ctx: ReportContext) -> Optional[ServiceRecord]:
+    if ctx.path and ctx.path.service:
+        for nv in ctx.nodes:
+            for s in nv.na.services:
+                if s.name == ctx.path.service:
+                    return s
+    for nv in ctx.nodes:
+        if nv.user_services:
+            return nv.user_services[0]
+    return None
+
+
+def render_markdown(ctx: ReportContext, *, lang: str, fmt: str, diagram_block: str,
+                    title: Optional[str] = None) -> tuple[str, Markup, Translator]:
+    t = Translator(lang)
+    m = Markup("html" if fmt in ("html", "pdf") else "md")
+    h = _Helpers(t, m, ctx)
+    env = _env()
+    for name in ("check_row", "api_node_row", "info_line", "component_row", "pod_rows", "field_row",
+                 "new_container_row", "device_row", "veth_row", "route_row", "endpoint_rows", "service_row",
+                 "volume_row", "mismatch_row", "pods_without_sandbox"):
+        env.filters[name] = getattr(h, name)
+    kinds = ", ".join(t.maybe(f"redact.kinds.{k}", k) for k in (ctx.redacted or []))
+    tmpl = env.get_template("report.md.j2")
+    text = tmpl.render(
+        t=t, m=m, ctx=ctx, role=h.role, evidence_of=h.evidence_of, appendix_block=h.appendix_block,
+        hop_text=h.hop_text, overlay_role=h.overlay_role, service_summary=h.service_summary,
+        share_explain=h.share_explain, rule_command=h.rule_command, endpoint_total=h.endpoint_total,
+        hpa_rows=h.hpa_rows, summary_rows=_summary_rows(ctx, t), redacted_kinds=kinds,
+        main_mode=_main_mode(ctx), kp_example=_kp_example(ctx), diagram_block=diagram_block,
+        title=title or ctx.snapshot.title or t("report.title"),
+        created=ctx.snapshot.created_at or "?", version=__version__,
+    )
+    text = re.sub(r"\n{3,}", "\n\n", text)
+    return text, m, t
+
+
+def _css() -> str:
+    return (templates_dir() / "html" / "style.css").read_text("utf-8").replace("/*CJK_FONTS*/", CJK_FONTS)
+
+
+def markdown_to_html(md_text: str, m: Markup, *, lang: str, title: str) -> str:
+    from markdown.extensions.toc import slugify_unicode
+
+    body = _markdown.markdown(md_text, extensions=["tables", "fenced_code", "sane_lists", "toc"],
+                              extension_configs={"toc": {"slugify": slugify_unicode, "toc_depth": "2"}},
+                              output_format="html")
+    body = m.restore(body)
+    env = _env()
+    env.autoescape = False
+    page = env.get_template("html/page.html.j2")
+    return page.render(lang="zh-CN" if lang == "zh" else "en", title=_html.escape(title), css=_css(), body=body)
+
+
+def _diagram_block(ctx: ReportContext, snapshot: Snapshot, analysis: Analysis, fmt: str, t: Translator,
+                   out_dir: Path, result: RenderResult) -> tuple[str, dict[str, bytes | str]]:
+    """The diagram's part of the report, and the files to write beside it."""
+    d = _diagram.build(snapshot, analysis, ctx.path, t)
+    files: dict[str, bytes | str] = {"topology.dot": d.dot}
+    img = _diagram.render(d)
+    m = Markup("html" if fmt in ("html", "pdf") else "md")
+    caption = t("s.net.caption", service=(ctx.path.service if ctx.path and ctx.path.service else "—"))
+    summarized = "".join(" " + t("s.net.summarized", node=k, n=v) for k, v in d.summarized.items())
+    if img.error:
+        result.diagram_error = img.error
+    if img.svg is None:
+        # no Graphviz: say so, keep the DOT source and draw the same graph in Mermaid
+        note = t("s.net.no_dot", why=img.error or "?")
+        if fmt == "md":
+            block = f"\n> ⚠ {note}\n\n```mermaid\n{d.mermaid}\n```\n"
+        else:
+            block = str(m.note("warn", note)) + str(m.pre(d.mermaid, "mermaid"))
+        files["topology.mmd"] = d.mermaid
+        return block, files
+    files["topology.svg"] = img.svg
+    if img.png is not None:
+        files["topology.png"] = img.png
+    if fmt == "md":
+        extra = t("s.net.png_link") + " [topology.png](topology.png) · [topology.dot](topology.dot)" + summarized
+        return str(m.figure("topology.svg", t("s.net.diagram"), None, caption, extra)), files
+    return "", {**files, "__svg__": _diagram.inline_svg(img.svg), "__caption__": caption + summarized}
+
+
+def render_report(snapshot: Snapshot, *, fmt: str = "html", lang: str = "en", out_dir: str | os.PathLike[str] = ".",
+                  path_service: Optional[str] = None, from_node: Optional[str] = None,
+                  before: Optional[Snapshot] = None, redact: bool = True, make_zip: bool = False,
+                  analysis: Optional[Analysis] = None) -> RenderResult:
+    if fmt not in FORMATS:
+        raise RenderError(f"unknown format {fmt!r}; choose one of: {', '.join(FORMATS)}")
+    Translator(lang)  # validates the language early
+    out = Path(out_dir)
+    result = RenderResult(out_dir=out)
+    redacted: Optional[list[str]] = None
+    if redact:
+        from labreport.redact import redact_snapshot
+
+        snapshot, redacted = redact_snapshot(snapshot)
+        if before is not None:
+            before, more = redact_snapshot(before)
+            redacted = sorted(set(redacted) | set(more))
+    result.redacted = redacted
+    if analysis is None or redact:
+        from labreport.analysis import analyze
+
+        analysis = analyze(snapshot, service=path_service, from_node=from_node)
+    path = analysis.path
+    if path_service or from_node:
+        from labreport.analysis.path import service_names, trace_path
+
+        path = trace_path(snapshot, analysis, service=path_service, from_node=from_node)
+        if path_service and path.service is None:
+            known = service_names(analysis)
+            raise RenderError(f"--path {path_service}: no such service in the collected rules"
+                              + (f"; known: {', '.join(known[:20])}" if known else "; no service rules were collected"))
+        analysis.path = path
+    ctx = build_context(snapshot, analysis, path=path, before=before, redacted=redacted)
+    t = Translator(lang)
+    block, files = _diagram_block(ctx, snapshot, analysis, fmt, t, out, result)
+    svg_inline = files.pop("__svg__", None)
+    caption = files.pop("__caption__", "")
+    if fmt in ("html", "pdf") and svg_inline is not None:
+        m_tmp = Markup("html")
+        # the figure is raw HTML: put it in through the same placeholder mechanism
+        block = "@@FIGURE@@"
+    md_text, m, tr = render_markdown(ctx, lang=lang, fmt=fmt, diagram_block=block)
+    result.missing_keys = set(tr.missing)
+    title = ctx.snapshot.title or tr("report.title")
+    out.mkdir(parents=True, exist_ok=True)
+    if fmt == "md":
+        for name, data in files.items():
+            atomic_write(out / name, data)
+            result.files.append(out / name)
+        atomic_write(out / "report.md", md_text)
+        result.main = out / "report.md"
+        result.files.append(result.main)
+        if make_zip:
+            result.files.append(_zip(out, [f for f in result.files]))
+        return result
+    if svg_inline is not None:
+        fig = m.figure("", "", svg_inline, caption)
+        md_text = md_text.replace("@@FIGURE@@", str(fig))
+    html_text = markdown_to_html(md_text, m, lang=lang, title=title)
+    if fmt == "html":
+        atomic_write(out / "report.html", html_text)
+        result.main = out / "report.html"
+        result.files.append(result.main)
+        if "topology.png" in files:  # handy beside the page (the page itself needs nothing)
+            atomic_write(out / "topology.png", files["topology.png"])
+            result.files.append(out / "topology.png")
+        atomic_write(out / "topology.dot", files["topology.dot"])
+        result.files.append(out / "topology.dot")
+        if make_zip:
+            result.files.append(_zip(out, list(result.files)))
+        return result
+    # pdf
+    pdf = out / "report.pdf"
+    html_path = out / "report.html"
+    atomic_write(html_path, html_text)
+    result.files.append(html_path)
+    print_pdf(html_path, pdf)
+    result.main = pdf
+    result.files.append(pdf)
+    return result
+
+
+def _zip(out: Path, files: list[Path]) -> Path:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        for f in files:
+            if f.exists() and f.suffix != ".zip":
+                z.write(f, arcname=f.name)
+    target = out / "report.zip"
+    atomic_write(target, buf.getvalue())
+    return target
+
+
+def find_chromium() -> Optional[str]:
+    for name in CHROMIUM_NAMES:
+        p = shutil.which(name)
+        if p:
+            return p
+    return None
+
+
+def chromium_args(chrome: str, user_data_dir: str) -> list[str]:
+    return [chrome, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--disable-extensions", "--hide-scrollbars",
+            f"--user-data-dir={user_data_dir}"]
+
+
+def print_pdf(html_path: Path, pdf_path: Path, *, timeout: float = 120.0) -> None:
+    chrome = find_chromium()
+    if chrome is None:
+        raise RenderError("--format pdf needs Chromium to print the HTML report, and none is installed "
+                          "(Debian/Ubuntu: apt-get install chromium; or use --format html and print it "
+                          "from your browser)")
+    with tempfile.TemporaryDirectory(prefix="labreport-chromium-") as profile:
+        tmp_pdf = pdf_path.with_name(f".{pdf_path.name}.{os.getpid()}.tmp")
+        args = chromium_args(chrome, profile) + ["--no-pdf-header-footer", f"--print-to-pdf={tmp_pdf}",
+                                                 html_path.resolve().as_uri()]
+        try:
+            proc = subprocess.run(args, capture_output=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise RenderError(f"Chromium did not finish printing the PDF within {timeout:.0f} s") from None
+        if proc.returncode != 0 or not tmp_pdf.exists() or tmp_pdf.stat().st_size == 0:
+            try:
+                tmp_pdf.unlink()
+            except OSError:
+                pass
+            err = proc.stderr.decode("utf-8", "replace").strip().splitlines()[-3:]
+            raise RenderError(f"Chromium could not print the PDF (exit {proc.returncode}): {' / '.join(err)}")
+        os.replace(tmp_pdf, pdf_path)
