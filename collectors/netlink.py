@@ -634,8 +634,11 @@ def gather_evidence(ctx: CollectContext, handles: list[NsHandle], out: Collector
     # real text for the node and the first REAL_TEXT_LIMIT other namespaces (a lab node
     # has a few pods); beyond that the same records are rendered (origin="synthesized"):
     # 400 `ip` processes would cost more than the whole netlink read.
+    # priority: the node, its own pods (named in its nsids), sandbox pids, then the rest
+    node_peers = set(readable[0].ns.nsids.values()) if readable and readable[0].kind == "node" else set()
+    ordered = sorted(readable, key=lambda h: (h.kind != "node", h.name not in node_peers, h.kind != "pid"))
     others = 0
-    for h in readable:
+    for h in ordered:
         if h.kind != "node":
             others += 1
             if others > REAL_TEXT_LIMIT:
