@@ -297,6 +297,36 @@ def test_diff_after_adding_a_pod_on_the_worker(cluster, collected):
     assert all(not m[k]["added"] and not m[k]["removed"] for k in ("containers", "pods", "veth_pairs", "links"))
 
 
+def test_a_node_lost_mid_run_times_out_alone(cluster, collected):
+    """The worker's network goes away while its collector runs: the worker times out
+    (per-node timeout), the master's data arrives in full."""
+    c, d = cluster["c"], cluster["dir"]
+    slow = d / "labreport-slow"
+    # same as the lab wrapper, but the worker's side waits 2 s first (the window to cut it)
+    slow.write_text(cluster["wrapper"].read_text().replace('  worker) exec', '  worker) sleep 2; exec'))
+    slow.chmod(0o755)
+    out = d / "snap-cut"
+    argv = ["ip", "netns", "exec", c.ns("master"), LABREPORT, "collect", "--nodes", "master,worker",
+            "--ssh-config", str(cluster["truth"].ssh_config), "--remote-command", str(slow),
+            "--kubeconfig", str(cluster["kubeconfig"]), "--timeout", "8", "--out", str(out), "-q"]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(1.0)
+        c.exec("worker", "ip", "link", "set", "eth0", "down")
+        _, err = proc.communicate(timeout=60)
+    finally:
+        c.exec("worker", "ip", "link", "set", "eth0", "up")
+        c.exec("worker", "ip", "route", "replace", "default", "via", c.gateway)
+    assert proc.returncode == 10, err
+    from labreport.snapshot import load
+
+    snap = load(out)
+    worker, master = snap.node("worker"), snap.node("master")
+    assert worker.status == "failed" and worker.error.startswith("timed out after 8s"), worker.error
+    assert master.status in ("ok", "partial")
+    assert {x.id for x in master.containers} == {x.id for x in collected["snap"].node("master").containers}
+
+
 def test_a_dead_node_does_not_lose_the_other(cluster, collected):
     from labreport.snapshot import load
 
