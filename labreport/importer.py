@@ -170,6 +170,24 @@ def command_from_paste(text: str) -> Optional[str]:
 # ----------------------------------------------------------------------------- parsing
 
 
+OPTION_FOR_PARSER = {
+    "ps": "--ps", "docker-ps": "--containers", "crictl-ps": "--containers", "crictl-pods": "--containers",
+    "docker-inspect": "--inspect", "ip-addr": "--ip-addr", "ip-route": "--ip-route",
+    "iptables-save": "--iptables-save", "nft": "--nft", "ipvsadm": "--ipvsadm", "kubectl": "--kubectl",
+}
+
+
+def _hint(text: str, not_this: list[str]) -> str:
+    """" (it looks like crictl-ps output: give it with --containers)" when another parser is sure."""
+    try:
+        other = detect_parser(text)
+    except ParseError:
+        return ""
+    if other in not_this:
+        return ""
+    return f" (it looks like {other} output: give it with {OPTION_FOR_PARSER.get(other, other)})"
+
+
 def _parser_for(kind: str, text: str, path: str) -> str:
     base = kind.split(":", 1)[0]
     candidates = KIND_PARSERS.get(base)
@@ -181,7 +199,8 @@ def _parser_for(kind: str, text: str, path: str) -> str:
         return detect_parser(text, candidates)
     except ParseError:
         raise ImportFileError(
-            f"not recognized as any of {', '.join(candidates)} (is it the right file?)", source=path
+            f"not recognized as any of {', '.join(candidates)}" + (_hint(text, candidates) or " (is it the right file?)"),
+            source=path,
         ) from None
 
 
@@ -206,8 +225,8 @@ def parse_file(kind: str, path: str, text: str) -> tuple[str, Any]:
     except ParseError as exc:
         msg = str(exc)
         prefix = f"{path}: "
-        raise ImportFileError(f"cannot read as {name}: {msg[len(prefix):] if msg.startswith(prefix) else msg}",
-                              source=path) from None
+        raise ImportFileError(f"cannot read as {name}: {msg[len(prefix):] if msg.startswith(prefix) else msg}"
+                              + _hint(text, [name]), source=path) from None
     return name, result
 
 

@@ -229,6 +229,14 @@ def test_random_text_that_is_no_known_output(cli, tmp_path):
         assert code == ExitStatus.PARSE_ERROR and str(f) in err and "Traceback" not in err
 
 
+def test_a_file_given_to_the_wrong_option_says_which_option_fits(cli, tmp_path):
+    code, _, err = cli("import", "--ps", S1 / "worker-crictl-ps-after.txt", "--out", tmp_path / "snap")
+    assert code == ExitStatus.PARSE_ERROR
+    assert "it looks like crictl-ps output: give it with --containers" in err
+    code, _, err = cli("import", "--containers", S1 / "worker-ip-addr.txt", "--out", tmp_path / "snap")
+    assert code == ExitStatus.PARSE_ERROR and "give it with --ip-addr" in err
+
+
 def test_truncated_json_is_a_clear_error(cli, tmp_path):
     full = (Path(__file__).resolve().parent / "fixtures/parsers/docker-inspect/here-docker-inspect-pod.out").read_text()
     f = tmp_path / "inspect.json"
