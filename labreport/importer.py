@@ -288,18 +288,37 @@ def _same_container(a: Container, b: Container) -> bool:
 
 
 def _add_containers(node: NodeSnapshot, containers: list[Container], *, merge: bool) -> list[Container]:
-    """Append, or (docker inspect) merge into the container already listed. Returns the
-    fragments that matched nothing."""
+    """Append, or (a container seen before, e.g. docker inspect after docker ps) merge into
+    the one already listed. Indexed by the first 6 hex digits of the id and by Docker
+    name, so a node with thousands of containers stays linear. Returns the fragments
+    that matched nothing."""
+    by_prefix: dict[str, list[Container]] = {}
+    by_name: dict[str, Container] = {}
+
+    def index(c: Container) -> None:
+        if c.id and len(c.id) >= 6:
+            by_prefix.setdefault(c.id[:6], []).append(c)
+        if c.runtime == "docker" and c.name:
+            by_name.setdefault(c.name.lstrip("/"), c)
+
+    for old in node.containers:
+        index(old)
     unmatched = []
     for c in containers:
-        target = next((o for o in node.containers if _same_container(o, c)), None) if merge else None
+        target = None
+        if merge:
+            cands = by_prefix.get(c.id[:6], []) if c.id and len(c.id) >= 6 else []
+            if not c.id and c.runtime == "docker" and c.name:
+                cands = [by_name[c.name.lstrip("/")]] if c.name.lstrip("/") in by_name else []
+            target = next((o for o in cands if _same_container(o, c)), None)
         if target is not None:
             _merge_container(target, c)
-        elif getattr(c, "fragment", False) and not c.id:
+            index(target)
+            continue
+        if getattr(c, "fragment", False) and not c.id:
             unmatched.append(c)
-            node.containers.append(c)
-        else:
-            node.containers.append(c)
+        node.containers.append(c)
+        index(c)
     return unmatched
 
 
