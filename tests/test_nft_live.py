@@ -242,7 +242,8 @@ def _import_supports_nft() -> bool:
         from labreport.cli import import_cmd  # noqa: F401
     except ImportError:
         return False
-    return any(getattr(p, "name", "") == "nft" or "--nft" in getattr(p, "opts", []) for p in import_cmd.command.params)
+    return "--nft" in getattr(import_cmd, "NODE_FILE_OPTIONS", {}) or any(
+        "--nft" in getattr(p, "opts", []) for p in import_cmd.command.params)
 
 
 @pytest.mark.parametrize("form", ["text", "json"])
