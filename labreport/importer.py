@@ -20,6 +20,9 @@ File kinds (the keys of ``build_node``'s ``files``):
 ``ip-addr``        ip addr / ip -j addr / ip -d link
 ``ip-route``       ip route / ip -j route
 ``pod-ip-addr:NS`` ``ip addr`` run inside a pod: a namespace named NS
+``ip-netns``       ``ip netns list`` / ``ip netns list-id`` / ``ip -j netns list``:
+                   the node namespace's nsid table (``nsids``), which ``ip -j``
+                   output needs to name the namespace behind a ``link_netnsid``
 ``iptables-save``  iptables-save (parser of the iptables owner)
 ``nft``            nft list ruleset (parser of the nft owner)
 ``ipvsadm``        ipvsadm -Ln (parser of the nft owner)
@@ -77,6 +80,7 @@ KIND_PARSERS: dict[str, list[str]] = {
     "ip-addr": ["ip-addr"],
     "ip-route": ["ip-route"],
     "pod-ip-addr": ["ip-addr"],
+    "ip-netns": [],  # read here (parse_netns_ids): three lines of text, not worth a registry entry
     "iptables-save": ["iptables-save"],
     "nft": ["nft"],
     "ipvsadm": ["ipvsadm"],
@@ -186,6 +190,45 @@ def _hint(text: str, not_this: list[str]) -> str:
     if other in not_this:
         return ""
     return f" (it looks like {other} output: give it with {OPTION_FOR_PARSER.get(other, other)})"
+
+
+_NETNS_ID_RE = re.compile(r"^\s*(?P<name>\S+)\s+\(id:\s*(?P<id>\d+)\)\s*$")
+_NETNS_LISTID_RE = re.compile(r"^\s*nsid\s+(?P<id>\d+)\s+\(iproute2 netns name:\s*(?P<name>[^)\s]+)\)\s*$")
+
+
+def parse_netns_ids(text: str, source: str = "<input>") -> dict[int, str]:
+    """nsid -> namespace name from ``ip netns list`` ("cni-x (id: 0)"), ``ip netns list-id``
+    ("nsid 0 (iproute2 netns name: cni-x)") or ``ip -j netns list``. Names without an id
+    (no nsid assigned in this namespace) are skipped. ImportFileError if nothing fits."""
+    out: dict[int, str] = {}
+    body = text.strip()
+    if body.startswith("["):
+        import json
+
+        try:
+            data = json.loads(body)
+        except ValueError as exc:
+            raise ImportFileError(f"ip -j netns list output is not valid JSON: {exc}", source=source) from None
+        for item in data if isinstance(data, list) else []:
+            if isinstance(item, dict) and isinstance(item.get("name"), str) and isinstance(item.get("id"), int):
+                out[item["id"]] = item["name"]
+        if isinstance(data, list) and all(isinstance(i, dict) and "name" in i for i in data):
+            return out
+        raise ImportFileError("not ip -j netns list output (a list of {name, id})", source=source)
+    names = 0
+    for line in text.split("\n"):
+        if not line.strip() or is_prompt_line(line):
+            continue
+        m = _NETNS_ID_RE.match(line) or _NETNS_LISTID_RE.match(line)
+        if m:
+            out[int(m.group("id"))] = m.group("name")
+        elif re.fullmatch(r"\s*[\w.-]+\s*", line):
+            names += 1  # a namespace without an nsid here
+        else:
+            raise ImportFileError(f"not ip netns list output: {line.strip()[:80]!r}", source=source)
+    if not out and not names:
+        raise ImportFileError("no namespace in this ip netns list output", source=source)
+    return out
 
 
 def _parser_for(kind: str, text: str, path: str) -> str:
@@ -405,7 +448,7 @@ def build_node(name: str, files: dict[str, list[tuple[str, str]]], *, keep_going
     node = NodeSnapshot(name=name, source="import", collected_at=_now())
     host: Optional[NetNamespace] = None
     errors: list[str] = []
-    order = ["ps", "containers", "pods", "inspect", "ip-link", "ip-addr", "ip-route", "pod-ip-addr",
+    order = ["ps", "containers", "pods", "inspect", "ip-netns", "ip-link", "ip-addr", "ip-route", "pod-ip-addr",
              "iptables-save", "nft", "ipvsadm", "kubectl"]
     kinds = sorted(files, key=lambda k: order.index(k.split(":", 1)[0]) if k.split(":", 1)[0] in order else 99)
     for kind in kinds:
@@ -414,6 +457,16 @@ def build_node(name: str, files: dict[str, list[tuple[str, str]]], *, keep_going
             try:
                 if isinstance(text, ImportFileError):  # read_file failed (see read_file_or_error)
                     raise text
+                if base == "ip-netns":
+                    ids = parse_netns_ids(text, path)
+                    if host is None:
+                        host = NetNamespace(name=NODE_NS, kind="node")
+                        node.netns.insert(0, host)
+                    host.nsids.update(ids)
+                    node.evidence.append(Evidence(id=_evidence_id(node, "ip-netns"),
+                                                  command=command_from_paste(text) or "ip netns list",
+                                                  stdout=text, origin="import", path=path))
+                    continue
                 parser, result = parse_file(kind, path, text)
             except ImportFileError as exc:
                 if not keep_going:
@@ -422,7 +475,7 @@ def build_node(name: str, files: dict[str, list[tuple[str, str]]], *, keep_going
                 continue
             ev_base = {"pod-ip-addr": f"ip-addr:{arg}", "ip-link": "ip-link"}.get(base, parser)
             ev = Evidence(id=_evidence_id(node, ev_base),
-                          command=command_from_paste(text) or _default_command(parser, base, arg),
+                          command=command_from_paste(text) or _default_command(parser, base, arg, text),
                           stdout=text, origin="import", path=path)
             node.evidence.append(ev)
             for w in result.warnings:
@@ -475,13 +528,20 @@ def build_node(name: str, files: dict[str, list[tuple[str, str]]], *, keep_going
     return node
 
 
-def _default_command(parser: str, base: str, arg: str) -> str:
+def _default_command(parser: str, base: str, arg: str, text: str = "") -> str:
+    structured = text.lstrip().startswith(("[", "{"))
     if base == "pod-ip-addr":
-        return f"ip netns exec {arg} ip addr"
+        return f"ip netns exec {arg} ip {'-j ' if structured else ''}addr"
     if base == "ip-link":
-        return "ip link"
+        return "ip -j link" if structured else "ip link"
     if parser == "docker-inspect" and arg:
         return f"docker inspect {arg}"
+    if structured:
+        json_forms = {"docker-ps": "docker ps --format '{{json .}}'", "crictl-ps": "crictl ps -o json",
+                      "crictl-pods": "crictl pods -o json", "ip-addr": "ip -j addr", "ip-route": "ip -j route",
+                      "kubectl": "kubectl get -o json", "nft": "nft -j list ruleset"}
+        if parser in json_forms:
+            return json_forms[parser]
     return DEFAULT_COMMANDS.get(parser, parser)
 
 

@@ -290,3 +290,30 @@ def test_utf16_paste_from_windows_is_read(tmp_path):
     f.write_bytes((S1 / "worker-ps-aux-grep-kube.txt").read_text().encode("utf-16"))
     snap = import_files([("w", {"ps": [(str(f), read_file(str(f)))]})])
     assert len(snap.nodes[0].processes) == 4
+
+
+# `ip -n NODE netns list | grep lrp` and `ip -n NODE netns list-id`, captured on this machine
+# (two pod namespaces with a veth each into NODE; other lines of the listing filtered out)
+NETNS_LIST = "lrpq755 (id: 1)\nlrpp8168 (id: 0)\n"
+NETNS_LIST_ID = "nsid 0 (iproute2 netns name: lrpp8168)\nnsid 1 (iproute2 netns name: lrpq755)\n"
+
+
+def test_ip_netns_list_fills_the_nsid_table(cli, tmp_path):
+    from labreport.importer import ImportFileError, parse_netns_ids
+
+    assert parse_netns_ids(NETNS_LIST) == {0: "lrpp8168", 1: "lrpq755"}
+    assert parse_netns_ids(NETNS_LIST_ID) == {0: "lrpp8168", 1: "lrpq755"}
+    assert parse_netns_ids('[{"name":"lrcb-p142"},{"name":"lrpq755","id":1}]') == {1: "lrpq755"}
+    with pytest.raises(ImportFileError):
+        parse_netns_ids("1: lo: <LOOPBACK> mtu 65536 qdisc noop state DOWN\n")
+    f = tmp_path / "netns.txt"
+    f.write_text("root@node:~# ip netns list\n" + NETNS_LIST)
+    out = tmp_path / "snap"
+    jaddr = Path(__file__).resolve().parent / "fixtures/parsers/ip-addr/here-node-ip-j-d-addr.out"
+    code, _, err = cli("import", "--ip-netns", f, "--ip-addr", jaddr, "--out", out)
+    assert code == 0, err
+    node = _load(out).nodes[0]
+    host = node.node_netns()
+    assert host.nsids == {0: "lrpp8168", 1: "lrpq755"}
+    assert [lk.link_netnsid for lk in host.links if lk.name == "veth1a"] == [0]
+    assert [(e.id, e.command) for e in node.evidence] == [("ip-netns", "ip netns list"), ("ip-addr", "ip -j addr")]

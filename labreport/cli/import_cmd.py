@@ -27,6 +27,7 @@ NODE_FILE_OPTIONS: dict[str, str] = {
     "--ip-link": "ip-link",
     "--ip-addr": "ip-addr",
     "--ip-route": "ip-route",
+    "--ip-netns": "ip-netns",
     "--pod-ip-addr": "pod-ip-addr",
     "--iptables-save": "iptables-save",
     "--nft": "nft",
@@ -53,6 +54,8 @@ Per node (each applies to the most recent --node; without --node, one node "node
                              (NAME: the container inspected; merged into its docker ps row)
   --ip-link F, --ip-addr F   ip link / ip addr (text, -d, or -j)
   --ip-route F               ip route (text or -j)
+  --ip-netns F               ip netns list (names with "(id: N)"): the nsid table that
+                             ip -j output needs to name a link-netnsid
   --pod-ip-addr NS=F         ip addr run inside a pod; NS names its namespace (e.g. the
                              host veth's `link-netns cni-…` name, or the pod's name)
   --iptables-save F, --nft F, --ipvsadm F
