@@ -15,13 +15,11 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import needs_lab
+from tests.lab.checks import check_pods, check_services, check_veths
 from tests.lab.cli import labreport_argv
 
 pytestmark = [pytest.mark.lab,
               needs_lab("containerd", "dockerd", "runc", "iptables-restore", "gcc", "nsenter", "curl")]
-
-SHARE_TOL = 1e-6  # iptables prints 1/3 as 0.33333333349
-
 
 @pytest.fixture(scope="module")
 def lab():
@@ -155,71 +153,15 @@ def analysis(lab, tmp_path_factory):
 
 
 def test_collect_every_container_in_its_pod(lab, analysis):
-    t = lab.truth
-    pods = {f"{p['namespace']}/{p['name']}": p for p in analysis["pods"]}
-    assert set(pods) == {p.key for p in t.pods}
-    for tp in t.pods:
-        got = pods[tp.key]
-        assert got["sandbox_id"] == tp.sandbox_id, tp.key
-        assert got["uid"] == tp.uid
-        assert got["ip"] == tp.ip
-        sandboxes = [c for c in got["containers"] if c["is_sandbox"]]
-        assert [c["id"] for c in sandboxes] == [tp.sandbox_id]
-        apps = {c["id"]: c for c in got["containers"] if not c["is_sandbox"]}
-        assert set(apps) == {c.id for c in tp.containers}, tp.key
-        for c in tp.containers:
-            assert apps[c.id]["name"] in (c.name, c.docker_name)
-            assert apps[c.id]["image"] and apps[c.id]["image"].endswith(c.image.split("/", 1)[1])
-        if tp.runtime == "docker":
-            assert got["shares_netns_with_sandbox"] is True
+    check_pods(analysis, lab.truth)
 
 
 def test_collect_every_host_veth_matched_to_its_pod(lab, analysis):
-    t = lab.truth
-    pairs = analysis["veth_pairs"]
-    by_host = {p["host_ifname"]: p for p in pairs}
-    for tp in t.pods:
-        got = by_host.get(tp.veth.host_ifname)
-        assert got is not None, f"{tp.veth.host_ifname} ({tp.key}) not matched; pairs: {pairs}"
-        assert got["host_ifindex"] == tp.veth.host_ifindex
-        assert got["pod_ifname"] == "eth0" and got["pod_ifindex"] == tp.veth.pod_ifindex
-        assert got["bridge"] == "cni0"
-        assert f"{tp.ip}/24" in got["pod_ips"]
-        assert got["pod"] == tp.key
-        if tp.netns_name:
-            assert got["netns"] == tp.netns_name
-    # nothing else: the only other veth on this node is its uplink eth0 (peer in the gateway ns)
-    expected = {tp.veth.host_ifname for tp in t.pods}
-    extra = set(by_host) - expected
-    assert extra <= {t.uplink}, f"veth pairs that the lab did not build: {extra}"
-    if t.uplink in by_host:
-        up = by_host[t.uplink]
-        assert up["host_ifindex"] == t.uplink_veth.host_ifindex
-        assert up["pod_ifindex"] == t.uplink_veth.pod_ifindex
-        assert up["pod"] is None
+    check_veths(analysis, lab.truth)
 
 
 def test_collect_every_service_with_its_endpoints_and_shares(lab, analysis):
-    t = lab.truth
-    services = {s["name"]: s for s in analysis["services"]}
-    assert set(services) == {s.name for s in t.services}
-    assert analysis["proxy_mode"]["mode"] == "iptables"
-    for ts in t.services:
-        got = services[ts.name]
-        assert got["cluster_ip"] == ts.cluster_ip
-        assert got["port"] == ts.port and got["protocol"] == ts.protocol
-        assert got["node_port"] == ts.node_port
-        assert got["chains"].get("svc") == ts.svc_chain
-        eps = got["endpoints"]
-        assert [e["address"] for e in eps] == [e.address for e in ts.endpoints]
-        for e, te in zip(eps, ts.endpoints):
-            assert e["chain"] == te.chain
-            assert e["probability"] == pytest.approx(te.share, abs=SHARE_TOL)
-            if te.rule_probability is None:
-                assert e["rule_probability"] in (None, 1.0)
-            else:
-                assert e["rule_probability"] == pytest.approx(te.rule_probability, abs=SHARE_TOL)
-        assert sum(e["probability"] for e in eps) == pytest.approx(1.0, abs=SHARE_TOL)
+    check_services(analysis, lab.truth)
 
 
 # ------------------------------------------------------------------ the two-node builder is real

@@ -374,3 +374,21 @@ class NodeLab:
     @property
     def netns_path(self) -> str:
         return netns_path(self.name)
+
+    def reach_all_endpoints(self, service: str = "default/web:http", *, tries: int = 60) -> dict[str, int]:
+        """curl the service's cluster IP from inside the node until every endpoint's pod has
+        answered (each answer names its pod); returns {pod key: answers}. Raises LabError if an
+        answer is unknown or some endpoint never answered."""
+        assert self.truth is not None
+        svc = next(s for s in self.truth.services if s.name == service)
+        by_content = {p.content: p.key for p in self.truth.pods}
+        want = {e.pod for e in svc.endpoints}
+        seen: dict[str, int] = {}
+        for _ in range(tries):
+            out = self.exec("curl", "-s", "-m", "3", f"http://{svc.cluster_ip}:{svc.port}/", check=False).stdout.strip()
+            if out not in by_content:
+                raise LabError(f"unexpected answer through {svc.cluster_ip}:{svc.port}: {out!r}")
+            seen[by_content[out]] = seen.get(by_content[out], 0) + 1
+            if set(seen) >= want:
+                return seen
+        raise LabError(f"{service}: only {sorted(seen)} answered in {tries} tries, want {sorted(want)}")

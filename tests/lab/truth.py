@@ -102,3 +102,25 @@ class NodeTruth:
 
     def all_container_ids(self) -> set[str]:
         return {c.id for p in self.pods for c in p.containers} | {p.sandbox_id for p in self.pods}
+
+
+def truth_from_dict(data: dict) -> NodeTruth:
+    """Rebuild a NodeTruth from ``dataclasses.asdict`` output (e.g. a sample's truth.json)."""
+    d = dict(data)
+
+    def veth(v):
+        return TruthVeth(**v) if v else None
+
+    pods = []
+    for p in d.pop("pods", []):
+        p = dict(p)
+        p["containers"] = [TruthContainer(**c) for c in p.get("containers", [])]
+        p["veth"] = veth(p.get("veth"))
+        pods.append(TruthPod(**p))
+    services = []
+    for s in d.pop("services", []):
+        s = dict(s)
+        s["endpoints"] = [TruthEndpoint(**e) for e in s.get("endpoints", [])]
+        services.append(TruthService(**s))
+    d["uplink_veth"] = veth(d.get("uplink_veth"))
+    return NodeTruth(**d, pods=pods, services=services)
