@@ -322,7 +322,7 @@ class CollectContext:
     cri_socket: Optional[str] = None  # None: auto-detect
     docker_host: Optional[str] = None  # None: DOCKER_HOST or unix:///var/run/docker.sock
     path: str = field(default_factory=lambda: os.environ.get("PATH") or DEFAULT_PATH)
-    is_root: bool = field(default_factory=has_root_privileges)
+    is_root: bool = field(default_factory=lambda: has_root_privileges())
     proc_root: str = "/proc"
     netns_dir: str = "/var/run/netns"
     # output of the collectors that ran before (name -> output): see Collector.after
