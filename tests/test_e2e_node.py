@@ -116,17 +116,17 @@ def test_lab_is_real_iptables_and_cluster_ip(lab):
     contents = {p.content: p.key for p in t.pods}
     seen: Counter[str] = Counter()
     for _ in range(60):
-        out = lab.exec("curl", "-s", "-m", "3", f"http://{web.cluster_ip}:{web.port}/").stdout.strip()
+        out = lab.exec("curl", "-s", "-m", "10", f"http://{web.cluster_ip}:{web.port}/").stdout.strip()
         assert out in contents, f"unexpected answer through the cluster IP: {out!r}"
         seen[contents[out]] += 1
         if len(seen) == len(t.pods):
             break
     assert set(seen) == {p.key for p in t.pods}, seen
     # NodePort on the node's own address, and the single-endpoint service
-    out = lab.exec("curl", "-s", "-m", "3", f"http://{t.uplink_ip}:{web.node_port}/").stdout.strip()
+    out = lab.exec("curl", "-s", "-m", "10", f"http://{t.uplink_ip}:{web.node_port}/").stdout.strip()
     assert out in contents
     fs = next(s for s in t.services if s.name == "default/fileserver:http")
-    out = lab.exec("curl", "-s", "-m", "3", f"http://{fs.cluster_ip}:{fs.port}/").stdout.strip()
+    out = lab.exec("curl", "-s", "-m", "10", f"http://{fs.cluster_ip}:{fs.port}/").stdout.strip()
     assert out == t.pod("default/fileserver").content  # written by the downloader container
 
 
@@ -180,7 +180,7 @@ def test_two_node_lab_is_real(overlay):
         assert master.pod_cidr == "10.244.0.0/24" and worker.pod_cidr == "10.244.1.0/24"
         for src, dst in (("master", worker), ("worker", master)):
             for p in dst.pods:
-                out = cluster.exec(src, "curl", "-s", "-m", "3", f"http://{p.ip}/").stdout.strip()
+                out = cluster.exec(src, "curl", "-s", "-m", "10", f"http://{p.ip}/").stdout.strip()
                 assert out == p.content, (src, p.key)
         routes = cluster.exec("master", "ip", "route", "show", "10.244.1.0/24").stdout
         if overlay == "vxlan":
@@ -195,7 +195,7 @@ def test_two_node_lab_is_real(overlay):
         contents = {p.content: p.key for n in (master, worker) for p in n.pods}
         seen: Counter[str] = Counter()
         for _ in range(120):
-            out = cluster.exec("master", "curl", "-s", "-m", "3", "http://10.96.0.80/").stdout.strip()
+            out = cluster.exec("master", "curl", "-s", "-m", "10", "http://10.96.0.80/").stdout.strip()
             seen[contents[out]] += 1
             if len(seen) == len(contents):
                 break

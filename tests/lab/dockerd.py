@@ -53,13 +53,16 @@ class Dockerd:
                 raise LabError("dockerd exited" + self.daemon.log_tail())
             if not self.sock.exists():
                 return False
-            client = docker.DockerClient(base_url=self.host_url, timeout=5)
-            client.ping()
-            return client
+            probe = docker.DockerClient(base_url=self.host_url, timeout=5)
+            try:
+                return probe.ping()
+            finally:
+                probe.close()
 
-        self.client = wait_for("dockerd to answer ping", ready, timeout=timeout,
-                               on_timeout=self.daemon.log_tail)  # type: ignore[assignment]
-        return self.client  # type: ignore[return-value]
+        wait_for("dockerd to answer ping", ready, timeout=timeout, on_timeout=self.daemon.log_tail)
+        # a busy shared machine can be slow to load images or start containers
+        self.client = docker.DockerClient(base_url=self.host_url, timeout=180)
+        return self.client
 
     def load_images(self, docker_tar: Path) -> None:
         assert self.client is not None

@@ -286,7 +286,7 @@ class NodeLab:
         want = pod.content
 
         def serving():
-            cp = run(in_netns(self.name, "curl", "-s", "-m", "2", f"http://{pod.ip}/"), check=False, timeout=5)
+            cp = run(in_netns(self.name, "curl", "-s", "-m", "10", f"http://{pod.ip}/"), check=False, timeout=15)
             return cp.returncode == 0 and cp.stdout.strip() == want
 
         wait_for(f"{pod.key} to serve its page at {pod.ip}", serving, timeout=30, interval=0.1)
@@ -385,7 +385,7 @@ class NodeLab:
         want = {e.pod for e in svc.endpoints}
         seen: dict[str, int] = {}
         for _ in range(tries):
-            out = self.exec("curl", "-s", "-m", "3", f"http://{svc.cluster_ip}:{svc.port}/", check=False).stdout.strip()
+            out = self.exec("curl", "-s", "-m", "10", f"http://{svc.cluster_ip}:{svc.port}/", check=False).stdout.strip()
             if out not in by_content:
                 raise LabError(f"unexpected answer through {svc.cluster_ip}:{svc.port}: {out!r}")
             seen[by_content[out]] = seen.get(by_content[out], 0) + 1
