@@ -51,7 +51,13 @@ import shlex
 from typing import Optional
 
 from labreport.analysis.model import Endpoint, MasqueradeInfo, ServiceRecord
+from labreport.parsers import iptables_save as _parser
 from labreport.snapshot import IptChain, Iptables, IptRule, IptTable
+
+# Records are built from values of the right types (10,000 services × 3 endpoints make
+# 40,000 models): the parser's trusted constructor skips re-validating them, when its
+# import-time self-check passed; otherwise the models validate as usual.
+_new = _parser.trusted_model if _parser._new_rule is _parser._new_rule_fast else (lambda cls, values: cls(**values))
 
 _SERVICE_PREFIXES = ("KUBE-SVC-", "KUBE-SVL-", "KUBE-EXT-", "KUBE-FW-", "KUBE-XLB-")
 _ROLE_OF_PREFIX = {"KUBE-SVC-": "svc", "KUBE-SVL-": "svl", "KUBE-EXT-": "ext", "KUBE-FW-": "fw", "KUBE-XLB-": "xlb"}
@@ -61,12 +67,10 @@ _ROLE_OF_PREFIX = {"KUBE-SVC-": "svc", "KUBE-SVL-": "svl", "KUBE-EXT-": "ext", "
 
 
 class _Rule:
-    """The parts of one rule the decoder needs (found with str.find, no tokenizing)."""
+    """One rule, read with str.find (no tokenizing): the comment and the target at once,
+    every other option on demand (a 100,000-rule dump needs only a few per rule)."""
 
-    __slots__ = (
-        "chain", "spec", "target", "comment", "dst", "src", "src_neg", "proto", "dport", "prob",
-        "to_dest", "rcheck", "seconds", "rset", "dst_local", "garbled_addr", "tail",
-    )
+    __slots__ = ("chain", "spec", "target", "comment", "garbled_addr", "head", "tail")
 
     def __init__(self, chain: str, spec: str):
         self.chain = chain
@@ -86,11 +90,13 @@ class _Rule:
                     comment = s[start + 1:].strip()
                     s = s[:ci] + " "
                 else:
-                    comment = s[start + 1:end].replace('\\"', '"')
+                    comment = s[start + 1:end]
+                    if "\\" in comment:
+                        comment = comment.replace('\\"', '"')
                     s = s[:ci] + s[end + 1:]
                     # PDF-garbled form: "ns/svc:port" --> 10.244.1.3:3000
                     gi = s.find(" --> ", ci - 1)
-                    if gi >= 0 and gi <= ci + 1:
+                    if 0 <= gi <= ci + 1:
                         rest = s[gi + 5:].lstrip()
                         addr = rest.split(" ", 1)[0]
                         self.garbled_addr = addr
@@ -113,29 +119,58 @@ class _Rule:
         ji = s.find(" -j ")
         if ji < 0:
             ji = s.find(" -g ")
-        self.target = s[ji + 4:s.find(" ", ji + 4)] if ji >= 0 else ""
-        head = s[:ji + 1] if ji >= 0 else s
-        self.dst = _value(head, " -d ")
-        src_neg = False
-        src = _value(head, " -s ")
-        if src is not None and head.find(" ! -s ") >= 0:
-            src_neg = True
-        self.src = src
-        self.src_neg = src_neg
-        self.proto = _value(head, " -p ")
-        dport = _value(head, " --dport ")
-        self.dport = int(dport) if dport is not None and dport.isdigit() else None
-        prob = _value(head, " --probability ")
+        if ji >= 0:
+            self.target = s[ji + 4:s.find(" ", ji + 4)]
+            self.head = s[:ji + 1]
+        else:
+            self.target = ""
+            self.head = s
+
+    @property
+    def dst(self) -> Optional[str]:
+        return _value(self.head, " -d ")
+
+    @property
+    def src(self) -> Optional[str]:
+        return _value(self.head, " -s ")
+
+    @property
+    def proto(self) -> Optional[str]:
+        return _value(self.head, " -p ")
+
+    @property
+    def dport(self) -> Optional[int]:
+        v = _value(self.head, " --dport ")
+        return int(v) if v is not None and v.isdigit() else None
+
+    @property
+    def prob(self) -> Optional[float]:
+        v = _value(self.head, " --probability ")
         try:
-            self.prob = float(prob) if prob is not None else None
+            return float(v) if v is not None else None
         except ValueError:
-            self.prob = None
-        self.rcheck = head.find(" --rcheck ") >= 0
-        secs = _value(head, " --seconds ") if self.rcheck else None
-        self.seconds = int(secs) if secs is not None and secs.isdigit() else None
-        self.rset = head.find(" --set ") >= 0
-        self.dst_local = head.find(" --dst-type LOCAL ") >= 0
-        self.to_dest = _value(s, " --to-destination ") if self.target == "DNAT" else None
+            return None
+
+    @property
+    def rcheck(self) -> bool:
+        return " --rcheck " in self.head
+
+    @property
+    def seconds(self) -> Optional[int]:
+        v = _value(self.head, " --seconds ")
+        return int(v) if v is not None and v.isdigit() else None
+
+    @property
+    def rset(self) -> bool:
+        return " --set " in self.head
+
+    @property
+    def dst_local(self) -> bool:
+        return " --dst-type LOCAL " in self.head
+
+    @property
+    def to_dest(self) -> Optional[str]:
+        return _value(self.tail, " --to-destination ") if self.target == "DNAT" else None
 
     def line(self) -> str:
         return f"-A {self.chain} {self.spec}"
@@ -260,17 +295,18 @@ def _walk_service_chain(
         svc.take_name(r.comment)
         t = r.target
         if t.startswith("KUBE-SEP-"):
-            if r.rcheck:
+            if " --rcheck " in r.head:
                 svc.affinity = True
-                if r.seconds is not None:
-                    svc.affinity_s = r.seconds
+                secs = r.seconds
+                if secs is not None:
+                    svc.affinity_s = secs
                 continue
             p = r.prob
             share = remaining * (p if p is not None else 1.0)
             remaining = remaining * (1.0 - p) if p is not None else 0.0
             last_prob = p
             address = _endpoint_address(svc, nat, t, r, sep_cache)
-            eps.append(Endpoint(address=address, probability=share, rule_probability=p, chain=t))
+            eps.append(_new(Endpoint, {"address": address, "probability": share, "rule_probability": p, "chain": t}))
             if r.garbled_addr:
                 svc.warnings.append(
                     f"{chain.name}: comment garbled by PDF conversion ('--> {r.garbled_addr}'); read as '-> {r.garbled_addr}'"
@@ -300,9 +336,9 @@ def _endpoint_address(
             for rule in ch.rules:
                 r = _Rule(sep, rule.spec)
                 rules.append(r)
-                if r.target == "DNAT" and r.to_dest and addr is None:
+                if addr is None and r.target == "DNAT":
                     addr = r.to_dest
-                if r.rset:
+                if " --set " in r.head:
                     rset = True
         cached = (addr, rules, rset) if ch is not None else (None, [], False)
         if ch is not None:
@@ -543,28 +579,28 @@ def _record(s: _Svc) -> ServiceRecord:
         endpoints = []
         # the "not in the input" warning is moot: kube-proxy writes no chain for such a service
         s.warnings = [w for w in s.warnings if "is not in the input: endpoints unknown" not in w]
-    return ServiceRecord(
-        name=name,
-        namespace=namespace,
-        service=service,
-        port_name=port_name,
-        cluster_ip=s.cluster_ip,
-        port=s.port,
-        protocol=(s.protocol or "tcp").lower(),
-        node_port=s.node_port,
-        external_ips=s.external_ips,
-        load_balancer_ips=s.lb_ips,
-        session_affinity=s.affinity,
-        affinity_timeout_s=s.affinity_s,
-        external_traffic_policy=s.etp,
-        internal_traffic_policy=s.itp,
-        endpoints=endpoints,
-        no_endpoints=s.no_endpoints,
-        mode="iptables",
-        chains=s.chains,
-        evidence=s.evidence,
-        warnings=s.warnings,
-    )
+    return _new(ServiceRecord, {
+        "name": name,
+        "namespace": namespace,
+        "service": service,
+        "port_name": port_name,
+        "cluster_ip": s.cluster_ip,
+        "port": s.port,
+        "protocol": (s.protocol or "tcp").lower(),
+        "node_port": s.node_port,
+        "external_ips": s.external_ips,
+        "load_balancer_ips": s.lb_ips,
+        "session_affinity": s.affinity,
+        "affinity_timeout_s": s.affinity_s,
+        "external_traffic_policy": s.etp,
+        "internal_traffic_policy": s.itp,
+        "endpoints": endpoints,
+        "no_endpoints": s.no_endpoints,
+        "mode": "iptables",
+        "chains": s.chains,
+        "evidence": s.evidence,
+        "warnings": s.warnings,
+    })
 
 
 def _masquerade(nat: Optional[IptTable]) -> Optional[MasqueradeInfo]:

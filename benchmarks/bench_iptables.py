@@ -1,0 +1,158 @@
+"""Benchmark: iptables-save parsing + kube-proxy service decoding at 10,000 services.
+
+    python3 benchmarks/bench_iptables.py [--services 10000] [--endpoints 3] [--repeat 3]
+
+1. ``gen_iptables.render`` writes a kube-proxy v1.28-style ``iptables-save`` dump
+   (10,000 services × 3 endpoints ≈ 110,000 lines; every 10th service also a NodePort)
+   and its ground truth.
+2. In this process: ``iptables_save.parse`` and ``decode_iptables`` timed (best and median
+   of --repeat runs), peak RSS from ``resource.getrusage``; the decoded records are checked
+   against the ground truth (names, cluster IPs, ports, node ports, endpoint addresses and
+   order, rule probabilities, shares summing to 1).
+3. The CLI end to end, each in its own process with its own peak RSS (``os.wait4``):
+   ``labreport import --iptables-save DUMP --out SNAP`` then ``labreport analyze SNAP --json``
+   (the analysis JSON is checked to hold the 10,000 service ports).
+
+Targets (issue 3): import + analyze ≤ 1 s, ≤ 300 MB. Prints the figures; exit 1 when the
+output is wrong (not when a target is missed: the figures say so).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import gen_iptables  # noqa: E402
+
+from labreport.analysis.services_iptables import decode_iptables  # noqa: E402
+from labreport.parsers import iptables_save  # noqa: E402
+
+
+def check(records, truth) -> list[str]:
+    """Differences between decoded records and the generator's ground truth."""
+    errors: list[str] = []
+    got = {r.name: r for r in records}
+    if len(got) != len(truth):
+        errors.append(f"{len(got)} records, expected {len(truth)}")
+    for t in truth:
+        r = got.get(t["name"])
+        if r is None:
+            errors.append(f"missing {t['name']}")
+            continue
+        for key in ("cluster_ip", "port", "protocol", "node_port", "no_endpoints", "session_affinity"):
+            if getattr(r, key) != t[key]:
+                errors.append(f"{t['name']}: {key} {getattr(r, key)!r} != {t[key]!r}")
+        eps = r.endpoints or []
+        if [e.address for e in eps] != [e["address"] for e in t["endpoints"]]:
+            errors.append(f"{t['name']}: endpoints differ")
+            continue
+        for e, te in zip(eps, t["endpoints"]):
+            if e.rule_probability != te["rule_probability"] or abs(e.probability - te["probability"]) > 1e-6:
+                errors.append(f"{t['name']}: {e.address} probability {e.rule_probability}/{e.probability}")
+        if eps and abs(sum(e.probability for e in eps) - 1.0) > 1e-9:
+            errors.append(f"{t['name']}: shares sum to {sum(e.probability for e in eps)}")
+        if len(errors) > 20:
+            break
+    return errors
+
+
+def run_child(argv: list[str], stdout=subprocess.DEVNULL) -> tuple[float, float, int]:
+    """(wall seconds, peak RSS MB, exit code) of one command."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=stdout, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+        print(f"  {' '.join(argv[:3])}… exited {proc.returncode}: {err.strip()[-500:]}", file=sys.stderr)
+    return wall, usage.ru_maxrss / 1024.0, proc.returncode
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="iptables parse + decode benchmark")
+    ap.add_argument("--services", type=int, default=10000)
+    ap.add_argument("--endpoints", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--keep", help="keep the dump and snapshot in this directory")
+    args = ap.parse_args(argv)
+
+    work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench-ipt-"))
+    work.mkdir(parents=True, exist_ok=True)
+    ok = True
+    try:
+        text, truth = gen_iptables.render(gen_iptables.bench_services(args.services, args.endpoints))
+        dump = work / "iptables-save.txt"
+        dump.write_text(text)
+        n_lines = text.count("\n")
+        print(f"dump: {args.services} services x {args.endpoints} endpoints, {n_lines} lines, "
+              f"{len(text) / 1e6:.1f} MB ({dump})")
+
+        parse_t, decode_t = [], []
+        records = None
+        for _ in range(args.repeat):
+            t0 = time.perf_counter()
+            res = iptables_save.parse(text, source=str(dump))
+            t1 = time.perf_counter()
+            records, _masq = decode_iptables(res.value)
+            t2 = time.perf_counter()
+            parse_t.append(t1 - t0)
+            decode_t.append(t2 - t1)
+            del res
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+        print(f"parse:  best {min(parse_t):.3f} s, median {statistics.median(parse_t):.3f} s")
+        print(f"decode: best {min(decode_t):.3f} s, median {statistics.median(decode_t):.3f} s")
+        print(f"parse+decode: best {min(p + d for p, d in zip(parse_t, decode_t)):.3f} s; "
+              f"peak RSS of this process {rss:.0f} MB")
+        errors = check(records, truth)
+        if errors:
+            ok = False
+            print("WRONG: " + "; ".join(errors[:10]))
+        else:
+            print(f"correct: {len(records)} service ports match the ground truth")
+
+        exe = shutil.which("labreport")
+        if exe:
+            snap = work / "snap"
+            imp = [exe, "import", "--iptables-save", str(dump), "--out", str(snap), "-q"]
+            t_imp, rss_imp, rc_imp = run_child(imp)
+            out_json = work / "analysis.json"
+            with open(out_json, "wb") as fh:
+                t_an, rss_an, rc_an = run_child([exe, "analyze", str(snap), "--json"], stdout=fh)
+            print(f"labreport import --iptables-save: {t_imp:.2f} s, peak RSS {rss_imp:.0f} MB (exit {rc_imp})")
+            print(f"labreport analyze --json:         {t_an:.2f} s, peak RSS {rss_an:.0f} MB (exit {rc_an})")
+            print(f"import + analyze: {t_imp + t_an:.2f} s, max RSS {max(rss_imp, rss_an):.0f} MB "
+                  f"(target <= 1 s, <= 300 MB)")
+            if rc_imp == 0 and rc_an == 0:
+                data = json.loads(out_json.read_text())
+                n = sum(len(n.get("services", [])) for n in data.get("nodes", []))
+                if n != len(truth):
+                    ok = False
+                    print(f"WRONG: analyze reports {n} service ports, expected {len(truth)}")
+                else:
+                    print(f"analyze JSON: {n} service ports")
+            else:
+                ok = False
+        else:
+            print("labreport CLI not on PATH: end-to-end figures skipped")
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
