@@ -270,10 +270,9 @@ def test_node_b_numbers_collide_with_node_a_but_never_pair_across(lab):
     assert all(p.pod_ips[0].startswith("10.244.2.") for p in pairs)
 
 
-def test_without_nsid_tables_ambiguity_is_not_guessed(lab):
-    """Pasted-text situation: nobody knows the nsid table. Host sides do not name their
-    pods (link-netns missing) → the index-only candidates from both nodes collide, and
-    the matcher must refuse to choose and say so."""
+def test_without_any_namespace_names_numbers_alone_pair_nothing(lab):
+    """Nobody can name a namespace (no nsid tables, no link-netns): every host veth fits
+    some pod eth0 by numbers, which proves nothing — no pair, and a warning says why."""
     from labreport.analysis.veth import match_veths
 
     snap = lab.snapshot_of(lab.node_a)
@@ -282,14 +281,43 @@ def test_without_nsid_tables_ambiguity_is_not_guessed(lab):
         for l in ns.links:
             l.link_netns = None
     warnings: list[str] = []
-    pairs = match_veths(snap, warnings=warnings)
-    a_idx = {l.ifindex for l in snap.netns[0].links}
+    assert match_veths(snap, warnings=warnings) == []
+    assert any("fits by numbers only" in w for w in warnings)
+
+
+def test_pasted_text_shape_pairs_the_unique_and_refuses_the_ambiguous(lab):
+    """Pasted-text shape: the host prints `link-netns cni-…` but the pod outputs were
+    filed under other names and have no nsid table (`link-netnsid 0`). Host veths whose
+    numbers only A's pod fits are paired; those that B's pods fit too are refused."""
+    from labreport.analysis.veth import match_veths
+
+    snap = lab.snapshot_of(lab.node_a)
+    host = snap.netns[0]
+    for l in host.links:  # what text `ip addr` prints: the name the nsid stands for
+        if l.link_netnsid is not None and l.link_netnsid in host.nsids:
+            l.link_netns = host.nsids[l.link_netnsid]
+    assert all(l.link_netns for l in host.links if l.name.startswith(f"veth{lab.s}"))
+    for ns in snap.netns[1:]:
+        ns.nsids = {}
+        ns.name = "pasted-" + ns.name  # the host's names no longer lead anywhere
+        ns.path = None
+    warnings: list[str] = []
+    pairs = {p.host_ifname: p for p in match_veths(snap, warnings=warnings)}
     b = lab.snapshot_of(lab.node_b)
-    colliding = {l.ifindex for l in b.netns[0].links if l.name.startswith(f"veth{lab.s}")} & a_idx
-    # a host veth whose ifindex B's pods also point at: ambiguous, never paired
-    for p in pairs:
-        assert p.host_ifindex not in colliding
-    assert any("could be the peer" in w for w in warnings)
+    b_idx = {l.ifindex for l in b.netns[0].links if l.name.startswith(f"veth{lab.s}")}
+    seen = {"refused": 0, "paired": 0}
+    for link in snap.netns[0].links:
+        if link.name not in [f"veth{lab.s}{i}" for i in (1, 2, 3)]:
+            continue
+        i = int(link.name[-1])
+        seen["refused" if link.ifindex in b_idx else "paired"] += 1
+        if link.ifindex in b_idx:
+            assert link.name not in pairs  # B's pod eth0@if<same number> fits as well
+            assert any(link.name in w and "could be the peer" in w for w in warnings)
+        else:
+            assert pairs[link.name].netns == f"pasted-{lab.pods_a[i - 1]}"
+            assert pairs[link.name].pod_ips == [f"10.244.1.{i + 1}/24"]
+    assert seen["refused"] and seen["paired"], seen  # both cases really occurred
 
 
 def test_topology_of_node_a(lab):

@@ -126,10 +126,14 @@ def match_veths(node: NodeSnapshot, *, warnings: Optional[list[str]] = None) -> 
                      f"{host.peer_ifindex} whose peer is this node: not paired")
         else:
             # The host side does not lead to a collected namespace: only index evidence is
-            # left. Accept it only when both indexes agree and exactly one interface (same
-            # MAC seen twice counts once) fits.
+            # left, and it counts only with a namespace on one side: the pod side's peer
+            # resolves to this node, or the host side names the (uncollected) pod netns —
+            # pasted text: `link-netns cni-…` on the host, `link-netnsid 0` in the pod.
+            # Both indexes must agree and exactly one interface may fit (the same MAC seen
+            # twice, from two containers of one pod, counts once).
             key = (host.peer_ifindex or 0, host.ifindex)
-            cands = to_node.get(key, []) + unresolved.get(key, [])
+            loose = unresolved.get(key, [])
+            cands = to_node.get(key, []) + (loose if peer_name is not None else [])
             distinct = _distinct(cands)
             if len(distinct) == 1:
                 hit = distinct[0]
@@ -138,6 +142,11 @@ def match_veths(node: NodeSnapshot, *, warnings: Optional[list[str]] = None) -> 
                      + ", ".join(f"{l.name} in {ns.name}" for ns, l in distinct[:5])
                      + ("…" if len(distinct) > 5 else "")
                      + "; the namespace cannot be told (no nsid table), so none is chosen")
+            elif loose:
+                note(f"veth: {host.name}@if{host.peer_ifindex} (ifindex {host.ifindex}): neither side names the "
+                     f"other's namespace (no nsid table, no link-netns); "
+                     + ", ".join(f"{l.name} in {ns.name}" for ns, l in _distinct(loose)[:5])
+                     + " fits by numbers only, which proves nothing: not paired")
             elif peer_name is not None:
                 note(f"veth: {host.name}@if{host.peer_ifindex}: its pod namespace {peer_name} was not collected")
             else:
