@@ -55,8 +55,7 @@ from labreport import __version__
 from labreport.errors import LabreportError, ParseError
 from labreport.parsers import detect as detect_parser
 from labreport.parsers import get as get_parser
-from labreport.parsers._common import is_prompt_line
-from labreport.parsers.base import strip_prompt
+from labreport.parsers._common import is_prompt_line, split_prompt
 from labreport.snapshot import (
     ClusterObjects,
     Container,
@@ -164,10 +163,9 @@ def decode(data: bytes, source: str = "<input>") -> str:
 def command_from_paste(text: str) -> Optional[str]:
     """The command typed at the first shell prompt of a paste (``root@h:~# ps aux | grep kube``)."""
     for line in text.split("\n")[:50]:
-        if is_prompt_line(line):
-            rest, had = strip_prompt(line)
-            if had and rest.strip():
-                return rest.strip()
+        is_prompt, command = split_prompt(line)
+        if is_prompt and command:
+            return command
     return None
 
 

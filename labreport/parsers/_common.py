@@ -18,18 +18,33 @@ from labreport.parsers.base import strip_prompt
 
 # A prompt alone on a line ("root@k8s-worker:/etc/containerd#", "[root@master ~]#", "$").
 _PROMPT_ONLY_RE = re.compile(r"^\s*(?:\[[^\]\n]{1,80}\]\s*|[\w.-]+@[\w.-]+(?::[^\s#$]*)?\s*)?[#$%]\s*$")
+# prompts the base regex does not know, with the command after them:
+#   "root@k8s-server ~ # crictl ps"  (user@host dir #)     "node01:~$ crictl ps"  (host:dir$)
+#   "➜  crictl ps" / "➜  ~ crictl ps"  (oh-my-zsh)
+_MORE_PROMPTS = (
+    re.compile(r"^\s*[\w.-]+@[\w.-]+\s+\S{1,60}\s*[#$%]\s+(?P<cmd>\S.*)$"),
+    re.compile(r"^\s*[\w.-]+:[~/][^\s#$]*[#$]\s+(?P<cmd>\S.*)$"),
+    re.compile(r"^\s*➜\s+(?:[~/][^\s]*\s+)?(?P<cmd>\S.*)$"),
+)
+
+
+def split_prompt(line: str) -> tuple[bool, str]:
+    """(is this a shell prompt line, the command typed after it or "")."""
+    if _PROMPT_ONLY_RE.match(line):
+        return True, ""
+    for rx in _MORE_PROMPTS:
+        m = rx.match(line)
+        if m:
+            return True, m.group("cmd").strip()
+    rest, had = strip_prompt(line)
+    if had:
+        return True, rest.strip()
+    return False, ""
 
 
 def is_prompt_line(line: str) -> bool:
     """A shell prompt, with or without the command typed after it."""
-    if _PROMPT_ONLY_RE.match(line):
-        return True
-    rest, had = strip_prompt(line)
-    if not had:
-        return False
-    # "# 查看是否加载" style comments are not prompts when nothing looks like a command;
-    # a prompt with user@host is always one.
-    return bool(re.match(r"^\s*(?:\[[^\]]+\]|[\w.-]+@[\w.-]+)", line)) or bool(re.match(r"[\w./-]+", rest))
+    return split_prompt(line)[0]
 
 
 # ----------------------------------------------------------------------------- tables
