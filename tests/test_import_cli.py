@@ -201,6 +201,17 @@ def test_iptables_save_goes_through_the_registry(cli, tmp_path):
     assert node.iptables.evidence_id == "iptables-save" == node.evidence[0].id
 
 
+def test_a_rule_parser_that_is_not_installed_is_a_clear_error(cli, tmp_path, monkeypatch):
+    from labreport import parsers
+
+    monkeypatch.setitem(parsers.PARSERS, "nft", "labreport.parsers.not_written_yet")
+    f = tmp_path / "ruleset.txt"
+    f.write_text("table ip kube-proxy {\n}\n")
+    code, _, err = cli("import", "--nft", f, "--out", tmp_path / "snap")
+    assert code == ExitStatus.PARSE_ERROR
+    assert "the nft parser is not available" in err and str(f) in err and "Traceback" not in err
+
+
 # ----------------------------------------------------------------------------- bad input
 
 

@@ -28,7 +28,9 @@ Returns ``list[Container]`` with ``runtime="docker"``::
      removed), "created": str ("45 minutes ago" or CreatedAt), "state": "running" |
      "exited" | "created" | "paused" | "restarting" | "removing" | "dead" | None,
      "status": str (extra field: STATUS as printed, "Up 45 minutes"),
-     "ports": str (extra), "container_name": str (extra: the k8s container name from
+     "ports": str (extra), "networks": str (extra, JSON only: docker's network names,
+     "none" for a dockershim sandbox wired by CNI, "" for container:<id> mode),
+     "container_name": str (extra: the k8s container name from
      the dockershim name, "POD" for a sandbox), "pod_name", "pod_namespace", "pod_uid",
      "attempt", "is_sandbox", "sandbox_id", "labels": dict (JSON only)}
 
@@ -150,6 +152,7 @@ def _convert(raw: dict[str, Any]) -> Container:
         state=state.lower() if isinstance(state, str) else None,
         status=status,
         ports=raw.get("ports") or None,
+        networks=raw.get("networks") or None,
         labels=labels,
         **fields,
     )
@@ -178,6 +181,7 @@ def _parse_json_lines(text: str, result: ParseResult[list[Container]]) -> None:
             "status": obj.get("Status"),
             "ports": obj.get("Ports"),
             "labels": _labels_from_string(obj.get("Labels")),
+            "networks": obj.get("Networks"),
         }
         try:
             result.value.append(_convert(raw))
