@@ -210,3 +210,51 @@ def test_two_node_lab_is_real(overlay):
     for n in ("master", "worker"):
         assert not Path(f"/var/run/netns/{cluster.ns(n)}").exists()
     assert not Path(f"/var/run/netns/{cluster.lan_ns}").exists()
+
+
+# ------------------------------------------------------------------ teardown is complete
+
+
+def _leftovers(base: str, names: list[str]) -> list[str]:
+    from tests.lab.proc import pids_with_cmdline_containing
+
+    left = [f"process {pid}" for pid in pids_with_cmdline_containing(base)]
+    left += [f"netns {n}" for n in names if Path(f"/var/run/netns/{n}").exists()]
+    left += [f"dir {base}"] if Path(base).exists() else []
+    left += [f"mount {line.split()[4]}" for line in Path("/proc/self/mountinfo").read_text().splitlines()
+             if base in line]
+    return left
+
+
+def test_teardown_after_a_partial_build_leaves_nothing(monkeypatch):
+    """A build that fails half-way (after containerd, dockerd and the CRI pods are up, while
+    the Docker pod is being made) still removes every pod, daemon, namespace and mount."""
+    from tests.lab.node import NodeLab
+    from tests.lab.proc import LabError, wait_for
+
+    lab = NodeLab()
+    made: list[str] = []
+
+    def failing_docker_pod(self, images):
+        made.extend((self.truth.node_ns, self.name + "g"))
+        wait_for("both CRI pods", lambda: len(self.cri.list_sandboxes()) == 2, timeout=60)
+        for sb in self.cri.list_sandboxes():
+            spec = self.cri.sandbox_status(sb.id)[1]["runtimeSpec"]
+            made.append(Path(next(n["path"] for n in spec["linux"]["namespaces"] if n["type"] == "network")).name)
+        raise LabError("injected failure while making the docker pod")
+
+    monkeypatch.setattr(NodeLab, "_run_docker_pod", failing_docker_pod)
+    with pytest.raises(LabError, match="injected failure"):
+        lab.build()
+    assert len(made) == 4 and all(n.startswith("cni-") for n in made[2:]), made
+    assert _leftovers(str(lab.base), made) == []
+
+
+def test_full_teardown_leaves_nothing():
+    from tests.lab.node import NodeLab
+
+    lab = NodeLab()
+    t = lab.build()
+    names = [t.node_ns, t.uplink_peer_ns, *(p.netns_name for p in t.pods if p.netns_name)]
+    assert lab.close() == []
+    assert _leftovers(t.base_dir, names) == []
