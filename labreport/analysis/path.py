@@ -303,6 +303,7 @@ def trace_path(snapshot: Snapshot, analysis: Analysis, service: Optional[str] = 
         return path
 
     cache: dict[str, _Where] = {}
+    _WHY.clear()
 
     def where(ep: Endpoint) -> _Where:
         host, _ = split_hostport(ep.address)
@@ -330,12 +331,15 @@ def trace_path(snapshot: Snapshot, analysis: Analysis, service: Optional[str] = 
             detail = DETAILS[key].format(**args)
         except (KeyError, IndexError):
             detail = key
+        why_key, why_args = _WHY.get(inferred or "", (None, {}))
         if inferred:
             detail += f" (inferred: {inferred})"
         h = Hop(n=len(hops) + 1, node=hop_node, kind=hop_kind, where=where_, detail=detail, evidence=evidence)
         h.key = key  # type: ignore[attr-defined]
         h.args = {k: ("" if v is None else v) for k, v in args.items()}  # type: ignore[attr-defined]
         h.inferred = inferred  # type: ignore[attr-defined]
+        h.why_key = why_key  # type: ignore[attr-defined]
+        h.why_args = why_args  # type: ignore[attr-defined]
         hops.append(h)
 
     vip = f"{rec.cluster_ip}:{rec.port}" if rec.cluster_ip else (rec.name)
@@ -349,7 +353,7 @@ def trace_path(snapshot: Snapshot, analysis: Analysis, service: Optional[str] = 
     ipt_ev = (src.iptables.evidence_id if src.iptables else None) or _ev(src, "iptables-save", "iptables")
     mode = rec.mode
     shares = ep.probability
-    share_s = f"{shares:.3f}".rstrip("0").rstrip(".") if shares is not None else "?"
+    share_s = f"{shares * 100:.1f} %" if shares is not None else "?"
     if mode == "nftables":
         nft_ev = (src.nftables.evidence_id if src.nftables else None) or _ev(src, "nft")
         chain = rec.chains.get("svc") or rec.chains.get("service") or next(iter(rec.chains.values()), "service-…")
@@ -373,7 +377,7 @@ def trace_path(snapshot: Snapshot, analysis: Analysis, service: Optional[str] = 
                     if "KUBE-SERVICES" in r.spec:
                         out_rule = f"-A OUTPUT {r.spec}"
                         break
-        add("output", src_name, "chain", "OUTPUT", ipt_ev, None if out_rule else "the nat OUTPUT chain was not collected",
+        add("output", src_name, "chain", "OUTPUT", ipt_ev, None if out_rule else _why("the nat OUTPUT chain was not collected", "no_output"),
             vip=vip, rule=out_rule or "")
         svc_chain = rec.chains.get("svc") or "KUBE-SVC-…"
         add("services", src_name, "chain", "KUBE-SERVICES", ipt_ev, vip=vip, proto=rec.protocol, chain=svc_chain,
@@ -407,7 +411,7 @@ def trace_path(snapshot: Snapshot, analysis: Analysis, service: Optional[str] = 
     else:
         guess = (src_overlay or dst_overlay or {}).get("name") if remote else _bridge_of(src, src_na, None)
         out_dev = guess
-        add("route_unknown", src_name, "route", guess or "?", None, f"no `ip route` from {src_name}",
+        add("route_unknown", src_name, "route", guess or "?", None, _why(f"no `ip route` from {src_name}", "no_routes", node=src_name),
             target=host, dev=guess or "?")
         complete = False
 
@@ -422,13 +426,15 @@ def trace_path(snapshot: Snapshot, analysis: Analysis, service: Optional[str] = 
         remote_addr = _addr_of(dst_na, dst_uplink).split("/")[0] if dst_uplink else "?"
         if ov is not None:
             add("overlay_out", src_name, "device", ov.get("name", "?"), _ev(src, "ip-addr", "ip-link"),
-                None if src_na and _overlay(src_na, ov.get("name")) else f"no device list from {src_name}",
+                None if src_na and _overlay(src_na, ov.get("name")) else _why(f"no device list from {src_name}",
+                                                                             "no_devices", node=src_name),
                 dev=ov.get("name", "?"), kind=_overlay_kind(ov), remote=remote_addr)
         if src_uplink:
             add("uplink_out", src_name, "device", src_uplink.get("name", "?"), _ev(src, "ip-addr"),
                 dev=src_uplink.get("name", "?"), addr=_addr_of(src_na, src_uplink))
         else:
-            add("uplink_out", src_name, "device", "uplink", None, f"no device list from {src_name}",
+            add("uplink_out", src_name, "device", "uplink", None,
+                _why(f"no device list from {src_name}", "no_devices", node=src_name),
                 dev="uplink", addr="?")
             complete = False
         src_addr = _addr_of(src_na, src_uplink).split("/")[0] if src_uplink else "?"
@@ -438,14 +444,16 @@ def trace_path(snapshot: Snapshot, analysis: Analysis, service: Optional[str] = 
             add("uplink_in", dst_name, "device", dst_uplink.get("name", "?"), _ev(dst, "ip-addr"),
                 dev=dst_uplink.get("name", "?"), addr=_addr_of(dst_na, dst_uplink))
         else:
-            add("uplink_in", dst_name, "device", "uplink", None, f"no device list from {dst_name}", dev="uplink",
+            add("uplink_in", dst_name, "device", "uplink", None,
+                _why(f"no device list from {dst_name}", "no_devices", node=dst_name), dev="uplink",
                 addr="?")
             complete = False
         bridge = _bridge_of(dst, dst_na, w.veth) if dst is not None else None
         if dst_overlay is not None:
             droute = _route_for(dst.node_netns().routes, host) if dst is not None and dst.node_netns() else None
             add("overlay_in", dst_name, "device", dst_overlay.get("name", "?"), _ev(dst, "ip-addr"),
-                None if droute else f"no `ip route` from {dst_name}; the pod subnet is on {bridge or '?'}",
+                None if droute else _why(f"no `ip route` from {dst_name}; the pod subnet is on {bridge or '?'}",
+                                         "no_dst_routes", node=dst_name, bridge=bridge or "?"),
                 dev=dst_overlay.get("name", "?"), dst=(droute.dst if droute else host), bridge=bridge or "?")
     else:
         bridge = _bridge_of(src, src_na, w.veth)
@@ -470,6 +478,15 @@ def trace_path(snapshot: Snapshot, analysis: Analysis, service: Optional[str] = 
     path.hops = hops
     path.complete = complete and not any(getattr(h, "inferred", None) for h in hops)
     return path
+
+
+# inferred reason (English) -> (catalog key path.why.*, its arguments); filled while tracing
+_WHY: dict[str, tuple[Optional[str], dict[str, Any]]] = {}
+
+
+def _why(text: str, key: str, **args: Any) -> str:
+    _WHY[text] = (key, args)
+    return text
 
 
 def _overlay_kind(o: dict[str, Any]) -> str:

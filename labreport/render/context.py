@@ -583,6 +583,7 @@ class NewContainer:
     node: str
     id: str
     name: str
+    short_name: str  # the container's name in the pod spec (docker: <name> of k8s_<name>_…)
     image: str
     pod: str
     is_sandbox: bool
@@ -619,11 +620,21 @@ def new_containers(before: Snapshot, after: Snapshot) -> tuple[list[NewContainer
                 elif c.sandbox_id:
                     shares = True
             pod = item.get("pod") or (f"{c.pod_namespace}/{c.pod_name}" if c and c.pod_name else "")
-            out.append(NewContainer(node_name, cid[:13], str(item.get("name") or (c.name if c else "")),
+            short = item.get("container_name") or _short_name(str(item.get("name") or (c.name if c else "")))
+            out.append(NewContainer(node_name, cid[:13], str(item.get("name") or (c.name if c else "")), str(short),
                                     str(item.get("image") or (c.image if c else "") or ""), str(pod or ""),
                                     bool(item.get("is_sandbox") or (c.is_sandbox if c else False)), nm, shares,
                                     (c.netns_path if c else "") or ""))
+    out.sort(key=lambda c: (c.node, c.pod, not c.is_sandbox, c.short_name))
     return out, notes, d
+
+
+def _short_name(name: str) -> str:
+    try:
+        from labreport.analysis.components import container_short_name
+        return container_short_name(name)
+    except ImportError:  # pragma: no cover
+        return name
 
 
 def unlisted_sandboxes(newc: list[NewContainer], after: Snapshot) -> list[tuple[str, str, str]]:

@@ -333,6 +333,13 @@ class _Builder:
             self.mm.append(f'  {net}(["{_mm(self.t("diagram.node_network"))}"])')
             for u in ups:
                 self._edge(u, net, penwidth="1.5")
+        if self.path and self.path.hops and self.path.to_node is None and getattr(self.path.hops[-1], "key", "") == "pod_unknown":
+            tid = "target_unknown"
+            ip = (self.path.target or "?").rsplit(":", 1)[0]
+            label = self.t("diagram.target_nowhere", ip=ip)
+            self.g.node(tid, label, shape="box", style="rounded,dashed,filled", fillcolor="#fde2e2")
+            self.mm.append(f'  {tid}["{_mm(label)}"]')
+            self.elements[(None, "@target")] = tid  # type: ignore[index]
         self.draw_path()
         # a wire hop crosses the node network: draw it through the network node
         legend = self.t("diagram.legend", service=self.path.service or "?") if self.path and self.path.hops else ""

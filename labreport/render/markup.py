@@ -147,4 +147,4 @@ class Markup:
             return Safe(f"\n![{md_alt}]({md_image})\n\n{extra_md}\n")
         if svg is None:
             return self._raw(f'<figure class="topology"><figcaption>{html.escape(caption)}</figcaption></figure>')
-        return self._raw(f'<figure class="topology">{svg}<figcaption>{html.escape(caption)}</figcaption></figure>')
+        return self._raw(f'<figure class="topology" id="topology">{svg}<figcaption>{html.escape(caption)}</figcaption></figure>')

@@ -137,13 +137,13 @@ class _Helpers:
         if c.is_sandbox:
             what = t("s.new.sandbox_what")
         else:
-            what = t("s.new.app_what", name=c.name)
+            what = t("s.new.app_what", name=c.short_name)
         if c.is_sandbox:
-            net = t("s.new.netns_owner", netns=c.netns or "?")
+            net = t("s.new.netns_owner", netns=c.netns) if c.netns else t("s.new.netns_owner_unknown")
         elif c.shares_sandbox_netns:
             net = t("s.new.netns_shared", mode=c.network_mode or "CRI sandbox")
         else:
-            net = t("common.unknown")
+            net = t("s.new.netns_unknown")
         return [c.node, Code(c.name), Code(c.pod) if c.pod else "", Code(_short_image(c.image)), what, net]
 
     def device_row(self, d: dict[str, Any]) -> list[Any]:
@@ -239,7 +239,10 @@ class _Helpers:
             out += " " + self.m.code(rule)
         inferred = getattr(h, "inferred", None)
         if inferred:
-            out += " " + self.t("path.inferred", why=inferred)
+            why_key = getattr(h, "why_key", None)
+            why = (self.t(f"path.why.{why_key}", **{k: str(v) for k, v in (getattr(h, "why_args", None) or {}).items()})
+                   if why_key and self.t.has(f"path.why.{why_key}") else inferred)
+            out += " " + self.m.text(self.t("path.inferred", why=why))
         return out
 
     def overlay_role(self, o: dict[str, Any]) -> str:
@@ -360,7 +363,8 @@ def render_markdown(ctx: ReportContext, *, lang: str, fmt: str, diagram_block: s
         share_explain=h.share_explain, rule_command=h.rule_command, endpoint_total=h.endpoint_total,
         hpa_rows=h.hpa_rows, summary_rows=_summary_rows(ctx, t), redacted_kinds=kinds,
         main_mode=_main_mode(ctx), kp_example=_kp_example(ctx), diagram_block=diagram_block,
-        title=title or ctx.snapshot.title or t("report.title"),
+        title=title or t("report.title"), subtitle=ctx.snapshot.title or "",
+        imported_cluster=bool(ctx.snapshot.cluster is not None and ctx.snapshot.cluster.source == "import"),
         created=ctx.snapshot.created_at or "?", version=__version__,
     )
     text = re.sub(r"\n{3,}", "\n\n", text)
@@ -398,19 +402,21 @@ def _diagram_block(ctx: ReportContext, snapshot: Snapshot, analysis: Analysis, f
     if img.svg is None:
         # no Graphviz: say so, keep the DOT source and draw the same graph in Mermaid
         note = t("s.net.no_dot", why=img.error or "?")
-        if fmt == "md":
-            block = f"\n> ⚠ {note}\n\n```mermaid\n{d.mermaid}\n```\n"
-        else:
-            block = str(m.note("warn", note)) + str(m.pre(d.mermaid, "mermaid"))
         files["topology.mmd"] = d.mermaid
-        return block, files
+        if fmt == "md":
+            return f"\n> ⚠ {note}\n\n```mermaid\n{d.mermaid}\n```\n", files
+        html_frag = (f'<div class="callout warn">{_html.escape(note)}</div>'
+                     f'<pre class="mermaid"><code>{_html.escape(d.mermaid)}</code></pre>')
+        return "@@FIGURE@@", {**files, "__html__": html_frag}
     files["topology.svg"] = img.svg
     if img.png is not None:
         files["topology.png"] = img.png
     if fmt == "md":
         extra = t("s.net.png_link") + " [topology.png](topology.png) · [topology.dot](topology.dot)" + summarized
         return str(m.figure("topology.svg", t("s.net.diagram"), None, caption, extra)), files
-    return "", {**files, "__svg__": _diagram.inline_svg(img.svg), "__caption__": caption + summarized}
+    fig = (f'<figure class="topology" id="topology">{_diagram.inline_svg(img.svg)}'
+           f'<figcaption>{_html.escape(caption + summarized)}</figcaption></figure>')
+    return "@@FIGURE@@", {**files, "__html__": fig}
 
 
 def render_report(snapshot: Snapshot, *, fmt: str = "html", lang: str = "en", out_dir: str | os.PathLike[str] = ".",
@@ -448,15 +454,10 @@ def render_report(snapshot: Snapshot, *, fmt: str = "html", lang: str = "en", ou
     ctx = build_context(snapshot, analysis, path=path, before=before, redacted=redacted)
     t = Translator(lang)
     block, files = _diagram_block(ctx, snapshot, analysis, fmt, t, out, result)
-    svg_inline = files.pop("__svg__", None)
-    caption = files.pop("__caption__", "")
-    if fmt in ("html", "pdf") and svg_inline is not None:
-        m_tmp = Markup("html")
-        # the figure is raw HTML: put it in through the same placeholder mechanism
-        block = "@@FIGURE@@"
+    html_frag = files.pop("__html__", None)
     md_text, m, tr = render_markdown(ctx, lang=lang, fmt=fmt, diagram_block=block)
     result.missing_keys = set(tr.missing)
-    title = ctx.snapshot.title or tr("report.title")
+    title = tr("report.title") + (f" — {ctx.snapshot.title}" if ctx.snapshot.title else "")
     out.mkdir(parents=True, exist_ok=True)
     if fmt == "md":
         for name, data in files.items():
@@ -468,9 +469,8 @@ def render_report(snapshot: Snapshot, *, fmt: str = "html", lang: str = "en", ou
         if make_zip:
             result.files.append(_zip(out, [f for f in result.files]))
         return result
-    if svg_inline is not None:
-        fig = m.figure("", "", svg_inline, caption)
-        md_text = md_text.replace("@@FIGURE@@", str(fig))
+    if html_frag is not None:  # raw HTML: through the same placeholder mechanism as the other blocks
+        md_text = md_text.replace("@@FIGURE@@", str(m._raw(html_frag)))
     html_text = markdown_to_html(md_text, m, lang=lang, title=title)
     if fmt == "html":
         atomic_write(out / "report.html", html_text)

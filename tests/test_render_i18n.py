@@ -1,0 +1,66 @@
+"""Message catalogs: the same keys in every language, and every key the templates use exists."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from labreport.render.i18n import LANGS, catalog
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATES = ROOT / "templates"
+PY = [ROOT / "labreport" / "render" / "report.py", ROOT / "labreport" / "render" / "diagram.py"]
+
+_T_CALL = re.compile(r"""\bt\(\s*["']([A-Za-z0-9_.-]+)["'](?!\s*~)""")
+_T_PREFIX = re.compile(r"""\bt\(\s*["']([A-Za-z0-9_.-]+)["']\s*~""")  # t("common." ~ x): a prefix
+
+
+def test_catalogs_have_the_same_keys():
+    keys = {lang: set(catalog(lang)) for lang in LANGS}
+    base = keys["en"]
+    for lang, ks in keys.items():
+        assert ks == base, f"{lang}: missing {sorted(base - ks)[:10]}, extra {sorted(ks - base)[:10]}"
+
+
+def test_placeholders_agree_between_languages():
+    en, zh = catalog("en"), catalog("zh")
+    for key, msg in en.items():
+        a = set(re.findall(r"\{(\w+)\}", msg))
+        b = set(re.findall(r"\{(\w+)\}", zh[key]))
+        assert a == b, f"{key}: en uses {a}, zh uses {b}"
+
+
+def test_every_key_used_exists():
+    en = catalog("en")
+    used: set[str] = set()
+    prefixes: set[str] = set()
+    files = list(TEMPLATES.rglob("*.j2")) + PY
+    for f in files:
+        text = f.read_text("utf-8")
+        used |= set(_T_CALL.findall(text))
+        prefixes |= set(_T_PREFIX.findall(text))
+        # Python helpers: self.t("…") and t(f"…{x}") prefixes
+        prefixes |= {m for m in re.findall(r"""t\(f["']([A-Za-z0-9_.-]+\.)\{""", text)}
+    assert len(used) > 100
+    missing = sorted(k for k in used if k not in en and not k.endswith("."))
+    assert not missing, f"keys used but not in the catalogs: {missing}"
+    for p in prefixes:
+        assert any(k.startswith(p) for k in en), f"no keys under {p!r}"
+
+
+def test_roles_cover_every_component_kind():
+    from labreport.analysis.components import KINDS
+
+    for lang in LANGS:
+        cat = catalog(lang)
+        for name in KINDS:
+            assert cat.get(f"roles.{name}"), f"{lang}: no role for {name}"
+    zh = catalog("zh")
+    assert re.search(r"[\u4e00-\u9fff]", zh["roles.kubelet"])
+
+
+def test_zh_titles_are_chinese():
+    zh = catalog("zh")
+    for key, msg in zh.items():
+        if key.startswith("s.") and key.endswith(".title") and key != "s.hpa.title":
+            assert re.search(r"[\u4e00-\u9fff]", msg), key
