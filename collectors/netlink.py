@@ -496,7 +496,9 @@ def find_namespaces(ctx: CollectContext) -> list[NsHandle]:
 
 def _dump(h: NsHandle, node: NsHandle) -> None:
     """Read one namespace through netlink; any failure goes to ns.error."""
-    ns = NetNamespace(name=h.name, kind=h.kind, path=h.path, inode=h.inode, pid=h.pid)
+    # the node's own namespace has no path worth recording unless it is a named one
+    path = None if h.path == "/proc/self/ns/net" else h.path
+    ns = NetNamespace(name=h.name, kind=h.kind, path=path, inode=h.inode, pid=h.pid)
     h.ns = ns
     if h.error:
         ns.error = h.error

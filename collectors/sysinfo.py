@@ -152,7 +152,11 @@ class SysinfoCollector(Collector):
                     f"sysctl: cannot stat /proc/sys/{k.replace('.', '/')}: No such file or directory\n"
                     for k in SYSCTLS)))
         mod_text = _read(f"{ctx.proc_root}/modules")
-        if mod_text is not None:
+        if mod_text is None:  # a kernel without loadable modules: built-ins show in /sys/module
+            present = [m for m in MODULES if os.path.isdir(f"/sys/module/{m}")]
+            out.evidence.append(Evidence(id="modules", command="ls -d " + " ".join(f"/sys/module/{m}" for m in MODULES),
+                                         stdout="".join(f"/sys/module/{m}\n" for m in present), origin="live"))
+        else:
             wanted = [ln for ln in mod_text.splitlines() if ln.split(" ", 1)[0] in MODULES]
             out.evidence.append(Evidence(id="modules", command="grep -E '^(" + "|".join(MODULES) + ") ' /proc/modules",
                                          stdout="\n".join(wanted) + ("\n" if wanted else ""), origin="live"))
