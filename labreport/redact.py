@@ -21,6 +21,7 @@ discovery flag) are not touched. Pure: no I/O.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any, Callable
 
@@ -98,6 +99,20 @@ class _Redactor:
 
     def value(self, v: Any, key: str = "") -> Any:
         if isinstance(v, str):
+            if len(v) > 1 and v.lstrip()[:1] in "{[" and v.rstrip()[-1:] in "}]":
+                # JSON inside a string (kubectl's last-applied-configuration annotation):
+                # redact it as structure, so {"name": "X_TOKEN", "value": …} is caught too
+                try:
+                    inner = json.loads(v)
+                except ValueError:
+                    inner = None
+                if isinstance(inner, (dict, list)):
+                    before = dict(self.kinds)
+                    cleaned = self.value(inner)
+                    if self.kinds != before:
+                        return json.dumps(cleaned, separators=(",", ":"), ensure_ascii=False) + (
+                            "\n" if v.endswith("\n") else "")
+                    return v
             return self.text(v)
         if isinstance(v, list):
             return [self.value(x, key) for x in v]
