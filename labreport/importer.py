@@ -14,6 +14,8 @@ File kinds (the keys of ``build_node``'s ``files``):
 ``ps``             ps aux / ps -ef (pastes of ``ps aux | grep kube`` too)
 ``containers``     docker ps / crictl ps / crictl pods / docker inspect (detected)
 ``pods``           crictl pods
+``ctr``            ctr -n k8s.io containers ls (shows the pause sandboxes crictl ps hides;
+                   tied to their pods by the crictl ps POD ID prefix)
 ``inspect``        docker inspect JSON, or a ``| grep NetworkMode`` fragment;
                    ``inspect:NAME`` says which container a fragment is about
 ``ip-link``        ip link (any form ip-addr reads)
@@ -47,6 +49,7 @@ nothing is inferred and a warning says so.
 from __future__ import annotations
 
 import datetime as _dt
+import importlib
 import re
 from pathlib import Path
 from typing import Any, Iterable, Optional
@@ -72,7 +75,8 @@ NODE_NS = "host"  # the name collectors give the node's own namespace
 # kind -> candidate parsers (detection picks among them when there are several)
 KIND_PARSERS: dict[str, list[str]] = {
     "ps": ["ps"],
-    "containers": ["docker-ps", "crictl-ps", "crictl-pods", "docker-inspect"],
+    "containers": ["docker-ps", "crictl-ps", "crictl-pods", "docker-inspect", "ctr-containers"],
+    "ctr": ["ctr-containers"],
     "pods": ["crictl-pods"],
     "inspect": ["docker-inspect"],
     "ip-link": ["ip-addr"],
@@ -85,6 +89,9 @@ KIND_PARSERS: dict[str, list[str]] = {
     "ipvsadm": ["ipvsadm"],
     "kubectl": ["kubectl"],
 }
+
+# parsers not (yet) in labreport.parsers.PARSERS that import can use
+EXTRA_PARSERS: dict[str, str] = {"ctr-containers": "labreport.parsers.ctr_containers"}
 
 # what a person would have typed, when the paste does not show it
 DEFAULT_COMMANDS: dict[str, str] = {
@@ -99,6 +106,7 @@ DEFAULT_COMMANDS: dict[str, str] = {
     "nft": "nft list ruleset",
     "ipvsadm": "ipvsadm -Ln",
     "kubectl": "kubectl get -o yaml",
+    "ctr-containers": "ctr -n k8s.io containers ls",
 }
 
 _CLUSTER_FIELDS = {
@@ -176,6 +184,7 @@ OPTION_FOR_PARSER = {
     "ps": "--ps", "docker-ps": "--containers", "crictl-ps": "--containers", "crictl-pods": "--containers",
     "docker-inspect": "--inspect", "ip-addr": "--ip-addr", "ip-route": "--ip-route",
     "iptables-save": "--iptables-save", "nft": "--nft", "ipvsadm": "--ipvsadm", "kubectl": "--kubectl",
+    "ctr-containers": "--containers",
 }
 
 
@@ -237,7 +246,7 @@ def _parser_for(kind: str, text: str, path: str) -> str:
     if len(candidates) == 1:
         return candidates[0]
     try:
-        return detect_parser(text, candidates)
+        return _detect_among(text, candidates)
     except ParseError:
         raise ImportFileError(
             f"not recognized as any of {', '.join(candidates)}" + (_hint(text, candidates) or " (is it the right file?)"),
@@ -245,7 +254,38 @@ def _parser_for(kind: str, text: str, path: str) -> str:
         ) from None
 
 
+def _detect_among(text: str, candidates: list[str]) -> str:
+    """labreport.parsers.detect over the candidates, the registry's and EXTRA_PARSERS'."""
+    registered = [c for c in candidates if c not in EXTRA_PARSERS or c in _registry()]
+    best, best_score = None, 0.0
+    try:
+        best = detect_parser(text, registered)
+        best_score = float(get_parser(best).INFO.detect(text))
+    except ParseError:
+        pass
+    for name in candidates:
+        if name in registered:
+            continue
+        try:
+            score = float(importlib.import_module(EXTRA_PARSERS[name]).INFO.detect(text))
+        except Exception:  # a detector must never break detection
+            score = 0.0
+        if score > best_score:
+            best, best_score = name, score
+    if best is None or best_score < 0.2:
+        raise ParseError("cannot tell which command printed this")
+    return best
+
+
+def _registry() -> dict[str, str]:
+    from labreport.parsers import PARSERS
+
+    return PARSERS
+
+
 def _load_module(name: str, path: str) -> Any:
+    if name in EXTRA_PARSERS and name not in _registry():
+        return importlib.import_module(EXTRA_PARSERS[name])
     try:
         return get_parser(name)
     except ImportError as exc:
@@ -304,9 +344,13 @@ def _merge_container(old: Container, new: Container) -> None:
             merged = dict(getattr(old, field))
             merged.update(value or {})
             setattr(old, field, merged)
-        elif field in ("id", "name") and value:
-            if len(str(value)) > len(str(getattr(old, field) or "")):
-                setattr(old, field, value)  # the full id / name wins over a truncated one
+        elif field == "id" and value:
+            if len(str(value)) > len(old.id or ""):
+                old.id = value  # the full id wins over the short one (ids matched by prefix)
+        elif field == "name" and value:
+            # a truncated name is completed; a real name is never replaced by ctr's id-name
+            if not old.name or (len(value) > len(old.name) and value.startswith(old.name.rstrip("."))):
+                old.name = value
         elif field == "is_sandbox":
             old.is_sandbox = old.is_sandbox or bool(value)
         elif field == "fragment":
@@ -367,7 +411,9 @@ def _infer_runtime(node: NodeSnapshot) -> None:
     """crictl output does not say which CRI runtime answered; the processes may."""
     cmds = " ".join(p.command.split()[0].rsplit("/", 1)[-1] for p in node.processes if p.command)
     runtime = None
-    if re.search(r"\bcrio\b", cmds):
+    if any(str(getattr(c, "oci_runtime", "") or "").startswith("io.containerd.") for c in node.containers):
+        runtime = "containerd"  # ctr c ls was given: the CRI runtime of this node is containerd
+    elif re.search(r"\bcrio\b", cmds):
         runtime = "cri-o"
     elif re.search(r"\bcri-dockerd\b", cmds):
         runtime = "cri-dockerd"
@@ -377,6 +423,25 @@ def _infer_runtime(node: NodeSnapshot) -> None:
         for c in node.containers:
             if c.runtime == "unknown":
                 c.runtime = runtime
+
+
+def tie_ctr_sandboxes(node: NodeSnapshot) -> None:
+    """A pause container from ``ctr c ls`` (full id, no pod name) is the sandbox of the
+    ``crictl ps`` rows whose POD ID is a prefix of its id: give it their pod's names."""
+    loose = [c for c in node.containers if c.is_sandbox and not c.pod_name and c.id]
+    if not loose:
+        return
+    by_prefix: dict[str, list[Container]] = {}
+    for c in node.containers:
+        if not c.is_sandbox and c.sandbox_id and len(c.sandbox_id) >= 6 and c.pod_name:
+            by_prefix.setdefault(c.sandbox_id[:6], []).append(c)
+    for sb in loose:
+        members = [c for c in by_prefix.get(sb.id[:6], []) if sb.id.startswith(c.sandbox_id or "\0")]
+        if members:
+            sb.pod_name = members[0].pod_name
+            sb.pod_namespace = sb.pod_namespace or members[0].pod_namespace
+            sb.pod_uid = sb.pod_uid or members[0].pod_uid
+            sb.sandbox_of = "crictl ps POD ID prefix"  # extra: how the pod was found
 
 
 def tie_pod_namespaces(node: NodeSnapshot) -> None:
@@ -481,7 +546,7 @@ def build_node(name: str, files: dict[str, list[tuple[str, str]]], *, keep_going
             value = result.value
             if parser == "ps":
                 node.processes.extend(value)
-            elif parser in ("docker-ps", "crictl-ps", "crictl-pods"):
+            elif parser in ("docker-ps", "crictl-ps", "crictl-pods", "ctr-containers"):
                 _add_containers(node, value, merge=True)
             elif parser == "docker-inspect":
                 if arg:
@@ -519,6 +584,7 @@ def build_node(name: str, files: dict[str, list[tuple[str, str]]], *, keep_going
                 if cluster is not None:
                     add_cluster_objects(cluster, value)
     _infer_runtime(node)
+    tie_ctr_sandboxes(node)
     tie_pod_namespaces(node)
     if errors:
         node.status = "partial"

@@ -92,6 +92,28 @@ def test_q3_q5_crictl_ps_on_seed001(cli, tmp_path):
     assert worker.evidence[0].id == "crictl-ps" and worker.evidence[0].command == "crictl ps"
 
 
+def test_q5_ctr_shows_the_sandboxes_crictl_ps_hides(cli, tmp_path):
+    """Seed 001's student found the pause containers with `ctr -n k8s.io c ls`."""
+    out = tmp_path / "snap"
+    code, _, err = cli("import", "--node", "k8s-worker", "--containers", S1 / "worker-crictl-ps-after.txt",
+                       "--containers", S1 / "worker-ctr-c-ls.txt", "--out", out)
+    assert code == 0, err
+    node = _load(out).node("k8s-worker")
+    assert [e.id for e in node.evidence] == ["crictl-ps", "ctr-containers"]
+    assert node.evidence[1].command == "ctr -n k8s.io c ls"
+    sandboxes = [c for c in node.containers if c.is_sandbox]
+    assert len(sandboxes) == 4 and all("pause" in c.image for c in sandboxes)
+    # ctr rows whose id extends a crictl ps id are the same container: merged, names kept
+    flannel = [c for c in node.containers if c.id.startswith("bb972fdbafef5")]
+    assert len(flannel) == 1 and flannel[0].name == "kube-flannel" and len(flannel[0].id) == 64
+    # the flannel pod's POD ID is a prefix of one pause row: that sandbox gets the pod's name
+    (sb,) = [c for c in sandboxes if c.id.startswith("afaf811d1728a")]
+    assert sb.pod_name == "kube-flannel-ds-22x65" and sb.sandbox_of == "crictl ps POD ID prefix"
+    # the student's c541c7c7… vs crictl's c541c7cf… differ (a typo in the report): not tied
+    assert [c.pod_name for c in sandboxes if c.id.startswith("c541c7c7")] == [None]
+    assert {c.runtime for c in node.containers} == {"containerd"}
+
+
 def _q6(cli, tmp_path, pod_ns_name: str) -> snapmod.NodeSnapshot:
     out = tmp_path / pod_ns_name
     code, _, err = cli("import", "--node", "k8s-worker", "--ip-link", S1 / "worker-ip-link-grep.txt",

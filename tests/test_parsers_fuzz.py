@@ -20,7 +20,15 @@ from labreport.parsers.base import ParseResult
 from labreport.snapshot import ParseWarning
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-AVAILABLE = parsers.available()
+AVAILABLE = dict(parsers.available())
+# parsers `labreport import` uses before the registry lists them
+from labreport.importer import EXTRA_PARSERS  # noqa: E402
+
+for _name, _path in EXTRA_PARSERS.items():
+    if _name not in AVAILABLE:
+        import importlib
+
+        AVAILABLE[_name] = importlib.import_module(_path)
 NAMES = sorted(AVAILABLE)
 
 # real outputs to mutate: every parser's fixtures (ours and the other owners'), small ones only
@@ -36,8 +44,10 @@ for pattern in ("parsers/*/*.out", "seeds/*/*", "iptables/*.txt", "nft/*", "ipvs
 # the same real outputs grouped by the parser that reads them, so mutations reach deep paths
 OWN: dict[str, list[str]] = {}
 for _text in CORPUS:
+    from labreport.importer import _detect_among
+
     try:
-        OWN.setdefault(parsers.detect(_text), []).append(_text)
+        OWN.setdefault(_detect_among(_text, NAMES), []).append(_text)
     except ParseError:
         continue
 

@@ -23,6 +23,7 @@ NODE_FILE_OPTIONS: dict[str, str] = {
     "--ps": "ps",
     "--containers": "containers",
     "--pods": "pods",
+    "--ctr": "ctr",
     "--inspect": "inspect",
     "--ip-link": "ip-link",
     "--ip-addr": "ip-addr",
@@ -48,8 +49,10 @@ HELP = """Build a snapshot from pasted command outputs (a lab report's text).
 Per node (each applies to the most recent --node; without --node, one node "node"):
   --node NAME                start a node
   --ps F                     ps aux / ps -ef (also `ps aux | grep kube` pastes)
-  --containers F             docker ps, crictl ps, crictl pods or docker inspect (detected)
+  --containers F             docker ps, crictl ps, crictl pods, docker inspect or
+                             ctr c ls (detected)
   --pods F                   crictl pods
+  --ctr F                    ctr -n k8s.io containers ls (shows the pause sandboxes)
   --inspect [NAME=]F         docker inspect JSON, or a `| grep NetworkMode` fragment of it
                              (NAME: the container inspected; merged into its docker ps row)
   --ip-link F, --ip-addr F   ip link / ip addr (text, -d, or -j)
