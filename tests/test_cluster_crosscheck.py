@@ -109,3 +109,15 @@ def test_endpoints_fallback_without_slices():
     analysis.node("worker").services[1].endpoints = []
     ms = crosscheck(snap, analysis)
     assert [(m.kind, m.node) for m in ms] == [("endpoint-missing", "worker")]
+
+
+def test_nodeport_in_api_but_not_in_rules():
+    snap, analysis = _agreeing()
+    web = next(s for s in snap.cluster.services if s["metadata"]["name"] == "web")
+    web["spec"]["type"] = "NodePort"
+    web["spec"]["ports"][0]["nodePort"] = 30080
+    ms = crosscheck(snap, analysis)
+    assert sorted((m.kind, m.node) for m in ms) == [("nodeport-missing", "master"), ("nodeport-missing", "worker")]
+    for na in analysis.nodes:
+        na.services[1].node_port = 30080
+    assert crosscheck(snap, analysis) == []

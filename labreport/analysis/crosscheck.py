@@ -11,8 +11,8 @@
   (``pod-ip-unknown``: a leftover sandbox or a pod the API has forgotten);
 - services: every API Service port with a cluster IP is programmed on the node
   (``service-missing`` — ServiceRecord matched by cluster IP + port + protocol, else by
-  ``namespace/name`` + port) and every service the node's rules carry exists in the API
-  (``service-stale``);
+  ``namespace/name`` + port), with its NodePort when it has one (``nodeport-missing``),
+  and every service the node's rules carry exists in the API (``service-stale``);
 - endpoints: the ready endpoints of the Service's EndpointSlices (Endpoints when there are
   no slices) against the rule's endpoints (``endpoint-missing``: in the API, not in the
   rules; ``endpoint-stale``: in the rules, not in the API).
@@ -200,6 +200,12 @@ def _check_services(cluster: ClusterObjects, nodes: dict[str, NodeAnalysis]) -> 
                                                f"{na.proxy_mode.mode} rules do not carry it"))
                     continue
                 matched.update(recs)
+                want_np = port.get("nodePort")
+                if want_np and not any(na.services[i].node_port == want_np for i in recs):
+                    have = sorted({na.services[i].node_port for i in recs if na.services[i].node_port})
+                    out.append(Mismatch(kind="nodeport-missing", node=node_name, subject=label,
+                                        detail=f"Service {label} has NodePort {want_np} in the API but {node_name}'s rules "
+                                               + (f"use {', '.join(map(str, have))}" if have else "open no NodePort for it")))
                 api_eps = _api_endpoints(cluster, ns, name, port)
                 for i in recs:
                     rec = na.services[i]
