@@ -245,3 +245,14 @@ def test_collect_cli_over_ssh_writes_both_nodes(lab, tmp_path, cli):
     assert [n.name for n in snap.nodes] == ["nodea", "refused"]
     assert snap.nodes[0].status in ("ok", "partial") and snap.nodes[1].status == "failed"
     assert "node refused: failed: connection refused" in err
+
+
+def test_progress_lines_per_node_on_stderr(lab, capsys):
+    snaps = collect_nodes(["nodeb", "refused"], ssh_config=str(lab["cfg"]), remote_command="labreport-not-here",
+                          timeout=20, progress=True)
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert [s.status for s in snaps] == ["failed", "failed"]
+    lines = err.splitlines()
+    assert any("nodeb" in ln and "labreport is not installed" in ln for ln in lines), err
+    assert any("refused" in ln and "connection refused" in ln for ln in lines), err
