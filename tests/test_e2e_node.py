@@ -167,6 +167,7 @@ def test_collect_every_service_with_its_endpoints_and_shares(lab, analysis):
 # ------------------------------------------------------------------ the two-node builder is real
 
 
+@needs_lab("ssh", "ssh-keygen", "/usr/sbin/sshd", "ss", "bridge")
 @pytest.mark.parametrize("overlay", ["vxlan", "host-gw"])
 def test_two_node_lab_is_real(overlay):
     """The cluster owner's e2e runs on this builder: prove cross-node pod traffic over the
