@@ -315,13 +315,16 @@ def decode_link(msg: Any) -> tuple[Link, dict[str, Any]]:
             if stp is not None:
                 extra["bridge_stp"] = bool(stp)
     peer = _attr(msg, "IFLA_LINK")
+    netnsid = _attr(msg, "IFLA_LINK_NETNSID")
+    if peer and peer == ifindex and netnsid is None:
+        peer = None  # a device naming itself (same namespace): no peer to show
     operstate = _attr(msg, "IFLA_OPERSTATE")
     link = Link(
         ifindex=ifindex,
         name=name,
         kind=kind,
-        peer_ifindex=peer if peer and peer != ifindex else None,
-        link_netnsid=_attr(msg, "IFLA_LINK_NETNSID"),
+        peer_ifindex=peer or None,  # eth0@if2 may pair with another namespace's ifindex 2
+        link_netnsid=netnsid,
         mac=_attr(msg, "IFLA_ADDRESS"),
         mtu=_attr(msg, "IFLA_MTU"),
         state=operstate if isinstance(operstate, str) else None,

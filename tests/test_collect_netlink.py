@@ -368,3 +368,22 @@ def test_without_root_only_the_node_namespace_is_read(lab):
     assert any(ln["name"] == "cni0" for ln in nss[lab.node]["links"])
     assert nss[lab.pods[0]]["error"] and "root" in nss[lab.pods[0]]["error"]
     assert res["status"]["ok"] and res["status"]["partial"] and "root" in res["status"]["reason"]
+
+
+def test_veth_pair_with_equal_ifindexes_keeps_its_peer():
+    """va (ifindex 2 in A) ↔ vb (ifindex 2 in B): `ip` prints va@if2; so must the records."""
+    a, b = lab_name("lrca"), lab_name("lrcb")
+    try:
+        sh("ip", "netns", "add", a)
+        sh("ip", "netns", "add", b)
+        sh("ip", "-n", a, "link", "add", "name", "va", "type", "veth", "peer", "name", "vb", "netns", b)
+        res = collect_in(a, [])
+        nss = by_name(res)
+        va, vb = link(nss[a], "va"), link(nss[b], "vb")
+        assert va["ifindex"] == vb["ifindex"] == 2
+        assert (va["peer_ifindex"], va["link_netns"]) == (2, b)
+        assert (vb["peer_ifindex"], vb["link_netns"]) == (2, a)
+        assert link(nss[a], "lo")["peer_ifindex"] is None
+    finally:
+        for ns in (a, b):
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
