@@ -265,6 +265,13 @@ class _Svc:
         self.evidence.append(line)
         return True
 
+    def add_line(self, line: str) -> None:
+        """Evidence already met through another chain (a KUBE-SEP under both KUBE-SVC and
+        KUBE-SVL) is not repeated."""
+        if line not in self.seen:
+            self.seen.add(line)
+            self.evidence.append(line)
+
     def take_name(self, comment: Optional[str]) -> None:
         if self.name is None:
             self.name = _name_in(comment)
@@ -278,7 +285,7 @@ def _rules(table: Optional[IptTable], chain: str) -> list[IptRule]:
 
 
 def _walk_service_chain(
-    svc: _Svc, nat: IptTable, chain: IptChain, sep_cache: dict[str, tuple[Optional[str], list[_Rule], bool]]
+    svc: _Svc, nat: IptTable, chain: IptChain
 ) -> list[Endpoint]:
     """Endpoints of a KUBE-SVC/KUBE-SVL/KUBE-XLB chain, in rule order, with shares."""
     eps: list[Endpoint] = []
@@ -305,7 +312,7 @@ def _walk_service_chain(
             share = remaining * (p if p is not None else 1.0)
             remaining = remaining * (1.0 - p) if p is not None else 0.0
             last_prob = p
-            address = _endpoint_address(svc, nat, t, r, sep_cache)
+            address = _endpoint_address(svc, nat, t, r)
             eps.append(_new(Endpoint, {"address": address, "probability": share, "rule_probability": p, "chain": t}))
             if r.garbled_addr:
                 svc.warnings.append(
@@ -323,35 +330,25 @@ def _walk_service_chain(
     return eps
 
 
-def _endpoint_address(
-    svc: _Svc, nat: IptTable, sep: str, jump: _Rule, cache: dict[str, tuple[Optional[str], list[_Rule], bool]]
-) -> str:
-    cached = cache.get(sep)
-    if cached is None:
-        ch = nat.chains.get(sep)
-        addr: Optional[str] = None
-        rules: list[_Rule] = []
-        rset = False
-        if ch is not None:
-            for rule in ch.rules:
-                r = _Rule(sep, rule.spec)
-                rules.append(r)
-                if addr is None and r.target == "DNAT":
-                    addr = r.to_dest
-                if " --set " in r.head:
-                    rset = True
-        cached = (addr, rules, rset) if ch is not None else (None, [], False)
-        if ch is not None:
-            cache[sep] = cached
-    addr, rules, rset = cached
-    for r in rules:
-        svc.add_evidence(r, warn_duplicate=False)
-    if rset:
-        svc.affinity = True
+def _endpoint_address(svc: _Svc, nat: IptTable, sep: str, jump: _Rule) -> str:
+    """The DNAT destination of a KUBE-SEP chain (its rules go to the evidence), else the
+    ``-> ip:port`` of the jump's comment, else "?" with a warning."""
+    ch = nat.chains.get(sep)
+    addr: Optional[str] = None
+    if ch is not None:
+        for rule in ch.rules:
+            spec = rule.spec
+            svc.add_line(f"-A {sep} {spec}")
+            if addr is None:
+                k = spec.find("-j DNAT ")
+                if k >= 0:
+                    addr = _value(spec[k:] + " ", " --to-destination ")
+            if " --set " in spec:
+                svc.affinity = True
     from_comment = _comment_endpoint(jump.comment)
     if addr is None:
         if from_comment:
-            if sep not in nat.chains:
+            if ch is None:
                 svc.warnings.append(f"{sep} is not in the input; endpoint {from_comment} read from the comment")
             return from_comment
         svc.warnings.append(f"{sep} is not in the input (or has no DNAT rule): endpoint address unknown")
@@ -366,6 +363,11 @@ def _endpoint_address(
 
 def decode_iptables(ipt: Iptables) -> tuple[list[ServiceRecord], Optional[MasqueradeInfo]]:
     """ServiceRecords (one per Service port) and the masquerade setup, from iptables rules."""
+    with _parser.gc_paused():  # many small acyclic objects; see iptables_save.gc_paused
+        return _decode(ipt)
+
+
+def _decode(ipt: Iptables) -> tuple[list[ServiceRecord], Optional[MasqueradeInfo]]:
     nat = ipt.tables.get("nat")
     filt = ipt.tables.get("filter")
     svcs: dict[str, _Svc] = {}
@@ -450,7 +452,6 @@ def decode_iptables(ipt: Iptables) -> tuple[list[ServiceRecord], Optional[Masque
             svcs[key].chains.setdefault(_ROLE_OF_PREFIX[pre], chain_name)
 
     # ---- walk each service's chains
-    sep_cache: dict[str, tuple[Optional[str], list[_Rule], bool]] = {}
     for key, svc in svcs.items():
         if nat is None:
             break
@@ -476,8 +477,8 @@ def decode_iptables(ipt: Iptables) -> tuple[list[ServiceRecord], Optional[Masque
         svl_name = svc.chains.get("svl") or f"KUBE-SVL-{key}"
         svc_chain = nat.chains.get(svc_name)
         local_chain = nat.chains.get(svl_name) or nat.chains.get(svc.chains.get("xlb", f"KUBE-XLB-{key}"))
-        all_eps = _walk_service_chain(svc, nat, svc_chain, sep_cache) if svc_chain is not None else None
-        local_eps = _walk_service_chain(svc, nat, local_chain, sep_cache) if local_chain is not None else None
+        all_eps = _walk_service_chain(svc, nat, svc_chain) if svc_chain is not None else None
+        local_eps = _walk_service_chain(svc, nat, local_chain) if local_chain is not None else None
         if svc_chain is not None:
             svc.chains["svc"] = svc_name
         if local_chain is not None:

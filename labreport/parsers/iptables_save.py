@@ -60,8 +60,10 @@ the rule starts. Fast: plain string splits, no regular expression per line.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import re
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 from labreport.errors import ParseError
 from labreport.parsers.base import ParseResult, ParserInfo, check_text, strip_prompt
@@ -310,12 +312,33 @@ def _is_command_line(rest: str) -> bool:
     return first in _COMMANDS
 
 
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building many small acyclic objects.
+
+    Measured on the 110,000-rule benchmark dump: the collector's repeated passes over
+    the new objects were ~40% of parse + decode time. Nothing built here forms cycles;
+    the collector is back on (if it was on) when the block ends, also on error."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def parse(text: str, *, source: str = "<input>") -> ParseResult[Iptables]:
     """Parse iptables-save / iptables -S text into an :class:`Iptables`.
 
     Raises ParseError for empty, binary or non-iptables input; every unreadable line is a
     warning in the result.
     """
+    with gc_paused():
+        return _parse(text, source)
+
+
+def _parse(text: str, source: str) -> ParseResult[Iptables]:
     text = check_text(text, source=source)
     # tables and chains are plain dicts while reading (a chain may be declared after its
     # rules, or twice); rules are IptRule at once: measured, one small model per rule is
