@@ -38,9 +38,11 @@ def _ip(*args: str, stdin: str | None = None) -> None:
 
 
 def existing(prefix: str) -> list[str]:
+    """This benchmark's namespaces only: <prefix>node and <prefix>-pNNN."""
     if not NETNS_DIR.is_dir():
         return []
-    return sorted(p.name for p in NETNS_DIR.iterdir() if p.name.startswith(prefix))
+    return sorted(p.name for p in NETNS_DIR.iterdir()
+                  if p.name == node_name(prefix) or p.name.startswith(f"{prefix}-p"))
 
 
 def is_built(prefix: str, pods: int) -> bool:

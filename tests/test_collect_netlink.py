@@ -372,7 +372,7 @@ def test_without_root_only_the_node_namespace_is_read(lab):
 
 def test_veth_pair_with_equal_ifindexes_keeps_its_peer():
     """va (ifindex 2 in A) ↔ vb (ifindex 2 in B): `ip` prints va@if2; so must the records."""
-    a, b = lab_name("lrca"), lab_name("lrcb")
+    a, b = lab_name("lrca"), lab_name("lrcd")
     try:
         sh("ip", "netns", "add", a)
         sh("ip", "netns", "add", b)
