@@ -158,6 +158,8 @@ def test_ssh_config_resolution(lab):
         "sudo -n labreport collect --local --out - --name w --cri-socket /run/x.sock"
     assert remote_argv("/opt/venv/bin/labreport --traceback", sudo=False, cri_socket=None) == \
         "/opt/venv/bin/labreport --traceback collect --local --out -"
+    assert remote_argv(None, sudo=False, cri_socket=None, timeout=60).endswith("--timeout 50")
+    assert remote_argv(None, sudo=False, cri_socket=None, timeout=8).endswith("--timeout 6")
 
 
 @needs_collector
@@ -256,3 +258,10 @@ def test_progress_lines_per_node_on_stderr(lab, capsys):
     lines = err.splitlines()
     assert any("nodeb" in ln and "labreport is not installed" in ln for ln in lines), err
     assert any("refused" in ln and "connection refused" in ln for ln in lines), err
+
+
+@pytest.mark.skipif(shutil.which("sudo") is not None, reason="sudo is installed here")
+def test_sudo_missing_on_the_node(lab):
+    s = collect_nodes(["nodeb"], ssh_config=str(lab["cfg"]), sudo=True, remote_command=LABREPORT,
+                      timeout=20, progress=False)[0]
+    assert s.status == "failed" and s.error.startswith("sudo is not installed on nodeb"), s.error

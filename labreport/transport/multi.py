@@ -98,7 +98,7 @@ async def _one(node: str, *, ssh_user: Optional[str], ssh_config: Optional[str],
                 asyncio.to_thread(collect_local, name=node, cri_socket=cri_socket, timeout=timeout), timeout + 5)
         else:
             target = resolve(node, ssh_config=ssh_config, ssh_user=ssh_user, known_hosts=known_hosts)
-            command = remote_argv(remote_command, sudo=sudo, cri_socket=cri_socket, name=node)
+            command = remote_argv(remote_command, sudo=sudo, cri_socket=cri_socket, name=node, timeout=timeout)
             run = await asyncio.wait_for(collect_over_ssh(target, command, timeout=timeout, phase=set_phase), timeout)
             snap = run.node
             for w in run.warnings:

@@ -47,13 +47,22 @@ class RemoteRun:
     warnings: list[str] = field(default_factory=list)
 
 
+def remote_timeout(timeout: float) -> float:
+    """The remote collector's own deadline: shorter than ours by the time ssh needs to
+    connect, start Python and send the snapshot back, so a slow node returns a partial
+    snapshot instead of timing out with nothing."""
+    return max(1.0, round(timeout - min(10.0, timeout * 0.25), 1))
+
+
 def remote_argv(remote_command: Optional[str], *, sudo: bool, cri_socket: Optional[str],
-                name: Optional[str] = None) -> str:
+                name: Optional[str] = None, timeout: Optional[float] = None) -> str:
     """The command line run on the node (a shell string, every part quoted)."""
     base = shlex.split(remote_command) if remote_command else ["labreport"]
     argv = (["sudo", "-n"] if sudo else []) + base + ["collect", "--local", "--out", "-"]
     if name:
         argv += ["--name", name]
+    if timeout is not None:
+        argv += ["--timeout", f"{remote_timeout(timeout):g}"]
     if cri_socket:
         argv += ["--cri-socket", cri_socket]
     return " ".join(shlex.quote(a) for a in argv)
@@ -94,6 +103,9 @@ def _host_key_failure(target: Target, known: bool) -> NodeFailure:
 def _diagnose_exit(target: Target, status: Optional[int], stdout: str, stderr: str, command: str) -> NodeFailure:
     err = stderr.strip()
     tail = err.splitlines()[-1] if err else ""
+    if command.startswith("sudo ") and status == 127 and "sudo" in tail and "labreport" not in tail:
+        return NodeFailure(f"sudo is not installed on {target.node} ({tail})",
+                           fix="install sudo there, or connect as root without --sudo (--ssh-user root)")
     if status == 127 or "command not found" in err or "No such file or directory" in err and "labreport" in err:
         return NodeFailure(f"labreport is not installed on {target.node} (`{command}`: {tail or 'command not found'})",
                            fix=INSTALL_HINT)
@@ -181,7 +193,7 @@ async def collect_over_ssh(target: Target, command: str, *, timeout: float,
         phase("collecting")
         started = time.monotonic()
         try:
-            result = await conn.run(command, check=False)
+            result = await conn.run(command, check=False, encoding="utf-8", errors="replace")
         except (asyncssh.Error, OSError) as exc:
             raise NodeFailure(f"the ssh session to {target.node} broke while the collector ran: {exc}") from None
         stdout = result.stdout if isinstance(result.stdout, str) else (result.stdout or b"").decode("utf-8", "replace")
