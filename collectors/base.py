@@ -58,7 +58,6 @@ from labreport.snapshot import (
     Ipvs,
     NetNamespace,
     NftRuleset,
-    NodeInfo,
     NodeSnapshot,
     ParseWarning,
     Process,

@@ -16,7 +16,6 @@ import platform
 import re
 import socket
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Optional
 
 from collectors.base import CollectContext, Collector, CollectorOutput, CommandSpec, Need, synthesized

@@ -15,7 +15,6 @@ from collectors.base import (
     CollectContext,
     Collector,
     CollectorOutput,
-    CommandResult,
     CommandRunner,
     CommandSpec,
     Need,
