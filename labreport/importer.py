@@ -22,6 +22,8 @@ File kinds (the keys of ``build_node``'s ``files``):
 ``ip-addr``        ip addr / ip -j addr / ip -d link
 ``ip-route``       ip route / ip -j route
 ``pod-ip-addr:NS`` ``ip addr`` run inside a pod: a namespace named NS
+``bridge-fdb``     ``bridge fdb show`` (text or -j): the VXLAN forwarding entries of the
+                   node namespace's links (``Link.vxlan.fdb``)
 ``ip-netns``       ``ip netns list`` / ``ip netns list-id`` / ``ip -j netns list``:
                    the node namespace's nsid table (``nsids``), which ``ip -j``
                    output needs to name the namespace behind a ``link_netnsid``
@@ -84,6 +86,7 @@ KIND_PARSERS: dict[str, list[str]] = {
     "ip-route": ["ip-route"],
     "pod-ip-addr": ["ip-addr"],
     "ip-netns": [],  # read here (parse_netns_ids): three lines of text, not worth a registry entry
+    "bridge-fdb": [],  # ip_addr.parse_fdb: entries attached to the node namespace's VXLAN links
     "iptables-save": ["iptables-save"],
     "nft": ["nft"],
     "ipvsadm": ["ipvsadm"],
@@ -511,7 +514,8 @@ def build_node(name: str, files: dict[str, list[tuple[str, str]]], *, keep_going
     node = NodeSnapshot(name=name, source="import", collected_at=_now())
     host: Optional[NetNamespace] = None
     errors: list[str] = []
-    order = ["ps", "containers", "pods", "inspect", "ip-netns", "ip-link", "ip-addr", "ip-route", "pod-ip-addr",
+    order = ["ps", "containers", "pods", "inspect", "ip-netns", "ip-link", "ip-addr", "bridge-fdb", "ip-route",
+             "pod-ip-addr",
              "iptables-save", "nft", "ipvsadm", "kubectl"]
     kinds = sorted(files, key=lambda k: order.index(k.split(":", 1)[0]) if k.split(":", 1)[0] in order else 99)
     for kind in kinds:
@@ -528,6 +532,22 @@ def build_node(name: str, files: dict[str, list[tuple[str, str]]], *, keep_going
                     host.nsids.update(ids)
                     node.evidence.append(Evidence(id=_evidence_id(node, "ip-netns"),
                                                   command=command_from_paste(text) or "ip netns list",
+                                                  stdout=text, origin="import", path=path))
+                    continue
+                if base == "bridge-fdb":
+                    from labreport.parsers.ip_addr import attach_fdb, parse_fdb
+
+                    try:
+                        fdb = parse_fdb(text, source=path)
+                    except ParseError as exc:
+                        raise ImportFileError(str(exc).replace(f"{path}: ", "", 1), source=path) from None
+                    if host is None:
+                        host = NetNamespace(name=NODE_NS, kind="node")
+                        node.netns.insert(0, host)
+                    attach_fdb(host.links, fdb.value)
+                    node.warnings.extend(w.model_copy(update={"source": path}) for w in fdb.warnings)
+                    node.evidence.append(Evidence(id=_evidence_id(node, "bridge-fdb"),
+                                                  command=command_from_paste(text) or "bridge fdb show",
                                                   stdout=text, origin="import", path=path))
                     continue
                 parser, result = parse_file(kind, path, text)

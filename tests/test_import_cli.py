@@ -325,6 +325,25 @@ def test_utf16_paste_from_windows_is_read(tmp_path):
     assert len(snap.nodes[0].processes) == 4
 
 
+@pytest.mark.parametrize("fdb", ["here-node-bridge-fdb.txt", "here-node-bridge-j-fdb.txt"])
+def test_bridge_fdb_entries_go_to_the_vxlan_device(cli, tmp_path, fdb):
+    """`bridge fdb show` (text and -j) of the namespace whose `ip -d addr` is imported:
+    flannel.1's entry (the remote VTEP 192.168.77.3) is kept; cni0/veth port entries are not."""
+    base = Path(__file__).resolve().parent / "fixtures" / "parsers"
+    out = tmp_path / "snap"
+    code, _, err = cli("import", "--ip-addr", base / "ip-addr/here-node-ip-d-addr.out",
+                       "--bridge-fdb", base / "bridge-fdb" / fdb, "--out", out)
+    assert code == 0, err
+    node = _load(out).nodes[0]
+    host = node.node_netns()
+    vx = {lk.name: lk.vxlan for lk in host.links if lk.vxlan}
+    assert list(vx) == ["flannel.1"]
+    assert [(e.mac, e.dst, e.dev) for e in vx["flannel.1"].fdb] == [("36:ac:8f:79:59:c0", "192.168.77.3", "flannel.1")]
+    assert "permanent" in vx["flannel.1"].fdb[0].flags and "self" in vx["flannel.1"].fdb[0].flags
+    assert [e.id for e in node.evidence] == ["ip-addr", "bridge-fdb"]
+    assert node.warnings == []
+
+
 # `ip -n NODE netns list | grep lrp` and `ip -n NODE netns list-id`, captured on this machine
 # (two pod namespaces with a veth each into NODE; other lines of the listing filtered out)
 NETNS_LIST = "lrpq755 (id: 1)\nlrpp8168 (id: 0)\n"

@@ -17,7 +17,7 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 CORPUS = [p.read_text(encoding="utf-8") for p in sorted(FIXTURES.glob("seeds/*/*")) + sorted(FIXTURES.glob("parsers/*/*.out"))
           if p.is_file() and p.suffix != ".md"]
 KINDS = ["ps", "containers", "pods", "inspect", "inspect:k8s_viewer_pod_default_05260c21-c524-41c7-82e7-ea61f09f4f2f_0",
-         "ctr", "ip-link", "ip-addr", "ip-route", "pod-ip-addr:testpod", "ip-netns", "kubectl"]
+         "ctr", "ip-link", "ip-addr", "bridge-fdb", "ip-route", "pod-ip-addr:testpod", "ip-netns", "kubectl"]
 
 
 @st.composite

@@ -29,6 +29,7 @@ NODE_FILE_OPTIONS: dict[str, str] = {
     "--ip-addr": "ip-addr",
     "--ip-route": "ip-route",
     "--ip-netns": "ip-netns",
+    "--bridge-fdb": "bridge-fdb",
     "--pod-ip-addr": "pod-ip-addr",
     "--iptables-save": "iptables-save",
     "--nft": "nft",
@@ -57,6 +58,7 @@ Per node (each applies to the most recent --node; without --node, one node "node
                              (NAME: the container inspected; merged into its docker ps row)
   --ip-link F, --ip-addr F   ip link / ip addr (text, -d, or -j)
   --ip-route F               ip route (text or -j)
+  --bridge-fdb F             bridge fdb show (VXLAN forwarding entries; after --ip-addr)
   --ip-netns F               ip netns list (names with "(id: N)"): the nsid table that
                              ip -j output needs to name a link-netnsid
   --pod-ip-addr NS=F         ip addr run inside a pod; NS names its namespace (e.g. the

@@ -71,6 +71,7 @@ _KINDS = {
     "vlan", "macvlan", "macvtap", "ipvlan", "ipvtap", "wireguard", "bond", "team", "geneve", "vrf",
     "nlmon", "ifb", "openvswitch", "erspan", "xfrm", "netkit",
 }
+_FDB_FLAGS = {"self", "master", "permanent", "static", "router", "extern_learn", "sticky", "offload", "dynamic"}
 _ADDR_FLAGS = {
     "dynamic", "noprefixroute", "secondary", "primary", "deprecated", "tentative", "permanent",
     "temporary", "mngtmpaddr", "home", "nodad", "optimistic", "dadfailed", "autojoin", "stable-privacy",
@@ -280,6 +281,64 @@ def _attach_fdb(result: ParseResult[list[Link]], fdb: list[tuple[int, str, dict[
             link.vxlan = VxlanInfo()
         link.vxlan.fdb.append(FdbEntry(mac=e["mac"], dst=e["dst"] or None, dev=e["dev"],
                                        vlan=to_int(e["vlan"]), flags=e["flags"].split()))
+
+
+def parse_fdb(text: str, *, source: str = "<input>") -> ParseResult[list[FdbEntry]]:
+    """``bridge fdb show`` alone (text or ``bridge -j fdb show``): every entry, for the
+    caller to attach to the links of the same namespace (``attach_fdb``)."""
+    text = check_text(text, source)
+    result: ParseResult[list[FdbEntry]] = ParseResult(value=[], parser="bridge-fdb", source=source)
+    body = "\n".join(ln for ln in text.split("\n") if not is_prompt_line(ln)).strip()
+    if body.startswith("["):
+        try:
+            data = load_json(body)
+        except ValueError as exc:
+            raise ParseError(f"bridge -j fdb output is not valid JSON: {exc}", source=source) from None
+        for i, e in enumerate(data if isinstance(data, list) else []):
+            if isinstance(e, dict) and isinstance(e.get("mac"), str) and isinstance(e.get("ifname"), str):
+                flags = [str(f) for f in e.get("flags") or [] if isinstance(f, str)]
+                if e.get("state"):
+                    flags.append(str(e["state"]))
+                result.value.append(FdbEntry(mac=e["mac"], dst=e.get("dst") if isinstance(e.get("dst"), str) else None,
+                                             dev=e["ifname"], vlan=to_int(e.get("vlan")), flags=flags))
+            else:
+                result.warn(1, str(e)[:200], f"item {i} is not an fdb entry (mac, ifname)")
+        if not result.value:
+            raise ParseError("no fdb entry (mac, ifname) in this JSON: not bridge -j fdb show", source=source)
+        return result
+    for line_no, line in enumerate(text.split("\n"), 1):
+        s = line.strip()
+        if not s or s in ("```", "~~~") or is_prompt_line(line):
+            continue
+        m = _FDB_RE.match(s)
+        if not m:
+            result.warn(line_no, line, "not a bridge fdb line (MAC dev DEV …)")
+            continue
+        toks = m.group("rest").split()
+        result.value.append(FdbEntry(mac=m.group("mac"), dev=m.group("dev"), dst=_kv(toks, "dst"),
+                                     vlan=to_int(_kv(toks, "vlan")),
+                                     flags=[t for t in toks if t in _FDB_FLAGS]))
+    if not result.value:
+        raise ParseError("no bridge fdb lines (MAC dev DEV …) found", source=source)
+    return result
+
+
+def attach_fdb(links: list[Link], entries: list[FdbEntry]) -> int:
+    """Put the entries of tunnel devices (a VXLAN, or any device whose entries have a
+    ``dst``) on their link's ``vxlan.fdb``; bridge port entries are not kept. Returns how
+    many were attached."""
+    by_name = {link.name: link for link in links}
+    n = 0
+    for e in entries:
+        link = by_name.get(e.dev or "")
+        if link is None or not (link.kind == "vxlan" or (link.kind is None and e.dst)):
+            continue
+        if link.vxlan is None:
+            link.vxlan = VxlanInfo()
+        if not any(f.mac == e.mac and f.dst == e.dst for f in link.vxlan.fdb):
+            link.vxlan.fdb.append(e)
+            n += 1
+    return n
 
 
 # ----------------------------------------------------------------------------- JSON
