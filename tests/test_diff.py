@@ -13,30 +13,38 @@ from labreport.snapshot import Address, Iptables, Link, NetNamespace, NodeSnapsh
 
 docker_ps = pytest.importorskip("labreport.parsers.docker_ps")
 
-# seed 000 (/work/shared/seeds/000_e359b12b30cf104e.txt), Q3, worker node: `docker ps`
-Q3_WORKER = """CONTAINER ID\tIMAGE\tCOMMAND\tCREATED\tSTATUS\tNAMES
-255bca2632d3\tregistry.cn-hangzhou.aliyuncs.com/google_containers/kube-proxy\t"/usr/local/bin/kube..."\t57 minutes ago\tUp 57 minutes\tk8s_kube-proxy_kube-proxy-d2lkd_kube-system_9b7ddf4c-2e00-4904-ab47-3d6ea10376b5_0
-d9985bc654f3\tregistry.cn-hangzhou.aliyuncs.com/google_containers/pause:3.6\t"/pause"\t57 minutes ago\tUp 57 minutes\tk8s_POD_kube-proxy-d2lkd_kube-system_9b7ddf4c-2e00-4904-ab47-3d6ea10376b5_0
-"""
-# same seed, Q5: "worker节点上多出了如下三个容器" (the three new containers after the pod)
-Q5_NEW = """CONTAINER ID\tIMAGE\tCOMMAND\tCREATED\tSTATUS\tNAMES
-a7fae79530a1\tdplsming/aria2ng-downloader\t"/conf-copy/start.sh"\tAbout an hour ago\tUp About an hour\tk8s_downloader_pod_default_05260c21-c524-41c7-82e7-ea61f09f4f2f_0
-c17c77e1b546\tdplsming/nginx-fileserver\t"/docker-entrypoint...."\tAbout an hour ago\tUp About an hour\tk8s_viewer_pod_default_05260c21-c524-41c7-82e7-ea61f09f4f2f_0
-23f2f68378cc\tregistry.cn-hangzhou.aliyuncs.com/google_containers/pause:3.6\t"/pause"\tAbout an hour ago\tUp About an hour\tk8s_POD_pod_default_05260c21-c524-41c7-82e7-ea61f09f4f2f_0
-"""
+SEED = Path(__file__).resolve().parent / "fixtures" / "seeds" / "seed000"
+# seed 000, Q3: the worker's `docker ps` before the pod; Q5: the three containers the pod
+# added ("worker节点上多出了如下三个容器") — the student quoted only the new rows, so AFTER
+# is both files together (see tests/fixtures/seeds/README.md)
+BEFORE = SEED / "worker-docker-ps-before.txt"
+AFTER_NEW = SEED / "worker-docker-ps-after-new.txt"
 POD_UID = "05260c21-c524-41c7-82e7-ea61f09f4f2f"
 
 
-def _snap(text: str) -> Snapshot:
-    containers = docker_ps.parse(text, source="docker ps").value
+def _snap(*texts: str) -> Snapshot:
+    containers = [c for t in texts for c in docker_ps.parse(t, source="docker ps").value]
     return Snapshot(nodes=[NodeSnapshot(name="worker", source="import", containers=containers)])
 
 
 @pytest.fixture
 def before_after() -> tuple[Snapshot, Snapshot]:
-    before = _snap(Q3_WORKER)
-    after_text = Q3_WORKER + "\n".join(Q5_NEW.splitlines()[1:]) + "\n"
-    return before, _snap(after_text)
+    return _snap(BEFORE.read_text()), _snap(BEFORE.read_text(), AFTER_NEW.read_text())
+
+
+def test_import_then_diff_cli(tmp_path: Path, cli):
+    """The whole way a TA would: `labreport import` each side, then `labreport diff`."""
+    code, _, err = cli("import", "--node", "worker", "--containers", BEFORE, "--out", tmp_path / "b", "-q")
+    assert code == 0, err
+    code, _, err = cli("import", "--node", "worker", "--containers", BEFORE, "--containers", AFTER_NEW,
+                       "--out", tmp_path / "a", "-q")
+    assert code == 0, err
+    code, out, err = cli("diff", tmp_path / "b", tmp_path / "a", "--json")
+    assert code == 0, err
+    w = json.loads(out)["nodes"]["worker"]
+    assert sorted((c["id"], c["is_sandbox"], c["pod"]) for c in w["containers"]["added"]) == [
+        ("23f2f68378cc", True, "default/pod"), ("a7fae79530a1", False, "default/pod"), ("c17c77e1b546", False, "default/pod")]
+    assert w["containers"]["removed"] == [] and [p["uid"] for p in w["pods"]["added"]] == [POD_UID]
 
 
 def test_diff_names_exactly_the_new_containers_and_the_sandbox(before_after):
