@@ -208,9 +208,10 @@ def test_two_node_lab_is_real(overlay):
         assert json.loads(ssh.stdout)[0]["addr_info"][0]["local"] == "10.244.1.1"
     finally:
         assert not cluster.close()
-    for n in ("master", "worker"):
-        assert not Path(f"/var/run/netns/{cluster.ns(n)}").exists()
-    assert not Path(f"/var/run/netns/{cluster.lan_ns}").exists()
+    names = [cluster.ns("master"), cluster.ns("worker"), cluster.lan_ns]
+    assert _leftovers(str(cluster.base), names) == []
+    for lab in cluster.labs.values():
+        assert _leftovers(str(lab.base), []) == []
 
 
 # ------------------------------------------------------------------ teardown is complete
