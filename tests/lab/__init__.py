@@ -36,7 +36,12 @@ Single node (``tests.lab.node``)::
   - an uplink ``eth0`` 192.168.56.10/24 with its default route via 192.168.56.1 in a gateway
     namespace ``<node>g`` (``truth.uplink_veth``, ``truth.uplink_peer_ns``).
   Options: ``NodeLab(pod_cidr=…, cluster_cidr=…, with_docker=False, uplink=None,
-  services=False, pod_prefix="x-")``; ``lab.load_services([ServicePortSpec…])`` loads others.
+  services=False, pod_prefix="x-")``; ``lab.load_services([ServicePortSpec…])`` loads others;
+  ``lab.reach_all_endpoints("default/web:http")`` curls the cluster IP until every endpoint's
+  pod answered; ``lab.cri`` (CriClient), ``lab.dockerd.client`` (docker SDK), ``lab.build_seconds``.
+  ``tests.lab.checks.check_pods/check_veths/check_services(node_analysis_dict, truth)`` compare
+  ``labreport analyze --json`` output with a NodeTruth exactly; ``truth_from_dict`` reloads a
+  truth.json.
 
 Plain ``ip`` node (``tests.lab.plain``): ``PlainIpNode(n_pods=4).build()`` → PlainTruth: a
 bridge ``br-pods`` in namespace ``lri…`` and N pod namespaces ``<node>-pod<i>`` joined by veth
@@ -71,7 +76,8 @@ Other pieces: ``tests.lab.cri.CriClient(socket)`` (Version, Run/Stop/RemovePodSa
 PodSandboxStatus verbose → (status, info JSON), Create/Start/Stop/RemoveContainer, List…,
 ListImages); ``tests.lab.sshd.SshServer(netns, dir, address, ClientKey.generate(dir)).start()``;
 ``tests.lab.cli.labreport_argv()`` (how to run the installed ``labreport``);
-``tests.lab.capture_sample`` (records samples/live-containerd-docker-node/).
+``tests.lab.capture_sample`` (records samples/live-containerd-docker-node/);
+``python -m tests.lab.measure`` (build/teardown timings).
 
 Teardown stops/removes pods and containers through CRI/Docker, runs CNI DEL, stops only the
 daemons the lab started (by pid; leftover shims are found by the lab's unique socket path),
