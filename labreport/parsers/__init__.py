@@ -19,6 +19,7 @@ PARSERS: dict[str, str] = {
     "docker-inspect": "labreport.parsers.docker_inspect",
     "crictl-ps": "labreport.parsers.crictl_ps",
     "crictl-pods": "labreport.parsers.crictl_pods",
+    "ctr-containers": "labreport.parsers.ctr_containers",  # ctr -n k8s.io c ls (shows pause sandboxes)
     "ip-addr": "labreport.parsers.ip_addr",  # ip link / ip addr, text and -j
     "ip-route": "labreport.parsers.ip_route",
     "iptables-save": "labreport.parsers.iptables_save",  # iptables-save and iptables -S
