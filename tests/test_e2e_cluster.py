@@ -272,6 +272,27 @@ def test_analysis_matches_the_truth_on_both_nodes(cluster, collected):
                    ("service-missing", "worker", "default/kubernetes:https")], analysis.mismatches
 
 
+def test_cross_node_path_from_master_to_a_worker_pod(cluster, collected):
+    """The snapshot carries what the report's path needs: from the master through the
+    cluster IP, over flannel.1 and the uplinks, to a pod on the worker."""
+    from labreport.analysis import analyze
+    from labreport.analysis.path import trace_path
+
+    snap, ct = collected["snap"], cluster["truth"]
+    analysis = analyze(snap)
+    worker_pods = {p.key for p in ct.nodes["worker"].pods}
+    path = trace_path(snap, analysis, service="default/web:http", from_node="master")
+    assert path.complete, path.note
+    assert (path.from_node, path.to_node) == ("master", "worker")
+    assert path.target_pod in worker_pods
+    target = ct.nodes["worker"].pod(path.target_pod)
+    where = [(h.node, h.where) for h in path.hops]
+    assert ("master", "flannel.1") in where and ("worker", "flannel.1") in where, where
+    assert ("master", "eth0") in where and ("worker", "eth0") in where, where
+    assert ("worker", target.veth.host_ifname) in where, where
+    assert path.target == f"{target.ip}:80"
+
+
 def test_diff_after_adding_a_pod_on_the_worker(cluster, collected):
     from labreport.diff import diff_snapshots
     from labreport.snapshot import load
