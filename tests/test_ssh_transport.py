@@ -265,3 +265,32 @@ def test_sudo_missing_on_the_node(lab):
     s = collect_nodes(["nodeb"], ssh_config=str(lab["cfg"]), sudo=True, remote_command=LABREPORT,
                       timeout=20, progress=False)[0]
     assert s.status == "failed" and s.error.startswith("sudo is not installed on nodeb"), s.error
+
+
+@needs_collector
+def test_local_node_is_collected_in_process(lab, monkeypatch):
+    called = []
+    import collectors.local as local
+
+    real = local.collect_local
+
+    def spy(**kw):
+        called.append(kw)
+        return real(**kw)
+
+    monkeypatch.setattr(local, "collect_local", spy)
+    snaps = collect_nodes(["local", "nodea"], ssh_config=str(lab["cfg"]), remote_command=LABREPORT, timeout=40,
+                          progress=False)
+    assert [s.name for s in snaps] == ["local", "nodea"]
+    assert called and called[0]["name"] == "local"  # no SSH for it
+    assert snaps[0].source == "live" and snaps[1].source == "ssh"
+    assert snaps[0].status in ("ok", "partial") and snaps[1].status in ("ok", "partial")
+
+
+def test_parallel_limit(lab, monkeypatch):
+    """More nodes than MAX_PARALLEL: all still come back, in order."""
+    monkeypatch.setattr(multi, "MAX_PARALLEL", 2)
+    nodes = ["refused"] * 1 + ["nodea", "nodeb"]
+    snaps = collect_nodes(nodes, ssh_config=str(lab["cfg"]), remote_command="labreport-not-here", timeout=20,
+                          progress=False)
+    assert [s.name for s in snaps] == nodes and all(s.status == "failed" for s in snaps)

@@ -26,6 +26,7 @@ from labreport.transport.ssh import NodeFailure, collect_over_ssh, remote_argv
 from labreport.transport.sshconfig import resolve
 
 LOCAL_NAMES = ("local", "localhost")
+MAX_PARALLEL = 32  # SSH sessions at once; each node's timeout starts when its turn comes
 
 
 def _now() -> str:
@@ -123,11 +124,15 @@ async def collect_nodes_async(nodes: Sequence[str], *, ssh_user: Optional[str] =
                               sudo: bool = False, remote_command: Optional[str] = None, timeout: float = 60.0,
                               cri_socket: Optional[str] = None, progress: bool = False,
                               known_hosts: Optional[str] = None) -> list[NodeSnapshot]:
+    gate = asyncio.Semaphore(MAX_PARALLEL)
+
+    async def gated(n: str, prog: _Progress) -> NodeSnapshot:
+        async with gate:
+            return await _one(n, ssh_user=ssh_user, ssh_config=ssh_config, known_hosts=known_hosts, sudo=sudo,
+                              remote_command=remote_command, timeout=timeout, cri_socket=cri_socket, progress=prog)
+
     with _Progress(nodes, progress) as prog:
-        return list(await asyncio.gather(*(
-            _one(n, ssh_user=ssh_user, ssh_config=ssh_config, known_hosts=known_hosts, sudo=sudo,
-                 remote_command=remote_command, timeout=timeout, cri_socket=cri_socket, progress=prog)
-            for n in nodes)))
+        return list(await asyncio.gather(*(gated(n, prog) for n in nodes)))
 
 
 def collect_nodes(nodes: Sequence[str], *, ssh_user: Optional[str] = None, ssh_config: Optional[str] = None,
