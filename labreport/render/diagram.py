@@ -247,10 +247,10 @@ class _Builder:
                 for k in conts:
                     kid = _id(n, "ctr", vp.netns, k.id or k.name)
                     if k.is_sandbox:
-                        label = f"{k.name or 'pause'}\n({t('diagram.sandbox')})"
+                        label = f"pause {(k.id or '')[:12]}\n({t('diagram.sandbox')})"
                         self._node(pc, kid, label, fillcolor="#e8e8e8", style="rounded,filled,dashed", fontsize="9")
                     else:
-                        self._node(pc, kid, k.name, fillcolor="#ffffff", fontsize="9")
+                        self._node(pc, kid, _short(k.name), fillcolor="#ffffff", fontsize="9")
                     self._edge(kid, eid, style="invis")
                 if not any(k.is_sandbox for k in pod.containers):
                     sid = _id(n, "ctr", vp.netns, "sandbox")
@@ -288,7 +288,7 @@ class _Builder:
         if key in ("uplink_out", "uplink_in"):
             return self.elements.get((n, "uplink"))
         if key == "wire":
-            return None
+            return None  # drawn as the uplink-to-uplink edge (the next hop)
         if key in ("overlay_out", "overlay_in", "bridge", "veth", "ipvs_vip"):
             return self.elements.get((n, h.where))
         if key == "pod":
@@ -303,22 +303,25 @@ class _Builder:
             return
         start = self.elements.get((self.path.from_node or "", "@client"))
         cur = start
+        cur_node = self.path.from_node
         pending: list[str] = []
         for h in self.path.hops:
             e = self.element_of(h)
             if e is None or e == cur:
                 pending.append(str(h.n))
                 continue
+            crosses = h.node != cur_node or h.node is None  # between nodes: do not stretch the layout
             if cur is not None:
                 label = ", ".join(pending + [str(h.n)])
                 self.g.edge(cur, e, label=f" {label} ", color=PATH_COLOR, fontcolor=PATH_COLOR, penwidth="2.6",
-                            dir="forward", arrowhead="normal", constraint="false" if h.key == "wire" else "true",
+                            dir="forward", arrowhead="normal", constraint="false" if crosses else "true",
                             fontsize="11")
                 self.mm_edges.append(f"  {cur} -->|{label}| {e}")
                 self.mm_red.append(self.mm_edge_count)
                 self.mm_edge_count += 1
                 self.path_edges += 1
             cur = e
+            cur_node = h.node
             pending = []
 
     def build(self) -> Diagram:
@@ -331,8 +334,9 @@ class _Builder:
             net = "node_network"
             self.g.node(net, self.t("diagram.node_network"), shape="ellipse", style="filled", fillcolor="#f0f0f0")
             self.mm.append(f'  {net}(["{_mm(self.t("diagram.node_network"))}"])')
+            self.elements[("*", "network")] = net
             for u in ups:
-                self._edge(u, net, penwidth="1.5")
+                self._edge(u, net, penwidth="1.5", constraint="false")
         if self.path and self.path.hops and self.path.to_node is None and getattr(self.path.hops[-1], "key", "") == "pod_unknown":
             tid = "target_unknown"
             ip = (self.path.target or "?").rsplit(":", 1)[0]
@@ -350,6 +354,15 @@ class _Builder:
             mm.append(f"  linkStyle {i} stroke:{PATH_COLOR},stroke-width:3px,color:{PATH_COLOR}")
         return Diagram(dot=self.g.source, mermaid="\n".join(mm), path_edges=self.path_edges,
                        summarized=dict(self.summarized))
+
+
+def _short(name: str) -> str:
+    """The container's name in the pod spec (docker's k8s_<name>_<pod>_… → <name>)."""
+    try:
+        from labreport.analysis.components import container_short_name
+        return container_short_name(name)
+    except ImportError:  # pragma: no cover
+        return name
 
 
 def _mm(s: str) -> str:
