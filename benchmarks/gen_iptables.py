@@ -148,7 +148,7 @@ def render(services: list[dict[str, Any]], *, cluster_cidr: str = CLUSTER_CIDR,
                 continue
             uses_svc = not itp_local or (has_external and not etp_local)
             uses_svc = uses_svc or (etp_local and has_external)  # pod/LOCAL traffic in KUBE-EXT goes to KUBE-SVC
-            uses_svl = (itp_local or (etp_local and has_external))
+            uses_svl = bool(local) and (itp_local or (etp_local and has_external))  # no chain without local endpoints
             cluster_target = svl_chain if itp_local else svc_chain
             if itp_local and not local:
                 filter_services.append(

@@ -396,3 +396,15 @@ def test_live_lab_capture_decodes_to_ground_truth(live_lab):
     nat_s = _run("ip", "netns", "exec", node, "iptables", "-t", "nat", "-S").stdout
     records, _ = decode_text(nat_s)
     check_against(records, [t for t in live_lab["truth"] if not t["no_endpoints"]])
+
+
+def test_internal_traffic_policy_local_without_a_local_endpoint():
+    """kube-proxy drops cluster-IP traffic in the filter table ("has no local endpoints")."""
+    spec = [{"namespace": "default", "name": "itp-none", "cluster_ip": "10.96.10.80", "itp": "Local",
+             "ports": [{"name": "http", "port": 80, "protocol": "TCP", "endpoints": ["10.244.2.5:80"], "local": []}]}]
+    text, truth = gen_iptables.render(spec)
+    assert '"default/itp-none:http has no local endpoints"' in text and " -j DROP" in text
+    (rec,) = decode_text(text)[0]
+    check_against([rec], truth)
+    assert rec.internal_traffic_policy == "Local" and rec.endpoints == [] and not rec.no_endpoints
+    assert any("no endpoint on this node" in w for w in rec.warnings)

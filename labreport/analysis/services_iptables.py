@@ -576,7 +576,7 @@ def _record(s: _Svc) -> ServiceRecord:
         else:
             service = rest
     endpoints = s.endpoints
-    if s.no_endpoints and endpoints is None:
+    if (s.no_endpoints or s.filter_only) and endpoints is None:
         endpoints = []
         # the "not in the input" warning is moot: kube-proxy writes no chain for such a service
         s.warnings = [w for w in s.warnings if "is not in the input: endpoints unknown" not in w]
