@@ -294,3 +294,15 @@ def test_parallel_limit(lab, monkeypatch):
     snaps = collect_nodes(nodes, ssh_config=str(lab["cfg"]), remote_command="labreport-not-here", timeout=20,
                           progress=False)
     assert [s.name for s in snaps] == nodes and all(s.status == "failed" for s in snaps)
+
+
+def test_encrypted_key_without_agent_is_explained(lab, tmp_path, monkeypatch):
+    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+    locked = tmp_path / "locked"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "a passphrase", "-f", str(locked)], check=True)
+    cfg = tmp_path / "cfg"
+    cfg.write_text(lab["cfg"].read_text().replace(f"IdentityFile {lab['key']}", f"IdentityFile {locked}"))
+    s = collect_nodes(["nodea"], ssh_config=str(cfg), remote_command=LABREPORT, timeout=20, progress=False)[0]
+    assert s.status == "failed"
+    # asyncssh cannot use a key with a passphrase without the agent: auth fails, and the fix says ssh-add
+    assert "authentication failed" in s.error and "ssh-add" in s.collectors[0].fix, s.error

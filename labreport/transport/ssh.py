@@ -149,7 +149,7 @@ async def collect_over_ssh(target: Target, command: str, *, timeout: float,
         known_hosts, known = None, False
         warnings.append(f"host key of {target.node} not verified: StrictHostKeyChecking no in {target.config_path}")
     else:
-        known_hosts, known = _known_hosts(target)
+        known_hosts, known = await asyncio.to_thread(_known_hosts, target)  # reads files, resolves the name
     kwargs: dict = dict(
         known_hosts=known_hosts,
         username=target.user,
@@ -177,7 +177,7 @@ async def collect_over_ssh(target: Target, command: str, *, timeout: float,
             "ssh agent only, never passwords)",
             fix=f"put your public key in ~{target.user}/.ssh/authorized_keys on {target.node} "
                 f"(ssh-copy-id {'-F ' + shlex.quote(target.config_path) + ' ' if target.config_path else ''}{target.node}), "
-                "or load it into the agent (ssh-add)") from None
+                "or load it into the agent (ssh-add; a key with a passphrase is only usable through the agent)") from None
     except ConnectionRefusedError:
         raise NodeFailure(f"connection refused by {target.hostname}:{target.port} (is sshd running on {target.node}?)",
                           fix=f"start sshd on {target.node} (systemctl start ssh) or fix Port/HostName in the ssh config") from None
