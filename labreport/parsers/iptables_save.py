@@ -353,7 +353,6 @@ def _parse(text: str, source: str) -> ParseResult[Iptables]:
     headerless: list[tuple[str, object]] = []  # ("rule", _Pending) / ("chain", (name, policy, line_no))
     pending: Optional[_Pending] = None
     n_records = 0
-    garbled_seen = False
 
     def table_obj(name: str) -> dict:
         t = tables.get(name)
@@ -370,7 +369,7 @@ def _parse(text: str, source: str) -> ParseResult[Iptables]:
             ch["policy"] = policy
 
     def flush() -> None:
-        nonlocal pending, garbled_seen
+        nonlocal pending
         p = pending
         if p is None:
             return
@@ -379,7 +378,7 @@ def _parse(text: str, source: str) -> ParseResult[Iptables]:
         if "  " in spec or "\t" in spec:
             spec = " ".join(spec.split())
         counters = p.counters
-        if " -c " in f" {spec} ":
+        if "-c " in spec:  # `iptables -S -v`: "-c PACKETS BYTES" inside the rule
             toks = spec.split()
             for i in range(len(toks) - 2):
                 if toks[i] == "-c" and toks[i + 1].isdigit() and toks[i + 2].isdigit():
@@ -389,14 +388,14 @@ def _parse(text: str, source: str) -> ParseResult[Iptables]:
         if spec.count('"') % 2 == 1:
             result.warn(p.line_no, p.raw_line, "unbalanced quote in rule (cut off?); kept as is")
         if ' --> ' in spec:
-            garbled_seen = True
             result.warn(p.line_no, p.raw_line,
                         "comment garbled by PDF conversion ('\"ns/svc:port\" --> ip:port', quotes moved); kept verbatim")
         rule = _new_rule(spec, p.line_no, counters)
         if p.table is None:
             headerless.append(("rule", (p.chain, rule)))
         else:
-            chains = table_obj(p.table)["chains"]
+            t = tables.get(p.table)
+            chains = (t if t is not None else table_obj(p.table))["chains"]
             ch = chains.get(p.chain)
             if ch is None:
                 ch = chains[p.chain] = {"name": p.chain, "policy": None, "rules": []}
@@ -433,7 +432,7 @@ def _parse(text: str, source: str) -> ParseResult[Iptables]:
             if len(parts) < 2:
                 result.warn(line_no, raw, "rule without a chain name")
                 continue
-            pending = _Pending(table_for_new(), parts[1], parts[2] if len(parts) > 2 else "", line_no, None, raw)
+            pending = _Pending(current or hinted, parts[1], parts[2] if len(parts) > 2 else "", line_no, None, raw)
             n_records += 1
             continue
         if c == ":":
