@@ -238,6 +238,8 @@ def test_trusted_models_equal_validated_ones():
     rec2 = iptables_save.trusted_model(ServiceRecord, {"name": "c/d"})
     rec2.external_ips.append("1.2.3.4")  # default factories are called per object
     assert rec.external_ips == []
+    with pytest.raises(ValueError):  # pydantic's ValidationError: a required field is missing
+        iptables_save.trusted_model(Endpoint, {"probability": 1.0})
 
 
 def test_gc_state_is_restored():

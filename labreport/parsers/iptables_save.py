@@ -227,6 +227,7 @@ _COMMANDS = {
 
 
 _FIELD_DEFAULTS: dict[type, list[tuple[str, Any, bool]]] = {}
+_REQUIRED = object()
 
 
 def trusted_model(cls, values: dict):
@@ -245,13 +246,15 @@ def trusted_model(cls, values: dict):
             if f.default_factory is not None:
                 spec.append((name, f.default_factory, True))
             elif f.is_required():
-                spec.append((name, None, False))  # must be given
+                spec.append((name, _REQUIRED, False))
             else:
                 spec.append((name, f.default, False))
         _FIELD_DEFAULTS[cls] = spec
     given = set(values)
     for name, default, factory in spec:
         if name not in values:
+            if default is _REQUIRED:
+                return cls(**values)  # a required field is missing: let validation say so
             values[name] = default() if factory else default
     obj = cls.__new__(cls)
     _set = object.__setattr__
