@@ -408,3 +408,25 @@ def test_internal_traffic_policy_local_without_a_local_endpoint():
     check_against([rec], truth)
     assert rec.internal_traffic_policy == "Local" and rec.endpoints == [] and not rec.no_endpoints
     assert any("no endpoint on this node" in w for w in rec.warnings)
+
+
+def _kube_proxy_write_order(line: str) -> str:
+    """A captured rule rewritten the way kube-proxy writes it to iptables-restore (matches
+    in another order, ``-d IP`` without ``/32``): ``-A C -m comment --comment X -m tcp -p
+    tcp -d IP --dport N -j T`` (shape of proxier.go's natRules.Write calls)."""
+    if not line.startswith("-A ") or " --dport " not in line or " -d " not in line:
+        return line.replace("/32 ", " ")
+    m = re.match(r'-A (\S+) (.*?)-d (\S+) -p (\S+) (-m comment --comment "[^"]*" )?-m \S+ --dport (\d+) (-j .*)$', line)
+    if not m:
+        return line.replace("/32 ", " ")
+    chain, pre, dst, proto, comment, dport, target = m.groups()
+    return (f"-A {chain} {comment or ''}-m {proto} -p {proto} {pre}-d {dst.removesuffix('/32')} "
+            f"--dport {dport} {target}")
+
+
+def test_match_order_and_missing_prefix_length_do_not_matter():
+    text = (FX / "lab-iptables-save.txt").read_text()
+    rewritten = "\n".join(_kube_proxy_write_order(ln) for ln in text.splitlines())
+    assert rewritten != text and "-m tcp -p tcp -d 10.96.10.10 --dport 80 -j KUBE-SVC-" in rewritten
+    records, _ = decode_text(rewritten)
+    check_against(records, lab_truth())
