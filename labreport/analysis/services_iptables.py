@@ -503,7 +503,11 @@ def _decode(ipt: Iptables) -> tuple[list[ServiceRecord], Optional[MasqueradeInfo
 
     # ---- old-style masquerade rules in KUBE-SERVICES / KUBE-NODEPORTS: attach by address/port
     if pending_masq:
-        by_dst = {(s.cluster_ip, s.port): s for s in svcs.values() if s.cluster_ip}
+        by_dst = {}
+        for s in svcs.values():
+            for ip in [s.cluster_ip, *s.external_ips, *s.lb_ips]:
+                if ip:
+                    by_dst.setdefault((ip, s.port), s)
         by_np = {s.node_port: s for s in svcs.values() if s.node_port}
         for r in pending_masq:
             s = by_dst.get((_strip_prefix(r.dst), r.dport)) if r.dst else by_np.get(r.dport)
