@@ -125,3 +125,11 @@ def test_import_then_analyze_seed001(cli, tmp_path):
     assert testpod["ip"] == "10.244.1.2" and testpod["sandbox_id"] == "e6cf53e8a57e5"
     assert [c["name"] for c in w["components"]] == ["kubelet", "kube-proxy", "flanneld"]
     assert w["not_in_containers"] == ["kubelet"]
+
+
+def test_limit_caps_long_tables_and_says_so(cli, snapdir):
+    code, out, _ = cli("analyze", snapdir, "--node", "k8s-master", "--limit", "2")
+    assert code == 0
+    assert "more not shown" in out and "--limit 0 lists everything" in out
+    code, out, _ = cli("analyze", snapdir, "--node", "k8s-master", "--limit", "0")
+    assert "more not shown" not in out and "kube-controller-manager" in out and "coredns" in out

@@ -45,34 +45,43 @@ def _yn(v: Optional[bool]) -> str:
     return "yes" if v else ("no" if v is False else "?")
 
 
-def _components(na: NodeAnalysis) -> Optional[Table]:
+def _components(na: NodeAnalysis, limit: int = 0) -> Optional[Table]:
     if not na.components:
         return None
     t = _table("Components", "name", "pid", "in container", "role", "key flags")
     # one row per shim / pause would drown the table on a busy node: count them instead
-    many = {n for n in ("containerd-shim", "conmon", "pause")
-            if sum(1 for c in na.components if c.name == n) > 3}
-    shown: set[str] = set()
+    counts: dict[str, int] = {}
+    for c in na.components:
+        counts[c.name] = counts.get(c.name, 0) + 1
+    many = {n for n in ("containerd-shim", "conmon", "pause") if counts.get(n, 0) > 3}
+    rows: list[tuple[str, str, str, str, str]] = []
+    grouped: dict[str, list[int]] = {}
     for c in na.components:
         if c.name in many:
-            if c.name in shown:
-                continue
-            shown.add(c.name)
-            same = [x for x in na.components if x.name == c.name]
-            t.add_row(f"{c.name} ×{len(same)}", ", ".join(str(x.pid) for x in same[:3]) + ", …",
-                      _yn(c.in_container), c.role, "")
+            if c.name not in grouped:
+                grouped[c.name] = []
+                rows.append((c.name, "", _yn(c.in_container), c.role, ""))
+            if c.pid is not None:
+                grouped[c.name].append(c.pid)
             continue
         flags = " ".join(f"{k}={v}" for k, v in c.key_flags.items())
-        t.add_row(c.name, str(c.pid) if c.pid is not None else "-", _yn(c.in_container), c.role,
-                  flags + (" (command cut)" if c.truncated else ""))
+        rows.append((c.name, str(c.pid) if c.pid is not None else "-", _yn(c.in_container), c.role,
+                     flags + (" (command cut)" if c.truncated else "")))
+    for name, pid, inc, role, flags in _cut(rows, limit, t):
+        if name in grouped:
+            pids = grouped[name]
+            t.add_row(f"{name} ×{counts[name]}", ", ".join(map(str, pids[:3])) + (", …" if len(pids) > 3 else ""),
+                      inc, role, "")
+        else:
+            t.add_row(name, pid, inc, role, flags)
     return t
 
 
-def _pods(na: NodeAnalysis) -> Optional[Table]:
+def _pods(na: NodeAnalysis, limit: int = 0) -> Optional[Table]:
     if not na.pods:
         return None
     t = _table("Pods", "pod", "ip", "netns", "containers (sandbox first)", "shares sandbox netns")
-    for p in na.pods:
+    for p in _cut(na.pods, limit, t):
         lines = []
         for c in p.containers:
             mark = "[sandbox] " if c.is_sandbox else ""
@@ -86,17 +95,17 @@ def _pods(na: NodeAnalysis) -> Optional[Table]:
     return t
 
 
-def _veths(na: NodeAnalysis) -> Optional[Table]:
+def _veths(na: NodeAnalysis, limit: int = 0) -> Optional[Table]:
     if not na.veth_pairs:
         return None
     t = _table("Veth pairs (host ↔ pod)", "host side", "bridge", "pod netns", "pod side", "pod IPs", "pod")
-    for v in na.veth_pairs:
+    for v in _cut(na.veth_pairs, limit, t):
         t.add_row(f"{v.host_ifindex}: {v.host_ifname}@if{v.pod_ifindex}", v.bridge or "(routed)", v.netns,
                   f"{v.pod_ifindex}: {v.pod_ifname}@if{v.host_ifindex}", ", ".join(v.pod_ips) or "-", v.pod or "-")
     return t
 
 
-def _devices(na: NodeAnalysis) -> Optional[Table]:
+def _devices(na: NodeAnalysis, limit: int = 0) -> Optional[Table]:
     if not (na.bridges or na.overlays or na.uplink):
         return None
     t = _table("Node devices", "device", "what", "details")
@@ -150,17 +159,17 @@ def _service_rows(s: ServiceRecord) -> tuple[str, str, str]:
     return front, "; ".join(extras), eps
 
 
-def _services(na: NodeAnalysis) -> Optional[Table]:
+def _services(na: NodeAnalysis, limit: int = 0) -> Optional[Table]:
     if not na.services:
         return None
     t = _table(f"Services (kube-proxy mode: {na.proxy_mode.mode})", "service port", "front", "notes", "endpoints")
-    for s in na.services:
+    for s in _cut(na.services, limit, t):
         front, extras, eps = _service_rows(s)
         t.add_row(s.name, front, extras, eps)
     return t
 
 
-def _preflight(na: NodeAnalysis) -> Optional[Table]:
+def _preflight(na: NodeAnalysis, limit: int = 0) -> Optional[Table]:
     if not na.preflight:
         return None
     t = _table("Preflight checks", "status", "check", "observed", "fix")
@@ -171,14 +180,24 @@ def _preflight(na: NodeAnalysis) -> Optional[Table]:
     return t
 
 
-def print_analysis(analysis: Analysis, console: Console) -> None:
+def _cut(rows: list, limit: int, table: Table, extra: int = 0) -> list:
+    """The first ``limit`` rows (0: all); the table's caption says how many were left out."""
+    if limit <= 0 or len(rows) <= limit + extra:
+        return rows
+    table.caption = (f"… {len(rows) - limit} more not shown (labreport analyze --json shows all; "
+                     "--node / --service narrow the view; --limit 0 lists everything)")
+    return rows[:limit]
+
+
+def print_analysis(analysis: Analysis, console: Console, *, limit: int = 0) -> None:
+    """Print the analysis; ``limit`` caps the rows of each long table (0: no cap)."""
     for na in analysis.nodes:
         head = f"Node {na.node}"
         if na.status != "ok":
             head += f" — {na.status}" + (f": {na.error}" if na.error else "")
         console.rule(Text(head))
         for make in (_components, _pods, _veths, _devices, _services, _preflight):
-            t = make(na)
+            t = make(na, limit)
             if t is not None:
                 console.print(t)
         if na.not_in_containers:

@@ -55,7 +55,9 @@ def _filter(analysis: Analysis, nodes: tuple[str, ...], service: Optional[str]) 
 @click.option("--json", "as_json", is_flag=True, help="Print the analysis as JSON.")
 @click.option("--node", "nodes", multiple=True, help="Only this node (repeatable).")
 @click.option("--service", default=None, help="Only this service (ns/name[:port] or name); trace its path.")
-def command(snapshot: str, as_json: bool, nodes: tuple[str, ...], service: Optional[str]) -> None:
+@click.option("--limit", default=200, show_default=True, type=click.IntRange(min=0),
+              help="Text output: at most this many rows per table (0: all). --json always has everything.")
+def command(snapshot: str, as_json: bool, nodes: tuple[str, ...], service: Optional[str], limit: int) -> None:
     """Analyze a snapshot: components, pods, veth pairs, services, checks."""
     from labreport.analysis import analyze
     from labreport.snapshot import load
@@ -72,4 +74,4 @@ def command(snapshot: str, as_json: bool, nodes: tuple[str, ...], service: Optio
     stdout = sys.stdout
     tty = hasattr(stdout, "isatty") and stdout.isatty()
     console = Console(file=stdout, width=None if tty else 160, soft_wrap=False)
-    print_analysis(analysis, console)
+    print_analysis(analysis, console, limit=limit)
