@@ -123,46 +123,56 @@ class _Where:
         self.node, self.veth, self.pod, self.via = node, veth, pod, via
 
 
-def _locate(ip: str, snapshot: Snapshot, analysis: Analysis) -> _Where:
-    target = _ip(ip)
-    if target is None:
-        return _Where(None)
-    # 1. a pod interface with exactly this address
-    for na in analysis.nodes:
-        for vp in na.veth_pairs:
-            for a in vp.pod_ips:
-                if _ip(a) == target:
-                    return _Where(na.node, vp, vp.pod, "veth")
-    # 2. a pod known to have this IP
-    for na in analysis.nodes:
-        for pod in na.pods:
-            if pod.ip and _ip(pod.ip) == target:
-                return _Where(na.node, None, pod.key, "pod")
-    # 3. the API says where the pod runs
-    if snapshot.cluster is not None:
-        for p in snapshot.cluster.pods:
-            st = p.get("status") or {}
-            ips = [st.get("podIP")] + [x.get("ip") for x in st.get("podIPs") or [] if isinstance(x, dict)]
-            if any(x and _ip(x) == target for x in ips):
+class _Index:
+    """Where each known IP lives, built once per trace (linear in the snapshot's size)."""
+
+    def __init__(self, snapshot: Snapshot, analysis: Analysis) -> None:
+        self.by_ip: dict[str, _Where] = {}
+        for na in analysis.nodes:  # 1. a pod interface with exactly this address
+            for vp in na.veth_pairs:
+                for a in vp.pod_ips:
+                    self.by_ip.setdefault(a.split("/")[0], _Where(na.node, vp, vp.pod, "veth"))
+        for na in analysis.nodes:  # 2. a pod known to have this IP
+            for pod in na.pods:
+                if pod.ip:
+                    self.by_ip.setdefault(pod.ip, _Where(na.node, None, pod.key, "pod"))
+        if snapshot.cluster is not None:  # 3. the API says where the pod runs
+            for p in snapshot.cluster.pods:
+                st = p.get("status") or {}
                 node = (p.get("spec") or {}).get("nodeName")
+                if not node or snapshot.node(node) is None:
+                    continue
                 meta = p.get("metadata") or {}
-                if node and snapshot.node(node) is not None:
-                    return _Where(node, None, f"{meta.get('namespace')}/{meta.get('name')}", "api")
-    # 4. a node whose bridge subnet holds it
-    for n in snapshot.nodes:
-        ns = n.node_netns()
-        if ns is None:
-            continue
-        for link in ns.links:
-            if link.kind not in (None, "bridge") and link.name not in ("cni0", "weave", "docker0", "cbr0"):
+                ips = [st.get("podIP")] + [x.get("ip") for x in st.get("podIPs") or [] if isinstance(x, dict)]
+                for x in ips:
+                    if x:
+                        self.by_ip.setdefault(x, _Where(node, None, f"{meta.get('namespace')}/{meta.get('name')}",
+                                                        "api"))
+        # 4. a node whose bridge subnet holds it
+        self.subnets: list[tuple[Any, str, str]] = []
+        for n in snapshot.nodes:
+            ns = n.node_netns()
+            if ns is None:
                 continue
-            for a in link.addresses:
-                if a.family == "inet" and a.prefixlen < 32:
-                    net = _net(f"{a.local}/{a.prefixlen}")
-                    if net is not None and target in net and link.name != "lo" and not link.name.startswith("eth"):
-                        if link.name in ("cni0", "weave", "docker0", "cbr0") or link.kind == "bridge":
-                            return _Where(n.name, None, None, f"subnet of {link.name}")
-    return _Where(None)
+            for link in ns.links:
+                if not (link.name in ("cni0", "weave", "docker0", "cbr0") or link.kind == "bridge"):
+                    continue
+                for a in link.addresses:
+                    if a.family == "inet" and a.prefixlen < 32:
+                        net = _net(f"{a.local}/{a.prefixlen}")
+                        if net is not None:
+                            self.subnets.append((net, n.name, link.name))
+
+    def locate(self, ip: str) -> _Where:
+        w = self.by_ip.get(ip)
+        if w is not None:
+            return _Where(w.node, w.veth, w.pod, w.via)
+        target = _ip(ip)
+        if target is not None:
+            for net, node, dev in self.subnets:
+                if net.version == target.version and target in net:
+                    return _Where(node, None, None, f"subnet of {dev}")
+        return _Where(None)
 
 
 def _route_for(routes: list[Route], ip: str) -> Optional[Route]:
@@ -303,12 +313,13 @@ def trace_path(snapshot: Snapshot, analysis: Analysis, service: Optional[str] = 
         return path
 
     cache: dict[str, _Where] = {}
+    index = _Index(snapshot, analysis)
     _WHY.clear()
 
     def where(ep: Endpoint) -> _Where:
         host, _ = split_hostport(ep.address)
         if host not in cache:
-            w = _locate(host, snapshot, analysis)
+            w = index.locate(host)
             w.remote = w.node is not None and w.node != src_name  # type: ignore[attr-defined]
             cache[host] = w
         return cache[host]

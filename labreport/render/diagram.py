@@ -24,7 +24,8 @@ from labreport.analysis.model import Analysis, NodeAnalysis, Pod, TrafficPath, V
 from labreport.snapshot import Snapshot
 
 MAX_PODS = 40  # more than this on a node: summarize
-SHOW_PODS = 24  # how many to draw then
+SHOW_PODS = 18  # how many to draw then
+ROW = 6  # pods per row: more are stacked below, so a big node stays about as wide as 6 pods
 FONT = "Noto Sans CJK SC,WenQuanYi Micro Hei,PingFang SC,Microsoft YaHei,Source Han Sans SC,DejaVu Sans,sans-serif"
 PATH_COLOR = "#d62728"
 SYSTEM_NS = ("kube-system", "kube-flannel", "calico-system", "tigera-operator")
@@ -194,8 +195,11 @@ class _Builder:
         total = len(wired)
         shown = wired if total <= MAX_PODS else wired[:SHOW_PODS]
         used_pods = {id(p) for _, p in wired if p is not None}
-        for vp, pod in shown:
-            self.wired_pod(c, n, vp, pod, bridge_ids)
+        ids: list[tuple[str, str]] = []
+        for i, (vp, pod) in enumerate(shown):
+            ids.append(self.wired_pod(c, n, vp, pod, bridge_ids))
+            if i >= ROW:  # start a new row under the pod ROW places before
+                self.g.edge(ids[i - ROW][1], ids[i][0], style="invis")
         if total > len(shown):
             more = total - len(shown)
             self.summarized[n] = more
@@ -225,7 +229,8 @@ class _Builder:
             if first_bridge:
                 self._edge(first_bridge, tid, style="dotted")
 
-    def wired_pod(self, c: Any, n: str, vp: VethPair, pod: Optional[Pod], bridge_ids: dict[str, str]) -> None:
+    def wired_pod(self, c: Any, n: str, vp: VethPair, pod: Optional[Pod], bridge_ids: dict[str, str]) -> tuple[str, str]:
+        """Draw one pod with its veth pair; returns (host veth id, pod eth0 id)."""
         t = self.t
         hid = _id(n, "veth", vp.host_ifname)
         self._node(c, hid, f"{vp.host_ifname}\nifindex {vp.host_ifindex}", fillcolor="#eaf2f8", fontsize="9",
@@ -260,6 +265,7 @@ class _Builder:
                     self._edge(sid, eid, style="invis")
         self.mm.append("  end")
         self._edge(hid, eid, label=t("diagram.veth_pair"), penwidth="1.8", color="#2e86c1")
+        return hid, eid
 
     # ------------------------------------------------------------------ helpers
     def _node(self, c: Any, nid: str, label: str, key: Optional[tuple[str, str]] = None, **attrs: str) -> None:

@@ -1,0 +1,66 @@
+#!/usr/bin/env python3
+"""Render benchmark: analysis + report + diagram for a 1,000-pod snapshot (target ≤ 5 s).
+
+    python3 benchmarks/gen_snapshot.py --pods 1000 --services 300 --out benchmarks/out/snap-1000
+    python3 benchmarks/bench_render.py benchmarks/out/snap-1000
+
+Prints the time of each step and of a whole `render` (redaction, analysis, diagram with
+`dot`, templates, writing) for md and html; exits 1 when a whole render exceeds the target.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+TARGET_S = 5.0
+
+
+def main(argv: list[str]) -> int:
+    from labreport.analysis import analyze
+    from labreport.redact import redact_snapshot
+    from labreport.render import diagram
+    from labreport.render.i18n import Translator
+    from labreport.render.report import render_report
+    from labreport.snapshot import load
+
+    src = argv[0] if argv else str(ROOT / "benchmarks" / "out" / "snap-1000")
+    t0 = time.perf_counter()
+    snap = load(src)
+    t_load = time.perf_counter() - t0
+    pods = sum(len([c for c in n.containers if c.is_sandbox]) for n in snap.nodes)
+    print(f"snapshot {src}: {pods} pods, load {t_load:.2f} s")
+    t0 = time.perf_counter()
+    red, _ = redact_snapshot(snap)
+    print(f"  redact   {time.perf_counter() - t0:.2f} s")
+    t0 = time.perf_counter()
+    a = analyze(red)
+    print(f"  analyze  {time.perf_counter() - t0:.2f} s ({sum(len(n.services) for n in a.nodes)} service ports, "
+          f"{sum(len(n.veth_pairs) for n in a.nodes)} veth pairs)")
+    t0 = time.perf_counter()
+    d = diagram.build(red, a, a.path, Translator("en"))
+    t_build = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    img = diagram.render(d)
+    print(f"  diagram  build {t_build:.2f} s, dot {time.perf_counter() - t0:.2f} s "
+          f"(summarized: {d.summarized}, {'ok' if img.svg else img.error})")
+    worst = 0.0
+    for fmt in ("md", "html"):
+        with tempfile.TemporaryDirectory() as out:
+            t0 = time.perf_counter()
+            render_report(snap, fmt=fmt, lang="en", out_dir=out)
+            dt = time.perf_counter() - t0
+            size = sum(p.stat().st_size for p in Path(out).iterdir())
+        worst = max(worst, dt)
+        print(f"render --format {fmt}: {dt:.2f} s ({size / 1e6:.1f} MB written)")
+    print(f"worst whole render {worst:.2f} s (target ≤ {TARGET_S:.0f} s): {'OK' if worst <= TARGET_S else 'TOO SLOW'}")
+    return 0 if worst <= TARGET_S else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
