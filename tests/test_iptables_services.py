@@ -430,3 +430,32 @@ def test_match_order_and_missing_prefix_length_do_not_matter():
     assert rewritten != text and "-m tcp -p tcp -d 10.96.10.10 --dport 80 -j KUBE-SVC-" in rewritten
     records, _ = decode_text(rewritten)
     check_against(records, lab_truth())
+
+
+def test_newer_kube_proxy_load_balancer_from_public_output():
+    """AKS node, `iptables-save | grep nginx` (github.com/VijayRod/demo); read by hand:
+    cluster IP 10.0.11.45:80, LB 20.91.172.24, NodePort 32643, one pod 10.244.2.5:80."""
+    res = iptables_save.parse((FX / "public-aks-lb.pasted.txt").read_text())
+    assert [w.message for w in res.warnings if "inferred" not in w.message] == []  # the command line is skipped
+    (rec,), masq = decode_iptables(res.value)
+    assert (rec.name, rec.namespace, rec.service, rec.port_name) == ("default/nginx", "default", "nginx", None)
+    assert (rec.cluster_ip, rec.port, rec.protocol, rec.node_port) == ("10.0.11.45", 80, "tcp", 32643)
+    assert rec.load_balancer_ips == ["20.91.172.24"] and rec.external_ips == []
+    assert rec.external_traffic_policy is None
+    assert rec.chains == {"svc": "KUBE-SVC-2CMXP7HKUVJN7L6M", "ext": "KUBE-EXT-2CMXP7HKUVJN7L6M"}
+    assert [(e.address, e.probability, e.rule_probability) for e in rec.endpoints] == [("10.244.2.5:80", 1.0, None)]
+    assert len(rec.evidence) == 8 and masq is None
+
+
+@pytest.mark.parametrize("port_name, proto, endpoint, svc_hash, sep", [
+    ("default/nginx", "tcp", "10.244.2.5:80", "2CMXP7HKUVJN7L6M", "KUBE-SEP-XW6I7J74P22Q2AZM"),  # public AKS
+    ("default/test-svc", "tcp", "10.244.1.3:80", "QKNQQNIN727HO3XU", "KUBE-SEP-SQEBHSRBMT4ZUBXZ"),  # public kind
+    ("default/test-service:downloader", "tcp", "10.244.1.3:3000", "5DBF63XQ64WV75V6",
+     "KUBE-SEP-2H3DDHW6CONVHAPW"),  # seed 001 (its grep paste has the OCR typo ...HMGCON...)
+    ("default/service:port1", "tcp", None, "N4AQN24LQINGUND7", None),  # seed 000
+])
+def test_generator_names_chains_like_kube_proxy(port_name, proto, endpoint, svc_hash, sep):
+    """The generator's chain names equal those real kube-proxies wrote (seeds, public output)."""
+    assert gen_iptables.chain_suffix(port_name, proto) == svc_hash
+    if endpoint:
+        assert gen_iptables.sep_chain(port_name, proto, endpoint) == sep
