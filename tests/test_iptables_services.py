@@ -346,10 +346,12 @@ def live_lab(tmp_path_factory):
                                            "-h", str(d)]))
         text, truth = gen_iptables.render(gen_iptables.lab_services("10.244.1.2"))
         _run("ip", "netns", "exec", node, "iptables-restore", input=text)
-        for _ in range(50):  # httpd up?
-            if _run("ip", "netns", "exec", node, "curl", "-s", "-m", "2", "http://10.244.1.2:82/", check=False).returncode == 0:
-                break
-            time.sleep(0.1)
+        for port in (80, 81, 82):  # every httpd answers (directly, not through a service)
+            for _ in range(50):
+                url = f"http://10.244.1.2:{port}/"
+                if _run("ip", "netns", "exec", node, "curl", "-s", "-m", "2", url, check=False).returncode == 0:
+                    break
+                time.sleep(0.1)
         yield {"node": node, "pod": pod, "truth": truth, "text": text}
     finally:
         for p in procs:
