@@ -254,3 +254,15 @@ def test_fuzzed_lines_never_raise_anything_but_parse_error():
             nft.parse("\n".join(lines))
         except ParseError:
             pass
+
+
+@pytest.mark.parametrize("name", ["kube-proxy-lab.nft", "public-k3s-kube-proxy.nft", "iptables-nft-kube-services.nft"])
+def test_fast_rule_shapes_give_what_the_general_reader_gives(name):
+    res = nft.parse(read(name))
+    n = 0
+    for t in res.value.tables:
+        for c in t["chains"]:
+            for r in c["rules"]:
+                assert nft.rule_to_expr(r["text"]) == nft.rule_to_expr_general(r["text"]), r["text"]
+                n += 1
+    assert n >= 6

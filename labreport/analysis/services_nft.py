@@ -34,17 +34,17 @@ are reported as ``external_ips``. Pure: no I/O.
 
 from __future__ import annotations
 
+import gc
 import re
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from labreport.analysis.model import Endpoint, MasqueradeInfo, ServiceRecord
-from labreport.parsers.nft import NftChain, NftSet, NftTable, tables_of
+from labreport.parsers.nft import rule_expr
 from labreport.snapshot import NftRuleset
 
 KUBE_PROXY_TABLE = "kube-proxy"
 CHAIN_PREFIXES = ("service-", "local-", "external-", "firewall-", "endpoint-")
-_BASE_RE = re.compile(r"^(?P<hash>[A-Z2-7]{8})-(?P<ns>[^/]+)/(?P<svc>[^/]+)/(?P<proto>[a-z]+)/(?P<port>[^/_]*?)(?:__(?P<ep>.*))?$")
 
 
 @dataclass
@@ -66,6 +66,9 @@ class ChainName:
         return f"{base}:{self.port_name}" if self.port_name else base
 
 
+_HASH_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
+
+
 def split_chain_name(name: str) -> Optional[ChainName]:
     """``service-ULMVA6XW-ns1/svc1/tcp/p80`` → its parts; None for other chains."""
     for prefix in CHAIN_PREFIXES:
@@ -77,15 +80,15 @@ def split_chain_name(name: str) -> Optional[ChainName]:
     if "/" not in rest:  # kube-proxy's own chains ("service-endpoints-check") have no slash
         return None
     truncated = rest.endswith("...")
-    m = _BASE_RE.match(rest)
-    if not m:
-        base = rest.split("__", 1)[0]
+    base, _, ep = rest.partition("__")  # Kubernetes names never hold "__"
+    h, dash, path = base.partition("-")
+    parts = path.split("/")
+    if not (dash and len(h) == 8 and _HASH_CHARS.issuperset(h) and len(parts) == 4 and parts[2].isalpha()):
         return ChainName(prefix=prefix, base=base, truncated=truncated)
-    base = rest.split("__", 1)[0]
+    ns, svc, proto, port = parts
     return ChainName(
-        prefix=prefix, base=base, namespace=m.group("ns"), service=m.group("svc"),
-        protocol=m.group("proto"), port_name=m.group("port") or None, endpoint=m.group("ep"),
-        truncated=truncated,
+        prefix=prefix, base=base, namespace=ns, service=svc, protocol=proto, port_name=port or None,
+        endpoint=ep or None, truncated=truncated,
     )
 
 
@@ -190,10 +193,16 @@ def _has_fib_saddr_local(expr: list[dict[str, Any]]) -> bool:
     return False
 
 
-def _gotos(chain: NftChain) -> list[str]:
+def _mentions(rule: dict[str, Any], word: str) -> bool:
+    """Whether a stored rule may hold ``word``: a cheap text test before reading its
+    statements (rules stored with their statements are always read)."""
+    return "expr" in rule or word in (rule.get("text") or "")
+
+
+def _gotos(chain: dict[str, Any]) -> list[str]:
     out = []
-    for r in chain.rules:
-        for e in r.expr:
+    for r in chain["rules"]:
+        for e in rule_expr(r):
             if isinstance(e, dict) and ("goto" in e or "jump" in e):
                 t = _target(e)
                 if t:
@@ -242,18 +251,21 @@ class _Acc:
 
 
 class _TableDecoder:
-    def __init__(self, table: NftTable):
+    def __init__(self, table: dict[str, Any]):
         self.t = table
-        self.chains: dict[str, NftChain] = {c.name: c for c in table.chains}
-        self.sets: dict[str, NftSet] = {s.name: s for s in table.sets}
+        self.chains: dict[str, dict[str, Any]] = {c["name"]: c for c in table.get("chains") or []}
+        self.sets: dict[str, dict[str, Any]] = {s["name"]: s for s in table.get("sets") or []}
         self.accs: dict[str, _Acc] = {}  # by base (or by name for chain-less services)
-        self.cluster_ips = {str(e.key[0]) for e in (self.sets.get("cluster-ips").elements if "cluster-ips" in self.sets else []) if e.key}
+        self.cluster_ips = {str(e["key"][0]) for e in self._elements("cluster-ips") if e["key"]}
         self.fw_keys = {
-            (str(e.key[0]), str(e.key[1]), str(e.key[2]))
-            for e in (self.sets["firewall-ips"].elements if "firewall-ips" in self.sets else [])
-            if len(e.key) == 3
+            (str(e["key"][0]), str(e["key"][1]), str(e["key"][2]))
+            for e in self._elements("firewall-ips") if len(e["key"]) == 3
         }
-        self.table_label = f"{table.family} {table.name}"
+        self.table_label = f"{table.get('family')} {table.get('name')}"
+
+    def _elements(self, name: str) -> list[dict[str, Any]]:
+        st = self.sets.get(name)
+        return (st.get("elements") or []) if st else []
 
     def acc_for_chain(self, chain_name: str) -> Optional[_Acc]:
         cn = split_chain_name(chain_name)
@@ -281,14 +293,12 @@ class _TableDecoder:
     # -- maps
 
     def read_service_ips(self) -> None:
-        s = self.sets.get("service-ips")
-        if s is None:
-            return
-        for el in s.elements:
-            target = _target(el.value)
-            if len(el.key) != 3 or target is None:
+        for el in self._elements("service-ips"):
+            key = el["key"]
+            target = _target(el.get("value"))
+            if len(key) != 3 or target is None:
                 continue
-            ip, proto, port = str(el.key[0]), str(el.key[1]), el.key[2]
+            ip, proto, port = str(key[0]), str(key[1]), key[2]
             acc = self.acc_for_chain(target)
             if acc is None:
                 continue
@@ -296,7 +306,7 @@ class _TableDecoder:
             assert cn is not None
             acc.protocol = acc.protocol or proto
             acc.port = int(port) if isinstance(port, int) or str(port).isdigit() else acc.port
-            acc.evidence.append(f"map service-ips: {el.text}")
+            acc.evidence.append(f"map service-ips: {el.get('text')}")
             if cn.prefix in ("service-", "local-"):
                 if acc.cluster_ip and acc.cluster_ip != ip:
                     acc.warnings.append(f"two ClusterIPs for one service port: {acc.cluster_ip}, {ip}")
@@ -313,30 +323,28 @@ class _TableDecoder:
                 acc.chains.setdefault("map", "service-ips")
 
     def read_nodeports(self) -> None:
-        s = self.sets.get("service-nodeports")
-        if s is None:
-            return
-        for el in s.elements:
-            target = _target(el.value)
-            if len(el.key) != 2 or target is None:
+        for el in self._elements("service-nodeports"):
+            key = el["key"]
+            target = _target(el.get("value"))
+            if len(key) != 2 or target is None:
                 continue
             acc = self.acc_for_chain(target)
             if acc is None:
                 continue
-            acc.protocol = acc.protocol or str(el.key[0])
-            acc.node_port = int(el.key[1]) if str(el.key[1]).isdigit() else None
+            acc.protocol = acc.protocol or str(key[0])
+            acc.node_port = int(key[1]) if str(key[1]).isdigit() else None
             acc.chains["nodeport_map"] = "service-nodeports"
             acc.chains["ext"] = target
-            acc.evidence.append(f"map service-nodeports: {el.text}")
+            acc.evidence.append(f"map service-nodeports: {el.get('text')}")
 
     def read_no_endpoints(self) -> None:
-        s = self.sets.get("no-endpoint-services")
-        for el in s.elements if s else []:
-            if len(el.key) != 3:
+        for el in self._elements("no-endpoint-services"):
+            key = el["key"]
+            if len(key) != 3:
                 continue
-            ip, proto, port = str(el.key[0]), str(el.key[1]), el.key[2]
-            verdict = _verdict_word(el.value)
-            name = el.comment or f"{ip}:{port}/{proto}"
+            ip, proto, port = str(key[0]), str(key[1]), key[2]
+            verdict = _verdict_word(el.get("value"))
+            name = el.get("comment") or f"{ip}:{port}/{proto}"
             acc = self.acc_for_name(name)
             acc.protocol = acc.protocol or proto
             acc.port = acc.port or (int(port) if str(port).isdigit() else None)
@@ -350,17 +358,17 @@ class _TableDecoder:
             elif ip not in acc.external_ips:
                 acc.external_ips.append(ip)
             acc.chains["no_endpoint_map"] = "no-endpoint-services"
-            acc.evidence.append(f"map no-endpoint-services: {el.text}")
-        s = self.sets.get("no-endpoint-nodeports")
-        for el in s.elements if s else []:
-            if len(el.key) != 2:
+            acc.evidence.append(f"map no-endpoint-services: {el.get('text')}")
+        for el in self._elements("no-endpoint-nodeports"):
+            key = el["key"]
+            if len(key) != 2:
                 continue
-            name = el.comment or f"nodeport {el.key[1]}/{el.key[0]}"
+            name = el.get("comment") or f"nodeport {key[1]}/{key[0]}"
             acc = self.acc_for_name(name)
-            acc.protocol = acc.protocol or str(el.key[0])
-            acc.node_port = acc.node_port or (int(el.key[1]) if str(el.key[1]).isdigit() else None)
+            acc.protocol = acc.protocol or str(key[0])
+            acc.node_port = acc.node_port or (int(key[1]) if str(key[1]).isdigit() else None)
             acc.chains["no_endpoint_nodeport_map"] = "no-endpoint-nodeports"
-            acc.evidence.append(f"map no-endpoint-nodeports: {el.text}")
+            acc.evidence.append(f"map no-endpoint-nodeports: {el.get('text')}")
 
     # -- chains
 
@@ -374,12 +382,14 @@ class _TableDecoder:
         counts: dict[str, int] = {}
         mod: Optional[int] = None
         affinity_sets: dict[str, str] = {}
-        for rule in chain.rules:
-            ng = _numgen_vmap(rule.expr)
+        for rule in chain["rules"]:
+            if not (_mentions(rule, "numgen") or _mentions(rule, "@affinity-")):
+                continue
+            ng = _numgen_vmap(rule_expr(rule))
             if ng is not None:
                 mod, pairs = ng
                 acc.chains["numgen"] = f"numgen random mod {mod}"
-                acc.evidence.append(f"chain {policy_chain}: {rule.text}")
+                acc.evidence.append(f"chain {policy_chain}: {rule['text']}")
                 for _, ep_chain in sorted(pairs):
                     if ep_chain not in counts:
                         order.append(ep_chain)
@@ -388,7 +398,7 @@ class _TableDecoder:
                 if len(pairs) != mod:
                     acc.warnings.append(f"numgen mod {mod} but {len(pairs)} map entries in {policy_chain}")
                 continue
-            ag = _affinity_goto(rule.expr)
+            ag = _affinity_goto(rule_expr(rule))
             if ag is not None:
                 affinity_sets[ag[1]] = ag[0]
                 continue
@@ -406,11 +416,13 @@ class _TableDecoder:
             ch = self.chains.get(ep_chain)
             address = None
             if ch is not None:
-                for rule in ch.rules:
-                    a = _dnat(rule.expr)
+                for rule in ch["rules"]:
+                    if not _mentions(rule, "dnat"):
+                        continue
+                    a = _dnat(rule_expr(rule))
                     if a:
                         address = a
-                        acc.evidence.append(f"chain {ep_chain}: {rule.text}")
+                        acc.evidence.append(f"chain {ep_chain}: {rule['text']}")
                         break
             if address is None:
                 cn = split_chain_name(ep_chain)
@@ -425,8 +437,8 @@ class _TableDecoder:
         timeout: Optional[int] = None
         for ep_chain, set_name in affinity_sets.items():
             st = self.sets.get(set_name)
-            if st is not None and st.timeout is not None:
-                timeout = int(st.timeout)
+            if st is not None and st.get("timeout") is not None:
+                timeout = int(st["timeout"])
                 acc.chains["affinity"] = set_name if len(affinity_sets) == 1 else f"affinity-… ({len(affinity_sets)} sets)"
                 break
         acc.chains["endpoints"] = " ".join(order)
@@ -452,9 +464,9 @@ class _TableDecoder:
             if base and f"firewall-{base}" in self.chains:
                 acc.chains["fw"] = f"firewall-{base}"
             if ext and ext in self.chains:
-                ext_rules = self.chains[ext].rules
-                acc.evidence.extend(f"chain {ext}: {r.text}" for r in ext_rules)
-                is_local = any(_has_fib_saddr_local(r.expr) for r in ext_rules) or any(
+                ext_rules = self.chains[ext]["rules"]
+                acc.evidence.extend(f"chain {ext}: {r['text']}" for r in ext_rules)
+                is_local = any(_mentions(r, "fib") and _has_fib_saddr_local(rule_expr(r)) for r in ext_rules) or any(
                     t.startswith("local-") for t in _gotos(self.chains[ext])
                 )
                 rec.external_traffic_policy = "Local" if is_local else "Cluster"
@@ -481,7 +493,7 @@ class _TableDecoder:
                 if eps is not None and rec.external_traffic_policy == "Local" and local_chain in self.chains:
                     acc.chains["local"] = local_chain
                     local_targets = set(_gotos(self.chains[local_chain])) | {
-                        t for r in self.chains[local_chain].rules for _, t in (_numgen_vmap(r.expr) or (0, []))[1]
+                        t for r in self.chains[local_chain]["rules"] for _, t in (_numgen_vmap(rule_expr(r)) or (0, []))[1]
                     }
                     for ep in eps:
                         ep.local = ep.chain in local_targets
@@ -509,25 +521,38 @@ class _TableDecoder:
             postrouting_chain="masquerading" if masq_chain else None,
         )
         if mark_chain:
-            for r in mark_chain.rules:
-                info.rules.append(f"chain mark-for-masquerade: {r.text}")
-                bits = _mark_value(r.expr)
+            for r in mark_chain["rules"]:
+                info.rules.append(f"chain mark-for-masquerade: {r['text']}")
+                bits = _mark_value(rule_expr(r))
                 if bits is not None and info.mark is None:
                     info.mark = f"{bits:#x}/{bits:#x}"
         if masq_chain:
-            info.rules.extend(f"chain masquerading: {r.text}" for r in masq_chain.rules)
+            info.rules.extend(f"chain masquerading: {r['text']}" for r in masq_chain["rules"])
         return info
 
 
-def kube_proxy_tables(ruleset: Optional[NftRuleset]) -> list[NftTable]:
+def kube_proxy_tables(ruleset: Optional[NftRuleset]) -> list[dict[str, Any]]:
+    """The ``kube-proxy`` tables of a ruleset, as the stored dicts (see parsers.nft's models)."""
+    if ruleset is None:
+        return []
     return [
-        t for t in tables_of(ruleset)
-        if t.name == KUBE_PROXY_TABLE and t.family in ("ip", "ip6", "inet")
+        t for t in ruleset.tables
+        if isinstance(t, dict) and t.get("name") == KUBE_PROXY_TABLE and t.get("family") in ("ip", "ip6", "inet")
     ]
 
 
 def decode_nft(ruleset: Optional[NftRuleset]) -> tuple[list[ServiceRecord], Optional[MasqueradeInfo]]:
     """ServiceRecords (mode "nftables") and masquerade info from kube-proxy's nft tables."""
+    enabled = gc.isenabled()
+    gc.disable()  # tens of thousands of records that all stay alive: no cyclic GC passes
+    try:
+        return _decode_nft(ruleset)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _decode_nft(ruleset: Optional[NftRuleset]) -> tuple[list[ServiceRecord], Optional[MasqueradeInfo]]:
     records: list[ServiceRecord] = []
     masq: Optional[MasqueradeInfo] = None
     for table in kube_proxy_tables(ruleset):

@@ -34,6 +34,7 @@ input that is empty, binary, or not an nft ruleset at all.
 
 from __future__ import annotations
 
+import gc
 import json
 import re
 from typing import Any, Optional, Union
@@ -193,19 +194,30 @@ def tokenize(text: str) -> list[str]:
     return out
 
 
+_PREFIX_RE = re.compile(r"([0-9a-fA-F.:]+)/(\d+)")
+_RANGE_RE = re.compile(r"(\d+)-(\d+)")
+
+
 def _scalar(tok: str) -> Any:
     """A printed value as nft's JSON would give it: ints for numbers, prefixes as dicts."""
-    if re.fullmatch(r"\d+", tok):
+    if tok.isdigit():
         return int(tok)
-    if re.fullmatch(r"0x[0-9a-fA-F]+", tok):
-        return int(tok, 16)
-    m = re.fullmatch(r"([0-9a-fA-F.:]+)/(\d+)", tok)
-    if m and ("." in m.group(1) or ":" in m.group(1)):
-        return {"prefix": {"addr": m.group(1), "len": int(m.group(2))}}
-    m = re.fullmatch(r"(\d+)-(\d+)", tok)
-    if m:
-        return {"range": [int(m.group(1)), int(m.group(2))]}
-    return _unquote(tok)
+    if tok.startswith("0x"):
+        try:
+            return int(tok, 16)
+        except ValueError:
+            return tok
+    if "/" in tok:
+        m = _PREFIX_RE.fullmatch(tok)
+        if m and ("." in m.group(1) or ":" in m.group(1)):
+            return {"prefix": {"addr": m.group(1), "len": int(m.group(2))}}
+    elif "-" in tok and tok[0].isdigit():
+        m = _RANGE_RE.fullmatch(tok)
+        if m:
+            return {"range": [int(m.group(1)), int(m.group(2))]}
+    if tok.startswith('"'):
+        return _unquote(tok)
+    return tok
 
 
 # --------------------------------------------------------------------------- rule text → expr
@@ -331,8 +343,83 @@ def _vmap_data(inner: list[str]) -> dict[str, Any]:
     return {"set": pairs}
 
 
+def _payload(proto: str, fld: str) -> dict[str, Any]:
+    return {"payload": {"protocol": proto, "field": fld}}
+
+
+def _fast_addr_verdict(m: re.Match[str]) -> list[dict[str, Any]]:
+    op = "!=" if m.group(3) else "=="
+    return [{"match": {"op": op, "left": _payload(m.group(1), m.group(2)), "right": _scalar(m.group(4))}},
+            {m.group(5): {"target": m.group(6)}}]
+
+
+def _fast_dnat(m: re.Match[str]) -> list[dict[str, Any]]:
+    addr, port = m.group(3), m.group(4)
+    nat: dict[str, Any] = {"addr": addr}
+    if port:
+        nat["port"] = int(port)
+    return [{"match": {"op": "==", "left": {"meta": {"key": "l4proto"}}, "right": m.group(1)}}, {m.group(2): nat}]
+
+
+def _fast_svc_masq(m: re.Match[str]) -> list[dict[str, Any]]:
+    return [
+        {"match": {"op": "==", "left": _payload(m.group(1), "daddr"), "right": _scalar(m.group(2))}},
+        {"match": {"op": "==", "left": _payload(m.group(3), "dport"), "right": int(m.group(4))}},
+        {"match": {"op": "!=", "left": _payload(m.group(5), "saddr"), "right": _scalar(m.group(6))}},
+        {"jump": {"target": m.group(7)}},
+    ]
+
+
+_VMAP_ITEM_RE = re.compile(r"(\d+) : (goto|jump) (\S+)")
+
+
+def _fast_numgen(m: re.Match[str]) -> Optional[list[dict[str, Any]]]:
+    items = m.group(2).split(", ")
+    pairs = []
+    for it in items:
+        im = _VMAP_ITEM_RE.fullmatch(it)
+        if im is None:
+            return None
+        pairs.append([int(im.group(1)), {im.group(2): {"target": im.group(3)}}])
+    return [{"vmap": {"key": {"numgen": {"mode": "random", "mod": int(m.group(1)), "offset": 0}},
+                      "data": {"set": pairs}}}]
+
+
+def _fast_update(m: re.Match[str]) -> list[dict[str, Any]]:
+    return [{"set": {"op": m.group(1), "elem": _payload(m.group(3), m.group(4)), "set": m.group(2)}}]
+
+
+def _fast_verdict(m: re.Match[str]) -> list[dict[str, Any]]:
+    return [{m.group(1): {"target": m.group(2)}}]
+
+
+# The shapes kube-proxy writes by the ten thousand, matched whole (the general statement
+# reader below gives the same statements, only slower; tests compare both).
+_FAST_RULES: list[tuple[re.Pattern[str], Any]] = [
+    (re.compile(r"(ip6?) (saddr|daddr) (!= )?([^\s{}\"]+) (jump|goto) ([^\s{}\"]+)"), _fast_addr_verdict),
+    (re.compile(r"meta l4proto (\w+) (dnat|snat) to ([0-9.]+)(?::(\d+))?"), _fast_dnat),
+    (re.compile(r"(ip6?) daddr ([^\s{}\"]+) (tcp|udp|sctp) dport (\d+) (ip6?) saddr != ([^\s{}\"]+) jump ([^\s{}\"]+)"),
+     _fast_svc_masq),
+    (re.compile(r"numgen random mod (\d+) vmap \{ (.*) \}"), _fast_numgen),
+    (re.compile(r"(update|add) (@[^\s{}\"]+) \{ (ip6?) (saddr|daddr) \}"), _fast_update),
+    (re.compile(r"(jump|goto) ([^\s{}\"]+)"), _fast_verdict),
+]
+
+
 def rule_to_expr(text: str) -> tuple[list[dict[str, Any]], Optional[str]]:
     """Convert one printed rule into nft JSON statements (best effort), plus its comment."""
+    if '"' not in text:
+        for rx, build in _FAST_RULES:
+            m = rx.fullmatch(text)
+            if m is not None:
+                fast = build(m)
+                if fast is not None:
+                    return fast, None
+    return rule_to_expr_general(text)
+
+
+def rule_to_expr_general(text: str) -> tuple[list[dict[str, Any]], Optional[str]]:
+    """The general statement reader (every rule shape this module knows)."""
     tokens = tokenize(text)
     exprs: list[dict[str, Any]] = []
     comment: Optional[str] = None
@@ -582,17 +669,106 @@ _HANDLE_RE = re.compile(r"\s+#\s*handle\s+(\d+)\s*$")
 
 
 def _strip_handle(line: str) -> tuple[str, Optional[int]]:
+    if "#" not in line:
+        return line, None
     m = _HANDLE_RE.search(line)
     if m:
         return line[: m.start()], int(m.group(1))
     return line, None
 
 
-def _parse_element(text: str, is_map: bool) -> NftElement:
+# The parser builds plain dicts (the stored form; ``tables_of`` gives the typed view):
+# a 10,000-service kube-proxy table has ~40,000 chains and ~90,000 rules, and building,
+# dumping and re-validating that many pydantic models costs seconds. To keep snapshots
+# small, keys whose value is the model's default (None, []) are left out, and a rule
+# stores its statements (``expr``) only when its text does not give them back: from text
+# input never (``rule_expr`` reads the text when asked), from JSON input only for
+# statements the text reader would not reproduce.
+
+
+def _compact(d: dict[str, Any], keep: tuple[str, ...]) -> dict[str, Any]:
+    return {k: v for k, v in d.items() if k in keep or (v is not None and v != [])}
+
+
+def new_table(family: str, name: str, **kw: Any) -> dict[str, Any]:
+    d = {"family": family, "name": name, "chains": [], "sets": []}
+    d.update({k: v for k, v in kw.items() if v is not None})
+    return d
+
+
+def new_chain(name: str, **kw: Any) -> dict[str, Any]:
+    d = {"name": name, "rules": []}
+    d.update({k: v for k, v in kw.items() if v is not None})
+    return d
+
+
+def new_rule(text: str, expr: Optional[list[dict[str, Any]]] = None, comment: Optional[str] = None,
+             handle: Optional[int] = None, line_no: Optional[int] = None) -> dict[str, Any]:
+    d: dict[str, Any] = {"text": text}
+    if expr is not None:
+        d["expr"] = expr
+    if comment is not None:
+        d["comment"] = comment
+    if handle is not None:
+        d["handle"] = handle
+    if line_no is not None:
+        d["line_no"] = line_no
+    return d
+
+
+def new_set(name: str, kind: str = "set", **kw: Any) -> dict[str, Any]:
+    d = {"name": name, "kind": kind, "elements": []}
+    d.update({k: v for k, v in kw.items() if v is not None})
+    return d
+
+
+def new_element(key: list[Any], value: Any = None, text: Optional[str] = None, comment: Optional[str] = None,
+                timeout: Optional[float] = None, expires: Optional[float] = None) -> dict[str, Any]:
+    d: dict[str, Any] = {"key": key}
+    if value is not None:
+        d["value"] = value
+    if text is not None:
+        d["text"] = text
+    if comment is not None:
+        d["comment"] = comment
+    if timeout is not None:
+        d["timeout"] = timeout
+    if expires is not None:
+        d["expires"] = expires
+    return d
+
+
+def rule_expr(rule: dict[str, Any]) -> list[dict[str, Any]]:
+    """A stored rule's statements: kept ones, or read from its text."""
+    expr = rule.get("expr")
+    if expr is not None:
+        return expr
+    try:
+        return rule_to_expr(rule.get("text") or "")[0]
+    except Exception:  # best effort: never fail a reader
+        return [{"text": rule.get("text") or ""}]
+
+
+def rule_comment(rule: dict[str, Any]) -> Optional[str]:
+    if "comment" in rule:
+        return rule["comment"]
+    text = rule.get("text") or ""
+    return rule_to_expr(text)[1] if "comment" in text else None
+
+
+_FAST_ELEM_RE = re.compile(r"^([^\s:{}\"]+(?: \. [^\s:{}\"]+)*)(?: : (goto|jump) (\S+))?$")
+
+
+def _parse_element(text: str, is_map: bool) -> dict[str, Any]:
+    text = text.strip()
+    m = _FAST_ELEM_RE.match(text)
+    if m and (is_map == bool(m.group(2))):
+        key = [_scalar(t) for t in m.group(1).split(" . ")]
+        value = {m.group(2): {"target": m.group(3)}} if m.group(2) else None
+        return new_element(key, value, text)
     toks = tokenize(text)
     key_toks: list[str] = []
-    value: Any = None
-    el = NftElement(text=text.strip())
+    el = new_element([], None, text)
     i, n = 0, len(toks)
     in_value = False
     value_toks: list[str] = []
@@ -607,11 +783,11 @@ def _parse_element(text: str, is_map: bool) -> NftElement:
             i += 1
             continue
         if t == "comment" and i + 1 < n:
-            el.comment = _unquote(toks[i + 1])
+            el["comment"] = _unquote(toks[i + 1])
             i += 2
             continue
         if t in ("timeout", "expires") and i + 1 < n:
-            setattr(el, t, parse_duration(toks[i + 1]))
+            el[t] = parse_duration(toks[i + 1])
             i += 2
             continue
         if t == "counter":
@@ -622,15 +798,13 @@ def _parse_element(text: str, is_map: bool) -> NftElement:
         if t != ".":
             key_toks.append(t)
         i += 1
-    # an IPv6 key followed by ":" glued to it is not possible in nft's printout (it puts
-    # spaces around the map colon), so a plain split is safe.
-    el.key = [_scalar(t) for t in key_toks]
+    # nft prints spaces around a map's colon, so an IPv6 key never swallows it
+    el["key"] = [_scalar(t) for t in key_toks]
     if value_toks:
         verdict, _ = _verdict(value_toks, 0)
-        value = verdict if verdict is not None else (
+        el["value"] = verdict if verdict is not None else (
             _scalar(value_toks[0]) if len(value_toks) == 1 else " ".join(value_toks)
         )
-    el.value = value
     return el
 
 
@@ -638,12 +812,12 @@ class _TextParser:
     def __init__(self, text: str, result: ParseResult[NftRuleset]):
         self.lines = text.split("\n")
         self.res = result
-        self.tables: list[NftTable] = []
+        self.tables: list[dict[str, Any]] = []
 
     def warn(self, line_no: int, line: str, msg: str) -> None:
         self.res.warn(line_no, line, msg)
 
-    def run(self) -> list[NftTable]:
+    def run(self) -> list[dict[str, Any]]:
         i = 0
         n = len(self.lines)
         seen_table = False
@@ -661,7 +835,7 @@ class _TextParser:
                 family, name = m.group(1), _unquote(m.group(2))
                 if family not in FAMILIES:
                     self.warn(i + 1, raw, f"unknown table family {family!r}")
-                table = NftTable(family=family, name=name, handle=handle, line_no=i + 1)
+                table = new_table(family, name, handle=handle, line_no=i + 1)
                 i = self._table_body(table, i + 1)
                 self.tables.append(table)
                 continue
@@ -672,8 +846,9 @@ class _TextParser:
             i += 1
         return self.tables
 
-    def _table_body(self, table: NftTable, i: int) -> int:
+    def _table_body(self, table: dict[str, Any], i: int) -> int:
         n = len(self.lines)
+        label = f"{table['family']} {table['name']}"
         while i < n:
             raw = self.lines[i]
             s = raw.strip()
@@ -683,36 +858,36 @@ class _TextParser:
             body, handle = _strip_handle(s)
             if body == "}":
                 return i + 1
-            m = _BLOCK_RE.match(body)
+            m = _BLOCK_RE.match(body) if body.endswith("{") else None
             if m:
                 kind, name = m.group(1), _unquote(m.group(2))
                 if kind == "chain":
-                    chain = NftChain(name=name, handle=handle, line_no=i + 1)
+                    chain = new_chain(name, handle=handle, line_no=i + 1)
                     i = self._chain_body(chain, i + 1)
-                    table.chains.append(chain)
+                    table["chains"].append(chain)
                 elif kind in ("set", "map"):
-                    st = NftSet(name=name, kind=kind, handle=handle, line_no=i + 1)
+                    st = new_set(name, kind, handle=handle, line_no=i + 1)
                     i = self._set_body(st, i + 1)
-                    table.sets.append(st)
+                    table["sets"].append(st)
                 else:
                     start = i
                     i = self._skip_block(i + 1)
-                    table.other.append("\n".join(x.strip() for x in self.lines[start:i]))
+                    table.setdefault("other", []).append("\n".join(x.strip() for x in self.lines[start:i]))
                 continue
             if body.startswith("comment "):
-                table.comment = _unquote(body[len("comment ") :].strip())
+                table["comment"] = _unquote(body[len("comment ") :].strip())
                 i += 1
                 continue
             if body.startswith("flags "):
-                table.flags = [f.strip() for f in body[len("flags ") :].split(",") if f.strip()]
+                table["flags"] = [f.strip() for f in body[len("flags ") :].split(",") if f.strip()]
                 i += 1
                 continue
             if _TABLE_RE.match(body):
-                self.warn(i + 1, raw, f"table {table.family} {table.name} is not closed before the next table")
+                self.warn(i + 1, raw, f"table {label} is not closed before the next table")
                 return i
-            self.warn(i + 1, raw, f"not understood inside table {table.family} {table.name}")
+            self.warn(i + 1, raw, f"not understood inside table {label}")
             i += 1
-        self.warn(n, self.lines[-1] if self.lines else "", f"table {table.family} {table.name}: missing closing brace (truncated input?)")
+        self.warn(n, self.lines[-1] if self.lines else "", f"table {label}: missing closing brace (truncated input?)")
         return n
 
     def _skip_block(self, i: int) -> int:
@@ -726,51 +901,56 @@ class _TextParser:
                 return i
         return n
 
-    def _chain_body(self, chain: NftChain, i: int) -> int:
+    def _chain_body(self, chain: dict[str, Any], i: int) -> int:
         n = len(self.lines)
+        lines = self.lines
+        rules = chain["rules"]
         while i < n:
-            raw = self.lines[i]
+            raw = lines[i]
             s = raw.strip()
-            if not s or (s.startswith("#") and not s.startswith("# handle")):
+            if not s:
+                i += 1
+                continue
+            if s[0] == "#" and not s.startswith("# handle"):
                 i += 1
                 continue
             body, handle = _strip_handle(s)
             if body == "}":
                 return i + 1
-            if _BLOCK_RE.match(body) or _TABLE_RE.match(body):
-                self.warn(i + 1, raw, f"chain {chain.name}: missing closing brace")
+            if body.endswith("{") and (_BLOCK_RE.match(body) or _TABLE_RE.match(body)):
+                self.warn(i + 1, raw, f"chain {chain['name']}: missing closing brace")
                 return i
             if body.startswith("type ") and " hook " in body:
                 self._chain_header(chain, body, i, raw)
                 i += 1
                 continue
-            if body.startswith("comment ") and not chain.rules and re.fullmatch(r'comment\s+"[^"]*"', body):
-                chain.comment = _unquote(body[len("comment ") :].strip())
+            if body.startswith("comment ") and not rules and re.fullmatch(r'comment\s+"[^"]*"', body):
+                chain["comment"] = _unquote(body[len("comment ") :].strip())
                 i += 1
                 continue
             if body.startswith("policy ") and body.rstrip(";").count(" ") == 1:
-                chain.policy = body.rstrip(";").split()[1]
+                chain["policy"] = body.rstrip(";").split()[1]
                 i += 1
                 continue
             # a rule; long set literals may wrap over several lines (braces open)
             text = body
             start = i
-            while text.count("{") > text.count("}") and i + 1 < n:
-                i += 1
-                nxt, h2 = _strip_handle(self.lines[i].strip())
-                text = f"{text} {nxt}"
-                handle = h2 if h2 is not None else handle
-            try:
-                expr, comment = rule_to_expr(text)
-            except Exception as exc:  # never lose the rule
-                expr, comment = [{"text": text}], None
-                self.warn(start + 1, raw, f"rule not understood ({exc.__class__.__name__}); kept as text")
-            chain.rules.append(NftRule(text=text, expr=expr, comment=comment, handle=handle, line_no=start + 1))
+            if "{" in text:
+                depth = text.count("{") - text.count("}")
+                parts = [text]
+                while depth > 0 and i + 1 < n:
+                    i += 1
+                    nxt, h2 = _strip_handle(lines[i].strip())
+                    parts.append(nxt)
+                    depth += nxt.count("{") - nxt.count("}")
+                    handle = h2 if h2 is not None else handle
+                text = " ".join(parts)
+            rules.append(new_rule(text, None, None, handle, start + 1))
             i += 1
-        self.warn(n, "", f"chain {chain.name}: missing closing brace (truncated input?)")
+        self.warn(n, "", f"chain {chain['name']}: missing closing brace (truncated input?)")
         return n
 
-    def _chain_header(self, chain: NftChain, body: str, i: int, raw: str) -> None:
+    def _chain_header(self, chain: dict[str, Any], body: str, i: int, raw: str) -> None:
         for stmt in body.split(";"):
             stmt = stmt.strip()
             if not stmt:
@@ -780,20 +960,21 @@ class _TextParser:
                 if not m:
                     self.warn(i + 1, raw, "chain header not understood")
                     continue
-                chain.type, chain.hook = m.group(1), m.group(2)
-                chain.device = _unquote(m.group(3)) if m.group(3) else None
+                chain["type"], chain["hook"] = m.group(1), m.group(2)
+                chain["device"] = _unquote(m.group(3)) if m.group(3) else None
                 if m.group(4):
-                    chain.priority = m.group(4).strip()
-                    chain.prio = priority_value(chain.priority)
+                    chain["priority"] = m.group(4).strip()
+                    chain["prio"] = priority_value(chain["priority"])
             elif stmt.startswith("policy "):
-                chain.policy = stmt.split()[1]
+                chain["policy"] = stmt.split()[1]
             elif stmt.startswith("comment "):
-                chain.comment = _unquote(stmt[len("comment ") :].strip())
+                chain["comment"] = _unquote(stmt[len("comment ") :].strip())
             else:
                 self.warn(i + 1, raw, f"chain header part not understood: {stmt!r}")
 
-    def _set_body(self, st: NftSet, i: int) -> int:
+    def _set_body(self, st: dict[str, Any], i: int) -> int:
         n = len(self.lines)
+        label = f"{st['kind']} {st['name']}"
         while i < n:
             raw = self.lines[i]
             s = raw.strip()
@@ -805,19 +986,26 @@ class _TextParser:
                 return i + 1
             if body.startswith("elements = {") or body.startswith("elements={"):
                 start = i
-                text = body[body.index("{") :]
-                while text.count("{") > text.count("}") and i + 1 < n:
+                first = body[body.index("{") :]
+                parts = [first]
+                depth = first.count("{") - first.count("}")
+                while depth > 0 and i + 1 < n:
                     i += 1
-                    text += " " + self.lines[i].strip()
-                if text.count("{") > text.count("}"):
-                    self.warn(start + 1, raw, f"{st.kind} {st.name}: elements not closed (truncated input?)")
+                    nxt = self.lines[i].strip()
+                    parts.append(nxt)
+                    depth += nxt.count("{") - nxt.count("}")
+                if depth > 0:
+                    self.warn(start + 1, raw, f"{label}: elements not closed (truncated input?)")
+                text = " ".join(parts)
                 inner = text.strip()[1:]
                 inner = inner[: inner.rfind("}")] if "}" in inner else inner
+                is_map = st["kind"] == "map"
+                elements = st["elements"]
                 for part in _split_elements(inner):
                     try:
-                        st.elements.append(_parse_element(part, st.kind == "map"))
+                        elements.append(_parse_element(part, is_map))
                     except Exception:
-                        self.warn(start + 1, part, f"{st.kind} {st.name}: element not understood; skipped")
+                        self.warn(start + 1, part, f"{label}: element not understood; skipped")
                 i += 1
                 continue
             for stmt in body.split(";"):
@@ -829,28 +1017,30 @@ class _TextParser:
                 if key in ("type", "typeof"):
                     if " : " in val:
                         k, d = val.split(" : ", 1)
-                        st.type = [x.strip() for x in k.split(" . ")]
-                        st.map = d.strip()
+                        st["type"] = [x.strip() for x in k.split(" . ")]
+                        st["map"] = d.strip()
                     else:
-                        st.type = [x.strip() for x in val.split(" . ")]
+                        st["type"] = [x.strip() for x in val.split(" . ")]
                 elif key == "flags":
-                    st.flags = [f.strip() for f in val.split(",") if f.strip()]
+                    st["flags"] = [f.strip() for f in val.split(",") if f.strip()]
                 elif key == "timeout":
-                    st.timeout = parse_duration(val)
+                    st["timeout"] = parse_duration(val)
                 elif key == "size":
-                    st.size = int(val) if val.isdigit() else None
+                    st["size"] = int(val) if val.isdigit() else None
                 elif key == "comment":
-                    st.comment = _unquote(val)
+                    st["comment"] = _unquote(val)
                 elif key in ("gc-interval", "policy", "counter", "auto-merge"):
                     pass
                 else:
-                    self.warn(i + 1, raw, f"{st.kind} {st.name}: not understood")
+                    self.warn(i + 1, raw, f"{label}: not understood")
             i += 1
-        self.warn(n, "", f"{st.kind} {st.name}: missing closing brace (truncated input?)")
+        self.warn(n, "", f"{label}: missing closing brace (truncated input?)")
         return n
 
 
 def _split_elements(inner: str) -> list[str]:
+    if '"' not in inner and "{" not in inner:
+        return [x.strip() for x in inner.split(",") if x.strip()]
     out, cur, depth, quoted = [], [], 0, False
     for ch in inner:
         if ch == '"':
@@ -872,41 +1062,35 @@ def _split_elements(inner: str) -> list[str]:
 # --------------------------------------------------------------------------- JSON ruleset
 
 
-def _json_element(e: Any, is_map: bool) -> NftElement:
+def _json_element(e: Any, is_map: bool) -> dict[str, Any]:
     value: Any = None
     if is_map and isinstance(e, list) and len(e) == 2:
         e, value = e
-    el = NftElement()
+    comment = timeout = expires = None
     if isinstance(e, dict) and "elem" in e:
         inner = e["elem"]
-        el.comment = inner.get("comment")
-        el.timeout = inner.get("timeout")
-        el.expires = inner.get("expires")
+        comment, timeout, expires = inner.get("comment"), inner.get("timeout"), inner.get("expires")
         e = inner.get("val")
-    if isinstance(e, dict) and "concat" in e:
-        el.key = list(e["concat"])
-    else:
-        el.key = [e]
-    el.value = value
-    txt = " . ".join(_val_text(k) for k in el.key)
-    if el.comment:
-        txt += f' comment "{el.comment}"'
+    key = list(e["concat"]) if isinstance(e, dict) and "concat" in e else [e]
+    txt = " . ".join(_val_text(k) for k in key)
+    if comment:
+        txt += f' comment "{comment}"'
     if value is not None:
         txt += f" : {_val_text(value)}"
-    el.text = txt
-    return el
+    return new_element(key, value, txt, comment, timeout, expires)
 
 
-def _parse_json(data: Any, res: ParseResult[NftRuleset]) -> list[NftTable]:
+def _parse_json(data: Any, res: ParseResult[NftRuleset]) -> list[dict[str, Any]]:
     if not isinstance(data, dict) or not isinstance(data.get("nftables"), list):
         raise ParseError("JSON, but not `nft -j list ruleset` output (no \"nftables\" list)", source=res.source)
-    tables: dict[tuple[str, str], NftTable] = {}
-    chains: dict[tuple[str, str, str], NftChain] = {}
+    tables: dict[tuple[str, str], dict[str, Any]] = {}
+    chains: dict[tuple[str, str, str], dict[str, Any]] = {}
+    sets: dict[tuple[str, str, str], dict[str, Any]] = {}
 
-    def table_of(obj: dict[str, Any]) -> NftTable:
+    def table_of(obj: dict[str, Any]) -> dict[str, Any]:
         key = (str(obj.get("family")), str(obj.get("table")))
         if key not in tables:
-            tables[key] = NftTable(family=key[0], name=key[1])
+            tables[key] = new_table(key[0], key[1])
         return tables[key]
 
     for idx, item in enumerate(data["nftables"], 1):
@@ -919,65 +1103,66 @@ def _parse_json(data: Any, res: ParseResult[NftRuleset]) -> list[NftTable]:
                 continue
             if kind == "table":
                 key = (str(obj["family"]), str(obj["name"]))
-                t = tables.setdefault(key, NftTable(family=key[0], name=key[1]))
-                t.handle = obj.get("handle")
-                t.comment = obj.get("comment")
-                t.flags = obj.get("flags") or []
-                t.flags = t.flags if isinstance(t.flags, list) else [t.flags]
+                t = tables.setdefault(key, new_table(key[0], key[1]))
+                t["handle"] = obj.get("handle")
+                t["comment"] = obj.get("comment")
+                flags = obj.get("flags") or []
+                t["flags"] = flags if isinstance(flags, list) else [flags]
             elif kind == "chain":
                 t = table_of(obj)
-                c = NftChain(
-                    name=obj["name"], type=obj.get("type"), hook=obj.get("hook"), policy=obj.get("policy"),
-                    device=obj.get("dev"), comment=obj.get("comment"), handle=obj.get("handle"),
-                )
+                c = new_chain(obj["name"], type=obj.get("type"), hook=obj.get("hook"), policy=obj.get("policy"),
+                              device=obj.get("dev"), comment=obj.get("comment"), handle=obj.get("handle"))
                 prio = obj.get("prio")
                 if isinstance(prio, int):
-                    c.prio, c.priority = prio, str(prio)
+                    c["prio"], c["priority"] = prio, str(prio)
                 elif prio is not None:
-                    c.priority = str(prio)
-                    c.prio = priority_value(c.priority)
-                t.chains.append(c)
-                chains[(t.family, t.name, c.name)] = c
+                    c["priority"] = str(prio)
+                    c["prio"] = priority_value(c["priority"])
+                t["chains"].append(c)
+                chains[(t["family"], t["name"], c["name"])] = c
             elif kind == "rule":
                 t = table_of(obj)
-                key = (t.family, t.name, obj["chain"])
+                key = (t["family"], t["name"], obj["chain"])
                 c = chains.get(key)
                 if c is None:
-                    c = NftChain(name=obj["chain"])
-                    t.chains.append(c)
+                    c = new_chain(obj["chain"])
+                    t["chains"].append(c)
                     chains[key] = c
                 expr = obj.get("expr") or []
                 text = expr_to_text(expr)
                 if obj.get("comment"):
                     text += f' comment "{obj["comment"]}"'
-                c.rules.append(NftRule(text=text, expr=expr, comment=obj.get("comment"), handle=obj.get("handle")))
+                try:
+                    same = rule_to_expr(text)[0] == expr
+                except Exception:
+                    same = False
+                c["rules"].append(new_rule(text, None if same else expr, obj.get("comment"), obj.get("handle")))
             elif kind in ("set", "map"):
                 t = table_of(obj)
                 typ = obj.get("type")
                 flags = obj.get("flags") or []
-                s = NftSet(
-                    name=obj["name"], kind=kind,
+                st = new_set(
+                    obj["name"], kind,
                     type=typ if isinstance(typ, list) else ([typ] if typ else []),
                     map=obj.get("map") if kind == "map" else None,
                     flags=flags if isinstance(flags, list) else [flags],
                     timeout=obj.get("timeout"), size=obj.get("size"), comment=obj.get("comment"),
                     handle=obj.get("handle"),
                 )
-                for e in obj.get("elem") or []:
-                    s.elements.append(_json_element(e, kind == "map"))
-                t.sets.append(s)
+                st["elements"] = [_json_element(e, kind == "map") for e in obj.get("elem") or []]
+                t["sets"].append(st)
+                sets[(t["family"], t["name"], st["name"])] = st
             elif kind == "element":
                 t = table_of(obj)
-                s = t.set(obj.get("name", ""))
-                if s is None:
+                st = sets.get((t["family"], t["name"], obj.get("name", "")))
+                if st is None:
                     res.warn(idx, json.dumps(item)[:200], "element of an unknown set; skipped")
                     continue
-                for e in obj.get("elem") or []:
-                    s.elements.append(_json_element(e, s.kind == "map"))
+                st["elements"].extend(_json_element(e, st["kind"] == "map") for e in obj.get("elem") or [])
             else:
                 t = table_of(obj) if isinstance(obj, dict) and "table" in obj else None
                 if t is not None:
-                    t.other.append(json.dumps(item, sort_keys=True))
+                    t.setdefault("other", []).append(json.dumps(item, sort_keys=True))
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
             res.warn(idx, json.dumps(item)[:200], f"{kind} not understood ({exc.__class__.__name__}: {exc}); skipped")
     return list(tables.values())
@@ -1011,6 +1196,18 @@ INFO = ParserInfo(
 
 
 def parse(text: Union[str, bytes], *, source: str = "<input>") -> ParseResult[NftRuleset]:
+    # A big ruleset is millions of small dicts and lists that all stay alive: with the
+    # cyclic GC on, its repeated full passes over them cost more than the parsing itself.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _parse(text, source=source)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _parse(text: Union[str, bytes], *, source: str) -> ParseResult[NftRuleset]:
     text = check_text(text, source=source)
     res: ParseResult[NftRuleset] = ParseResult(value=NftRuleset(), parser=INFO.name, source=source)
     stripped = text.lstrip()
@@ -1024,7 +1221,7 @@ def parse(text: Union[str, bytes], *, source: str = "<input>") -> ParseResult[Nf
         if _detect(text) == 0.0 and not re.search(r"^\s*table\s+\S+\s+\S+\s*\{", text, re.M):
             raise ParseError("not `nft list ruleset` output: no `table <family> <name> {` line", source=source)
         tables = _TextParser(text, res).run()
-    res.value.tables = [t.model_dump(mode="json") for t in tables]
+    res.value.tables = tables
     return res
 
 
@@ -1034,8 +1231,18 @@ def tables_of(ruleset: Optional[NftRuleset]) -> list[NftTable]:
         return []
     out = []
     for t in ruleset.tables:
+        if isinstance(t, NftTable):
+            out.append(t)
+            continue
         try:
-            out.append(t if isinstance(t, NftTable) else NftTable.model_validate(t))
+            table = NftTable.model_validate(t)
         except Exception:  # a hand-edited snapshot: skip what is not a table
             continue
+        for chain, raw_chain in zip(table.chains, t.get("chains") or []):
+            for rule, raw_rule in zip(chain.rules, raw_chain.get("rules") or []):
+                if "expr" not in raw_rule:
+                    rule.expr = rule_expr(raw_rule)
+                if rule.comment is None:
+                    rule.comment = rule_comment(raw_rule)
+        out.append(table)
     return out

@@ -1,0 +1,140 @@
+"""Benchmark: kube-proxy nftables mode at 10,000 services × 3 endpoints, from what
+``nft list ruleset`` really prints.
+
+    python3 benchmarks/bench_nft.py [--services 10000] [--endpoints 3] [--repeat 3] [--regenerate]
+
+1. The listing (once; kept in benchmarks/out/nft-<N>x<E>/, gitignored): ``gen_nft`` writes
+   the transaction kube-proxy v1.33 would run, it is loaded with ``nft -f`` into a network
+   namespace of this script's own (the kernel takes ~47 s for 10,000 services), and
+   ``nft list ruleset`` / ``nft -j list ruleset`` are saved; the namespace is deleted.
+   ``--regenerate`` redoes it (needs root and nft).
+2. In this process: ``parsers.nft.parse`` + ``services_nft.decode_nft`` on the text
+   listing, timed (best / median of --repeat), checked against the ground truth
+   (``gen_nft.compare``: names, IPs, ports, node ports, affinity, endpoints, shares).
+3. The CLI end to end, each in its own process with its own peak RSS (``os.wait4``):
+   ``labreport import --nft ruleset.nft --out SNAP`` then ``labreport analyze SNAP --json``.
+
+Target (issue 7): import + analyze ≤ 2 s and ≤ 600 MB. Prints the figures; exit 1 when
+the decoded services are wrong (a missed target is reported in the figures).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import gen_nft  # noqa: E402
+
+from labreport.analysis.services_nft import decode_nft  # noqa: E402
+from labreport.parsers import nft  # noqa: E402
+
+
+def prepare(out: Path, services: int, endpoints: int) -> None:
+    """Generate, load into a namespace of our own, list, and clean up."""
+    out.mkdir(parents=True, exist_ok=True)
+    specs = gen_nft.bulk_services(services, endpoints)
+    rules = out / "rules.nft"
+    rules.write_text(gen_nft.transaction(specs))
+    (out / "truth.json").write_text(json.dumps([gen_nft.truth_of(s) for s in specs]))
+    ns = f"lrnftb{uuid.uuid4().hex[:6]}"
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    try:
+        t0 = time.monotonic()
+        subprocess.run(["ip", "netns", "exec", ns, "nft", "-f", str(rules)], check=True)
+        t1 = time.monotonic()
+        for argv, name in ((["nft", "list", "ruleset"], "ruleset.nft"), (["nft", "-j", "list", "ruleset"], "ruleset.json")):
+            start = time.monotonic()
+            with open(out / name, "w") as fh:
+                subprocess.run(["ip", "netns", "exec", ns, *argv], check=True, stdout=fh)
+            print(f"  {' '.join(argv)}: {time.monotonic() - start:.1f} s, {(out / name).stat().st_size / 1e6:.1f} MB")
+        print(f"  nft -f ({services} services × {endpoints} endpoints): {t1 - t0:.1f} s in the kernel")
+    finally:
+        subprocess.run(["ip", "netns", "delete", ns], check=False)
+
+
+def run_cli_rss(args: list[str]) -> tuple[float, float, int, bytes, bytes]:
+    code = "import sys; from labreport.cli import main; sys.exit(main())"
+    start = time.monotonic()
+    with tempfile.TemporaryFile() as so, tempfile.TemporaryFile() as se:
+        pid = os.posix_spawn(sys.executable, [sys.executable, "-c", code, *args], dict(os.environ),
+                             file_actions=[(os.POSIX_SPAWN_DUP2, so.fileno(), 1), (os.POSIX_SPAWN_DUP2, se.fileno(), 2)])
+        _, status, usage = os.wait4(pid, 0)
+        seconds = time.monotonic() - start
+        so.seek(0)
+        se.seek(0)
+        return seconds, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status), so.read(), se.read()
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--services", type=int, default=10000)
+    ap.add_argument("--endpoints", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--regenerate", action="store_true")
+    args = ap.parse_args(argv)
+
+    out = ROOT / "benchmarks" / "out" / f"nft-{args.services}x{args.endpoints}"
+    listing = out / "ruleset.nft"
+    if args.regenerate or not listing.exists():
+        print(f"preparing {out} (nft -f into a namespace of our own) …")
+        prepare(out, args.services, args.endpoints)
+    truth = json.loads((out / "truth.json").read_text())
+    text = listing.read_text()
+    print(f"listing: {listing} ({len(text) / 1e6:.1f} MB, {text.count(chr(10))} lines)")
+
+    # 3. the CLI first, each step its own process (a child started after this process grew
+    # would inherit its peak RSS)
+    with tempfile.TemporaryDirectory() as tmp:
+        snap = Path(tmp) / "snap"
+        t_imp, rss_imp, code, _, err = run_cli_rss(["import", "--nft", str(listing), "--out", str(snap), "-q"])
+        if code != 0:
+            print("import failed:", err.decode()[-2000:])
+            return 1
+        t_an, rss_an, code, stdout, err = run_cli_rss(["analyze", str(snap), "--json"])
+        if code not in (0, 10):
+            print("analyze failed:", err.decode()[-2000:])
+            return 1
+        analysis = json.loads(stdout)
+        n_services = sum(len(n.get("services") or []) for n in analysis.get("nodes", []))
+        mode = {n["proxy_mode"]["mode"] for n in analysis.get("nodes", [])}
+    # 2. in process
+    times = []
+    records = []
+    for _ in range(args.repeat):
+        start = time.perf_counter()
+        res = nft.parse(text, source=str(listing))
+        records, _ = decode_nft(res.value)
+        times.append(time.perf_counter() - start)
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    problems = gen_nft.compare(records, truth)
+    print(f"parse + decode (in process): best {min(times):.2f} s, median {statistics.median(times):.2f} s, "
+          f"peak RSS {rss:.0f} MB; {len(records)} service ports; "
+          + ("exact vs truth" if not problems else f"{len(problems)} differences, e.g. {problems[:3]}"))
+
+    total = t_imp + t_an
+    peak = max(rss_imp, rss_an)
+    ok_time, ok_mem = total <= 2.0, peak <= 600
+    print(f"labreport import --nft: {t_imp:.2f} s, peak RSS {rss_imp:.0f} MB")
+    print(f"labreport analyze --json: {t_an:.2f} s, peak RSS {rss_an:.0f} MB ({n_services} services, mode {sorted(mode)})")
+    print(f"import + analyze: {total:.2f} s ({'≤' if ok_time else '>'} 2 s), peak {peak:.0f} MB "
+          f"({'≤' if ok_mem else '>'} 600 MB)")
+    if problems or n_services != len(truth) or mode != {"nftables"}:
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
