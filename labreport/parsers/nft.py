@@ -7,17 +7,19 @@ Usage::
     res = nft.parse(open("ruleset.txt").read(), source="ruleset.txt")
     res.value.tables[0]["chains"][0]["rules"][0]["expr"]
 
-Both forms give the same typed records (``NftTable`` → ``NftChain`` / ``NftSet`` →
-``NftRule`` / ``NftElement``), stored in ``NftRuleset.tables`` as plain dicts
-(``NftTable.model_dump()``) so a snapshot stays JSON; analysis re-reads them with
-``NftTable.model_validate``. A rule carries:
+Both forms give the same records, described by the typed models ``NftTable`` →
+``NftChain`` / ``NftSet`` → ``NftRule`` / ``NftElement``. ``NftRuleset.tables`` stores
+them as plain dicts so a snapshot stays JSON (and small: keys at their default are left
+out); ``tables_of(ruleset)`` gives the typed, complete view. A rule carries:
 
 - ``text``: the rule as nft prints it (from JSON input: rendered back into nft syntax);
 - ``expr``: its statements in nft's JSON schema (``{"match": …}``, ``{"vmap": …}``,
   ``{"goto": {"target": …}}``, ``{"dnat": {"addr": …, "port": …}}``,
-  ``{"set": {"op": "update", …}}``, ``{"mangle": …}`` …). From text input the statements
-  kube-proxy, iptables-nft and common firewalls use are converted; a part that is not
-  understood is kept as ``{"text": "…"}`` (the whole rule is always in ``text``).
+  ``{"set": {"op": "update", …}}``, ``{"mangle": …}`` …). The text reader converts the
+  statements kube-proxy, iptables-nft and common firewalls use; a part it does not
+  understand becomes ``{"text": "…"}`` (the whole rule is always in ``text``). Stored
+  rules keep ``expr`` only when their text would not give it back (JSON input with
+  statements the text reader does not know); ``rule_expr(rule)`` reads it either way.
 
 Sets and maps share ``NftSet`` (``kind`` "set" | "map"): ``type`` is the list of the
 concatenated key types (``["ipv4_addr", "inet_proto", "inet_service"]``), ``map`` the
