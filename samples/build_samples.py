@@ -9,7 +9,7 @@ what was repaired). Nothing is invented here: each sample is exactly what
     python3 samples/build_samples.py            # rebuild every sample
     python3 samples/build_samples.py --check    # exit 1 if a rebuilt sample differs
 
-The `created_at` of a rebuilt snapshot is pinned to the one already on disk, so a rebuild
+The `created_at` (and each node's `collected_at`) of a rebuilt snapshot is pinned to the one already on disk, so a rebuild
 without changes leaves the files byte-identical.
 """
 
@@ -97,6 +97,10 @@ def _pin_created_at(new: Path, old: Path) -> None:
         return
     data = json.loads(new.read_text("utf-8"))
     data["created_at"] = old_data.get("created_at", data.get("created_at"))
+    old_nodes = {n.get("name"): n for n in old_data.get("nodes") or []}
+    for n in data.get("nodes") or []:
+        if n.get("name") in old_nodes:
+            n["collected_at"] = old_nodes[n["name"]].get("collected_at", n.get("collected_at"))
     new.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", "utf-8")
 
 

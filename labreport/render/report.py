@@ -464,9 +464,9 @@ def render_report(snapshot: Snapshot, *, fmt: str = "html", lang: str = "en", ou
     out.mkdir(parents=True, exist_ok=True)
     if fmt == "md":
         for name, data in files.items():
-            atomic_write(out / name, data)
+            _write(out / name, data)
             result.files.append(out / name)
-        atomic_write(out / "report.md", md_text)
+        _write(out / "report.md", md_text)
         result.main = out / "report.md"
         result.files.append(result.main)
         if make_zip:
@@ -476,13 +476,13 @@ def render_report(snapshot: Snapshot, *, fmt: str = "html", lang: str = "en", ou
         md_text = md_text.replace("@@FIGURE@@", str(m._raw(html_frag)))
     html_text = markdown_to_html(md_text, m, lang=lang, title=title)
     if fmt == "html":
-        atomic_write(out / "report.html", html_text)
+        _write(out / "report.html", html_text)
         result.main = out / "report.html"
         result.files.append(result.main)
         if "topology.png" in files:  # handy beside the page (the page itself needs nothing)
-            atomic_write(out / "topology.png", files["topology.png"])
+            _write(out / "topology.png", files["topology.png"])
             result.files.append(out / "topology.png")
-        atomic_write(out / "topology.dot", files["topology.dot"])
+        _write(out / "topology.dot", files["topology.dot"])
         result.files.append(out / "topology.dot")
         if make_zip:
             result.files.append(_zip(out, list(result.files)))
@@ -490,12 +490,21 @@ def render_report(snapshot: Snapshot, *, fmt: str = "html", lang: str = "en", ou
     # pdf
     pdf = out / "report.pdf"
     html_path = out / "report.html"
-    atomic_write(html_path, html_text)
+    _write(html_path, html_text)
     result.files.append(html_path)
     print_pdf(html_path, pdf)
     result.main = pdf
     result.files.append(pdf)
     return result
+
+
+def _write(path: Path, data: str | bytes) -> None:
+    """Atomic write, readable by others like any file a user creates (mkstemp makes 0600)."""
+    atomic_write(path, data)
+    try:
+        os.chmod(path, 0o644)
+    except OSError:
+        pass
 
 
 def _zip(out: Path, files: list[Path]) -> Path:
@@ -505,7 +514,7 @@ def _zip(out: Path, files: list[Path]) -> Path:
             if f.exists() and f.suffix != ".zip":
                 z.write(f, arcname=f.name)
     target = out / "report.zip"
-    atomic_write(target, buf.getvalue())
+    _write(target, buf.getvalue())
     return target
 
 
