@@ -65,7 +65,8 @@ def prepare(out: Path, services: int, endpoints: int) -> None:
         subprocess.run(["ip", "netns", "delete", ns], check=False)
 
 
-def run_cli_rss(args: list[str]) -> tuple[float, float, int, bytes, bytes]:
+def run_cli_rss(args: list[str]) -> tuple[float, float, float, int, bytes, bytes]:
+    """(wall s, CPU s, peak RSS MB, exit code, stdout, stderr) of one `labreport …`."""
     code = "import sys; from labreport.cli import main; sys.exit(main())"
     start = time.monotonic()
     with tempfile.TemporaryFile() as so, tempfile.TemporaryFile() as se:
@@ -75,7 +76,8 @@ def run_cli_rss(args: list[str]) -> tuple[float, float, int, bytes, bytes]:
         seconds = time.monotonic() - start
         so.seek(0)
         se.seek(0)
-        return seconds, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status), so.read(), se.read()
+        cpu = usage.ru_utime + usage.ru_stime
+        return seconds, cpu, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status), so.read(), se.read()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -99,11 +101,11 @@ def main(argv: list[str] | None = None) -> int:
     # would inherit its peak RSS)
     with tempfile.TemporaryDirectory() as tmp:
         snap = Path(tmp) / "snap"
-        t_imp, rss_imp, code, _, err = run_cli_rss(["import", "--nft", str(listing), "--out", str(snap), "-q"])
+        t_imp, cpu_imp, rss_imp, code, _, err = run_cli_rss(["import", "--nft", str(listing), "--out", str(snap), "-q"])
         if code != 0:
             print("import failed:", err.decode()[-2000:])
             return 1
-        t_an, rss_an, code, stdout, err = run_cli_rss(["analyze", str(snap), "--json"])
+        t_an, cpu_an, rss_an, code, stdout, err = run_cli_rss(["analyze", str(snap), "--json"])
         if code not in (0, 10):
             print("analyze failed:", err.decode()[-2000:])
             return 1
@@ -111,26 +113,30 @@ def main(argv: list[str] | None = None) -> int:
         n_services = sum(len(n.get("services") or []) for n in analysis.get("nodes", []))
         mode = {n["proxy_mode"]["mode"] for n in analysis.get("nodes", [])}
     # 2. in process
-    times = []
+    times, cpus, parse_cpu = [], [], []
     records = []
     for _ in range(args.repeat):
-        start = time.perf_counter()
+        start, cstart = time.perf_counter(), time.process_time()
         res = nft.parse(text, source=str(listing))
+        parse_cpu.append(time.process_time() - cstart)
         records, _ = decode_nft(res.value)
         times.append(time.perf_counter() - start)
+        cpus.append(time.process_time() - cstart)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     problems = gen_nft.compare(records, truth)
-    print(f"parse + decode (in process): best {min(times):.2f} s, median {statistics.median(times):.2f} s, "
+    print(f"parse + decode (in process): best {min(times):.2f} s wall / {min(cpus):.2f} s CPU "
+          f"(parse {min(parse_cpu):.2f} s CPU), median {statistics.median(times):.2f} s wall, "
           f"peak RSS {rss:.0f} MB; {len(records)} service ports; "
           + ("exact vs truth" if not problems else f"{len(problems)} differences, e.g. {problems[:3]}"))
 
-    total = t_imp + t_an
+    total, total_cpu = t_imp + t_an, cpu_imp + cpu_an
     peak = max(rss_imp, rss_an)
     ok_time, ok_mem = total <= 2.0, peak <= 600
-    print(f"labreport import --nft: {t_imp:.2f} s, peak RSS {rss_imp:.0f} MB")
-    print(f"labreport analyze --json: {t_an:.2f} s, peak RSS {rss_an:.0f} MB ({n_services} services, mode {sorted(mode)})")
-    print(f"import + analyze: {total:.2f} s ({'≤' if ok_time else '>'} 2 s), peak {peak:.0f} MB "
-          f"({'≤' if ok_mem else '>'} 600 MB)")
+    print(f"labreport import --nft: {t_imp:.2f} s wall / {cpu_imp:.2f} s CPU, peak RSS {rss_imp:.0f} MB")
+    print(f"labreport analyze --json: {t_an:.2f} s wall / {cpu_an:.2f} s CPU, peak RSS {rss_an:.0f} MB "
+          f"({n_services} services, mode {sorted(mode)})")
+    print(f"import + analyze: {total:.2f} s wall / {total_cpu:.2f} s CPU ({'≤' if ok_time else '>'} 2 s), "
+          f"peak {peak:.0f} MB ({'≤' if ok_mem else '>'} 600 MB); load average {os.getloadavg()[0]:.1f}")
     if problems or n_services != len(truth) or mode != {"nftables"}:
         return 1
     return 0
