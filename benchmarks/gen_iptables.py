@@ -11,7 +11,10 @@ The rule shapes follow kube-proxy's pkg/proxy/iptables/proxier.go (v1.28): chain
 protocol))[:16] and ``KUBE-SEP-`` + base32(sha256(port name + protocol + endpoint))[:16],
 the comments (``"ns/svc:port cluster IP"``, ``"ns/svc:port -> ip:port"``, …), probabilities
 1/(n−i) printed with 10 decimals, the filter table's REJECT rules for services without
-endpoints. Options are written in the order ``iptables-save`` prints them.
+endpoints. Options are written in the order ``iptables-save`` prints them, and the text is
+exactly what ``iptables-save`` (1.8.9, nf_tables) prints back after ``iptables-restore``
+(tests/fixtures/iptables/lab-*); the chain names equal those real kube-proxies wrote in the
+seeds and public outputs (tests/test_iptables_services.py checks both).
 
 A service spec::
 
