@@ -19,6 +19,12 @@ protocol) and named ``ns/svc:port``; without them it is named ``ip:port``, and a
 virtual server (address not on kube-ipvs0, or — when kube-ipvs0 is unknown — a port in
 30000-32767) is attached to the ClusterIP record with the same real servers when exactly
 one has them. Pure: no I/O.
+
+``ServiceRecord.chains``: ``ipvs`` (the virtual server line, "TCP  10.96.0.10:53 rr"),
+``scheduler``, ``persistent`` (seconds), ``nodeport_ipvs`` (the NodePort virtual
+servers, space-separated), ``device`` ("kube-ipvs0" when the ClusterIP is bound there),
+``iptables`` (when KUBE-SERVICES matches kube-proxy's ipsets). ``Endpoint.weight`` is the
+real server's weight; ``evidence`` holds the ipvsadm lines.
 """
 
 from __future__ import annotations

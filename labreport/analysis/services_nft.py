@@ -30,6 +30,15 @@ What kube-proxy writes (pkg/proxy/nftables/proxier.go, v1.29–v1.33):
 
 Load-balancer IPs without source ranges look exactly like external IPs in these rules; they
 are reported as ``external_ips``. Pure: no I/O.
+
+``ServiceRecord.chains`` (the hops the report draws), keys present when they apply:
+``table`` ("ip kube-proxy"), ``map`` ("service-ips"), ``svc`` (service-… chain), ``local``
+(local-… chain), ``ext`` (external-… chain), ``fw`` (firewall-… chain), ``nodeport_map``
+("service-nodeports"), ``numgen`` ("numgen random mod 3"), ``endpoints`` (the endpoint-…
+chains, space-separated, in numgen order), ``affinity`` (the affinity set, or
+"affinity-… (N sets)"), ``mark`` ("mark-for-masquerade"), ``no_endpoint_map`` /
+``no_endpoint_nodeport_map``. Each ``Endpoint.chain`` is its endpoint-… chain;
+``evidence`` holds the map elements and rules as nft printed them.
 """
 
 from __future__ import annotations
