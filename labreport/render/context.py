@@ -464,8 +464,21 @@ def volumes(snapshot: Snapshot) -> Optional[list[VolumeView]]:
         if not _is_user(p) or _meta(p).get("ownerReferences"):
             continue
         workloads.append((f"Pod {_qual(p)}", p, p.get("spec") or {}, 1, [p]))
+    def nodes_running(kind: str, obj: dict[str, Any]) -> list[str]:
+        """Where the workload's pods run, from the nodes' containers (imported manifests have no nodeName)."""
+        name = str(_meta(obj).get("name") or "")
+        out_nodes = set()
+        for n in snapshot.nodes:
+            for c in n.containers:
+                pn = c.pod_name or ""
+                if (kind == "Pod" and pn == name) or (kind == "Deployment" and pn.startswith(name + "-")):
+                    out_nodes.add(n.name)
+        return sorted(out_nodes)
+
     for name, obj, pspec, replicas, pods in workloads:
         nodes = sorted({(p.get("spec") or {}).get("nodeName") for p in pods if (p.get("spec") or {}).get("nodeName")})
+        if not nodes:
+            nodes = nodes_running(name.split(" ", 1)[0], obj)
         for v in pspec.get("volumes") or []:
             vt = next((t for t in VOLUME_TYPES if t in v), "other")
             if vt in ("projected", "secret", "configMap", "downwardAPI") and v.get("name", "").startswith("kube-api-access"):
@@ -482,7 +495,12 @@ def volumes(snapshot: Snapshot) -> Optional[list[VolumeView]]:
                     access = ",".join((pvc.get("spec") or {}).get("accessModes") or [])
             multi = (replicas or 1) > 1
             if vt == "hostPath":
-                verdict = "hostpath_multi_node" if len(nodes) > 1 else ("hostpath_shared" if multi else "hostpath_single")
+                if not multi:
+                    verdict = "hostpath_single"
+                elif not nodes:
+                    verdict = "hostpath_nodes_unknown"
+                else:
+                    verdict = "hostpath_multi_node" if len(nodes) > 1 else "hostpath_shared"
             elif vt == "emptyDir":
                 verdict = "emptydir_multi" if multi else "emptydir_single"
             elif vt == "persistentVolumeClaim":

@@ -196,8 +196,11 @@ class _Helpers:
         ]
         if h.scale_up:
             rows.append([t("s.hpa.scale_up"), [Code(x) for x in h.scale_up]])
-        rows.append([t("s.hpa.current"), f"{h.current_replicas if h.current_replicas is not None else '?'} → "
-                                         f"{h.desired_replicas if h.desired_replicas is not None else '?'}"])
+        if h.current_replicas is None and h.desired_replicas is None:
+            rows.append([t("s.hpa.current"), t("s.hpa.no_status")])
+        else:
+            rows.append([t("s.hpa.current"), f"{h.current_replicas if h.current_replicas is not None else '?'} → "
+                                             f"{h.desired_replicas if h.desired_replicas is not None else '?'}"])
         if h.current_metrics:
             rows.append([t("s.hpa.current_metrics"), [Code(x) for x in h.current_metrics]])
         for typ, status, msg in h.conditions:
@@ -382,7 +385,7 @@ def markdown_to_html(md_text: str, m: Markup, *, lang: str, title: str) -> str:
     from markdown.extensions.toc import slugify_unicode
 
     body = _markdown.markdown(md_text, extensions=["tables", "fenced_code", "sane_lists", "toc"],
-                              extension_configs={"toc": {"slugify": slugify_unicode, "toc_depth": "2"}},
+                              extension_configs={"toc": {"slugify": slugify_unicode, "toc_depth": "2-2"}},
                               output_format="html")
     body = m.restore(body)
     env = _env()
