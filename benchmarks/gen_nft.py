@@ -51,8 +51,8 @@ class EndpointSpec:
     local: bool = False
 
     @property
-    def address(self) -> str:
-        return f"{self.ip}:{self.port}"
+    def address(self) -> str:  # net.JoinHostPort: IPv6 in brackets
+        return f"[{self.ip}]:{self.port}" if ":" in self.ip else f"{self.ip}:{self.port}"
 
 
 @dataclass
@@ -240,8 +240,24 @@ def _base_chains(lines: list[str]) -> None:
     )
 
 
-def transaction(services: list[ServiceSpec], pod_cidr: str = "10.244.0.0/16") -> str:
-    """The nft -f text kube-proxy would run for these services (a full sync)."""
+def transaction(services: list[ServiceSpec], pod_cidr: Optional[str] = None, family: str = "ip",
+                service_cidr: Optional[str] = None) -> str:
+    """The nft -f text kube-proxy would run for these services (a full sync). ``family``
+    "ip6" gives the IPv6 proxier's table (``ip6 kube-proxy``, ipv6_addr, ``ip6 saddr`` …)."""
+    if family == "ip6":
+        text = _transaction(services, pod_cidr or "fd00:10:244::/56")
+        for a, b in ((" ip kube-proxy ", " ip6 kube-proxy "), ("ipv4_addr", "ipv6_addr"), (" ip daddr ", " ip6 daddr "),
+                     (" ip saddr ", " ip6 saddr "), ("{ ip saddr }", "{ ip6 saddr }"), ("!= 127.0.0.0/8", "!= ::1"),
+                     ("{ 10.96.0.0/12 }", "{ " + (service_cidr or "fd00:10:96::/112") + " }")):
+            text = text.replace(a, b)
+        return text
+    text = _transaction(services, pod_cidr or "10.244.0.0/16")
+    if service_cidr:
+        text = text.replace("{ 10.96.0.0/12 }", "{ " + service_cidr + " }")
+    return text
+
+
+def _transaction(services: list[ServiceSpec], pod_cidr: str) -> str:
     lines: list[str] = [f'add table {TABLE} {{ comment "rules for kube-proxy" ; }}']
     _base_chains(lines)
     for svc in services:
@@ -362,6 +378,18 @@ def lab_services(pod_ips: list[str], pod_port: int = 80) -> list[ServiceSpec]:
             node_port=30021, external_traffic_policy="Local",
         ),
         ServiceSpec("default", "extip", "", "tcp", "10.96.0.22", 8081, eps(p0), external_ips=["192.0.2.10"]),
+    ]
+
+
+def lab_services_v6(pod_ips: list[str], pod_port: int = 80) -> list[ServiceSpec]:
+    """An IPv6 set (the ip6 proxier of a dual-stack node)."""
+    p0 = pod_ips[0]
+    return [
+        ServiceSpec("default", "web6", "", "tcp", "fd00:10:96::10", 80, [EndpointSpec(p0, pod_port)], node_port=30086),
+        ServiceSpec("default", "web6-3", "http", "tcp", "fd00:10:96::11", 8080,
+                    [EndpointSpec(p0, pod_port), EndpointSpec("fd00:10:244:2::7", pod_port),
+                     EndpointSpec("fd00:10:244:3::9", pod_port)], affinity_timeout_s=600),
+        ServiceSpec("default", "empty6", "", "udp", "fd00:10:96::20", 53, []),
     ]
 
 

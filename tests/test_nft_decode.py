@@ -137,3 +137,15 @@ def test_kube_proxy_own_chains_are_not_service_chains():
 def test_service_port_names():
     assert parse_service_port_name("ns/svc:http") == ("ns", "svc", "http")
     assert parse_service_port_name("ns/svc") == ("ns", "svc", None)
+
+
+@pytest.mark.parametrize("name", ["kube-proxy-lab.nft", "kube-proxy-lab.json"])
+def test_ip6_table_of_a_dual_stack_node(name):
+    records, _ = decode(name)
+    by = {r.name: r for r in records}
+    web6 = by["default/web6-3:http"]
+    assert web6.chains["table"] == "ip6 kube-proxy"
+    assert web6.cluster_ip == "fd00:10:96::11" and web6.affinity_timeout_s == 600
+    assert [e.address for e in web6.endpoints] == ["[fd00:10:244:1::5]:80", "[fd00:10:244:2::7]:80", "[fd00:10:244:3::9]:80"]
+    assert by["default/empty6"].no_endpoints and by["default/empty6"].protocol == "udp"
+    assert by["default/web6"].node_port == 30086

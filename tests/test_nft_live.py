@@ -38,6 +38,8 @@ pytestmark = [needs_lab("nft", "/bin/busybox", "curl"), pytest.mark.lab]
 
 POD_IP = "10.244.1.5"
 GW_IP = "10.244.1.1"
+POD_IP6 = "fd00:10:244:1::5"
+GW_IP6 = "fd00:10:244:1::1"
 
 
 def sh(*argv: str, check: bool = True, timeout: float = 60.0) -> subprocess.CompletedProcess:
@@ -54,8 +56,11 @@ class NftLab:
         self.tmp = tmp
         self.token = f"hello-from-{self.pod}"
         self.services = gen_nft.lab_services([POD_IP])
-        self.truth = [gen_nft.truth_of(s) for s in self.services]
+        self.services6 = gen_nft.lab_services_v6([POD_IP6])
+        # a dual-stack node: kube-proxy's ip and ip6 proxiers each keep a table
+        self.truth = [gen_nft.truth_of(s) for s in self.services + self.services6]
         self.rules = tmp / "rules.nft"
+        self.rules6 = tmp / "rules6.nft"
         self.httpd: subprocess.Popen | None = None
 
     def ex(self, ns: str, *argv: str, check: bool = True, timeout: float = 60.0) -> subprocess.CompletedProcess:
@@ -78,8 +83,12 @@ class NftLab:
         sh("ip", "-n", self.pod, "addr", "add", f"{POD_IP}/24", "dev", "eth0")
         sh("ip", "-n", self.pod, "link", "set", "eth0", "up")
         sh("ip", "-n", self.pod, "route", "add", "default", "via", GW_IP)
-        # the node's route for the service range (on a real node: its default route)
+        sh("ip", "-n", n, "addr", "add", f"{GW_IP6}/64", "dev", "cni0", "nodad")
+        sh("ip", "-n", self.pod, "addr", "add", f"{POD_IP6}/64", "dev", "eth0", "nodad")
+        sh("ip", "-n", self.pod, "-6", "route", "add", "default", "via", GW_IP6)
+        # the node's routes for the service ranges (on a real node: its default routes)
         sh("ip", "-n", n, "route", "add", "10.96.0.0/12", "dev", "cni0")
+        sh("ip", "-n", n, "-6", "route", "add", "fd00:10:96::/112", "dev", "cni0")
         self.ex(n, "sysctl", "-qw", "net.ipv4.ip_forward=1")
         www = self.tmp / "www"
         www.mkdir()
@@ -90,6 +99,8 @@ class NftLab:
         )
         self.rules.write_text(gen_nft.transaction(self.services))
         self.ex(n, "nft", "-f", str(self.rules))
+        self.rules6.write_text(gen_nft.transaction(self.services6, family="ip6"))
+        self.ex(n, "nft", "-f", str(self.rules6))
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if self.ex(self.node, "curl", "-s", "--max-time", "1", f"http://{POD_IP}/", check=False).returncode == 0:
@@ -145,6 +156,7 @@ def listings(lab):
         for name in ("kube-proxy-lab.nft", "kube-proxy-lab.json", "kube-proxy-lab.truth.json"):
             shutil.copyfile(out / name, dest / name)
         shutil.copyfile(lab.rules, dest / "kube-proxy-lab.rules.nft")
+        shutil.copyfile(lab.rules6, dest / "kube-proxy-lab.rules6.nft")
     return {"text": text, "json": js}
 
 
@@ -159,6 +171,12 @@ def test_cluster_ip_reaches_the_pod_through_dnat(lab):
 
 def test_node_port_reaches_the_pod(lab):
     cp = lab.curl(lab.node, f"http://{GW_IP}:30080/")
+    assert cp.returncode == 0, cp.stderr
+    assert cp.stdout.strip() == lab.token
+
+
+def test_ipv6_cluster_ip_reaches_the_pod_through_the_ip6_table(lab):
+    cp = lab.ex(lab.node, "curl", "-s", "-g", "--max-time", "3", "http://[fd00:10:96::10]/", check=False)
     assert cp.returncode == 0, cp.stderr
     assert cp.stdout.strip() == lab.token
 
@@ -201,7 +219,7 @@ def test_captured_listing_decodes_every_service_exactly(listings, lab, form):
 
 def test_live_affinity_element_has_expires(listings):
     res = nft_parser.parse(listings["text"], source="live")
-    table = nft_parser.tables_of(res.value)[0]
+    table = next(t for t in nft_parser.tables_of(res.value) if t.family == "ip")
     live = [e for s in table.sets if s.name.startswith("affinity-") for e in s.elements]
     assert live, "the sticky connection attempt left no affinity element"
     assert all(e.expires is not None and 0 < e.expires <= 10800 for e in live)
