@@ -299,3 +299,36 @@ def test_collect_local_inside_the_node_namespace(lab, listings, tmp_path):
     info, records, _ = decode_services(node, None)
     assert info.mode == "nftables"
     assert gen_nft.compare(records, lab.truth) == []
+
+
+@needs_lab("nft", "iptables-restore")
+def test_mode_switch_leftovers_collected_live_are_reported_not_mixed(tmp_path):
+    """A node switched from iptables to nftables mode with the old rules left behind: both
+    rule sets are really in the namespace; collect --local sees both, the analysis decodes
+    one (the configured one when the ConfigMap says) and says so."""
+    from labreport import snapshot
+    from labreport.snapshot import ClusterObjects
+
+    ns = lab_name("lrnfsw")
+    sh("ip", "netns", "add", ns)
+    try:
+        sh("ip", "netns", "exec", ns, "nft", "-f", str(FIXTURES / "nft" / "kube-proxy-lab.rules.nft"))
+        save = (FIXTURES / "nft" / "iptables-nft-kube-services.iptables-save").read_text()
+        subprocess.run(["ip", "netns", "exec", ns, "iptables-restore"], input=save, text=True, check=True)
+        out = tmp_path / "snap"
+        cp = sh("ip", "netns", "exec", ns, sys.executable, "-c",
+                "import sys; from labreport.cli import main; sys.exit(main())",
+                "collect", "--local", "--out", str(out), check=False, timeout=300)
+        assert (out / "snapshot.json").exists(), cp.stderr[-2000:]
+        node = snapshot.load(out).nodes[0]
+    finally:
+        sh("ip", "netns", "delete", ns, check=False)
+    info, records, _ = decode_services(node, None)
+    assert info.rule_sets_present == ["iptables", "nftables"]
+    assert info.mode == "nftables" and "not mixed" in info.note
+    assert {r.mode for r in records} == {"nftables"} and "10.96.1.1" not in {r.cluster_ip for r in records}
+    cm = ClusterObjects(configmaps=[{"kind": "ConfigMap", "metadata": {"name": "kube-proxy", "namespace": "kube-system"},
+                                     "data": {"config.conf": "kind: KubeProxyConfiguration\nmode: iptables\n"}}])
+    info, records, _ = decode_services(node, cm)
+    assert info.mode == "iptables" and "leftovers" in info.note
+    assert [(r.cluster_ip, r.port) for r in records] == [("10.96.1.1", 8888)]
