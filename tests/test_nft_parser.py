@@ -266,3 +266,13 @@ def test_fast_rule_shapes_give_what_the_general_reader_gives(name):
                 assert nft.rule_to_expr(r["text"]) == nft.rule_to_expr_general(r["text"]), r["text"]
                 n += 1
     assert n >= 6
+
+
+def test_a_line_cut_by_a_pdf_wrap_is_kept_and_warned():
+    lines = read("public-k3s-kube-proxy.nft").splitlines()
+    i = next(k for k, line in enumerate(lines) if "dnat to 10.42.4.201:8080" in line)
+    wrapped = lines[:i] + ["                meta l4proto tcp dnat to 10.42.4.201:", "8080"] + lines[i + 1 :]
+    res = nft.parse("\n".join(wrapped) + "\n")
+    assert [(w.line_no, w.line.strip()) for w in res.warnings] == [(i + 2, "8080")]
+    chain = table(res).chain("endpoint-VGSZZXMZ-riset/hellopod-np-svc/tcp/__10.42.4.201/8080")
+    assert [r.text for r in chain.rules][1:] == ["meta l4proto tcp dnat to 10.42.4.201:", "8080"]

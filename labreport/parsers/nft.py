@@ -232,6 +232,16 @@ _META_KEYS = {
 _BARE_META = {"iifname", "oifname", "iif", "oif", "mark", "skuid", "skgid", "l4proto"}
 _OPS = {"==", "!=", "<", ">", "<=", ">=", "eq", "ne"}
 _VERDICTS = {"accept", "drop", "return", "continue", "queue"}
+# First words a printed rule can start with (nft(8): matches, statements, verdicts).
+STATEMENT_STARTS = frozenset("""
+ip ip6 inet tcp udp udplite sctp dccp th icmp icmpv6 igmp ah esp comp ether vlan arp rt
+frag hbh mh dst srh ipsec tunnel osf socket exthdr meta mark iif oif iifname oifname
+iiftype oiftype iifgroup oifgroup skuid skgid nfproto l4proto ct fib numgen jhash symhash
+rt0 rt2 counter log limit quota reject drop accept return continue queue jump goto
+masquerade dnat snat redirect tproxy notrack dup fwd update add delete set flow
+synproxy xt comment priority random cgroup cpu pkttype sdif sdifname ibriport obriport
+ibrname obrname time day hour secmark vmap policy
+""".split())
 _BINOPS = {"&": "&", "|": "|", "^": "^", "and": "&", "or": "|", "xor": "^"}
 
 
@@ -947,6 +957,9 @@ class _TextParser:
                     depth += nxt.count("{") - nxt.count("}")
                     handle = h2 if h2 is not None else handle
                 text = " ".join(parts)
+            first = text.split(" ", 1)[0]
+            if first not in STATEMENT_STARTS and not first.startswith("@"):
+                self.warn(start + 1, raw, f"chain {chain['name']}: not an nft statement (a wrapped or cut line?); kept as a rule")
             rules.append(new_rule(text, None, None, handle, start + 1))
             i += 1
         self.warn(n, "", f"chain {chain['name']}: missing closing brace (truncated input?)")
