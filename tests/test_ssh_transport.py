@@ -306,3 +306,57 @@ def test_encrypted_key_without_agent_is_explained(lab, tmp_path, monkeypatch):
     assert s.status == "failed"
     # asyncssh cannot use a key with a passphrase without the agent: auth fails, and the fix says ssh-add
     assert "authentication failed" in s.error and "ssh-add" in s.collectors[0].fix, s.error
+
+
+@needs_collector
+def test_bootstrap_installs_this_labreport_into_a_venv_and_reuses_it(lab, tmp_path):
+    """--bootstrap on a node: the local wheel goes over the session, a venv of the user's own
+    gets it, the collector runs from there; the second run reuses the install."""
+    from labreport.transport.bootstrap import build_wheel
+
+    # built once here from this source tree (others may edit the shared tree between two builds)
+    wheel = build_wheel(tmp_path / "wheel")
+    rdir = tmp_path / "node-cache"
+    snaps = collect_nodes(["nodea"], ssh_config=str(lab["cfg"]), bootstrap_wheel=str(wheel), bootstrap_dir=str(rdir),
+                          timeout=60, progress=False)
+    s = snaps[0]
+    assert s.status in ("ok", "partial"), s.error
+    exe = rdir / "venv" / "bin" / "labreport"
+    assert s.transport["command"].startswith(f"{exe} collect --local --out -")
+    marker = rdir / "venv" / ".labreport-wheel-sha256"
+    assert exe.exists() and marker.exists()
+    assert list(rdir.glob("labreport-*.whl"))
+    # the venv's own copy is what runs, not the one on the node's PATH
+    probe = subprocess.run([str(rdir / "venv" / "bin" / "python"), "-c", "import labreport; print(labreport.__file__)"],
+                           capture_output=True, text=True, check=True, cwd=tmp_path)
+    assert probe.stdout.startswith(str(rdir / "venv"))
+    first = marker.stat().st_mtime_ns
+    s2 = collect_nodes(["nodea"], ssh_config=str(lab["cfg"]), bootstrap_wheel=str(wheel), bootstrap_dir=str(rdir),
+                       timeout=60, progress=False)[0]
+    assert s2.status in ("ok", "partial") and marker.stat().st_mtime_ns == first
+
+
+def test_bootstrap_refuses_remote_command_and_bad_wheel(lab, tmp_path):
+    from labreport.errors import TransportError
+
+    with pytest.raises(TransportError, match="drop --remote-command"):
+        collect_nodes(["nodea"], ssh_config=str(lab["cfg"]), bootstrap=True, remote_command=LABREPORT)
+    bad = tmp_path / "x.txt"
+    bad.write_text("no")
+    with pytest.raises(TransportError, match="not a wheel"):
+        collect_nodes(["nodea"], ssh_config=str(lab["cfg"]), bootstrap_wheel=str(bad))
+
+
+def test_bootstrap_failure_is_a_failed_node(lab, tmp_path):
+    from labreport.transport.bootstrap import build_wheel
+
+    wheel = build_wheel(tmp_path / "wheel")
+    s = collect_nodes(["nodea"], ssh_config=str(lab["cfg"]), bootstrap_wheel=str(wheel),
+                      bootstrap_dir="/proc/labreport-cannot-be-here", timeout=30, progress=False)[0]
+    assert s.status == "failed" and s.error.startswith("--bootstrap: cannot create /proc/labreport-cannot-be-here on nodea")
+
+
+def test_cli_bootstrap_options_reach_the_transport(lab, tmp_path, cli):
+    code, _, err = cli("collect", "--nodes", "nodea", "--ssh-config", lab["cfg"], "--bootstrap", "--remote-command", "x",
+                       "--no-api", "--out", tmp_path / "o", "-q")
+    assert code == 6 and "drop --remote-command" in err

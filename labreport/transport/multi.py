@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as _dt
+import shlex
 import socket
 import threading
 import time
@@ -22,6 +23,7 @@ from typing import Any, Optional, Sequence
 
 from labreport.errors import TransportError
 from labreport.snapshot import CollectorStatus, NodeSnapshot
+from labreport.transport.bootstrap import Bootstrap
 from labreport.transport.ssh import NodeFailure, collect_over_ssh, remote_argv
 from labreport.transport.sshconfig import resolve
 
@@ -82,7 +84,8 @@ class _Progress:
 
 async def _one(node: str, *, ssh_user: Optional[str], ssh_config: Optional[str], known_hosts: Optional[str],
                sudo: bool, remote_command: Optional[str], timeout: float, cri_socket: Optional[str],
-               progress: _Progress) -> NodeSnapshot:
+               progress: _Progress, bootstrap: Optional[Bootstrap] = None,
+               bootstrap_timeout: float = 600.0) -> NodeSnapshot:
     started = time.monotonic()
     phase = {"now": "starting"}
 
@@ -99,8 +102,14 @@ async def _one(node: str, *, ssh_user: Optional[str], ssh_config: Optional[str],
                 asyncio.to_thread(collect_local, name=node, cri_socket=cri_socket, timeout=timeout), timeout + 5)
         else:
             target = resolve(node, ssh_config=ssh_config, ssh_user=ssh_user, known_hosts=known_hosts)
-            command = remote_argv(remote_command, sudo=sudo, cri_socket=cri_socket, name=node, timeout=timeout)
-            run = await asyncio.wait_for(collect_over_ssh(target, command, timeout=timeout, phase=set_phase), timeout)
+            def command(exe: Optional[str]) -> str:
+                return remote_argv(shlex.quote(exe) if exe else remote_command, sudo=sudo, cri_socket=cri_socket,
+                                   name=node, timeout=timeout)
+
+            # the first install on a node may take minutes (pip): that is not the collector's time
+            budget = timeout + (bootstrap_timeout if bootstrap is not None else 0.0)
+            run = await asyncio.wait_for(collect_over_ssh(target, command, timeout=timeout, phase=set_phase,
+                                                          bootstrap=bootstrap), budget)
             snap = run.node
             for w in run.warnings:
                 snap.collectors.append(CollectorStatus(name="ssh", ok=True, reason=w, partial=True))
@@ -123,13 +132,15 @@ async def _one(node: str, *, ssh_user: Optional[str], ssh_config: Optional[str],
 async def collect_nodes_async(nodes: Sequence[str], *, ssh_user: Optional[str] = None, ssh_config: Optional[str] = None,
                               sudo: bool = False, remote_command: Optional[str] = None, timeout: float = 60.0,
                               cri_socket: Optional[str] = None, progress: bool = False,
-                              known_hosts: Optional[str] = None) -> list[NodeSnapshot]:
+                              known_hosts: Optional[str] = None, bootstrap: Optional[Bootstrap] = None
+                              ) -> list[NodeSnapshot]:
     gate = asyncio.Semaphore(MAX_PARALLEL)
 
     async def gated(n: str, prog: _Progress) -> NodeSnapshot:
         async with gate:
             return await _one(n, ssh_user=ssh_user, ssh_config=ssh_config, known_hosts=known_hosts, sudo=sudo,
-                              remote_command=remote_command, timeout=timeout, cri_socket=cri_socket, progress=prog)
+                              remote_command=remote_command, timeout=timeout, cri_socket=cri_socket, progress=prog,
+                              bootstrap=bootstrap)
 
     with _Progress(nodes, progress) as prog:
         return list(await asyncio.gather(*(gated(n, prog) for n in nodes)))
@@ -138,8 +149,17 @@ async def collect_nodes_async(nodes: Sequence[str], *, ssh_user: Optional[str] =
 def collect_nodes(nodes: Sequence[str], *, ssh_user: Optional[str] = None, ssh_config: Optional[str] = None,
                   sudo: bool = False, remote_command: Optional[str] = None, timeout: float = 60.0,
                   cri_socket: Optional[str] = None, progress: bool = False,
-                  known_hosts: Optional[str] = None) -> list[NodeSnapshot]:
-    """One NodeSnapshot per node, in the order given (see the module docstring)."""
+                  known_hosts: Optional[str] = None, bootstrap: bool = False,
+                  bootstrap_wheel: Optional[str] = None, bootstrap_dir: Optional[str] = None) -> list[NodeSnapshot]:
+    """One NodeSnapshot per node, in the order given (see the module docstring).
+
+    ``bootstrap``: install this labreport on each node first (transport/bootstrap.py)."""
+    boot: Optional[Bootstrap] = None
+    if bootstrap or bootstrap_wheel:
+        if remote_command:
+            raise TransportError("--bootstrap installs its own labreport on the nodes: drop --remote-command")
+        if any(not is_local(n) for n in nodes):
+            boot = Bootstrap.prepare(bootstrap_wheel, bootstrap_dir)
     if len(set(nodes)) != len(nodes):
         raise TransportError(f"a node is named twice in --nodes: {', '.join(nodes)}")
     if ssh_config and not Path(ssh_config).expanduser().exists():
@@ -148,7 +168,7 @@ def collect_nodes(nodes: Sequence[str], *, ssh_user: Optional[str] = None, ssh_c
         raise TransportError(f"known_hosts file {known_hosts} does not exist")
     coro = collect_nodes_async(nodes, ssh_user=ssh_user, ssh_config=ssh_config, sudo=sudo,
                                remote_command=remote_command, timeout=timeout, cri_socket=cri_socket,
-                               progress=progress, known_hosts=known_hosts)
+                               progress=progress, known_hosts=known_hosts, bootstrap=boot)
     try:
         asyncio.get_running_loop()
     except RuntimeError:

@@ -20,14 +20,18 @@ import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional, Union
 
 from labreport.snapshot import NodeSnapshot, from_dict
 from labreport.transport.sshconfig import Target
 
+if TYPE_CHECKING:
+    from labreport.transport.bootstrap import Bootstrap
+
 INSTALL_HINT = (
     "install it on the node: `pip install labreport` (or copy this project there and run "
-    "`pip install .`), or point --remote-command at it (e.g. --remote-command ~/venv/bin/labreport)"
+    "`pip install .`), or point --remote-command at it (e.g. --remote-command ~/venv/bin/labreport), "
+    "or let labreport install itself there: --bootstrap"
 )
 
 
@@ -138,10 +142,14 @@ def parse_remote_snapshot(stdout: str, node_name: str) -> NodeSnapshot:
     return node
 
 
-async def collect_over_ssh(target: Target, command: str, *, timeout: float,
-                           phase: Callable[[str], None] = lambda s: None) -> RemoteRun:
+async def collect_over_ssh(target: Target, command: Union[str, Callable[[Optional[str]], str]], *, timeout: float,
+                           phase: Callable[[str], None] = lambda s: None,
+                           bootstrap: Optional["Bootstrap"] = None) -> RemoteRun:
     """Connect, run ``command``, parse the snapshot. Raises NodeFailure (never anything else
-    but asyncio.CancelledError / TimeoutError, which the caller handles)."""
+    but asyncio.CancelledError / TimeoutError, which the caller handles).
+
+    ``command`` may be a function of the remote labreport path (None: the default); with
+    ``bootstrap`` the path is the one ``Bootstrap.ensure`` installed."""
     import asyncssh
 
     warnings: list[str] = []
@@ -190,6 +198,14 @@ async def collect_over_ssh(target: Target, command: str, *, timeout: float,
         raise NodeFailure(f"ssh to {target.where} failed: {type(exc).__name__}: {exc}") from None
 
     async with conn:
+        exe: Optional[str] = None
+        if bootstrap is not None:
+            try:
+                exe = await bootstrap.ensure(conn, target.node, phase, NodeFailure)
+            except (asyncssh.Error, OSError) as exc:
+                raise NodeFailure(f"--bootstrap on {target.node}: the ssh session broke: {exc}") from None
+        if callable(command):
+            command = command(exe)
         phase("collecting")
         started = time.monotonic()
         try:
