@@ -38,6 +38,11 @@ def _now() -> str:
 @click.option("--ssh-config", default=None, type=click.Path(dir_okay=False), help="ssh config file (default: ~/.ssh/config).")
 @click.option("--known-hosts", default=None, type=click.Path(dir_okay=False),
               help="known_hosts file for --nodes (default: the ssh config's UserKnownHostsFile, else ~/.ssh/known_hosts).")
+@click.option("--bootstrap", is_flag=True,
+              help="Install this labreport on each node over the SSH session (a venv in ~/.cache/labreport, "
+                   "reused while current) and run it from there.")
+@click.option("--bootstrap-wheel", default=None, type=click.Path(exists=True, dir_okay=False),
+              help="The labreport wheel --bootstrap installs (default: built from this labreport's source).")
 @click.option("--sudo", is_flag=True, help="Run the remote collector with sudo -n.")
 @click.option("--remote-command", default=None, help="How to run labreport on the nodes (default: 'labreport').")
 @click.option("--timeout", default=60.0, show_default=True, type=float, help="Per-node timeout in seconds.")
@@ -48,7 +53,8 @@ def _now() -> str:
 def command(local: bool, nodes: Optional[str], out: str, name: Optional[str], cri_socket: Optional[str],
             docker_host: Optional[str], ssh_user: Optional[str], ssh_config: Optional[str], sudo: bool,
             remote_command: Optional[str], timeout: float, kubeconfig: Optional[str], kube_context: Optional[str],
-            no_api: bool, quiet: bool, known_hosts: Optional[str] = None) -> None:
+            no_api: bool, quiet: bool, known_hosts: Optional[str] = None, bootstrap: bool = False,
+            bootstrap_wheel: Optional[str] = None) -> None:
     """Collect a snapshot from this node or from several nodes."""
     if local == bool(nodes):
         raise click.UsageError("give exactly one of --local or --nodes NODE[,NODE…]")
@@ -65,7 +71,8 @@ def command(local: bool, nodes: Optional[str], out: str, name: Optional[str], cr
             raise click.UsageError("--nodes needs at least one node name")
         snap.nodes.extend(collect_nodes(node_list, ssh_user=ssh_user, ssh_config=ssh_config, sudo=sudo,
                                         remote_command=remote_command, timeout=timeout, cri_socket=cri_socket,
-                                        progress=not quiet and out != "-", known_hosts=known_hosts))
+                                        progress=not quiet and out != "-", known_hosts=known_hosts,
+                                        bootstrap=bootstrap, bootstrap_wheel=bootstrap_wheel))
     if not no_api and (nodes or kubeconfig):
         try:
             from labreport.cluster.api import collect_cluster
