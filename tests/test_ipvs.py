@@ -220,3 +220,23 @@ def test_stats_listing_decodes_without_shares():
     rec = next(r for r in records if r.name == "10.3.0.42:80")
     assert len(rec.endpoints) == 8 and all(e.probability is None for e in rec.endpoints)
     assert any("shares unknown" in w for w in rec.warnings)
+
+
+def test_labreport_import_ipvsadm_then_decode(cli, tmp_path):
+    from labreport import snapshot
+
+    out = tmp_path / "snap"
+    code, _, err = cli("import", "--node", "worker", "--ipvsadm", str(IPVS / "k8s-123948-ipvsadm-ln.txt"),
+                       "--out", str(out), "-q")
+    assert code == 0, err
+    snap = snapshot.load(out)
+    node = snap.nodes[0]
+    assert node.name == "worker" and len(node.ipvs.virtual_servers) == 10
+    info, records, _ = decode_services(node, snap.cluster)
+    assert info.mode == "ipvs" and len(records) == 9
+    assert next(r for r in records if r.cluster_ip == "10.96.0.1").endpoints[0].address == "10.10.50.6:6443"
+
+
+def test_labreport_import_of_the_kernel_error_is_a_clear_failure(cli, tmp_path):
+    code, _, err = cli("import", "--ipvsadm", str(IPVS / "this-machine-no-ipvs.txt"), "--out", str(tmp_path / "s"))
+    assert code != 0 and "IPVS" in err and "Traceback" not in err
