@@ -59,10 +59,11 @@ BADGE_MD = {"pass": "✔", "fail": "✘", "warn": "⚠", "unknown": "?"}
 
 
 class Markup:
-    def __init__(self, fmt: str) -> None:
+    def __init__(self, fmt: str, *, open_evidence: bool = False) -> None:
         if fmt not in ("md", "html"):
             raise ValueError(fmt)
         self.fmt = fmt
+        self.open_evidence = open_evidence  # PDF: paper cannot be clicked open
         self.stash: list[str] = []
 
     # -- placeholders (html only)
@@ -125,8 +126,11 @@ class Markup:
         return self._raw(f'<pre class="{html.escape(lang)}"><code>{html.escape(text.rstrip())}</code></pre>')
 
     def evidence(self, summary: str, command: Optional[str], text: str, *, note: str = "",
-                 open_: bool = False) -> Safe:
-        """A collapsible block: the command and its (trimmed) output."""
+                 open_: Optional[bool] = None) -> Safe:
+        """A collapsible block: the command and its (trimmed) output. Open when ``open_``,
+        or (``open_`` None) when the output is meant for paper."""
+        if open_ is None:
+            open_ = self.open_evidence
         body = (f"$ {command}\n" if command else "") + (text.rstrip() if text else "")
         if self.fmt == "md":
             return Safe(f"\n<details{' open' if open_ else ''}><summary>{html.escape(summary)}</summary>\n\n"

@@ -231,7 +231,7 @@ class _Helpers:
         if ev.origin != "live":
             meta.append(self.t("common.origin." + ev.origin))
         summary = f"{ev.id}: {ev.command}" + (f" ({', '.join(meta)})" if meta else "")
-        return self.m.evidence(summary, ev.command, text, note=note)
+        return self.m.evidence(summary, ev.command, text, note=note, open_=False)
 
     def hop_text(self, h: Hop) -> str:
         key = getattr(h, "key", None) or h.kind
@@ -354,7 +354,7 @@ def _kp_example(ctx: ReportContext) -> Optional[ServiceRecord]:
 def render_markdown(ctx: ReportContext, *, lang: str, fmt: str, diagram_block: str,
                     title: Optional[str] = None) -> tuple[str, Markup, Translator]:
     t = Translator(lang)
-    m = Markup("html" if fmt in ("html", "pdf") else "md")
+    m = Markup("html" if fmt in ("html", "pdf") else "md", open_evidence=(fmt == "pdf"))
     h = _Helpers(t, m, ctx)
     env = _env()
     for name in ("check_row", "api_node_row", "info_line", "component_row", "pod_rows", "field_row",
