@@ -262,3 +262,21 @@ def test_seed000_master_etcd_from_the_pdf_wrapped_ps():
     # the other control-plane components appear through their containers only
     assert sorted(c.name for c in comps if c.pid is None) == ["kube-apiserver", "kube-controller-manager",
                                                               "kube-proxy", "kube-scheduler"]
+
+
+def test_crictl_pods_and_ps_grouped_sandbox_first():
+    """`crictl pods` + `crictl ps` quoted from kubernetes-sigs/cri-tools PR #369 (the parsers
+    owner's fixtures): every container joins its sandbox by POD ID, sandbox first."""
+    d = FIXTURES / "parsers"
+    sandboxes = parse("crictl-pods", (d / "crictl-pods" / "quoted-cri-tools-pr369-crictl-pods.out").read_text(), "pods")
+    conts = parse("crictl-ps", (d / "crictl-ps" / "quoted-cri-tools-pr369-crictl-ps.out").read_text(), "ps")
+    node = NodeSnapshot(name="cloud-test2", containers=sandboxes + conts)
+    pods = {p.key: p for p in group_pods(node)}
+    assert set(pods) == {"kube-system/virtlet-wcb8r", "kube-system/kube-proxy-bqnhm"}
+    v = pods["kube-system/virtlet-wcb8r"]
+    assert v.sandbox_id == "3f075e72dfa28" and v.note is None
+    assert [(c.name, c.is_sandbox) for c in v.containers] == [
+        (v.containers[0].name, True), ("vms", False), ("virtlet", False), ("libvirt", False)]
+    kp = pods["kube-system/kube-proxy-bqnhm"]
+    assert [c.component for c in kp.containers] == ["pause", "kube-proxy"]
+    assert kp.containers[1].attempt == 6
