@@ -98,7 +98,7 @@ def test_node_status_and_not_collected_are_carried():
     f = analysis.node("worker2")
     assert f.status == "failed" and f.error.startswith("ssh:")
     assert "node: failed: ssh: connect to host worker2 port 22: Connection refused" in f.not_collected
-    assert f.components == [] and f.veth_pairs == []
+    assert f.components == [] and f.veth_pairs == [] and f.preflight == []
     p = analysis.node("k8s-worker")
     assert p.status == "partial"
     assert "cri: no CRI socket at /run/containerd/containerd.sock" in p.not_collected

@@ -88,9 +88,10 @@ def analyze_node(node: NodeSnapshot, snapshot: Optional[Snapshot] = None,
     topo = _guard(w, "topology", lambda: topology.describe(node))
     if topo is not None:
         na.bridges, na.overlays, na.uplink = topo
-    checks = _guard(w, "preflight", lambda: preflight.checks(node, cluster))
-    if checks is not None:
-        na.preflight = checks
+    if node.status != "failed":  # a failed node has nothing to check: not_collected says why
+        checks = _guard(w, "preflight", lambda: preflight.checks(node, cluster))
+        if checks is not None:
+            na.preflight = checks
 
     if services_mod is not None:
         res = _guard(w, "services", lambda: services_mod.decode_services(node, cluster))
