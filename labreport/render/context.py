@@ -109,11 +109,17 @@ def _ps_excerpt(node: NodeSnapshot, na: NodeAnalysis) -> Optional[Excerpt]:
     pids = {str(c.pid) for c in na.components if c.pid}
     pid_re = re.compile(r"^\s*\S+\s+(\d+)\s")
 
+    state = {"last": False}
+
     def keep(line: str) -> bool:
         m = pid_re.match(line)
         if m:
-            return m.group(1) in pids
-        return "kube" in line and "grep" not in line
+            state["last"] = m.group(1) in pids
+        elif line.strip() and not line.lstrip().startswith(("USER", "UID")):
+            pass  # a continuation of a wrapped command line (pasted from a PDF): goes with its row
+        else:
+            state["last"] = False
+        return state["last"]
 
     first = (evs[0].stdout or "").lstrip().splitlines()[:1]
     header = 1 if first and first[0].lstrip().startswith("USER") else 0

@@ -121,7 +121,12 @@ class _Helpers:
                     runs = t("s.ctr.sandbox")
                 elif c.component:
                     runs = f"{c.component} — {self.role(c.component)}"
-                name = Code(c.name) if not c.is_sandbox else [Code(c.name or "pause"), t("s.ctr.sandbox_mark")]
+                short = _short_name(c.name)
+                if c.is_sandbox:
+                    name = [Code("pause" if short in ("POD", "") or short == p.name else short),
+                            f"{t('s.ctr.sandbox_mark')} {c.id[:12]}"]
+                else:
+                    name = Code(short)
                 rows.append([Code(p.key) if first else "", name, Code(_short_image(c.image)) if c.image else "",
                              c.state or "", runs])
                 first = False
@@ -301,6 +306,14 @@ class _Helpers:
 
     def endpoint_total(self, nv: NodeView) -> int:
         return sum(len(s.endpoints or []) for s in nv.na.services)
+
+
+def _short_name(name: str) -> str:
+    try:
+        from labreport.analysis.components import container_short_name
+        return container_short_name(name or "")
+    except ImportError:  # pragma: no cover
+        return name
 
 
 def _walk_mode(rec: ServiceRecord) -> str:
