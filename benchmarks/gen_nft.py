@@ -68,6 +68,8 @@ class ServiceSpec:
     affinity_timeout_s: Optional[int] = None  # sessionAffinity ClientIP when set
     external_ips: list[str] = field(default_factory=list)
     external_traffic_policy: str = "Cluster"
+    lb_ips: list[str] = field(default_factory=list)  # status.loadBalancer.ingress
+    source_ranges: list[str] = field(default_factory=list)  # spec.loadBalancerSourceRanges
 
     @property
     def name(self) -> str:  # proxy.ServicePortName.String()
@@ -86,7 +88,7 @@ class ServiceSpec:
 
     @property
     def externally_accessible(self) -> bool:
-        return bool(self.node_port or self.external_ips)
+        return bool(self.node_port or self.external_ips or self.lb_ips)
 
 
 def truth_of(svc: ServiceSpec) -> dict:
@@ -103,7 +105,8 @@ def truth_of(svc: ServiceSpec) -> dict:
         "port": svc.port,
         "protocol": svc.protocol,
         "node_port": svc.node_port,
-        "external_ips": list(svc.external_ips),
+        "external_ips": list(svc.external_ips) + ([] if svc.source_ranges else list(svc.lb_ips)),
+        "load_balancer_ips": list(svc.lb_ips) if svc.source_ranges else [],
         "session_affinity": svc.affinity_timeout_s is not None,
         "affinity_timeout_s": svc.affinity_timeout_s,
         "external_traffic_policy": (svc.external_traffic_policy if svc.externally_accessible and has_eps else None),
@@ -121,7 +124,7 @@ def truth_of(svc: ServiceSpec) -> dict:
 
 
 FIELDS = (
-    "namespace", "service", "port_name", "cluster_ip", "port", "protocol", "node_port", "external_ips",
+    "namespace", "service", "port_name", "cluster_ip", "port", "protocol", "node_port", "external_ips", "load_balancer_ips",
     "session_affinity", "affinity_timeout_s", "external_traffic_policy", "no_endpoints",
 )
 
@@ -302,6 +305,15 @@ def _transaction(services: list[ServiceSpec], pod_cidr: str) -> str:
         lines.append(f"add element {TABLE} service-ips {{ {svc.cluster_ip} . {proto} . {svc.port} : goto {cluster_chain} }}")
         for eip in svc.external_ips:
             lines.append(f"add element {TABLE} service-ips {{ {eip} . {proto} . {svc.port} : goto {ext_chain} }}")
+        fw_chain = "firewall-" + base
+        if svc.lb_ips and svc.source_ranges:
+            lines.append(f"add chain {TABLE} {fw_chain}")
+            lines.append(f"flush chain {TABLE} {fw_chain}")
+            lines.append(f"add rule {TABLE} {fw_chain} ip saddr != {{ {', '.join(svc.source_ranges)} }} drop")
+        for lbip in svc.lb_ips:
+            lines.append(f"add element {TABLE} service-ips {{ {lbip} . {proto} . {svc.port} : goto {ext_chain} }}")
+            if svc.source_ranges:
+                lines.append(f"add element {TABLE} firewall-ips {{ {lbip} . {proto} . {svc.port} : goto {fw_chain} }}")
         if svc.node_port:
             lines.append(f"add element {TABLE} service-nodeports {{ {proto} . {svc.node_port} : goto {ext_chain} }}")
             if etp_local and not local_eps:
@@ -378,6 +390,8 @@ def lab_services(pod_ips: list[str], pod_port: int = 80) -> list[ServiceSpec]:
             node_port=30021, external_traffic_policy="Local",
         ),
         ServiceSpec("default", "extip", "", "tcp", "10.96.0.22", 8081, eps(p0), external_ips=["192.0.2.10"]),
+        ServiceSpec("default", "lb", "https", "tcp", "10.96.0.23", 443, eps(p0, others[0], port=8443), node_port=30443,
+                    lb_ips=["198.51.100.7"], source_ranges=["10.0.0.0/8", "192.168.0.0/16"]),
     ]
 
 

@@ -68,6 +68,9 @@ def test_chains_for_the_report_hops():
     empty = by["default/empty"]
     assert empty.no_endpoints and empty.endpoints == [] and empty.node_port == 30020
     assert empty.chains["no_endpoint_map"] == "no-endpoint-services"
+    lb = by["default/lb:https"]
+    assert lb.load_balancer_ips == ["198.51.100.7"] and lb.external_ips == []
+    assert lb.chains["fw"] == "firewall-BPKTVXJ3-default/lb/tcp/https" and lb.node_port == 30443
     dns = by["kube-system/kube-dns:dns"]
     assert dns.protocol == "udp" and dns.port == 53 and dns.port_name == "dns"
 

@@ -76,9 +76,12 @@ def test_verdict_maps_with_concatenated_keys(fixture, request):
     assert m.type == ["ipv4_addr", "inet_proto", "inet_service"]
     keys = {tuple(e.key): e.value for e in m.elements}
     assert keys[("10.96.0.10", "tcp", 80)] == {"goto": {"target": "service-PFISGYVC-default/web/tcp/"}}
-    assert len(m.elements) == 8
+    assert len(m.elements) == 10
     nodeports = t.set("service-nodeports")
-    assert {tuple(e.key) for e in nodeports.elements} == {("tcp", 30080), ("tcp", 30021)}
+    assert {tuple(e.key) for e in nodeports.elements} == {("tcp", 30080), ("tcp", 30021), ("tcp", 30443)}
+    fw = t.set("firewall-ips").elements
+    assert [(e.key, e.value) for e in fw] == [(["198.51.100.7", "tcp", 443],
+                                                {"goto": {"target": "firewall-BPKTVXJ3-default/lb/tcp/https"}})]
 
 
 @pytest.mark.parametrize("fixture", ["lab_text", "lab_json"])
@@ -197,7 +200,7 @@ def test_truncated_paste_keeps_what_was_read_and_warns_with_line_numbers():
     assert all(w.line_no >= 1 for w in res.warnings)
     assert any("missing closing brace" in w.message for w in res.warnings)
     t = table(res)
-    assert t.set("service-ips") is not None and len(t.set("service-ips").elements) == 8
+    assert t.set("service-ips") is not None and len(t.set("service-ips").elements) == 10
 
 
 def test_garbled_lines_inside_a_table_are_warned_not_fatal():
