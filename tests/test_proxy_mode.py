@@ -62,6 +62,13 @@ def test_iptables_nft_tables_are_not_nftables_mode():
     assert (info.mode, info.rule_sets_present) == ("iptables", ["iptables"])
 
 
+def test_iptables_mode_seen_only_through_nft():
+    info, records, _ = decode_services(node(nft_text=IPT_NFT), None)
+    assert (info.mode, info.rule_sets_present) == ("iptables", ["iptables"])
+    assert "iptables-nft" in info.detected_from
+    assert records == [] and "iptables-save output is needed" in info.note
+
+
 def test_ipvs_from_virtual_servers():
     info = detect_mode(node(ipvs=IPVS))
     assert info.mode == "ipvs" and "IPVS virtual servers" in info.detected_from

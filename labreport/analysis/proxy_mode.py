@@ -135,6 +135,21 @@ def nft_has_kube_proxy(nft: Optional[NftRuleset]) -> bool:
     return False
 
 
+def nft_has_iptables_services(nft: Optional[NftRuleset]) -> bool:
+    """kube-proxy's iptables-mode chains seen through nft (iptables-nft keeps them in the
+    nf_tables ``ip nat`` / ``ip6 nat`` tables): KUBE-SERVICES jumping to KUBE-SVC-…."""
+    if nft is None:
+        return False
+    for table in nft.tables:
+        if not isinstance(table, dict) or table.get("name") != "nat" or table.get("family") not in ("ip", "ip6"):
+            continue
+        for chain in table.get("chains") or []:
+            if chain.get("name") == "KUBE-SERVICES":
+                return any(re.search(r"(jump|goto) KUBE-(SVC|FW|EXT|SVL|XLB)-", r.get("text") or "")
+                           for r in chain.get("rules") or [])
+    return False
+
+
 def _chain_rules(ipt: Optional[Iptables], table: str, chain: str) -> list[str]:
     if ipt is None:
         return []
@@ -184,7 +199,8 @@ def ipvs_present(node: NodeSnapshot) -> bool:
 def rule_sets_present(node: NodeSnapshot) -> list[str]:
     """Every kube-proxy rule set found on the node, in a stable order."""
     present: list[str] = []
-    if iptables_has_services(node.iptables) or iptables_has_services(node.ip6tables):
+    if (iptables_has_services(node.iptables) or iptables_has_services(node.ip6tables)
+            or nft_has_iptables_services(node.nftables)):
         present.append("iptables")
     if nft_has_kube_proxy(node.nftables):
         present.append("nftables")
@@ -197,6 +213,8 @@ def _rules_evidence(mode: str, node: NodeSnapshot) -> str:
     if mode == "nftables":
         return "rules: nft table 'kube-proxy' with service chains"
     if mode == "iptables":
+        if not (iptables_has_services(node.iptables) or iptables_has_services(node.ip6tables)):
+            return "rules: KUBE-SERVICES chain with KUBE-SVC jumps, seen in nft's ip nat table (iptables-nft)"
         return "rules: KUBE-SERVICES chain with KUBE-SVC jumps"
     parts = []
     if node.ipvs is not None and node.ipvs.virtual_servers:

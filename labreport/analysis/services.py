@@ -18,7 +18,7 @@ import importlib
 from typing import Optional
 
 from labreport.analysis.model import MasqueradeInfo, ProxyModeInfo, ServiceRecord
-from labreport.analysis.proxy_mode import detect_mode
+from labreport.analysis.proxy_mode import detect_mode, nft_has_iptables_services
 from labreport.snapshot import ClusterObjects, NodeSnapshot
 
 DecodeResult = tuple[list[ServiceRecord], Optional[MasqueradeInfo]]
@@ -44,7 +44,9 @@ def _decode_iptables(node: NodeSnapshot, info: ProxyModeInfo) -> DecodeResult:
         services.extend(recs)
         masq = masq or m
     if node.iptables is None and node.ip6tables is None:
-        _add_note(info, "mode is iptables but no iptables-save output was collected")
+        _add_note(info, "mode is iptables but no iptables-save output was collected"
+                  + ("; kube-proxy's KUBE-* chains are visible in the nft listing (iptables-nft): "
+                     "iptables-save output is needed to decode them" if nft_has_iptables_services(node.nftables) else ""))
     return services, masq
 
 
