@@ -314,7 +314,11 @@ def trace_path(snapshot: Snapshot, analysis: Analysis, service: Optional[str] = 
 
     cache: dict[str, _Where] = {}
     index = _Index(snapshot, analysis)
-    _WHY.clear()
+    whys: dict[str, tuple[Optional[str], dict[str, Any]]] = {}
+
+    def _why(text: str, key: str, **args: Any) -> str:
+        whys[text] = (key, args)
+        return text
 
     def where(ep: Endpoint) -> _Where:
         host, _ = split_hostport(ep.address)
@@ -342,7 +346,7 @@ def trace_path(snapshot: Snapshot, analysis: Analysis, service: Optional[str] = 
             detail = DETAILS[key].format(**args)
         except (KeyError, IndexError):
             detail = key
-        why_key, why_args = _WHY.get(inferred or "", (None, {}))
+        why_key, why_args = whys.get(inferred or "", (None, {}))
         if inferred:
             detail += f" (inferred: {inferred})"
         h = Hop(n=len(hops) + 1, node=hop_node, kind=hop_kind, where=where_, detail=detail, evidence=evidence)
@@ -489,15 +493,6 @@ def trace_path(snapshot: Snapshot, analysis: Analysis, service: Optional[str] = 
     path.hops = hops
     path.complete = complete and not any(getattr(h, "inferred", None) for h in hops)
     return path
-
-
-# inferred reason (English) -> (catalog key path.why.*, its arguments); filled while tracing
-_WHY: dict[str, tuple[Optional[str], dict[str, Any]]] = {}
-
-
-def _why(text: str, key: str, **args: Any) -> str:
-    _WHY[text] = (key, args)
-    return text
 
 
 def _overlay_kind(o: dict[str, Any]) -> str:
