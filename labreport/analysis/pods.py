@@ -173,22 +173,32 @@ def _netmode_target(mode: Optional[str]) -> Optional[str]:
 
 
 def _shares_netns(d: _Draft) -> Optional[bool]:
-    """True when every app container's NetworkMode is container:<a sandbox of this pod>."""
-    known = [m for m in d.netmodes if m]
-    if not known or not d.sandboxes:
+    """True when the app containers whose network namespace is known all use a sandbox's:
+    Docker's NetworkMode container:<sandbox id or name>, or (CRI) a network namespace path
+    equal to the sandbox's (its netns file or /proc/<sandbox pid>/ns/net). False when a
+    NetworkMode names something else; None when nothing tells."""
+    if not d.sandboxes or not d.apps:
         return None
-    sandbox_ids = [s.id.lower() for s in d.sandboxes]
+    sandbox_ids = [s.id.lower() for s in d.sandboxes if s.id]
     sandbox_names = {s.name.lstrip("/") for s in d.sandboxes}
-    for m in known:
-        target = _netmode_target(m)
-        if target is None:
-            return False
-        t = target.lower().lstrip("/")
-        if t in sandbox_names:
-            continue
-        if not any(sid.startswith(t) or t.startswith(sid) for sid in sandbox_ids):
-            return False
-    return True
+    sandbox_paths = {s.netns_path for s in d.sandboxes if s.netns_path}
+    sandbox_paths |= {f"/proc/{s.pid}/ns/net" for s in d.sandboxes if s.pid}
+    verdicts: list[bool] = []
+    for c in d.apps:
+        mode = c.network_mode
+        if mode:
+            target = _netmode_target(mode)
+            if target is None:
+                verdicts.append(False)  # host / none / bridge: not the sandbox's
+                continue
+            t = target.lower().lstrip("/")
+            verdicts.append(t in sandbox_names or any(sid.startswith(t) or t.startswith(sid) for sid in sandbox_ids))
+        elif c.netns_path and c.netns_path in sandbox_paths:
+            verdicts.append(True)
+        # a container nothing was recorded about neither proves nor disproves it
+    if not verdicts:
+        return None
+    return all(verdicts)
 
 
 def _netns_of(sb: Container, by_name: dict[str, NetNamespace], by_path: dict[str, NetNamespace],
