@@ -105,3 +105,19 @@ def test_nftables_mode_hops():
     assert p.hops[3].kind == "dnat" and p.hops[3].where.startswith("endpoint-")
     assert p.target in p.hops[3].detail
     assert not p.complete  # no devices or routes in this snapshot: said, not guessed
+
+
+def test_ipvs_mode_hops():
+    from labreport.parsers import get
+    from labreport.snapshot import NodeInfo
+
+    text = (ROOT / "tests" / "fixtures" / "ipvs" / "k8s-123948-ipvsadm-ln.txt").read_text("utf-8")
+    ipvs = get("ipvsadm").parse(text, source="k8s-123948-ipvsadm-ln.txt").value
+    s = Snapshot(nodes=[NodeSnapshot(name="node-a", ipvs=ipvs, info=NodeInfo(kube_proxy_mode="ipvs"))])
+    a = analyze(s)
+    p = trace_path(s, a)
+    assert keys(p)[:2] in (["ipvs_vip", "ipvs_real"], ["ipvs_nodeport", "ipvs_real"])
+    real = p.hops[1]
+    assert real.kind == "ipvs" and p.target in real.detail
+    rec = next(r for r in a.node("node-a").services if r.name == p.service)
+    assert p.target in [e.address for e in rec.endpoints]

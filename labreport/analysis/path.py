@@ -39,6 +39,7 @@ DETAILS: dict[str, str] = {
     "nft_numgen": "{chain} picks an endpoint with numgen random mod {n} (share {share})",
     "nft_endpoint": "{chain} DNATs the packet to {target}",
     "ipvs_vip": "{vip} is a local address (on kube-ipvs0), so IPVS sees the packet",
+    "ipvs_nodeport": "{vip} is a NodePort on the node's own address, so IPVS receives the packet",
     "ipvs_real": "IPVS virtual server {vip} ({scheduler}) forwards to real server {target} (masq = DNAT)",
     "route": "routing on {node}: {dst} → {via}dev {dev}",
     "route_unknown": "routing on {node}: routes not collected; {target} is reached through {dev}",
@@ -380,7 +381,10 @@ def trace_path(snapshot: Snapshot, analysis: Analysis, service: Optional[str] = 
             target=target)
     elif mode == "ipvs":
         ipvs_ev = (src.ipvs.evidence_id if src.ipvs else None) or _ev(src, "ipvsadm")
-        add("ipvs_vip", src_name, "device", "kube-ipvs0", _ev(src, "ip-addr"), vip=vip)
+        if rec.cluster_ip:
+            add("ipvs_vip", src_name, "device", "kube-ipvs0", _ev(src, "ip-addr"), vip=vip)
+        else:  # a NodePort: the node's own address
+            add("ipvs_nodeport", src_name, "device", vip, _ev(src, "ip-addr"), vip=vip)
         add("ipvs_real", src_name, "ipvs", vip, ipvs_ev, vip=vip, target=target,
             scheduler=rec.chains.get("scheduler", "rr"))
     else:
