@@ -176,7 +176,7 @@ class _Helpers:
         return rows
 
     def service_row(self, rec: ServiceRecord) -> list[Any]:
-        vip = f"{rec.cluster_ip}:{rec.port}/{rec.protocol}" if rec.cluster_ip else ""
+        vip = f"{_vip(rec)}/{rec.protocol}"
         eps = ", ".join(ep.address for ep in (rec.endpoints or [])[:4])
         if rec.endpoints and len(rec.endpoints) > 4:
             eps += f" (+{len(rec.endpoints) - 4})"
@@ -266,8 +266,11 @@ class _Helpers:
 
     def service_summary(self, rec: ServiceRecord) -> str:
         t = self.t
-        parts = [t("s.svc.vip_line", vip=f"{rec.cluster_ip}:{rec.port}" if rec.cluster_ip else "—",
-                   proto=rec.protocol, svc_chain=rec.chains.get("svc", "—"))]
+        vip = _vip(rec)
+        if rec.cluster_ip:
+            parts = [t("s.svc.vip_line", vip=vip, proto=rec.protocol, svc_chain=rec.chains.get("svc", "—"))]
+        else:
+            parts = [t("s.svc.no_vip_line", proto=rec.protocol)]
         if rec.node_port:
             parts.append(t("s.svc.nodeport", port=rec.node_port))
         if rec.external_ips:
@@ -278,8 +281,12 @@ class _Helpers:
             parts.append(t("s.svc.etp", policy=rec.external_traffic_policy))
         if rec.internal_traffic_policy:
             parts.append(t("s.svc.itp", policy=rec.internal_traffic_policy))
-        walk = t(f"s.svc.walk_{_walk_mode(rec)}", vip=f"{rec.cluster_ip}:{rec.port}", svc=rec.chains.get("svc", "…"),
-                 n=len(rec.endpoints or []))
+        if not rec.endpoints:
+            return " ".join(parts)
+        mode = _walk_mode(rec)
+        if mode == "ipvs" and not rec.cluster_ip:
+            mode = "ipvs_nodeport"
+        walk = t(f"s.svc.walk_{mode}", vip=vip, svc=rec.chains.get("svc", "…"), n=len(rec.endpoints or []))
         return " ".join(parts) + "\n\n" + walk
 
     def share_explain(self, rec: ServiceRecord) -> str:
@@ -314,6 +321,16 @@ def _short_name(name: str) -> str:
         return container_short_name(name or "")
     except ImportError:  # pragma: no cover
         return name
+
+
+def _vip(rec: ServiceRecord) -> str:
+    """The address a client connects to: cluster IP:port ([v6]:port), or the NodePort."""
+    if rec.cluster_ip:
+        ip = f"[{rec.cluster_ip}]" if ":" in rec.cluster_ip else rec.cluster_ip
+        return f"{ip}:{rec.port}" if rec.port else ip
+    if rec.node_port:
+        return f"NODE:{rec.node_port}"
+    return rec.name
 
 
 def _walk_mode(rec: ServiceRecord) -> str:
