@@ -217,3 +217,30 @@ def test_pdf_without_chromium_names_the_package(tmp_path: Path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(RenderError, match="apt-get install chromium"):
         render_report(load(ROOT / "samples" / "seed001-flannel-containerd"), fmt="pdf", out_dir=tmp_path / "o")
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_nftables_and_ipvs_nodes(tmp_path: Path, lang: str):
+    """Real rule sets of the other modes (the nft owner's lab `nft list ruleset`, a public
+    `ipvsadm -Ln`): every service and endpoint shows, nothing prints as None."""
+    from labreport.parsers import get
+    from labreport.snapshot import NodeInfo, NodeSnapshot, Snapshot
+
+    fx = ROOT / "tests" / "fixtures"
+    nft = get("nft").parse((fx / "nft" / "kube-proxy-lab.nft").read_text("utf-8"), source="nft").value
+    ipvs = get("ipvsadm").parse((fx / "ipvs" / "k8s-123948-ipvsadm-ln.txt").read_text("utf-8"), source="ipvs").value
+    snap = Snapshot(nodes=[NodeSnapshot(name="nft-node", nftables=nft),
+                           NodeSnapshot(name="ipvs-node", ipvs=ipvs, info=NodeInfo(kube_proxy_mode="ipvs"))])
+    res = render_report(snap, fmt="md", lang=lang, out_dir=tmp_path)
+    assert not res.missing_keys
+    text = (tmp_path / "report.md").read_text("utf-8")
+    assert "None" not in text and "<node>" not in text
+    a = analyze(snap)
+    for na in a.nodes:
+        assert na.services, na.node
+        for rec in na.services:
+            assert rec.name in text
+            for ep in rec.endpoints or []:
+                assert ep.address in text
+    assert "kube-proxy nftables" in text or "nftables" in text
+    assert "ipvsadm -Ln" in text
