@@ -65,6 +65,24 @@ def prepare(out: Path, services: int, endpoints: int) -> None:
         subprocess.run(["ip", "netns", "delete", ns], check=False)
 
 
+def measure_collector(out: Path) -> None:
+    """Load the rules into a namespace of our own and time the nftables collector there."""
+    ns = f"lrnftc{uuid.uuid4().hex[:6]}"
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    try:
+        subprocess.run(["ip", "netns", "exec", ns, "nft", "-f", str(out / "rules.nft")], check=True)
+        code = (
+            "import time; from collectors.base import CollectContext, run_collector\n"
+            "from collectors.nftables import NftablesCollector\n"
+            "t = time.monotonic(); o = run_collector(NftablesCollector(), CollectContext())\n"
+            "n = sum(len(c['rules']) for t_ in o.nftables.tables for c in t_['chains'])\n"
+            "print(f'nftables collector: {time.monotonic() - t:.1f} s, ok={o.status.ok}, {n} rules')\n"
+        )
+        subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-c", code], check=True, cwd=ROOT)
+    finally:
+        subprocess.run(["ip", "netns", "delete", ns], check=False)
+
+
 def run_cli_rss(args: list[str]) -> tuple[float, float, float, int, bytes, bytes]:
     """(wall s, CPU s, peak RSS MB, exit code, stdout, stderr) of one `labreport …`."""
     code = "import sys; from labreport.cli import main; sys.exit(main())"
@@ -86,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--endpoints", type=int, default=3)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--regenerate", action="store_true")
+    ap.add_argument("--collect", action="store_true", help="also time the live nftables collector (loads the rules again)")
     args = ap.parse_args(argv)
 
     out = ROOT / "benchmarks" / "out" / f"nft-{args.services}x{args.endpoints}"
@@ -93,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.regenerate or not listing.exists():
         print(f"preparing {out} (nft -f into a namespace of our own) …")
         prepare(out, args.services, args.endpoints)
+    if args.collect:
+        measure_collector(out)
     truth = json.loads((out / "truth.json").read_text())
     text = listing.read_text()
     print(f"listing: {listing} ({len(text) / 1e6:.1f} MB, {text.count(chr(10))} lines)")
