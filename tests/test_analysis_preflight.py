@@ -147,3 +147,38 @@ def test_cni_config_absent_after_sysinfo_ran_is_a_failure():
                                                               reason="kubelet version unknown: not found")])
     c = _by_id(node)["cni-config"]
     assert c.status == "fail" and "/etc/cni/net.d" in c.observed
+
+
+def _cluster_with_configmaps() -> ClusterObjects:
+    cluster = _nodes_fixture()
+    for name in ("kubeadm-config", "kube-proxy"):
+        cluster.configmaps.append(json.loads((FIXTURES / "k8s-api" / f"configmap-{name}.json").read_text()))
+    return cluster
+
+
+def test_pod_cidr_from_seed001_processes_and_bridge():
+    from tests.test_analysis_seeds import seed001_master, seed001_worker
+
+    # master: kube-controller-manager --cluster-cidr=10.244.0.0/16, but no bridge pasted
+    c = _by_id(seed001_master())["pod-cidr"]
+    assert c.status == "unknown" and "10.244.0.0/16" in c.observed
+    # worker: cni0 10.244.1.1/24, and the master's flag is not on this node → the worker's
+    # kube-proxy has no --cluster-cidr either: unknown without the cluster objects
+    assert _by_id(seed001_worker())["pod-cidr"].status == "unknown"
+    # with the API's kubeadm-config (podSubnet 10.244.0.0/16): the worker's subnet fits
+    w = seed001_worker()
+    w.name = "elsewhere"  # not in the API's node list: the subnet comes from cni0
+    c = _by_id(w, _cluster_with_configmaps())["pod-cidr"]
+    assert c.status == "pass" and "10.244.1.0/24 (cni0" in c.observed and "kubeadm-config" in c.observed
+
+
+def test_pod_cidr_mismatch_fails():
+    cluster = _cluster_with_configmaps()
+    for cm in cluster.configmaps:
+        if cm["metadata"]["name"] == "kubeadm-config":
+            cm["data"]["ClusterConfiguration"] = cm["data"]["ClusterConfiguration"].replace(
+                "podSubnet: 10.244.0.0/16", "podSubnet: 192.168.0.0/16")  # calico's default, flannel's nodes
+        if cm["metadata"]["name"] == "kube-proxy":
+            cm["data"]["config.conf"] = cm["data"]["config.conf"].replace("10.244.0.0/16", "192.168.0.0/16")
+    c = _by_id(NodeSnapshot(name="worker"), cluster)["pod-cidr"]  # spec.podCIDR 10.244.1.0/24
+    assert c.status == "fail" and "outside" in c.observed and "--pod-network-cidr" in c.fix

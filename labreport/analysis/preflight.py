@@ -6,6 +6,7 @@ A check passes only on evidence. When the fact was not collected the status is
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any, Optional
 
 from labreport.analysis.components import executable_kind, _split
@@ -156,9 +157,102 @@ def checks(node: NodeSnapshot, cluster: Optional[ClusterObjects] = None) -> list
                           "not collected", "a .conflist in /etc/cni/net.d",
                           "install a network add-on (flannel, calico, weave): kubectl apply -f <its manifest>"))
 
+    # the node's pod subnet lies in the cluster's pod network
+    out.append(_pod_cidr_check(node, cluster))
+
     # node Ready
     out.append(_ready_check(node, cluster))
     return out
+
+
+def _configmap(cluster: Optional[ClusterObjects], name: str) -> dict[str, Any]:
+    if cluster is None:
+        return {}
+    for cm in cluster.configmaps:
+        meta = cm.get("metadata") or {}
+        if meta.get("name") == name and meta.get("namespace", "kube-system") == "kube-system":
+            return cm.get("data") or {}
+    return {}
+
+
+def _yaml_get(text: Any, *keys: str) -> Optional[str]:
+    if not isinstance(text, str):
+        return None
+    try:
+        import yaml
+
+        doc = yaml.safe_load(text)
+    except Exception:  # a damaged ConfigMap is just not evidence
+        return None
+    for k in keys:
+        if not isinstance(doc, dict):
+            return None
+        doc = doc.get(k)
+    return str(doc) if doc not in (None, "") else None
+
+
+def _cluster_cidr(node: NodeSnapshot, cluster: Optional[ClusterObjects]) -> Optional[tuple[str, str]]:
+    """(CIDR, where it was read) of the cluster's pod network."""
+    from labreport.analysis.components import parse_flags
+
+    for p in node.processes:
+        argv = _split(p.command)
+        if argv and executable_kind(argv[0], argv[1:], p.truncated) in ("kube-controller-manager", "kube-proxy"):
+            val = parse_flags(argv[1:]).get("cluster-cidr")
+            if val:
+                return val, f"{argv[0].rsplit('/', 1)[-1]} --cluster-cidr"
+    val = _yaml_get(_configmap(cluster, "kubeadm-config").get("ClusterConfiguration"), "networking", "podSubnet")
+    if val:
+        return val, "kubeadm-config networking.podSubnet"
+    val = _yaml_get(_configmap(cluster, "kube-proxy").get("config.conf"), "clusterCIDR")
+    if val:
+        return val, "kube-proxy ConfigMap clusterCIDR"
+    return None
+
+
+def _node_subnet(node: NodeSnapshot, cluster: Optional[ClusterObjects]) -> Optional[tuple[str, str]]:
+    """(this node's pod subnet, where it was read)."""
+    obj = _api_node(node, cluster)
+    if obj is not None:
+        cidr = (obj.get("spec") or {}).get("podCIDR")
+        if cidr:
+            return cidr, "the API's node.spec.podCIDR"
+    ns = node.node_netns()
+    if ns is None:
+        return None
+    for bridge in ("cni0", "cbr0", "weave", "docker0"):
+        for link in ns.links:
+            if link.name == bridge:
+                for a in link.addresses:
+                    if a.family == "inet" and a.prefixlen < 32:
+                        net = ipaddress.ip_network(f"{a.local}/{a.prefixlen}", strict=False)
+                        return str(net), f"{bridge}'s address {a.local}/{a.prefixlen}"
+    return None
+
+
+def _pod_cidr_check(node: NodeSnapshot, cluster: Optional[ClusterObjects]) -> PreflightCheck:
+    title = "the node's pod subnet lies inside the cluster's pod network (--pod-network-cidr)"
+    fix = ("give kubeadm init the CNI's network: --pod-network-cidr=10.244.0.0/16 for flannel's default "
+           "net-conf.json (or change the CNI's network to the cluster's), then recreate the pods")
+    cidr = _cluster_cidr(node, cluster)
+    sub = _node_subnet(node, cluster)
+    if cidr is None or sub is None:
+        parts = []
+        if cidr:
+            parts.append(f"cluster {cidr[0]} ({cidr[1]})")
+        if sub:
+            parts.append(f"node {sub[0]} ({sub[1]})")
+        seen = "; ".join(parts) + ("; the other side not collected" if parts else "not collected")
+        return _check("pod-cidr", title, "unknown", seen, "node subnet ⊂ cluster pod CIDR", fix)
+    try:
+        outer = ipaddress.ip_network(cidr[0], strict=False)
+        inner = ipaddress.ip_network(sub[0], strict=False)
+    except ValueError as exc:
+        return _check("pod-cidr", title, "unknown", f"unreadable: {exc}", "node subnet ⊂ cluster pod CIDR", fix)
+    inside = inner.version == outer.version and inner.subnet_of(outer)  # type: ignore[arg-type]
+    observed = f"node {inner} ({sub[1]}) in cluster {outer} ({cidr[1]})" if inside else \
+        f"node {inner} ({sub[1]}) is outside cluster {outer} ({cidr[1]})"
+    return _check("pod-cidr", title, "pass" if inside else "fail", observed, "node subnet ⊂ cluster pod CIDR", fix)
 
 
 def _swap(info: Any) -> Optional[int]:
