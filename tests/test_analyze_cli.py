@@ -60,6 +60,7 @@ def test_text_output(cli, snapdir):
     assert "sandbox e6cf53e8a57e5: not in the input" in out
     assert "Not in containers (run on the host): kubelet" in out
     assert "Preflight checks" in out
+    assert "kube-proxy mode: iptables (from " in out
 
 
 def test_text_service_shares(cli, snapdir):

@@ -200,6 +200,16 @@ def print_analysis(analysis: Analysis, console: Console, *, limit: int = 0) -> N
             t = make(na, limit)
             if t is not None:
                 console.print(t)
+        pm = na.proxy_mode
+        if pm.mode != "unknown" or pm.detected_from:
+            line = f"kube-proxy mode: {pm.mode}"
+            if pm.detected_from:
+                line += f" (from {pm.detected_from})"
+            if len(pm.rule_sets_present) > 1:
+                line += f"; rule sets present: {', '.join(pm.rule_sets_present)}"
+            if pm.note:
+                line += f" — {pm.note}"
+            console.print(Text(line))
         if na.not_in_containers:
             console.print(Text("Not in containers (run on the host): " + ", ".join(na.not_in_containers)))
         if na.masquerade and (na.masquerade.mark or na.masquerade.rules):
