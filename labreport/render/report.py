@@ -300,7 +300,11 @@ class _Helpers:
                 p = ep.rule_probability if ep.rule_probability is not None else 1.0
                 steps.append(f"{fmt_prob(remaining)} × {fmt_prob(p)} = {fmt_share(remaining * p)}")
                 remaining *= (1 - p)
-            return self.t("s.svc.share_ipt", n=len(eps), steps="; ".join(steps))
+            n = len(eps)
+            seq = [f"1/{n - i}" for i in range(n - 1)] + ["1"]
+            if len(seq) > 6:
+                seq = seq[:3] + ["…"] + seq[-2:]
+            return self.t("s.svc.share_ipt", n=n, steps="; ".join(steps), seq=", ".join(seq))
         return self.t("s.svc.share_other", n=len(eps))
 
     def rule_command(self, nv: NodeView) -> str:
