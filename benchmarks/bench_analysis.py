@@ -93,6 +93,9 @@ def main() -> None:
     ap.add_argument("--pods", type=int, default=1000)
     ap.add_argument("--netns", type=int, default=200)
     ap.add_argument("--services", type=int, default=10000)
+    ap.add_argument("--iptables", default=None,
+                    help="an iptables-save file (e.g. from benchmarks/gen_iptables.py --services 10000 --out D): "
+                         "also time the whole analyze() on it, other owners' decoders, crosscheck and path included")
     args = ap.parse_args()
     node = build(args.pods, args.netns)
     t: dict[str, float] = {}
@@ -108,6 +111,15 @@ def main() -> None:
     print(f"node: {args.pods} pods ({len(node.containers)} containers), {len(node.processes)} processes, "
           f"{args.netns} pod netns, {args.services} services x 3 endpoints")
     print(f"found: {len(comps)} components, {len(pods)} pods, {len(pairs)} veth pairs, {named} endpoints named")
+    if args.iptables:
+        from labreport.analysis import analyze
+        from labreport.parsers import get
+        from labreport.snapshot import Snapshot
+
+        with open(args.iptables, encoding="utf-8") as fh:
+            node.iptables = get("iptables-save").parse(fh.read(), source=args.iptables).value
+        a = timed("analyze() whole, with the rules", lambda: analyze(Snapshot(nodes=[node])), t)
+        print(f"whole analyze: {len(a.nodes[0].services)} service ports decoded, warnings: {a.warnings or 'none'}")
     for k, v in t.items():
         print(f"  {k:34s} {v * 1000:8.1f} ms")
 
