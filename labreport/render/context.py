@@ -90,6 +90,7 @@ class NodeView:
     system_services: list[ServiceRecord] = field(default_factory=list)
     rule_counts: dict[str, int] = field(default_factory=dict)
     info_rows: list[tuple[str, str]] = field(default_factory=list)
+    env_ev: list[Excerpt] = field(default_factory=list)
 
     @property
     def role_key(self) -> str:
@@ -241,6 +242,10 @@ def node_view(node: NodeSnapshot, na: NodeAnalysis) -> NodeView:
         (nv.system_services if _is_system_service(rec) else nv.user_services).append(rec)
     nv.rule_counts = _rule_counts(node)
     nv.info_rows = _info_rows(node)
+    for ev in find_evidence(node, "sysctl", "lsmod", "modules", "swap", "uname", "os-release", "version",
+                            "crictl-version", "docker-version", "docker-info", "containerd-config", "kubelet-config",
+                            "cni-config"):
+        nv.env_ev.append(excerpt(ev, max_lines=40))
     return nv
 
 

@@ -84,6 +84,9 @@ class _Helpers:
         return [title, Badge(c.status, t(f"common.status.{c.status}")), Code(c.observed) if c.observed else "",
                 Code(c.expected) if c.expected else "", Code(c.fix) if c.fix else ""]
 
+    def excerpt_block(self, ex: Excerpt) -> str:
+        return f"$ {ex.command}\n{ex.text.rstrip() or '(no output)'}"
+
     def check_title(self, c: Any) -> str:
         return self.t.maybe(f"checks.{c.id}", c.title)
 
@@ -393,7 +396,7 @@ def render_markdown(ctx: ReportContext, *, lang: str, fmt: str, diagram_block: s
     env = _env()
     for name in ("check_row", "api_node_row", "info_line", "component_row", "pod_rows", "field_row",
                  "new_container_row", "device_row", "veth_row", "route_row", "endpoint_rows", "service_row",
-                 "volume_row", "mismatch_row", "pods_without_sandbox", "check_title"):
+                 "volume_row", "mismatch_row", "pods_without_sandbox", "check_title", "excerpt_block"):
         env.filters[name] = getattr(h, name)
     kinds = ", ".join(t.maybe(f"redact.kinds.{k}", k) for k in (ctx.redacted or []))
     tmpl = env.get_template("report.md.j2")
