@@ -52,7 +52,6 @@ def group_pods(node: NodeSnapshot, *, veths: Optional[list[VethPair]] = None) ->
     drafts: list[_Draft] = []
     by_sandbox: dict[str, _Draft] = {}
     by_uid: dict[str, _Draft] = {}
-    by_name: dict[tuple[Optional[str], str], _Draft] = {}
 
     def new(name: str, namespace: Optional[str], uid: Optional[str], sandbox_id: Optional[str]) -> _Draft:
         d = _Draft(Pod(name=name, namespace=namespace, uid=uid, sandbox_id=sandbox_id))
@@ -61,7 +60,6 @@ def group_pods(node: NodeSnapshot, *, veths: Optional[list[VethPair]] = None) ->
             by_sandbox.setdefault(_idkey(sandbox_id), d)
         if uid:
             by_uid.setdefault(uid, d)
-        by_name.setdefault((namespace, name), d)
         return d
 
     sandboxes: list[Container] = []
