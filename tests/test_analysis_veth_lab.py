@@ -25,7 +25,7 @@ import pytest
 from labreport.snapshot import Container, NetNamespace, NodeSnapshot, Snapshot
 from tests.conftest import needs_lab
 
-pytestmark = [pytest.mark.lab, needs_lab("ip", "unshare")]
+pytestmark = [pytest.mark.lab, needs_lab("ip", "unshare", "nsenter", "iptables", "iptables-save")]
 
 
 def sh(*args: str, check: bool = True) -> str:
