@@ -204,9 +204,9 @@ def test_bad_format_and_language(tmp_path: Path):
 @pytest.mark.skipif(not any(shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")),
                     reason="no Chromium to print the PDF")
 @pytest.mark.parametrize("lang", ["en", "zh"])
-def test_pdf(tmp_path: Path, lang: str):
-    res = render_report(load(ROOT / "samples" / "seed001-flannel-containerd"), fmt="pdf", lang=lang,
-                        out_dir=tmp_path)
+@pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.name)
+def test_pdf(tmp_path: Path, lang: str, sample: Path):
+    res = render_report(load(sample), fmt="pdf", lang=lang, out_dir=tmp_path, before=_before(sample))
     pdf = (tmp_path / "report.pdf").read_bytes()
     assert res.main == tmp_path / "report.pdf" and pdf[:5] == b"%PDF-" and len(pdf) > 20000
 
