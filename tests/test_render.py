@@ -6,7 +6,6 @@ samples are real student outputs imported with `labreport import`.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import xml.etree.ElementTree as ET
@@ -244,3 +243,12 @@ def test_nftables_and_ipvs_nodes(tmp_path: Path, lang: str):
                 assert ep.address in text
     assert "kube-proxy nftables" in text or "nftables" in text
     assert "ipvsadm -Ln" in text
+
+
+def test_unwritable_output_is_a_clear_error(tmp_path: Path, cli):
+    f = tmp_path / "a-file"
+    f.write_text("x")
+    code, out, err = cli("render", ROOT / "samples" / "seed001-flannel-containerd", "--out", f)
+    assert code == 7 and "not a directory" in err and "Traceback" not in err
+    code, out, err = cli("render", ROOT / "samples" / "seed001-flannel-containerd", "--out", f / "sub")
+    assert code == 7 and "cannot create" in err

@@ -26,7 +26,7 @@ import jinja2
 import markdown as _markdown
 
 from labreport import __version__
-from labreport.analysis.model import Analysis, Hop, NodeAnalysis, ServiceRecord
+from labreport.analysis.model import Analysis, Hop, ServiceRecord
 from labreport.errors import RenderError
 from labreport.render import diagram as _diagram
 from labreport.render.context import (APPENDIX_MAX_LINES, Excerpt, NodeView, ReportContext, build_context, fmt_prob,
@@ -470,6 +470,8 @@ def render_report(snapshot: Snapshot, *, fmt: str = "html", lang: str = "en", ou
         raise RenderError(f"unknown format {fmt!r}; choose one of: {', '.join(FORMATS)}")
     Translator(lang)  # validates the language early
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise RenderError(f"--out {out}: exists and is not a directory")
     result = RenderResult(out_dir=out)
     redacted: Optional[list[str]] = None
     if redact:
@@ -501,7 +503,10 @@ def render_report(snapshot: Snapshot, *, fmt: str = "html", lang: str = "en", ou
     md_text, m, tr = render_markdown(ctx, lang=lang, fmt=fmt, diagram_block=block)
     result.missing_keys = set(tr.missing)
     title = tr("report.title") + (f" — {ctx.snapshot.title}" if ctx.snapshot.title else "")
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RenderError(f"cannot create {out}: {exc.strerror or exc}") from None
     if fmt == "md":
         for name, data in files.items():
             _write(out / name, data)
@@ -540,7 +545,10 @@ def render_report(snapshot: Snapshot, *, fmt: str = "html", lang: str = "en", ou
 
 def _write(path: Path, data: str | bytes) -> None:
     """Atomic write, readable by others like any file a user creates (mkstemp makes 0600)."""
-    atomic_write(path, data)
+    try:
+        atomic_write(path, data)
+    except OSError as exc:
+        raise RenderError(f"cannot write {path}: {exc.strerror or exc}") from None
     try:
         os.chmod(path, 0o644)
     except OSError:
