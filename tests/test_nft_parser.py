@@ -279,3 +279,28 @@ def test_a_line_cut_by_a_pdf_wrap_is_kept_and_warned():
     assert [(w.line_no, w.line.strip()) for w in res.warnings] == [(i + 2, "8080")]
     chain = table(res).chain("endpoint-VGSZZXMZ-riset/hellopod-np-svc/tcp/__10.42.4.201/8080")
     assert [r.text for r in chain.rules][1:] == ["meta l4proto tcp dnat to 10.42.4.201:", "8080"]
+
+
+@pytest.mark.parametrize("name", ["firewall-inet-filter.nft", "firewall-inet-filter.json", "firewall-inet-filter.a.nft"])
+def test_a_host_firewall_next_to_kube_proxy(name):
+    res = nft.parse(read(name), source=name)
+    assert res.warnings == []
+    t = table(res, name="filter", family="inet")
+    inp = t.chain("input")
+    assert (inp.hook, inp.policy, inp.prio) == ("input", "drop", 0)
+    assert [e.key for e in t.set("allowed").elements] == [[{"prefix": {"addr": "10.0.0.0", "len": 8}}],
+                                                          [{"prefix": {"addr": "192.168.1.0", "len": 24}}]]
+    assert [(e.key, e.value) for e in t.set("portmap").elements] == [([80], "10.0.0.1"), ([443], "10.0.0.2")]
+    assert len(t.other) == 1 and "cnt_ssh" in t.other[0]  # the named counter, kept verbatim
+    assert len(inp.rules) == 8 and {"accept": None} in inp.rules[0].expr
+    if name.endswith(".a.nft"):
+        assert all(r.handle is not None for r in inp.rules)
+    nat = table(res, name="nat")
+    assert nat.chain("prerouting").rules[0].text.startswith("dnat to tcp dport map @portmap2")
+    assert decode_nft_records(res) == []
+
+
+def decode_nft_records(res):
+    from labreport.analysis.services_nft import decode_nft
+
+    return decode_nft(res.value)[0]

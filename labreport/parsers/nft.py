@@ -494,10 +494,21 @@ def rule_to_expr_general(text: str) -> tuple[list[dict[str, Any]], Optional[str]
                 j += 1
             if j < n and tokens[j] == "to":
                 j += 1
-            target = tokens[j] if j < n else ""
             nat: dict[str, Any] = {}
             if family:
                 nat["family"] = family
+            sel, k = _lhs(tokens, j) if j < n else (None, j)
+            if sel is not None and k + 1 < n and tokens[k] == "map":  # dnat to tcp dport map @ports
+                data: Any = tokens[k + 1]
+                k += 2
+                if data == "{":
+                    inner, k = _read_braced(tokens, k - 1)
+                    data = _set_literal(inner)
+                nat["addr"] = {"map": {"key": sel, "data": data}}
+                exprs.append({t: nat})
+                i = k
+                continue
+            target = tokens[j] if j < n else ""
             m = re.fullmatch(r"\[([0-9a-fA-F:.]+)\]:(\d+)", target) or re.fullmatch(r"([0-9.]+):(\d+)", target)
             if m:
                 nat["addr"], nat["port"] = m.group(1), int(m.group(2))
@@ -590,6 +601,10 @@ def _val_text(v: Any) -> str:
             flags = v["fib"].get("flags") or []
             flags = flags if isinstance(flags, list) else [flags]
             return f"fib {' . '.join(flags)} {v['fib'].get('result', '')}"
+        if "map" in v and isinstance(v["map"], dict):
+            mp = v["map"]
+            data = mp.get("data")
+            return f"{_val_text(mp.get('key'))} map {data if isinstance(data, str) else _val_text(data)}"
         if "numgen" in v:
             g = v["numgen"]
             s = f"numgen {g.get('mode', 'random')} mod {g.get('mod')}"
