@@ -240,3 +240,18 @@ def test_labreport_import_ipvsadm_then_decode(cli, tmp_path):
 def test_labreport_import_of_the_kernel_error_is_a_clear_failure(cli, tmp_path):
     code, _, err = cli("import", "--ipvsadm", str(IPVS / "this-machine-no-ipvs.txt"), "--out", str(tmp_path / "s"))
     assert code != 0 and "IPVS" in err and "Traceback" not in err
+
+
+def test_kube_ipvs0_from_a_real_ip_a_output_through_import(cli, tmp_path):
+    """`ip a` of a node in ipvs mode (no ipvsadm output): the kube-ipvs0 link alone tells."""
+    from labreport import snapshot
+    from labreport.analysis.services_ipvs import kube_ipvs0_addresses
+
+    out = tmp_path / "snap"
+    code, _, err = cli("import", "--ip-addr", str(IPVS / "sssd-6395-ip-a.txt"), "--out", str(out), "-q")
+    assert code == 0, err
+    node = snapshot.load(out).nodes[0]
+    assert kube_ipvs0_addresses(node) == {"10.43.243.197"}
+    info, records, _ = decode_services(node, None)
+    assert info.mode == "ipvs" and "kube-ipvs0 link" in info.detected_from
+    assert records == [] and "no ipvsadm -Ln output was collected" in info.note
