@@ -64,3 +64,19 @@ def test_zh_titles_are_chinese():
     for key, msg in zh.items():
         if key.startswith("s.") and key.endswith(".title") and key != "s.hpa.title":
             assert re.search(r"[\u4e00-\u9fff]", msg), key
+
+
+def test_preflight_titles_translated():
+    """Every check id the analysis emits on the samples has a title in the catalogs (a new
+    check shows its English title until translated; this test says which)."""
+    from labreport.analysis import analyze
+    from labreport.snapshot import load
+
+    zh = catalog("zh")
+    ids = set()
+    for snap in sorted((ROOT / "samples").glob("*/snapshot.json")):
+        for na in analyze(load(snap.parent)).nodes:
+            ids |= {c.id for c in na.preflight}
+    assert ids
+    missing = sorted(i for i in ids if f"checks.{i}" not in zh)
+    assert not missing, f"preflight checks without a translated title: {missing}"
