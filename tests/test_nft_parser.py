@@ -304,3 +304,14 @@ def decode_nft_records(res):
     from labreport.analysis.services_nft import decode_nft
 
     return decode_nft(res.value)[0]
+
+
+def test_what_was_written_is_not_what_nft_prints():
+    written = read("kube-proxy-lab.rules.nft")
+    with pytest.raises(ParseError, match="not `nft list ruleset` output"):
+        nft.parse(written)  # an `nft -f` transaction (add table/chain/rule …) is not a listing
+    # the same statement, as kube-proxy writes it and as nft prints it back
+    assert nft.rule_to_expr("mark set mark or 0x00004000")[0] == nft.rule_to_expr("meta mark set meta mark | 0x00004000")[0]
+    assert nft.priority_value("dstnat-10") == nft.priority_value("dstnat - 10") == -110
+    printed = table(nft.parse(read("kube-proxy-lab.nft"))).set("affinity-BRZTK33O-default/sticky/tcp/http__10.244.1.5/80")
+    assert "timeout 10800s" in written and printed.timeout == 10800  # written in seconds, printed "3h"
