@@ -11,7 +11,9 @@ master, times
     labreport collect --nodes master        --no-api -q   (one node)
     labreport collect --nodes master,worker --no-api -q   (both, in parallel)
 
-``--reps`` times each, interleaved, and compares the medians: the two-node run must take at
+and, for reference, each node's ``labreport collect --local`` run directly inside it (no
+SSH), alone and both at once: on a shared 2-core machine the two "nodes" compete for the
+same cores, which no transport can hide; real nodes are separate machines. ``--reps`` times each, interleaved, and compares the medians: the two-node run must take at
 most ``--target`` × the slower one-node run. Exits 1 when it does not. Needs root and the
 lab's binaries (containerd, runc, dockerd, sshd).
 """
@@ -74,11 +76,39 @@ def main() -> int:
                 raise SystemExit(f"collect --nodes {nodes} failed ({cp.returncode}): {cp.stderr}")
             return took
 
+        def direct(role: str) -> float:
+            """The same collector without SSH, inside the node (what SSH adds is the difference)."""
+            argv = ["ip", "netns", "exec", c.ns(role), str(wrapper), "collect", "--local", "--out", "-", "--name", role]
+            s = time.monotonic()
+            cp = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+            if cp.returncode != 0:
+                raise SystemExit(f"collect --local in {role} failed: {cp.stderr}")
+            return time.monotonic() - s
+
+        def direct_both() -> float:
+            """Both nodes' collectors at once, no SSH: what this machine's cores allow at best."""
+            argvs = [["ip", "netns", "exec", c.ns(r), str(wrapper), "collect", "--local", "--out", "-", "--name", r]
+                     for r in ("master", "worker")]
+            s = time.monotonic()
+            procs = [subprocess.Popen(a, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for a in argvs]
+            for p in procs:
+                p.wait(300)
+            return time.monotonic() - s
+
         run("master,worker")  # warm-up: page cache, host keys, first imports
         times: dict[str, list[float]] = {"worker": [], "master": [], "master,worker": []}
+        plain: dict[str, list[float]] = {"worker": [], "master": [], "both at once": []}
         for _ in range(args.reps):
             for nodes in times:
                 times[nodes].append(run(nodes))
+            for role in ("worker", "master"):
+                plain[role].append(direct(role))
+            plain["both at once"].append(direct_both())
+        for role, v in plain.items():
+            print(f"collect --local in {role:<12} (no SSH) median {statistics.median(v):.2f}s  best {min(v):.2f}s")
+        pm = {k: statistics.median(v) for k, v in plain.items()}
+        print(f"no SSH: both at once / one node = {pm['both at once'] / max(pm['worker'], pm['master']):.2f}x "
+              "(the floor this machine's cores and load set for any parallel collection)")
         med = {k: statistics.median(v) for k, v in times.items()}
         best = {k: min(v) for k, v in times.items()}
         for k, v in times.items():
