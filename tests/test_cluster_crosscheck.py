@@ -10,7 +10,7 @@ import pytest
 
 from labreport.analysis.crosscheck import crosscheck
 from labreport.analysis.model import Analysis, Endpoint, NodeAnalysis, ProxyModeInfo, ServiceRecord, VethPair
-from labreport.snapshot import ClusterObjects, NodeSnapshot, Snapshot
+from labreport.snapshot import ClusterObjects, CollectorStatus, NodeSnapshot, Snapshot
 
 FIX = Path(__file__).resolve().parent / "fixtures" / "k8s-api"
 
@@ -41,7 +41,9 @@ def _agreeing():
                                        pod_ifindex=2, pod_ips=["10.244.0.2/24"])], services)
     worker = _node("worker", [VethPair(host_ifname="veth9f8e7d6c", host_ifindex=5, netns="cni-2", pod_ifname="eth0",
                                        pod_ifindex=2, pod_ips=["10.244.1.2/24"])], [s.model_copy(deep=True) for s in services])
-    snap = Snapshot(nodes=[NodeSnapshot(name="master"), NodeSnapshot(name="worker")], cluster=_cluster())
+    ran = [CollectorStatus(name="netlink", ok=True)]
+    snap = Snapshot(nodes=[NodeSnapshot(name="master", collectors=ran), NodeSnapshot(name="worker", collectors=ran)],
+                    cluster=_cluster())
     return snap, Analysis(nodes=[master, worker])
 
 
@@ -121,3 +123,15 @@ def test_nodeport_in_api_but_not_in_rules():
     for na in analysis.nodes:
         na.services[1].node_port = 30080
     assert crosscheck(snap, analysis) == []
+
+
+def test_nodes_without_network_data_are_not_blamed():
+    """An import of `docker ps` alone has no veths: API pods there are not "missing"."""
+    snap, analysis = _agreeing()
+    for n in snap.nodes:
+        n.collectors = []
+    for na in analysis.nodes:
+        na.veth_pairs = []
+    assert crosscheck(snap, analysis) == []
+    snap.nodes[1].collectors = [CollectorStatus(name="netlink", ok=True)]
+    assert [(m.kind, m.node) for m in crosscheck(snap, analysis)] == [("pod-ip-missing", "worker")]

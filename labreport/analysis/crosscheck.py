@@ -5,8 +5,8 @@
 
 - nodes: every API Node was collected (``node-not-collected``, with the collection error
   when it failed) and every collected node is an API Node (``node-not-in-api``);
-- pods: every running, non-hostNetwork API pod scheduled on the node has its IP on one of
-  the node's veth pairs (``pod-ip-missing``; ``pod-on-other-node`` when another collected
+- pods (on nodes whose pod namespaces were looked at): every running, non-hostNetwork API
+  pod scheduled on the node has its IP on one of the node's veth pairs (``pod-ip-missing``; ``pod-on-other-node`` when another collected
   node carries it), and every pod IP on the node's veths belongs to some API pod
   (``pod-ip-unknown``: a leftover sandbox or a pod the API has forgotten);
 - services: every API Service port with a cluster IP is programmed on the node
@@ -25,7 +25,7 @@ from __future__ import annotations
 from typing import Any, Iterable, Optional
 
 from labreport.analysis.model import Analysis, Mismatch, NodeAnalysis, ServiceRecord
-from labreport.snapshot import ClusterObjects, Snapshot
+from labreport.snapshot import ClusterObjects, NodeSnapshot, Snapshot
 
 
 def _meta(obj: dict[str, Any]) -> dict[str, Any]:
@@ -87,8 +87,17 @@ def _pod_ips(pod: dict[str, Any]) -> list[str]:
     return ips
 
 
-def _check_pods(cluster: ClusterObjects, nodes: dict[str, NodeAnalysis]) -> list[Mismatch]:
+def _network_seen(node: NodeSnapshot) -> bool:
+    """Whether the node's pod namespaces were looked at: a live netlink collection that ran,
+    or pod namespaces in the input (an import of `docker ps` alone says nothing of veths)."""
+    if any(ns.kind != "node" for ns in node.netns):
+        return True
+    return any(st.name == "netlink" and st.ok for st in node.collectors)
+
+
+def _check_pods(snapshot: Snapshot, cluster: ClusterObjects, nodes: dict[str, NodeAnalysis]) -> list[Mismatch]:
     out: list[Mismatch] = []
+    seen = {name for name in nodes if (n := snapshot.node(name)) is not None and _network_seen(n)}
     veth_ips: dict[str, dict[str, str]] = {
         name: {_ip(ip): vp.host_ifname for vp in na.veth_pairs for ip in vp.pod_ips} for name, na in nodes.items()
     }
@@ -100,7 +109,7 @@ def _check_pods(cluster: ClusterObjects, nodes: dict[str, NodeAnalysis]) -> list
             continue
         api_ips.update(ips)
         node = spec.get("nodeName")
-        if node not in nodes or st.get("phase") not in (None, "Running") or not ips:
+        if node not in seen or st.get("phase") not in (None, "Running") or not ips:
             continue
         for ip in ips:
             if ip in veth_ips[node]:
@@ -238,4 +247,4 @@ def crosscheck(snapshot: Snapshot, analysis: Analysis) -> list[Mismatch]:
     if cluster is None or cluster.error:
         return []
     nodes = _collected(snapshot, analysis)
-    return _check_nodes(snapshot, cluster) + _check_pods(cluster, nodes) + _check_services(cluster, nodes)
+    return _check_nodes(snapshot, cluster) + _check_pods(snapshot, cluster, nodes) + _check_services(cluster, nodes)
