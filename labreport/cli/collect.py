@@ -78,6 +78,8 @@ def command(local: bool, nodes: Optional[str], out: str, name: Optional[str], cr
             from labreport.cluster.api import collect_cluster
 
             snap.cluster = collect_cluster(kubeconfig=kubeconfig, context=kube_context, timeout=min(timeout, 30.0))
+            if snap.cluster.error and not quiet:
+                click.echo(f"API: {snap.cluster.error} (the node data is kept; --no-api skips the API)", err=True)
         except ImportError as exc:  # the API part is optional
             if not quiet:
                 click.echo(f"API not collected: {exc}", err=True)
