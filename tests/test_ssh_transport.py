@@ -360,3 +360,17 @@ def test_cli_bootstrap_options_reach_the_transport(lab, tmp_path, cli):
     code, _, err = cli("collect", "--nodes", "nodea", "--ssh-config", lab["cfg"], "--bootstrap", "--remote-command", "x",
                        "--no-api", "--out", tmp_path / "o", "-q")
     assert code == 6 and "drop --remote-command" in err
+
+
+@needs_collector
+def test_cli_says_when_no_cluster_is_reachable(lab, tmp_path, cli, monkeypatch):
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    out = tmp_path / "snap"
+    code, _, err = cli("collect", "--nodes", "nodea", "--ssh-config", lab["cfg"], "--remote-command", LABREPORT,
+                       "--timeout", "40", "--out", out)
+    assert code == 0, err
+    assert "API: no cluster reachable: no kubeconfig" in err
+    snap = load(out)
+    assert snap.cluster.error.startswith("no cluster reachable") and snap.nodes[0].status in ("ok", "partial")
