@@ -374,3 +374,14 @@ def test_cli_says_when_no_cluster_is_reachable(lab, tmp_path, cli, monkeypatch):
     assert "API: no cluster reachable: no kubeconfig" in err
     snap = load(out)
     assert snap.cluster.error.startswith("no cluster reachable") and snap.nodes[0].status in ("ok", "partial")
+
+
+def test_parse_remote_snapshot_after_a_banner():
+    from labreport.snapshot import NodeSnapshot, Snapshot, dumps
+    from labreport.transport.ssh import parse_remote_snapshot
+
+    text = "Welcome to node {x}\n" + dumps(Snapshot(nodes=[NodeSnapshot(name="w-host")]))
+    node = parse_remote_snapshot(text, "worker")
+    assert node.name == "worker" and node.source == "ssh" and node.info.hostname == "w-host"
+    with pytest.raises(ValueError):
+        parse_remote_snapshot("", "worker")

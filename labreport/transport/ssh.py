@@ -117,6 +117,9 @@ def _diagnose_exit(target: Target, status: Optional[int], stdout: str, stderr: s
         return NodeFailure(f"sudo -n on {target.node} needs a password ({tail})",
                            fix=f"allow it without a password (sudoers: {target.user} ALL=(root) NOPASSWD: "
                                "/path/to/labreport) or connect as root (--ssh-user root)")
+    if "No such option" in err or "no such option" in err:
+        return NodeFailure(f"the labreport on {target.node} is too old for this one ({tail})",
+                           fix="upgrade it there (pip install -U labreport), or use --bootstrap")
     if "No module named" in err:
         return NodeFailure(f"labreport on {target.node} is broken: {tail}", fix=INSTALL_HINT)
     what = f"exit status {status}" if status is not None else "no exit status"
@@ -128,8 +131,10 @@ def parse_remote_snapshot(stdout: str, node_name: str) -> NodeSnapshot:
     text = stdout.strip()
     if not text:
         raise ValueError("empty output")
-    start = text.find("{")  # a login banner or motd printed before the JSON
-    data = json.loads(text[start:] if start > 0 else text)
+    if not text.startswith("{"):  # a login banner or motd printed before the JSON
+        start = text.find("\n{")
+        text = text[start + 1:] if start >= 0 else text
+    data = json.loads(text)
     snap = from_dict(data, where=f"snapshot from {node_name}")
     if not snap.nodes:
         raise ValueError("the snapshot holds no node")
