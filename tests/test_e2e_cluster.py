@@ -255,6 +255,11 @@ def test_analysis_matches_the_truth_on_both_nodes(cluster, collected):
     from labreport.analysis import analyze
 
     snap, ct = collected["snap"], cluster["truth"]
+    # the trap this proves we avoid: both nodes' containerd pod namespaces sit in the one
+    # /var/run/netns every node's collector sees
+    shared = {p.netns_name for t in ct.nodes.values() for p in t.pods if p.netns_name}
+    assert {n.name for n in Path("/var/run/netns").iterdir()} >= shared
+    assert any(p.netns_name for p in ct.nodes["master"].pods) and any(p.netns_name for p in ct.nodes["worker"].pods)
     analysis = analyze(snap)
     for role in ("master", "worker"):
         na, t = analysis.node(role), ct.nodes[role]
