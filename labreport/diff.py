@@ -67,6 +67,8 @@ def _container_item(c: Container) -> Item:
         "image": c.image,
         "state": c.state,
         "runtime": c.runtime,
+        "sandbox_id": c.sandbox_id,
+        "network_mode": c.network_mode,  # docker: container:<sandbox id> shows the shared netns
     }
 
 
