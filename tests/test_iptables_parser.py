@@ -218,24 +218,26 @@ def test_trusted_models_equal_validated_ones():
     from labreport.analysis.model import Endpoint, ServiceRecord
     from labreport.snapshot import IptChain, IptRule
 
-    assert iptables_save._new_rule is iptables_save._new_rule_fast  # the self-check passed here
+    from labreport import perf
+
+    assert perf._self_check()  # the unchecked constructor is the one in use here
     ipt = iptables_save.parse(read("lab-iptables-save-c.txt")).value
     for t in ipt.tables.values():
         for ch in t.chains.values():
             again = IptChain.model_validate(ch.model_dump())
             assert again == ch and again.model_dump_json() == ch.model_dump_json()
             assert all(isinstance(r, IptRule) for r in ch.rules)
-    ep = iptables_save.trusted_model(Endpoint, {"address": "10.0.0.1:80", "probability": 0.5,
+    ep = perf.trusted_model(Endpoint, {"address": "10.0.0.1:80", "probability": 0.5,
                                                 "rule_probability": None, "chain": "KUBE-SEP-X"})
     assert ep.model_dump() == Endpoint(address="10.0.0.1:80", probability=0.5, chain="KUBE-SEP-X").model_dump()
     assert ep.model_fields_set == {"address", "probability", "rule_probability", "chain"}
-    rec = iptables_save.trusted_model(ServiceRecord, {"name": "a/b", "endpoints": [ep]})
+    rec = perf.trusted_model(ServiceRecord, {"name": "a/b", "endpoints": [ep]})
     assert rec.model_dump() == ServiceRecord(name="a/b", endpoints=[ep]).model_dump()
-    rec2 = iptables_save.trusted_model(ServiceRecord, {"name": "c/d"})
+    rec2 = perf.trusted_model(ServiceRecord, {"name": "c/d"})
     rec2.external_ips.append("1.2.3.4")  # default factories are called per object
     assert rec.external_ips == []
     with pytest.raises(ValueError):  # pydantic's ValidationError: a required field is missing
-        iptables_save.trusted_model(Endpoint, {"probability": 1.0})
+        perf.trusted_model(Endpoint, {"probability": 1.0})
 
 
 def test_gc_state_is_restored():

@@ -80,3 +80,22 @@ def test_missing_snapshot(tmp_path):
 def test_atomic_write_leaves_no_temp_files(tmp_path):
     sm.save(_sample(), tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["snapshot.json"]
+
+
+def test_written_files_follow_umask_and_belong_to_the_sudo_user(tmp_path, monkeypatch):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        sm.save(_sample(), tmp_path / "a")
+        assert stat.S_IMODE((tmp_path / "a" / "snapshot.json").stat().st_mode) == 0o644
+        if os.geteuid() == 0:
+            monkeypatch.setenv("SUDO_UID", "65534")
+            monkeypatch.setenv("SUDO_GID", "65534")
+            sm.save(_sample(), tmp_path / "b")
+            st = (tmp_path / "b" / "snapshot.json").stat()
+            assert (st.st_uid, st.st_gid) == (65534, 65534)
+            assert (tmp_path / "b").stat().st_uid == 65534
+    finally:
+        os.umask(old)

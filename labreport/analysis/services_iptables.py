@@ -51,13 +51,12 @@ import shlex
 from typing import Optional
 
 from labreport.analysis.model import Endpoint, MasqueradeInfo, ServiceRecord
-from labreport.parsers import iptables_save as _parser
+from labreport.perf import gc_paused, trusted_model
 from labreport.snapshot import IptChain, Iptables, IptRule, IptTable
 
 # Records are built from values of the right types (10,000 services × 3 endpoints make
-# 40,000 models): the parser's trusted constructor skips re-validating them, when its
-# import-time self-check passed; otherwise the models validate as usual.
-_new = _parser.trusted_model if _parser._new_rule is _parser._new_rule_fast else (lambda cls, values: cls(**values))
+# 40,000 models): the trusted constructor skips re-validating them (labreport.perf).
+_new = trusted_model
 
 _SERVICE_PREFIXES = ("KUBE-SVC-", "KUBE-SVL-", "KUBE-EXT-", "KUBE-FW-", "KUBE-XLB-")
 _ROLE_OF_PREFIX = {"KUBE-SVC-": "svc", "KUBE-SVL-": "svl", "KUBE-EXT-": "ext", "KUBE-FW-": "fw", "KUBE-XLB-": "xlb"}
@@ -363,7 +362,7 @@ def _endpoint_address(svc: _Svc, nat: IptTable, sep: str, jump: _Rule) -> str:
 
 def decode_iptables(ipt: Iptables) -> tuple[list[ServiceRecord], Optional[MasqueradeInfo]]:
     """ServiceRecords (one per Service port) and the masquerade setup, from iptables rules."""
-    with _parser.gc_paused():  # many small acyclic objects; see iptables_save.gc_paused
+    with gc_paused():  # many small acyclic objects; see labreport.perf
         return _decode(ipt)
 
 

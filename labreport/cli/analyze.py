@@ -65,7 +65,7 @@ def command(snapshot: str, as_json: bool, nodes: tuple[str, ...], service: Optio
     snap = load(snapshot)  # SnapshotError: a clear message, no traceback
     analysis = _filter(analyze(snap, service=service), nodes, service)
     if as_json:
-        click.echo(json.dumps(analysis.model_dump(mode="json"), indent=1, ensure_ascii=False))
+        click.echo(analysis.model_dump_json(indent=1))
         return
     from rich.console import Console
 

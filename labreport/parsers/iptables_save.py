@@ -62,13 +62,12 @@ the rule starts. Fast: plain string splits, no regular expression per line.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import re
-from typing import Any, Iterator, Optional
+from typing import Any, Optional
 
 from labreport.errors import ParseError
 from labreport.parsers.base import ParseResult, ParserInfo, check_text, strip_prompt
+from labreport.perf import gc_paused, trusted_model
 from labreport.snapshot import IptChain, Iptables, IptRule, IptTable
 
 NAME = "iptables-save"
@@ -228,76 +227,12 @@ _COMMANDS = {
 }
 
 
-_FIELD_DEFAULTS: dict[type, list[tuple[str, Any, bool]]] = {}
-_REQUIRED = object()
-
-
-def trusted_model(cls, values: dict):
-    """An instance of a pydantic model from values built with the right types.
-
-    The same as ``cls.model_construct(**values)`` (no validation; missing fields get their
-    defaults), without its per-call overhead: a 100,000-rule dump makes 100,000 IptRule,
-    and validating each one costs more than parsing the text. Checked against normal
-    validation at import time (``_self_check``); if pydantic's internals ever differ, the
-    normal constructors are used instead. Also used by analysis/services_iptables.py.
-    """
-    spec = _FIELD_DEFAULTS.get(cls)
-    if spec is None:
-        spec = []
-        for name, f in cls.model_fields.items():
-            if f.default_factory is not None:
-                spec.append((name, f.default_factory, True))
-            elif f.is_required():
-                spec.append((name, _REQUIRED, False))
-            else:
-                spec.append((name, f.default, False))
-        _FIELD_DEFAULTS[cls] = spec
-    given = set(values)
-    for name, default, factory in spec:
-        if name not in values:
-            if default is _REQUIRED:
-                return cls(**values)  # a required field is missing: let validation say so
-            values[name] = default() if factory else default
-    obj = cls.__new__(cls)
-    _set = object.__setattr__
-    _set(obj, "__dict__", values)
-    _set(obj, "__pydantic_fields_set__", given)
-    _set(obj, "__pydantic_extra__", {})
-    _set(obj, "__pydantic_private__", None)
-    return obj
-
-
-def _new_rule_fast(spec: str, line_no: int, counters: Optional[tuple[int, int]]) -> IptRule:
+def _new_rule(spec: str, line_no: int, counters: Optional[tuple[int, int]]) -> IptRule:
     return trusted_model(IptRule, {"spec": spec, "line_no": line_no, "counters": counters})
 
 
-def _new_chain_fast(name: str, policy: Optional[str], rules: list[IptRule]) -> IptChain:
+def _new_chain(name: str, policy: Optional[str], rules: list[IptRule]) -> IptChain:
     return trusted_model(IptChain, {"name": name, "policy": policy, "rules": rules})
-
-
-def _new_rule_safe(spec: str, line_no: int, counters: Optional[tuple[int, int]]) -> IptRule:
-    return IptRule(spec=spec, line_no=line_no, counters=counters)
-
-
-def _new_chain_safe(name: str, policy: Optional[str], rules: list[IptRule]) -> IptChain:
-    return IptChain(name=name, policy=policy, rules=rules)
-
-
-def _self_check() -> bool:
-    try:
-        r = _new_rule_fast("-j ACCEPT", 3, (1, 2))
-        c = _new_chain_fast("INPUT", "ACCEPT", [r])
-        good = IptChain(name="INPUT", policy="ACCEPT", rules=[IptRule(spec="-j ACCEPT", line_no=3, counters=(1, 2))])
-        return (c.model_dump() == good.model_dump() and c.model_dump_json() == good.model_dump_json()
-                and c == good and c.rules[0].spec == "-j ACCEPT" and c.model_fields_set == good.model_fields_set)
-    except Exception:  # pragma: no cover - a pydantic that works differently
-        return False
-
-
-if _self_check():
-    _new_rule, _new_chain = _new_rule_fast, _new_chain_fast
-else:  # pragma: no cover
-    _new_rule, _new_chain = _new_rule_safe, _new_chain_safe
 
 
 def _table_of_command(cmd: str) -> Optional[str]:
@@ -315,22 +250,6 @@ def _is_command_line(rest: str) -> bool:
     first = rest.split(None, 1)[0] if rest.strip() else ""
     first = first.rsplit("/", 1)[-1]
     return first in _COMMANDS
-
-
-@contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while building many small acyclic objects.
-
-    Measured on the 110,000-rule benchmark dump: the collector's repeated passes over
-    the new objects were ~40% of parse + decode time. Nothing built here forms cycles;
-    the collector is back on (if it was on) when the block ends, also on error."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def parse(text: str, *, source: str = "<input>") -> ParseResult[Iptables]:
