@@ -322,9 +322,12 @@ class CriCollector(Collector):
                 if st.state == 2 and st.exit_code is not None:
                     c.__pydantic_extra__["exit_code"] = st.exit_code
                 info = _info_json(resp.info)
-                pid = info.get("pid")
-                if isinstance(pid, int) and pid > 0:
+                pid, netns_path = netns_from_info(info)
+                if pid:
                     c.pid = pid
+                # containerd puts /proc/<sandbox pid>/ns/net here: proof that the container
+                # joined its sandbox's network namespace.
+                c.netns_path = netns_path
                 args = ((info.get("runtimeSpec") or {}).get("process") or {}).get("args")
                 if isinstance(args, list) and args:
                     c.command = " ".join(str(a) for a in args)

@@ -159,6 +159,14 @@ class SysinfoCollector(Collector):
             wanted = [ln for ln in mod_text.splitlines() if ln.split(" ", 1)[0] in MODULES]
             out.evidence.append(Evidence(id="modules", command="grep -E '^(" + "|".join(MODULES) + ") ' /proc/modules",
                                          stdout="\n".join(wanted) + ("\n" if wanted else ""), origin="live"))
+        meminfo = _read(f"{ctx.proc_root}/meminfo")
+        if meminfo is not None:
+            swap = next((ln.split()[1] for ln in meminfo.splitlines()
+                         if ln.startswith("SwapTotal:") and len(ln.split()) >= 2), None)
+            if swap is not None and swap.isdigit():
+                info["swap_total_kb"] = int(swap)  # kubeadm's preflight refuses swap by default
+                out.evidence.append(Evidence(id="swap", command="grep SwapTotal /proc/meminfo",
+                                             stdout=f"SwapTotal:      {swap} kB\n", origin="live"))
         drivers: dict[str, str] = {}
         kubelet_cfg = _read(KUBELET_CONFIG)
         if kubelet_cfg is not None:

@@ -6,6 +6,8 @@ truth (ids, pids, netns paths, pod IPs, veth names recorded while building)."""
 
 from __future__ import annotations
 
+import os
+
 import json
 import subprocess
 import sys
@@ -75,6 +77,8 @@ def test_cri_sandboxes_and_containers_match_the_lab(node):
             assert not c.is_sandbox and c.name == tc.name and c.sandbox_id == p.sandbox_id
             assert c.state == "Running" and c.pid and c.image == tc.image
             assert (c.pod_name, c.pod_namespace) == (p.name, p.namespace)
+            # the container joined its sandbox's network namespace: same nsfs inode
+            assert c.netns_path and os.stat(c.netns_path).st_ino == p.netns_inode
     assert len(out.containers) == sum(1 + len(p.containers) for p in pods)
 
 
