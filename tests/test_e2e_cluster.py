@@ -353,6 +353,66 @@ def test_a_node_lost_mid_run_times_out_alone(cluster, collected):
     assert {x.id for x in master.containers} == {x.id for x in collected["snap"].node("master").containers}
 
 
+def _descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [pid]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            out.append(c)
+            todo.append(c)
+    return out
+
+
+def test_worker_sshd_killed_mid_run(cluster, collected):
+    """The worker's sshd and its session die while the worker's collector runs: the worker
+    is marked failed (the session broke), the master's data arrives in full."""
+    c, d = cluster["c"], cluster["dir"]
+    slow = d / "labreport-slow2"
+    slow.write_text(cluster["wrapper"].read_text().replace('  worker) exec', '  worker) sleep 3; exec'))
+    slow.chmod(0o755)
+    out = d / "snap-killed"
+    argv = ["ip", "netns", "exec", c.ns("master"), LABREPORT, "collect", "--nodes", "master,worker",
+            "--ssh-config", str(cluster["truth"].ssh_config), "--remote-command", str(slow),
+            "--kubeconfig", str(cluster["kubeconfig"]), "--timeout", "30", "--out", str(out), "-q"]
+    sshd = c.ssh["worker"].daemon
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 10
+        while not _descendants(sshd.pid) and time.monotonic() < deadline:  # the worker's session is up
+            time.sleep(0.05)
+        time.sleep(0.5)
+        session = _descendants(sshd.pid)
+        assert session, "no ssh session on the worker"
+        c.ssh["worker"].stop()
+        for pid in session:  # the session's sshd, the shell, the sleeping wrapper
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 10, err
+    from labreport.snapshot import load
+
+    snap = load(out)
+    worker, master = snap.node("worker"), snap.node("master")
+    assert worker.status == "failed", worker
+    assert worker.error.startswith("the ssh session to worker ended before the collector finished"), worker.error
+    assert master.status in ("ok", "partial")
+    assert {x.id for x in master.containers} == {x.id for x in collected["snap"].node("master").containers}
+
+
 def test_a_dead_node_does_not_lose_the_other(cluster, collected):
     from labreport.snapshot import load
 

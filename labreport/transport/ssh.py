@@ -223,6 +223,14 @@ async def collect_over_ssh(target: Target, command: Union[str, Callable[[Optiona
         try:
             node = parse_remote_snapshot(stdout, target.node)
         except Exception:
+            sig = result.exit_signal
+            if sig:
+                raise NodeFailure(f"the remote collector on {target.node} was killed by signal {sig[0]}"
+                                  + (f" ({sig[2]})" if len(sig) > 2 and sig[2] else "")) from None
+            if status is None:
+                raise NodeFailure(f"the ssh session to {target.node} ended before the collector finished "
+                                  "(the connection was lost, or sshd on the node died)",
+                                  fix=f"check the node and run again ({target.ssh_command()} tests the connection)") from None
             raise _diagnose_exit(target, status, stdout, stderr, command) from None
         node.transport = {"host": target.hostname, "port": target.port, "user": target.user,  # type: ignore[attr-defined]
                           "command": command, "exit_status": status,
