@@ -16,6 +16,7 @@ master's data is intact and the worker is marked failed with the reason.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
@@ -147,14 +148,16 @@ exec {labreport} "$@"
 """
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
+@contextlib.contextmanager
+def running_lab(overlay: str, tmp_path_factory):
+    """The two-node lab with its API stand-in in the master namespace (torn down after)."""
     from tests.lab.cluster import TwoNodeCluster
 
-    c = TwoNodeCluster(overlay="vxlan")
+    c = TwoNodeCluster(overlay=overlay)
+    api = None
     try:
         ct = c.build()
-        d = tmp_path_factory.mktemp("e2e-cluster")
+        d = tmp_path_factory.mktemp(f"e2e-cluster-{overlay}")
         cases = []
         for role, t in ct.nodes.items():
             extra = f" --cri-socket {t.containerd_socket}"
@@ -189,11 +192,17 @@ def cluster(tmp_path_factory):
         yield {"c": c, "truth": ct, "dir": d, "wrapper": wrapper, "kubeconfig": kubeconfig}
     finally:
         try:
-            if "api" in locals() and api.poll() is None:
+            if api is not None and api.poll() is None:
                 os.killpg(api.pid, signal.SIGTERM)
                 api.wait(10)
         finally:
             c.close()
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    with running_lab("vxlan", tmp_path_factory) as lab:
+        yield lab
 
 
 def collect(lab, out: Path, nodes: str = "master,worker", *extra: str, timeout: float = 90) -> subprocess.CompletedProcess:
@@ -429,3 +438,30 @@ def test_a_dead_node_does_not_lose_the_other(cluster, collected):
     want = {x.id for x in collected["snap"].node("master").containers}
     assert {x.id for x in master.containers} == want
     assert "node worker: failed: connection refused" in cp.stderr
+
+
+def test_host_gw_lab_collected_and_traced(tmp_path_factory):
+    """The same over host-gw routing (no overlay device): both nodes match the truth and the
+    path from the master reaches a worker pod through the routes and the uplinks."""
+    from labreport.analysis import analyze
+    from labreport.analysis.path import trace_path
+    from labreport.snapshot import load
+
+    with running_lab("host-gw", tmp_path_factory) as lab:
+        ct = lab["truth"]
+        out = lab["dir"] / "snap"
+        cp = collect(lab, out)
+        assert cp.returncode == 0, cp.stderr
+        snap = load(out)
+        analysis = analyze(snap)
+        for role in ("master", "worker"):
+            got = {(v.host_ifname, ip.split("/")[0]) for v in analysis.node(role).veth_pairs for ip in v.pod_ips}
+            assert got == {(p.veth.host_ifname, p.ip) for p in ct.nodes[role].pods}, role
+        assert [m.subject for m in analysis.mismatches] == ["default/kubernetes:https"] * 2
+        path = trace_path(snap, analysis, service="default/web:http", from_node="master")
+        assert path.complete and path.to_node == "worker", path
+        where = [(h.node, h.where) for h in path.hops]
+        assert ("master", "eth0") in where and ("worker", "eth0") in where
+        assert not [w for w in where if w[1] == "flannel.1"]
+        target = ct.nodes["worker"].pod(path.target_pod)
+        assert ("worker", target.veth.host_ifname) in where
