@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -134,3 +135,20 @@ def test_limit_caps_long_tables_and_says_so(cli, snapdir):
     assert "more not shown" in out and "--limit 0 lists everything" in out
     code, out, _ = cli("analyze", snapdir, "--node", "k8s-master", "--limit", "0")
     assert "more not shown" not in out and "kube-controller-manager" in out and "coredns" in out
+
+
+def test_text_speaks_the_mode_in_use(cli, tmp_path):
+    """nftables endpoints are picked by numgen, IPVS real servers by weight; IPv6 fronts
+    are bracketed — not iptables' "rule p=" wording."""
+    fx = Path(__file__).parent / "fixtures"
+    code, _, err = cli("import", "--nft", fx / "nft" / "kube-proxy-lab.nft", "--out", tmp_path / "nft")
+    assert code == 0, err
+    code, out, _ = cli("analyze", tmp_path / "nft")
+    assert code == 0
+    assert "numgen 0 of 3" in out and "numgen 2 of 3" in out and "rule p=" not in out
+    assert "[fd00:10:96::" in out  # the lab's IPv6 ClusterIPs
+    code, _, err = cli("import", "--ipvsadm", fx / "ipvs" / "opsnull-251-ipvsadm-Ln.txt", "--out", tmp_path / "ipvs")
+    assert code == 0, err
+    code, out, _ = cli("analyze", tmp_path / "ipvs")
+    assert code == 0
+    assert "weight 1" in out and "rule p=" not in out

@@ -243,6 +243,11 @@ def test_nftables_and_ipvs_nodes(tmp_path: Path, lang: str):
                 assert ep.address in text
     assert "kube-proxy nftables" in text or "nftables" in text
     assert "ipvsadm -Ln" in text
+    # each mode's endpoint choice in its own words, not iptables' "last rule, always matches"
+    always = {"en": "last rule, always matches", "zh": "最后一条规则"}[lang]
+    assert always not in text
+    assert {"en": "numgen value", "zh": "numgen 取值"}[lang] in text
+    assert {"en": "Weight", "zh": "权重"}[lang] in text
 
 
 def test_unwritable_output_is_a_clear_error(tmp_path: Path, cli):

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from labreport.analysis.model import Analysis, NodeAnalysis, ServiceRecord
+from labreport.analysis.model import Analysis, Endpoint, NodeAnalysis, ServiceRecord
 
 
 def share_text(p: Optional[float]) -> str:
@@ -130,8 +130,26 @@ def _devices(na: NodeAnalysis, limit: int = 0) -> Optional[Table]:
     return t
 
 
+def _host_port(ip: Optional[str], port: Optional[int]) -> str:
+    host = ip or "-"
+    if ":" in host:  # IPv6: [fd00::1]:53
+        host = f"[{host}]"
+    return f"{host}:{port if port is not None else '?'}"
+
+
+def _endpoint_choice(s: ServiceRecord, e: Endpoint, index: int) -> str:
+    """How the rules pick this endpoint, in the words of the mode in use."""
+    if s.mode == "ipvs" or e.weight is not None:
+        sched = s.chains.get("scheduler")
+        return f"weight {e.weight}" + (f" ({sched})" if sched else "") if e.weight is not None else "ipvs"
+    if s.mode == "nftables":
+        n = len(s.endpoints or [])
+        return f"numgen {index} of {n}" if n > 1 else "only endpoint"
+    return "rule p=always" if e.rule_probability is None else f"rule p={e.rule_probability:.11g}"
+
+
 def _service_rows(s: ServiceRecord) -> tuple[str, str, str]:
-    front = f"{s.cluster_ip or '-'}:{s.port if s.port is not None else '?'}/{s.protocol}"
+    front = f"{_host_port(s.cluster_ip, s.port)}/{s.protocol}"
     if s.node_port:
         front += f"\nNodePort {s.node_port}"
     extras = []
@@ -147,11 +165,8 @@ def _service_rows(s: ServiceRecord) -> tuple[str, str, str]:
         eps = "none"
     else:
         lines = []
-        for e in s.endpoints:
-            rp = "always" if e.rule_probability is None else f"{e.rule_probability:.11g}"
-            if e.weight is not None and e.rule_probability is None:
-                rp = f"weight {e.weight}"
-            line = f"{e.address}  rule p={rp}  share {share_text(e.probability)}"
+        for i, e in enumerate(s.endpoints):
+            line = f"{e.address}  {_endpoint_choice(s, e, i)}  share {share_text(e.probability)}"
             if e.pod:
                 line += f"  ({e.pod})"
             lines.append(line)

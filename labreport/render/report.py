@@ -172,10 +172,18 @@ class _Helpers:
 
     def endpoint_rows(self, rec: ServiceRecord) -> list[list[Any]]:
         rows = []
-        for i, ep in enumerate(rec.endpoints or []):
+        eps = rec.endpoints or []
+        for i, ep in enumerate(eps):
+            if rec.mode == "nftables":  # numgen random mod N vmap { 0 : goto …, 1 : … }
+                choice: Any = self.t("s.svc.numgen", i=i, n=len(eps))
+            elif rec.mode == "ipvs" or ep.weight is not None:
+                choice = ep.weight if ep.weight is not None else "?"
+            elif ep.rule_probability is not None:
+                choice = fmt_prob(ep.rule_probability)
+            else:
+                choice = self.t("s.svc.always")
             rows.append([i + 1, Code(ep.address), Code(ep.pod) if ep.pod else "", Code(ep.chain) if ep.chain else "",
-                         fmt_prob(ep.rule_probability) if ep.rule_probability is not None else self.t("s.svc.always"),
-                         fmt_share(ep.probability)])
+                         choice, fmt_share(ep.probability)])
         return rows
 
     def service_row(self, rec: ServiceRecord) -> list[Any]:
@@ -308,6 +316,12 @@ class _Helpers:
             if len(seq) > 6:
                 seq = seq[:3] + ["…"] + seq[-2:]
             return self.t("s.svc.share_ipt", n=n, steps="; ".join(steps), seq=", ".join(seq))
+        if rec.mode == "ipvs" and any(ep.weight is not None for ep in eps):
+            total = sum(ep.weight or 0 for ep in eps)
+            sched = rec.chains.get("scheduler") or "?"
+            return self.t("s.svc.share_ipvs", n=len(eps), total=total, scheduler=sched)
+        if rec.mode == "nftables":
+            return self.t("s.svc.share_nft", n=len(eps))
         return self.t("s.svc.share_other", n=len(eps))
 
     def rule_command(self, nv: NodeView) -> str:
