@@ -8,7 +8,6 @@ the path to that service.
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Optional
 

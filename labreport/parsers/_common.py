@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import re
-from typing import Any, Optional
+from typing import Any, Callable, Iterator, Optional
 
 from labreport.parsers.base import strip_prompt
 
@@ -96,6 +96,47 @@ def slice_by_columns(line: str, cols: list[tuple[str, int]]) -> Optional[dict[st
         end = cols[i + 1][1] if i + 1 < len(cols) else len(line)
         row[name] = line[start:end].strip() if start < len(line) else ""
     return row
+
+
+def crictl_table_rows(text: str, result: Any, *, header_re: "re.Pattern[str]", columns: list[str],
+                      states: tuple[str, ...], what: str,
+                      from_tokens: Callable[[str, list[str]], Optional[dict[str, str]]],
+                      aligned_ok: Callable[[dict[str, str], list[str]], bool]) -> Iterator[tuple[int, str, dict[str, str]]]:
+    """The rows of a crictl table (``crictl ps`` / ``crictl pods``), as (line_no, line, {column: cell}).
+
+    The header may be tab-separated (a PDF paste) or tabwriter-aligned; a row is cut at the
+    header's column offsets when it is aligned to them and ``aligned_ok`` accepts it, else
+    split into cells, else read token by token (``from_tokens``). Prompt and fence lines are
+    skipped; rows that cannot be read become warnings on ``result``. Yields nothing and
+    leaves ``result`` untouched when there is no header (the caller raises)."""
+    names: list[str] = []
+    cols: Optional[list[tuple[str, int]]] = None
+    for line_no, raw_line in enumerate(text.split("\n"), 1):
+        line = raw_line.rstrip(" ")
+        if not line.strip() or line.strip() in ("```", "~~~"):
+            continue
+        if header_re.match(line):
+            if "\t" in line:
+                names, cols = split_cells(line), None
+            else:
+                cols = header_columns(line.rstrip(), columns)
+                names = [n for n, _ in cols] if cols else split_cells(line)
+            continue
+        if is_prompt_line(line):
+            continue
+        if not names:
+            result.warn(line_no, line, f"row before the {what} header")
+            continue
+        row = slice_by_columns(line, cols) if cols else None
+        if row is None or not aligned_ok(row, names):
+            cells = split_cells(line)
+            row = dict(zip(names, cells)) if len(cells) == len(names) else None
+            if row is None or row.get("STATE", "") not in states:
+                row = from_tokens(line, names)
+        if row is None:
+            result.warn(line_no, line, f"not a {what} row with the header's {len(names)} columns")
+            continue
+        yield line_no, line, row
 
 
 # ----------------------------------------------------------------------------- kubernetes names

@@ -39,12 +39,10 @@ from typing import Any, Optional
 from labreport.errors import ParseError
 from labreport.parsers._common import (
     as_str_dict,
-    header_columns,
+    crictl_table_rows,
     is_prompt_line,
     label_pod_fields,
     ns_to_iso,
-    slice_by_columns,
-    split_cells,
     to_int,
 )
 from labreport.parsers.base import ParseResult, ParserInfo, check_text
@@ -148,33 +146,9 @@ def parse(text: str, *, source: str = "<input>") -> ParseResult[list[Container]]
     if body.startswith("{") or body.startswith("items:"):
         _parse_json(load_structured(body, source), result)
         return result
-    names: list[str] = []
-    cols: Optional[list[tuple[str, int]]] = None
-    for line_no, raw_line in enumerate(text.split("\n"), 1):
-        line = raw_line.rstrip(" ")
-        if not line.strip() or line.strip() in ("```", "~~~"):
-            continue
-        if _HEADER_RE.match(line):
-            if "\t" in line:
-                names, cols = split_cells(line), None
-            else:
-                cols = header_columns(line.rstrip(), COLUMNS)
-                names = [n for n, _ in cols] if cols else split_cells(line)
-            continue
-        if is_prompt_line(line):
-            continue
-        if not names:
-            result.warn(line_no, line, "row before the crictl pods header (POD ID CREATED STATE NAME NAMESPACE …)")
-            continue
-        row = slice_by_columns(line, cols) if cols else None
-        if row is None or row.get("STATE", "") not in _STATES:
-            cells = split_cells(line)
-            row = dict(zip(names, cells)) if len(cells) == len(names) else None
-            if row is None or row.get("STATE", "") not in _STATES:
-                row = _from_tokens(line, names)
-        if row is None:
-            result.warn(line_no, line, f"not a crictl pods row with the header's {len(names)} columns")
-            continue
+    for line_no, line, row in crictl_table_rows(
+            text, result, header_re=_HEADER_RE, columns=COLUMNS, states=_STATES, what="crictl pods",
+            from_tokens=_from_tokens, aligned_ok=lambda row, names: row.get("STATE", "") in _STATES):
         sid = row.get("POD ID") or row.get("PODSANDBOX ID") or row.get("SANDBOX ID") or ""
         if not _ID_RE.match(sid):
             result.warn(line_no, line, "the POD ID column is not a sandbox id")
@@ -192,6 +166,6 @@ def parse(text: str, *, source: str = "<input>") -> ParseResult[list[Container]]
             result.value.append(_convert(raw))
         except (ValueError, TypeError) as exc:
             result.warn(line_no, line, f"cannot convert row: {exc}")
-    if not names:
+    if not any(_HEADER_RE.match(ln) for ln in text.split("\n")):
         raise ParseError("no crictl pods header (POD ID CREATED STATE NAME NAMESPACE …) and not -o json", source=source)
     return result

@@ -63,7 +63,7 @@ the rule starts. Fast: plain string splits, no regular expression per line.
 from __future__ import annotations
 
 import re
-from typing import Any, Optional
+from typing import Optional
 
 from labreport.errors import ParseError
 from labreport.parsers.base import ParseResult, ParserInfo, check_text, strip_prompt
