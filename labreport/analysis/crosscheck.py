@@ -17,7 +17,9 @@
   no slices) against the rule's endpoints (``endpoint-missing``: in the API, not in the
   rules; ``endpoint-stale``: in the rules, not in the API).
 
-Nothing is compared without API objects (no cluster, or ``cluster.error``). Pure: no I/O.
+Nothing is compared without API objects (no cluster, or ``cluster.error``). Objects a
+user pasted (``ClusterObjects.source == "import"``) are not complete lists, so nothing is
+reported for being absent from them (stale services, unknown pod IPs, nodes). Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -95,7 +97,8 @@ def _network_seen(node: NodeSnapshot) -> bool:
     return any(st.name == "netlink" and st.ok for st in node.collectors)
 
 
-def _check_pods(snapshot: Snapshot, cluster: ClusterObjects, nodes: dict[str, NodeAnalysis]) -> list[Mismatch]:
+def _check_pods(snapshot: Snapshot, cluster: ClusterObjects, nodes: dict[str, NodeAnalysis],
+                complete: bool = True) -> list[Mismatch]:
     out: list[Mismatch] = []
     seen = {name for name in nodes if (n := snapshot.node(name)) is not None and _network_seen(n)}
     veth_ips: dict[str, dict[str, str]] = {
@@ -123,7 +126,7 @@ def _check_pods(snapshot: Snapshot, cluster: ClusterObjects, nodes: dict[str, No
                 out.append(Mismatch(kind="pod-ip-missing", node=node, subject=_key(pod),
                                     detail=f"the API puts pod {_key(pod)} ({ip}) on {node}, but no veth pair on {node} "
                                            "carries that IP"))
-    if cluster.pods:
+    if cluster.pods and complete:
         for name, ipmap in veth_ips.items():
             for ip, host_if in sorted(ipmap.items()):
                 if ip not in api_ips:
@@ -191,8 +194,9 @@ def _api_endpoints(cluster: ClusterObjects, ns: str, name: str, port: dict[str, 
     return out
 
 
-def _check_services(cluster: ClusterObjects, nodes: dict[str, NodeAnalysis]) -> list[Mismatch]:
+def _check_services(cluster: ClusterObjects, nodes: dict[str, NodeAnalysis], complete: bool = True) -> list[Mismatch]:
     out: list[Mismatch] = []
+    api_names = {f"{_meta(s).get('namespace') or 'default'}/{_meta(s).get('name')}" for s in cluster.services}
     for node_name, na in nodes.items():
         if not na.services and na.proxy_mode.mode in ("unknown", "none"):
             continue  # no rules collected on this node: nothing to compare
@@ -229,10 +233,14 @@ def _check_services(cluster: ClusterObjects, nodes: dict[str, NodeAnalysis]) -> 
                         out.append(Mismatch(kind="endpoint-stale", node=node_name, subject=label,
                                             detail=f"{node_name}'s rules send {label} to {addr}, which is not a ready "
                                                    "endpoint in the API (a stale rule)"))
-        if cluster.services:
+        if cluster.services and complete:
             for i, rec in enumerate(na.services):
                 if i in matched:
                     continue
+                svc_name = f"{rec.namespace}/{rec.service}" if rec.namespace and rec.service else rec.name.split(":", 1)[0]
+                if svc_name in api_names and not any(_service_ports(s) for s in cluster.services
+                                                     if f"{_meta(s).get('namespace') or 'default'}/{_meta(s).get('name')}" == svc_name):
+                    continue  # the API object has no cluster IP to compare with (a manifest without status)
                 where = f"{rec.cluster_ip}:{rec.port}/{rec.protocol}" if rec.cluster_ip else rec.name
                 out.append(Mismatch(kind="service-stale", node=node_name, subject=rec.name,
                                     detail=f"{node_name}'s rules carry {rec.name} ({where}), which matches no Service "
@@ -247,4 +255,9 @@ def crosscheck(snapshot: Snapshot, analysis: Analysis) -> list[Mismatch]:
     if cluster is None or cluster.error:
         return []
     nodes = _collected(snapshot, analysis)
-    return _check_nodes(snapshot, cluster) + _check_pods(snapshot, cluster, nodes) + _check_services(cluster, nodes)
+    # Objects a user pasted (`labreport import --kubectl`) are a few manifests, not the
+    # cluster's complete lists: what they lack proves nothing, so only what they hold is
+    # checked (an API Service's ports and endpoints, an API pod's IP).
+    complete = cluster.source == "api"
+    out = _check_nodes(snapshot, cluster) if complete else []
+    return out + _check_pods(snapshot, cluster, nodes, complete) + _check_services(cluster, nodes, complete)
