@@ -51,7 +51,6 @@ nothing is inferred and a warning says so.
 from __future__ import annotations
 
 import datetime as _dt
-import importlib
 import re
 from pathlib import Path
 from typing import Any, Iterable, Optional
@@ -92,9 +91,6 @@ KIND_PARSERS: dict[str, list[str]] = {
     "ipvsadm": ["ipvsadm"],
     "kubectl": ["kubectl"],
 }
-
-# parsers not (yet) in labreport.parsers.PARSERS that import can use
-EXTRA_PARSERS: dict[str, str] = {"ctr-containers": "labreport.parsers.ctr_containers"}
 
 # what a person would have typed, when the paste does not show it
 DEFAULT_COMMANDS: dict[str, str] = {
@@ -258,37 +254,11 @@ def _parser_for(kind: str, text: str, path: str) -> str:
 
 
 def _detect_among(text: str, candidates: list[str]) -> str:
-    """labreport.parsers.detect over the candidates, the registry's and EXTRA_PARSERS'."""
-    registered = [c for c in candidates if c not in EXTRA_PARSERS or c in _registry()]
-    best, best_score = None, 0.0
-    try:
-        best = detect_parser(text, registered)
-        best_score = float(get_parser(best).INFO.detect(text))
-    except ParseError:
-        pass
-    for name in candidates:
-        if name in registered:
-            continue
-        try:
-            score = float(importlib.import_module(EXTRA_PARSERS[name]).INFO.detect(text))
-        except Exception:  # a detector must never break detection
-            score = 0.0
-        if score > best_score:
-            best, best_score = name, score
-    if best is None or best_score < 0.2:
-        raise ParseError("cannot tell which command printed this")
-    return best
-
-
-def _registry() -> dict[str, str]:
-    from labreport.parsers import PARSERS
-
-    return PARSERS
+    """labreport.parsers.detect restricted to the candidates."""
+    return detect_parser(text, candidates)
 
 
 def _load_module(name: str, path: str) -> Any:
-    if name in EXTRA_PARSERS and name not in _registry():
-        return importlib.import_module(EXTRA_PARSERS[name])
     try:
         return get_parser(name)
     except ImportError as exc:

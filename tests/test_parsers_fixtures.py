@@ -15,7 +15,6 @@ import pytest
 
 from labreport import parsers
 from labreport.errors import ParseError
-from labreport.importer import EXTRA_PARSERS
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "parsers"
 SEEDS = Path(__file__).resolve().parent / "fixtures" / "seeds"
@@ -23,12 +22,8 @@ PAIRS = sorted(FIXTURES.glob("*/*.out"))
 
 
 def parser_module(name: str):
-    """A registered parser, or one import uses before the registry lists it (EXTRA_PARSERS)."""
-    if name in parsers.PARSERS:
-        return parsers.get(name)
-    import importlib
-
-    return importlib.import_module(EXTRA_PARSERS[name])
+    """A registered parser."""
+    return parsers.get(name)
 
 
 def _subset(expected: Any, actual: Any, where: str = "") -> None:
@@ -79,7 +74,7 @@ def test_fixture_is_detected_as_its_parser(path: Path) -> None:
     """Format detection (used by `labreport import`) picks the right parser for each real output."""
     from labreport.importer import _detect_among
 
-    every = list(parsers.available()) + [n for n in EXTRA_PARSERS if n not in parsers.PARSERS]
+    every = list(parsers.available())
     assert _detect_among(path.read_text(encoding="utf-8"), every) == path.parent.name
     if path.parent.name in parsers.PARSERS:
         assert parsers.detect(path.read_text(encoding="utf-8")) == path.parent.name
@@ -109,7 +104,7 @@ def test_every_registered_parser_has_fixtures() -> None:
     for name in MINE:
         if name in parsers.PARSERS:
             assert name in available, f"{name} is registered but does not import"
-    for name in list(available) + [n for n in EXTRA_PARSERS if n not in parsers.PARSERS]:
+    for name in list(available):
         if name in MINE:
             assert list((FIXTURES / name).glob("*.out")), f"parser {name} has no fixture pair"
         mod = parser_module(name)

@@ -21,14 +21,6 @@ from labreport.snapshot import ParseWarning
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 AVAILABLE = dict(parsers.available())
-# parsers `labreport import` uses before the registry lists them
-from labreport.importer import EXTRA_PARSERS  # noqa: E402
-
-for _name, _path in EXTRA_PARSERS.items():
-    if _name not in AVAILABLE:
-        import importlib
-
-        AVAILABLE[_name] = importlib.import_module(_path)
 NAMES = sorted(AVAILABLE)
 
 # real outputs to mutate: every parser's fixtures (ours and the other owners'), small ones only
