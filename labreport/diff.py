@@ -14,7 +14,8 @@ and returns, per node, what was added and removed::
           "links":      {"added": [...], "removed": [...]},
           "services":   {"added": [...], "removed": [...]},
           "chains":     {"added": [...], "removed": [...]},
-          "notes": [...],                    # e.g. "services: decoder unavailable: …"
+          "not_compared": ["links", ...],    # a part collected on one side only
+          "notes": [...],                    # e.g. "links: not compared, the network part is only in AFTER"
         }
       },
       "nodes_added": [...], "nodes_removed": [...],
@@ -228,14 +229,38 @@ def _collect(node: NodeSnapshot, cluster: Any, notes: list[str]) -> dict[str, li
     }
 
 
+# which part of a node each kind comes from, and how to tell that part was collected at all
+_SOURCES: dict[str, str] = {"containers": "containers", "sandboxes": "containers", "pods": "containers",
+                            "veth_pairs": "network", "links": "network", "services": "rules", "chains": "rules"}
+
+
+def _has(node: NodeSnapshot, source: str) -> bool:
+    """Whether the node holds this part at all (an import of `docker ps` alone has no
+    network; a live node whose runtime was unreachable has no containers)."""
+    if source == "containers":
+        return bool(node.containers) or any(st.name in ("cri", "docker") and st.ok for st in node.collectors)
+    if source == "network":
+        return node.node_netns() is not None
+    return any(x is not None for x in (node.iptables, node.ip6tables, node.nftables, node.ipvs))
+
+
 def diff_nodes(before: NodeSnapshot, after: NodeSnapshot, *, cluster_before: Any = None,
                cluster_after: Any = None) -> dict[str, Any]:
-    """Added/removed records of one node (see the module docstring)."""
+    """Added/removed records of one node (see the module docstring). A kind present on one
+    side only (not collected, or not pasted, on the other) is not compared: a note says so
+    instead of reporting everything as added or removed."""
     notes: list[str] = []
     b = _collect(before, cluster_before, notes)
     a = _collect(after, cluster_after, notes)
-    out: dict[str, Any] = {"status": "compared"}
+    out: dict[str, Any] = {"status": "compared", "not_compared": []}
     for kind in KINDS:
+        src = _SOURCES[kind]
+        hb, ha = _has(before, src), _has(after, src)
+        if hb != ha:
+            out[kind] = {"added": [], "removed": []}
+            out["not_compared"].append(kind)
+            notes.append(f"{kind}: not compared, the {src} part is only in {'AFTER' if ha else 'BEFORE'}")
+            continue
         if kind in ("containers", "sandboxes"):
             out[kind] = _diff_containers(b[kind], a[kind])
         else:

@@ -119,3 +119,15 @@ def test_cli_text_and_json(before_after, tmp_path: Path, cli):
     assert "sandbox" in out and "default/pod" in out
     code, out, err = cli("diff", tmp_path / "before", tmp_path / "nope")
     assert code == 4 and "no snapshot" in err
+
+
+def test_a_part_on_one_side_only_is_not_compared(before_after):
+    """BEFORE is a pasted `docker ps`; AFTER also has the node's links: the links are not
+    "added", they were just not pasted before."""
+    before, after = before_after
+    after.nodes[0].netns = [NetNamespace(name="worker", kind="node", links=[Link(ifindex=1, name="lo"),
+                                                                          Link(ifindex=2, name="eth0")])]
+    w = diff_snapshots(before, after)["nodes"]["worker"]
+    assert w["links"] == {"added": [], "removed": []} and "links" in w["not_compared"]
+    assert any(n.startswith("links: not compared, the network part is only in AFTER") for n in w["notes"])
+    assert len(w["containers"]["added"]) == 3  # the containers are still compared
