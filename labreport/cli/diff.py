@@ -68,6 +68,8 @@ def render_text(diff: dict[str, Any], console: Console) -> None:
         changed = [k for k in KINDS if nd[k]["added"] or nd[k]["removed"]]
         if not changed:
             console.print(f"[bold]node {name}[/]: no differences")
+            for note in nd.get("notes") or []:
+                console.print(f"  note: {note}")
             continue
         table = Table(title=f"node {name}", title_justify="left", show_lines=False)
         table.add_column("", width=1)
