@@ -9,7 +9,6 @@ with the exact fix and never costs the other node its data.
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import subprocess
