@@ -384,3 +384,23 @@ def test_parse_remote_snapshot_after_a_banner():
     assert node.name == "worker" and node.source == "ssh" and node.info.hostname == "w-host"
     with pytest.raises(ValueError):
         parse_remote_snapshot("", "worker")
+
+
+@needs_collector
+def test_strict_host_key_checking_no_is_honoured_and_recorded(lab, tmp_path):
+    """Only an explicit `StrictHostKeyChecking no` skips the check, and the node says so."""
+    empty = tmp_path / "kh"
+    empty.write_text("")
+    cfg = tmp_path / "cfg"
+    cfg.write_text("Host lax\n  HostName 127.0.0.1\n" f"  Port {lab['a'].port}\n  StrictHostKeyChecking no\n"
+                   + lab["cfg"].read_text().replace("StrictHostKeyChecking yes", "StrictHostKeyChecking yes"))
+    s = collect_nodes(["lax"], ssh_config=str(cfg), known_hosts=str(empty), remote_command=LABREPORT, timeout=40,
+                      progress=False)[0]
+    assert s.status in ("ok", "partial"), s.error
+    notes = [c.reason for c in s.collectors if c.name == "ssh"]
+    assert notes and "not verified: StrictHostKeyChecking no" in notes[0]
+    assert empty.read_text() == ""  # still nothing written to known_hosts
+    # the same host under a strict alias is refused
+    s = collect_nodes(["nodea"], ssh_config=str(cfg), known_hosts=str(empty), remote_command=LABREPORT, timeout=20,
+                      progress=False)[0]
+    assert s.status == "failed" and "is not known" in s.error
