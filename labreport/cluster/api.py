@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Optional
 from urllib.parse import urlsplit, urlunsplit
@@ -180,23 +181,32 @@ def collect_cluster(*, kubeconfig: Optional[str] = None, context: Optional[str] 
         except Exception as exc:
             return ClusterObjects(server=server, error=f"no cluster reachable: {server} ({where}): {_describe_error(exc)}")
 
-        for field, api_name, method, api_version, kind in LISTS:
+        core = client.CoreV1Api(api_client)
+
+        def list_kind(spec: tuple[str, str, str, str, str]) -> Any:
+            _field, api_name, method, api_version, kind = spec
             fn = getattr(getattr(client, api_name)(api_client), method)
-            try:
-                items = _list_all(fn, timeout, api_version, kind)
-            except Exception as exc:
+            return _list_all(fn, timeout, api_version, kind)
+
+        def read_cm(ref: tuple[str, str]) -> Any:
+            return _call_json(core.read_namespaced_config_map, timeout, name=ref[1], namespace=ref[0])
+
+        # the lists are independent: ask for them at once (a few connections), keep the order
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            lists = [pool.submit(list_kind, spec) for spec in LISTS]
+            cms = [pool.submit(read_cm, ref) for ref in CONFIGMAPS]
+        for (field, _a, _m, _v, kind), fut in zip(LISTS, lists):
+            exc = fut.exception()
+            if exc is not None:
                 out.warnings.append(f"{kind} not listed: {_describe_error(exc)}")
                 continue
-            setattr(out, field, [scrub(obj, counter) for obj in items])
-
-        core = client.CoreV1Api(api_client)
-        for namespace, name in CONFIGMAPS:
-            try:
-                cm = _call_json(core.read_namespaced_config_map, timeout, name=name, namespace=namespace)
-            except Exception as exc:
+            setattr(out, field, [scrub(obj, counter) for obj in fut.result()])
+        for (namespace, name), fut in zip(CONFIGMAPS, cms):
+            exc = fut.exception()
+            if exc is not None:
                 out.warnings.append(f"ConfigMap {namespace}/{name} not read: {_describe_error(exc)}")
                 continue
-            out.configmaps.append(scrub(cm, counter))
+            out.configmaps.append(scrub(fut.result(), counter))
 
     for field in MANIFEST_KINDS:
         out.manifests.extend(manifest_entry(obj) for obj in getattr(out, field))
