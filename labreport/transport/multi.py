@@ -102,6 +102,7 @@ async def _one(node: str, *, ssh_user: Optional[str], ssh_config: Optional[str],
                 asyncio.to_thread(collect_local, name=node, cri_socket=cri_socket, timeout=timeout), timeout + 5)
         else:
             target = resolve(node, ssh_config=ssh_config, ssh_user=ssh_user, known_hosts=known_hosts)
+
             def command(exe: Optional[str]) -> str:
                 return remote_argv(shlex.quote(exe) if exe else remote_command, sudo=sudo, cri_socket=cri_socket,
                                    name=node, timeout=timeout)
