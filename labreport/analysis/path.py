@@ -168,7 +168,7 @@ class _Index:
         w = self.by_ip.get(ip)
         if w is not None:
             return _Where(w.node, w.veth, w.pod, w.via)
-        target = _ip(ip)
+        target = _ip(ip) if self.subnets else None
         if target is not None:
             for net, node, dev in self.subnets:
                 if net.version == target.version and target in net:
@@ -280,6 +280,8 @@ def _choose_service(recs: list[ServiceRecord], service: Optional[str], where) ->
             score = (2 if w.node is not None and w.remote else 0) + (1 if w.veth is not None else 0) + 1
             if score > best[0]:
                 best = (score, i, rec, ep)
+                if score == 4:  # on another node, with its veth: nothing can be better
+                    return rec, ep
         if best[2] is None and rec.endpoints is not None and not rec.endpoints:
             best = (0, i, rec, None)
     if best[2] is None and cands:
