@@ -117,6 +117,8 @@ def collect_local(*, name: Optional[str] = None, cri_socket: Optional[str] = Non
     """This node's snapshot. ``only`` restricts the collectors (tests); ``ctx`` replaces
     the context (tests: another PATH, is_root=False)."""
     started = time.monotonic()
+    # crictl's own variable: a node configured for crictl is configured for us too
+    cri_socket = cri_socket or os.environ.get("CONTAINER_RUNTIME_ENDPOINT") or None
     if ctx is None:
         ctx = CollectContext(timeout=timeout, command_timeout=max(1.0, min(20.0, timeout / 2)),
                              cri_socket=cri_socket, docker_host=docker_host)

@@ -6,9 +6,8 @@ truth (ids, pids, netns paths, pod IPs, veth names recorded while building)."""
 
 from __future__ import annotations
 
-import os
-
 import json
+import os
 import subprocess
 import sys
 
@@ -80,6 +79,20 @@ def test_cri_sandboxes_and_containers_match_the_lab(node):
             # the container joined its sandbox's network namespace: same nsfs inode
             assert c.netns_path and os.stat(c.netns_path).st_ino == p.netns_inode
     assert len(out.containers) == sum(1 + len(p.containers) for p in pods)
+
+
+def test_cri_socket_from_container_runtime_endpoint(node, monkeypatch):
+    """crictl's CONTAINER_RUNTIME_ENDPOINT names the socket when --cri-socket is not given."""
+    from collectors.local import collect_local
+
+    lab, truth = node
+    monkeypatch.setenv("CONTAINER_RUNTIME_ENDPOINT", "unix://" + truth.containerd_socket)
+    n = collect_local(name="worker", only=["cri"], timeout=30)
+    st = {s.name: s for s in n.collectors}
+    assert st["cri"].ok, st["cri"]
+    assert n.info.cri_socket == truth.containerd_socket
+    ids = {c.id for c in n.containers}
+    assert all(p.sandbox_id in ids for p in truth.pods if p.runtime == "containerd")
 
 
 def test_cri_evidence_reads_back_through_the_crictl_parsers(node):

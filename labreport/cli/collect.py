@@ -32,7 +32,7 @@ def _now() -> str:
 @click.option("--out", "out", default="labreport-snapshot", show_default=True,
               help="Snapshot directory to write ('-' prints snapshot.json to stdout).")
 @click.option("--name", default=None, help="Node name to record for --local (default: hostname).")
-@click.option("--cri-socket", default=None, help="CRI socket (default: auto-detect containerd, CRI-O, cri-dockerd).")
+@click.option("--cri-socket", default=None, help="CRI socket (default: $CONTAINER_RUNTIME_ENDPOINT, else auto-detect containerd, CRI-O, cri-dockerd).")
 @click.option("--docker-host", default=None, help="Docker daemon (default: DOCKER_HOST or unix:///var/run/docker.sock).")
 @click.option("--ssh-user", default=None, help="SSH user (default: from ssh config, else current user).")
 @click.option("--ssh-config", default=None, type=click.Path(dir_okay=False), help="ssh config file (default: ~/.ssh/config).")
