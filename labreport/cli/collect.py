@@ -9,6 +9,7 @@ The work is done elsewhere:
 
 from __future__ import annotations
 
+import concurrent.futures
 import datetime as _dt
 import sys
 from typing import Optional
@@ -59,30 +60,45 @@ def command(local: bool, nodes: Optional[str], out: str, name: Optional[str], cr
     if local == bool(nodes):
         raise click.UsageError("give exactly one of --local or --nodes NODE[,NODE…]")
     snap = Snapshot(tool_version=__version__, created_at=_now())
-    if local:
-        from collectors.local import collect_local
-
-        snap.nodes.append(collect_local(name=name, cri_socket=cri_socket, docker_host=docker_host, timeout=timeout))
-    else:
-        from labreport.transport.multi import collect_nodes
-
-        node_list = [n.strip() for n in (nodes or "").split(",") if n.strip()]
-        if not node_list:
-            raise click.UsageError("--nodes needs at least one node name")
-        snap.nodes.extend(collect_nodes(node_list, ssh_user=ssh_user, ssh_config=ssh_config, sudo=sudo,
-                                        remote_command=remote_command, timeout=timeout, cri_socket=cri_socket,
-                                        progress=not quiet and out != "-", known_hosts=known_hosts,
-                                        bootstrap=bootstrap, bootstrap_wheel=bootstrap_wheel))
+    # The API is asked while the nodes are collected (a thread: the kubernetes client blocks).
+    api_job: Optional[concurrent.futures.Future] = None
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="labreport-api")
     if not no_api and (nodes or kubeconfig):
         try:
             from labreport.cluster.api import collect_cluster
 
-            snap.cluster = collect_cluster(kubeconfig=kubeconfig, context=kube_context, timeout=min(timeout, 30.0))
-            if snap.cluster.error and not quiet:
-                click.echo(f"API: {snap.cluster.error} (the node data is kept; --no-api skips the API)", err=True)
+            api_job = pool.submit(collect_cluster, kubeconfig=kubeconfig, context=kube_context,
+                                  timeout=min(timeout, 30.0))
         except ImportError as exc:  # the API part is optional
             if not quiet:
                 click.echo(f"API not collected: {exc}", err=True)
+    try:
+        if local:
+            from collectors.local import collect_local
+
+            snap.nodes.append(collect_local(name=name, cri_socket=cri_socket, docker_host=docker_host,
+                                            timeout=timeout))
+        else:
+            from labreport.transport.multi import collect_nodes
+
+            node_list = [n.strip() for n in (nodes or "").split(",") if n.strip()]
+            if not node_list:
+                raise click.UsageError("--nodes needs at least one node name")
+            snap.nodes.extend(collect_nodes(node_list, ssh_user=ssh_user, ssh_config=ssh_config, sudo=sudo,
+                                            remote_command=remote_command, timeout=timeout, cri_socket=cri_socket,
+                                            progress=not quiet and out != "-", known_hosts=known_hosts,
+                                            bootstrap=bootstrap, bootstrap_wheel=bootstrap_wheel))
+        if api_job is not None:
+            try:
+                snap.cluster = api_job.result()
+            except Exception as exc:  # never lose the nodes' data to the API part
+                from labreport.snapshot import ClusterObjects
+
+                snap.cluster = ClusterObjects(error=f"API not collected: {type(exc).__name__}: {exc}")
+            if snap.cluster.error and not quiet:
+                click.echo(f"API: {snap.cluster.error} (the node data is kept; --no-api skips the API)", err=True)
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
     if out == "-":
         sys.stdout.write(dumps(snap))
         sys.stdout.write("\n")
