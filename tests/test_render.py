@@ -257,3 +257,18 @@ def test_unwritable_output_is_a_clear_error(tmp_path: Path, cli):
     assert code == 7 and "not a directory" in err and "Traceback" not in err
     code, out, err = cli("render", ROOT / "samples" / "seed001-flannel-containerd", "--out", f / "sub")
     assert code == 7 and "cannot create" in err
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_failed_node_says_why_at_the_top(tmp_path: Path, lang: str):
+    """A node lost to SSH is named with its reason in the summary, not only in an appendix."""
+    from labreport.snapshot import NodeSnapshot, Snapshot
+
+    why = "ssh: connection refused (is sshd running on worker:22?)"
+    snap = Snapshot(nodes=[NodeSnapshot(name="master"), NodeSnapshot(name="worker", status="failed", error=why)])
+    res = render_report(snap, fmt="md", lang=lang, out_dir=tmp_path)
+    assert not res.missing_keys
+    text = (tmp_path / "report.md").read_text("utf-8")
+    head = text[: text.index("## 1.")] if "## 1." in text else text
+    assert why in head
+    assert {"en": "collection failed", "zh": "收集失败"}[lang] in head
