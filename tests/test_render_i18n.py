@@ -80,3 +80,31 @@ def test_preflight_titles_translated():
     assert ids
     missing = sorted(i for i in ids if f"checks.{i}" not in zh)
     assert not missing, f"preflight checks without a translated title: {missing}"
+
+
+def test_preflight_free_text_reads_as_chinese_in_zh():
+    """The preflight cells (observed / expected / fix) of every sample, through the zh
+    phrase table: what stays untranslated is a command or a key=value, never a sentence."""
+    import re
+    from pathlib import Path
+
+    from labreport.analysis import analyze
+    from labreport.render.i18n import Translator
+    from labreport.snapshot import load
+
+    t, en = Translator("zh"), Translator("en")
+    code_like = re.compile(r"^(apt-get|modprobe|sysctl|swapoff|systemctl)\b|^[\w.\-]+=[\w.\-]+(, [\w.\-]+=[\w.\-]+)*$|^[\d.]+$")
+    seen = 0
+    for d in sorted((Path(__file__).resolve().parent.parent / "samples").iterdir()):
+        if not (d / "snapshot.json").exists():
+            continue
+        for na in analyze(load(d)).nodes:
+            for c in na.preflight:
+                for text in (c.observed, c.expected, c.fix):
+                    if not text:
+                        continue
+                    seen += 1
+                    assert en.phrase(text) == text
+                    zh = t.phrase(text)
+                    assert zh != text or code_like.search(text), f"untranslated in zh: {text!r}"
+    assert seen > 20

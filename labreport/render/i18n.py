@@ -10,6 +10,7 @@ report's language whatever the analysis wrote (it writes English).
 from __future__ import annotations
 
 import functools
+import re
 from importlib import resources
 from typing import Any, Optional
 
@@ -47,6 +48,19 @@ def catalog(lang: str) -> dict[str, str]:
     return out
 
 
+@functools.lru_cache(maxsize=None)
+def _phrases(lang: str) -> tuple[tuple["re.Pattern[str]", str], ...]:
+    try:
+        text = resources.files("labreport.templates").joinpath("i18n", f"phrases.{lang}.yaml").read_text("utf-8")
+    except (FileNotFoundError, ModuleNotFoundError):
+        return ()
+    out = []
+    for entry in yaml.safe_load(text) or []:
+        if isinstance(entry, list) and len(entry) == 2:
+            out.append((re.compile(str(entry[0])), str(entry[1])))
+    return tuple(out)
+
+
 class Translator:
     """``t(key, **kw)``: the message in the report's language. A missing key shows as
     ``[key]`` (and is recorded in ``missing``) rather than breaking the report."""
@@ -78,6 +92,15 @@ class Translator:
         if msg:
             return msg
         return fallback or ""
+
+    def phrase(self, text: str) -> str:
+        """The analysis' free text (preflight cells) in this language, by the phrase table
+        ``i18n/phrases.<lang>.yaml``; English, or a phrase without an entry, stays as is."""
+        if not text:
+            return text
+        for rx, repl in _phrases(self.lang):
+            text = rx.sub(repl, text)
+        return text
 
     def maybe(self, key: str, fallback: str = "") -> str:
         return self.messages.get(key, fallback)

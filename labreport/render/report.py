@@ -81,8 +81,9 @@ class _Helpers:
     def check_row(self, c: Any) -> list[Any]:
         t = self.t
         title = t.maybe(f"checks.{c.id}", c.title)
-        return [title, Badge(c.status, t(f"common.status.{c.status}")), Code(c.observed) if c.observed else "",
-                Code(c.expected) if c.expected else "", Code(c.fix) if c.fix else ""]
+        observed, expected, fix = t.phrase(c.observed or ""), t.phrase(c.expected or ""), t.phrase(c.fix or "")
+        return [title, Badge(c.status, t(f"common.status.{c.status}")), Code(observed) if observed else "",
+                Code(expected) if expected else "", Code(fix) if fix else ""]
 
     def excerpt_block(self, ex: Excerpt) -> str:
         return f"$ {ex.command}\n{ex.text.rstrip() or '(no output)'}"
