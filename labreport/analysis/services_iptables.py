@@ -48,7 +48,7 @@ Names come from the comments (``ns/svc:port``; ``ns/svc`` for an unnamed port; t
 from __future__ import annotations
 
 import shlex
-from typing import Optional
+from typing import Iterator, Optional
 
 from labreport.analysis.model import Endpoint, MasqueradeInfo, ServiceRecord
 from labreport.perf import gc_paused, trusted_model
@@ -379,19 +379,25 @@ def _decode(ipt: Iptables) -> tuple[list[ServiceRecord], Optional[MasqueradeInfo
             s = svcs[key] = _Svc(key)
         return s
 
+    def entries(chain_name: str) -> Iterator[tuple[_Rule, str, _Svc]]:
+        """The jumps of an entry chain to a service's chain, as (rule, chain prefix,
+        service); a KUBE-MARK-MASQ jump there is kept for the masquerade info."""
+        for rule in _rules(nat, chain_name):
+            r = _Rule(chain_name, rule.spec)
+            pre = _prefix(r.target)
+            if pre is None:
+                if r.target == "KUBE-MARK-MASQ":
+                    pending_masq.append(r)
+                continue
+            svc = get(r.target[len(pre):])
+            if not svc.add_evidence(r):
+                continue
+            svc.chains.setdefault(_ROLE_OF_PREFIX[pre], r.target)
+            svc.take_name(r.comment)
+            yield r, pre, svc
+
     # ---- entry points: KUBE-SERVICES and KUBE-NODEPORTS (nat)
-    for rule in _rules(nat, "KUBE-SERVICES"):
-        r = _Rule("KUBE-SERVICES", rule.spec)
-        pre = _prefix(r.target)
-        if pre is None:
-            if r.target == "KUBE-MARK-MASQ":
-                pending_masq.append(r)
-            continue
-        svc = get(r.target[len(pre):])
-        if not svc.add_evidence(r):
-            continue
-        svc.chains.setdefault(_ROLE_OF_PREFIX[pre], r.target)
-        svc.take_name(r.comment)
+    for r, pre, svc in entries("KUBE-SERVICES"):
         ip = _strip_prefix(r.dst)
         comment = r.comment or ""
         if comment.endswith("external IP"):
@@ -421,18 +427,7 @@ def _decode(ipt: Iptables) -> tuple[list[ServiceRecord], Optional[MasqueradeInfo
                 svc.port = r.dport
             if svc.protocol is None:
                 svc.protocol = r.proto
-    for rule in _rules(nat, "KUBE-NODEPORTS"):
-        r = _Rule("KUBE-NODEPORTS", rule.spec)
-        pre = _prefix(r.target)
-        if pre is None:
-            if r.target == "KUBE-MARK-MASQ":
-                pending_masq.append(r)
-            continue
-        svc = get(r.target[len(pre):])
-        if not svc.add_evidence(r):
-            continue
-        svc.chains.setdefault(_ROLE_OF_PREFIX[pre], r.target)
-        svc.take_name(r.comment)
+    for r, pre, svc in entries("KUBE-NODEPORTS"):
         if r.dport is not None:
             svc.node_port = r.dport
         if svc.protocol is None:
