@@ -374,7 +374,8 @@ def _add_containers(node: NodeSnapshot, containers: list[Container], *, merge: b
             index(target)
             continue
         if getattr(c, "fragment", False) and not c.id:
-            unmatched.append(c)
+            unmatched.append(c)  # says nothing on its own about which container: not listed
+            continue
         node.containers.append(c)
         index(c)
     return unmatched
@@ -543,7 +544,12 @@ def build_node(name: str, files: dict[str, list[tuple[str, str]]], *, keep_going
                     for c in value:
                         if getattr(c, "fragment", False) and not c.name:
                             c.name = arg
-                _add_containers(node, value, merge=True)
+                for frag in _add_containers(node, value, merge=True):
+                    what = f"container {frag.name!r} is not in the node's container list" if frag.name else \
+                        "a `docker inspect … | grep` fragment does not say which container it describes"
+                    node.warnings.append(ParseWarning(
+                        source=path, parser=parser, line_no=1, line=f"NetworkMode: {frag.network_mode}",
+                        message=f"{what}; give --inspect NAME=FILE with NAME from docker ps (kept as evidence only)"))
             elif parser == "ip-addr" and base == "pod-ip-addr":
                 pod_ns = next((ns for ns in node.netns if ns.name == arg), None)
                 if pod_ns is None:

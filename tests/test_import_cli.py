@@ -369,3 +369,18 @@ def test_ip_netns_list_fills_the_nsid_table(cli, tmp_path):
     assert host.nsids == {0: "lrpp8168", 1: "lrpq755"}
     assert [lk.link_netnsid for lk in host.links if lk.name == "veth1a"] == [0]
     assert [(e.id, e.command) for e in node.evidence] == [("ip-netns", "ip netns list"), ("ip-addr", "ip -j addr")]
+
+
+def test_an_unnamed_inspect_fragment_is_evidence_not_a_container(cli, tmp_path):
+    """`docker inspect X | grep NetworkMode` without saying X: no nameless container is
+    invented; the paste is kept as evidence and a warning says how to name it."""
+    from labreport.snapshot import load
+
+    code, _, err = cli("import", "--node", "worker", "--containers", S0 / "worker-docker-ps-after-new.txt",
+                       "--inspect", S0 / "worker-docker-inspect-networkmode.txt", "--out", tmp_path / "snap")
+    assert code == 0, err
+    worker = load(tmp_path / "snap").nodes[0]
+    assert all(c.id and c.name for c in worker.containers)
+    assert len(worker.containers) == 3
+    assert "docker-inspect" in [e.id for e in worker.evidence]
+    assert any("--inspect NAME=FILE" in w.message for w in worker.warnings)
