@@ -108,3 +108,17 @@ def test_preflight_free_text_reads_as_chinese_in_zh():
                     zh = t.phrase(text)
                     assert zh != text or code_like.search(text), f"untranslated in zh: {text!r}"
     assert seen > 20
+
+
+def test_every_mismatch_kind_has_a_label_in_both_languages():
+    import re
+    from pathlib import Path
+
+    from labreport.render.i18n import catalog
+
+    src = (Path(__file__).resolve().parent.parent / "labreport" / "analysis" / "crosscheck.py").read_text()
+    kinds = set(re.findall(r'Mismatch\(kind="([a-z-]+)"', src))
+    assert len(kinds) >= 8
+    for lang in ("en", "zh"):
+        cat = catalog(lang)
+        assert not [k for k in kinds if f"mismatch.{k}" not in cat], lang

@@ -201,7 +201,7 @@ class _Helpers:
                 Code(v.detail), [Code(x) for x in v.mounts]]
 
     def mismatch_row(self, mm: Any) -> list[Any]:
-        return [mm.kind, mm.node or "", Code(mm.subject), mm.detail]
+        return [self.t.maybe(f"mismatch.{mm.kind}", mm.kind), mm.node or "", Code(mm.subject), mm.detail]
 
     def hpa_rows(self, h: Any) -> list[list[Any]]:
         t = self.t
