@@ -122,3 +122,16 @@ def test_every_mismatch_kind_has_a_label_in_both_languages():
     for lang in ("en", "zh"):
         cat = catalog(lang)
         assert not [k for k in kinds if f"mismatch.{k}" not in cat], lang
+
+
+def test_where_the_mode_was_read_is_translated(tmp_path):
+    from pathlib import Path
+
+    from labreport.render.report import render_report
+    from labreport.snapshot import load
+
+    sample = Path(__file__).resolve().parent.parent / "samples" / "seed001-flannel-containerd"
+    render_report(load(sample), fmt="md", lang="zh", out_dir=tmp_path)
+    text = (tmp_path / "report.md").read_text("utf-8")
+    assert "规则：KUBE-SERVICES 链及其到 KUBE-SVC 的跳转" in text
+    assert "rules: KUBE-SERVICES chain" not in text

@@ -416,7 +416,7 @@ def render_markdown(ctx: ReportContext, *, lang: str, fmt: str, diagram_block: s
     kinds = ", ".join(t.maybe(f"redact.kinds.{k}", k) for k in (ctx.redacted or []))
     tmpl = env.get_template("report.md.j2")
     text = tmpl.render(
-        t=t, m=m, ctx=ctx, role=h.role, evidence_of=h.evidence_of, appendix_block=h.appendix_block,
+        t=t, m=m, ctx=ctx, role=h.role, evidence_of=h.evidence_of, appendix_block=h.appendix_block, phrase=t.phrase,
         hop_text=h.hop_text, overlay_role=h.overlay_role, service_summary=h.service_summary,
         share_explain=h.share_explain, rule_command=h.rule_command, endpoint_total=h.endpoint_total,
         hpa_rows=h.hpa_rows, summary_rows=_summary_rows(ctx, t), redacted_kinds=kinds,
