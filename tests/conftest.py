@@ -17,6 +17,17 @@ from pathlib import Path
 
 import pytest
 
+# Property tests: no per-example deadline (the machine may be loaded), and in CI the same
+# examples every run, so a red CI is always reproducible (run with CI=true locally).
+try:
+    from hypothesis import settings as _hyp_settings
+
+    _hyp_settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+    _hyp_settings.register_profile("dev", deadline=None)
+    _hyp_settings.load_profile("ci" if os.environ.get("CI") else "dev")
+except ImportError:  # pragma: no cover - hypothesis is a test dependency
+    pass
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
 ARTIFACTS = ROOT / "tests" / "artifacts"
