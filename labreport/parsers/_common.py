@@ -47,6 +47,12 @@ def is_prompt_line(line: str) -> bool:
     return split_prompt(line)[0]
 
 
+def without_prompts(text: str) -> str:
+    """The pasted text without its shell-prompt lines, stripped: what a JSON/YAML body
+    (``crictl ps -o json``, ``ip -j addr`` …) looks like once the typed command is gone."""
+    return "\n".join(ln for ln in text.split("\n") if not is_prompt_line(ln)).strip()
+
+
 # ----------------------------------------------------------------------------- tables
 
 

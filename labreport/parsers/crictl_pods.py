@@ -40,10 +40,10 @@ from labreport.errors import ParseError
 from labreport.parsers._common import (
     as_str_dict,
     crictl_table_rows,
-    is_prompt_line,
     label_pod_fields,
     ns_to_iso,
     to_int,
+    without_prompts,
 )
 from labreport.parsers.base import ParseResult, ParserInfo, check_text
 from labreport.parsers.crictl_ps import load_structured
@@ -142,7 +142,7 @@ def _parse_json(data: Any, result: ParseResult[list[Container]]) -> None:
 def parse(text: str, *, source: str = "<input>") -> ParseResult[list[Container]]:
     text = check_text(text, source)
     result: ParseResult[list[Container]] = ParseResult(value=[], parser=INFO.name, source=source)
-    body = "\n".join(ln for ln in text.split("\n") if not is_prompt_line(ln)).strip()
+    body = without_prompts(text)
     if body.startswith("{") or body.startswith("items:"):
         _parse_json(load_structured(body, source), result)
         return result

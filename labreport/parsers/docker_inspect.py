@@ -47,7 +47,7 @@ import re
 from typing import Any, Optional
 
 from labreport.errors import ParseError
-from labreport.parsers._common import as_str_dict, dockershim_name, is_prompt_line, label_pod_fields, load_json, to_int
+from labreport.parsers._common import as_str_dict, dockershim_name, is_prompt_line, label_pod_fields, load_json, to_int, without_prompts
 from labreport.parsers.base import ParseResult, ParserInfo, check_text
 from labreport.snapshot import Container
 
@@ -164,7 +164,7 @@ def parse(text: str, *, source: str = "<input>", name: Optional[str] = None) -> 
     """``name``: the container the command inspected, for a grep fragment that omits it."""
     text = check_text(text, source)
     result: ParseResult[list[Container]] = ParseResult(value=[], parser=INFO.name, source=source)
-    body = "\n".join(ln for ln in text.split("\n") if not is_prompt_line(ln)).strip()
+    body = without_prompts(text)
     if body.startswith(("[", "{")):
         try:
             data = load_json(body)

@@ -58,7 +58,7 @@ import re
 from typing import Any, Optional
 
 from labreport.errors import ParseError
-from labreport.parsers._common import is_prompt_line, load_json, to_int
+from labreport.parsers._common import is_prompt_line, load_json, to_int, without_prompts
 from labreport.parsers.base import ParseResult, ParserInfo, check_text
 from labreport.snapshot import Address, FdbEntry, Link, VxlanInfo
 
@@ -288,7 +288,7 @@ def parse_fdb(text: str, *, source: str = "<input>") -> ParseResult[list[FdbEntr
     caller to attach to the links of the same namespace (``attach_fdb``)."""
     text = check_text(text, source)
     result: ParseResult[list[FdbEntry]] = ParseResult(value=[], parser="bridge-fdb", source=source)
-    body = "\n".join(ln for ln in text.split("\n") if not is_prompt_line(ln)).strip()
+    body = without_prompts(text)
     if body.startswith("["):
         try:
             data = load_json(body)
@@ -409,7 +409,7 @@ def _parse_json(data: Any, result: ParseResult[list[Link]]) -> None:
 def parse(text: str, *, source: str = "<input>") -> ParseResult[list[Link]]:
     text = check_text(text, source)
     result: ParseResult[list[Link]] = ParseResult(value=[], parser=INFO.name, source=source)
-    body = "\n".join(ln for ln in text.split("\n") if not is_prompt_line(ln)).strip()
+    body = without_prompts(text)
     if body.startswith("["):
         try:
             data = load_json(body)

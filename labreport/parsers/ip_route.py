@@ -33,7 +33,7 @@ import re
 from typing import Any, Optional
 
 from labreport.errors import ParseError
-from labreport.parsers._common import is_prompt_line, load_json, to_int
+from labreport.parsers._common import is_prompt_line, load_json, to_int, without_prompts
 from labreport.parsers.base import ParseResult, ParserInfo, check_text
 from labreport.snapshot import Route
 
@@ -177,7 +177,7 @@ def _parse_json(data: Any, result: ParseResult[list[Route]]) -> None:
 def parse(text: str, *, source: str = "<input>") -> ParseResult[list[Route]]:
     text = check_text(text, source)
     result: ParseResult[list[Route]] = ParseResult(value=[], parser=INFO.name, source=source)
-    body = "\n".join(ln for ln in text.split("\n") if not is_prompt_line(ln)).strip()
+    body = without_prompts(text)
     if body.startswith("["):
         try:
             data = load_json(body)
