@@ -17,7 +17,6 @@ from typing import Optional
 import click
 
 from labreport import __version__
-from labreport.errors import LabreportError
 from labreport.snapshot import Snapshot, dumps, save
 from labreport.status import ExitStatus
 
@@ -114,4 +113,4 @@ def command(local: bool, nodes: Optional[str], out: str, name: Optional[str], cr
             raise click.exceptions.Exit(int(ExitStatus.PARTIAL))
 
 
-__all__ = ["command", "LabreportError"]
+__all__ = ["command"]
