@@ -58,6 +58,10 @@ class SshServer:
 
     def start(self) -> "SshServer":
         self.base.mkdir(parents=True, exist_ok=True)
+        # sshd's privilege-separation directory: the Debian package's service creates it at
+        # boot, so a machine where sshd never ran as a service has none ("Missing privilege
+        # separation directory: /run/sshd")
+        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
         run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(self.host_key)])
         auth = self.base / "authorized_keys"
         auth.write_text(self.client_key.public.read_text())
@@ -75,7 +79,10 @@ class SshServer:
             "UsePAM no",
             "X11Forwarding no",
             "PrintMotd no",
-            f"SetEnv PATH={self.remote_path}",
+            f"SetEnv PATH={self.remote_path}"
+            # a checkout run with PYTHONPATH (a worktree beside the installed one) is the
+            # labreport the remote side runs too
+            + (f" PYTHONPATH={os.environ['PYTHONPATH']}" if os.environ.get("PYTHONPATH") else ""),
             "Subsystem sftp internal-sftp",
             "",
         ]))
