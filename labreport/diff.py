@@ -28,8 +28,8 @@ Identity of each kind of record:
   (``docker ps`` prints 12 hex digits) equals a full id it is a prefix of;
 - sandboxes: the same, restricted to ``is_sandbox``;
 - pods: namespace/name/uid (a pod deleted and re-created under the same name is new);
-- veth pairs: (host ifname, pod netns) — from ``analysis.veth.match_veths`` when available,
-  else the node namespace's veth links;
+- veth pairs: (host ifname, pod netns) — from ``analysis.veth.match_veths`` (the node namespace's
+  veth links when the matcher fails);
 - links: the name, in the node's own namespace;
 - services: decoded service name + port + protocol (``analysis.services.decode_services``);
 - chains: (table, chain) of iptables / ip6tables and nftables.
@@ -41,6 +41,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable, Optional
 
+from labreport.analysis.services import decode_services
+from labreport.analysis.veth import match_veths
 from labreport.snapshot import Container, NodeSnapshot, Snapshot
 
 KINDS: tuple[str, ...] = ("containers", "sandboxes", "pods", "veth_pairs", "links", "services", "chains")
@@ -101,18 +103,13 @@ def _pods(node: NodeSnapshot) -> list[Item]:
 
 def _veth_pairs(node: NodeSnapshot, notes: list[str]) -> list[Item]:
     try:
-        from labreport.analysis.veth import match_veths  # analysis owner's matcher
-    except ImportError:
-        match_veths = None
-    if match_veths is not None:
-        try:
-            return [
-                {"host_ifname": p.host_ifname, "netns": p.netns, "pod_ifname": p.pod_ifname,
-                 "pod_ips": list(p.pod_ips), "pod": p.pod, "bridge": p.bridge}
-                for p in match_veths(node)
-            ]
-        except Exception as exc:  # one analyzer failing is a note, never a crash
-            notes.append(f"veth_pairs: matcher failed ({type(exc).__name__}: {exc}); host veths compared instead")
+        return [
+            {"host_ifname": p.host_ifname, "netns": p.netns, "pod_ifname": p.pod_ifname,
+             "pod_ips": list(p.pod_ips), "pod": p.pod, "bridge": p.bridge}
+            for p in match_veths(node)
+        ]
+    except Exception as exc:  # one analyzer failing is a note, never a crash
+        notes.append(f"veth_pairs: matcher failed ({type(exc).__name__}: {exc}); host veths compared instead")
     ns = node.node_netns()
     if ns is None:
         return []
@@ -138,8 +135,6 @@ def _services(node: NodeSnapshot, cluster: Any, notes: list[str]) -> list[Item]:
     if node.iptables is None and node.ip6tables is None and node.nftables is None and node.ipvs is None:
         return []
     try:
-        from labreport.analysis.services import decode_services
-
         _info, records, _masq = decode_services(node, cluster)
     except Exception as exc:
         notes.append(f"services: not compared ({type(exc).__name__}: {exc})")

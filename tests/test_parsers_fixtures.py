@@ -74,7 +74,7 @@ def test_fixture_is_detected_as_its_parser(path: Path) -> None:
     """Format detection (used by `labreport import`) picks the right parser for each real output."""
     from labreport.importer import _detect_among
 
-    every = list(parsers.available())
+    every = list(parsers.load_all())
     assert _detect_among(path.read_text(encoding="utf-8"), every) == path.parent.name
     if path.parent.name in parsers.PARSERS:
         assert parsers.detect(path.read_text(encoding="utf-8")) == path.parent.name
@@ -100,7 +100,7 @@ def test_wrong_format_is_a_parse_error(name: str) -> None:
 
 
 def test_every_registered_parser_has_fixtures() -> None:
-    available = parsers.available()
+    available = parsers.load_all()
     for name in MINE:
         if name in parsers.PARSERS:
             assert name in available, f"{name} is registered but does not import"

@@ -20,7 +20,7 @@ from labreport.parsers.base import ParseResult
 from labreport.snapshot import ParseWarning
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-AVAILABLE = dict(parsers.available())
+AVAILABLE = dict(parsers.load_all())
 NAMES = sorted(AVAILABLE)
 
 # real outputs to mutate: every parser's fixtures (ours and the other owners'), small ones only

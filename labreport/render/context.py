@@ -15,7 +15,9 @@ from typing import Any, Optional
 
 import yaml
 
+from labreport.analysis.components import container_short_name
 from labreport.analysis.model import Analysis, NodeAnalysis, ServiceRecord, TrafficPath
+from labreport.cluster.manifests import applied_manifest, manifest_entry
 from labreport.snapshot import Evidence, NodeSnapshot, Snapshot
 
 SYSTEM_NAMESPACES = {"kube-system", "kube-flannel", "kube-public", "kube-node-lease", "calico-system",
@@ -369,10 +371,6 @@ def manifests(snapshot: Snapshot) -> list[ManifestView]:
     if cl.manifests:
         entries = [e for e in cl.manifests if e.get("namespace") not in SYSTEM_NAMESPACES]
     else:
-        try:
-            from labreport.cluster.manifests import manifest_entry
-        except ImportError:  # pragma: no cover - the cluster package is part of labreport
-            manifest_entry = None  # type: ignore[assignment]
         objs: list[tuple[str, dict[str, Any]]] = []
         for kind, items in (("Pod", cl.pods), ("Deployment", cl.deployments), ("Service", cl.services),
                             ("HorizontalPodAutoscaler", cl.hpas)):
@@ -385,11 +383,7 @@ def manifests(snapshot: Snapshot) -> list[ManifestView]:
         for kind, o in objs:
             o = dict(o)
             o.setdefault("kind", kind)
-            if manifest_entry is not None:
-                entries.append(manifest_entry(o))
-            else:
-                entries.append({"kind": kind, "namespace": _meta(o).get("namespace"), "name": _meta(o).get("name"),
-                                "source": "cleaned", "manifest": o})
+            entries.append(manifest_entry(o))
     order = {"Pod": 0, "Deployment": 1, "Service": 2, "HorizontalPodAutoscaler": 3}
     entries.sort(key=lambda e: (order.get(str(e.get("kind")), 9), str(e.get("namespace")), str(e.get("name"))))
     out = []
@@ -586,11 +580,7 @@ def hpas(snapshot: Snapshot) -> Optional[list[HpaView]]:
         conds = [(c.get("type", ""), c.get("status", ""), c.get("message") or c.get("reason") or "")
                  for c in st.get("conditions") or []]
         down = beh.get("scaleDown") or {}
-        try:
-            from labreport.cluster.manifests import applied_manifest
-            manifest = applied_manifest(h)
-        except ImportError:  # pragma: no cover
-            manifest = h
+        manifest = applied_manifest(h)
         out.append(HpaView(
             name=_qual(h),
             target=f"{ref.get('kind')}/{ref.get('name')}",
@@ -659,11 +649,7 @@ def new_containers(before: Snapshot, after: Snapshot) -> tuple[list[NewContainer
 
 
 def _short_name(name: str) -> str:
-    try:
-        from labreport.analysis.components import container_short_name
-        return container_short_name(name)
-    except ImportError:  # pragma: no cover
-        return name
+    return container_short_name(name)
 
 
 def unlisted_sandboxes(newc: list[NewContainer], after: Snapshot) -> list[tuple[str, str, str]]:

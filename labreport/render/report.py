@@ -26,6 +26,7 @@ import jinja2
 import markdown as _markdown
 
 from labreport import __version__
+from labreport.analysis.components import container_short_name
 from labreport.analysis.model import Analysis, Hop, ServiceRecord
 from labreport.errors import RenderError
 from labreport.render import diagram as _diagram
@@ -338,11 +339,7 @@ class _Helpers:
 
 
 def _short_name(name: str) -> str:
-    try:
-        from labreport.analysis.components import container_short_name
-        return container_short_name(name or "")
-    except ImportError:  # pragma: no cover
-        return name
+    return container_short_name(name or "")
 
 
 def _vip(rec: ServiceRecord) -> str:
