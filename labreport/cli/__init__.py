@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import sys
 import traceback
-from typing import Any, Optional, Sequence
+from typing import Optional, Sequence
 
 import click
 
