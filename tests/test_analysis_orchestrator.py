@@ -16,7 +16,7 @@ from tests.test_analysis_seeds import seed000_worker, seed001_master, seed001_wo
 
 def _seed001_master_with_rules() -> NodeSnapshot:
     node = seed001_master()
-    text = (FIXTURES / "iptables" / "seed001-q10-pieces.pasted.txt").read_text()
+    text = (FIXTURES / "parsers" / "iptables-save" / "seed001-q10-pieces.pasted.txt").read_text()
     node.iptables = get("iptables-save").parse(text, source="seed001-q10").value
     return node
 

@@ -230,11 +230,11 @@ FIX = Path(__file__).resolve().parent / "fixtures"
 # any other command "succeeds" with empty output
 CANNED = {
     ("ps", "auxww"): FIX / "parsers/ps/here-ps-aux-grep.out",
-    ("iptables-save",): FIX / "iptables/lab-iptables-save.txt",  # "(nf_tables)": the legacy listing is read too
-    ("ip6tables-save",): FIX / "iptables/lab-iptables-save.txt",
-    ("nft", "list", "ruleset"): FIX / "nft/kube-proxy-lab.nft",
-    ("nft", "-j", "list", "ruleset"): FIX / "nft/kube-proxy-lab.json",
-    ("ipvsadm", "-Ln"): FIX / "ipvs/opsnull-251-ipvsadm-Ln.txt",
+    ("iptables-save",): FIX / "parsers/iptables-save/lab-iptables-save.txt",  # "(nf_tables)": the legacy listing is read too
+    ("ip6tables-save",): FIX / "parsers/iptables-save/lab-iptables-save.txt",
+    ("nft", "list", "ruleset"): FIX / "parsers/nft/kube-proxy-lab.nft",
+    ("nft", "-j", "list", "ruleset"): FIX / "parsers/nft/kube-proxy-lab.json",
+    ("ipvsadm", "-Ln"): FIX / "parsers/ipvsadm/opsnull-251-ipvsadm-Ln.txt",
 }
 CANNED_TEXT = {("iptables", "--version"): "iptables v1.8.9 (nf_tables)\n"}  # this machine's, verbatim
 

@@ -17,7 +17,7 @@ from labreport.status import ExitStatus
 SEEDS = Path(__file__).resolve().parent / "fixtures" / "seeds"
 S0 = SEEDS / "seed000"
 S1 = SEEDS / "seed001"
-IPT = Path(__file__).resolve().parent / "fixtures" / "iptables"
+IPT = Path(__file__).resolve().parent / "fixtures" / "parsers" / "iptables-save"
 
 
 def _load(out: Path) -> snapmod.Snapshot:

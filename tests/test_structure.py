@@ -161,3 +161,20 @@ def test_no_guarded_import_of_our_own_modules() -> None:
                 if isinstance(s, ast.Call) and ast.unparse(s.func).endswith("import_module"):
                     offenders.append(f"{name}:{s.lineno} import_module")
     assert offenders == []
+
+
+def test_tests_do_not_import_benchmarks() -> None:
+    """What a test needs from a generator lives in tests/support/ (benchmarks import it)."""
+    offenders = []
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for n in ast.walk(tree):
+            if isinstance(n, ast.Import) and any(a.name.split(".")[0] == "benchmarks" for a in n.names):
+                offenders.append(f"{path.relative_to(ROOT)}:{n.lineno}")
+            elif isinstance(n, ast.ImportFrom) and (n.module or "").split(".")[0] == "benchmarks":
+                offenders.append(f"{path.relative_to(ROOT)}:{n.lineno}")
+            elif (isinstance(n, ast.Call)
+                  and ast.unparse(n.func).endswith(("path.insert", "path.append", "spec_from_file_location"))
+                  and "benchmarks" in ast.unparse(n)):  # sys.path.insert(0, ROOT / "benchmarks") and the like
+                offenders.append(f"{path.relative_to(ROOT)}:{n.lineno}")
+    assert offenders == []
