@@ -94,8 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         # the dump is written by a child, so this process stays small while it starts the
         # CLI children (Linux keeps ru_maxrss across fork+exec: a big parent inflates them)
-        subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gen_iptables.py"), "--services", str(args.services),
-                        "--endpoints", str(args.endpoints), "--out", str(work)], check=True)
+        subprocess.run([sys.executable, "-m", "tests.support.gen_iptables", "--services", str(args.services),
+                        "--endpoints", str(args.endpoints), "--out", str(work)], check=True, cwd=ROOT)
         dump = work / "iptables-save.txt"
         truth = json.loads((work / "truth.json").read_text())
         load = os.getloadavg()
