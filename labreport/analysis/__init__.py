@@ -65,7 +65,7 @@ def _not_collected(node: NodeSnapshot) -> list[str]:
 def analyze_node(node: NodeSnapshot, snapshot: Optional[Snapshot] = None,
                  services_mod: Optional[ModuleType] = None, services_note: Optional[str] = None) -> NodeAnalysis:
     """Everything this package derives for one node (services only when ``services_mod``)."""
-    from labreport.analysis import components, pods, preflight, topology, veth
+    from labreport.analysis import components, devices, pods, preflight, topology, veth
 
     na = NodeAnalysis(node=node.name, status=node.status, error=node.error)
     na.not_collected = _not_collected(node)
@@ -88,6 +88,7 @@ def analyze_node(node: NodeSnapshot, snapshot: Optional[Snapshot] = None,
     topo = _guard(w, "topology", lambda: topology.describe(node))
     if topo is not None:
         na.bridges, na.overlays, na.uplink = topo
+    _guard(w, "devices", lambda: devices.describe_node(node, na))
     if node.status != "failed":  # a failed node has nothing to check: not_collected says why
         checks = _guard(w, "preflight", lambda: preflight.checks(node, cluster))
         if checks is not None:
@@ -189,4 +190,12 @@ def _analyze(snapshot: Snapshot, *, service: Optional[str], from_node: Optional[
                     lambda: path_mod.trace_path(snapshot, analysis, service=service, from_node=from_node))
         if tp is not None:
             analysis.path = tp
+    from labreport.analysis import overview, workloads
+
+    views = _guard(analysis.warnings, "workloads", lambda: workloads.workload_views(snapshot, analysis))
+    if views is not None:
+        analysis.workloads = views
+    ov = _guard(analysis.warnings, "overview", lambda: overview.summarize(snapshot, analysis))
+    if ov is not None:
+        analysis.overview = ov
     return analysis
