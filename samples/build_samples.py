@@ -46,8 +46,11 @@ SAMPLES: dict[str, tuple[str, list[str]]] = {
          "--kubectl", f"{S1}/test_hpa.yaml"],
     ),
     "seed001-flannel-containerd-before": (
-        "K8s lab, seed 001: the worker before the pod was deployed (Q5 asks about the worker)",
-        ["--node", "k8s-worker",
+        "K8s lab, seed 001: the nodes before the pod was deployed (Q3's pastes; Q5 compares with them)",
+        ["--node", "k8s-master",
+         "--ps", f"{S1}/master-ps-aux-grep-kube.txt",
+         "--containers", f"{S1}/master-crictl-ps.txt",
+         "--node", "k8s-worker",
          "--ps", f"{S1}/worker-ps-aux-grep-kube.txt",
          "--containers", f"{S1}/worker-crictl-ps-before.txt"],
     ),

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from labreport.analysis.text import share_text
+from labreport.render.text import share_text
 from labreport.snapshot import save
 from tests.test_analysis_orchestrator import _seed001_master_with_rules
 from tests.test_analysis_seeds import seed000_worker, seed001_worker

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import Callable, Optional, TypeVar
 
-from labreport.analysis import components, crosscheck, path, pods, preflight, services, topology, veth
+from labreport.analysis import (components, crosscheck, devices, overview, path, pods, preflight, services, topology, veth,
+                                workloads)
 from labreport.analysis.model import Analysis, NodeAnalysis, Pod
 from labreport.perf import gc_paused
 from labreport.snapshot import NodeSnapshot, Snapshot
@@ -70,6 +71,7 @@ def analyze_node(node: NodeSnapshot, snapshot: Optional[Snapshot] = None, *,
     topo = _guard(w, "topology", lambda: topology.describe(node))
     if topo is not None:
         na.bridges, na.overlays, na.uplink = topo
+    _guard(w, "devices", lambda: devices.describe_node(node, na))
     if node.status != "failed":  # a failed node has nothing to check: not_collected says why
         checks = _guard(w, "preflight", lambda: preflight.checks(node, cluster))
         if checks is not None:
@@ -152,4 +154,10 @@ def _analyze(snapshot: Snapshot, *, service: Optional[str], from_node: Optional[
                 lambda: path.trace_path(snapshot, analysis, service=service, from_node=from_node))
     if tp is not None:
         analysis.path = tp
+    views = _guard(analysis.warnings, "workloads", lambda: workloads.workload_views(snapshot, analysis))
+    if views is not None:
+        analysis.workloads = views
+    ov = _guard(analysis.warnings, "overview", lambda: overview.summarize(snapshot, analysis))
+    if ov is not None:
+        analysis.overview = ov
     return analysis

@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "diff": "labreport.cli.diff",
     "doctor": "labreport.cli.doctor",
     "schema": "labreport.cli.schema",
+    "trace": "labreport.cli.trace",
 }
 
 
