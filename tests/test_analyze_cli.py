@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from labreport.render.text import share_text
+from labreport.analysis.probability import format_probability
 from labreport.snapshot import save
 from tests.test_analysis_orchestrator import _seed001_master_with_rules
 from tests.test_analysis_seeds import seed000_worker, seed001_worker
@@ -93,6 +93,11 @@ def test_bad_snapshot_paths(cli, tmp_path, content):
     code, out, err = cli("analyze", tmp_path)
     assert code == 4, (code, err)
     assert err.startswith("labreport: error: ") and "Traceback" not in err and out == ""
+
+
+def share_text(p):
+    """The terminal's share column (render/text.py): the one formatter's fraction style."""
+    return format_probability(p, style="fraction", missing="?")
 
 
 def test_share_text():

@@ -17,11 +17,10 @@ import yaml
 
 from labreport.analysis.model import (Analysis, ApiNode, HpaCondition, HpaView, ManifestField, ManifestView,
                                       ShapeProblem, VolumeUse, WorkloadViews)
+from labreport.analysis.namespaces import SYSTEM_NAMESPACES
 from labreport.cluster.manifests import applied_manifest, manifest_entry
 from labreport.snapshot import Snapshot
 
-SYSTEM_NAMESPACES = frozenset({"kube-system", "kube-flannel", "kube-public", "kube-node-lease", "calico-system",
-                               "tigera-operator", "calico-apiserver"})
 VOLUME_TYPES = ("hostPath", "emptyDir", "persistentVolumeClaim", "configMap", "secret", "nfs", "projected",
                 "downwardAPI", "ephemeral", "csi")
 KIND_ORDER = {"Pod": 0, "Deployment": 1, "Service": 2, "HorizontalPodAutoscaler": 3}

@@ -21,6 +21,7 @@ from typing import Any, Callable, Optional
 import graphviz
 
 from labreport.analysis.components import container_short_name
+from labreport.analysis.namespaces import SYSTEM_NAMESPACES
 from labreport.analysis.model import Analysis, NodeAnalysis, Pod, TrafficPath, VethPair
 from labreport.render import escape as _esc
 from labreport.snapshot import Snapshot
@@ -30,7 +31,6 @@ SHOW_PODS = 18  # how many to draw then
 ROW = 6  # pods per row: more are stacked below, so a big node stays about as wide as 6 pods
 FONT = "Noto Sans CJK SC,WenQuanYi Micro Hei,PingFang SC,Microsoft YaHei,Source Han Sans SC,DejaVu Sans,sans-serif"
 PATH_COLOR = "#d62728"
-SYSTEM_NS = ("kube-system", "kube-flannel", "calico-system", "tigera-operator")
 
 Translate = Callable[..., str]
 
@@ -208,7 +208,7 @@ class _Builder:
         def prio(item: tuple[VethPair, Optional[Pod]]) -> tuple[int, str]:
             vp, pod = item
             hit = target_ip is not None and any(a.split("/")[0] == target_ip for a in vp.pod_ips)
-            system = pod is not None and (pod.namespace in SYSTEM_NS)
+            system = pod is not None and (pod.namespace in SYSTEM_NAMESPACES)
             return (0 if hit else (2 if system else 1), vp.host_ifname)
         wired.sort(key=prio)
         total = len(wired)

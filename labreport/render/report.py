@@ -26,11 +26,12 @@ import jinja2
 from labreport import __version__
 from labreport.analysis.components import container_short_name
 from labreport.analysis.model import Analysis, Hop, ServiceRecord
+from labreport.analysis.probability import format_probability
 from labreport.errors import RenderError
 from labreport.render import diagram as _diagram
 from labreport.render import escape as _esc
-from labreport.render.context import (APPENDIX_MAX_LINES, Excerpt, NodeView, ReportContext, build_context, fmt_prob,
-                                      fmt_share, to_yaml, PER_NODE_DIAGRAMS_ABOVE)
+from labreport.render.context import (APPENDIX_MAX_LINES, Excerpt, NodeView, ReportContext, build_context,
+                                      to_yaml, PER_NODE_DIAGRAMS_ABOVE)
 from labreport.render.i18n import Translator
 from labreport.render.i18n import templates_dir as _templates_dir
 from labreport.render.markup import Badge, Code, Markup
@@ -187,11 +188,11 @@ class _Helpers:
             elif rec.mode == "ipvs" or ep.weight is not None:
                 choice = ep.weight if ep.weight is not None else "?"
             elif ep.rule_probability is not None:
-                choice = fmt_prob(ep.rule_probability)
+                choice = format_probability(ep.rule_probability)
             else:
                 choice = self.t("s.svc.always")
             rows.append([i + 1, Code(ep.address), Code(ep.pod) if ep.pod else "", Code(ep.chain) if ep.chain else "",
-                         choice, fmt_share(ep.probability)])
+                         choice, format_probability(ep.probability, style="percent", missing="?")])
         return rows
 
     def service_row(self, rec: ServiceRecord) -> list[Any]:
@@ -345,7 +346,8 @@ class _Helpers:
             remaining = 1.0
             for ep in eps:
                 p = ep.rule_probability if ep.rule_probability is not None else 1.0
-                steps.append(f"{fmt_prob(remaining)} × {fmt_prob(p)} = {fmt_share(remaining * p)}")
+                steps.append(f"{format_probability(remaining)} × {format_probability(p)} = "
+                             f"{format_probability(remaining * p, style='percent', missing='?')}")
                 remaining *= (1 - p)
             n = len(eps)
             seq = [f"1/{n - i}" for i in range(n - 1)] + ["1"]
