@@ -99,18 +99,18 @@ def _name_veth_pods(na: NodeAnalysis) -> None:
             if p.namespace:
                 by_name.setdefault(p.key, []).append(p)
     for v in na.veth_pairs:
-        p = by_netns.get(v.netns)
-        if p is None:
+        pod = by_netns.get(v.netns)
+        if pod is None:
             cands = by_name.get(v.netns, [])
             if len(cands) != 1:
                 continue
-            p = cands[0]
-            p.netns = v.netns
-            by_netns[v.netns] = p
+            pod = cands[0]
+            pod.netns = v.netns
+            by_netns[v.netns] = pod
         if v.pod is None:
-            v.pod = p.key
-        if p.ip is None and v.pod_ips:
-            p.ip = v.pod_ips[0].split("/", 1)[0]
+            v.pod = pod.key
+        if pod.ip is None and v.pod_ips:
+            pod.ip = v.pod_ips[0].split("/", 1)[0]
 
 
 def _fill_endpoint_pods(analysis: Analysis) -> None:

@@ -362,10 +362,10 @@ def volumes(snapshot: Snapshot, problems: list[ShapeProblem]) -> Optional[list[V
             if vt in ("projected", "secret", "configMap", "downwardAPI") and vname.startswith("kube-api-access"):
                 continue
             mounts = []
-            for ci, c in enumerate(containers):
-                for vm in r.objs(c, "volumeMounts", f"{prefix}.containers[{ci}].volumeMounts"):
+            for ci, cspec in enumerate(containers):
+                for vm in r.objs(cspec, "volumeMounts", f"{prefix}.containers[{ci}].volumeMounts"):
                     if vm.get("name") == v.get("name"):
-                        mounts.append(f"{c.get('name')}:{vm.get('mountPath')}" + (" (ro)" if vm.get("readOnly") else ""))
+                        mounts.append(f"{cspec.get('name')}:{vm.get('mountPath')}" + (" (ro)" if vm.get("readOnly") else ""))
             src = r.obj(v, vt, f"{prefix}.volumes[{i}].{vt}") if vt != "other" else {}
             access = ""
             if vt == "persistentVolumeClaim":
