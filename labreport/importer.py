@@ -59,7 +59,7 @@ from labreport import __version__
 from labreport.errors import LabreportError, ParseError
 from labreport.parsers import detect as detect_parser
 from labreport.parsers import get as get_parser
-from labreport.parsers._common import is_prompt_line, split_prompt
+from labreport.parsers._common import as_dict, is_prompt_line, split_prompt
 from labreport.snapshot import (
     ClusterObjects,
     Container,
@@ -604,7 +604,7 @@ def add_cluster_objects(cluster: ClusterObjects, objects: list[dict[str, Any]]) 
 
 def _sort_cluster(cluster: ClusterObjects) -> None:
     def key(o: dict[str, Any]) -> tuple[str, str, str]:
-        meta = o.get("metadata") if isinstance(o.get("metadata"), dict) else {}
+        meta = as_dict(o.get("metadata"))
         return (str(o.get("kind", "")), str(meta.get("namespace", "")), str(meta.get("name", "")))
 
     for field in list(_CLUSTER_FIELDS.values()) + ["other"]:
@@ -622,7 +622,7 @@ def import_files(nodes: list[tuple[str, dict[str, list[tuple[str, str]]]]], *,
     if kubectl:
         cluster = ClusterObjects(source="import")
         errors = []
-        cluster_warnings: list[dict[str, Any]] = []
+        cluster_warnings: list[ParseWarning] = []
         for path, text in kubectl:
             try:
                 if isinstance(text, ImportFileError):
@@ -635,11 +635,10 @@ def import_files(nodes: list[tuple[str, dict[str, list[tuple[str, str]]]]], *,
                 continue
             paths.append(path)
             add_cluster_objects(cluster, result.value)
-            cluster_warnings.extend(w.model_copy(update={"source": path}).model_dump() for w in result.warnings)
+            cluster_warnings.extend(w.model_copy(update={"source": path}) for w in result.warnings)
         if errors:
             cluster.error = "; ".join(errors)
-        if cluster_warnings:
-            cluster.warnings = cluster_warnings  # extra field: lines the kubectl parser did not understand
+        cluster.parse_warnings = cluster_warnings
         _sort_cluster(cluster)
     built = []
     for name, files in nodes:

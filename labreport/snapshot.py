@@ -334,6 +334,8 @@ class ClusterObjects(Record):
     # "last-applied" | "cleaned", "manifest": {...}} (labreport.cluster.manifests)
     manifests: list[dict[str, Any]] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)  # a resource that could not be listed (403/404), redactions
+    # lines of imported kubectl files the parser did not understand (labreport import)
+    parse_warnings: list[ParseWarning] = Field(default_factory=list)
 
 
 class Snapshot(Record):

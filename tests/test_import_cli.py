@@ -387,3 +387,21 @@ def test_an_unnamed_inspect_fragment_is_evidence_not_a_container(cli, tmp_path):
     assert len(worker.containers) == 3
     assert "docker-inspect" in [e.id for e in worker.evidence]
     assert any("--inspect NAME=FILE" in w.message for w in worker.warnings)
+
+
+def test_kubectl_lines_not_understood_keep_the_snapshot_loadable(cli, tmp_path):
+    # found by mypy: the kubectl parser's warnings were written as dicts into
+    # ClusterObjects.warnings (a list of strings), so the snapshot could not be loaded back
+    f = tmp_path / "objs.yaml"
+    f.write_text("- just a list item\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: x, namespace: default}\n"
+                 "spec: {containers: [{name: a, image: b}]}\n")
+    out = tmp_path / "snap"
+    code, _, err = cli("import", "--kubectl", f, "--out", out)
+    assert code == 0, err
+    assert f"1 line not understood in {f}" in err
+    snap = _load(out)
+    assert snap.cluster is not None and len(snap.cluster.pods) == 1
+    [w] = snap.cluster.parse_warnings
+    assert (w.source, w.line_no) == (str(f), 1) and "not a mapping" in w.message
+    code, _, err = cli("analyze", out)
+    assert code == 0, err
