@@ -75,9 +75,9 @@ class Sshd:
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
                 break
-            except OSError:
+            except OSError as exc:
                 if time.monotonic() > deadline or self.proc.poll() is not None:
-                    raise RuntimeError("sshd did not start: " + (d / "sshd.log").read_text())
+                    raise RuntimeError("sshd did not start: " + (d / "sshd.log").read_text()) from exc
                 time.sleep(0.05)
 
     def known_hosts_line(self) -> str:
