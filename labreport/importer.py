@@ -27,9 +27,9 @@ File kinds (the keys of ``build_node``'s ``files``):
 ``ip-netns``       ``ip netns list`` / ``ip netns list-id`` / ``ip -j netns list``:
                    the node namespace's nsid table (``nsids``), which ``ip -j``
                    output needs to name the namespace behind a ``link_netnsid``
-``iptables-save``  iptables-save (parser of the iptables owner)
-``nft``            nft list ruleset (parser of the nft owner)
-``ipvsadm``        ipvsadm -Ln (parser of the nft owner)
+``iptables-save``  iptables-save / iptables -S (labreport.parsers.iptables_save)
+``nft``            nft list ruleset, text or -j (labreport.parsers.nft)
+``ipvsadm``        ipvsadm -Ln (labreport.parsers.ipvsadm)
 =================  ==========================================================
 
 How a pasted pod namespace is tied to its host veth (the analysis matches veths; this

@@ -273,12 +273,12 @@ def manifests(snapshot: Snapshot, problems: list[ShapeProblem]) -> list[Manifest
         if source == "cleaned" and cl.source == "import":
             source = "file"  # a manifest file the user imported: as written
         ns = e.get("namespace")
-        mine: list[ShapeProblem] = []
+        entry_problems: list[ShapeProblem] = []
         subject = f"{kind} {ns + '/' if isinstance(ns, str) and ns else ''}{e.get('name')}"
-        fields = manifest_fields(kind, m, Reader(subject, mine))
-        problems.extend(mine)
+        fields = manifest_fields(kind, m, Reader(subject, entry_problems))
+        problems.extend(entry_problems)
         out.append(ManifestView(kind=kind, namespace=str(ns) if ns is not None else None, name=str(e.get("name")),
-                                source=source, manifest=m, fields=fields, problems=mine))
+                                source=source, manifest=m, fields=fields, problems=entry_problems))
     return out
 
 

@@ -310,12 +310,12 @@ def _module_option(r: Rule, module: str, tok: str, t: list[str], i: int, neg: bo
             return i + 2
 
         def ctstate(p: Pkt, e: Env, states: set[str] = states, neg: bool = neg) -> bool:
-            mine = {"NEW"}  # the first packet of a connection
+            packet_states = {"NEW"}  # the first packet of a connection
             if p.dnat:
-                mine.add("DNAT")
+                packet_states.add("DNAT")
             if p.snat or p.masq:
-                mine.add("SNAT")
-            return bool(mine & states) != neg
+                packet_states.add("SNAT")
+            return bool(packet_states & states) != neg
         r.extras.append(ctstate)
         return i + 2
     if tok in ("--ctorigdst", "--ctorigsrc", "--ctreplsrc", "--ctrepldst", "--ctproto", "--ctstatus",
