@@ -65,7 +65,6 @@ def test_text_output(cli, snapdir):
 
 
 def test_text_service_shares(cli, snapdir):
-    pytest.importorskip("labreport.analysis.services")
     code, out, _ = cli("analyze", snapdir, "--node", "k8s-master", "--service", "default/test-service:fileserver")
     assert code == 0
     assert "default/test-service:fileserver" in out and "default/test-service:downloader" not in out
