@@ -50,6 +50,7 @@ from typing import Any, Callable, Iterable, Optional
 
 from pydantic import Field
 
+from labreport.analysis import analyze_node
 from labreport.analysis.components import container_short_name
 from labreport.analysis.model import Analysis, NodeAnalysis
 from labreport.snapshot import Container, NodeSnapshot, Record, Snapshot
@@ -327,11 +328,8 @@ def diff_nodes(before: NodeSnapshot, after: NodeSnapshot, before_na: Optional[No
     side only (not collected, or not pasted, on the other) is not compared: a note says so
     instead of reporting everything as added or removed."""
     if before_na is None or after_na is None:
-        from labreport.analysis import analyze_node
-        from labreport.analysis import services as services_mod
-
-        before_na = before_na or analyze_node(before, None, services_mod)
-        after_na = after_na or analyze_node(after, None, services_mod)
+        before_na = before_na or analyze_node(before, None, with_services=True)
+        after_na = after_na or analyze_node(after, None, with_services=True)
     notes: list[str] = []
     keyed: list[DiffNote] = []
     b = _collect(before, before_na, notes)

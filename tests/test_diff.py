@@ -131,3 +131,14 @@ def test_a_part_on_one_side_only_is_not_compared(before_after):
     assert w["links"] == {"added": [], "removed": []} and "links" in w["not_compared"]
     assert any(n.startswith("links: not compared, the network part is only in AFTER") for n in w["notes"])
     assert len(w["containers"]["added"]) == 3  # the containers are still compared
+
+
+def test_diff_nodes_without_analyses_analyzes_each_node(before_after):
+    # found by mypy: diff_nodes called analyze_node with the signature it had before
+    # analysis imported its analyzers plainly (a TypeError whenever no analysis was given)
+    from labreport.diff import diff_nodes
+
+    before, after = before_after
+    w = diff_nodes(before.nodes[0], after.nodes[0])
+    assert {c["id"] for c in w["containers"]["added"]} == {"a7fae79530a1", "c17c77e1b546", "23f2f68378cc"}
+    assert [p["uid"] for p in w["pods"]["added"]] == [POD_UID]
