@@ -144,6 +144,11 @@ class Hop(Record):
     where: str  # device or chain name
     detail: str = ""
     evidence: Optional[str] = None
+    key: str = ""  # the sentence of this step (catalog path.hop.<key>); ``detail`` is its English text
+    args: dict[str, Any] = Field(default_factory=dict)  # the sentence's values
+    inferred: Optional[str] = None  # why the step is inferred rather than read from the rules
+    why_key: Optional[str] = None  # that reason's sentence (catalog path.why.<key>)
+    why_args: dict[str, Any] = Field(default_factory=dict)
 
 
 class TrafficPath(Record):

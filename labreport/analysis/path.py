@@ -20,7 +20,7 @@ it), besides an English ``detail``. A hop whose record was not collected says so
 from __future__ import annotations
 
 import ipaddress
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from labreport.analysis.model import Analysis, Endpoint, Hop, NodeAnalysis, ServiceRecord, TrafficPath, VethPair
 from labreport.analysis.namespaces import SYSTEM_NAMESPACES
@@ -112,6 +112,7 @@ class _Where:
     def __init__(self, node: Optional[str], veth: Optional[VethPair] = None, pod: Optional[str] = None,
                  via: str = "") -> None:
         self.node, self.veth, self.pod, self.via = node, veth, pod, via
+        self.remote = False  # set by the trace: on another node than the client
 
 
 class _Index:
@@ -148,9 +149,9 @@ class _Index:
             for link in ns.links:
                 if not (link.name in ("cni0", "weave", "docker0", "cbr0") or link.kind == "bridge"):
                     continue
-                for a in link.addresses:
-                    if a.family == "inet" and a.prefixlen < 32:
-                        net = _net(f"{a.local}/{a.prefixlen}")
+                for addr in link.addresses:
+                    if addr.family == "inet" and addr.prefixlen < 32:
+                        net = _net(f"{addr.local}/{addr.prefixlen}")
                         if net is not None:
                             self.subnets.append((net, n.name, link.name))
 
@@ -256,7 +257,8 @@ def _choose_from(snapshot: Snapshot, analysis: Analysis, from_node: Optional[str
     return snapshot.nodes[0].name if snapshot.nodes else None
 
 
-def _choose_service(recs: list[ServiceRecord], service: Optional[str], where) -> tuple[Optional[ServiceRecord], Optional[Endpoint]]:
+def _choose_service(recs: list[ServiceRecord], service: Optional[str],
+                    where: Callable[[Endpoint], _Where]) -> tuple[Optional[ServiceRecord], Optional[Endpoint]]:
     if service:
         cands = [r for r in recs if _matches(r, service)]
     else:
@@ -316,7 +318,7 @@ def trace_path(snapshot: Snapshot, analysis: Analysis, service: Optional[str] = 
         host, _ = split_hostport(ep.address)
         if host not in cache:
             w = index.locate(host)
-            w.remote = w.node is not None and w.node != src_name  # type: ignore[attr-defined]
+            w.remote = w.node is not None and w.node != src_name
             cache[host] = w
         return cache[host]
 
@@ -341,13 +343,9 @@ def trace_path(snapshot: Snapshot, analysis: Analysis, service: Optional[str] = 
         why_key, why_args = whys.get(inferred or "", (None, {}))
         if inferred:
             detail += f" (inferred: {inferred})"
-        h = Hop(n=len(hops) + 1, node=hop_node, kind=hop_kind, where=where_, detail=detail, evidence=evidence)
-        h.key = key  # type: ignore[attr-defined]
-        h.args = {k: ("" if v is None else v) for k, v in args.items()}  # type: ignore[attr-defined]
-        h.inferred = inferred  # type: ignore[attr-defined]
-        h.why_key = why_key  # type: ignore[attr-defined]
-        h.why_args = why_args  # type: ignore[attr-defined]
-        hops.append(h)
+        hops.append(Hop(n=len(hops) + 1, node=hop_node, kind=hop_kind, where=where_, detail=detail, evidence=evidence,
+                        key=key, args={k: ("" if v is None else v) for k, v in args.items()}, inferred=inferred,
+                        why_key=why_key, why_args=why_args))
 
     vip = f"{rec.cluster_ip}:{rec.port}" if rec.cluster_ip else (rec.name)
     if ep is None:
@@ -460,7 +458,8 @@ def trace_path(snapshot: Snapshot, analysis: Analysis, service: Optional[str] = 
             complete = False
         bridge = _bridge_of(dst, dst_na, w.veth) if dst is not None else None
         if dst_overlay is not None:
-            droute = _route_for(dst.node_netns().routes, host) if dst is not None and dst.node_netns() else None
+            dst_ns = dst.node_netns() if dst is not None else None
+            droute = _route_for(dst_ns.routes, host) if dst_ns is not None else None
             add("overlay_in", dst_name, "device", dst_overlay.get("name", "?"), _ev(dst, "ip-addr"),
                 None if droute else _why(f"no `ip route` from {dst_name}; the pod subnet is on {bridge or '?'}",
                                          "no_dst_routes", node=dst_name, bridge=bridge or "?"),
