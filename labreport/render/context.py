@@ -131,7 +131,7 @@ def _devices(node: NodeSnapshot, na: NodeAnalysis) -> list[dict[str, Any]]:
     ns = node.node_netns()
     if ns is None:
         return []
-    overlay = {o.get("name"): o for o in na.overlays}
+    overlay = {o.name: o for o in na.overlays}
     veth_hosts = {vp.host_ifname: vp for vp in na.veth_pairs}
     out = []
     for link in ns.links:
@@ -139,7 +139,7 @@ def _devices(node: NodeSnapshot, na: NodeAnalysis) -> list[dict[str, Any]]:
         role = ""
         if link.name == "lo":
             role = "loopback"
-        elif na.uplink and link.name == na.uplink.get("name"):
+        elif na.uplink and link.name == na.uplink.name:
             role = "uplink"
         elif link.name in overlay:
             role = "overlay"
@@ -198,7 +198,7 @@ def _rule_counts(node: NodeSnapshot) -> dict[str, int]:
     if node.nftables is not None:
         chains = 0
         for t in node.nftables.tables:
-            chains += len(t.get("chains") or [])
+            chains += len(t.chains)
         c["nft_chains"] = chains
     if node.ipvs is not None:
         c["ipvs_services"] = len(node.ipvs.virtual_servers)
