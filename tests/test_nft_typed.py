@@ -14,9 +14,9 @@ from labreport.snapshot import NftMatch, NftNumgen, NftVerdict, NftVmap, Snapsho
 
 from tests.conftest import FIXTURES, ROOT
 
-NFT = FIXTURES / "nft"
+NFT = FIXTURES / "parsers" / "nft"
 TEXT_FIXTURES = ["kube-proxy-lab.nft", "public-k3s-kube-proxy.nft", "iptables-nft-kube-services.nft",
-                 "firewall-inet-filter.nft", "firewall-inet-filter.a.nft"]
+                 "firewall-inet-filter.nft", "firewall-inet-filter.a.out"]
 
 
 def test_schema_describes_nft_and_ipvs():
