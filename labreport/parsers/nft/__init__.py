@@ -32,8 +32,8 @@ prints. Lines it cannot place become warnings with their line numbers; ParseErro
 input that is empty, binary, or not an nft ruleset at all.
 
 The package's modules: :mod:`.text` (the text reader), :mod:`.json` (the JSON reader),
-:mod:`.expr` (one printed rule → nft's JSON statements), :mod:`.typed` (nft's JSON ↔ the
-snapshot's typed statements), :mod:`.render_text` (JSON statements → nft's text),
+:mod:`.expr` (one printed rule → nft's JSON statements), :mod:`.typed` / :mod:`.to_json` (nft's JSON ↔
+the snapshot's typed statements), :mod:`.render_text` (JSON statements → nft's text),
 :mod:`.build` (the records in the typed shape), :mod:`.common` (durations, priorities,
 tokens).
 """
@@ -54,7 +54,8 @@ from labreport.parsers.nft.expr import STATEMENT_STARTS, rule_to_expr, rule_to_e
 from labreport.parsers.nft.json import parse_json
 from labreport.parsers.nft.render_text import expr_to_text
 from labreport.parsers.nft.text import TextParser
-from labreport.parsers.nft.typed import nft_json, nft_json_value, typed_statements, typed_value
+from labreport.parsers.nft.to_json import nft_json, nft_json_value
+from labreport.parsers.nft.typed import typed_statements, typed_value
 from labreport.snapshot import NftChain, NftElement, NftRule, NftRuleset, NftSet, NftTable
 
 
