@@ -540,9 +540,6 @@ class NftTable(Record):
         return None
 
 
-for _m in (NftConcat, NftBinop, NftRange, NftSetLiteral, NftMapEntry, NftMapLookup, NftMatch, NftVmap, NftNat,
-           NftSetUpdate, NftMangle, NftElement, NftRule, NftChain, NftSet, NftTable):
-    _m.model_rebuild()
 
 
 class NftRuleset(Record):
@@ -805,8 +802,15 @@ def _upgrade_rule(rule: dict[str, Any], new_rule: Any) -> dict[str, Any]:
     return {**rule, **built}
 
 
+# Above this much command output, the file is written without indentation: a
+# 10,000-service node holds ~10^5 rules, and one space per nesting level per line is a
+# fifth of the file (and of the time to write and read it).
+COMPACT_ABOVE_BYTES = 4_000_000
+
+
 def dumps(snap: Snapshot) -> str:
-    return snap.model_dump_json(indent=1, exclude_none=False)
+    size = sum(len(ev.stdout) for n in snap.nodes for ev in n.evidence)
+    return snap.model_dump_json(indent=None if size > COMPACT_ABOVE_BYTES else 1, exclude_none=False)
 
 
 def _umask() -> int:
