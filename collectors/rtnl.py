@@ -63,25 +63,25 @@ def _operstate(b: bytes) -> str:
 
 Decoder = Callable[[bytes], Any]
 
-_VXLAN = {1: ("IFLA_VXLAN_ID", _u32), 2: ("IFLA_VXLAN_GROUP", _ip), 3: ("IFLA_VXLAN_LINK", _u32),
+_VXLAN: dict[int, tuple[str, Decoder]] = {1: ("IFLA_VXLAN_ID", _u32), 2: ("IFLA_VXLAN_GROUP", _ip), 3: ("IFLA_VXLAN_LINK", _u32),
           4: ("IFLA_VXLAN_LOCAL", _ip), 15: ("IFLA_VXLAN_PORT", _be16), 16: ("IFLA_VXLAN_GROUP6", _ip),
           17: ("IFLA_VXLAN_LOCAL6", _ip)}
-_IPTUN = {2: ("IFLA_IPTUN_LOCAL", _ip), 3: ("IFLA_IPTUN_REMOTE", _ip)}
-_GRE = {6: ("IFLA_GRE_LOCAL", _ip), 7: ("IFLA_GRE_REMOTE", _ip)}
-_VTI = {4: ("IFLA_VTI_LOCAL", _ip), 5: ("IFLA_VTI_REMOTE", _ip)}
-_BRIDGE = {5: ("IFLA_BR_STP_STATE", _u32)}
+_IPTUN: dict[int, tuple[str, Decoder]] = {2: ("IFLA_IPTUN_LOCAL", _ip), 3: ("IFLA_IPTUN_REMOTE", _ip)}
+_GRE: dict[int, tuple[str, Decoder]] = {6: ("IFLA_GRE_LOCAL", _ip), 7: ("IFLA_GRE_REMOTE", _ip)}
+_VTI: dict[int, tuple[str, Decoder]] = {4: ("IFLA_VTI_LOCAL", _ip), 5: ("IFLA_VTI_REMOTE", _ip)}
+_BRIDGE: dict[int, tuple[str, Decoder]] = {5: ("IFLA_BR_STP_STATE", _u32)}
 _INFO_DATA_BY_KIND: dict[str, dict[int, tuple[str, Decoder]]] = {
     "vxlan": _VXLAN, "ipip": _IPTUN, "sit": _IPTUN, "ip6tnl": _IPTUN, "gre": _GRE, "gretap": _GRE,
     "ip6gre": _GRE, "vti": _VTI, "bridge": _BRIDGE,
 }
 
-_LINK = {1: ("IFLA_ADDRESS", _mac), 2: ("IFLA_BROADCAST", _mac), 3: ("IFLA_IFNAME", _str), 4: ("IFLA_MTU", _u32),
+_LINK: dict[int, tuple[str, Decoder]] = {1: ("IFLA_ADDRESS", _mac), 2: ("IFLA_BROADCAST", _mac), 3: ("IFLA_IFNAME", _str), 4: ("IFLA_MTU", _u32),
          5: ("IFLA_LINK", _u32), 6: ("IFLA_QDISC", _str), 10: ("IFLA_MASTER", _u32), 13: ("IFLA_TXQLEN", _u32),
          16: ("IFLA_OPERSTATE", _operstate), 37: ("IFLA_LINK_NETNSID", _s32)}
-_ADDR = {1: ("IFA_ADDRESS", _ip), 2: ("IFA_LOCAL", _ip), 3: ("IFA_LABEL", _str), 4: ("IFA_BROADCAST", _ip)}
-_ROUTE = {1: ("RTA_DST", _ip), 4: ("RTA_OIF", _u32), 5: ("RTA_GATEWAY", _ip), 6: ("RTA_PRIORITY", _u32),
+_ADDR: dict[int, tuple[str, Decoder]] = {1: ("IFA_ADDRESS", _ip), 2: ("IFA_LOCAL", _ip), 3: ("IFA_LABEL", _str), 4: ("IFA_BROADCAST", _ip)}
+_ROUTE: dict[int, tuple[str, Decoder]] = {1: ("RTA_DST", _ip), 4: ("RTA_OIF", _u32), 5: ("RTA_GATEWAY", _ip), 6: ("RTA_PRIORITY", _u32),
           7: ("RTA_PREFSRC", _ip), 15: ("RTA_TABLE", _u32)}
-_NEIGH = {1: ("NDA_DST", _ip), 2: ("NDA_LLADDR", _mac), 5: ("NDA_VLAN", _u16)}
+_NEIGH: dict[int, tuple[str, Decoder]] = {1: ("NDA_DST", _ip), 2: ("NDA_LLADDR", _mac), 5: ("NDA_VLAN", _u16)}
 
 
 class Msg:
@@ -126,7 +126,8 @@ def _attrs(buf: bytes, pos: int, end: int, table: dict[int, tuple[str, Decoder]]
 
 
 def _linkinfo(payload: bytes) -> Msg:
-    info = _attrs(payload, 0, len(payload), {1: ("IFLA_INFO_KIND", _str)})
+    kind_table: dict[int, tuple[str, Decoder]] = {1: ("IFLA_INFO_KIND", _str)}
+    info = _attrs(payload, 0, len(payload), kind_table)
     kind = info.get("IFLA_INFO_KIND")
     data_table = _INFO_DATA_BY_KIND.get(str(kind)) if kind else None
     if data_table is not None:
