@@ -16,6 +16,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Annotated, Any, Literal, Optional, Union
@@ -716,15 +717,43 @@ def load(path: str | os.PathLike[str]) -> Snapshot:
     from labreport.perf import gc_paused
 
     with gc_paused():  # a large snapshot is ~10^5 small acyclic objects; see labreport.perf
-        try:
-            data = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise SnapshotError(f"{p} is not valid JSON: {exc}") from None
-        snap = from_dict(data, where=str(p))
+        snap = _load_current(raw, str(p))
+        if snap is None:  # an older version, or something wrong: the checked path says what
+            try:
+                data = json.loads(raw)
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise SnapshotError(f"{p} is not valid JSON: {exc}") from None
+            snap = from_dict(data, where=str(p))
     # The loaded snapshot lives as long as the command: move it out of the collector's
     # generations so later collections do not re-scan ~10^6 objects (gc.freeze, 3.7+).
     gc.freeze()
     return snap
+
+
+_VERSION_RE = re.compile(rb'^\s*\{\s*"schema_version"\s*:\s*(\d+)\s*[,}]')
+
+
+def _load_current(raw: bytes, where: str) -> Optional[Snapshot]:
+    """A snapshot of this version (what ``save`` writes: ``schema_version`` first), read
+    and validated in one pass by pydantic's core (no Python dicts in between); None when
+    it is of another version or not valid, for ``from_dict`` to judge and explain."""
+    m = _VERSION_RE.match(raw[:200])
+    if m is None or int(m.group(1)) != SCHEMA_VERSION:
+        return None
+    try:
+        snap = Snapshot.model_validate_json(raw)
+    except ValueError:  # pydantic.ValidationError (invalid JSON included)
+        return None
+    _check_nodes(snap, where)
+    return snap
+
+
+def _check_nodes(snap: Snapshot, where: str) -> None:
+    seen: set[str] = set()
+    for n in snap.nodes:
+        if n.name in seen:
+            raise SnapshotError(f"{where}: node {n.name!r} appears more than once; a snapshot holds each node once")
+        seen.add(n.name)
 
 
 def from_dict(data: Any, where: str = "snapshot") -> Snapshot:
@@ -745,11 +774,7 @@ def from_dict(data: Any, where: str = "snapshot") -> Snapshot:
         snap = Snapshot.model_validate(data)
     except Exception as exc:  # pydantic.ValidationError, with its full path list
         raise SnapshotError(f"{where}: not a valid snapshot: {_short_error(exc)}") from None
-    seen: set[str] = set()
-    for n in snap.nodes:
-        if n.name in seen:
-            raise SnapshotError(f"{where}: node {n.name!r} appears more than once; a snapshot holds each node once")
-        seen.add(n.name)
+    _check_nodes(snap, where)
     return snap
 
 
