@@ -61,7 +61,7 @@ def command(snapshot: str, as_json: bool, nodes: tuple[str, ...], service: Optio
         return
     from rich.console import Console
 
-    from labreport.analysis.text import print_analysis
+    from labreport.render.text import print_analysis
 
     stdout = sys.stdout
     tty = hasattr(stdout, "isatty") and stdout.isatty()
