@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Optional
 
 from labreport.analysis.trace.addr import hostport, ip_int
-from labreport.analysis.trace.model import Flow, Outcome, TraceHop, TraceResult
+from labreport.analysis.trace.model import Flow, HopKind, Outcome, TraceHop, TraceResult
 from labreport.analysis.trace.netfilter import run_hook
 from labreport.analysis.trace.packet import Pkt
 from labreport.analysis.trace.world import NodeModel, World
@@ -35,7 +35,7 @@ class _Run:
                                      masquerade=bool(p.masq or p.snat), source=src if src else p.src,
                                      dnat=p.dnat, reason=reason, hops=p.hops if p.record else []))
 
-    def hop(self, p: Pkt, kind: str, node: Optional[str], netns: Optional[str], device: Optional[str],
+    def hop(self, p: Pkt, kind: HopKind, node: Optional[str], netns: Optional[str], device: Optional[str],
             detail: str) -> None:
         if p.record:
             p.hops.append(TraceHop(kind=kind, node=node, netns=netns, device=device, detail=detail))
@@ -367,7 +367,7 @@ def _run_flow(world: World, flow: Flow, hops: bool) -> TraceResult:
 
 def merge(outs: list[Outcome]) -> list[Outcome]:
     """Outcomes that took the same way (same hops) are one outcome with the summed probability."""
-    seen: dict[tuple, Outcome] = {}
+    seen: dict[tuple[object, ...], Outcome] = {}
     order: list[Outcome] = []
     for o in outs:
         key = (o.result, o.endpoint, o.node, o.pod, o.masquerade, o.reason, o.dnat,

@@ -5,8 +5,8 @@ verdict maps (concatenated keys, intervals), ``numgen random mod N`` (one branch
 masquerade, redirect, set updates (affinity). A statement it does not know stops the trace
 with "unknown" naming the rule.
 
-It reads the statements the nft parser stores (nft's JSON schema, ``parsers.nft.rule_expr``)
-through one small adapter (:func:`view`), so the typed rule models can replace it there.
+It reads the typed snapshot models (``NftTable`` → ``NftChain`` → ``NftRule.expr``, the
+statements parsed once by parsers/nft) through :func:`view`, which only indexes them.
 """
 
 from __future__ import annotations
@@ -15,32 +15,17 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 from labreport.analysis.trace.addr import hostport, in_net, ip_int, net
-from labreport.analysis.trace.iptables import Env, Exit, MAX_DEPTH, _addr_kind
+from labreport.analysis.trace.iptables import MAX_DEPTH, Env, Exit, _addr_kind
 from labreport.analysis.trace.model import TraceHop
 from labreport.analysis.trace.netfilter import HookEntry
 from labreport.analysis.trace.packet import Pkt
-from labreport.snapshot import NftRuleset
+from labreport.snapshot import (NftBinop, NftChain, NftConcat, NftCounter, NftCt, NftFib, NftMangle, NftMatch,
+                                NftMeta, NftNat, NftNumgen, NftOther, NftPayload, NftPrefix, NftRange, NftReject,
+                                NftRule, NftRuleset, NftSetLiteral, NftSetUpdate, NftVerdict, NftVmap, NftXt)
 
 IPT_TABLES = {"filter", "nat", "mangle", "raw", "security"}
 PROTO_NUM = {6: "tcp", 17: "udp", 132: "sctp", 1: "icmp", 58: "ipv6-icmp"}
 PRIORITY_NAMES = {"raw": -300, "mangle": -150, "dstnat": -100, "filter": 0, "security": 50, "srcnat": 100}
-
-
-@dataclass
-class NRule:
-    index: int
-    text: str
-    expr: list[dict[str, Any]]
-
-
-@dataclass
-class NChain:
-    name: str
-    rules: list[NRule]
-    hook: Optional[str] = None
-    type: Optional[str] = None
-    priority: Optional[int] = None
-    policy: str = "accept"
 
 
 @dataclass
@@ -56,14 +41,14 @@ class NSet:
 class NTable:
     family: str
     name: str
-    chains: dict[str, NChain]
+    chains: dict[str, NftChain]
     sets: dict[str, NSet]
 
 
-def priority_of(p: Any) -> int:
-    if isinstance(p, int):
-        return p
-    s = str(p or "0").replace(" ", "")
+def priority_of(ch: NftChain) -> int:
+    if ch.prio is not None:
+        return int(ch.prio)
+    s = str(ch.priority or "0").replace(" ", "")
     for name, base in sorted(PRIORITY_NAMES.items(), key=lambda kv: -len(kv[0])):
         if s.startswith(name):
             rest = s[len(name):]
@@ -81,33 +66,25 @@ def _norm(v: Any) -> Any:
 
 
 def view(ruleset: NftRuleset) -> list[NTable]:
-    """The adapter: the parser's stored tables → the interpreter's tables."""
-    from labreport.parsers.nft import rule_expr
-
+    """Index the typed tables: chains by name, sets by name with an exact-key dictionary."""
     out: list[NTable] = []
     for t in ruleset.tables:
-        chains: dict[str, NChain] = {}
-        for c in t.get("chains") or []:
-            rules = [NRule(i + 1, r.get("text") or "", rule_expr(r)) for i, r in enumerate(c.get("rules") or [])]
-            ch = NChain(name=c.get("name", ""), rules=rules, hook=c.get("hook"), type=c.get("type"),
-                        priority=priority_of(c.get("priority")) if c.get("hook") else None,
-                        policy=str(c.get("policy") or "accept"))
-            chains[ch.name] = ch
+        chains = {c.name: c for c in t.chains}
         sets: dict[str, NSet] = {}
-        for s in t.get("sets") or []:
-            ns = NSet(name=s.get("name", ""), kind=s.get("kind", "set"))
+        for st in t.sets:
+            ns = NSet(name=st.name, kind=st.kind)
             exact: Optional[dict[tuple[Any, ...], Any]] = {}
-            for e in s.get("elements") or []:
-                key = [_norm(k) for k in (e.get("key") or [])]
-                ns.elements.append((key, e.get("value")))
+            for e in st.elements:
+                key = [_norm(k) for k in e.key]
+                ns.elements.append((key, e.value))
                 if exact is not None:
                     if all(isinstance(k, (str, int)) and not (isinstance(k, str) and "/" in k) for k in key):
-                        exact[tuple(key)] = e.get("value")
+                        exact[tuple(key)] = e.value
                     else:
                         exact = None
             ns.exact = exact
             sets[ns.name] = ns
-        out.append(NTable(family=t.get("family", "ip"), name=t.get("name", ""), chains=chains, sets=sets))
+        out.append(NTable(family=t.family, name=t.name, chains=chains, sets=sets))
     return out
 
 
@@ -120,89 +97,86 @@ class _Unknown(Exception):
 
 def _value(x: Any, p: Pkt, e: Env) -> Any:
     """The packet's value for a left-hand expression (str / int / tuple for concatenations)."""
-    if isinstance(x, dict):
-        if "payload" in x:
-            pl = x["payload"]
-            fld = pl.get("field")
-            proto = pl.get("protocol")
-            if fld == "saddr":
-                if p.src is None:
-                    raise _Unknown("the packet's source address is not known")
-                return p.src
-            if fld == "daddr":
-                return p.dst
-            if fld in ("dport", "sport"):
-                if proto not in ("th", p.proto):
-                    return None  # a tcp dport match on a udp packet: no match
-                return p.dport if fld == "dport" else p.sport
-            raise _Unknown(f"payload {proto} {fld} is not modelled")
-        if "meta" in x:
-            key = x["meta"].get("key")
-            if key in ("l4proto", "protocol") and key == "l4proto":
-                return p.proto
-            if key == "mark":
-                return p.mark
-            if key == "nfproto":
-                return "ipv6" if p.family == "ipv6" else "ipv4"
-            if key in ("iifname", "iif"):
-                if p.in_if is None:
-                    raise _Unknown("the packet's input device is not known")
-                return p.in_if
-            if key in ("oifname", "oif"):
-                if p.out_if is None:
-                    raise _Unknown("the packet's output device is not known")
-                return p.out_if
-            raise _Unknown(f"meta {key} is not modelled")
-        if "ct" in x:
-            key = x["ct"].get("key")
-            if key == "state":
-                return "new"
-            if key == "mark":
-                return p.ctmark
-            if key == "status":
-                st = []
-                if p.dnat:
-                    st.append("dnat")
-                if p.snat or p.masq:
-                    st.append("snat")
-                return tuple(st)
-            raise _Unknown(f"ct {key} is not modelled")
-        if "fib" in x:
-            fib = x["fib"]
-            flags = fib.get("flags") or []
-            if fib.get("result") != "type":
-                raise _Unknown(f"fib {fib.get('result')} is not modelled")
-            ip = p.src if "saddr" in flags else p.dst
-            if ip is None:
+    if isinstance(x, NftPayload):
+        if x.field == "saddr":
+            if p.src is None:
                 raise _Unknown("the packet's source address is not known")
-            kind = _addr_kind(ip, e.local)
-            return (kind or "unicast").lower()
-        if "concat" in x:
-            return tuple(_value(y, p, e) for y in x["concat"])
-        for op in ("&", "|", "^"):
-            if op in x:
-                a, b = x[op]
-                va, vb = _value(a, p, e), _value(b, p, e)
-                if not isinstance(va, int) or not isinstance(vb, int):
-                    raise _Unknown(f"cannot compute {op} on {va!r}")
-                return va & vb if op == "&" else (va | vb if op == "|" else va ^ vb)
-        raise _Unknown(f"the expression {x!r} is not modelled")
-    return _norm(x)
+            return p.src
+        if x.field == "daddr":
+            return p.dst
+        if x.field in ("dport", "sport"):
+            if x.protocol not in ("th", p.proto):
+                return None  # a tcp dport match on a udp packet: no match
+            return p.dport if x.field == "dport" else p.sport
+        raise _Unknown(f"payload {x.protocol} {x.field} is not modelled")
+    if isinstance(x, NftMeta):
+        key = x.key
+        if key == "l4proto":
+            return p.proto
+        if key == "mark":
+            return p.mark
+        if key == "nfproto":
+            return "ipv6" if p.family == "ipv6" else "ipv4"
+        if key in ("iifname", "iif"):
+            if p.in_if is None:
+                raise _Unknown("the packet's input device is not known")
+            return p.in_if
+        if key in ("oifname", "oif"):
+            if p.out_if is None:
+                raise _Unknown("the packet's output device is not known")
+            return p.out_if
+        raise _Unknown(f"meta {key} is not modelled")
+    if isinstance(x, NftCt):
+        if x.dir is not None or x.family is not None:
+            raise _Unknown(f"ct {x.dir or ''} {x.key} is not modelled")
+        if x.key == "state":
+            return "new"  # the first packet of a connection
+        if x.key == "mark":
+            return p.ctmark
+        if x.key == "status":
+            st = []
+            if p.dnat:
+                st.append("dnat")
+            if p.snat or p.masq:
+                st.append("snat")
+            return tuple(st)
+        raise _Unknown(f"ct {x.key} is not modelled")
+    if isinstance(x, NftFib):
+        if x.result != "type":
+            raise _Unknown(f"fib {' . '.join(x.flags)} {x.result} is not modelled")
+        ip = p.src if "saddr" in x.flags else p.dst
+        if ip is None:
+            raise _Unknown("the packet's source address is not known")
+        kind = _addr_kind(ip, e.local)
+        return (kind or "unicast").lower()
+    if isinstance(x, NftConcat):
+        return tuple(_value(y, p, e) for y in x.parts)
+    if isinstance(x, NftBinop):
+        va, vb = _value(x.left, p, e), _value(x.right, p, e)
+        if not isinstance(va, int) or not isinstance(vb, int):
+            raise _Unknown(f"cannot compute {x.op} on {va!r}")
+        ops = {"&": va & vb, "|": va | vb, "^": va ^ vb}
+        if x.op not in ops:
+            raise _Unknown(f"the operator {x.op} is not modelled")
+        return ops[x.op]
+    if isinstance(x, (str, int, bool)):
+        return _norm(x)
+    raise _Unknown(f"the expression {getattr(x, 'kind', type(x).__name__)} is not modelled")
 
 
 def _one_matches(v: Any, r: Any) -> bool:
-    """Does the packet value v equal / fall in the set-element or right-hand value r?"""
-    if isinstance(r, dict):
-        if "prefix" in r:
-            n = net(f"{r['prefix']['addr']}/{r['prefix']['len']}")
-            return isinstance(v, str) and n is not None and in_net(v, n)
-        if "range" in r:
-            lo, hi = r["range"]
-            if isinstance(v, int):
-                return int(lo) <= v <= int(hi)
-            a, b, c = ip_int(str(lo)), ip_int(str(hi)), ip_int(str(v))
-            return bool(a and b and c and a[0] == c[0] and a[1] <= c[1] <= b[1])
-        return False
+    """Does the packet value v equal / fall in the element or right-hand value r?"""
+    if isinstance(r, NftPrefix):
+        n = net(f"{r.addr}/{r.len}")
+        return isinstance(v, str) and n is not None and in_net(v, n)
+    if isinstance(r, NftRange):
+        lo, hi = _norm(r.low), _norm(r.high)
+        if isinstance(v, int) and isinstance(lo, int) and isinstance(hi, int):
+            return lo <= v <= hi
+        a, b, c = ip_int(str(lo)), ip_int(str(hi)), ip_int(str(v))
+        return bool(a and b and c and a[0] == c[0] and a[1] <= c[1] <= b[1])
+    if isinstance(r, NftConcat):
+        return isinstance(v, tuple) and _key_matches(v, list(r.parts))
     r = _norm(r)
     if isinstance(v, int) and isinstance(r, str) and r in PROTO_NUM.values():
         return PROTO_NUM.get(v) == r
@@ -237,29 +211,28 @@ def _lookup(t: NTable, name: str, v: Any) -> tuple[bool, Any]:
     return False, None
 
 
-def _match(t: NTable, m: dict[str, Any], p: Pkt, e: Env) -> bool:
-    op = m.get("op", "==")
-    v = _value(m.get("left"), p, e)
+def _match(t: NTable, m: NftMatch, p: Pkt, e: Env) -> bool:
+    op = m.op
+    v = _value(m.left, p, e)
     if v is None:
         return False
-    right = m.get("right")
+    right = m.right
     if isinstance(right, str) and right.startswith("@"):
         hit, _ = _lookup(t, right, v)
-    elif isinstance(right, dict) and "set" in right:
-        items = right["set"]
-        hit = any(_key_matches(v, it if isinstance(it, list) else [it]) for it in items)
+    elif isinstance(right, NftSetLiteral):
+        if isinstance(v, tuple) and not any(isinstance(i, NftConcat) for i in right.items):
+            hit = bool(set(v) & {_norm(i) for i in right.items})  # flags: ct status { dnat, snat }
+        else:
+            hit = any(_one_matches(v, it) for it in right.items)
     elif op in ("<", ">", "<=", ">="):
         rv = _norm(right)
         if not isinstance(v, int) or not isinstance(rv, int):
             raise _Unknown(f"cannot compare {v!r} {op} {right!r}")
         return {"<": v < rv, ">": v > rv, "<=": v <= rv, ">=": v >= rv}[op]
-    elif isinstance(right, list):  # flags lists (ct state new,established)
-        hit = any(_one_matches(v, r) for r in right) if not isinstance(v, tuple) else bool(set(v) & set(right))
+    elif isinstance(v, tuple) and not isinstance(right, NftConcat):
+        hit = str(right) in v
     else:
-        if isinstance(v, tuple) and not isinstance(right, (list, tuple)):
-            hit = str(right) in v
-        else:
-            hit = _key_matches(v, [right]) if not isinstance(v, tuple) else False
+        hit = _one_matches(v, right)
     if op in ("==", "in"):
         return hit
     if op == "!=":
@@ -270,25 +243,17 @@ def _match(t: NTable, m: dict[str, Any], p: Pkt, e: Env) -> bool:
 # --------------------------------------------------------------------------- walking
 
 
-def _hop(p: Pkt, e: Env, t: NTable, chain: str, r: Optional[NRule], verdict: str) -> None:
+def _hop(p: Pkt, e: Env, t: NTable, chain: str, r: Optional[NftRule], index: Optional[int], verdict: str) -> None:
     if p.record:
         p.hops.append(TraceHop(kind="netfilter", node=e.node, netns=e.netns, hook=e.hook, family=t.family,
-                               backend="nftables", table=t.name, chain=chain, rule_index=r.index if r else None,
-                               rule=r.text if r else None, verdict=verdict))
-    p.last = ("nftables", f"{t.family} {t.name}", chain, r.index if r else None, r.text if r else None, verdict)
-
-
-_VERDICTS = ("accept", "drop", "reject", "return", "continue", "jump", "goto", "queue")
+                               backend="nftables", table=t.name, chain=chain, rule_index=index,
+                               rule=r.text if r is not None else None, verdict=verdict))
+    p.last = ("nftables", f"{t.family} {t.name}", chain, index, r.text if r is not None else None, verdict)
 
 
 def _verdict_of(d: Any) -> Optional[tuple[str, Optional[str]]]:
-    if isinstance(d, dict):
-        for k in ("jump", "goto"):
-            if k in d:
-                return k, d[k].get("target") if isinstance(d[k], dict) else d[k]
-        for k in ("accept", "drop", "return", "continue", "reject"):
-            if k in d:
-                return k, None
+    if isinstance(d, NftVerdict):
+        return d.verdict, d.target
     if isinstance(d, str) and d in ("accept", "drop", "return", "continue"):
         return d, None
     return None
@@ -301,14 +266,12 @@ def run_chain(t: NTable, name: str, p: Pkt, e: Env, depth: int = 0) -> list[Exit
     if depth > MAX_DEPTH:
         return [(p, f"UNKNOWN:more than {MAX_DEPTH} nested jumps at {name} (a loop?)")]
     exits: list[Exit] = []
-    stack: list[tuple[Pkt, int, int]] = [(p, 0, 0)]  # (packet, rule position, statement position)
+    stack: list[tuple[Pkt, int]] = [(p, 0)]  # (packet, rule position)
     while stack:
-        pk, pos, spos = stack.pop()
+        pk, pos = stack.pop()
         ended = False
         while pos < len(ch.rules):
-            r = ch.rules[pos]
-            res = _run_rule(t, ch, r, pk, e, depth, stack, pos, spos)
-            spos = 0
+            res = _run_rule(t, ch, pos, pk, e, depth, stack)
             if res is None:  # the rule did not match / fell through: next rule
                 pos += 1
                 continue
@@ -317,141 +280,134 @@ def run_chain(t: NTable, name: str, p: Pkt, e: Env, depth: int = 0) -> list[Exit
             break
         if not ended:
             base = ch.hook is not None
-            pol = ch.policy.upper() if base else "RETURN"
-            _hop(pk, e, t, name, None, pol)
-            exits.append((pk, "ACCEPT" if pol == "ACCEPT" else ("DROP" if pol == "DROP" else "RETURN")))
+            pol = str(ch.policy or "accept").upper() if base else "RETURN"
+            _hop(pk, e, t, name, None, None, pol)
+            exits.append((pk, "DROP" if pol == "DROP" else ("ACCEPT" if base else "RETURN")))
     return exits
 
 
-def _run_rule(t: NTable, ch: NChain, r: NRule, p: Pkt, e: Env, depth: int, stack: list[tuple[Pkt, int, int]],
-              pos: int, spos: int) -> Optional[list[Exit]]:
-    """Run one rule's statements from ``spos``: None to go on with the next rule, else exits."""
+def _run_rule(t: NTable, ch: NftChain, pos: int, p: Pkt, e: Env, depth: int,
+              stack: list[tuple[Pkt, int]]) -> Optional[list[Exit]]:
+    """Run one rule's statements: None to go on with the next rule, else the chain's exits."""
+    r = ch.rules[pos]
+    idx = pos + 1
     try:
-        for si in range(spos, len(r.expr)):
-            st = r.expr[si]
-            if "match" in st:
-                if not _match(t, st["match"], p, e):
+        for st in r.expr:
+            if isinstance(st, NftMatch):
+                if not _match(t, st, p, e):
                     return None
                 continue
-            if "vmap" in st:
-                vm = st["vmap"]
-                key = vm.get("key")
-                data = vm.get("data")
-                if isinstance(key, dict) and "numgen" in key:
-                    ng = key["numgen"]
-                    if ng.get("mode") != "random":
-                        raise _Unknown(f"numgen {ng.get('mode')} is not modelled")
-                    mod, off = int(ng.get("mod") or 1), int(ng.get("offset") or 0)
-                    items = data.get("set") if isinstance(data, dict) else None
-                    if items is None:
+            if isinstance(st, NftVmap):
+                if isinstance(st.key, NftNumgen):
+                    ng = st.key
+                    if ng.mode != "random":
+                        raise _Unknown(f"numgen {ng.mode} is not modelled")
+                    if st.map is not None:
                         raise _Unknown("numgen into a named map is not modelled")
-                    table = {int(k): v for k, v in items}
-                    branches: list[tuple[Pkt, Any]] = []
+                    table = {_norm(en.key): en.value for en in st.entries}
+                    out: list[Exit] = []
+                    mod = max(1, ng.mod)
                     for i in range(mod):
                         q = p if i == mod - 1 else p.copy()
                         q.prob *= 1.0 / mod
-                        branches.append((q, table.get(off + i)))
-                    out: list[Exit] = []
-                    for q, verdict in branches:
-                        if verdict is None:  # no element for this value: the rule ends, next rule
-                            stack.append((q, pos + 1, 0))
+                        verdict = table.get(ng.offset + i)
+                        if verdict is None:  # no element for this value: on to the next rule
+                            stack.append((q, pos + 1))
                             continue
-                        got = _do_verdict(t, ch, r, _verdict_of(verdict), q, e, depth, stack, pos)
+                        got = _do_verdict(t, ch, r, idx, _verdict_of(verdict), q, e, depth, stack, pos)
                         if got is not None:
                             out.extend(got)
                     return out
-                v = _value(key, p, e)
-                if isinstance(data, str):
-                    hit, verdict = _lookup(t, data, v)
+                v = _value(st.key, p, e)
+                if st.map is not None:
+                    hit, verdict = _lookup(t, st.map, v)
                 else:
                     hit, verdict = False, None
-                    for it in (data or {}).get("set") or []:
-                        k, val = it
-                        if _key_matches(v, k if isinstance(k, list) else [k]):
-                            hit, verdict = True, val
+                    for en in st.entries:
+                        k = en.key
+                        if _key_matches(v, list(k.parts) if isinstance(k, NftConcat) else [k]):
+                            hit, verdict = True, en.value
                             break
                 if not hit:
                     return None
-                return _do_verdict(t, ch, r, _verdict_of(verdict), p, e, depth, stack, pos)
-            vd = _verdict_of(st)
-            if vd is not None:
-                return _do_verdict(t, ch, r, vd, p, e, depth, stack, pos)
-            if "dnat" in st or "redirect" in st:
-                d = st.get("dnat") or {}
-                if "redirect" in st:
+                return _do_verdict(t, ch, r, idx, _verdict_of(verdict), p, e, depth, stack, pos)
+            if isinstance(st, NftVerdict):
+                return _do_verdict(t, ch, r, idx, _verdict_of(st), p, e, depth, stack, pos)
+            if isinstance(st, NftNat):
+                if st.type == "masquerade":
+                    p.masq = True
+                    _hop(p, e, t, ch.name, r, idx, "MASQUERADE")
+                    return [(p, "ACCEPT")]
+                if st.type == "snat":
+                    p.snat = st.addr if isinstance(st.addr, str) else "snat"
+                    _hop(p, e, t, ch.name, r, idx, f"SNAT {p.snat}")
+                    return [(p, "ACCEPT")]
+                if st.type == "redirect":
                     p.dst = "127.0.0.1" if e.hook == "OUTPUT" else p.dst
-                    port = (st.get("redirect") or {}).get("port")
+                elif not isinstance(st.addr, str):
+                    raise _Unknown("dnat to a mapped or computed address is not modelled")
                 else:
-                    addr = d.get("addr")
-                    if not isinstance(addr, str):
-                        raise _Unknown("dnat to a mapped or computed address is not modelled")
-                    p.dst = addr
-                    port = d.get("port")
-                if isinstance(port, int):
-                    p.dport = port
-                elif port is not None:
+                    p.dst = st.addr
+                if isinstance(st.port, int):
+                    p.dport = st.port
+                elif st.port is not None:
                     raise _Unknown("dnat to a mapped port is not modelled")
                 p.dnat = hostport(p.dst, p.dport)
-                _hop(p, e, t, ch.name, r, f"DNAT {p.dnat}")
+                _hop(p, e, t, ch.name, r, idx, f"DNAT {p.dnat}")
                 return [(p, "ACCEPT")]
-            if "snat" in st:
-                addr = (st.get("snat") or {}).get("addr")
-                p.snat = addr if isinstance(addr, str) else "snat"
-                _hop(p, e, t, ch.name, r, f"SNAT {p.snat}")
-                return [(p, "ACCEPT")]
-            if "masquerade" in st:
-                p.masq = True
-                _hop(p, e, t, ch.name, r, "MASQUERADE")
-                return [(p, "ACCEPT")]
-            if "reject" in st:
-                _hop(p, e, t, ch.name, r, "REJECT")
+            if isinstance(st, NftReject):
+                _hop(p, e, t, ch.name, r, idx, "REJECT")
                 return [(p, "REJECT")]
-            if "mangle" in st:
-                mg = st["mangle"]
-                k = mg.get("key") or {}
-                val = _value(mg.get("value"), p, e)
+            if isinstance(st, NftMangle):
+                val = _value(st.value, p, e)
                 if not isinstance(val, int):
                     raise _Unknown(f"cannot set a mark to {val!r}")
-                if "meta" in k and k["meta"].get("key") == "mark":
+                if isinstance(st.key, NftMeta) and st.key.key == "mark":
                     p.mark = val & 0xFFFFFFFF
-                elif "ct" in k and k["ct"].get("key") == "mark":
+                elif isinstance(st.key, NftCt) and st.key.key == "mark":
                     p.ctmark = val & 0xFFFFFFFF
                 else:
-                    raise _Unknown(f"setting {k!r} is not modelled")
+                    raise _Unknown(f"setting {getattr(st.key, 'kind', st.key)} is not modelled")
                 continue
-            if "set" in st and isinstance(st["set"], dict) and st["set"].get("op") in ("update", "add"):
-                continue  # affinity bookkeeping: later packets, not this one
-            if any(k in st for k in ("counter", "log", "limit", "notrack", "meta_set", "comment", "quota")):
-                if "limit" in st and (st["limit"] or {}).get("inv"):
-                    raise _Unknown("a limit over-rate match depends on the traffic rate")
-                continue
-            if "xt" in st:
-                raise _Unknown("an iptables-nft extension (xt) statement: read this chain from iptables-save")
-            if "text" in st:
-                raise _Unknown(f"the statement `{st['text']}` is not modelled")
-            raise _Unknown(f"the statement {next(iter(st), '?')} is not modelled")
+            if isinstance(st, (NftSetUpdate, NftCounter)):
+                continue  # affinity bookkeeping and counters: nothing for this packet
+            if isinstance(st, NftXt):
+                raise _Unknown(f"an iptables-nft extension (xt {st.type or ''} {st.name or ''}): read this chain "
+                               "from iptables-save")
+            if isinstance(st, NftOther):
+                word = (st.text or "").split(" ", 1)[0]
+                if word in ("log", "limit", "counter", "notrack", "comment", "quota", "meta"):
+                    if word == "limit" and "over" in (st.text or ""):
+                        raise _Unknown("a limit over-rate match depends on the traffic rate")
+                    if word != "meta" or "nftrace" in (st.text or ""):
+                        continue
+                raise _Unknown(f"the statement `{st.text or st.raw}` is not modelled")
+            raise _Unknown(f"the statement {getattr(st, 'kind', '?')} is not modelled")
     except _Unknown as exc:
-        _hop(p, e, t, ch.name, r, "unknown")
-        return [(p, f"UNKNOWN:{t.family} {t.name} {ch.name} rule {r.index} `{r.text}`: {exc}")]
-    # every statement ran without a verdict: continue with the next rule (a counter, a mark)
-    _hop(p, e, t, ch.name, r, "continue")
+        _hop(p, e, t, ch.name, r, idx, "unknown")
+        return [(p, f"UNKNOWN:{t.family} {t.name} {ch.name} rule {idx} `{r.text}`: {exc}")]
+    # every statement ran without a verdict: on to the next rule (a counter, a mark)
+    _hop(p, e, t, ch.name, r, idx, "continue")
     return None
 
 
-def _do_verdict(t: NTable, ch: NChain, r: NRule, vd: Optional[tuple[str, Optional[str]]], p: Pkt, e: Env,
-                depth: int, stack: list[tuple[Pkt, int, int]], pos: int) -> Optional[list[Exit]]:
+def _do_verdict(t: NTable, ch: NftChain, r: NftRule, idx: int, vd: Optional[tuple[str, Optional[str]]], p: Pkt,
+                e: Env, depth: int, stack: list[tuple[Pkt, int]], pos: int) -> Optional[list[Exit]]:
     if vd is None:
-        _hop(p, e, t, ch.name, r, "unknown")
-        return [(p, f"UNKNOWN:{t.family} {t.name} {ch.name} rule {r.index} `{r.text}`: a verdict that is not modelled")]
+        _hop(p, e, t, ch.name, r, idx, "unknown")
+        return [(p, f"UNKNOWN:{t.family} {t.name} {ch.name} rule {idx} `{r.text}`: a verdict that is not modelled")]
     kind, target = vd
-    if kind in ("accept", "drop", "reject", "return"):
-        _hop(p, e, t, ch.name, r, kind.upper())
+    if kind in ("accept", "drop", "return"):
+        _hop(p, e, t, ch.name, r, idx, kind.upper())
         return [(p, kind.upper())]
     if kind == "continue":
-        _hop(p, e, t, ch.name, r, "continue")
-        stack.append((p, pos + 1, 0))
+        _hop(p, e, t, ch.name, r, idx, "continue")
+        stack.append((p, pos + 1))
         return []
-    _hop(p, e, t, ch.name, r, f"{kind} {target}")
+    if kind not in ("jump", "goto"):
+        _hop(p, e, t, ch.name, r, idx, "unknown")
+        return [(p, f"UNKNOWN:{t.family} {t.name} {ch.name} rule {idx} `{r.text}`: the verdict {kind} is not modelled")]
+    _hop(p, e, t, ch.name, r, idx, f"{kind} {target}")
     sub = run_chain(t, target or "", p, e, depth + 1)
     out: list[Exit] = []
     for sp, v in sub:
@@ -459,7 +415,7 @@ def _do_verdict(t: NTable, ch: NChain, r: NRule, vd: Optional[tuple[str, Optiona
             if kind == "goto":
                 out.append((sp, "RETURN"))
             else:
-                stack.append((sp, pos + 1, 0))
+                stack.append((sp, pos + 1))
         else:
             out.append((sp, v))
     return out
@@ -487,7 +443,7 @@ def entries_for(ruleset: NftRuleset, node: Any) -> Callable[..., list[HookEntry]
                 def run(p: Pkt, e: Env, t: NTable = t, name: str = ch.name) -> list[Exit]:
                     got = run_chain(t, name, p, e)
                     return [(q, "ACCEPT" if v == "RETURN" else v) for q, v in got]
-                out.append(HookEntry(ch.priority or 0, "nftables", t.name, ch.type == "nat", run,
+                out.append(HookEntry(priority_of(ch), "nftables", t.name, ch.type == "nat", run,
                                      f"{t.family} {t.name} {ch.name}"))
         return out
     return entries
