@@ -405,12 +405,12 @@ def _module_option(r: Rule, module: str, tok: str, t: list[str], i: int, neg: bo
         fmask, fcomp = set(val.split(",")), set((t[i + 2] if i + 2 < len(t) else "").split(","))
         first = {"SYN"}  # the first packet of a TCP connection
 
-        def flags(p: Pkt, e: Env, mask: set[str] = fmask, comp: set[str] = fcomp, neg: bool = neg) -> bool:
+        def tcpflags(p: Pkt, e: Env, mask: set[str] = fmask, comp: set[str] = fcomp, neg: bool = neg) -> bool:
             m = {"SYN", "ACK", "FIN", "RST", "URG", "PSH"} if "ALL" in mask else mask
             got = first & m
             want = (m if "ALL" in comp else comp & m) - {"NONE"}
             return (got == want) != neg
-        r.extras.append(flags)
+        r.extras.append(tcpflags)
         return i + 3
     if tok in ("--limit", "--limit-burst", "--hashlimit", "--hashlimit-upto", "--hashlimit-above",
                "--hashlimit-burst", "--hashlimit-mode", "--hashlimit-name", "--hashlimit-htable-expire",
