@@ -144,6 +144,11 @@ class Hop(Record):
     where: str  # device or chain name
     detail: str = ""
     evidence: Optional[str] = None
+    key: Optional[str] = None  # the report's sentence for it (path.hop.<key>)
+    args: dict[str, Any] = Field(default_factory=dict)  # the sentence's values
+    inferred: Optional[str] = None  # why this hop is inferred, when it is not read from a record
+    why_key: Optional[str] = None
+    why_args: dict[str, Any] = Field(default_factory=dict)
 
 
 class TrafficPath(Record):
@@ -155,6 +160,9 @@ class TrafficPath(Record):
     hops: list[Hop] = Field(default_factory=list)
     complete: bool = False
     note: Optional[str] = None
+    traced: bool = False  # the hops come from a trace through the datapath model (labreport trace)
+    probability: Optional[float] = None  # the traced outcome's probability
+    masquerade: Optional[bool] = None  # the traced outcome's source NAT
 
 
 class Mismatch(Record):
