@@ -79,11 +79,11 @@ def path_from_trace(snapshot: Snapshot, analysis: Analysis, src_node: str, dst_i
 def _hops(snapshot: Snapshot, w: World, o: Outcome, vip: str, proto: str) -> list[Hop]:  # noqa: C901
     hops: list[Hop] = []
 
-    def add(key: str, node: Optional[str], kind: str, where: str, evidence: Optional[str], detail: str,
+    def add(key: str, hop_node: Optional[str], hop_kind: str, hop_where: str, evidence: Optional[str], detail: str,
             **args: Any) -> None:
-        args.setdefault("node", node)
-        hops.append(Hop(n=len(hops) + 1, node=node, kind=kind, where=where, detail=detail, evidence=evidence,
-                        key=key, args={k: ("" if v is None else v) for k, v in args.items()}))
+        args.setdefault("node", hop_node)
+        hops.append(Hop(n=len(hops) + 1, node=hop_node, kind=hop_kind, where=hop_where, detail=detail,
+                        evidence=evidence, key=key, args={k: ("" if v is None else v) for k, v in args.items()}))
 
     share = f"{o.probability * 100:.1f} %"
     svc_chain: Optional[str] = None
@@ -96,6 +96,8 @@ def _hops(snapshot: Snapshot, w: World, o: Outcome, vip: str, proto: str) -> lis
             if h.verdict and h.verdict.startswith(("jump KUBE-SVC-", "goto KUBE-SVC-")):
                 svc_chain = h.verdict.split()[1]
             continue
+        if h.kind == "route" and hops and hops[-1].key == "overlay_in":
+            continue  # overlay_in already says how the other node routes it
         if h.kind == "route":
             re_ = m.route_for(split_hostport(o.endpoint or "")[0]) if m is not None else None
             r = re_.route if re_ is not None else None
