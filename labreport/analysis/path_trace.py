@@ -105,7 +105,8 @@ def _hops(snapshot: Snapshot, w: World, o: Outcome, vip: str, proto: str) -> lis
                 dst=r.dst if r else "?", via=f"via {r.gateway} " if r is not None and r.gateway else "",
                 dev=(h.device or "?") + (" onlink" if r is not None and r.onlink else ""), target=o.endpoint)
         elif h.kind == "encap" and i + 1 < len(tr) and tr[i + 1].kind == "wire":  # leaving this node
-            remote = tr[i + 1].detail.split("→")[-1].strip() if tr[i + 1].detail else "?"
+            after = w.node(tr[i + 2].node) if i + 2 < len(tr) else None
+            remote = (after.primary if after is not None else None) or "?"
             add("overlay_out", h.node, "device", h.device or "?", _ev(node, "ip-addr", "ip-link"), h.detail or "",
                 dev=h.device, kind=_kind(m, h.device), remote=remote)
         elif h.kind == "wire" and i > 0 and h.node == tr[0].node and tr[0].kind == "entry" and i == 1:
