@@ -144,6 +144,11 @@ class Hop(Record):
     where: str  # device or chain name
     detail: str = ""
     evidence: Optional[str] = None
+    key: Optional[str] = None  # the report's sentence for it (path.hop.<key>)
+    args: dict[str, Any] = Field(default_factory=dict)  # the sentence's values
+    inferred: Optional[str] = None  # why this hop is inferred, when it is not read from a record
+    why_key: Optional[str] = None
+    why_args: dict[str, Any] = Field(default_factory=dict)
 
 
 class TrafficPath(Record):
@@ -155,6 +160,36 @@ class TrafficPath(Record):
     hops: list[Hop] = Field(default_factory=list)
     complete: bool = False
     note: Optional[str] = None
+    traced: bool = False  # the hops come from a trace through the datapath model (labreport trace)
+    probability: Optional[float] = None  # the traced outcome's probability
+    masquerade: Optional[bool] = None  # the traced outcome's source NAT
+
+
+class TrafficOutcome(Record):
+    """One way a traced packet ends (labreport trace), in the per-Service section."""
+
+    result: Literal["delivered", "dropped", "rejected", "unknown"]
+    share: float  # probability of this outcome
+    endpoint: Optional[str] = None  # "ip:port" reached (after DNAT)
+    pod: Optional[str] = None
+    node: Optional[str] = None
+    masquerade: bool = False  # the receiver sees a rewritten source address
+    reason: Optional[str] = None  # the rule that dropped/rejected it, or what the snapshot lacks
+
+
+class ServiceTraffic(Record):
+    """What a client gets from one front of a user Service: from a pod, or from outside."""
+
+    service: str  # "ns/svc:port"
+    front: str  # "10.96.0.10:80"
+    kind: Literal["cluster-ip", "node-port", "external-ip", "load-balancer"]
+    source: Literal["pod", "outside"]
+    source_label: str  # "pod default/client (10.244.1.3)", "203.0.113.7 via master"
+    source_ip: str
+    source_pod: Optional[str] = None  # "ns/name" of the sending pod
+    elsewhere: bool = False  # the pod is not on ``node``: its address entered ``node``'s rules
+    node: str  # the node whose rules were traced
+    outcomes: list[TrafficOutcome] = Field(default_factory=list)
 
 
 class Mismatch(Record):
@@ -238,6 +273,8 @@ class Analysis(Record):
     nodes: list[NodeAnalysis] = Field(default_factory=list)
     mismatches: list[Mismatch] = Field(default_factory=list)
     path: Optional[TrafficPath] = None
+    traffic: list["ServiceTraffic"] = Field(default_factory=list)  # per user Service front (labreport trace)
+    traffic_note: Optional[str] = None  # why some fronts were not traced
     warnings: list[str] = Field(default_factory=list)
     workloads: "WorkloadViews" = Field(default_factory=lambda: WorkloadViews())
     overview: "ClusterOverview" = Field(default_factory=lambda: ClusterOverview())

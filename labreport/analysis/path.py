@@ -54,6 +54,8 @@ DETAILS: dict[str, str] = {
     "veth": "host veth {dev} (ifindex {ifindex}) is the peer of the pod's {pod_if}",
     "pod": "{pod_if} in the pod's network namespace ({netns}) has {ip}: the pod {pod} receives it",
     "pod_unknown": "the pod with {ip} on {node} receives it (its veth was not collected)",
+    "masq": "{chain} ({table} {hook}) rewrites the source address (masquerade): the receiver sees the node's "
+            "address on the outgoing device",
 }
 
 
@@ -323,9 +325,25 @@ def trace_path(snapshot: Snapshot, analysis: Analysis, service: Optional[str] = 
         return cache[host]
 
     rec, ep = _choose_service(recs, service, where)
+    if rec is not None and service and ep is not None:
+        ep = _endpoint_named(rec, service) or ep
     if rec is None:
+        traced = _traced_to_address(snapshot, analysis, src_name, service) if service else None
+        if traced is not None:
+            return traced
         path.note = f"no service {service!r} in the rules of {rules_node}" if service else "no service to trace"
         return path
+    traced_note = ""
+    if ep is not None and (rec.cluster_ip and rec.port):
+        from labreport.analysis.path_trace import path_from_trace
+
+        tp, res = path_from_trace(snapshot, analysis, rules_node, rec.cluster_ip, rec.port, rec.protocol,
+                                  want_endpoint=ep.address, service=rec.name)
+        if tp is not None:
+            _format_details(tp)
+            return tp
+        why = next((o.reason for o in res.outcomes if o.reason), None)
+        traced_note = f" The trace through the model stopped: {why}" if why else ""
     path.service = rec.name
     rnode = snapshot.node(rules_node) or src
     if rules_node != src_name:
@@ -343,12 +361,9 @@ def trace_path(snapshot: Snapshot, analysis: Analysis, service: Optional[str] = 
         why_key, why_args = whys.get(inferred or "", (None, {}))
         if inferred:
             detail += f" (inferred: {inferred})"
-        h = Hop(n=len(hops) + 1, node=hop_node, kind=hop_kind, where=where_, detail=detail, evidence=evidence)
-        h.key = key  # type: ignore[attr-defined]
-        h.args = {k: ("" if v is None else v) for k, v in args.items()}  # type: ignore[attr-defined]
-        h.inferred = inferred  # type: ignore[attr-defined]
-        h.why_key = why_key  # type: ignore[attr-defined]
-        h.why_args = why_args  # type: ignore[attr-defined]
+        h = Hop(n=len(hops) + 1, node=hop_node, kind=hop_kind, where=where_, detail=detail, evidence=evidence,
+                key=key, args={k: ("" if v is None else v) for k, v in args.items()}, inferred=inferred,
+                why_key=why_key, why_args=why_args)
         hops.append(h)
 
     vip = f"{rec.cluster_ip}:{rec.port}" if rec.cluster_ip else (rec.name)
@@ -490,7 +505,45 @@ def trace_path(snapshot: Snapshot, analysis: Analysis, service: Optional[str] = 
         path.note = f"which node holds {host} is not in the snapshot"
     path.hops = hops
     path.complete = complete and not any(getattr(h, "inferred", None) for h in hops)
+    if traced_note:
+        path.note = ((path.note or "") + traced_note).strip()
     return path
+
+
+def _format_details(tp: TrafficPath) -> None:
+    for h in tp.hops:
+        try:
+            h.detail = DETAILS[h.key or ""].format(**h.args)
+        except (KeyError, IndexError, ValueError):
+            pass
+
+
+def _endpoint_named(rec: ServiceRecord, word: str) -> Optional[Endpoint]:
+    """The endpoint a pod IP (or IP:port) names, when the word is one."""
+    host, port = split_hostport(word)
+    for e in rec.endpoints or ():
+        eh, ep_port = split_hostport(e.address)
+        if eh == host and (port is None or port == ep_port):
+            return e
+    return None
+
+
+def _traced_to_address(snapshot: Snapshot, analysis: Analysis, src_name: str, word: str) -> Optional[TrafficPath]:
+    """``--path IP:PORT`` / ``NODE:PORT`` that names no Service port: trace to it as it is."""
+    from labreport.analysis.path_trace import path_from_trace
+    from labreport.analysis.trace import build_world
+    from labreport.analysis.trace.resolve import ResolveError, resolve_dst
+
+    world = build_world(snapshot, analysis)
+    try:
+        tgt = resolve_dst(world, analysis, word, None)
+    except ResolveError:
+        return None
+    tp, _res = path_from_trace(snapshot, analysis, src_name, tgt.ip, tgt.port, tgt.proto or "tcp",
+                               service=tgt.service.name if tgt.service else tgt.label, world=world)
+    if tp is not None:
+        _format_details(tp)
+    return tp
 
 
 def _overlay_kind(o: Overlay) -> str:

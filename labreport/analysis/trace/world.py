@@ -234,17 +234,18 @@ def build_world(snapshot: Snapshot, analysis: Optional[Analysis] = None) -> Worl
             spec = p.get("spec") or {}
             st = p.get("status") or {}
             key = f"{meta.get('namespace')}/{meta.get('name')}"
-            ips = [st.get("podIP")] + [x.get("ip") for x in st.get("podIPs") or [] if isinstance(x, dict)]
+            ips: list[Optional[str]] = [st.get("podIP")]
+            ips += [x.get("ip") for x in st.get("podIPs") or [] if isinstance(x, dict)]
             host_net = bool(spec.get("hostNetwork"))
-            for ip in ips:
-                if not ip:
+            for pip in ips:
+                if not pip:
                     continue
-                w.pod_ip_by_key.setdefault(key, ip)
+                w.pod_ip_by_key.setdefault(key, pip)
                 if host_net:
                     continue
-                place = w.pods.get(ip)
+                place = w.pods.get(pip)
                 if place is None:
-                    w.pods[ip] = PodPlace(spec.get("nodeName") or "", ip, key, None, "api")
+                    w.pods[pip] = PodPlace(spec.get("nodeName") or "", pip, key, None, "api")
                 elif place.pod is None:
                     place.pod = key
         for n in cluster.nodes:
