@@ -23,10 +23,11 @@ COLLECTORS: dict[str, str] = {
     "iptables": "collectors.iptables:IptablesCollector",
     "nftables": "collectors.nftables:NftablesCollector",
     "ipvs": "collectors.ipvs:IpvsCollector",
+    "conntrack": "collectors.conntrack:ConntrackCollector",
 }
 
 # modules that may legitimately be absent (written by another owner, or optional)
-OPTIONAL = {"nftables", "ipvs"}
+OPTIONAL = {"nftables", "ipvs", "conntrack"}
 
 
 @dataclass

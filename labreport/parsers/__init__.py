@@ -26,6 +26,7 @@ PARSERS: dict[str, str] = {
     "kubectl": "labreport.parsers.kubectl",  # kubectl get -o json|yaml
     "nft": "labreport.parsers.nft",  # nft list ruleset, text and -j
     "ipvsadm": "labreport.parsers.ipvsadm",
+    "conntrack": "labreport.parsers.conntrack",  # conntrack -L [-o extended], /proc/net/nf_conntrack
 }
 
 
