@@ -179,7 +179,9 @@ def verdict_class(verdict: Optional[str], rule: Optional[str]) -> str:
 
 
 def _norm_rule(text: str) -> str:
+    """Rule text without what only says where it is (``-4 -t nat``, ``-A CHAIN``)."""
     text = re.sub(r"^-4 -t \S+ ", "", text.strip())
+    text = re.sub(r"^-A \S+ ", "", text)
     return re.sub(r"\s+", " ", text)
 
 

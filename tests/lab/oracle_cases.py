@@ -204,7 +204,9 @@ def check_kernel_trace(ol: OracleLab, flow: Flow) -> None:
     outcomes = t["outcomes"]
     chosen: Optional[dict[str, Any]] = None
     if dnat:
-        chosen = next((o for o in outcomes if o.get("endpoint") == dnat), None)
+        # the outcome that reached that endpoint, or was rewritten to it and then stopped
+        chosen = next((o for o in outcomes if o.get("endpoint") == dnat), None) or next(
+            (o for o in outcomes if o.get("dnat") == dnat), None)
         assert chosen is not None, (f"{flow.id}: the kernel DNATed to {dnat}, an endpoint the trace does not "
                                     f"predict: {_summary(outcomes)}")
     else:
