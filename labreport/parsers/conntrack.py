@@ -16,6 +16,7 @@ so and ``total`` counts them all): a busy node tracks hundreds of thousands.
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 from labreport.errors import ParseError
 from labreport.parsers.base import ParseResult, ParserInfo, check_text, strip_prompt
@@ -23,7 +24,7 @@ from labreport.snapshot import Conntrack, ConntrackEntry, ConntrackTuple
 
 MAX_ENTRIES = 20000
 
-_FAMILIES = {"ipv4": "ipv4", "ipv6": "ipv6"}
+_FAMILIES: dict[str, Literal["ipv4", "ipv6"]] = {"ipv4": "ipv4", "ipv6": "ipv6"}
 _LINE_RE = re.compile(
     r"^(?:(?P<fam>ipv4|ipv6)\s+\d+\s+)?(?P<proto>[a-z][a-z0-9-]*|unknown)\s+(?P<num>\d+)\s+(?P<rest>.*)$")
 _KV_RE = re.compile(r"([a-z_-]+)=(\S+)")
@@ -60,7 +61,7 @@ def parse_line(line: str) -> ConntrackEntry | None:
     if not m:
         return None
     rest = m.group("rest")
-    fam = _FAMILIES.get(m.group("fam") or "", "ipv4")
+    fam: Literal["ipv4", "ipv6"] = _FAMILIES.get(m.group("fam") or "", "ipv4")
     timeout: int | None = None
     state: str | None = None
     tokens = rest.split()
