@@ -32,11 +32,12 @@ class _Run:
         src = p.snat or (("masquerade" if p.masq else None))
         self.outcomes.append(Outcome(result=result, probability=p.prob, endpoint=endpoint, node=node, pod=pod,  # type: ignore[arg-type]
                                      masquerade=bool(p.masq or p.snat), source=src if src else p.src,
-                                     dnat=p.dnat, reason=reason, hops=p.hops))
+                                     dnat=p.dnat, reason=reason, hops=p.hops if p.record else []))
 
     def hop(self, p: Pkt, kind: str, node: Optional[str], netns: Optional[str], device: Optional[str],
             detail: str) -> None:
-        p.hops.append(TraceHop(kind=kind, node=node, netns=netns, device=device, detail=detail))  # type: ignore[arg-type]
+        if p.record:
+            p.hops.append(TraceHop(kind=kind, node=node, netns=netns, device=device, detail=detail))
 
     # ------------------------------------------------------------------ entry points
 
@@ -329,8 +330,16 @@ def _loopback(ip: str) -> bool:
     return v is not None and ((v[0] == 4 and (v[1] >> 24) == 127) or (v[0] == 6 and v[1] == 1))
 
 
-def run_flow(world: World, flow: Flow) -> TraceResult:
-    """Trace one flow (its first packet) through the world; never raises for missing data."""
+def run_flow(world: World, flow: Flow, hops: bool = True) -> TraceResult:
+    """Trace one flow (its first packet) through the world; never raises for missing data.
+    ``hops=False``: outcomes without their hop lists (``trace --all``)."""
+    from labreport.perf import gc_paused
+
+    with gc_paused():  # short-lived acyclic records; see labreport.perf
+        return _run_flow(world, flow, hops)
+
+
+def _run_flow(world: World, flow: Flow, hops: bool) -> TraceResult:
     res = TraceResult(flow=flow)
     run = _Run(world)
     m = world.node(flow.entry_node)
@@ -339,6 +348,7 @@ def run_flow(world: World, flow: Flow) -> TraceResult:
         return res
     p = Pkt(flow.src, flow.dst, flow.sport, flow.dport, flow.proto)
     p.node = m.name
+    p.record = hops
     if flow.entry == "process":
         run.from_process(m, p)
     elif flow.entry == "pod":
@@ -361,7 +371,7 @@ def merge(outs: list[Outcome]) -> list[Outcome]:
     seen: dict[tuple, Outcome] = {}
     order: list[Outcome] = []
     for o in outs:
-        key = (o.result, o.endpoint, o.node, o.pod, o.masquerade, o.reason,
+        key = (o.result, o.endpoint, o.node, o.pod, o.masquerade, o.reason, o.dnat,
                tuple((h.kind, h.table, h.chain, h.rule_index, h.device) for h in o.hops))
         prev = seen.get(key)
         if prev is None:
