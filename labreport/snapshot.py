@@ -309,6 +309,34 @@ class Conntrack(Record):
     evidence_id: Optional[str] = None
 
 
+class CiliumBackend(Record):
+    """One backend of a Cilium load-balancer frontend (``1 => 10.0.0.5:80/TCP (active)``)."""
+
+    address: str  # ip:port
+    protocol: Optional[str] = None  # TCP/UDP/SCTP when printed (Cilium ≥ 1.16)
+    state: Optional[str] = None  # active, terminating, quarantined, maintenance (when printed)
+    index: Optional[int] = None  # the "N =>" number (service list) or the slot (bpf lb list)
+    rev_nat_id: Optional[int] = None  # bpf lb list: the reverse-NAT index (= the service ID)
+
+
+class CiliumService(Record):
+    """A frontend of Cilium's service table (kube-proxy replacement): ``cilium-dbg service
+    list`` rows or ``cilium-dbg bpf lb list`` entries."""
+
+    id: Optional[int] = None  # service ID (service list) / rev-NAT ID (bpf lb list)
+    frontend: str  # ip:port ("0.0.0.0:31940": a NodePort on every node address)
+    protocol: Optional[str] = None
+    type: Optional[str] = None  # ClusterIP, NodePort, LoadBalancer, ExternalIPs, HostPort, LocalRedirect …
+    flags: list[str] = Field(default_factory=list)  # bpf lb list: non-routable, InternalLocal, Local …
+    backends: list[CiliumBackend] = Field(default_factory=list)
+
+
+class CiliumServiceTable(Record):
+    source: Literal["service-list", "bpf-lb-list"] = "service-list"
+    services: list[CiliumService] = Field(default_factory=list)
+    evidence_id: Optional[str] = None
+
+
 # --------------------------------------------------------------------------- node
 
 
@@ -342,6 +370,7 @@ class NodeSnapshot(Record):
     nftables: Optional[NftRuleset] = None
     ipvs: Optional[Ipvs] = None
     conntrack: Optional[Conntrack] = None  # tracked connections (live collection)
+    cilium: Optional[CiliumServiceTable] = None  # Cilium's service table (kube-proxy replacement; import)
     collectors: list[CollectorStatus] = Field(default_factory=list)
     evidence: list[Evidence] = Field(default_factory=list)
     warnings: list[ParseWarning] = Field(default_factory=list)
