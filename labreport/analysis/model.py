@@ -12,7 +12,7 @@ from pydantic import Field
 
 from labreport.snapshot import Record
 
-ProxyMode = Literal["iptables", "nftables", "ipvs", "unknown", "none"]
+ProxyMode = Literal["iptables", "nftables", "ipvs", "cilium", "unknown", "none"]
 
 
 class Component(Record):
