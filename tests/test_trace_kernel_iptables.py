@@ -60,3 +60,10 @@ def test_two_nodes_conntrack(labs, flow_id):
 def test_two_nodes_kernel_rule_trace(labs, flow_id):
     ol = labs(2)
     oracle_cases.check_kernel_trace(ol, _flow(ol, flow_id))
+
+
+def test_live_conntrack_beside_predicted_in_the_analysis(labs, tmp_path):
+    """collect --local records the conntrack table; analyze pairs it with trace's prediction."""
+    oracle_cases.check_observed_in_analysis(
+        labs(1), ["pod-to-clusterip", "node-to-clusterip", "external-to-nodeport", "external-to-etp-local"],
+        tmp_path / "after-traffic")

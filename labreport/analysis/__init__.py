@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Callable, Optional, TypeVar
 
-from labreport.analysis import (components, crosscheck, devices, overview, path, pods, preflight, services, topology, veth,
+from labreport.analysis import (components, crosscheck, devices, observed, overview, path, pods, preflight, services, topology, veth,
                                 workloads)
 from labreport.analysis.model import Analysis, NodeAnalysis, Pod
 from labreport.perf import gc_paused
@@ -160,4 +160,9 @@ def _analyze(snapshot: Snapshot, *, service: Optional[str], from_node: Optional[
     ov = _guard(analysis.warnings, "overview", lambda: overview.summarize(snapshot, analysis))
     if ov is not None:
         analysis.overview = ov
+    obs = _guard(analysis.warnings, "observed connections",
+                 lambda: observed.observed_vs_predicted(snapshot, analysis))
+    if obs is not None:
+        analysis.observed, notes = obs
+        analysis.warnings.extend(notes)
     return analysis

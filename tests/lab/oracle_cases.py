@@ -216,3 +216,33 @@ def check_kernel_trace(ol: OracleLab, flow: Flow) -> None:
     predicted = _trace_hops(ol, chosen)
     assert predicted == kernel, (f"{flow.id}: netfilter hops differ\nkernel:\n{_fmt(kernel)}\n"
                                  f"trace ({chosen.get('result')} {chosen.get('endpoint')}):\n{_fmt(predicted)}")
+
+
+# ------------------------------------------------------------------------------ observed vs predicted
+
+
+def check_observed_in_analysis(ol: OracleLab, flow_ids: list[str], tmp: Path, tries: int = 6) -> None:
+    """Live collection records conntrack; ``labreport analyze`` puts each front's observed
+    connections beside trace's prediction for the same source: they must agree, and the
+    observed counts must be the connections really made."""
+    lab = ol.lab
+    lab.flush_conntrack()
+    lab.reset_affinity()
+    flows = [f for f in lab.flows if f.id in flow_ids]
+    for f in flows:
+        answered = ktrace.curl_loop(f.src_ns, f"http://{f.dst}/", tries)
+        assert all(rc == 0 for rc, _ in answered), (f.id, answered)
+    snap = collect_snapshot(lab, tmp)
+    cp = subprocess.run([*labreport_argv(), "analyze", str(snap), "--json"], capture_output=True, text=True,
+                        timeout=120, env=_env())
+    assert cp.returncode == 0, cp.stderr[-2000:]
+    rows = json.loads(cp.stdout).get("observed", [])
+    for f in flows:
+        src = lab.node(f.src).uplink_ip if f.src_kind == "node" else f.src
+        mine = [r for r in rows if r["front"] == f.dst and r["source"] == src]
+        assert len(mine) == 1, (f.id, [(r["front"], r["source"]) for r in rows])
+        r = mine[0]
+        assert r["source_kind"] == f.src_kind if f.src_kind != "external" else r["source_kind"] == "outside", r
+        assert sum(o["count"] for o in r["observed"]) == tries, r
+        assert r["agrees"] is True, r
+        assert {p["endpoint"] for p in r["predicted"]} >= {o["endpoint"] for o in r["observed"]}, r
