@@ -533,7 +533,7 @@ def run_collector(collector: Collector, ctx: CollectContext) -> CollectorOutput:
                                      duration_s=round(time.monotonic() - start, 4))
         try:
             if collector.not_applicable(p, ctx):
-                out.status.__pydantic_extra__["not_applicable"] = True
+                out.status.not_applicable = True
         except Exception:
             pass
         return out

@@ -168,6 +168,50 @@ class Mismatch(Record):
     detail: str
 
 
+class OverlayFdb(Record):
+    """One forwarding entry of a VXLAN device (``bridge fdb``): a MAC reached via ``dst``."""
+
+    mac: str
+    dst: Optional[str] = None
+    flags: list[str] = Field(default_factory=list)
+
+
+class NodeDevice(Record):
+    """One of the node's own network devices as the report describes it."""
+
+    name: str  # "flannel.1", or a group such as "cali*"
+    ifindex: Optional[int] = None
+    kind: Optional[str] = None  # vxlan, bridge, ipip, veth, dummy …
+    addresses: list[str] = Field(default_factory=list)  # "10.244.1.0/32"
+    mac: Optional[str] = None
+    mtu: Optional[int] = None
+    state: Optional[str] = None
+
+
+class Overlay(NodeDevice):
+    """A CNI's overlay or routing device (flannel.1, weave, tunl0, vxlan.calico, cilium_*,
+    kube-ipvs0, the cali*/vethwe* veth groups) and what it does."""
+
+    type: str  # flannel | weave | calico | cilium | kube-proxy-ipvs
+    role: str
+    ports: list[str] = Field(default_factory=list)  # bridge ports, or the grouped veths
+    vni: Optional[int] = None  # VXLAN devices
+    local: Optional[str] = None
+    port: Optional[int] = None
+    dev: Optional[str] = None  # the underlay device
+    remote: Optional[str] = None
+    group: Optional[str] = None
+    fdb: list[OverlayFdb] = Field(default_factory=list)
+
+
+class Uplink(NodeDevice):
+    """The node's uplink: the default route's device (or, with no routes, the one device
+    with a global IPv4 address: ``guessed`` says so)."""
+
+    gateway: Optional[str] = None
+    guessed: Optional[str] = None
+
+
 class NodeAnalysis(Record):
     node: str
     status: str = "ok"  # copied from the snapshot: ok / partial / failed
@@ -177,8 +221,8 @@ class NodeAnalysis(Record):
     pods: list[Pod] = Field(default_factory=list)
     veth_pairs: list[VethPair] = Field(default_factory=list)
     bridges: dict[str, list[str]] = Field(default_factory=dict)  # bridge -> port names
-    overlays: list[dict[str, Any]] = Field(default_factory=list)  # flannel.1 (vxlan), weave, tunl0, …
-    uplink: Optional[dict[str, Any]] = None  # {"name": "eth0", "addresses": [...]} (default route dev)
+    overlays: list[Overlay] = Field(default_factory=list)  # flannel.1 (vxlan), weave, tunl0, …
+    uplink: Optional[Uplink] = None  # the default route's device
     proxy_mode: ProxyModeInfo = Field(default_factory=ProxyModeInfo)
     services: list[ServiceRecord] = Field(default_factory=list)
     masquerade: Optional[MasqueradeInfo] = None

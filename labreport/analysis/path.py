@@ -22,7 +22,9 @@ from __future__ import annotations
 import ipaddress
 from typing import Any, Optional
 
-from labreport.analysis.model import Analysis, Endpoint, Hop, NodeAnalysis, ServiceRecord, TrafficPath, VethPair
+from labreport.analysis.model import (
+    Analysis, Endpoint, Hop, NodeAnalysis, NodeDevice, Overlay, ServiceRecord, TrafficPath, VethPair,
+)
 from labreport.snapshot import NodeSnapshot, Route, Snapshot
 
 SYSTEM_NAMESPACES = ("kube-system", "kube-flannel", "kube-public", "kube-node-lease", "calico-system",
@@ -183,22 +185,22 @@ def _route_for(routes: list[Route], ip: str) -> Optional[Route]:
     return best
 
 
-def _overlay(na: Optional[NodeAnalysis], name: Optional[str] = None) -> Optional[dict[str, Any]]:
+def _overlay(na: Optional[NodeAnalysis], name: Optional[str] = None) -> Optional[Overlay]:
     if na is None:
         return None
     for o in na.overlays:
-        if name is None and o.get("type") in ("flannel", "weave", "calico", "cilium") and o.get("name") not in (
+        if name is None and o.type in ("flannel", "weave", "calico", "cilium") and o.name not in (
                 "cali*", "vethwe*", "cilium_net", "datapath"):
             return o
-        if name is not None and o.get("name") == name:
+        if name is not None and o.name == name:
             return o
     return None
 
 
-def _addr_of(na: Optional[NodeAnalysis], dev: Optional[dict[str, Any]]) -> str:
+def _addr_of(na: Optional[NodeAnalysis], dev: Optional[NodeDevice]) -> str:
     if not dev:
         return "?"
-    addrs = [a for a in dev.get("addresses") or [] if ":" not in a]
+    addrs = [a for a in dev.addresses if ":" not in a]
     return addrs[0] if addrs else "?"
 
 
@@ -420,7 +422,8 @@ def trace_path(snapshot: Snapshot, analysis: Analysis, service: Optional[str] = 
             dev=(route.dev or "?") + flags, target=host)
         out_dev = route.dev
     else:
-        guess = (src_overlay or dst_overlay or {}).get("name") if remote else _bridge_of(src, src_na, None)
+        any_overlay = src_overlay or dst_overlay
+        guess = (any_overlay.name if any_overlay else None) if remote else _bridge_of(src, src_na, None)
         out_dev = guess
         add("route_unknown", src_name, "route", guess or "?", None, _why(f"no `ip route` from {src_name}", "no_routes", node=src_name),
             target=host, dev=guess or "?")
@@ -428,7 +431,7 @@ def trace_path(snapshot: Snapshot, analysis: Analysis, service: Optional[str] = 
 
     if remote:
         ov = _overlay(src_na, out_dev) if out_dev else None
-        if ov is None and out_dev and src_overlay and out_dev == src_overlay.get("name"):
+        if ov is None and out_dev and src_overlay and out_dev == src_overlay.name:
             ov = src_overlay
         if ov is None and route is None and src_overlay is None and dst_overlay is not None:
             ov = dst_overlay  # the same CNI runs on every node
@@ -436,13 +439,13 @@ def trace_path(snapshot: Snapshot, analysis: Analysis, service: Optional[str] = 
         src_uplink = src_na.uplink if src_na else None
         remote_addr = _addr_of(dst_na, dst_uplink).split("/")[0] if dst_uplink else "?"
         if ov is not None:
-            add("overlay_out", src_name, "device", ov.get("name", "?"), _ev(src, "ip-addr", "ip-link"),
-                None if src_na and _overlay(src_na, ov.get("name")) else _why(f"no device list from {src_name}",
+            add("overlay_out", src_name, "device", ov.name, _ev(src, "ip-addr", "ip-link"),
+                None if src_na and _overlay(src_na, ov.name) else _why(f"no device list from {src_name}",
                                                                              "no_devices", node=src_name),
-                dev=ov.get("name", "?"), kind=_overlay_kind(ov), remote=remote_addr)
+                dev=ov.name, kind=_overlay_kind(ov), remote=remote_addr)
         if src_uplink:
-            add("uplink_out", src_name, "device", src_uplink.get("name", "?"), _ev(src, "ip-addr"),
-                dev=src_uplink.get("name", "?"), addr=_addr_of(src_na, src_uplink))
+            add("uplink_out", src_name, "device", src_uplink.name, _ev(src, "ip-addr"),
+                dev=src_uplink.name, addr=_addr_of(src_na, src_uplink))
         else:
             add("uplink_out", src_name, "device", "uplink", None,
                 _why(f"no device list from {src_name}", "no_devices", node=src_name),
@@ -452,8 +455,8 @@ def trace_path(snapshot: Snapshot, analysis: Analysis, service: Optional[str] = 
         add("wire", None, "link", "node network", None, src_node=src_name, src=src_addr, dst_node=dst_name,
             dst=remote_addr)
         if dst_uplink:
-            add("uplink_in", dst_name, "device", dst_uplink.get("name", "?"), _ev(dst, "ip-addr"),
-                dev=dst_uplink.get("name", "?"), addr=_addr_of(dst_na, dst_uplink))
+            add("uplink_in", dst_name, "device", dst_uplink.name, _ev(dst, "ip-addr"),
+                dev=dst_uplink.name, addr=_addr_of(dst_na, dst_uplink))
         else:
             add("uplink_in", dst_name, "device", "uplink", None,
                 _why(f"no device list from {dst_name}", "no_devices", node=dst_name), dev="uplink",
@@ -462,14 +465,14 @@ def trace_path(snapshot: Snapshot, analysis: Analysis, service: Optional[str] = 
         bridge = _bridge_of(dst, dst_na, w.veth) if dst is not None else None
         if dst_overlay is not None:
             droute = _route_for(dst.node_netns().routes, host) if dst is not None and dst.node_netns() else None
-            add("overlay_in", dst_name, "device", dst_overlay.get("name", "?"), _ev(dst, "ip-addr"),
+            add("overlay_in", dst_name, "device", dst_overlay.name, _ev(dst, "ip-addr"),
                 None if droute else _why(f"no `ip route` from {dst_name}; the pod subnet is on {bridge or '?'}",
                                          "no_dst_routes", node=dst_name, bridge=bridge or "?"),
-                dev=dst_overlay.get("name", "?"), dst=(droute.dst if droute else host), bridge=bridge or "?")
+                dev=dst_overlay.name, dst=(droute.dst if droute else host), bridge=bridge or "?")
     else:
         bridge = _bridge_of(src, src_na, w.veth)
     target_node = dst if remote else src
-    if bridge and target_node is not None and dst_overlay is not None and bridge == dst_overlay.get("name"):
+    if bridge and target_node is not None and dst_overlay is not None and bridge == dst_overlay.name:
         pass  # weave: the overlay device is the bridge; no separate bridge hop
     elif bridge:
         add("bridge", dst_name or src_name, "device", bridge, _ev(target_node, "ip-addr"),
@@ -491,16 +494,16 @@ def trace_path(snapshot: Snapshot, analysis: Analysis, service: Optional[str] = 
     return path
 
 
-def _overlay_kind(o: dict[str, Any]) -> str:
-    t = o.get("type")
+def _overlay_kind(o: Overlay) -> str:
+    t = o.type
     if t == "flannel":
-        vni = o.get("vni")
+        vni = o.vni
         return f"VXLAN, VNI {vni}" if vni is not None else "VXLAN"
     if t == "weave":
         return "weave router / fast datapath"
     if t == "calico":
-        return "IP-in-IP" if o.get("name") == "tunl0" else str(o.get("kind") or "calico")
-    return str(o.get("kind") or t or "overlay")
+        return "IP-in-IP" if o.name == "tunl0" else str(o.kind or "calico")
+    return str(o.kind or t or "overlay")
 
 
 def _rule_line(rec: ServiceRecord, chain: Optional[str], needle: Optional[str]) -> str:

@@ -25,7 +25,7 @@ import jinja2
 
 from labreport import __version__
 from labreport.analysis.components import container_short_name
-from labreport.analysis.model import Analysis, Hop, ServiceRecord
+from labreport.analysis.model import Analysis, Hop, Overlay, ServiceRecord
 from labreport.errors import RenderError
 from labreport.render import diagram as _diagram
 from labreport.render import escape as _esc
@@ -303,13 +303,13 @@ class _Helpers:
             out += " " + self.m.text(self.t("path.inferred", why=why))
         return out
 
-    def overlay_role(self, o: dict[str, Any]) -> str:
-        key = f"overlays.{o.get('type')}.{o.get('name')}"
+    def overlay_role(self, o: Overlay) -> str:
+        key = f"overlays.{o.type}.{o.name}"
         if self.t.has(key):
             return self.t(key)
-        if self.t.has(f"overlays.{o.get('type')}.default"):
-            return self.t(f"overlays.{o.get('type')}.default")
-        return str(o.get("role") or "")
+        if self.t.has(f"overlays.{o.type}.default"):
+            return self.t(f"overlays.{o.type}.default")
+        return str(o.role or "")
 
     def service_summary(self, rec: ServiceRecord) -> str:
         t = self.t

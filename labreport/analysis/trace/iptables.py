@@ -402,15 +402,15 @@ def _module_option(r: Rule, module: str, tok: str, t: list[str], i: int, neg: bo
         r.extras.append(syn)
         return i + 1
     if tok == "--tcp-flags":
-        mask, comp = set(val.split(",")), set((t[i + 2] if i + 2 < len(t) else "").split(","))
+        fmask, fcomp = set(val.split(",")), set((t[i + 2] if i + 2 < len(t) else "").split(","))
         first = {"SYN"}  # the first packet of a TCP connection
 
-        def flags(p: Pkt, e: Env, mask: set[str] = mask, comp: set[str] = comp, neg: bool = neg) -> bool:
+        def tcpflags(p: Pkt, e: Env, mask: set[str] = fmask, comp: set[str] = fcomp, neg: bool = neg) -> bool:
             m = {"SYN", "ACK", "FIN", "RST", "URG", "PSH"} if "ALL" in mask else mask
             got = first & m
             want = (m if "ALL" in comp else comp & m) - {"NONE"}
             return (got == want) != neg
-        r.extras.append(flags)
+        r.extras.append(tcpflags)
         return i + 3
     if tok in ("--limit", "--limit-burst", "--hashlimit", "--hashlimit-upto", "--hashlimit-above",
                "--hashlimit-burst", "--hashlimit-mode", "--hashlimit-name", "--hashlimit-htable-expire",
@@ -706,10 +706,10 @@ def _apply(ipt: Iptables, table: str, chain: str, r: Rule, p: Pkt, e: Env, depth
         _hop(p, e, table, chain, r, vt)
         return [(p, "ACCEPT")]
     if t == "REDIRECT":
-        to = r.targs.get("--to-ports")
+        ports = r.targs.get("--to-ports")
         p.dst = "127.0.0.1" if e.hook == "OUTPUT" else (next(iter(sorted(e.local)), p.dst) if e.local else p.dst)
-        if to and to.split("-")[0].isdigit():
-            p.dport = int(to.split("-")[0])
+        if ports and ports.split("-")[0].isdigit():
+            p.dport = int(ports.split("-")[0])
         p.dnat = hostport(p.dst, p.dport)
         _hop(p, e, table, chain, r, vt)
         return [(p, "ACCEPT")]

@@ -1,0 +1,17 @@
+"""The labreport subcommands: name → module (each has ``command``, a click.Command),
+imported only when that command runs."""
+
+from __future__ import annotations
+
+COMMANDS: dict[str, str] = {
+    "collect": "labreport.cli.collect",
+    "import": "labreport.cli.import_cmd",
+    "analyze": "labreport.cli.analyze",
+    "render": "labreport.cli.render",
+    "demo": "labreport.cli.demo",
+    "diff": "labreport.cli.diff",
+    "doctor": "labreport.cli.doctor",
+    "schema": "labreport.cli.schema",
+    "trace": "labreport.cli.trace",
+}
+
