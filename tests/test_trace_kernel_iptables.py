@@ -67,3 +67,49 @@ def test_live_conntrack_beside_predicted_in_the_analysis(labs, tmp_path):
     oracle_cases.check_observed_in_analysis(
         labs(1), ["pod-to-clusterip", "node-to-clusterip", "external-to-nodeport", "external-to-etp-local"],
         tmp_path / "after-traffic")
+
+
+def test_a_wrong_trace_fails_the_oracle(labs):
+    """The comparisons are not vacuous: the real answer for a flow, altered in one way at a
+    time (a masquerade bit, a lost endpoint, a rule index, a verdict), is caught."""
+    import copy
+
+    ol = labs(1)
+    flow = _flow(ol, "node-to-clusterip")
+    real = oracle_cases.trace(ol, flow)
+
+    def fails(mutate, check) -> bool:
+        bad = copy.deepcopy(real)
+        mutate(bad)
+        ol.traces[flow.id] = bad
+        try:
+            check(ol, flow)
+        except AssertionError:
+            return True
+        finally:
+            ol.traces[flow.id] = real
+        return False
+
+    def flip_masq(t):
+        for o in t["outcomes"]:
+            o["masquerade"] = not o["masquerade"]
+
+    def lose_endpoint(t):
+        gone = t["outcomes"].pop()
+        t["outcomes"][0]["probability"] += gone["probability"]
+
+    def shift_rule(t):
+        for o in t["outcomes"]:
+            hop = next(h for h in o["hops"] if h.get("kind") == "netfilter" and h.get("rule_index"))
+            hop["rule_index"] += 1
+
+    def other_verdict(t):
+        for o in t["outcomes"]:
+            hop = next(h for h in o["hops"] if h.get("kind") == "netfilter" and str(h.get("verdict", "")).startswith("DNAT"))
+            hop["verdict"] = "ACCEPT"
+
+    assert fails(flip_masq, oracle_cases.check_conntrack)
+    assert fails(lose_endpoint, oracle_cases.check_conntrack)
+    assert fails(shift_rule, oracle_cases.check_kernel_trace)
+    assert fails(other_verdict, oracle_cases.check_kernel_trace)
+    oracle_cases.check_conntrack(ol, flow)  # and the real answer still passes

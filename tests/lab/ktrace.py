@@ -147,10 +147,12 @@ def base_chains(node_ns: str, family: str, table: str) -> set[str]:
     return out
 
 
-def verdict_class(verdict: Optional[str], rule: Optional[str]) -> str:
+def verdict_class(verdict: Optional[str], rule: Optional[str], *, kernel: bool = True) -> str:
     """One spelling for the trace's and the kernel's verdicts: ``jump X``, ``goto X``,
     ``dnat IP:PORT``, ``masquerade``, ``continue`` (MARK and other non-terminal rules),
-    ``accept``, ``drop``, ``reject``, ``return``."""
+    ``accept``, ``drop``, ``reject``, ``return``. The kernel says ``accept`` after a DNAT
+    or MASQUERADE and ``drop`` after a REJECT: with ``kernel`` the rule's text tells which;
+    the trace's own verdict (``kernel=False``) must say it itself."""
     v = (verdict or "").strip()
     r = rule or ""
     low = v.lower()
@@ -161,12 +163,12 @@ def verdict_class(verdict: Optional[str], rule: Optional[str]) -> str:
     if low.startswith("dnat"):
         return "dnat " + v[4:].strip().replace("to ", "")
     if low in ("accept", "drop") or low.startswith("accept") or low.startswith("drop"):
-        m = re.search(r"(?:-j DNAT --to-destination|dnat to) (\S+)", r)
+        m = re.search(r"(?:-j DNAT --to-destination|dnat to) (\S+)", r) if kernel else None
         if m:
             return "dnat " + m.group(1)
-        if re.search(r"-j MASQUERADE|\bmasquerade\b", r):
+        if kernel and re.search(r"-j MASQUERADE|\bmasquerade\b", r):
             return "masquerade"
-        if re.search(r"-j REJECT|\breject\b", r):
+        if kernel and re.search(r"-j REJECT|\breject\b", r):
             return "reject"
         return "drop" if low.startswith("drop") else "accept"
     if low in ("0xfffffffb", "return"):

@@ -177,7 +177,7 @@ def _trace_hops(ol: OracleLab, outcome: dict[str, Any]) -> dict[str, list[tuple]
         if h.get("rule_index") is None and (table, chain) not in ol.base_chains.get(node, set()):
             continue  # a user chain's end: the kernel does not print it
         per.setdefault(node, []).append(
-            (table, chain, h.get("rule_index"), ktrace.verdict_class(h.get("verdict"), h.get("rule")),
+            (table, chain, h.get("rule_index"), ktrace.verdict_class(h.get("verdict"), h.get("rule"), kernel=False),
              ktrace._norm_rule(h["rule"]) if h.get("rule") else None))
     return per
 
