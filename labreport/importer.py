@@ -30,6 +30,7 @@ File kinds (the keys of ``build_node``'s ``files``):
 ``iptables-save``  iptables-save / iptables -S (labreport.parsers.iptables_save)
 ``nft``            nft list ruleset, text or -j (labreport.parsers.nft)
 ``ipvsadm``        ipvsadm -Ln (labreport.parsers.ipvsadm)
+``cilium``         cilium-dbg service list or cilium-dbg bpf lb list (labreport.parsers.cilium)
 =================  ==========================================================
 
 How a pasted pod namespace is tied to its host veth (the analysis matches veths; this
@@ -61,6 +62,7 @@ from labreport.parsers import detect as detect_parser
 from labreport.parsers import get as get_parser
 from labreport.parsers._common import as_dict, is_prompt_line, split_prompt
 from labreport.snapshot import (
+    CiliumServiceTable,
     ClusterObjects,
     Container,
     Evidence,
@@ -89,6 +91,7 @@ KIND_PARSERS: dict[str, list[str]] = {
     "iptables-save": ["iptables-save"],
     "nft": ["nft"],
     "ipvsadm": ["ipvsadm"],
+    "cilium": ["cilium-service-list", "cilium-bpf-lb-list"],
     "kubectl": ["kubectl"],
 }
 
@@ -104,6 +107,8 @@ DEFAULT_COMMANDS: dict[str, str] = {
     "iptables-save": "iptables-save",
     "nft": "nft list ruleset",
     "ipvsadm": "ipvsadm -Ln",
+    "cilium-service-list": "cilium-dbg service list",
+    "cilium-bpf-lb-list": "cilium-dbg bpf lb list",
     "kubectl": "kubectl get -o yaml",
     "ctr-containers": "ctr -n k8s.io containers ls",
 }
@@ -183,6 +188,7 @@ OPTION_FOR_PARSER = {
     "ps": "--ps", "docker-ps": "--containers", "crictl-ps": "--containers", "crictl-pods": "--containers",
     "docker-inspect": "--inspect", "ip-addr": "--ip-addr", "ip-route": "--ip-route",
     "iptables-save": "--iptables-save", "nft": "--nft", "ipvsadm": "--ipvsadm", "kubectl": "--kubectl",
+    "cilium-service-list": "--cilium-service-list", "cilium-bpf-lb-list": "--cilium-service-list",
     "ctr-containers": "--containers",
 }
 
@@ -478,7 +484,7 @@ def build_node(name: str, files: dict[str, list[tuple[str, str]]], *, keep_going
     errors: list[str] = []
     order = ["ps", "containers", "pods", "inspect", "ip-netns", "ip-link", "ip-addr", "bridge-fdb", "ip-route",
              "pod-ip-addr",
-             "iptables-save", "nft", "ipvsadm", "kubectl"]
+             "iptables-save", "nft", "ipvsadm", "cilium", "kubectl"]
     kinds = sorted(files, key=lambda k: order.index(k.split(":", 1)[0]) if k.split(":", 1)[0] in order else 99)
     for kind in kinds:
         base, _, arg = kind.partition(":")
@@ -567,6 +573,10 @@ def build_node(name: str, files: dict[str, list[tuple[str, str]]], *, keep_going
             elif parser == "ipvsadm":
                 value.evidence_id = ev.id
                 node.ipvs = value
+            elif parser in ("cilium-service-list", "cilium-bpf-lb-list"):
+                node.cilium = CiliumServiceTable(
+                    source="service-list" if parser == "cilium-service-list" else "bpf-lb-list",
+                    services=value, evidence_id=ev.id)
             elif parser == "kubectl":
                 if cluster is not None:
                     add_cluster_objects(cluster, value)

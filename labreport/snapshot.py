@@ -598,6 +598,83 @@ class Ipvs(Record):
     evidence_id: Optional[str] = None
 
 
+class ConntrackTuple(Record):
+    """One direction of a tracked connection, as conntrack prints it (src= dst= sport= dport=;
+    ICMP has type/code/id instead of ports)."""
+
+    src: str
+    dst: str
+    sport: Optional[int] = None
+    dport: Optional[int] = None
+
+
+class ConntrackEntry(Record):
+    """A connection the kernel tracked (``conntrack -L`` / /proc/net/nf_conntrack). The reply
+    tuple is what the other end answers with: its ``src`` is the endpoint the connection
+    reached (after DNAT), and a reply ``dst`` other than the original ``src`` means the
+    source was rewritten (SNAT/masquerade)."""
+
+    family: Literal["ipv4", "ipv6"] = "ipv4"
+    protocol: str  # tcp, udp, icmp, sctp … (or the number when conntrack has no name)
+    timeout: Optional[int] = None  # seconds left
+    state: Optional[str] = None  # TCP/SCTP state: ESTABLISHED, TIME_WAIT, SYN_SENT …
+    original: ConntrackTuple
+    reply: ConntrackTuple
+    flags: list[str] = Field(default_factory=list)  # ASSURED, UNREPLIED, OFFLOAD …
+    mark: Optional[int] = None
+    zone: Optional[int] = None
+
+    @property
+    def endpoint(self) -> str:
+        """Where the connection really went: the reply's source (ip:port when it has ports)."""
+        return self.reply.src if self.reply.sport is None else f"{self.reply.src}:{self.reply.sport}"
+
+    @property
+    def dnat(self) -> bool:
+        return self.reply.src != self.original.dst or self.reply.sport != self.original.dport
+
+    @property
+    def snat(self) -> bool:
+        return self.reply.dst != self.original.src or self.reply.dport != self.original.sport
+
+
+class Conntrack(Record):
+    """The node's conntrack table at collection time (bounded: ``truncated`` when cut)."""
+
+    entries: list[ConntrackEntry] = Field(default_factory=list)
+    truncated: bool = False
+    total: Optional[int] = None  # entries the kernel listed (before any cut)
+    evidence_id: Optional[str] = None
+
+
+class CiliumBackend(Record):
+    """One backend of a Cilium load-balancer frontend (``1 => 10.0.0.5:80/TCP (active)``)."""
+
+    address: str  # ip:port
+    protocol: Optional[str] = None  # TCP/UDP/SCTP when printed (Cilium ≥ 1.16)
+    state: Optional[str] = None  # active, terminating, quarantined, maintenance (when printed)
+    index: Optional[int] = None  # the "N =>" number (service list) or the slot (bpf lb list)
+    rev_nat_id: Optional[int] = None  # bpf lb list: the reverse-NAT index (= the service ID)
+
+
+class CiliumService(Record):
+    """A frontend of Cilium's service table (kube-proxy replacement): ``cilium-dbg service
+    list`` rows or ``cilium-dbg bpf lb list`` entries."""
+
+    id: Optional[int] = None  # service ID (service list) / rev-NAT ID (bpf lb list)
+    frontend: str  # ip:port ("0.0.0.0:31940": a NodePort on every node address)
+    protocol: Optional[str] = None
+    type: Optional[str] = None  # ClusterIP, NodePort, LoadBalancer, ExternalIPs, HostPort, LocalRedirect …
+    flags: list[str] = Field(default_factory=list)  # bpf lb list: non-routable, InternalLocal, Local …
+    backends: list[CiliumBackend] = Field(default_factory=list)
+
+
+class CiliumServiceTable(Record):
+    source: Literal["service-list", "bpf-lb-list"] = "service-list"
+    services: list[CiliumService] = Field(default_factory=list)
+    evidence_id: Optional[str] = None
+
+
 # --------------------------------------------------------------------------- node
 
 
@@ -631,6 +708,8 @@ class NodeSnapshot(Record):
     ip6tables: Optional[Iptables] = None
     nftables: Optional[NftRuleset] = None
     ipvs: Optional[Ipvs] = None
+    conntrack: Optional[Conntrack] = None  # tracked connections (live collection)
+    cilium: Optional[CiliumServiceTable] = None  # Cilium's service table (kube-proxy replacement; import)
     collectors: list[CollectorStatus] = Field(default_factory=list)
     evidence: list[Evidence] = Field(default_factory=list)
     warnings: list[ParseWarning] = Field(default_factory=list)

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Callable, Optional, TypeVar
 
-from labreport.analysis import (components, crosscheck, devices, overview, path, pods, preflight, services, topology,
-                                traffic, veth, workloads)
+from labreport.analysis import (components, crosscheck, devices, observed, overview, path, pods, preflight, services,
+                                topology, traffic, veth, workloads)
 from labreport.analysis.model import Analysis, NodeAnalysis, Pod
 from labreport.perf import gc_paused
 from labreport.snapshot import NodeSnapshot, Snapshot
@@ -163,4 +163,9 @@ def _analyze(snapshot: Snapshot, *, service: Optional[str], from_node: Optional[
     ov = _guard(analysis.warnings, "overview", lambda: overview.summarize(snapshot, analysis))
     if ov is not None:
         analysis.overview = ov
+    obs = _guard(analysis.warnings, "observed connections",
+                 lambda: observed.observed_vs_predicted(snapshot, analysis))
+    if obs is not None:
+        analysis.observed, notes = obs
+        analysis.warnings.extend(notes)
     return analysis

@@ -10,9 +10,11 @@ from typing import Any, Literal, Optional
 
 from pydantic import Field
 
+from labreport.analysis.observed import ObservedFront
+
 from labreport.snapshot import Record
 
-ProxyMode = Literal["iptables", "nftables", "ipvs", "unknown", "none"]
+ProxyMode = Literal["iptables", "nftables", "ipvs", "cilium", "unknown", "none"]
 
 
 class Component(Record):
@@ -278,6 +280,8 @@ class Analysis(Record):
     warnings: list[str] = Field(default_factory=list)
     workloads: "WorkloadViews" = Field(default_factory=lambda: WorkloadViews())
     overview: "ClusterOverview" = Field(default_factory=lambda: ClusterOverview())
+    # each Service front's connections in the nodes' conntrack tables beside trace's prediction
+    observed: list[ObservedFront] = Field(default_factory=list)
 
     def node(self, name: str) -> Optional[NodeAnalysis]:
         for n in self.nodes:

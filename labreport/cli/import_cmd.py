@@ -34,6 +34,7 @@ NODE_FILE_OPTIONS: dict[str, str] = {
     "--iptables-save": "iptables-save",
     "--nft": "nft",
     "--ipvsadm": "ipvsadm",
+    "--cilium-service-list": "cilium",
 }
 VALUE_OPTIONS = set(NODE_FILE_OPTIONS) | {"--node", "--kubectl", "--title", "--out"}
 FLAG_OPTIONS = {"--keep-going", "--quiet", "-q"}
@@ -64,6 +65,8 @@ Per node (each applies to the most recent --node; without --node, one node "node
   --pod-ip-addr NS=F         ip addr run inside a pod; NS names its namespace (e.g. the
                              host veth's `link-netns cni-…` name, or the pod's name)
   --iptables-save F, --nft F, --ipvsadm F
+  --cilium-service-list F    cilium-dbg service list or cilium-dbg bpf lb list (detected):
+                             Cilium's service table when it replaces kube-proxy
 \b
 Whole cluster:
   --kubectl F                kubectl get -o json|yaml, or YAML manifests (repeatable)

@@ -26,6 +26,9 @@ PARSERS: dict[str, str] = {
     "kubectl": "labreport.parsers.kubectl",  # kubectl get -o json|yaml
     "nft": "labreport.parsers.nft",  # nft list ruleset, text and -j
     "ipvsadm": "labreport.parsers.ipvsadm",
+    "conntrack": "labreport.parsers.conntrack",
+    "cilium-service-list": "labreport.parsers.cilium_service",  # cilium-dbg service list (import)
+    "cilium-bpf-lb-list": "labreport.parsers.cilium_lb",  # cilium-dbg bpf lb list (import)  # conntrack -L [-o extended], /proc/net/nf_conntrack
 }
 
 
