@@ -26,6 +26,11 @@ PARSERS: dict[str, str] = {
     "kubectl": "labreport.parsers.kubectl",  # kubectl get -o json|yaml
     "nft": "labreport.parsers.nft",  # nft list ruleset, text and -j
     "ipvsadm": "labreport.parsers.ipvsadm",
+    "kubectl-get": "labreport.parsers.kubectl_get",  # kubectl get tables (default, -o wide, --watch)
+    "kubectl-describe": "labreport.parsers.kubectl_describe",  # kubectl describe pod|svc|node
+    "sysctl": "labreport.parsers.sysctl",
+    "lsmod": "labreport.parsers.lsmod",
+    "kubeadm": "labreport.parsers.kubeadm",  # kubeadm init/join output (token redacted)
 }
 
 
