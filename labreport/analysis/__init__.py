@@ -160,4 +160,12 @@ def _analyze(snapshot: Snapshot, *, service: Optional[str], from_node: Optional[
     ov = _guard(analysis.warnings, "overview", lambda: overview.summarize(snapshot, analysis))
     if ov is not None:
         analysis.overview = ov
+    from labreport.analysis import inconsistencies
+
+    found = _guard(analysis.warnings, "inconsistencies", lambda: inconsistencies.find(snapshot, analysis))
+    if found is not None:
+        analysis.inconsistencies = found
+    items = _guard(analysis.warnings, "unread", lambda: inconsistencies.unread(snapshot))
+    if items is not None:
+        analysis.unread = items
     return analysis

@@ -70,6 +70,29 @@ class VethPair(Record):
     host_mac: Optional[str] = None
     pod_mac: Optional[str] = None
     pod: Optional[str] = None  # "namespace/name" when a sandbox's netns tells us
+    # how the pair was made when the evidence is indirect: "inferred from ifindex" (the host
+    # side's link-netns line was cut off, e.g. by `ip link | grep`); None: both sides named
+    inferred: Optional[str] = None
+    contradicted: Optional[str] = None  # other evidence disagrees (then it is not drawn as fact)
+
+
+class Inconsistency(Record):
+    """Outputs of one report that do not agree with each other (labreport.analysis.inconsistencies)."""
+
+    kind: str  # prompt-node | endpoint-without-pod | pod-ip-conflict | veth-contradicted
+    node: Optional[str] = None
+    subject: str
+    detail: str
+    evidence: list[str] = Field(default_factory=list)  # sources ("report.pdf:123", evidence ids)
+
+
+class UnreadItem(Record):
+    """Something labreport could not read (or repaired) and how the student can give it."""
+
+    source: str
+    message: str
+    fix: Optional[str] = None
+    kind: str = "unread"
 
 
 class Endpoint(Record):
@@ -195,6 +218,8 @@ class Analysis(Record):
     mismatches: list[Mismatch] = Field(default_factory=list)
     path: Optional[TrafficPath] = None
     warnings: list[str] = Field(default_factory=list)
+    inconsistencies: list[Inconsistency] = Field(default_factory=list)
+    unread: list[UnreadItem] = Field(default_factory=list)
     workloads: "WorkloadViews" = Field(default_factory=lambda: WorkloadViews())
     overview: "ClusterOverview" = Field(default_factory=lambda: ClusterOverview())
 
