@@ -214,7 +214,7 @@ def _inferred_from_ifindex(node_ns: NetNamespace, pod_spaces: list[NetNamespace]
 
 def _distinct(cands: list[tuple[NetNamespace, Link]]) -> list[tuple[NetNamespace, Link]]:
     """Drop repeats of one interface (the same pod eth0 captured from two containers of a pod)."""
-    seen: dict[tuple, tuple[NetNamespace, Link]] = {}
+    seen: dict[tuple[object, ...], tuple[NetNamespace, Link]] = {}
     for ns, link in cands:
         key = (link.mac.lower(), link.ifindex, link.peer_ifindex) if link.mac else (ns.name, link.ifindex)
         seen.setdefault(key, (ns, link))

@@ -181,6 +181,7 @@ def command(argv: tuple[str, ...]) -> None:
         nodes.append((name, {kind: [(p, read(p)) for p in paths] for kind, paths in files.items()}))
     kubectl = [(p, read(p)) for p in args.kubectl]
     snap = import_files(nodes, kubectl=kubectl, title=args.title, keep_going=args.keep_going)
+    assert args.out is not None  # parse_args requires it
     path = save(snap, args.out)
     if not args.quiet:
         for node in snap.nodes:
@@ -219,6 +220,7 @@ def _import_reports(args: _Args) -> None:
              for name, files in args.nodes]
     kubectl = [(p, read(p)) for p in args.kubectl]
     result = import_reports(args.reports, aliases=args.aliases, title=args.title, nodes=nodes, kubectl=kubectl)
+    assert args.out is not None  # parse_args requires it
     path = save(result.after, args.out)
     before_path = None
     if result.before is not None:

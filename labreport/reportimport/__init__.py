@@ -271,9 +271,9 @@ def import_text(report: ReportText, *, aliases: Optional[dict[str, str]] = None,
                             node_names={r: names.for_role(r) for r in ("master", "worker")})
     info.outputs = [ImportedOutput(**o.model_dump(include=set(ImportedOutput.model_fields))) for o in outputs]
     after_info = info.model_copy(update={"phase": "after"})
-    setattr(after, "report_import", after_info.model_dump(mode="json"))
+    setattr(after, "report_import", after_info.model_dump(mode="json"))  # noqa: B010 (an extra field of the snapshot)
     if before is not None:
-        setattr(before, "report_import", info.model_copy(update={"phase": "before"}).model_dump(mode="json"))
+        setattr(before, "report_import", info.model_copy(update={"phase": "before"}).model_dump(mode="json"))  # noqa: B010 (an extra field of the snapshot)
     return ReportImport(after=after, before=before, info=info, outputs=outputs)
 
 
@@ -398,7 +398,7 @@ def _build(report: ReportText, outputs: list[Output], phase: str, warnings: list
         nodes.append(node)
     _latest_manifests(cluster)
     if tables:
-        setattr(cluster, "tables", tables)
+        setattr(cluster, "tables", tables)  # noqa: B010 (an extra field of the snapshot)
     if cluster_warn:
         cluster.warnings.extend(cluster_warn)
     has_cluster = bool(tables) or any(getattr(cluster, f) for f in ("pods", "services", "deployments", "hpas",
@@ -455,12 +455,12 @@ def _annotate_evidence(node: NodeSnapshot, outs: list[Output]) -> None:
             continue
         if o.command and o.command_from != "prompt":
             ev.command = o.command
-        setattr(ev, "prompt_host", o.prompt_host)
-        setattr(ev, "node_from", o.node_from)
-        setattr(ev, "question", o.question)
-        setattr(ev, "command_from", o.command_from)
+        setattr(ev, "prompt_host", o.prompt_host)  # noqa: B010 (an extra field of the snapshot)
+        setattr(ev, "node_from", o.node_from)  # noqa: B010 (an extra field of the snapshot)
+        setattr(ev, "question", o.question)  # noqa: B010 (an extra field of the snapshot)
+        setattr(ev, "command_from", o.command_from)  # noqa: B010 (an extra field of the snapshot)
         if o.repairs:
-            setattr(ev, "repairs", list(o.repairs))
+            setattr(ev, "repairs", list(o.repairs))  # noqa: B010 (an extra field of the snapshot)
 
 
 def _add_manifest(o: Output, text: str, cluster: ClusterObjects, warnings: list[ReportWarning],
@@ -487,7 +487,7 @@ def _add_manifest(o: Output, text: str, cluster: ClusterObjects, warnings: list[
     cluster.warnings.append(f"{o.source}: {kind}: damaged YAML, not read: {fix.damaged}")
     damaged = list(getattr(cluster, "damaged_manifests", []) or [])
     damaged.append({"source": o.source, "kind": kind, "text": text, "why": fix.damaged})
-    setattr(cluster, "damaged_manifests", damaged)
+    setattr(cluster, "damaged_manifests", damaged)  # noqa: B010 (an extra field of the snapshot)
 
 
 def _add_tables(o: Output, text: str, tables: list[dict[str, Any]], warnings: list[ReportWarning]) -> None:
@@ -534,4 +534,4 @@ def _add_extra(node: NodeSnapshot, o: Output, warnings: list[ReportWarning]) -> 
             if m.name not in node.info.modules:
                 node.info.modules.append(m.name)
     elif o.parser == "kubeadm":
-        setattr(node.info, "kubeadm", result.value.model_dump(mode="json"))
+        setattr(node.info, "kubeadm", result.value.model_dump(mode="json"))  # noqa: B010 (an extra field of the snapshot)

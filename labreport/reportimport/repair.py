@@ -40,7 +40,7 @@ def strip_gutter(lines: Lines, marks: Optional[list[int]] = None) -> tuple[Lines
     if len(body) < 2:
         return lines, None
     matches = [_GUTTER_RE.match(ln) for ln in lines]
-    numbered = [(i, m) for i, m in enumerate(matches) if m and lines[i].strip()]
+    numbered = [(i, m) for i, m in enumerate(matches) if m is not None and lines[i].strip()]
     if len(numbered) < max(2, int(0.6 * len(body))):
         return lines, None
     nums = [int(m.group(2)) for _, m in numbered]
@@ -60,13 +60,13 @@ def strip_gutter(lines: Lines, marks: Optional[list[int]] = None) -> tuple[Lines
     new_index: dict[int, int] = {}
     for i, ln in enumerate(lines):
         new_index[i] = len(out)
-        m = matches[i]
-        if m and ln.strip():
-            rest = ln[m.end():]
+        mi = matches[i]
+        if mi is not None and ln.strip():
+            rest = ln[mi.end():]
             if not rest.strip():
                 out.append("")
                 continue
-            start = m.end() + (len(rest) - len(rest.lstrip()))
+            start = mi.end() + (len(rest) - len(rest.lstrip()))
             if piped:
                 # "N | text": exactly one space after the bar is the gutter's
                 text = rest[1:] if rest.startswith(" ") else rest
