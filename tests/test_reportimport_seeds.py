@@ -123,7 +123,7 @@ def check_seed000(r: ReportImport) -> None:
     assert [d["metadata"]["name"] for d in deps] == ["deployment"]
     containers = deps[0]["spec"]["template"]["spec"]["containers"]
     assert [c["name"] for c in containers] == ["viewer", "downloader"]
-    assert any(w.kind == "yaml" and "Deployment deployment" in w.message for w in r.warnings)
+    assert any(w.code == "yaml_shift" and "Deployment deployment" in w.message for w in r.warnings)
     assert [p["metadata"]["name"] for p in after.cluster.pods] == ["pod"]
     for field in ("pods", "services", "deployments"):
         assert all(isinstance(o.get("metadata", {}).get("name"), str) for o in getattr(after.cluster, field))
@@ -210,3 +210,18 @@ def test_cli_broken_report_is_a_clear_error(cli, tmp_path):
     bad.write_bytes(b"%PDF-1.4\n not really a pdf")
     code, _, err = cli("import", "--report", bad, "--out", tmp_path / "s")
     assert code != 0 and "not a readable PDF" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("lang, title, repaired", [
+    ("zh", "labreport 未能读取的内容及提供方法", "分页后的部分丢失了缩进，已整体右移 6 个空格"),
+    ("en", "What labreport could not read, and how to give it", "shifted right by 6 spaces"),
+])
+def test_the_report_says_what_could_not_be_read(tmp_path, lang, title, repaired):
+    from labreport.render.report import render_report
+
+    r = import_report(str(SEED000))
+    res = render_report(r.after, fmt="md", lang=lang, out_dir=tmp_path / "r", before=r.before)
+    text = (tmp_path / "r" / "report.md").read_text(encoding="utf-8")
+    section = text.split(title, 1)[1].split("\n## ", 1)[0]
+    assert repaired in section and "Deployment deployment" in section
+    assert res.main is not None

@@ -20,6 +20,8 @@ from labreport.snapshot import Snapshot
 
 _PROMPT_HOST_RE = re.compile(r"^\s*(?:\d+\s*\|?\s+)?[\w.-]+@([\w.-]+)(?::[^\s#$]*)?\s*[#$]\s*\S")
 _MAX = 50
+# parser notes that say how a paste was read, not that something is missing
+_NOT_ACTIONABLE = ("table inferred", "kept verbatim")
 
 
 def _prompt_host(ev: Any) -> Optional[str]:
@@ -52,6 +54,20 @@ def _pod_ips(snapshot: Snapshot, analysis: Analysis) -> dict[str, dict[str, str]
     return out
 
 
+def _listed_pod_ips(snapshot: Snapshot) -> dict[str, set[str]]:
+    """namespace -> the pod IPs a pod listing of the report shows (kubectl get pods -o wide, describe)."""
+    out: dict[str, set[str]] = {}
+    c = snapshot.cluster
+    for t in (getattr(c, "tables", None) or []) if c is not None else []:
+        if not isinstance(t, dict) or t.get("kind") != "Pod":
+            continue
+        cols = t.get("columns") or {}
+        ip = (cols.get("IP") if isinstance(cols, dict) else None) or t.get("ip")
+        if isinstance(ip, str) and ip:
+            out.setdefault(str(t.get("namespace") or "default"), set()).add(ip)
+    return out
+
+
 def _pod_nodes(snapshot: Snapshot) -> dict[str, tuple[str, str]]:
     out: dict[str, tuple[str, str]] = {}
     c = snapshot.cluster
@@ -73,22 +89,26 @@ def find(snapshot: Snapshot, analysis: Analysis) -> list[Inconsistency]:
                 found.append(Inconsistency(
                     kind="prompt-node", node=node.name, subject=ev.command,
                     detail=f"the prompt says root@{host}, but the output was given for {node.name}",
-                    evidence=[ev.path or ev.id]))
+                    evidence=[ev.path or ev.id], args={"host": host, "node": node.name}))
     ips = _pod_ips(snapshot, analysis)
     for pod, seen in ips.items():
         if len(seen) > 1:
-            found.append(Inconsistency(kind="pod-ip-conflict", subject=pod,
-                                       detail=f"pod {pod} has two IPs: " + ", ".join(f"{ip} ({w})" for ip, w in seen.items()),
-                                       evidence=list(seen.values())))
-    all_ips = {ip for seen in ips.values() for ip in seen}
-    if all_ips:
-        for na in analysis.nodes:
-            for s in na.services:
-                for ep in s.endpoints or []:
-                    ip = ep.address.rsplit(":", 1)[0].strip("[]")
-                    if ip not in all_ips and ep.pod is None:
-                        found.append(Inconsistency(kind="endpoint-without-pod", node=na.node, subject=s.name,
-                                                   detail=f"endpoint {ep.address} is the IP of no pod in the report"))
+            both = ", ".join(f"{ip} ({w})" for ip, w in seen.items())
+            found.append(Inconsistency(kind="pod-ip-conflict", subject=pod, detail=f"pod {pod} has two IPs: {both}",
+                                       evidence=list(seen.values()), args={"pod": pod, "ips": both}))
+    listed = _listed_pod_ips(snapshot)
+    for na in analysis.nodes:
+        for s in na.services:
+            known = listed.get(s.namespace or "default")
+            if not known:
+                continue  # the report lists no pods of that namespace: nothing to compare with
+            for ep in s.endpoints or []:
+                ip = ep.address.rsplit(":", 1)[0].strip("[]")
+                if ip not in known and ep.pod is None:
+                    found.append(Inconsistency(
+                        kind="endpoint-without-pod", node=na.node, subject=s.name,
+                        detail=f"endpoint {ep.address} is the IP of no pod the report lists in {s.namespace or 'default'}",
+                        args={"endpoint": ep.address, "namespace": s.namespace or "default"}))
     pod_nodes = _pod_nodes(snapshot)
     for na in analysis.nodes:
         for v in na.veth_pairs:
@@ -99,7 +119,8 @@ def find(snapshot: Snapshot, analysis: Analysis) -> list[Inconsistency]:
                 found.append(Inconsistency(
                     kind="veth-contradicted", node=na.node, subject=f"{v.host_ifname} <-> {name}:{v.pod_ifname}",
                     detail=f"paired by ifindex on {na.node}, but {where[1]} puts pod {name} on {where[0]}: "
-                           "not drawn as fact"))
+                           "not drawn as fact", args={"node": na.node, "where": where[1], "pod": name,
+                                                      "other": where[0]}))
     return found[:_MAX]
 
 
@@ -110,14 +131,25 @@ def unread(snapshot: Snapshot) -> list[UnreadItem]:
     if isinstance(info, dict):
         for w in info.get("warnings") or []:
             if isinstance(w, dict) and isinstance(w.get("message"), str):
+                args = w.get("args") if isinstance(w.get("args"), dict) else {}
                 out.append(UnreadItem(source=str(w.get("source", "")), message=w["message"],
                                       fix=w.get("fix") if isinstance(w.get("fix"), str) else None,
-                                      kind=str(w.get("kind", "unread"))))
+                                      kind=str(w.get("kind", "unread")),
+                                      code=w.get("code") if isinstance(w.get("code"), str) else None,
+                                      args={str(k): str(v) for k, v in args.items()}))
     for node in snapshot.nodes:
-        by_source: dict[str, int] = {}
+        by_source: dict[str, list[Any]] = {}
         for pw in node.warnings:
-            by_source[pw.source] = by_source.get(pw.source, 0) + 1
-        for source, n in by_source.items():
-            out.append(UnreadItem(source=source, message=f"{node.name}: {n} line{'s' if n != 1 else ''} not understood",
-                                  fix="paste the output exactly as the terminal printed it, in one code block"))
+            if any(q in pw.message for q in _NOT_ACTIONABLE):
+                continue
+            by_source.setdefault(pw.source, []).append(pw)
+        for source, pws in by_source.items():
+            first = pws[0]
+            n = len(pws)
+            out.append(UnreadItem(
+                source=source, code="lines",
+                args={"node": node.name, "n": str(n), "line": str(first.line_no), "text": first.line[:80]},
+                message=(f"{node.name}: {n} line{'s' if n != 1 else ''} not understood (line {first.line_no}: "
+                         f"{first.line[:80]!r}: {first.message})"),
+                fix="paste the output exactly as the terminal printed it, in one code block"))
     return out[:200]

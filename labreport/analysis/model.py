@@ -84,15 +84,18 @@ class Inconsistency(Record):
     subject: str
     detail: str
     evidence: list[str] = Field(default_factory=list)  # sources ("report.pdf:123", evidence ids)
+    args: dict[str, str] = Field(default_factory=dict)  # the detail's parts, for translated templates
 
 
 class UnreadItem(Record):
     """Something labreport could not read (or repaired) and how the student can give it."""
 
     source: str
-    message: str
+    message: str  # English; templates translate by ``code`` with ``args``
     fix: Optional[str] = None
     kind: str = "unread"
+    code: Optional[str] = None  # new_only | yaml_meta | yaml_shift | yaml_damaged | duplicate | prompt_node | unread | lines
+    args: dict[str, str] = Field(default_factory=dict)
 
 
 class Endpoint(Record):

@@ -258,7 +258,8 @@ def import_text(report: ReportText, *, aliases: Optional[dict[str, str]] = None,
     for o in outputs:
         if o.stated_node:
             warnings.append(ReportWarning(
-                source=o.source, kind="node",
+                source=o.source, kind="node", code="prompt_node",
+                args={"stated": o.stated_node or "", "host": o.prompt_host or "", "node": o.node or ""},
                 message=(f"the text before this output says it is from {o.stated_node}, but its prompt "
                          f"(root@{o.prompt_host}) is {o.node}'s; read as {o.node}'s"),
                 fix="check which node the output was taken on"))
@@ -332,7 +333,8 @@ def _build(report: ReportText, outputs: list[Output], phase: str, warnings: list
             try:
                 _, result = parse_file("iptables-save", o.source, text)
             except ImportFileError as exc:
-                warnings.append(ReportWarning(source=o.source, kind="unread", message=str(exc),
+                warnings.append(ReportWarning(source=o.source, kind="unread", message=str(exc), code="unread",
+                                              args={"what": o.command or "iptables-save", "detail": str(exc)},
                                               fix="paste the rules as iptables-save prints them"))
                 continue
             iptables_parts.setdefault(o.node, []).append((o, result))
@@ -392,7 +394,8 @@ def _build(report: ReportText, outputs: list[Output], phase: str, warnings: list
             for msg in node.error.split("; "):
                 warnings.append(ReportWarning(source=msg.split(":", 2)[0] + ":" + msg.split(":", 2)[1]
                                               if msg.count(":") >= 2 else report.path,
-                                              kind="unread", message=msg,
+                                              kind="unread", message=msg, code="unread",
+                                              args={"what": msg.split(": ", 1)[0], "detail": msg},
                                               fix="paste the output exactly as the terminal printed it"))
             node.status, node.error = "ok", None
         nodes.append(node)
@@ -476,12 +479,13 @@ def _add_manifest(o: Output, text: str, cluster: ClusterObjects, warnings: list[
         add_cluster_objects(cluster, fix.objects)
         if fix.repaired:
             names = ", ".join(f"{d.get('kind')} {d.get('metadata', {}).get('name')}" for d in fix.objects)
-            warnings.append(ReportWarning(source=o.source, kind="yaml", message=f"{names}: {fix.repaired}",
+            warnings.append(ReportWarning(source=o.source, kind="repair", message=f"{names}: {fix.repaired}",
+                                          code=fix.code, args={"obj": names, "n": str(fix.shift or "")},
                                           fix="check the manifest; paste it as one code block with its indentation"))
         return
     kind = next((ln.split(":", 1)[1].strip() for ln in body_lines if ln.startswith("kind:")), "a manifest")
     warnings.append(ReportWarning(
-        source=o.source, kind="yaml",
+        source=o.source, kind="yaml", code="yaml_damaged", args={"kind": kind},
         message=f"{kind}: damaged YAML kept as evidence only (no object made from it): {fix.damaged}",
         fix="paste the manifest as one code block, with its indentation, or run `kubectl get … -o yaml`"))
     cluster.warnings.append(f"{o.source}: {kind}: damaged YAML, not read: {fix.damaged}")
@@ -497,6 +501,7 @@ def _add_tables(o: Output, text: str, tables: list[dict[str, Any]], warnings: li
         result = get(o.parser or "").parse(text, source=o.source)
     except (ParseError, ImportError) as exc:
         warnings.append(ReportWarning(source=o.source, kind="unread", message=f"{o.command or o.parser}: {exc}",
+                                      code="unread", args={"what": o.command or o.parser or "", "detail": str(exc)},
                                       fix="paste the table exactly as kubectl printed it"))
         return
     rows = result.value if isinstance(result.value, list) else [result.value]
@@ -504,6 +509,8 @@ def _add_tables(o: Output, text: str, tables: list[dict[str, Any]], warnings: li
         d = row.model_dump(mode="json")
         d["source"] = o.source
         d["command"] = o.command
+        if not d.get("namespace"):
+            d["namespace"] = _namespace_of(o.command or "")
         if o.command and o.parser == "kubectl-get":
             d["resource"] = kubectl_get_resource(o.command)
         tables.append(d)
@@ -511,6 +518,19 @@ def _add_tables(o: Output, text: str, tables: list[dict[str, Any]], warnings: li
         warnings.append(ReportWarning(source=f"{o.source}+{w.line_no}", kind="unread",
                                       message=f"{w.message}: {w.line[:120]}",
                                       fix="paste the table exactly as kubectl printed it"))
+
+
+def _namespace_of(command: str) -> Optional[str]:
+    """The namespace a kubectl command lists (-n X / --namespace X); None for -A; else "default"."""
+    words = command.split("|", 1)[0].split()
+    for i, w in enumerate(words):
+        if w in ("-A", "--all-namespaces"):
+            return None
+        if w in ("-n", "--namespace") and i + 1 < len(words):
+            return words[i + 1]
+        if w.startswith(("--namespace=", "-n=")):
+            return w.split("=", 1)[1]
+    return "default"
 
 
 def _add_extra(node: NodeSnapshot, o: Output, warnings: list[ReportWarning]) -> None:
@@ -521,6 +541,7 @@ def _add_extra(node: NodeSnapshot, o: Output, warnings: list[ReportWarning]) -> 
         result = get(o.parser or "").parse(text, source=o.source)
     except (ParseError, ImportError) as exc:
         warnings.append(ReportWarning(source=o.source, kind="unread", message=f"{o.command or o.parser}: {exc}",
+                                      code="unread", args={"what": o.command or o.parser or "", "detail": str(exc)},
                                       fix="paste the output exactly as the terminal printed it"))
         return
     node.evidence.append(Evidence(id=_ev_id(node, o.parser or "output"), command=o.command or o.parser or "",

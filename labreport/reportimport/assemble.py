@@ -39,6 +39,8 @@ class ReportWarning(BaseModel):
     message: str
     fix: Optional[str] = None  # how to give it so that it can be read
     kind: str = "repair"  # repair | unread | duplicate | node | yaml
+    code: Optional[str] = None  # the message's catalog key (s.unread.msg.<code>), see UnreadItem
+    args: dict[str, str] = Field(default_factory=dict)
 
 
 class ImportedOutput(BaseModel):
@@ -101,7 +103,8 @@ def assign_phases(outputs: list[Output], warnings: list[ReportWarning]) -> list[
                 copy.phase = "after"
                 extra.append(copy)
             warnings.append(ReportWarning(
-                source=after[0].source, kind="repair",
+                source=after[0].source, kind="repair", code="new_only",
+                args={"node": node, "new": ", ".join(sorted(pods_a)), "old": ", ".join(sorted(pods_b))},
                 message=(f"the container list after the step on {node} quotes only the new containers "
                          f"({', '.join(sorted(pods_a))}); the ones listed before ({', '.join(sorted(pods_b))}) "
                          "are taken as still running"),
@@ -200,7 +203,7 @@ def merge_iptables(parts: list[tuple[str, Any]], warnings: list[ReportWarning]) 
                     have.rules.append(rule.model_copy())
         if dropped:
             warnings.append(ReportWarning(
-                source=source, kind="duplicate",
+                source=source, kind="duplicate", code="duplicate", args={"n": str(dropped)},
                 message=(f"{dropped} rule{'s' if dropped != 1 else ''} repeat{'' if dropped != 1 else 's'} rules "
                          "pasted earlier (the same addresses and probabilities; chain names differing by a few "
                          "characters, as OCR or retyping does): read once"),

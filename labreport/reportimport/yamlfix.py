@@ -31,6 +31,8 @@ _NEEDS_SPEC = {"Pod", "Deployment", "Service", "ReplicaSet", "DaemonSet", "State
 class ManifestRepair(BaseModel):
     objects: list[dict[str, Any]] = []
     repaired: Optional[str] = None  # what was done, when something was
+    code: Optional[str] = None  # yaml_meta | yaml_shift
+    shift: Optional[int] = None
     damaged: Optional[str] = None  # why it could not be read, when it could not
 
 
@@ -94,13 +96,13 @@ def repair_manifest(text: str, break_at: Optional[int] = None) -> ManifestRepair
     docs = _load(text)
     if _valid(docs):
         return ManifestRepair(objects=docs or [])
-    found: dict[str, tuple[list[dict[str, Any]], str]] = {}
+    found: dict[str, tuple[list[dict[str, Any]], str, Optional[int]]] = {}
     moved = _move_meta_keys(text)
     if moved is not None:
         d = _load(moved)
         if _valid(d) and d is not None:
             found[repr(d)] = (d, "keys that belong under metadata: (name, labels) were at the top level; "
-                                 "moved under metadata:")
+                                 "moved under metadata:", None)
     if break_at is not None and 0 < break_at < len(text.split("\n")):
         lines = text.split("\n")
         for shift in range(1, 13):
@@ -108,10 +110,10 @@ def repair_manifest(text: str, break_at: Optional[int] = None) -> ManifestRepair
             d = _load(cand)
             if _valid(d) and d is not None:
                 found.setdefault(repr(d), (d, f"the part after the page break had lost its indentation; "
-                                              f"shifted right by {shift} spaces"))
+                                              f"shifted right by {shift} spaces", shift))
     if len(found) == 1:
-        d, how = next(iter(found.values()))
-        return ManifestRepair(objects=d, repaired=how)
+        d, how, shift = next(iter(found.values()))
+        return ManifestRepair(objects=d, repaired=how, code="yaml_shift" if shift else "yaml_meta", shift=shift)
     if docs is not None and not _valid(docs):
         why = "the YAML reads, but not as a complete object (no metadata.name, or keys at the wrong level)"
     else:
