@@ -225,3 +225,13 @@ def test_the_report_says_what_could_not_be_read(tmp_path, lang, title, repaired)
     section = text.split(title, 1)[1].split("\n## ", 1)[0]
     assert repaired in section and "Deployment deployment" in section
     assert res.main is not None
+
+
+@pytest.mark.parametrize("seed, check", [(SEED000, check_seed000), (SEED001, check_seed001)])
+def test_a_report_whose_code_fences_were_lost(seed, check):
+    """A Markdown renderer's PDF has no ``` lines: the outputs are found by their shapes."""
+    from labreport.reportimport.extract import ReportText
+    from labreport.reportimport import import_text
+
+    text = "\n".join(ln for ln in seed.read_text(encoding="utf-8").split("\n") if not ln.strip().startswith("```"))
+    check(import_text(ReportText(path="nofence.txt", format="text", text=text)))

@@ -31,9 +31,17 @@ _HEADER_RE = re.compile(
     r"^\s*(?:CONTAINER(?: ID)?\s+IMAGE|NAME\s+(?:READY|STATUS|TYPE|ENDPOINTS|REFERENCE|CPU|DESIRED|AGE|DATA)"
     r"|NAMESPACE\s+NAME|POD ID\s+CREATED|USER\s+PID|UID\s+PID|Module\s+Size|IP Virtual Server)\b"
 )
+_GUT = r"(?:\d{1,4}\s*\|?\s+)?"
+# code a Markdown renderer printed without its fences: rules, manifests, ip, ps rows, inspect
+_CODE_START_RE = re.compile(
+    rf"^\s*{_GUT}(?:-A [A-Z][\w-]*\s|\*(?:nat|filter|mangle|raw)\s*$|:KUBE-|(?:apiVersion|kind):\s*\S"
+    rf"|\d+: [\w.@-]+: <|\"NetworkMode\":|[a-z_][\w.-]*\s+\d+\s+\d+\.\d+\s+\d+\.\d+\s+\d+\s+\d+\s)"
+)
 _USER_PROMPT_RE = re.compile(r"^\s*(?:\d+\s*\|?\s+)?(?:\[[^\]\n]{1,80}\]\s*|[\w.-]+@[\w.-]+(?::[^\s#$]*)?\s*)[#$%]")
 _GUTTER_RE = re.compile(r"^(\s*)(\d{1,4})(\s*\|)?(?:\s|$)")
 _YAML_START_RE = re.compile(r"^\s*(?:\d{1,4}\s*\|?\s+)?(?:apiVersion|kind):\s*\S")
+
+_YAML_LINE_RE = re.compile(r"^\s*(?:- )?[\w./-]+:(?:\s|$)|^\s*- \S")
 
 MAX_CONTEXT = 400
 
@@ -92,7 +100,7 @@ def _starts_output(line: str) -> bool:
         return False
     if "\t" in line and line.strip():
         return True
-    return bool(_USER_PROMPT_RE.match(line) or _HEADER_RE.match(line))
+    return bool(_USER_PROMPT_RE.match(line) or _HEADER_RE.match(line) or _CODE_START_RE.match(line))
 
 
 def split_blocks(text: str) -> list[Block]:
@@ -103,6 +111,7 @@ def split_blocks(text: str) -> list[Block]:
     i = 0
     n = len(lines)
     last_fenced_end = -10  # index of the closing fence of the last fenced block
+    last_unfenced_end = -10  # index of the line after the last unfenced run
 
     def context() -> str:
         return "\n".join(ln for ln in prose if ln.strip())[-MAX_CONTEXT:]
@@ -133,14 +142,27 @@ def split_blocks(text: str) -> list[Block]:
             last_fenced_end = j
             i = j + 1
             continue
-        if _starts_output(line):
+        prev_yaml = bool(blocks and not blocks[-1].fenced and any(_YAML_START_RE.match(b) for b in blocks[-1].lines))
+        if _starts_output(line) or (prev_yaml and not has_cjk(line) and _YAML_LINE_RE.match(line)
+                                    and all(not b.strip() for b in lines[max(last_unfenced_end, 0):i])):
             j = i
             run: list[str] = []
             while j < n and lines[j].strip() and not has_cjk(lines[j]) and not _FENCE_RE.match(lines[j]):
                 run.append(lines[j])
                 j += 1
-            blocks.append(Block(start_line=i + 1, lines=run, fenced=False, context=context(), question=question,
-                                line_numbers=list(range(i + 1, i + 1 + len(run)))))
+            numbers = list(range(i + 1, i + 1 + len(run)))
+            prev = blocks[-1] if blocks else None
+            if (prev is not None and not prev.fenced and last_unfenced_end >= 0
+                    and all(not b.strip() for b in lines[last_unfenced_end:i])
+                    and not (_USER_PROMPT_RE.match(run[0]) or _HEADER_RE.match(run[0])) and _continues(prev, run)):
+                prev.breaks.append(len(prev.lines))  # the same output, cut by a blank line or a page
+                prev.lines.extend(run)
+                prev.line_numbers.extend(numbers)
+                prev.joined += 1
+            else:
+                blocks.append(Block(start_line=i + 1, lines=run, fenced=False, context=context(), question=question,
+                                    line_numbers=numbers))
+            last_unfenced_end = j
             prose = []
             i = j
             continue
