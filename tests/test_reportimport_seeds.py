@@ -72,6 +72,16 @@ def check_seed001(r: ReportImport) -> None:
         assert [e.address.split(":")[0] for e in s.endpoints] == ["10.244.1.3", "10.244.1.4", "10.244.1.5"], port
         assert _shares(s) == [Fraction(1, 3)] * 3, port
     assert any(w.kind == "duplicate" for w in r.warnings)
+    # Q4 / Q9 manifests whose lines a page break and the line-number column had moved: put
+    # back exactly as the hand-repaired fixtures (tests/fixtures/seeds/README.md) have them
+    import yaml
+
+    seeds = FIXTURES / "seeds" / "seed001"
+    assert after.cluster.pods == [yaml.safe_load((seeds / "test_k8s.yaml").read_text(encoding="utf-8"))]
+    assert after.cluster.services == [yaml.safe_load((seeds / "testservice.yaml").read_text(encoding="utf-8"))]
+    assert any(w.code == "yaml_lines" and "Pod testpod" in w.message for w in r.warnings)
+    # the Deployment of Q7 is beyond that (a key at the wrong level before the break too): evidence only
+    assert any(w.code == "yaml_damaged" and w.args == {"kind": "Deployment"} for w in r.warnings)
     # the kubeadm join token never reaches the snapshot
     dumped = after.model_dump_json()
     assert "o8p3emy5aie3yro4" not in dumped and "yb3v37" not in dumped

@@ -41,7 +41,7 @@ _USER_PROMPT_RE = re.compile(r"^\s*(?:\d+\s*\|?\s+)?(?:\[[^\]\n]{1,80}\]\s*|[\w.
 _GUTTER_RE = re.compile(r"^(\s*)(\d{1,4})(\s*\|)?(?:\s|$)")
 _YAML_START_RE = re.compile(r"^\s*(?:\d{1,4}\s*\|?\s+)?(?:apiVersion|kind):\s*\S")
 
-_YAML_LINE_RE = re.compile(r"^\s*(?:- )?[\w./-]+:(?:\s|$)|^\s*- \S")
+_YAML_LINE_RE = re.compile(r"^\s*(?:\d{1,4}\s*\|?\s+)?(?:(?:- )?[\w./-]+:(?:\s|$)|- \S)")
 
 MAX_CONTEXT = 400
 
