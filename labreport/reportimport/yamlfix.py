@@ -120,8 +120,8 @@ def repair_manifest(text: str, break_at: Optional[int] = None) -> ManifestRepair
                 found.setdefault(repr(d), (d, f"the part after the page break had lost its indentation; "
                                               f"shifted right by {shift} spaces", shift))
     if len(found) == 1:
-        d, how, shift = next(iter(found.values()))
-        return ManifestRepair(objects=d, repaired=how, code="yaml_shift" if shift else "yaml_meta", shift=shift)
+        d, how, by = next(iter(found.values()))
+        return ManifestRepair(objects=d, repaired=how, code="yaml_shift" if by else "yaml_meta", shift=by)
     if not found:
         results, moves = snap_lines(text, break_at)
         if len(results) == 1:
@@ -222,12 +222,12 @@ def schema_problems(doc: dict[str, Any]) -> list[str]:
     if kind == "Pod":
         _pod_spec_ok(spec, ".spec", bad)
     elif kind in ("Deployment", "ReplicaSet", "DaemonSet", "StatefulSet"):
-        if _keys_ok(spec, _WORKLOAD_SPEC, ".spec", bad):
+        if _keys_ok(spec, _WORKLOAD_SPEC, ".spec", bad) and isinstance(spec, dict):
             tmpl = spec.get("template")
-            if _keys_ok(tmpl, {"metadata", "spec"}, ".spec.template", bad):
+            if _keys_ok(tmpl, {"metadata", "spec"}, ".spec.template", bad) and isinstance(tmpl, dict):
                 _pod_spec_ok(tmpl.get("spec"), ".spec.template.spec", bad)
     elif kind == "Service":
-        if _keys_ok(spec, _SVC_SPEC, ".spec", bad):
+        if _keys_ok(spec, _SVC_SPEC, ".spec", bad) and isinstance(spec, dict):
             _items(spec.get("ports"), _SPORT, ".spec.ports", bad)
     elif kind == "HorizontalPodAutoscaler":
         _keys_ok(spec, _HPA_SPEC, ".spec", bad)
