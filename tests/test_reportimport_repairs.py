@@ -129,3 +129,38 @@ def test_kubectl_get_wide_pods_with_node_and_namespace_column():
         ("default", "testpod", "10.244.1.2", "k8s-worker"),
         ("kube-system", "kube-proxy-ctn44", "172.23.193.146", "k8s-worker")]
     assert rows[1].columns["RESTARTS"] == "4 (80s ago)"
+
+
+def test_yaml_aliases_are_refused_not_expanded():
+    bomb = "\n".join(["apiVersion: v1", "kind: ConfigMap", "metadata:", "  name: lol",
+                      'data: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]',
+                      "b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]", "c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]",
+                      "d: [*c,*c,*c,*c,*c,*c,*c,*c,*c]"])
+    fix = repair_manifest(bomb)
+    assert fix.objects == [] and "aliases" in (fix.damaged or "")
+
+
+def test_garbage_and_odd_reports_never_raise_anything_but_a_clear_error(tmp_path):
+    import random
+
+    from labreport.reportimport import import_report
+    from labreport.reportimport.extract import ReportReadError
+
+    rnd = random.Random(12)
+    cases = {
+        "blank.txt": b"   \n\n",
+        "bin.txt": bytes(rnd.randrange(256) for _ in range(5000)),
+        "zip.docx": b"PK\x03\x04" + bytes(100),
+        "long.md": b"```\n" + b"-A KUBE-SVC-X " * 20000 + b"\n```\n",
+        "prompts.md": b"\n".join(b"root@h%d:~# crictl ps" % i for i in range(500)),
+        "tables.txt": b"CONTAINER\tIMAGE\tCREATED\tSTATE\tNAME\tATTEMPT\tPOD ID\tPOD\n" + b"x\ty\n" * 2000,
+    }
+    for name, data in cases.items():
+        p = tmp_path / name
+        p.write_bytes(data)
+        try:
+            r = import_report(str(p))
+        except ReportReadError as exc:
+            assert name in str(exc)
+            continue
+        assert r.after is not None

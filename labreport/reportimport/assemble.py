@@ -134,6 +134,7 @@ _PROB_RE = re.compile(r"--probability\s+([0-9.]+)")
 _CHAINISH_RE = re.compile(r"^KUBE-[A-Z]+-[A-Z0-9]{8,}$")
 
 
+_MAX_FUZZY = 300
 _OCR = str.maketrans({"O": "0", "o": "0", "I": "1", "l": "1", "S": "5", "B": "8", "Z": "2", "G": "6", "Q": "0"})
 
 
@@ -196,8 +197,10 @@ def merge_iptables(parts: list[tuple[str, Any]], warnings: list[ReportWarning]) 
                         continue
                     target.chains[cname] = chain.model_copy(deep=True)
                     continue
+                exact = {r.spec for r in have.rules}
+                fuzzy = len(have.rules) <= _MAX_FUZZY  # OCR twins are looked for in chains of a paste's size
                 for rule in chain.rules:
-                    if any(same_rule(rule.spec, r.spec) for r in have.rules):
+                    if rule.spec in exact or (fuzzy and any(same_rule(rule.spec, r.spec) for r in have.rules)):
                         dropped += 1
                         continue
                     have.rules.append(rule.model_copy())

@@ -18,6 +18,7 @@ it (never a nameless "Pod None").
 
 from __future__ import annotations
 
+import re
 from typing import Any, Optional
 
 import yaml
@@ -99,8 +100,17 @@ def _move_meta_keys(text: str) -> Optional[str]:
     return "\n".join(out)
 
 
+_ALIAS_RE = re.compile(r"(?:^|[\s:\[,-])\*[A-Za-z0-9_.-]+")
+_ANCHOR_RE = re.compile(r"(?:^|[\s:\[,-])&[A-Za-z0-9_.-]+")
+MAX_SEARCH_LINES = 300  # longer manifests are not searched line by line (time stays bounded)
+
+
 def repair_manifest(text: str, break_at: Optional[int] = None) -> ManifestRepair:
     """``break_at``: index of the first line after the page break (None: no break known)."""
+    if _ANCHOR_RE.search(text) and _ALIAS_RE.search(text):
+        # aliases can make a small text expand to a huge object (a "billion laughs"); a
+        # lab manifest has none
+        return ManifestRepair(damaged="it uses YAML anchors and aliases (&name / *name), which are not read")
     docs = _load(text)
     if _valid(docs):
         return ManifestRepair(objects=docs or [])
@@ -122,7 +132,7 @@ def repair_manifest(text: str, break_at: Optional[int] = None) -> ManifestRepair
     if len(found) == 1:
         d, how, by = next(iter(found.values()))
         return ManifestRepair(objects=d, repaired=how, code="yaml_shift" if by else "yaml_meta", shift=by)
-    if not found:
+    if not found and text.count("\n") <= MAX_SEARCH_LINES:
         results, moves = snap_lines(text, break_at)
         if len(results) == 1:
             return ManifestRepair(objects=results[0], code="yaml_lines", shift=moves,
