@@ -7,7 +7,8 @@
   report shows pod IPs at all: ``kubectl get pods -o wide``, ``describe``, pod ``ip addr``);
 - pod-ip-conflict: one pod with two different IPs in two outputs;
 - veth-contradicted: a veth pair inferred from ifindex numbers on a node other than the one
-  ``kubectl describe`` / ``get pods -o wide`` puts the pod on (the pair is then flagged).
+  ``kubectl describe`` / ``get pods -o wide`` puts the pod on: the pair is taken out of the
+  node's veth pairs (so it is not drawn) and kept in the inconsistency.
 """
 
 from __future__ import annotations
@@ -121,6 +122,14 @@ def find(snapshot: Snapshot, analysis: Analysis) -> list[Inconsistency]:
                     detail=f"paired by ifindex on {na.node}, but {where[1]} puts pod {name} on {where[0]}: "
                            "not drawn as fact", args={"node": na.node, "where": where[1], "pod": name,
                                                       "other": where[0]}))
+    for na in analysis.nodes:  # a contradicted pair is not drawn as fact: it stays in the inconsistency only
+        kept = [v for v in na.veth_pairs if not v.contradicted]
+        if len(kept) != len(na.veth_pairs):
+            for v in na.veth_pairs:
+                if v.contradicted:
+                    na.warnings.append(f"veth: {v.host_ifname} <-> {v.netns}:{v.pod_ifname} was inferred from "
+                                       f"interface indexes, but {v.contradicted}: not drawn")
+            na.veth_pairs = kept
     return found[:_MAX]
 
 
