@@ -119,6 +119,8 @@ def parse(text: str, *, source: str = "<input>") -> ParseResult[list[Described]]
                 cur.node, cur.node_ip = node, ip or None
             elif key == "IP" and value:
                 cur.ip = value
+            elif key == "IPs" and value:
+                cur.ips.extend(v for v in re.split(r"[,\s]+", value) if v)
             elif key == "Type":
                 cur.service_type = value
             elif key in ("Port", "TargetPort") and value:
