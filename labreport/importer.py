@@ -319,6 +319,9 @@ def _merge_container(old: Container, new: Container) -> None:
             old.is_sandbox = old.is_sandbox or bool(value)
         elif field == "fragment":
             continue
+        elif field == "listed_by":  # every output that listed it (docker ps, crictl ps, ctr c ls …)
+            have = list(getattr(old, "listed_by", None) or [])
+            setattr(old, "listed_by", have + [p for p in (value or []) if p not in have])  # noqa: B010
         elif value not in (None, "", [], {}) and getattr(old, field, None) in (None, "", [], {}, "unknown"):
             setattr(old, field, value)
 
@@ -529,6 +532,8 @@ def build_node(name: str, files: dict[str, list[tuple[str, str]]], *, keep_going
             if parser == "ps":
                 node.processes.extend(value)
             elif parser in ("docker-ps", "crictl-ps", "crictl-pods", "ctr-containers"):
+                for c in value:
+                    setattr(c, "listed_by", [parser])  # noqa: B010 (extra field: which outputs list it)
                 _add_containers(node, value, merge=True)
             elif parser == "docker-inspect":
                 if arg:

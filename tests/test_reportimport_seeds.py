@@ -98,6 +98,12 @@ def test_seed001_text_whole():
     assert by_line[491].node == "k8s-master" and by_line[491].phase == "after"
     master = r.after.node("k8s-master")
     assert master.info.sysctls["net.ipv4.ip_forward"] == "1"  # Q1's sysctl check, gutter removed
+    # which output listed each container: Q5's `ctr c ls` has no counterpart before the pod, so
+    # a comparison can leave its rows out (listed_by) instead of calling them new
+    worker = r.after.node("k8s-worker")
+    ctr_only = {c.id[:8] for c in worker.containers if c.listed_by == ["ctr-containers"]}
+    assert ctr_only == {"afaf811d", "bb3f4630", "c541c7c7", "e0ea3220", "e0ab55e0", "f76959b2"}
+    assert {tuple(c.listed_by) for c in worker.containers if c.pod_name == "testpod"} == {("crictl-ps",)}
 
 
 # ----------------------------------------------------------------------------- seed 000
