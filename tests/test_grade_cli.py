@@ -44,3 +44,23 @@ def test_grade_a_class_with_a_broken_report(cli, tmp_path):
         assert load(out / student / "snapshot").nodes and load(out / student / "snapshot" / "before").nodes
     page = (out / "summary.html").read_text(encoding="utf-8")
     assert "<script>" not in page and "carol" in page and "alice/report/report.md" in page
+
+
+@pytest.mark.browser
+def test_grade_pdf_and_docx_reports(cli, tmp_path):
+    pytest.importorskip("pypdf")
+    from tests.test_reportimport_seeds import _docx, _pdf
+
+    cls = tmp_path / "class"
+    cls.mkdir()
+    _pdf(RAW / "seed000.txt", cls / "s000.pdf", tmp_path)
+    _docx(RAW / "seed001.txt", cls / "s001.docx")
+    (cls / "empty.docx").write_bytes(b"")
+    out = tmp_path / "graded"
+    code, _, err = cli("grade", *sorted(cls.iterdir()), "--out", out, "--format", "html")
+    assert code == 10, err
+    rows = {r["student"]: r for r in csv.DictReader(io.StringIO((out / "summary.csv").read_text(encoding="utf-8")))}
+    assert rows["empty"]["status"] == "unreadable" and "empty" in rows["empty"]["error"]
+    assert rows["s000"]["nodes"] == "master node1" and rows["s000"]["Q11"] == "yes"
+    assert rows["s001"]["nodes"] == "k8s-master k8s-worker" and rows["s001"]["Q6"] == "yes"
+    assert (out / "s000" / "report" / "report.html").exists() and (out / "s001" / "report" / "report.html").exists()
