@@ -251,3 +251,15 @@ def test_a_report_whose_code_fences_were_lost(seed, check):
 
     text = "\n".join(ln for ln in seed.read_text(encoding="utf-8").split("\n") if not ln.strip().startswith("```"))
     check(import_text(ReportText(path="nofence.txt", format="text", text=text)))
+
+
+def test_cli_report_plus_files_given_for_a_node(cli, tmp_path):
+    """Files the report lacks are given with the usual options; they join the report's node."""
+    ip_addr = FIXTURES / "seeds" / "seed001" / "worker-ip-addr.txt"
+    code, _, err = cli("import", "--report", SEED000, "--node", "node1", "--ip-addr", ip_addr,
+                       "--out", tmp_path / "s")
+    assert code == 0, err
+    snap = load(tmp_path / "s")
+    node1 = snap.node("node1")
+    assert [ns.kind for ns in node1.netns] == ["node"] and len(node1.netns[0].links) == 5
+    assert {c.pod_name for c in node1.containers} == {"kube-proxy-d2lkd", "pod"}  # the report's part is kept
