@@ -164,3 +164,22 @@ def test_garbage_and_odd_reports_never_raise_anything_but_a_clear_error(tmp_path
             assert name in str(exc)
             continue
         assert r.after is not None
+
+
+def test_an_output_the_text_gives_for_the_worker_with_the_masters_prompt():
+    from labreport.analysis import analyze
+
+    crictl = (FIXTURES / "seeds" / "seed001" / "master-crictl-ps.txt").read_text(encoding="utf-8")
+    text = "\n".join([
+        "```", "root@k8s-master:/home# kubectl get node",
+        "NAME         STATUS   ROLES           AGE   VERSION",
+        "k8s-master   Ready    control-plane   47m   v1.28.9",
+        "k8s-worker   Ready    <none>          4m    v1.28.9", "```", "",
+        "Q3 worker节点的显示：", "```", "root@k8s-master:/home# crictl ps", crictl, "```"])
+    r = import_text(ReportText(path="r.md", format="markdown", text=text))
+    (o,) = [o for o in r.outputs if o.parser == "crictl-ps"]
+    assert o.node == "k8s-master" and o.stated_node == "k8s-worker"  # the prompt wins, the conflict is said
+    assert any(w.code == "prompt_node" for w in r.warnings)
+    a = analyze(r.after)
+    (inc,) = [i for i in a.inconsistencies if i.kind == "prompt-node"]
+    assert inc.node == "k8s-master" and "k8s-worker" in inc.detail

@@ -85,6 +85,13 @@ def find(snapshot: Snapshot, analysis: Analysis) -> list[Inconsistency]:
     names = {n.name for n in snapshot.nodes}
     for node in snapshot.nodes:
         for ev in node.evidence:
+            stated = getattr(ev, "stated_node", None)
+            if isinstance(stated, str) and stated != node.name:
+                found.append(Inconsistency(
+                    kind="prompt-node", node=node.name, subject=ev.command,
+                    detail=f"the report says this output is from {stated}, but its prompt is {node.name}'s",
+                    evidence=[ev.path or ev.id], args={"host": node.name, "node": stated}))
+                continue
             host = _prompt_host(ev)
             if host and host != node.name and host in names:
                 found.append(Inconsistency(

@@ -462,6 +462,8 @@ def _annotate_evidence(node: NodeSnapshot, outs: list[Output]) -> None:
         setattr(ev, "node_from", o.node_from)  # noqa: B010 (an extra field of the snapshot)
         setattr(ev, "question", o.question)  # noqa: B010 (an extra field of the snapshot)
         setattr(ev, "command_from", o.command_from)  # noqa: B010 (an extra field of the snapshot)
+        if o.stated_node:
+            setattr(ev, "stated_node", o.stated_node)  # noqa: B010 (the node the report's words give)
         if o.repairs:
             setattr(ev, "repairs", list(o.repairs))  # noqa: B010 (an extra field of the snapshot)
 
