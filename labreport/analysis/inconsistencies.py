@@ -147,7 +147,7 @@ def unread(snapshot: Snapshot) -> list[UnreadItem]:
     if isinstance(info, dict):
         for w in info.get("warnings") or []:
             if isinstance(w, dict) and isinstance(w.get("message"), str):
-                args = w.get("args") if isinstance(w.get("args"), dict) else {}
+                args: dict[str, Any] = w["args"] if isinstance(w.get("args"), dict) else {}
                 out.append(UnreadItem(source=str(w.get("source", "")), message=w["message"],
                                       fix=w.get("fix") if isinstance(w.get("fix"), str) else None,
                                       kind=str(w.get("kind", "unread")),

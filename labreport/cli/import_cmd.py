@@ -203,7 +203,7 @@ def command(argv: tuple[str, ...]) -> None:
             c = snap.cluster
             counts = {f: len(getattr(c, f)) for f in ("pods", "services", "deployments", "hpas", "other")}
             click.echo("cluster objects: " + ", ".join(f"{v} {k}" for k, v in counts.items() if v), err=True)
-            cw = Counter(w["source"] for w in getattr(c, "warnings", []) or [])
+            cw = Counter(w["source"] for w in getattr(c, "parse_warnings", []) or [] if isinstance(w, dict))
             for source, n in cw.items():
                 click.echo(f"  {n} line{'s' if n != 1 else ''} not understood in {source}", err=True)
         click.echo(f"snapshot written: {path}", err=True)
