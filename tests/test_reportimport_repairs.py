@@ -183,3 +183,20 @@ def test_an_output_the_text_gives_for_the_worker_with_the_masters_prompt():
     a = analyze(r.after)
     (inc,) = [i for i in a.inconsistencies if i.kind == "prompt-node"]
     assert inc.node == "k8s-master" and "k8s-worker" in inc.detail
+
+
+def test_hosts_named_without_roles_the_control_plane_one_is_the_master():
+    """Prompts root@class and root@class2, prose saying master/worker: the host where kubectl
+    is typed and kube-apiserver runs is the master; no third node "master" appears."""
+    ps = (FIXTURES / "seeds" / "seed001" / "master-ps-aux-grep-kube.txt").read_text(encoding="utf-8")
+    ps = ps.replace("root@k8s-master:/home#", "root@class:~#")
+    crictl = (FIXTURES / "seeds" / "seed001" / "worker-crictl-ps-before.txt").read_text(encoding="utf-8")
+    text = "\n".join(["Q2 master节点：", "```", ps, "```", "", "```", "root@class:~# kubectl get pods", "No resources found",
+                      "```", "", "Q3 worker节点的显示：", "", crictl, "", "```", "root@class2:~# ip addr",
+                      "1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 qdisc noqueue state UNKNOWN group default qlen 1000",
+                      "    link/loopback 00:00:00:00:00:00 brd 00:00:00:00:00:00", "```"])
+    r = import_text(ReportText(path="r.md", format="markdown", text=text))
+    assert [n.name for n in r.after.nodes] == ["class", "class2"]
+    assert r.info.node_names == {"master": "class", "worker": "class2"}
+    (c,) = [o for o in r.outputs if o.parser == "crictl-ps"]
+    assert c.node == "class2" and c.node_from == "text before"

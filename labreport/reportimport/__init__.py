@@ -185,6 +185,10 @@ def _assign_nodes(outputs: list[Output], names: NodeNames) -> None:
     for o in outputs:
         if o.prompt_host and o.prompt_host not in names.pods:
             names.add_host(o.prompt_host)
+            cmd = (o.command or "").replace("sudo ", "").strip()
+            if cmd.startswith(("kubectl", "kubect1", "kubeadm init")) or (
+                    o.parser == "ps" and "kube-apiserver" in o.text):
+                names.control_votes[o.prompt_host] = names.control_votes.get(o.prompt_host, 0) + 1
     # pass 2: each output's node
     section_role: Optional[str] = None
     question: Optional[int] = None

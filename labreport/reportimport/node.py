@@ -46,6 +46,9 @@ class NodeNames(BaseModel):
     table_roles: dict[str, str] = Field(default_factory=dict)  # kubectl get nodes: name -> ROLES
     aliases: dict[str, str] = Field(default_factory=dict)  # user's --node ALIAS=NAME
     pods: set[str] = Field(default_factory=set)  # pod names (a pod's shell is not a node)
+    # hosts where control-plane work shows (kubectl / kubeadm init typed there, kube-apiserver
+    # in its ps): the master when no name or role says so
+    control_votes: dict[str, int] = Field(default_factory=dict)
 
     def add_host(self, host: str) -> None:
         if host not in self.hosts:
@@ -68,16 +71,23 @@ class NodeNames(BaseModel):
         masters = [n for n, r in self.table_roles.items() if "control-plane" in r or "master" in r]
         workers = [n for n, r in self.table_roles.items() if n not in masters]
         hosts = self.node_hosts()
+        voted = self._voted_master(hosts)
         if role == "master":
-            cands = masters or [h for h in hosts if _MASTER_RE.search(h)]
+            cands = masters or [h for h in hosts if _MASTER_RE.search(h)] or ([voted] if voted else [])
         else:
             cands = workers or [h for h in hosts if _WORKER_RE.search(h) or re.search(r"node|slave", h, re.I)]
             if not cands and hosts:
-                non_master = [h for h in hosts if not _MASTER_RE.search(h)]
+                non_master = [h for h in hosts if not _MASTER_RE.search(h) and h != voted]
                 cands = non_master if len(non_master) == 1 else []
         if len(cands) == 1:
             return self.aliases.get(cands[0], cands[0])
         return role
+
+    def _voted_master(self, hosts: list[str]) -> Optional[str]:
+        votes = sorted(((self.control_votes.get(h, 0), h) for h in hosts), reverse=True)
+        if votes and votes[0][0] > 0 and (len(votes) == 1 or votes[1][0] < votes[0][0]):
+            return votes[0][1]
+        return None
 
     def canonical(self, host: str) -> str:
         """A prompt's host name, merged with the role names it stands for."""
