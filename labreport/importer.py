@@ -325,6 +325,9 @@ def _merge_container(old: Container, new: Container) -> None:
             old.is_sandbox = old.is_sandbox or bool(value)
         elif field == "fragment":
             continue
+        elif field == "listed_by":  # every output that listed it (docker ps, crictl ps, ctr c ls …)
+            have = list(getattr(old, "listed_by", None) or [])
+            setattr(old, "listed_by", have + [p for p in (value or []) if p not in have])  # noqa: B010
         elif value not in (None, "", [], {}) and getattr(old, field, None) in (None, "", [], {}, "unknown"):
             setattr(old, field, value)
 
@@ -412,7 +415,7 @@ def tie_ctr_sandboxes(node: NodeSnapshot) -> None:
             sb.pod_name = members[0].pod_name
             sb.pod_namespace = sb.pod_namespace or members[0].pod_namespace
             sb.pod_uid = sb.pod_uid or members[0].pod_uid
-            sb.sandbox_of = "crictl ps POD ID prefix"  # extra: how the pod was found
+            setattr(sb, "sandbox_of", "crictl ps POD ID prefix")  # noqa: B010 (extra: how the pod was found)
 
 
 def tie_pod_namespaces(node: NodeSnapshot) -> None:
@@ -535,6 +538,8 @@ def build_node(name: str, files: dict[str, list[tuple[str, str]]], *, keep_going
             if parser == "ps":
                 node.processes.extend(value)
             elif parser in ("docker-ps", "crictl-ps", "crictl-pods", "ctr-containers"):
+                for c in value:
+                    setattr(c, "listed_by", [parser])  # noqa: B010 (extra field: which outputs list it)
                 _add_containers(node, value, merge=True)
             elif parser == "docker-inspect":
                 if arg:
@@ -648,6 +653,9 @@ def import_files(nodes: list[tuple[str, dict[str, list[tuple[str, str]]]]], *,
             cluster_warnings.extend(w.model_copy(update={"source": path}) for w in result.warnings)
         if errors:
             cluster.error = "; ".join(errors)
+        if cluster_warnings:
+            # ClusterObjects.warnings holds sentences; the structured records go beside them
+            cluster.warnings.extend(f"{w.source}:{w.line_no}: {w.message}" for w in cluster_warnings)
         cluster.parse_warnings = cluster_warnings
         _sort_cluster(cluster)
     built = []

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Callable, Optional, TypeVar
 
-from labreport.analysis import (components, crosscheck, devices, observed, overview, path, pods, preflight, services,
+from labreport.analysis import (components, crosscheck, devices, inconsistencies, observed, overview, path, pods, preflight, services,
                                 topology, traffic, veth, workloads)
 from labreport.analysis.model import Analysis, NodeAnalysis, Pod
 from labreport.perf import gc_paused
@@ -168,4 +168,10 @@ def _analyze(snapshot: Snapshot, *, service: Optional[str], from_node: Optional[
     if obs is not None:
         analysis.observed, notes = obs
         analysis.warnings.extend(notes)
+    found = _guard(analysis.warnings, "inconsistencies", lambda: inconsistencies.find(snapshot, analysis))
+    if found is not None:
+        analysis.inconsistencies = found
+    items = _guard(analysis.warnings, "unread", lambda: inconsistencies.unread(snapshot))
+    if items is not None:
+        analysis.unread = items
     return analysis
