@@ -594,6 +594,12 @@ def render_report(snapshot: Snapshot, *, fmt: str = "html", lang: str = "en", ou
     print_pdf(html_path, pdf)
     result.main = pdf
     result.files.append(pdf)
+    for name in ("topology.png", "topology.dot"):
+        if name in files:
+            _write(out / name, files[name])
+            result.files.append(out / name)
+    if make_zip:
+        result.files.append(_zip(out, list(result.files)))
     return result
 
 
