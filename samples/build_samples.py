@@ -2,7 +2,7 @@
 """Rebuild the bundled samples from the seed fixtures with `labreport import`.
 
 Every input is a real command output cut out of a student's lab report
-(tests/fixtures/seeds/, tests/fixtures/iptables/; their READMEs say from which lines and
+(tests/fixtures/seeds/, tests/fixtures/parsers/iptables-save/; their READMEs say from which lines and
 what was repaired). Nothing is invented here: each sample is exactly what
 `labreport import` makes of those files. Run from anywhere:
 
@@ -24,7 +24,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = "tests/fixtures/seeds"
-IPT = "tests/fixtures/iptables"
+IPT = "tests/fixtures/parsers/iptables-save"
 
 S1 = f"{SEEDS}/seed001"
 S0 = f"{SEEDS}/seed000"

@@ -22,17 +22,19 @@ from pathlib import Path
 from typing import Any, Optional
 
 import jinja2
-import markdown as _markdown
 
 from labreport import __version__
+from labreport.analysis.components import container_short_name
 from labreport.analysis.model import Analysis, Hop, ServiceRecord
 from labreport.errors import RenderError
 from labreport.render import diagram as _diagram
+from labreport.render import escape as _esc
 from labreport.render.context import (APPENDIX_MAX_LINES, Excerpt, NodeView, ReportContext, build_context, fmt_prob,
                                       fmt_share, to_yaml, PER_NODE_DIAGRAMS_ABOVE)
 from labreport.render.i18n import Translator
 from labreport.render.i18n import templates_dir as _templates_dir
 from labreport.render.markup import Badge, Code, Markup
+from labreport.render.markup import fence as _markup_fence
 from labreport.snapshot import Evidence, Snapshot, atomic_write
 
 FORMATS = ("md", "html", "pdf")
@@ -62,7 +64,8 @@ def templates_dir() -> Path:
 def _env() -> jinja2.Environment:
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates_dir())),
-        autoescape=False,
+        autoescape=False,  # the output is Markdown: finalize escapes every value as Markdown text
+        finalize=_esc.finalize,
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
@@ -287,7 +290,7 @@ class _Helpers:
         args = dict(getattr(h, "args", None) or {})
         args.setdefault("node", h.node or "")
         msg = self.t(f"path.hop.{key}", **{k: str(v) for k, v in args.items()}) if self.t.has(f"path.hop.{key}") else h.detail
-        where = f"**{h.node}** · " if h.node else ""
+        where = _esc.Safe(f"**{_esc.md_text(h.node, inline=True)}** · ") if h.node else _esc.Safe("")
         out = where + self.m.text(msg)
         rule = args.get("rule")
         if rule:
@@ -370,11 +373,7 @@ class _Helpers:
 
 
 def _short_name(name: str) -> str:
-    try:
-        from labreport.analysis.components import container_short_name
-        return container_short_name(name or "")
-    except ImportError:  # pragma: no cover
-        return name
+    return container_short_name(name or "")
 
 
 def _vip(rec: ServiceRecord) -> str:
@@ -469,16 +468,14 @@ def _css() -> str:
 
 
 def markdown_to_html(md_text: str, m: Markup, *, lang: str, title: str) -> str:
-    from markdown.extensions.toc import slugify_unicode
-
-    body = _markdown.markdown(md_text, extensions=["tables", "fenced_code", "sane_lists", "toc"],
-                              extension_configs={"toc": {"slugify": slugify_unicode, "toc_depth": "2-2"}},
-                              output_format="html")
+    body = _esc.markdown_to_html(md_text)  # raw HTML off, links and images guarded
     body = m.restore(body)
     env = _env()
+    env.finalize = None
     env.autoescape = False
     page = env.get_template("html/page.html.j2")
-    return page.render(lang="zh-CN" if lang == "zh" else "en", title=_html.escape(title), css=_css(), body=body)
+    return page.render(lang="zh-CN" if lang == "zh" else "en", title=_esc.html_text(title), css=_css(), body=body,
+                       csp=_esc.html_text(_esc.CSP))
 
 
 def _diagram_block(ctx: ReportContext, snapshot: Snapshot, analysis: Analysis, fmt: str, t: Translator,
@@ -497,7 +494,7 @@ def _diagram_block(ctx: ReportContext, snapshot: Snapshot, analysis: Analysis, f
         note = t("s.net.no_dot", why=img.error or "?")
         files["topology.mmd"] = d.mermaid
         if fmt == "md":
-            return f"\n> ⚠ {note}\n\n```mermaid\n{d.mermaid}\n```\n", files
+            return _esc.Safe(f"\n> ⚠ {_esc.md_text(note, inline=True)}\n\n{_markup_fence(d.mermaid, 'mermaid')}\n"), files
         html_frag = (f'<div class="callout warn">{_html.escape(note)}</div>'
                      f'<pre class="mermaid"><code>{_html.escape(d.mermaid)}</code></pre>')
         return "@@FIGURE@@", {**files, "__html__": html_frag}
@@ -505,8 +502,9 @@ def _diagram_block(ctx: ReportContext, snapshot: Snapshot, analysis: Analysis, f
     if img.png is not None:
         files["topology.png"] = img.png
     if fmt == "md":
-        extra = t("s.net.png_link") + " [topology.png](topology.png) · [topology.dot](topology.dot)" + summarized
-        return str(m.figure("topology.svg", t("s.net.diagram"), None, caption, extra)), files
+        extra = (_esc.md_text(t("s.net.png_link")) + " [topology.png](topology.png) · [topology.dot](topology.dot)"
+                 + _esc.md_text(summarized))
+        return m.figure("topology.svg", _esc.md_text(t("s.net.diagram"), inline=True), None, caption, extra), files
     fig = (f'<figure class="topology" id="topology">{_diagram.inline_svg(img.svg)}'
            f'<figcaption>{_html.escape(caption + summarized)}</figcaption></figure>')
     return "@@FIGURE@@", {**files, "__html__": fig}
