@@ -455,7 +455,7 @@ def render_markdown(ctx: ReportContext, *, lang: str, fmt: str, diagram_block: s
         per_node_above=PER_NODE_DIAGRAMS_ABOVE,
         other_problems=[p for p in ctx.problems if not any(p in mv.problems for mv in ctx.manifests)],
         main_mode=_main_mode(ctx), kp_example=_kp_example(ctx), diagram_block=diagram_block,
-        title=title or t("report.title"), subtitle=ctx.snapshot.title or "",
+        title=title or t("report.title"), subtitle=t.phrase(ctx.snapshot.title or ""),
         imported_cluster=bool(ctx.snapshot.cluster is not None and ctx.snapshot.cluster.source == "import"),
         created=ctx.snapshot.created_at or "?", version=__version__,
     )
@@ -554,7 +554,7 @@ def render_report(snapshot: Snapshot, *, fmt: str = "html", lang: str = "en", ou
     html_frag = files.pop("__html__", None)
     md_text, m, tr = render_markdown(ctx, lang=lang, fmt=fmt, diagram_block=block)
     result.missing_keys = set(tr.missing)
-    title = tr("report.title") + (f" — {ctx.snapshot.title}" if ctx.snapshot.title else "")
+    title = tr("report.title") + (f" — {tr.phrase(ctx.snapshot.title)}" if ctx.snapshot.title else "")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
