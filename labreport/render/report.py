@@ -16,6 +16,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import threading
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,16 +62,27 @@ def templates_dir() -> Path:
     return _templates_dir()
 
 
-def _env() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(templates_dir())),
-        autoescape=False,  # the output is Markdown: finalize escapes every value as Markdown text
-        finalize=_esc.finalize,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        undefined=jinja2.StrictUndefined,
-    )
+_ENVS = threading.local()
+
+
+def _env(kind: str = "md") -> jinja2.Environment:
+    """The Jinja environment (one per thread and kind, so templates compile once per process:
+    compiling the 13 templates took longer than filling them)."""
+    envs = getattr(_ENVS, "envs", None)
+    if envs is None:
+        envs = _ENVS.envs = {}
+    env = envs.get(kind)
+    if env is None:
+        env = envs[kind] = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(str(templates_dir())),
+            autoescape=False,  # the output is Markdown: finalize escapes every value as Markdown text
+            finalize=_esc.finalize if kind == "md" else None,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=True,
+            undefined=jinja2.StrictUndefined,
+        )
+    return env
 
 
 class _Helpers:
@@ -477,10 +489,7 @@ def _css() -> str:
 def markdown_to_html(md_text: str, m: Markup, *, lang: str, title: str) -> str:
     body = _esc.markdown_to_html(md_text)  # raw HTML off, links and images guarded
     body = m.restore(body)
-    env = _env()
-    env.finalize = None
-    env.autoescape = False
-    page = env.get_template("html/page.html.j2")
+    page = _env("html").get_template("html/page.html.j2")
     return page.render(lang="zh-CN" if lang == "zh" else "en", title=_esc.html_text(title), css=_css(), body=body,
                        csp=_esc.html_text(_esc.CSP))
 
