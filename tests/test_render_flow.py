@@ -214,3 +214,13 @@ def test_zip_for_every_format_and_quiet_prints_the_path(tmp_path: Path, cli, fmt
     assert out.strip() == str(main)
     names = set(zipfile.ZipFile(tmp_path / "o" / "report.zip").namelist())
     assert f"report.{fmt}" in names and "topology.dot" in names
+
+
+@settings(max_examples=3000)
+@given(st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=60)
+       | st.sampled_from(["ghp_" + "a" * 36, "s." + "b" * 24, "abcdef.0123456789abcdef", "x -u bob:pw", "hvs.x"]))
+def test_redaction_prefilter_is_exactly_the_trigger(s):
+    """The fast path render relies on (redaction of a 1,000-pod node) answers as the regex."""
+    from labreport import redact
+
+    assert redact._triggered(s) == (redact._TRIGGER.search(s) is not None)
