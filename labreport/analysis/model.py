@@ -446,7 +446,7 @@ class NodeSummary(Record):
     services: int = 0
     cni: list[str] = Field(default_factory=list)  # flannel / weave / calico / cilium / bridge …
     proxy_mode: str = "unknown"
-    failures: list[str] = Field(default_factory=list)  # not collected / failed analyzers
+    failures: list[str] = Field(default_factory=list)  # collectors not run / partial, analyzers that failed
 
 
 class ClusterOverview(Record):
