@@ -128,19 +128,77 @@ class ImportFileError(ParseError):
 # ----------------------------------------------------------------------------- reading
 
 
-def read_file(path: str) -> str:
+# Pasted outputs are small: a 10,000-Service iptables-save is ~15 MB. A bigger file is a
+# mistake (or /dev/zero) and would cost ~20x its size in memory; --max-input-size raises it.
+DEFAULT_MAX_INPUT_SIZE = 64 * 1024 * 1024
+MAX_INPUT_SIZE = DEFAULT_MAX_INPUT_SIZE
+_CHUNK = 1 << 20
+
+
+def parse_size(text: str) -> int:
+    """``64M``, ``1G``, ``500k``, ``1048576`` → bytes (ValueError when not a size)."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kKmMgG]?)(?:i?[bB])?\s*", text or "")
+    if not m:
+        raise ValueError(f"not a size: {text!r} (e.g. 64M, 1G)")
+    n = float(m.group(1)) * {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}[m.group(2).lower()]
+    if n < 1:
+        raise ValueError(f"size must be at least 1 byte: {text!r}")
+    return int(n)
+
+
+def _human(n: int) -> str:
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= size:
+            return f"{n / size:.0f} {unit}"
+    return f"{n} bytes"
+
+
+def read_file(path: str, *, max_size: Optional[int] = None) -> str:
     """Read a pasted output: UTF-8 (BOM or not) or UTF-16 with a BOM (PowerShell's ``>``).
-    Raises ImportFileError naming the file when it cannot be read or is not text."""
-    p = Path(path)
+    Raises ImportFileError naming the file when it cannot be read or is not text.
+
+    At most ``max_size`` bytes (default MAX_INPUT_SIZE) are read, so /dev/zero or a file
+    that grows without end stops at the limit. Under sudo the file is opened with the
+    rights of the user who ran sudo (labreport.privilege): a user-named file is the
+    user's, never root's."""
+    from labreport.privilege import open_for_user
+
+    limit = max_size if max_size is not None else MAX_INPUT_SIZE
     try:
-        data = p.read_bytes()
+        fh, as_user = open_for_user(path)
     except FileNotFoundError:
         raise ImportFileError("no such file", source=path) from None
     except IsADirectoryError:
         raise ImportFileError("is a directory, not a file", source=path) from None
+    except PermissionError:
+        from labreport.privilege import invoking_user
+
+        who = invoking_user()
+        why = (f"permission denied for {who[2]} (under sudo, files named on the command line are read "
+               f"with the rights of the user who ran sudo)" if who else "permission denied")
+        raise ImportFileError(why, source=path) from None
     except OSError as exc:
         raise ImportFileError(f"cannot read: {exc.strerror or exc}", source=path) from None
-    return decode(data, path)
+    try:
+        with fh:
+            head = fh.read(min(4096, limit + 1))
+            if b"\x00" in head and not head.startswith((b"\xff\xfe", b"\xfe\xff")):
+                raise ImportFileError("binary data (NUL bytes), not a command's text output", source=path)
+            parts = [head]
+            got = len(head)
+            while got <= limit:
+                chunk = fh.read(min(_CHUNK, limit + 1 - got))
+                if not chunk:
+                    break
+                parts.append(chunk)
+                got += len(chunk)
+    except OSError as exc:
+        raise ImportFileError(f"cannot read: {exc.strerror or exc}", source=path) from None
+    if got > limit:
+        raise ImportFileError(f"larger than the {_human(limit)} input limit (a pasted command output is far "
+                              f"smaller); if it really is one, raise the limit with --max-input-size",
+                              source=path)
+    return decode(b"".join(parts), path)
 
 
 def read_file_or_error(path: str) -> Any:

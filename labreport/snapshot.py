@@ -336,6 +336,14 @@ class ClusterObjects(Record):
     warnings: list[str] = Field(default_factory=list)  # a resource that could not be listed (403/404), redactions
 
 
+class Redaction(Record):
+    """Whether the secrets were taken out when the snapshot was written (labreport.redact).
+    ``off``: the user asked to keep them (``--no-redact``); ``kinds``: what was replaced."""
+
+    mode: Literal["on", "off"] = "on"
+    kinds: list[str] = Field(default_factory=list)
+
+
 class Snapshot(Record):
     schema_version: int = SCHEMA_VERSION
     tool: str = "labreport"
@@ -345,6 +353,7 @@ class Snapshot(Record):
     origin_note: Optional[str] = None  # where this snapshot came from (samples must say)
     nodes: list[NodeSnapshot] = Field(default_factory=list)
     cluster: Optional[ClusterObjects] = None
+    redaction: Optional[Redaction] = None  # None: written before labreport redacted snapshots
 
     def node(self, name: str) -> Optional[NodeSnapshot]:
         for n in self.nodes:

@@ -35,8 +35,8 @@ NODE_FILE_OPTIONS: dict[str, str] = {
     "--nft": "nft",
     "--ipvsadm": "ipvsadm",
 }
-VALUE_OPTIONS = set(NODE_FILE_OPTIONS) | {"--node", "--kubectl", "--title", "--out"}
-FLAG_OPTIONS = {"--keep-going", "--quiet", "-q"}
+VALUE_OPTIONS = set(NODE_FILE_OPTIONS) | {"--node", "--kubectl", "--title", "--out", "--max-input-size"}
+FLAG_OPTIONS = {"--keep-going", "--quiet", "-q", "--no-redact"}
 
 HELP = """Build a snapshot from pasted command outputs (a lab report's text).
 
@@ -71,6 +71,9 @@ Whole cluster:
   --out DIR                  snapshot directory to write (required)
   --keep-going               a file that cannot be read marks its node partial (exit 10)
                              instead of stopping with an error
+  --max-input-size SIZE      refuse input files bigger than SIZE (default 64M)
+  --no-redact                keep passwords, tokens and keys in the snapshot (they are
+                             replaced by <redacted:…> placeholders by default)
   -q, --quiet                no summary
 """
 
@@ -83,6 +86,8 @@ class _Args:
         self.out: Optional[str] = None
         self.keep_going = False
         self.quiet = False
+        self.no_redact = False
+        self.max_input_size: Optional[int] = None
 
 
 def parse_args(argv: list[str]) -> _Args:
@@ -107,6 +112,8 @@ def parse_args(argv: list[str]) -> _Args:
         if opt in FLAG_OPTIONS:
             if opt == "--keep-going":
                 a.keep_going = True
+            elif opt == "--no-redact":
+                a.no_redact = True
             else:
                 a.quiet = True
         elif opt == "--node":
@@ -121,6 +128,13 @@ def parse_args(argv: list[str]) -> _Args:
             a.title = value
         elif opt == "--out":
             a.out = value
+        elif opt == "--max-input-size":
+            from labreport.importer import parse_size
+
+            try:
+                a.max_input_size = parse_size(value)
+            except ValueError as exc:
+                raise click.UsageError(f"--max-input-size: {exc}") from None
         elif opt in NODE_FILE_OPTIONS:
             kind = NODE_FILE_OPTIONS[opt]
             if kind == "pod-ip-addr":
@@ -152,12 +166,19 @@ def parse_args(argv: list[str]) -> _Args:
 @click.argument("argv", nargs=-1, type=click.UNPROCESSED)
 def command(argv: tuple[str, ...]) -> None:
     args = parse_args(list(argv))
+    if args.max_input_size is not None:
+        import labreport.importer as _importer
+
+        _importer.MAX_INPUT_SIZE = args.max_input_size
     read = read_file_or_error if args.keep_going else read_file
     nodes = []
     for name, files in args.nodes:
         nodes.append((name, {kind: [(p, read(p)) for p in paths] for kind, paths in files.items()}))
     kubectl = [(p, read(p)) for p in args.kubectl]
     snap = import_files(nodes, kubectl=kubectl, title=args.title, keep_going=args.keep_going)
+    from labreport.redact import for_storage
+
+    snap = for_storage(snap, redact=not args.no_redact)
     path = save(snap, args.out)
     if not args.quiet:
         for node in snap.nodes:
@@ -182,6 +203,10 @@ def command(argv: tuple[str, ...]) -> None:
             cw = Counter(w["source"] for w in getattr(c, "warnings", []) or [])
             for source, n in cw.items():
                 click.echo(f"  {n} line{'s' if n != 1 else ''} not understood in {source}", err=True)
+        if snap.redaction is not None and snap.redaction.mode == "off":
+            click.echo("redaction is OFF (--no-redact): secrets are kept in the snapshot", err=True)
+        elif snap.redaction is not None and snap.redaction.kinds:
+            click.echo("redacted: " + ", ".join(snap.redaction.kinds), err=True)
         click.echo(f"snapshot written: {path}", err=True)
     if any(n.status != "ok" for n in snap.nodes) or (snap.cluster is not None and snap.cluster.error):
         raise click.exceptions.Exit(int(ExitStatus.PARTIAL))
