@@ -20,6 +20,7 @@ from typing import Any, Callable, Optional
 
 import graphviz
 
+from labreport.analysis.components import container_short_name
 from labreport.analysis.model import Analysis, NodeAnalysis, Pod, TrafficPath, VethPair
 from labreport.render import escape as _esc
 from labreport.snapshot import Snapshot
@@ -382,11 +383,7 @@ class _Builder:
 
 def _short(name: str) -> str:
     """The container's name in the pod spec (docker's k8s_<name>_<pod>_… → <name>)."""
-    try:
-        from labreport.analysis.components import container_short_name
-        return container_short_name(name)
-    except ImportError:  # pragma: no cover
-        return name
+    return container_short_name(name)
 
 
 def _mm(s: str) -> str:
