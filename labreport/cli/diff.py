@@ -90,9 +90,16 @@ def render_text(diff: dict[str, Any], console: Console) -> None:
 @click.argument("before", type=click.Path(exists=False))
 @click.argument("after", type=click.Path(exists=False))
 @click.option("--json", "as_json", is_flag=True, help="Print the diff as JSON.")
-def command(before: str, after: str, as_json: bool) -> None:
+@click.option("--no-redact", is_flag=True, help="Show passwords, tokens and keys (redacted by default).")
+def command(before: str, after: str, as_json: bool, no_redact: bool = False) -> None:
     """Show what was added and removed between two snapshots, node by node."""
-    diff = diff_snapshots(load(before), load(after))
+    old, new = load(before), load(after)
+    if not no_redact:  # the same stable placeholders on both sides: a changed secret still shows
+        from labreport.redact import redact_snapshot
+
+        old, _ = redact_snapshot(old)
+        new, _ = redact_snapshot(new)
+    diff = diff_snapshots(old, new)
     if as_json:
         sys.stdout.write(json.dumps(diff, indent=1, ensure_ascii=False))
         sys.stdout.write("\n")
