@@ -52,7 +52,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
-from pathlib import Path
 from typing import Any, Iterable, Optional
 
 from labreport import __version__

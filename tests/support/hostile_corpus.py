@@ -66,7 +66,7 @@ def hostile_snapshot(p: dict[str, str]) -> dict[str, Any]:
     data["origin_note"] = p["style-file"] + p["meta-refresh"]
     node = data["nodes"][0]
     # every secret form where collection puts it: ps, labels/env, evidence
-    for i, (form, example, _secret, _kind) in enumerate(CATALOGUE):
+    for i, (_form, example, _secret, _kind) in enumerate(CATALOGUE):
         node["processes"].append({"pid": 50000 + i, "user": "root", "command": example.replace("\n", " ")})
     if node["containers"]:
         c = node["containers"][0]
