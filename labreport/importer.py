@@ -300,6 +300,7 @@ def _parser_for(kind: str, text: str, path: str) -> str:
     if candidates is None:
         raise LabreportError(f"unknown file kind {kind!r}; known: {', '.join(KIND_PARSERS)}")
     if len(candidates) == 1:
+        _refuse_other_output(candidates[0], text, path)
         return candidates[0]
     try:
         return _detect_among(text, candidates)
@@ -308,6 +309,44 @@ def _parser_for(kind: str, text: str, path: str) -> str:
             f"not recognized as any of {', '.join(candidates)}" + (_hint(text, candidates) or " (is it the right file?)"),
             source=path,
         ) from None
+
+
+def _refuse_other_output(parser: str, text: str, path: str) -> None:
+    """A file given with one option that is clearly another command's output (``--ip-route``
+    given ``bridge fdb``, ``docker ps`` or ``ip addr``) is refused with the right option named,
+    rather than parsed into nonsense. Only when this parser's detector says no and another
+    is sure: a paste the detectors do not know stays accepted."""
+    from labreport.parsers import get as get_parser
+
+    try:
+        own = float(get_parser(parser).INFO.detect(text))
+    except Exception:  # a detector must never break an import
+        return
+    if own >= 0.2:
+        return
+    what = DEFAULT_COMMANDS.get(parser, parser)
+    if _looks_like_fdb(text):
+        raise ImportFileError(f"this is not {what} output (it looks like bridge fdb show output: "
+                              f"give it with --bridge-fdb)", source=path)
+    try:
+        other = detect_parser(text)
+    except ParseError:
+        return
+    if other != parser:
+        try:
+            score = float(get_parser(other).INFO.detect(text))
+        except Exception:
+            return
+        if score >= 0.5:
+            raise ImportFileError(f"this is not {what} output{_hint(text, [parser])}", source=path)
+
+
+_FDB_LINE = re.compile(r"^[0-9a-fA-F]{2}(?::[0-9a-fA-F]{2}){5}\s+dev\s+\S+")
+
+
+def _looks_like_fdb(text: str) -> bool:
+    lines = [ln.strip() for ln in text.splitlines()[:30] if ln.strip() and not is_prompt_line(ln)]
+    return bool(lines) and sum(1 for ln in lines if _FDB_LINE.match(ln)) * 2 > len(lines)
 
 
 def _detect_among(text: str, candidates: list[str]) -> str:
@@ -582,6 +621,8 @@ def build_node(name: str, files: dict[str, list[tuple[str, str]]], *, keep_going
             node.evidence.append(ev)
             for w in result.warnings:
                 node.warnings.append(w.model_copy(update={"source": path}))
+            if getattr(result, "truncated", None):
+                errors.append(f"{path}: {result.truncated}")  # kept, and the node says it is partial
             value = result.value
             if parser == "ps":
                 node.processes.extend(value)

@@ -166,6 +166,14 @@ def parse_args(argv: list[str]) -> _Args:
 @click.argument("argv", nargs=-1, type=click.UNPROCESSED)
 def command(argv: tuple[str, ...]) -> None:
     args = parse_args(list(argv))
+    from pathlib import Path
+
+    from labreport import outputs
+
+    out_path = Path(args.out)
+    as_file = out_path.suffix == ".json" and not out_path.is_dir()
+    if not as_file:  # before any work: a target that cannot hold a snapshot is said at once
+        outputs.check_target(out_path, what="snapshot", ours={"snapshot.json"})
     if args.max_input_size is not None:
         import labreport.importer as _importer
 
@@ -179,7 +187,19 @@ def command(argv: tuple[str, ...]) -> None:
     from labreport.redact import for_storage
 
     snap = for_storage(snap, redact=not args.no_redact)
-    path = save(snap, args.out)
+    if as_file:
+        try:
+            path = save(snap, args.out)
+        except OSError as exc:
+            raise outputs.OutputError(f"cannot write {args.out}: {exc.strerror or exc}") from None
+    else:  # staged beside, published as a whole: a kill leaves the old snapshot or the new one
+        try:
+            stage = outputs.staging_dir(out_path)
+            save(snap, stage)
+        except OSError as exc:
+            raise outputs.OutputError(f"cannot write {args.out}: {exc.strerror or exc}") from None
+        outputs.publish(stage, out_path, ours={"snapshot.json"}, main="snapshot.json")
+        path = out_path / "snapshot.json"
     if not args.quiet:
         for node in snap.nodes:
             ns_count = len(node.netns)
