@@ -377,7 +377,11 @@ def load(path: str | os.PathLike[str]) -> Snapshot:
     """Load a snapshot from a directory (or its snapshot.json). Raises SnapshotError."""
     p = snapshot_path(path)
     try:
-        raw = p.read_bytes()
+        from labreport.privilege import open_for_user
+
+        fh, _ = open_for_user(str(p))  # under sudo: with the rights of the user who ran it
+        with fh:
+            raw = fh.read()
     except FileNotFoundError:
         raise SnapshotError(f"no snapshot at {path}: {p} does not exist") from None
     except OSError as exc:

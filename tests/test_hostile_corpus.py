@@ -42,10 +42,11 @@ FORBIDDEN_TAGS = {"script", "iframe", "img", "object", "embed", "frame", "frames
                   "input", "button", "style_from_payload", "audio", "video", "source", "track", "image"}
 
 
-def run_cli(tmp: Path, *args: Any, timeout: float = 300) -> tuple[int, str, int]:
+def run_cli(tmp: Path, *args: Any, timeout: float = 300, env_extra: dict[str, str] | None = None
+            ) -> tuple[int, str, int]:
     """labreport in a subprocess: (exit status, stderr, peak RSS in kB)."""
     res = tmp / f"measure-{uuid.uuid4().hex[:8]}.json"
-    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""), **(env_extra or {})}
     proc = subprocess.run([sys.executable, "-m", "tests.support.measure", str(res), "--", *map(str, args)],
                           capture_output=True, text=True, timeout=timeout, cwd=str(ROOT), env=env)
     assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
@@ -87,10 +88,11 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     rc, err, rss = run_cli(tmp, "analyze", snapdir, "--json")
     runs["analyze-json"] = (rc, err, rss)
     analyze_out.write_text(err)
-    rc, err, rss = run_cli(tmp, "analyze", snapdir)
+    rc, err, rss = run_cli(tmp, "analyze", snapdir, env_extra={"FORCE_COLOR": "1", "COLUMNS": "200"})
     runs["analyze-text"] = (rc, err, rss)
     (tmp / "analyze.txt").write_text(err)
-    rc, err, rss = run_cli(tmp, "diff", ROOT / "samples" / "live-containerd-docker-node", snapdir)
+    rc, err, rss = run_cli(tmp, "diff", ROOT / "samples" / "live-containerd-docker-node", snapdir,
+                           env_extra={"FORCE_COLOR": "1", "COLUMNS": "200"})
     runs["diff"] = (rc, err, rss)
     (tmp / "diff.txt").write_text(err)
     return {"tmp": tmp, "payloads": p, "marker": marker, "marker_txt": marker_txt, "marker_png": marker_png,
@@ -312,3 +314,15 @@ def test_endless_input_stops_at_the_limit(tmp_path):
         writer.wait()
     assert rc not in (0, 70) and "8 MiB" in err, err
     assert rss < 500 * 1024, rss
+
+
+def test_terminal_output_carries_no_control_sequence_from_the_data(corpus):
+    """analyze and diff in a terminal (FORCE_COLOR): rich's own colours only; a name's ESC,
+    OSC (window title, OSC 8 hyperlinks) or rich markup ([link=file:///…]) never reaches it."""
+    for name in ("analyze.txt", "diff.txt"):
+        text = (corpus["tmp"] / name).read_text("utf-8")
+        assert "\x1b[" in text, f"{name}: not rendered as for a terminal"
+        assert "\x1b]" not in text and "\x9b" not in text and "\x07" not in text, name
+        assert "\x1b[31mred" not in text, name
+    diff = (corpus["tmp"] / "diff.txt").read_text("utf-8")
+    assert "PWNED-script" in diff  # the node name is shown, as text

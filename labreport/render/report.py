@@ -530,6 +530,9 @@ def render_report(snapshot: Snapshot, *, fmt: str = "html", lang: str = "en", ou
         if before is not None:
             before, more = redact_snapshot(before)
             redacted = sorted(set(redacted) | set(more))
+    if redacted is not None and snapshot.redaction is not None and snapshot.redaction.mode == "on":
+        # redacted when it was written (collect/import): what was replaced then counts too
+        redacted = sorted(set(redacted) | set(snapshot.redaction.kinds))
     result.redacted = redacted
     if analysis is None or redact:
         from labreport.analysis import analyze
@@ -662,6 +665,9 @@ def print_pdf(html_path: Path, pdf_path: Path, *, timeout: float = 120.0) -> Non
                           "from your browser)")
     with tempfile.TemporaryDirectory(prefix="labreport-chromium-") as profile:
         tmp_pdf = pdf_path.with_name(f".{pdf_path.name}.{os.getpid()}.tmp")
+        # what keeps the print from running script or loading local files is the page's CSP
+        # (escape.CSP: no script, no frames, no loads but data: images; Chromium's headless
+        # printing itself needs script enabled, so the CSP is what forbids it)
         args = chromium_args(chrome, profile) + ["--no-pdf-header-footer", f"--print-to-pdf={tmp_pdf}",
                                                  html_path.resolve().as_uri()]
         try:

@@ -11,9 +11,9 @@ from typing import Optional
 
 from rich.console import Console
 from rich.table import Table
-from rich.text import Text
 
 from labreport.analysis.model import Analysis, Endpoint, NodeAnalysis, ServiceRecord
+from labreport.render.escape import TermText as Text  # every value shown is terminal text
 
 
 def share_text(p: Optional[float]) -> str:
@@ -35,7 +35,7 @@ class _Table(Table):
 
 
 def _table(title: str, *cols: str) -> Table:
-    t = _Table(title=title, title_justify="left", show_lines=False, expand=False)
+    t = _Table(title=Text(title), title_justify="left", show_lines=False, expand=False)
     for c in cols:
         t.add_column(c, overflow="fold")
     return t
