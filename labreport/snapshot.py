@@ -756,6 +756,14 @@ class ClusterObjects(Record):
     parse_warnings: list[ParseWarning] = Field(default_factory=list)
 
 
+class Redaction(Record):
+    """Whether the secrets were taken out when the snapshot was written (labreport.redact).
+    ``off``: the user asked to keep them (``--no-redact``); ``kinds``: what was replaced."""
+
+    mode: Literal["on", "off"] = "on"
+    kinds: list[str] = Field(default_factory=list)
+
+
 class Snapshot(Record):
     schema_version: int = SCHEMA_VERSION
     tool: str = "labreport"
@@ -765,6 +773,7 @@ class Snapshot(Record):
     origin_note: Optional[str] = None  # where this snapshot came from (samples must say)
     nodes: list[NodeSnapshot] = Field(default_factory=list)
     cluster: Optional[ClusterObjects] = None
+    redaction: Optional[Redaction] = None  # None: written before labreport redacted snapshots
 
     def node(self, name: str) -> Optional[NodeSnapshot]:
         for n in self.nodes:
@@ -788,7 +797,11 @@ def load(path: str | os.PathLike[str]) -> Snapshot:
     """Load a snapshot from a directory (or its snapshot.json). Raises SnapshotError."""
     p = snapshot_path(path)
     try:
-        raw = p.read_bytes()
+        from labreport.privilege import open_for_user
+
+        fh, _ = open_for_user(str(p))  # under sudo: with the rights of the user who ran it
+        with fh:
+            raw = fh.read()
     except FileNotFoundError:
         raise SnapshotError(f"no snapshot at {path}: {p} does not exist") from None
     except OSError as exc:

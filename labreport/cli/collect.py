@@ -50,11 +50,13 @@ def _now() -> str:
 @click.option("--context", "kube_context", default=None, help="kubeconfig context.")
 @click.option("--no-api", is_flag=True, help="Do not contact the Kubernetes API.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
+@click.option("--no-redact", is_flag=True, help="Keep passwords, tokens and keys in the snapshot (replaced by "
+              "<redacted:…> placeholders by default).")
 def command(local: bool, nodes: Optional[str], out: str, name: Optional[str], cri_socket: Optional[str],
             docker_host: Optional[str], ssh_user: Optional[str], ssh_config: Optional[str], sudo: bool,
             remote_command: Optional[str], timeout: float, kubeconfig: Optional[str], kube_context: Optional[str],
             no_api: bool, quiet: bool, known_hosts: Optional[str] = None, bootstrap: bool = False,
-            bootstrap_wheel: Optional[str] = None) -> None:
+            bootstrap_wheel: Optional[str] = None, no_redact: bool = False) -> None:
     """Collect a snapshot from this node or from several nodes."""
     if local == bool(nodes):
         raise click.UsageError("give exactly one of --local or --nodes NODE[,NODE…]")
@@ -94,6 +96,9 @@ def command(local: bool, nodes: Optional[str], out: str, name: Optional[str], cr
                 click.echo(f"API: {snap.cluster.error} (the node data is kept; --no-api skips the API)", err=True)
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
+    from labreport.redact import for_storage
+
+    snap = for_storage(snap, redact=not no_redact)  # secrets never reach a snapshot unless asked
     if out == "-":
         sys.stdout.write(dumps(snap))
         sys.stdout.write("\n")

@@ -25,6 +25,7 @@ from typing import Any, Optional
 import jinja2
 
 from labreport import __version__
+from labreport import outputs as _outputs
 from labreport.analysis.components import container_short_name
 from labreport.analysis.model import Analysis, Hop, Overlay, ServiceRecord
 from labreport.analysis.probability import format_probability
@@ -654,6 +655,9 @@ def render_report(snapshot: Snapshot, *, fmt: str = "html", lang: str = "en", ou
         if before is not None:
             diff = diff_snapshots(before, snapshot, analyses=(analyze(before), analysis))
             changes = container_changes(diff, snapshot)
+    if redacted is not None and snapshot.redaction is not None and snapshot.redaction.mode == "on":
+        # redacted when it was written (collect/import): what was replaced then counts too
+        redacted = sorted(set(redacted) | set(snapshot.redaction.kinds))
     result.redacted = redacted
     path = analysis.path
     ctx = build_context(snapshot, analysis, path=path, changes=changes, redacted=redacted, omitted=omitted)
@@ -663,10 +667,31 @@ def render_report(snapshot: Snapshot, *, fmt: str = "html", lang: str = "en", ou
     md_text, m, tr = render_markdown(ctx, lang=lang, fmt=fmt, diagram_block=block)
     result.missing_keys = set(tr.missing)
     title = tr("report.title") + (f" — {tr.phrase(ctx.snapshot.title)}" if ctx.snapshot.title else "")
+    # every file goes to a staging directory beside --out, published as one set at the end
+    # (labreport.outputs): a kill never leaves a mix of old and new files or a .tmp in --out
+    final = out
     try:
-        out.mkdir(parents=True, exist_ok=True)
+        out = _outputs.staging_dir(final)
     except OSError as exc:
-        raise RenderError(f"cannot create {out}: {exc.strerror or exc}") from None
+        raise RenderError(f"cannot create {final}: {exc.strerror or exc}") from None
+    try:
+        _write_files(result, out, fmt, files, md_text, m, html_frag, lang, title, make_zip)
+        main = result.main.name if result.main is not None else None
+        _outputs.publish(out, final, ours=_OWNED | {f.name for f in result.files}, main=main)
+    except BaseException:
+        shutil.rmtree(out, ignore_errors=True)
+        raise
+    result.files = [final / f.name for f in result.files]
+    result.main = final / result.main.name if result.main is not None else None
+    return result
+
+
+_OWNED = {"report.md", "report.html", "report.pdf", "report.zip", "topology.dot", "topology.svg", "topology.png",
+          "topology.mmd"}
+
+
+def _write_files(result: RenderResult, out: Path, fmt: str, files: dict[str, bytes | str], md_text: str, m: Markup,
+                 html_frag: Optional[str], lang: str, title: str, make_zip: bool) -> RenderResult:
     if fmt == "md":
         for name, data in files.items():
             _write(out / name, data)
@@ -753,6 +778,9 @@ def print_pdf(html_path: Path, pdf_path: Path, *, timeout: float = 120.0) -> Non
                           "from your browser)")
     with tempfile.TemporaryDirectory(prefix="labreport-chromium-") as profile:
         tmp_pdf = pdf_path.with_name(f".{pdf_path.name}.{os.getpid()}.tmp")
+        # what keeps the print from running script or loading local files is the page's CSP
+        # (escape.CSP: no script, no frames, no loads but data: images; Chromium's headless
+        # printing itself needs script enabled, so the CSP is what forbids it)
         args = chromium_args(chrome, profile) + ["--no-pdf-header-footer", f"--print-to-pdf={tmp_pdf}",
                                                  html_path.resolve().as_uri()]
         try:

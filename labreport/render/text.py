@@ -10,10 +10,10 @@ from typing import Optional
 
 from rich.console import Console
 from rich.table import Table
-from rich.text import Text
 
 from labreport.analysis.model import Analysis, Endpoint, NodeAnalysis, ServiceRecord
 from labreport.analysis.probability import format_probability
+from labreport.render.escape import TermText as Text  # every value shown is terminal text
 
 
 
@@ -26,7 +26,7 @@ class _Table(Table):
 
 
 def _table(title: str, *cols: str) -> Table:
-    t = _Table(title=title, title_justify="left", show_lines=False, expand=False)
+    t = _Table(title=Text(title), title_justify="left", show_lines=False, expand=False)
     for c in cols:
         t.add_column(c, overflow="fold")
     return t
