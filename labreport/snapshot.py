@@ -280,7 +280,8 @@ class NodeInfo(Record):
 
 class NodeSnapshot(Record):
     name: str
-    source: Literal["live", "import", "ssh", "api"] = "live"
+    # how the node was reached: this host, an import, SSH, a collector pod through the API
+    source: Literal["live", "import", "ssh", "api", "pod"] = "live"
     collected_at: Optional[str] = None  # ISO 8601 UTC
     status: Literal["ok", "partial", "failed"] = "ok"
     error: Optional[str] = None  # why the node is missing/partial (e.g. ssh failed)
@@ -365,7 +366,14 @@ def snapshot_path(path: str | os.PathLike[str]) -> Path:
 
 
 def load(path: str | os.PathLike[str]) -> Snapshot:
-    """Load a snapshot from a directory (or its snapshot.json). Raises SnapshotError."""
+    """Load a snapshot from a directory (or its snapshot.json). Raises SnapshotError.
+
+    A directory holding a collect run that was killed before it finished (``run.json``
+    and its per-node parts, labreport.transport.parts) loads as that partial snapshot."""
+    if Path(path).is_dir() and (Path(path) / "run.json").is_file():
+        from labreport.transport.parts import load_partial
+
+        return load_partial(Path(path))
     p = snapshot_path(path)
     try:
         raw = p.read_bytes()
