@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-import gen_nft  # noqa: E402
+from tests.support import gen_nft  # noqa: E402
 
 from labreport.analysis.services_nft import decode_nft  # noqa: E402
 from labreport.parsers import nft  # noqa: E402

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Render benchmark: analysis + report + diagram for a 1,000-pod snapshot (target ≤ 5 s).
 
-    python3 benchmarks/gen_snapshot.py --pods 1000 --services 300 --out benchmarks/out/snap-1000
+    python3 -m tests.support.gen_snapshot --pods 1000 --services 300 --out benchmarks/out/snap-1000
     python3 benchmarks/bench_render.py benchmarks/out/snap-1000
 
 Prints the time of each step and of a whole `render` (redaction, analysis, diagram with

@@ -13,7 +13,7 @@ the comments (``"ns/svc:port cluster IP"``, ``"ns/svc:port -> ip:port"``, …), 
 1/(n−i) printed with 10 decimals, the filter table's REJECT rules for services without
 endpoints. Options are written in the order ``iptables-save`` prints them, and the text is
 exactly what ``iptables-save`` (1.8.9, nf_tables) prints back after ``iptables-restore``
-(tests/fixtures/iptables/lab-*); the chain names equal those real kube-proxies wrote in the
+(tests/fixtures/parsers/iptables-save/lab-*); the chain names equal those real kube-proxies wrote in the
 seeds and public outputs (tests/test_iptables_services.py checks both).
 
 A service spec::

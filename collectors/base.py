@@ -16,10 +16,15 @@ run time) and one method::
 
         def collect(self, ctx: CollectContext) -> CollectorOutput:
             out = CollectorOutput(self.name)
-            res = ctx.run(["iptables-save"])
-            out.evidence.append(res.to_evidence("iptables-save"))
+            spec = self.command("iptables-save")
+            res = ctx.run_spec(spec)
+            out.evidence.append(res.to_evidence(spec.evidence_id))
             ...
             return out
+
+A collector runs only the commands it declares, through ``ctx.run_spec(self.command(id))``:
+each argv is written once, in ``commands``, so the plan and ``labreport doctor`` describe
+exactly what ``collect`` runs (tests/test_collect_base.py records what each one runs).
 
 Planning is separate from running: :func:`plan` checks a collector's declared needs
 against a context (root? binary on ctx.path? socket present and writable? kernel
@@ -127,7 +132,8 @@ class Need:
 @dataclass(frozen=True)
 class CommandSpec:
     """A command a collector may run (declared, for planning and `labreport doctor`).
-    ``evidence_id`` names the Evidence it becomes."""
+    ``evidence_id`` names the command and the Evidence it becomes (a command whose output
+    is only read, such as ``iptables --version``, becomes no Evidence)."""
 
     evidence_id: str
     argv: tuple[str, ...]
@@ -337,6 +343,10 @@ class CollectContext:
     def run(self, argv: Sequence[str], **kw: Any) -> CommandResult:
         return self.runner.run(argv, **kw)
 
+    def run_spec(self, spec: CommandSpec, **kw: Any) -> CommandResult:
+        """Run a declared command (``Collector.command``) as it is declared."""
+        return self.runner.run(spec.argv, **kw)
+
     def which(self, name: str) -> Optional[str]:
         return self.runner.which(name)
 
@@ -417,6 +427,14 @@ class Collector:
 
     def collect(self, ctx: CollectContext) -> CollectorOutput:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    @classmethod
+    def command(cls, evidence_id: str) -> CommandSpec:
+        """This collector's declared command of that id (LookupError: not declared, a bug)."""
+        for spec in cls.commands:
+            if spec.evidence_id == evidence_id:
+                return spec
+        raise LookupError(f"collector {cls.name} declares no command {evidence_id!r}")
 
     def plan(self, ctx: CollectContext) -> Plan:
         """Check needs against ``ctx``; override to refine (e.g. choose a socket)."""

@@ -17,6 +17,7 @@ from typing import Optional
 
 from collectors.base import CollectContext, Collector, CollectorOutput, CommandResult, CommandSpec, Need
 from labreport.errors import ParseError
+from labreport.parsers import iptables_save
 from labreport.snapshot import Iptables
 
 LEGACY_WARNING = "iptables-legacy tables present"
@@ -47,14 +48,7 @@ def parse_iptables(text: str, *, family: str, backend: Optional[str], evidence_i
     if not _TABLE_RE.search(text):
         return Iptables(family=family, backend=backend, evidence_id=evidence_id)
     try:
-        from labreport import parsers
-
-        mod = parsers.get("iptables-save")
-    except (ImportError, ParseError) as exc:
-        out.partial(f"iptables-save parser not available ({exc}); the raw text is kept as evidence")
-        return Iptables(family=family, backend=backend, evidence_id=evidence_id)
-    try:
-        res = mod.parse(text, source=evidence_id)
+        res = iptables_save.parse(text, source=evidence_id)
     except ParseError as exc:
         out.partial(f"{evidence_id}: {exc}")
         return Iptables(family=family, backend=backend, evidence_id=evidence_id)
@@ -74,6 +68,8 @@ class IptablesCollector(Collector):
         Need.binary("iptables-save", fix="apt-get install iptables"),
     )
     commands = (
+        # read only for the default backend (nf_tables or legacy), not kept as evidence
+        CommandSpec("iptables-version", ("iptables", "--version"), optional=True),
         CommandSpec("iptables-save", ("iptables-save",)),
         CommandSpec("ip6tables-save", ("ip6tables-save",), optional=True),
         CommandSpec("iptables-legacy-save", ("iptables-legacy-save",), optional=True),
@@ -82,7 +78,8 @@ class IptablesCollector(Collector):
 
     def collect(self, ctx: CollectContext) -> CollectorOutput:
         out = CollectorOutput(self.name)
-        version = ctx.run(["iptables", "--version"], timeout=5.0) if ctx.which("iptables") else None
+        vspec = self.command("iptables-version")
+        version = ctx.run_spec(vspec, timeout=5.0) if ctx.which(vspec.argv[0]) else None
         default_backend = None
         if version is not None and version.ok:
             if "nf_tables" in version.stdout:
@@ -93,11 +90,12 @@ class IptablesCollector(Collector):
             ("ipv4", "iptables-save", "iptables-legacy-save", "iptables"),
             ("ipv6", "ip6tables-save", "ip6tables-legacy-save", "ip6tables"),
         ):
-            if not ctx.which(save):
+            save_spec, legacy_spec = self.command(save), self.command(legacy_save)
+            if not ctx.which(save_spec.argv[0]):
                 if family == "ipv4":
                     out.partial(f"{save} not found", fix="apt-get install iptables")
                 continue
-            res = ctx.run([save])
+            res = ctx.run_spec(save_spec)
             out.evidence.append(res.to_evidence(save))
             if not res.ok:
                 out.partial(f"{family}: {res.failure()}")
@@ -106,8 +104,8 @@ class IptablesCollector(Collector):
             main = parse_iptables(res.stdout, family=family, backend=main_backend, evidence_id=save, out=out)
             chosen = main
             legacy_warned = LEGACY_WARNING in res.stdout or LEGACY_WARNING in res.stderr
-            if main_backend != "legacy" and ctx.which(legacy_save):
-                lres = ctx.run([legacy_save])
+            if main_backend != "legacy" and ctx.which(legacy_spec.argv[0]):
+                lres = ctx.run_spec(legacy_spec)
                 if lres.ok and _TABLE_RE.search(lres.stdout):
                     out.evidence.append(lres.to_evidence(legacy_save))
                     legacy = parse_iptables(lres.stdout, family=family, backend="legacy", evidence_id=legacy_save,

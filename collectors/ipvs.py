@@ -34,7 +34,7 @@ class IpvsCollector(Collector):
         return any(c.need.kind == "kernel" for c in p.blocking)
 
     def collect(self, ctx: CollectContext) -> CollectorOutput:
-        res = ctx.run(["ipvsadm", "-Ln"])
+        res = ctx.run_spec(self.command(EVIDENCE_ID))
         if not res.ok:
             out = failed(self.name, res.failure(), fix="modprobe ip_vs; apt-get install ipvsadm")
             out.evidence.append(res.to_evidence(EVIDENCE_ID))

@@ -23,7 +23,7 @@ import time
 from typing import Optional
 
 from collectors.base import CollectContext, Collector, CollectorOutput, plan, run_collector
-from collectors.registry import Skipped, load_all
+from collectors.registry import load_all
 from labreport.snapshot import CollectorStatus, NodeSnapshot
 
 
@@ -75,13 +75,6 @@ def _run_stage(stage: list[Collector], ctx: CollectContext, deadline: float) -> 
     return results
 
 
-def _skipped_status(s: Skipped) -> CollectorStatus:
-    st = CollectorStatus(name=s.name, ok=False, reason=f"not collected: {s.reason}")
-    if s.optional:
-        st.__pydantic_extra__["not_applicable"] = True
-    return st
-
-
 def root_blocked(collectors: list[Collector], ctx: CollectContext) -> set[str]:
     """Collectors with an unmet root need (required or not)."""
     if ctx.is_root:
@@ -122,7 +115,7 @@ def collect_local(*, name: Optional[str] = None, cri_socket: Optional[str] = Non
     if ctx is None:
         ctx = CollectContext(timeout=timeout, command_timeout=max(1.0, min(20.0, timeout / 2)),
                              cri_socket=cri_socket, docker_host=docker_host)
-    collectors, skipped = load_all(only)
+    collectors = load_all(only)
     deadline = started + timeout
     for stage in stages(collectors):
         ctx.results.update(_run_stage(stage, ctx, deadline))
@@ -131,8 +124,6 @@ def collect_local(*, name: Optional[str] = None, cri_socket: Optional[str] = Non
     order = {n: i for i, n in enumerate([c.name for c in collectors])}
     for cname in sorted(ctx.results, key=lambda n: order.get(n, 99)):
         ctx.results[cname].apply(node)
-    for s in skipped:
-        node.collectors.append(_skipped_status(s))
     node.netns.sort(key=lambda ns: 0 if ns.kind == "node" else 1)  # kind="node" first (stable)
 
     failed = [st for st in node.collectors

@@ -222,7 +222,8 @@ class ProcessesCollector(Collector):
     def collect(self, ctx: CollectContext) -> CollectorOutput:
         out = CollectorOutput(self.name)
         out.processes = read_processes(ctx.proc_root)
-        res = ctx.run(["ps", "auxww"]) if ctx.which("ps") else None
+        ps = self.command("ps")
+        res = ctx.run_spec(ps) if ctx.which(ps.argv[0]) else None
         if res is not None and res.ok:
             out.evidence.append(res.to_evidence("ps"))
         else:

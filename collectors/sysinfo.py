@@ -207,7 +207,8 @@ class SysinfoCollector(Collector):
         if not present:
             return versions
         with ThreadPoolExecutor(max_workers=min(8, len(present))) as pool:
-            results = list(pool.map(lambda item: ctx.run(list(item[1]), timeout=5.0), present))
+            results = list(pool.map(lambda item: ctx.run_spec(self.command(f"version:{item[0]}"), timeout=5.0),
+                                    present))
         for (name, _argv, rx), res in zip(present, results):
             out.evidence.append(res.to_evidence(f"version:{name}"))
             text = res.stdout + "\n" + res.stderr

@@ -258,19 +258,10 @@ def _detect_among(text: str, candidates: list[str]) -> str:
     return detect_parser(text, candidates)
 
 
-def _load_module(name: str, path: str) -> Any:
-    try:
-        return get_parser(name)
-    except ImportError as exc:
-        raise ImportFileError(
-            f"the {name} parser is not available in this labreport ({exc}); cannot import this file", source=path
-        ) from None
-
-
 def parse_file(kind: str, path: str, text: str) -> tuple[str, Any]:
     """(parser name, ParseResult) for one file; ImportFileError if it cannot be read."""
     name = _parser_for(kind, text, path)
-    mod = _load_module(name, path)
+    mod = get_parser(name)
     kwargs: dict[str, Any] = {}
     if name == "docker-inspect" and ":" in kind:
         kwargs["name"] = kind.split(":", 1)[1]

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import gc
-from typing import Any, Iterator, TypeVar
+from typing import Any, Callable, Iterator, Optional, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -68,21 +68,40 @@ def _validated(cls: type[M], values: dict[str, Any]) -> M:
     return cls(**values)
 
 
+class _ProbeRule(BaseModel):
+    """The shapes the snapshot's records have (``labreport.snapshot.Record``'s config; a
+    required field, defaults, a tuple, a list by factory), for the self-check. Defined
+    here so that perf does not import the snapshot, which imports perf."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    spec: str
+    line_no: Optional[int] = None
+    counters: Optional[tuple[int, int]] = None
+
+
+class _ProbeChain(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    name: str
+    policy: Optional[str] = None
+    rules: list[_ProbeRule] = Field(default_factory=list)
+
+
 def _self_check() -> bool:
     """The unchecked constructor must give objects equal to validated ones."""
-    from labreport.snapshot import IptChain, IptRule
-
     try:
-        r = _unchecked(IptRule, {"spec": "-j ACCEPT", "line_no": 3, "counters": (1, 2)})
-        c = _unchecked(IptChain, {"name": "INPUT", "policy": "ACCEPT", "rules": [r]})
-        good = IptChain(name="INPUT", policy="ACCEPT", rules=[IptRule(spec="-j ACCEPT", line_no=3, counters=(1, 2))])
+        r = _unchecked(_ProbeRule, {"spec": "-j ACCEPT", "line_no": 3, "counters": (1, 2)})
+        c = _unchecked(_ProbeChain, {"name": "INPUT", "policy": "ACCEPT", "rules": [r]})
+        good = _ProbeChain(name="INPUT", policy="ACCEPT",
+                           rules=[_ProbeRule(spec="-j ACCEPT", line_no=3, counters=(1, 2))])
         return (c.model_dump() == good.model_dump() and c.model_dump_json() == good.model_dump_json()
                 and c == good and c.rules[0].spec == "-j ACCEPT" and c.model_fields_set == good.model_fields_set)
     except Exception:  # pragma: no cover - a pydantic that works differently
         return False
 
 
-_impl: list = []  # [the constructor chosen by the self-check], filled on first use
+_impl: list[Callable[[type[Any], dict[str, Any]], Any]] = []  # [the constructor the self-check chose]
 
 
 def trusted_model(cls: type[M], values: dict[str, Any]) -> M:

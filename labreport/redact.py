@@ -1,16 +1,34 @@
-"""Redaction: secrets never reach a report unless asked (``--no-redact``).
+"""Redaction: secrets never reach a snapshot or a report unless asked (``--no-redact``).
 
 ``redact_snapshot(snap) -> (Snapshot, kinds)`` returns a redacted copy and the kinds of
-secret it replaced (stable ids, translated by the report: ``redact.kinds.<id>``):
+secret it replaced (stable ids, translated by the report: ``redact.kinds.<id>``). A secret
+is replaced by a stable placeholder, ``<redacted:1a2b3c4d>`` (the first 8 hex digits of a
+salted SHA-256 of the secret): the same secret reads the same everywhere, so a diff of two
+snapshots still sees that a password changed, and the placeholder tells nothing useful
+about the secret (32 bits of a salted hash; a guessable password stays guessable only by
+whoever could guess it anyway).
+
+The catalogue (every form is a row of tests/test_hostile_redact.py's table):
 
 - ``join-token``: kubeadm bootstrap tokens ``abcdef.0123456789abcdef``
 - ``discovery-hash``: ``--discovery-token-ca-cert-hash sha256:<64 hex>`` (and caCertHashes)
-- ``bearer-token``: ``Authorization: Bearer …`` and JSON Web Tokens (service-account tokens)
-- ``cli-credential``: ``--password=…``, ``--token …``, ``--client-secret=…`` … in command lines
-- ``env-credential``: ``DB_PASSWORD=…`` in environments, ``{"name": "X_PASSWORD", "value": …}`` in pod specs
-- ``url-credential``: the password of ``scheme://user:pass@host``
+- ``bearer-token``: ``Authorization: Bearer …``, ``Authorization: Basic …``, any
+  ``Authorization:`` header value, JSON Web Tokens (service-account tokens)
+- ``cli-credential``: ``--password=…``, ``--token …``, ``--requirepass …``, ``curl -u user:pass``,
+  ``mysql -pX``, ``sshpass -p X``, ``redis-cli -a X``, ``openssl … -passout pass:X``,
+  ``-Dx.keyStorePassword=X``, ``["--password", "X"]`` in container Args/Cmd
+- ``env-credential``: ``DB_PASSWORD=…``, bare ``PASSWORD=`` / ``TOKEN=`` / ``API_KEY=``, a name
+  saying PASSWORD/TOKEN/SECRET/KEY, ``{"name": "X_PASSWORD", "value": …}`` in pod specs
+- ``url-credential``: the password of ``scheme://user:pass@host``; ``?token=`` / ``&sig=`` query
+  values; Slack and Discord webhook tokens
 - ``private-key`` / ``certificate``: PEM blocks
 - ``kubeconfig-credential``: ``client-key-data:``, ``token:``, ``password:`` lines and keys
+- ``json-credential``: ``"auth"``/``"password"``/``"private_key_id"``/``"client_secret"`` … values in
+  JSON (registry ``auths``, cloud service-account keys), also as text
+- ``cloud-key``: AWS access key ids (``AKIA…``/``ASIA…``) and ``aws_secret_access_key``, GCP API keys
+  (``AIza…``), Azure ``AccountKey=``/``SharedAccessKey=``/``sig=``
+- ``vault-token``: Vault tokens (``hvs.…``, ``s.…``) and ``Root Token:`` lines
+- ``api-token``: GitHub/GitLab/Slack tokens (``ghp_…``, ``glpat-…``, ``xoxb-…``)
 - ``secret-data``: the values of a Secret object's ``data`` / ``stringData``
 
 Every string of the snapshot is scanned (processes, containers with their labels and
@@ -21,48 +39,160 @@ discovery flag) are not touched. Pure: no I/O.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from typing import Any, Callable
 
 from labreport.snapshot import Snapshot
 
-REDACTED = "<redacted>"
+REDACTED = "<redacted>"  # the generic form; stored values use placeholder(secret)
+_SALT = b"labreport-redact-v1\0"
+_PLACEHOLDER_RE = re.compile(r"<redacted(?::[0-9a-f]{8})?>")
+_NOT_REDACTED = r"(?!<redacted)"
 
-_Sub = tuple[str, re.Pattern[str], Callable[[re.Match[str]], str], str]  # kind, pattern, repl, cheap pre-check
+
+def placeholder(secret: str) -> str:
+    """The stable stand-in for ``secret``: ``<redacted:`` + 8 hex digits + ``>``."""
+    return f"<redacted:{hashlib.sha256(_SALT + secret.encode('utf-8', 'surrogatepass')).hexdigest()[:8]}>"
+
+
+def is_redacted(s: str) -> bool:
+    return bool(_PLACEHOLDER_RE.fullmatch(s))
+
+
+_Sub = tuple[str, "re.Pattern[str]", Callable[["re.Match[str]"], str]]
+
+
+def _keep(*groups: int, secret: int) -> Callable[["re.Match[str]"], str]:
+    """A replacement keeping ``groups`` (prefixes) and replacing group ``secret``."""
+
+    def repl(m: re.Match[str]) -> str:
+        value = m.group(secret)
+        if _PLACEHOLDER_RE.fullmatch(value):
+            return m.group(0)
+        out = m.group(0)
+        start, end = m.start(secret) - m.start(0), m.end(secret) - m.start(0)
+        return out[:start] + placeholder(value) + out[end:]
+
+    del groups
+    return repl
+
+
+def _whole(m: re.Match[str]) -> str:
+    return placeholder(m.group(0))
+
 
 _PEM = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----.*?(?:-----END \1-----|\Z)", re.S)
-_FLAG_WORDS = r"(?:password|passwd|pass|pwd|token|secret|client-secret|api-key|apikey|access-key|secret-key|credentials?)"
-_CLI_FLAG = re.compile(r"(--?(?:[A-Za-z0-9]+[-_])*" + _FLAG_WORDS + r")(=|[ \t]+)(?!-)(?!<redacted>)(?!(?:true|false)\b)([^\s\"']+|\"[^\"]*\"|'[^']*')",
-                       re.I)
-_ENV_VAR = re.compile(r"\b([A-Z][A-Z0-9_]*(?:PASSWORD|PASSWD|SECRET|TOKEN|API_KEY|APIKEY|ACCESS_KEY|CREDENTIALS?)"
-                      r"[A-Z0-9_]*)=(?!<redacted>)([^\s\"',]+)")
-_URL_CRED = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://)([^\s:/@<>\"']+):([^\s@/<>\"']+)@")
+_PEM_DONE = re.compile(r"-----BEGIN ([A-Z0-9 ]+)----- <redacted:[0-9a-f]{8}> -----END \1-----")
+
+_FLAG_WORDS = (r"(?:password|passwd|pass|pwd|token|secret|client-secret|api-key|apikey|access-key|secret-key|"
+               r"credentials?|requirepass|masterauth|auth-token|private-key-password|storepass|keypass)")
+_VALUE = r"(\"[^\"\n]*\"|'[^'\n]*'|[^\s\"',;]+)"
+# --password=X, --token X, -password X (but not --token-auth-file=…, --password-file …, =true)
+_CLI_FLAG = re.compile(r"(?<![\w-])(--?(?:[A-Za-z0-9]+[-_])*" + _FLAG_WORDS + r")(=|[ \t]+)" + _NOT_REDACTED +
+                       r"(?!-)(?!(?:true|false|yes|no)\b)" + _VALUE, re.I)
+_JAVA_PROP = re.compile(r"(-D[\w.-]*(?:password|passwd|secret|token|credentials?)[\w.-]*=)" + _NOT_REDACTED + _VALUE,
+                        re.I)
+_CURL_USER = re.compile(r"(?<![\w-])(-u[ \t]*|--user[= \t]+|--proxy-user[= \t]+)([\"']?)([^\s:\"']+):"
+                        + _NOT_REDACTED + r"([^\s\"']+)")
+_MYSQL_P = re.compile(r"(\b(?:mysql|mysqldump|mysqladmin|mariadb|mariadb-dump)\b[^\n]*?\s-p)" + _NOT_REDACTED
+                      + r"([^\s-][^\s]*)")
+_SSHPASS = re.compile(r"(\bsshpass\b[^\n]*?\s-p[ \t]*)" + _NOT_REDACTED + r"([^\s]+)")
+_REDIS_A = re.compile(r"(\bredis-cli\b[^\n]*?\s-a[ \t]+)" + _NOT_REDACTED + r"([^\s]+)")
+_OPENSSL_PASS = re.compile(r"(-pass(?:in|out)?[ \t]+pass:)" + _NOT_REDACTED + r"([^\s]+)")
+# ["--password", "X"] (container Args/Cmd as JSON text)
+_JSON_ARGV = re.compile(r"(\"--?(?:[A-Za-z0-9]+[-_])*" + _FLAG_WORDS + r"\"\s*,\s*\")" + _NOT_REDACTED
+                        + r"([^\"\\]*(?:\\.[^\"\\]*)*)\"", re.I)
+_ENV_WORDS = r"(?:PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|APIKEY|ACCESS_?KEY|PRIVATE_?KEY|SECRET_?KEY|CREDENTIALS?|AUTH)"
+_ENV_VAR = re.compile(r"(?<![\w-])((?:[A-Za-z][A-Za-z0-9]*_)*" + _ENV_WORDS + r"(?:_[A-Za-z0-9]+)*)=" + _NOT_REDACTED
+                      + r"(?!(?:true|false)\b)([^\s\"',;&]+)", re.I)
+_URL_CRED = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://)([^\s:/@<>\"']+):" + _NOT_REDACTED + r"([^\s@/<>\"']+)@")
+_QUERY_CRED = re.compile(r"([?&](?:token|access_token|auth|api_key|apikey|key|sig|signature|password|secret|"
+                         r"client_secret|code)=)" + _NOT_REDACTED + r"([^&\s\"'#<>]+)", re.I)
+_WEBHOOK = re.compile(r"(https?://(?:hooks\.slack\.com/services/|(?:discord|discordapp)\.com/api/webhooks/\d+/|"
+                      r"[\w.-]*webhook\.office\.com/webhookb2/))" + _NOT_REDACTED + r"([\w@/-]+)")
 _JOIN_TOKEN = re.compile(r"\b[a-z0-9]{6}\.[a-z0-9]{16}\b")
 _DISCOVERY = re.compile(r"((?:discovery-token-ca-cert-hash|caCertHashes|ca-cert-hash)[\"'\s:=\\\[\-]*)"
-                        r"sha256:[0-9a-f]{6,64}", re.I)
-_BEARER = re.compile(r"(?i)\b(bearer\s+)(?!<redacted>)[A-Za-z0-9\-._~+/]{8,}=*")
+                        r"(sha256:[0-9a-f]{6,64})", re.I)
+_AUTH_HEADER = re.compile(r"(?i)(\bauthorization[\"']?[ \t]*[:=][ \t]*[\"']?(?:(?:basic|bearer|token|digest|negotiate|"
+                          r"apikey|sso-key)[ \t]+)?)" + _NOT_REDACTED
+                          + r"(?![{\[])(?!(?:basic|bearer|token|digest|negotiate|apikey|sso-key)\b)([^\s\"',;]+)")
+_BEARER = re.compile(r"(?i)(\b(?:bearer|basic)\s+)" + _NOT_REDACTED + r"([A-Za-z0-9\-._~+/]{8,}=*)")
+_HEADER_KEY = re.compile(r"(?i)(\b(?:x-)?(?:api-key|auth-token|access-token|private-token|vault-token)[ \t]*:[ \t]*)"
+                         + _NOT_REDACTED + r"([^\s\"',;]+)")
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}")
 _KUBECONFIG_LINE = re.compile(
     r"(?im)^(\s*-?\s*[\"']?(?:token|client-key-data|client-certificate-data|password|id-token|refresh-token|"
-    r"access-token|client-secret)[\"']?\s*:\s*)(?!\s*$)(?!<redacted>)(\S.*)$")
+    r"access-token|client-secret|secret|auth)[\"']?\s*:\s*)(?!\s*$)" + _NOT_REDACTED + r"(\S.*?)\s*$")
+_JSON_KEYS = (r"(?:auth|password|passwd|token|secret|private_key_id|private_key|client_secret|clientSecret|"
+              r"api_key|apiKey|access_token|refresh_token|id_token|identitytoken|registrytoken|secret_key|"
+              r"aws_secret_access_key|aws_session_token|accountKey|webhook_url|webhookUrl)")
+_JSON_FIELD = re.compile(r"(\"" + _JSON_KEYS + r"\"\s*:\s*\")" + _NOT_REDACTED + r"([^\"\\]*(?:\\.[^\"\\]*)*)\"")
+_AWS_KEY_ID = re.compile(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA)[0-9A-Z]{16}\b")
+_AWS_SECRET_LINE = re.compile(r"(?i)(\baws_(?:secret_access_key|session_token)[ \t]*[=:][ \t]*[\"']?)" + _NOT_REDACTED
+                              + r"([^\s\"']+)")
+_GCP_API_KEY = re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b")
+_AZURE_KEY = re.compile(r"((?:AccountKey|SharedAccessKey|SharedAccessSignature)=)" + _NOT_REDACTED + r"([^;\s\"']+)")
+_VAULT_TOKEN = re.compile(r"\b(?:hv[sbr]\.[A-Za-z0-9_-]{20,}|s\.[A-Za-z0-9]{24})\b")
+_VAULT_ROOT = re.compile(r"(?i)(\b(?:root token|initial root token|unseal key(?: \d+)?)[ \t]*:[ \t]*)" + _NOT_REDACTED
+                         + r"(\S+)")
+_API_TOKEN = re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{40,}|glpat-[A-Za-z0-9_-]{20,}|"
+                        r"xox[abposr]-[A-Za-z0-9-]{10,}|sk-[A-Za-z0-9]{32,})\b")
 
+# Order matters: structured forms first (they name exactly what is secret), then the looser ones.
 _SUBS: list[_Sub] = [
-    ("private-key", _PEM, lambda m: f"-----BEGIN {m.group(1)}----- {REDACTED} -----END {m.group(1)}-----", "-----BEGIN"),
-    ("discovery-hash", _DISCOVERY, lambda m: m.group(1) + "sha256:" + REDACTED, "sha256:"),
-    ("url-credential", _URL_CRED, lambda m: f"{m.group(1)}{m.group(2)}:{REDACTED}@", "@"),
-    ("bearer-token", _BEARER, lambda m: m.group(1) + REDACTED, ""),
-    ("bearer-token", _JWT, lambda m: REDACTED, "eyJ"),
-    ("join-token", _JOIN_TOKEN, lambda m: REDACTED, "."),
-    ("cli-credential", _CLI_FLAG, lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", "-"),
-    ("env-credential", _ENV_VAR, lambda m: f"{m.group(1)}={REDACTED}", "="),
-    ("kubeconfig-credential", _KUBECONFIG_LINE, lambda m: m.group(1) + REDACTED, ":"),
+    ("private-key", _PEM, lambda m: m.group(0) if _PEM_DONE.fullmatch(m.group(0)) else
+     f"-----BEGIN {m.group(1)}----- {placeholder(m.group(0))} -----END {m.group(1)}-----"),
+    ("discovery-hash", _DISCOVERY, _keep(1, secret=2)),
+    ("json-credential", _JSON_FIELD, _keep(1, secret=2)),
+    ("cli-credential", _JSON_ARGV, _keep(1, secret=2)),
+    ("url-credential", _WEBHOOK, _keep(1, secret=2)),
+    ("url-credential", _URL_CRED, _keep(1, 2, secret=3)),
+    ("url-credential", _QUERY_CRED, _keep(1, secret=2)),
+    ("bearer-token", _AUTH_HEADER, _keep(1, secret=2)),
+    ("bearer-token", _BEARER, _keep(1, secret=2)),
+    ("bearer-token", _HEADER_KEY, _keep(1, secret=2)),
+    ("bearer-token", _JWT, _whole),
+    ("vault-token", _VAULT_ROOT, _keep(1, secret=2)),
+    ("vault-token", _VAULT_TOKEN, _whole),
+    ("api-token", _API_TOKEN, _whole),
+    ("cloud-key", _AWS_SECRET_LINE, _keep(1, secret=2)),
+    ("cloud-key", _AWS_KEY_ID, _whole),
+    ("cloud-key", _GCP_API_KEY, _whole),
+    ("cloud-key", _AZURE_KEY, _keep(1, secret=2)),
+    ("join-token", _JOIN_TOKEN, _whole),
+    ("cli-credential", _CURL_USER, _keep(1, 2, 3, secret=4)),
+    ("cli-credential", _MYSQL_P, _keep(1, secret=2)),
+    ("cli-credential", _SSHPASS, _keep(1, secret=2)),
+    ("cli-credential", _REDIS_A, _keep(1, secret=2)),
+    ("cli-credential", _OPENSSL_PASS, _keep(1, secret=2)),
+    ("cli-credential", _JAVA_PROP, _keep(1, secret=2)),
+    ("cli-credential", _CLI_FLAG, _keep(1, 2, secret=3)),
+    ("env-credential", _ENV_VAR, _keep(1, secret=2)),
+    ("kubeconfig-credential", _KUBECONFIG_LINE, _keep(1, secret=2)),
 ]
 
-_SECRET_KEYS = {"token", "bearertoken", "client-key-data", "client-certificate-data", "password", "id-token",
-                "refresh-token", "access-token", "access_token", "refresh_token", "id_token", "client-secret",
-                "client_secret", "secret"}
-_ENV_NAME = re.compile(r"(?i)(?:password|passwd|secret|token|api_?key|access_?key|credentials?)")
+# One cheap scan decides whether a string can hold a secret at all: most strings of a
+# snapshot (iptables rules, interface names) cannot, and skip the 28 patterns.
+_TRIGGER = re.compile(
+    r"(?i)pass|pwd|token|secret|key|auth|bearer|basic|-----BEGIN|://|eyJ|AKIA|ASIA|AGPA|AIDA|AROA|ANPA|AIza|hv[sbr]\.|"
+    r"gh[pousr]_|github_pat|glpat|xox|sk-|sha256:|mysql|mariadb|sshpass|redis-cli|curl|--user|-u\b|credential|sig=|"
+    r"code=|webhook|hooks\.|\bs\.[a-z0-9]{24}|\b[a-z0-9]{6}\.[a-z0-9]{16}\b")
+
+_SECRET_KEYS = {"token", "bearertoken", "client-key-data", "client-certificate-data", "password", "passwd",
+                "id-token", "refresh-token", "access-token", "access_token", "refresh_token", "id_token",
+                "client-secret", "client_secret", "clientsecret", "secret", "auth", "private_key", "private_key_id",
+                "api_key", "apikey", "secret_key", "aws_secret_access_key", "aws_session_token", "identitytoken",
+                "registrytoken", "accountkey", "webhook_url", "webhookurl"}
+_ENV_NAME = re.compile(r"(?i)(?:password|passwd|secret|token|api_?key|access_?key|private_?key|credentials?|"
+                       r"(?:^|_)key(?:$|_)|(?:^|_)auth(?:$|_))")
+_ENV_NAME_NOT = re.compile(r"(?i)(?:_(?:file|path|dir|name|ref|url_file|id_file)$|^.*_file_)")
+_ARGV_FLAG = re.compile(r"(?i)^--?(?:[A-Za-z0-9]+[-_.])*" + _FLAG_WORDS + r"$|^-p$|^-a$|^--user$|^-u$")
+
+
+def _secretish_env_name(name: str) -> bool:
+    return bool(_ENV_NAME.search(name)) and not _ENV_NAME_NOT.search(name)
 
 
 class _Redactor:
@@ -72,19 +202,18 @@ class _Redactor:
     def hit(self, kind: str, n: int = 1) -> None:
         self.kinds[kind] = self.kinds.get(kind, 0) + n
 
+    def replace(self, kind: str, v: str) -> str:
+        if _PLACEHOLDER_RE.fullmatch(v):
+            return v
+        self.hit(kind)
+        return placeholder(v)
+
     def text(self, s: str) -> str:
-        if len(s) < 8:
+        if len(s) < 8 or not _TRIGGER.search(s):
             return s
-        lower = None
-        for kind, pattern, repl, pre in _SUBS:
-            if pre and pre not in s:
-                continue
-            if kind == "bearer-token" and pattern is _BEARER:
-                lower = lower if lower is not None else s.lower()
-                if "bearer" not in lower:
-                    continue
+        for kind, pattern, repl in _SUBS:
             out, n = pattern.subn(repl, s)
-            if n:
+            if n and out != s:
                 if kind == "private-key":
                     # a certificate is not a secret, but it is bulk and names people: say which
                     certs = len(re.findall(r"-----BEGIN [A-Z ]*CERTIFICATE-----", s))
@@ -104,7 +233,7 @@ class _Redactor:
                 # redact it as structure, so {"name": "X_TOKEN", "value": …} is caught too
                 try:
                     inner = json.loads(v)
-                except ValueError:
+                except (ValueError, RecursionError):
                     inner = None
                 if isinstance(inner, (dict, list)):
                     before = dict(self.kinds)
@@ -115,33 +244,52 @@ class _Redactor:
                     return v
             return self.text(v)
         if isinstance(v, list):
-            return [self.value(x, key) for x in v]
+            return self.argv(v, key)
         if isinstance(v, dict):
             return self.mapping(v)
         return v
 
-    def mapping(self, d: dict[str, Any]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
+    def argv(self, items: list[Any], key: str = "") -> list[Any]:
+        """A list; in a command line (Args/Cmd/command), the item after ``--password`` is the secret."""
+        out: list[Any] = []
+        secret_next = False
+        for x in items:
+            if secret_next and isinstance(x, str) and x and not x.startswith("-"):
+                out.append(self.replace("cli-credential", x))
+                secret_next = False
+                continue
+            secret_next = isinstance(x, str) and bool(_ARGV_FLAG.match(x))
+            if secret_next and x in ("-p", "-a", "-u", "--user") and key.lower() not in (
+                    "args", "cmd", "command", "entrypoint", "argv"):
+                secret_next = False  # short flags only in a command line
+            out.append(self.value(x, key))
+        return out
+
+    def mapping(self, d: dict[Any, Any]) -> dict[Any, Any]:
+        out: dict[Any, Any] = {}
         # a Secret object: every value of data/stringData
         is_secret = d.get("kind") == "Secret"
         # a pod spec env entry: {"name": "DB_PASSWORD", "value": "..."}
         env_secret = (isinstance(d.get("name"), str) and "value" in d and isinstance(d.get("value"), str)
-                      and bool(_ENV_NAME.search(d["name"])) and len(d) <= 3)
+                      and _secretish_env_name(d["name"]) and len(d) <= 3)
         for k, v in d.items():
             if is_secret and k in ("data", "stringData") and isinstance(v, dict):
-                out[k] = {kk: REDACTED for kk in v}
+                out[k] = {kk: (vv if isinstance(vv, str) and is_redacted(vv) else
+                               placeholder(vv if isinstance(vv, str) else json.dumps(vv))) for kk, vv in v.items()}
                 if v:
                     self.hit("secret-data", len(v))
                 continue
             if env_secret and k == "value" and v:
-                out[k] = REDACTED
-                self.hit("env-credential")
+                scanned = self.text(v)  # "Bearer <token>" keeps its scheme
+                out[k] = scanned if scanned != v else self.replace("env-credential", v)
                 continue
-            if isinstance(k, str) and k.lower() in _SECRET_KEYS and isinstance(v, str) and v and v != REDACTED:
-                out[k] = REDACTED
-                self.hit("kubeconfig-credential")
+            if isinstance(k, str) and k.lower() in _SECRET_KEYS and isinstance(v, str) and v:
+                out[k] = self.replace("kubeconfig-credential" if "-" in k or k == "token" else "json-credential", v)
                 continue
-            out[k] = self.value(v, k)
+            if isinstance(k, str) and isinstance(v, str) and v and k.isupper() and _secretish_env_name(k):
+                out[k] = self.replace("env-credential", v)  # an environment as a mapping
+                continue
+            out[k] = self.value(v, k if isinstance(k, str) else "")
         return out
 
 
@@ -149,6 +297,12 @@ def redact_text(text: str) -> tuple[str, list[str]]:
     """One string, redacted; and the kinds found."""
     r = _Redactor()
     return r.text(text), sorted(r.kinds)
+
+
+def redact_value(value: Any) -> tuple[Any, list[str]]:
+    """JSON data (API objects, ``--kubectl`` imports), redacted; and the kinds found."""
+    r = _Redactor()
+    return r.value(value), sorted(r.kinds)
 
 
 def redact_snapshot(snap: Snapshot) -> tuple[Snapshot, list[str]]:

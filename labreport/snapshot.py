@@ -401,15 +401,33 @@ def from_dict(data: Any, where: str = "snapshot") -> Snapshot:
     if not isinstance(data, dict):
         raise SnapshotError(f"{where}: expected a JSON object at the top level")
     version = data.get("schema_version")
-    if not isinstance(version, int):
+    if not isinstance(version, int) or isinstance(version, bool):
         raise SnapshotError(f"{where}: no integer schema_version; is this a labreport snapshot?")
+    if version < 1:
+        raise SnapshotError(f"{where}: schema_version {version} is not a valid version (versions start at 1)")
     if version > SCHEMA_VERSION:
-        # Newer minor additions are fine (extra fields are kept); say so only in a note.
-        pass
+        # An incompatible format from a newer labreport: guessing at it would misreport.
+        raise SnapshotError(f"{where}: schema_version {version} is newer than this labreport reads "
+                            f"(schema_version {SCHEMA_VERSION}); upgrade labreport to read it")
     try:
-        return Snapshot.model_validate(data)
+        snap = Snapshot.model_validate(data)
     except Exception as exc:  # pydantic.ValidationError, with its full path list
-        raise SnapshotError(f"{where}: not a valid snapshot: {exc}") from None
+        raise SnapshotError(f"{where}: not a valid snapshot: {_short_error(exc)}") from None
+    seen: set[str] = set()
+    for n in snap.nodes:
+        if n.name in seen:
+            raise SnapshotError(f"{where}: node {n.name!r} appears more than once; a snapshot holds each node once")
+        seen.add(n.name)
+    return snap
+
+
+def _short_error(exc: Exception, limit: int = 2000) -> str:
+    """A validation error, bounded: a hostile snapshot can make pydantic list thousands
+    of errors (and quote the input in each)."""
+    text = str(exc)
+    if len(text) > limit:
+        text = text[:limit] + f" … ({len(text) - limit} more characters)"
+    return text
 
 
 def dumps(snap: Snapshot) -> str:

@@ -2,7 +2,7 @@
 """Rebuild the bundled samples from the seed fixtures with `labreport import`.
 
 Every input is a real command output cut out of a student's lab report
-(tests/fixtures/seeds/, tests/fixtures/iptables/; their READMEs say from which lines and
+(tests/fixtures/seeds/, tests/fixtures/parsers/iptables-save/; their READMEs say from which lines and
 what was repaired). Nothing is invented here: each sample is exactly what
 `labreport import` makes of those files. Run from anywhere:
 
@@ -24,7 +24,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = "tests/fixtures/seeds"
-IPT = "tests/fixtures/iptables"
+IPT = "tests/fixtures/parsers/iptables-save"
 
 S1 = f"{SEEDS}/seed001"
 S0 = f"{SEEDS}/seed000"
@@ -46,8 +46,11 @@ SAMPLES: dict[str, tuple[str, list[str]]] = {
          "--kubectl", f"{S1}/test_hpa.yaml"],
     ),
     "seed001-flannel-containerd-before": (
-        "K8s lab, seed 001: the worker before the pod was deployed (Q5 asks about the worker)",
-        ["--node", "k8s-worker",
+        "K8s lab, seed 001: the nodes before the pod was deployed (Q3's pastes; Q5 compares with them)",
+        ["--node", "k8s-master",
+         "--ps", f"{S1}/master-ps-aux-grep-kube.txt",
+         "--containers", f"{S1}/master-crictl-ps.txt",
+         "--node", "k8s-worker",
          "--ps", f"{S1}/worker-ps-aux-grep-kube.txt",
          "--containers", f"{S1}/worker-crictl-ps-before.txt"],
     ),

@@ -1,4 +1,4 @@
-"""analyze(): every node analyzed, other owners' analyzers optional, failures become
+"""analyze(): every node analyzed, every analyzer a plain import, failures become
 warnings (never a crash), node status and "not collected: why" carried over."""
 
 from __future__ import annotations
@@ -16,31 +16,41 @@ from tests.test_analysis_seeds import seed000_worker, seed001_master, seed001_wo
 
 def _seed001_master_with_rules() -> NodeSnapshot:
     node = seed001_master()
-    text = (FIXTURES / "iptables" / "seed001-q10-pieces.pasted.txt").read_text()
+    text = (FIXTURES / "parsers" / "iptables-save" / "seed001-q10-pieces.pasted.txt").read_text()
     node.iptables = get("iptables-save").parse(text, source="seed001-q10").value
     return node
 
 
-def test_services_module_missing_is_a_note_not_a_crash(monkeypatch):
-    monkeypatch.setitem(sys.modules, "labreport.analysis.services", None)
+def test_analysis_imports_every_analyzer_plainly():
+    # issue #10 item 3: no optional parts of our own code. The orchestrator imports every
+    # analyzer at import time, so a missing one is an ImportError, not a note to skip.
+    import importlib
+
+    import labreport.analysis as analysis_pkg
+    from labreport.analysis import crosscheck, path, services
+
+    assert not hasattr(analysis_pkg, "_OPTIONAL") and not hasattr(analysis_pkg, "_load")
+    assert (analysis_pkg.services, analysis_pkg.crosscheck, analysis_pkg.path) == (services, crosscheck, path)
+    saved = {k: v for k, v in sys.modules.items() if k == "labreport.analysis" or k.startswith("labreport.analysis.")}
+    try:
+        for k in saved:
+            del sys.modules[k]
+        sys.modules["labreport.analysis.crosscheck"] = None  # type: ignore[assignment]
+        with pytest.raises(ImportError, match="crosscheck"):
+            importlib.import_module("labreport.analysis")
+    finally:
+        for k in [k for k in sys.modules if k == "labreport.analysis" or k.startswith("labreport.analysis.")]:
+            del sys.modules[k]
+        sys.modules.update(saved)
+
+
+def test_every_node_is_analyzed_with_its_services():
     analysis = analyze(Snapshot(nodes=[_seed001_master_with_rules(), seed001_worker()]))
-    note = "services: not analyzed (module unavailable)"
-    assert note in analysis.warnings
-    for na in analysis.nodes:
-        assert note in na.warnings and na.services == []
-    # everything of this package is still there
+    assert not any(w.startswith(("services:", "crosscheck:", "path:")) and "not analyzed" in w
+                   for w in analysis.warnings), analysis.warnings
     assert "kube-apiserver" in {c.name for c in analysis.node("k8s-master").components}
     assert len(analysis.node("k8s-worker").veth_pairs) == 1
-
-
-def test_all_optional_modules_missing(monkeypatch):
-    for mod in ("services", "crosscheck", "path"):
-        monkeypatch.setitem(sys.modules, f"labreport.analysis.{mod}", None)
-    analysis = analyze(Snapshot(nodes=[seed000_worker()]))
-    assert {"services: not analyzed (module unavailable)", "crosscheck: not analyzed (module unavailable)",
-            "path: not analyzed (module unavailable)"} <= set(analysis.warnings)
-    assert analysis.mismatches == [] and analysis.path is None
-    assert {p.key for p in analysis.nodes[0].pods} == {"kube-system/kube-proxy-d2lkd", "default/pod"}
+    assert analysis.node("k8s-master").services and analysis.path is not None
 
 
 def test_services_included_when_present():

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from labreport.analysis.text import share_text
+from labreport.render.text import share_text
 from labreport.snapshot import save
 from tests.test_analysis_orchestrator import _seed001_master_with_rules
 from tests.test_analysis_seeds import seed000_worker, seed001_worker
@@ -141,13 +141,13 @@ def test_text_speaks_the_mode_in_use(cli, tmp_path):
     """nftables endpoints are picked by numgen, IPVS real servers by weight; IPv6 fronts
     are bracketed — not iptables' "rule p=" wording."""
     fx = Path(__file__).parent / "fixtures"
-    code, _, err = cli("import", "--nft", fx / "nft" / "kube-proxy-lab.nft", "--out", tmp_path / "nft")
+    code, _, err = cli("import", "--nft", fx / "parsers" / "nft" / "kube-proxy-lab.nft", "--out", tmp_path / "nft")
     assert code == 0, err
     code, out, _ = cli("analyze", tmp_path / "nft")
     assert code == 0
     assert "numgen 0 of 3" in out and "numgen 2 of 3" in out and "rule p=" not in out
     assert "[fd00:10:96::" in out  # the lab's IPv6 ClusterIPs
-    code, _, err = cli("import", "--ipvsadm", fx / "ipvs" / "opsnull-251-ipvsadm-Ln.txt", "--out", tmp_path / "ipvs")
+    code, _, err = cli("import", "--ipvsadm", fx / "parsers" / "ipvsadm" / "opsnull-251-ipvsadm-Ln.txt", "--out", tmp_path / "ipvs")
     assert code == 0, err
     code, out, _ = cli("analyze", tmp_path / "ipvs")
     assert code == 0

@@ -14,7 +14,7 @@ import pytest
 from labreport.cluster import api
 from labreport.cluster.api import collect_cluster
 from labreport.cluster.manifests import LAST_APPLIED, applied_manifest, manifest_source
-from labreport.cluster.redact import REDACTED, scrub
+from labreport.cluster.redact import placeholder, scrub
 from labreport.snapshot import Snapshot, dumps, from_dict
 
 FIX = Path(__file__).resolve().parent / "fixtures" / "k8s-api"
@@ -139,7 +139,7 @@ def test_tokens_never_stored(server, kubeconfig):
     co = collect_cluster(kubeconfig=str(kubeconfig), timeout=5)
     text = dumps(Snapshot(cluster=co))
     assert jwt not in text and "abcdef.0123456789abcdef" not in text and "kc-token-8f2e1d" not in text
-    assert co.pods[0]["spec"]["containers"][0]["env"][0]["value"] == f"Bearer {REDACTED}"
+    assert co.pods[0]["spec"]["containers"][0]["env"][0]["value"] == f"Bearer {placeholder(jwt)}"
     assert any("redacted" in w for w in co.warnings)
     # kube-proxy's kubeconfig names a tokenFile path, which is no secret: kept
     assert "tokenFile: /var/run/secrets/kubernetes.io/serviceaccount/token" in co.configmaps[0]["data"]["kubeconfig.conf"]
@@ -148,7 +148,7 @@ def test_tokens_never_stored(server, kubeconfig):
 def test_scrub_unit():
     n = [0]
     out = scrub({"token": "abc", "a": ["x", "users:\n- user:\n    token: s3cr3t\n"], "b": 3}, n)
-    assert out == {"token": REDACTED, "a": ["x", f"users:\n- user:\n    token: {REDACTED}\n"], "b": 3}
+    assert out == {"token": placeholder("abc"), "a": ["x", f"users:\n- user:\n    token: {placeholder('s3cr3t')}\n"], "b": 3}
     assert n[0] == 2
 
 

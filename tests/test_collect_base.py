@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
+from pathlib import Path
+from typing import Optional
 
 import pytest
 
@@ -15,6 +18,7 @@ from collectors.base import (
     CollectContext,
     Collector,
     CollectorOutput,
+    CommandResult,
     CommandRunner,
     CommandSpec,
     Need,
@@ -30,12 +34,12 @@ from labreport.snapshot import Evidence, NodeSnapshot
 
 
 def test_every_registered_collector_loads_and_declares_itself():
-    found, skipped = registry.load_all()
-    # the ones this owner writes must all be there; nftables/ipvs may be pending (optional)
+    found = registry.load_all()
+    # every registered collector is there: none is optional
     names = {c.name for c in found}
     for required in ("processes", "sysinfo", "cri", "docker", "netlink", "iptables"):
-        assert required in names, [s.reason for s in skipped]
-    assert all(s.optional for s in skipped), skipped
+        assert required in names
+    assert [c.name for c in found] == list(registry.COLLECTORS)
     for c in found:
         assert c.name in registry.COLLECTORS, c.name
         assert c.description, c.name
@@ -50,7 +54,7 @@ def test_every_registered_collector_loads_and_declares_itself():
 
 
 def test_declarations_are_not_mutated_by_planning():
-    found, _ = registry.load_all()
+    found = registry.load_all()
     before = {c.name: (c.needs, c.commands) for c in found}
     ctx = CollectContext(path="/nonexistent", is_root=False, cri_socket="/nonexistent.sock")
     for c in found:
@@ -59,18 +63,22 @@ def test_declarations_are_not_mutated_by_planning():
 
 
 def test_netlink_runs_after_the_runtimes():
-    found, _ = registry.load_all()
+    found = registry.load_all()
     order = [[c.name for c in stage] for stage in stages(found)]
     flat = {name: i for i, stage in enumerate(order) for name in stage}
     assert flat["netlink"] > flat["cri"] and flat["netlink"] > flat["docker"]
     assert flat["processes"] == 0 and flat["iptables"] == 0
 
 
-def test_unknown_module_is_skipped_with_a_note(monkeypatch):
+def test_a_missing_collector_module_is_an_error_not_a_skip(monkeypatch):
+    # a module of ours that does not import is a bug to see (issue #10 item 3), not a
+    # collector to skip quietly
     monkeypatch.setitem(registry.COLLECTORS, "ipvs", "collectors.no_such_module_x:Nope")
-    found, skipped = registry.load_all(["processes", "ipvs"])
-    assert [c.name for c in found] == ["processes"]
-    assert skipped[0].name == "ipvs" and "not installed" in skipped[0].reason and skipped[0].optional
+    with pytest.raises(ModuleNotFoundError, match="no_such_module_x"):
+        registry.load_all(["processes", "ipvs"])
+    monkeypatch.setitem(registry.COLLECTORS, "ipvs", "collectors.processes:Nope")
+    with pytest.raises(LookupError, match="defines no Collector class Nope"):
+        registry.load("ipvs")
 
 
 # --------------------------------------------------------------------------- runner
@@ -206,10 +214,79 @@ def test_collect_local_timeout_is_a_status(monkeypatch):
             time.sleep(3)
             return CollectorOutput(self.name)
 
-    monkeypatch.setattr("collectors.local.load_all", lambda only=None: ([Slow(), registry.load("sysinfo")], []))
+    monkeypatch.setattr("collectors.local.load_all", lambda only=None: [Slow(), registry.load("sysinfo")])
     start = time.monotonic()
     node = collect_local(name="n", timeout=0.5)
     assert time.monotonic() - start < 2.5
     st = {s.name: s for s in node.collectors}
     assert not st["slow"].ok and "timed out" in st["slow"].reason
     assert st["sysinfo"].ok and node.status == "partial"
+
+
+# --------------------------------------------------------------------------- declaration = what runs
+
+FIX = Path(__file__).resolve().parent / "fixtures"
+# real outputs (see the READMEs beside them) for the commands whose output drives a branch;
+# any other command "succeeds" with empty output
+CANNED = {
+    ("ps", "auxww"): FIX / "parsers/ps/here-ps-aux-grep.out",
+    ("iptables-save",): FIX / "parsers/iptables-save/lab-iptables-save.txt",  # "(nf_tables)": the legacy listing is read too
+    ("ip6tables-save",): FIX / "parsers/iptables-save/lab-iptables-save.txt",
+    ("nft", "list", "ruleset"): FIX / "parsers/nft/kube-proxy-lab.nft",
+    ("nft", "-j", "list", "ruleset"): FIX / "parsers/nft/kube-proxy-lab.json",
+    ("ipvsadm", "-Ln"): FIX / "parsers/ipvsadm/opsnull-251-ipvsadm-Ln.txt",
+}
+CANNED_TEXT = {("iptables", "--version"): "iptables v1.8.9 (nf_tables)\n"}  # this machine's, verbatim
+
+
+class RecordingRunner(CommandRunner):
+    """Every binary is present; every command is recorded, none is run."""
+
+    def __init__(self) -> None:
+        super().__init__(path="/recorded")
+        self.ran: list[tuple[str, ...]] = []
+        self._lock = threading.Lock()
+
+    def which(self, name: str) -> Optional[str]:
+        return "/recorded/" + name
+
+    def run(self, argv, *, timeout=None, input=None, env=None) -> CommandResult:  # type: ignore[override]
+        key = tuple(str(a) for a in argv)
+        with self._lock:
+            self.ran.append(key)
+        text = CANNED[key].read_text(encoding="utf-8") if key in CANNED else CANNED_TEXT.get(key, "")
+        return CommandResult(list(key), 0, text, "", 0.001)
+
+
+def _recording_ctx() -> tuple[CollectContext, RecordingRunner]:
+    runner = RecordingRunner()
+    ctx = CollectContext(path=runner.path, is_root=True, cri_socket="/nonexistent.sock",
+                         docker_host="unix:///nonexistent.sock")
+    ctx._runner = runner
+    return ctx, runner
+
+
+@pytest.mark.parametrize("name", [n for n in registry.COLLECTORS if n != "netlink"])  # netlink: typed-rules' part
+def test_a_collector_runs_exactly_the_commands_it_declares(name: str) -> None:
+    c = registry.load(name)
+    ctx, runner = _recording_ctx()
+    assert ctx.runner is runner
+    declared = {spec.argv for spec in c.commands}
+    if c.commands:
+        out = c.collect(ctx)  # straight to collect: the machine's own needs (IPVS, root) do not matter here
+    else:  # API collectors (CRI, Docker) declare no command: planned here, nothing runs
+        out = run_collector(c, ctx)
+    assert set(runner.ran) == declared, (name, runner.ran)
+    assert len(runner.ran) == len(declared), (name, runner.ran)  # each once
+    assert isinstance(out, CollectorOutput)
+    # what doctor shows for it is that declaration
+    from labreport.cli.doctor import diagnose
+
+    ctx2, _ = _recording_ctx()
+    shown = next(e for e in diagnose(ctx2)["collectors"] if e["name"] == name)
+    assert {tuple(cmd["argv"]) for cmd in shown["commands"]} == declared
+
+
+def test_command_lookup_names_an_undeclared_command() -> None:
+    with pytest.raises(LookupError, match="declares no command 'iptables'"):
+        registry.load("ipvs").command("iptables")

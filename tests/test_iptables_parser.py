@@ -10,7 +10,7 @@ from labreport.errors import ParseError
 from labreport.parsers import iptables_save
 from tests.conftest import FIXTURES
 
-FX = FIXTURES / "iptables"
+FX = FIXTURES / "parsers" / "iptables-save"
 
 
 def read(name: str) -> str:
@@ -87,7 +87,7 @@ def test_iptables_S_v_counters_inside_the_rule():
 
 def test_iptables_S_filter():
     plain = iptables_save.parse(read("lab-iptables-save.txt")).value
-    ipt = iptables_save.parse(read("lab-iptables-S.txt")).value
+    ipt = iptables_save.parse(read("lab-iptables-S.out")).value
     assert set(ipt.tables) == {"filter"}
     assert rules_of(ipt) == rules_of(plain, "filter")
 
@@ -98,7 +98,7 @@ def test_pasted_command_line_names_the_table():
     assert set(res.value.tables) == {"nat"}
     assert not any("inferred" in w.message for w in res.warnings)
     # plain `iptables -S` lists the filter table
-    res = iptables_save.parse("root@k8s-master:~# sudo iptables -S\n" + read("lab-iptables-S.txt"))
+    res = iptables_save.parse("root@k8s-master:~# sudo iptables -S\n" + read("lab-iptables-S.out"))
     assert set(res.value.tables) == {"filter"}
 
 
@@ -145,7 +145,7 @@ def test_seed001_grep_paste_prompt_and_garbled_comments():
 
 
 def test_public_paste_with_a_userless_prompt():
-    res = iptables_save.parse(read("public-kind-xlb.pasted.txt"))
+    res = iptables_save.parse(read("public-kind-xlb.pasted.out"))
     assert len(rules_of(res.value)) == 13
     assert [w.message for w in res.warnings if "inferred" not in w.message] == []
 

@@ -11,7 +11,6 @@ import shutil
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -22,7 +21,7 @@ from tests.conftest import FIXTURES, ROOT, lab_name, needs_lab
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import gen_iptables  # noqa: E402
 
-FX = FIXTURES / "iptables"
+FX = FIXTURES / "parsers" / "iptables-save"
 
 
 def decode_text(text: str):
@@ -150,7 +149,7 @@ def test_captured_iptables_save_matches_ground_truth(fixture):
 
 def test_captured_iptables_S_nat_and_filter():
     text = ("root@node:~# iptables -t nat -S\n" + (FX / "lab-iptables-t-nat-S.txt").read_text()
-            + "\nroot@node:~# iptables -S\n" + (FX / "lab-iptables-S.txt").read_text())
+            + "\nroot@node:~# iptables -S\n" + (FX / "lab-iptables-S.out").read_text())
     records, _ = decode_text(text)
     check_against(records, lab_truth())
     # nat alone: everything but the service that only the filter table knows
@@ -191,7 +190,7 @@ def test_every_rule_kind_in_the_captured_lab():
 
 
 def test_older_kube_proxy_xlb_from_public_output():
-    records, _ = decode_text((FX / "public-kind-xlb.pasted.txt").read_text())
+    records, _ = decode_text((FX / "public-kind-xlb.pasted.out").read_text())
     (rec,) = records
     assert rec.name == "default/test-svc" and rec.port_name is None
     assert (rec.cluster_ip, rec.port, rec.node_port) == ("10.96.115.88", 80, 32070)

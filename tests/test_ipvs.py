@@ -1,4 +1,4 @@
-"""ipvsadm parser and the IPVS-mode decoder on real ipvsadm outputs (tests/fixtures/ipvs,
+"""ipvsadm parser and the IPVS-mode decoder on real ipvsadm outputs (tests/fixtures/parsers/ipvsadm,
 origins in its README)."""
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from labreport.snapshot import (
 
 from tests.conftest import FIXTURES
 
-IPVS = FIXTURES / "ipvs"
+IPVS = FIXTURES / "parsers" / "ipvsadm"
 
 
 def load(name: str):
@@ -89,7 +89,7 @@ def test_persistent_conn_listing():
 
 
 def test_prompts_sudo_and_doc_elisions_are_not_warnings():
-    assert load("community-692-ipvsadm-Ln-persistent.txt").warnings == []
+    assert load("community-692-ipvsadm-Ln-persistent.out").warnings == []
     res = load("website-8652-debug-service.txt")
     assert res.warnings == []
     assert [r.port for r in vss("website-8652-debug-service.txt")[0].real_servers] == [937, 937, 937]

@@ -63,7 +63,7 @@ def _shim(tmp_path, stdout_file, code=0, stderr_file=None):
 
 
 def test_ipvs_collect_parses_recorded_output(tmp_path):
-    fixture = FIXTURES / "ipvs" / "opsnull-251-ipvsadm-Ln.txt"
+    fixture = FIXTURES / "parsers" / "ipvsadm" / "opsnull-251-ipvsadm-Ln.txt"
     ctx = CollectContext(path=_shim(tmp_path, fixture), is_root=True)
     out = IpvsCollector().collect(ctx)
     assert out.ipvs is not None and len(out.ipvs.virtual_servers) == 7
@@ -72,7 +72,7 @@ def test_ipvs_collect_parses_recorded_output(tmp_path):
 
 
 def test_ipvs_collect_kernel_error_is_a_failed_status(tmp_path):
-    err = FIXTURES / "ipvs" / "this-machine-no-ipvs.txt"
+    err = FIXTURES / "parsers" / "ipvsadm" / "this-machine-no-ipvs.txt"
     ctx = CollectContext(path=_shim(tmp_path, None, code=2, stderr_file=err), is_root=True)
     out = IpvsCollector().collect(ctx)
     assert out.ipvs is None and not out.status.ok
@@ -82,7 +82,7 @@ def test_ipvs_collect_kernel_error_is_a_failed_status(tmp_path):
 @needs_lab("nft")
 def test_nftables_collector_in_a_namespace_of_its_own(tmp_path):
     ns = lab_name("lrnfc")
-    rules = FIXTURES / "nft" / "kube-proxy-lab.rules.nft"
+    rules = FIXTURES / "parsers" / "nft" / "kube-proxy-lab.rules.nft"
     subprocess.run(["ip", "netns", "add", ns], check=True)
     try:
         code = (

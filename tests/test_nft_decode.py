@@ -4,19 +4,17 @@ they were generated from, and a k3s node's table from a public write-up."""
 from __future__ import annotations
 
 import json
-import sys
 
 import pytest
 
 from labreport.analysis.services_nft import decode_nft, parse_service_port_name, split_chain_name
 from labreport.parsers import nft
 
-from tests.conftest import FIXTURES, ROOT
+from tests.conftest import FIXTURES
 
-sys.path.insert(0, str(ROOT / "benchmarks"))
-import gen_nft  # noqa: E402
+from tests.support import gen_nft
 
-NFT = FIXTURES / "nft"
+NFT = FIXTURES / "parsers" / "nft"
 TRUTH = json.loads((NFT / "kube-proxy-lab.truth.json").read_text())
 
 

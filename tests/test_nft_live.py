@@ -1,13 +1,13 @@
 """kube-proxy's nftables mode, for real: the rules kube-proxy v1.33 writes are loaded with
 ``nft -f`` into a node namespace of this test's own, traffic to a ClusterIP and a NodePort
 reaches a busybox httpd pod through the ``dnat to``, and what nft then lists (text and
-JSON) decodes to exactly the services that were written (benchmarks/gen_nft.py's truth).
+JSON) decodes to exactly the services that were written (tests/support/gen_nft.py's truth).
 
 Everything lives in two namespaces this module creates (NODE with a bridge, POD behind a
 veth); nothing is added to the root namespace and all traffic is sent from inside NODE/POD.
 
 The listings captured here are written to tests/artifacts/nft/; with
-LABREPORT_UPDATE_FIXTURES=1 they also replace tests/fixtures/nft/kube-proxy-lab.* (the
+LABREPORT_UPDATE_FIXTURES=1 they also replace tests/fixtures/parsers/nft/kube-proxy-lab.* (the
 committed fixtures the parser tests read).
 """
 
@@ -24,10 +24,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ARTIFACTS, FIXTURES, ROOT, lab_name, needs_lab
+from tests.conftest import ARTIFACTS, FIXTURES, lab_name, needs_lab
 
-sys.path.insert(0, str(ROOT / "benchmarks"))
-import gen_nft  # noqa: E402
+from tests.support import gen_nft
 
 from labreport.analysis.services import decode_services  # noqa: E402
 from labreport.analysis.services_nft import decode_nft  # noqa: E402
@@ -151,7 +150,7 @@ def listings(lab):
     (out / "kube-proxy-lab.json").write_text(js)
     (out / "kube-proxy-lab.truth.json").write_text(json.dumps(lab.truth, indent=1) + "\n")
     if os.environ.get("LABREPORT_UPDATE_FIXTURES"):
-        dest = FIXTURES / "nft"
+        dest = FIXTURES / "parsers" / "nft"
         dest.mkdir(parents=True, exist_ok=True)
         for name in ("kube-proxy-lab.nft", "kube-proxy-lab.json", "kube-proxy-lab.truth.json"):
             shutil.copyfile(out / name, dest / name)
@@ -312,8 +311,8 @@ def test_mode_switch_leftovers_collected_live_are_reported_not_mixed(tmp_path):
     ns = lab_name("lrnfsw")
     sh("ip", "netns", "add", ns)
     try:
-        sh("ip", "netns", "exec", ns, "nft", "-f", str(FIXTURES / "nft" / "kube-proxy-lab.rules.nft"))
-        save = (FIXTURES / "nft" / "iptables-nft-kube-services.iptables-save").read_text()
+        sh("ip", "netns", "exec", ns, "nft", "-f", str(FIXTURES / "parsers" / "nft" / "kube-proxy-lab.rules.nft"))
+        save = (FIXTURES / "parsers" / "nft" / "iptables-nft-kube-services.iptables-save").read_text()
         subprocess.run(["ip", "netns", "exec", ns, "iptables-restore"], input=save, text=True, check=True)
         out = tmp_path / "snap"
         cp = sh("ip", "netns", "exec", ns, sys.executable, "-c",

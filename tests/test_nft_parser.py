@@ -1,6 +1,6 @@
 """labreport.parsers.nft on real nft output: the listings captured from the nft lab
-(tests/fixtures/nft/kube-proxy-lab.*), a k3s node's kube-proxy table from a public
-write-up, and iptables-nft's tables (see tests/fixtures/nft/README.md)."""
+(tests/fixtures/parsers/nft/kube-proxy-lab.*), a k3s node's kube-proxy table from a public
+write-up, and iptables-nft's tables (see tests/fixtures/parsers/nft/README.md)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from labreport.snapshot import NftRuleset, NodeSnapshot, Snapshot
 
 from tests.conftest import FIXTURES
 
-NFT = FIXTURES / "nft"
+NFT = FIXTURES / "parsers" / "nft"
 
 
 def read(name: str) -> str:
@@ -281,7 +281,7 @@ def test_a_line_cut_by_a_pdf_wrap_is_kept_and_warned():
     assert [r.text for r in chain.rules][1:] == ["meta l4proto tcp dnat to 10.42.4.201:", "8080"]
 
 
-@pytest.mark.parametrize("name", ["firewall-inet-filter.nft", "firewall-inet-filter.json", "firewall-inet-filter.a.nft"])
+@pytest.mark.parametrize("name", ["firewall-inet-filter.nft", "firewall-inet-filter.json", "firewall-inet-filter.a.out"])
 def test_a_host_firewall_next_to_kube_proxy(name):
     res = nft.parse(read(name), source=name)
     assert res.warnings == []

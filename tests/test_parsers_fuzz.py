@@ -20,12 +20,12 @@ from labreport.parsers.base import ParseResult
 from labreport.snapshot import ParseWarning
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-AVAILABLE = dict(parsers.available())
+AVAILABLE = dict(parsers.load_all())
 NAMES = sorted(AVAILABLE)
 
 # real outputs to mutate: every parser's fixtures (ours and the other owners'), small ones only
 CORPUS: list[str] = []
-for pattern in ("parsers/*/*.out", "seeds/*/*", "iptables/*.txt", "nft/*", "ipvs/*"):
+for pattern in ("parsers/*/*.out", "seeds/*/*", "parsers/iptables-save/*.txt", "parsers/nft/*", "parsers/ipvsadm/*"):
     for p in sorted(FIXTURES.glob(pattern)):
         if p.is_file() and p.stat().st_size < 60_000 and p.suffix not in (".json", ".md", ".py"):
             try:

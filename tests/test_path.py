@@ -95,7 +95,7 @@ def test_live_node_path_is_complete():
 def test_nftables_mode_hops():
     from labreport.parsers import get
 
-    text = (ROOT / "tests" / "fixtures" / "nft" / "kube-proxy-lab.nft").read_text("utf-8")
+    text = (ROOT / "tests" / "fixtures" / "parsers" / "nft" / "kube-proxy-lab.nft").read_text("utf-8")
     ruleset = get("nft").parse(text, source="kube-proxy-lab.nft").value
     s = Snapshot(nodes=[NodeSnapshot(name="node-a", nftables=ruleset)])
     a = analyze(s)
@@ -111,7 +111,7 @@ def test_ipvs_mode_hops():
     from labreport.parsers import get
     from labreport.snapshot import NodeInfo
 
-    text = (ROOT / "tests" / "fixtures" / "ipvs" / "k8s-123948-ipvsadm-ln.txt").read_text("utf-8")
+    text = (ROOT / "tests" / "fixtures" / "parsers" / "ipvsadm" / "k8s-123948-ipvsadm-ln.txt").read_text("utf-8")
     ipvs = get("ipvsadm").parse(text, source="k8s-123948-ipvsadm-ln.txt").value
     s = Snapshot(nodes=[NodeSnapshot(name="node-a", ipvs=ipvs, info=NodeInfo(kube_proxy_mode="ipvs"))])
     a = analyze(s)

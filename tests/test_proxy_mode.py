@@ -12,10 +12,10 @@ from labreport.snapshot import ClusterObjects, Iptables, NodeInfo, NodeSnapshot,
 
 from tests.conftest import FIXTURES
 
-NFT_LAB = (FIXTURES / "nft" / "kube-proxy-lab.nft").read_text()
-IPT_SAVE = (FIXTURES / "nft" / "iptables-nft-kube-services.iptables-save").read_text()
-IPT_NFT = (FIXTURES / "nft" / "iptables-nft-kube-services.nft").read_text()
-IPVS = (FIXTURES / "ipvs" / "opsnull-251-ipvsadm-Ln.txt").read_text()
+NFT_LAB = (FIXTURES / "parsers" / "nft" / "kube-proxy-lab.nft").read_text()
+IPT_SAVE = (FIXTURES / "parsers" / "nft" / "iptables-nft-kube-services.iptables-save").read_text()
+IPT_NFT = (FIXTURES / "parsers" / "nft" / "iptables-nft-kube-services.nft").read_text()
+IPVS = (FIXTURES / "parsers" / "ipvsadm" / "opsnull-251-ipvsadm-Ln.txt").read_text()
 
 
 def configmap(mode_line: str) -> ClusterObjects:

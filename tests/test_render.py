@@ -226,8 +226,8 @@ def test_nftables_and_ipvs_nodes(tmp_path: Path, lang: str):
     from labreport.snapshot import NodeInfo, NodeSnapshot, Snapshot
 
     fx = ROOT / "tests" / "fixtures"
-    nft = get("nft").parse((fx / "nft" / "kube-proxy-lab.nft").read_text("utf-8"), source="nft").value
-    ipvs = get("ipvsadm").parse((fx / "ipvs" / "k8s-123948-ipvsadm-ln.txt").read_text("utf-8"), source="ipvs").value
+    nft = get("nft").parse((fx / "parsers" / "nft" / "kube-proxy-lab.nft").read_text("utf-8"), source="nft").value
+    ipvs = get("ipvsadm").parse((fx / "parsers" / "ipvsadm" / "k8s-123948-ipvsadm-ln.txt").read_text("utf-8"), source="ipvs").value
     snap = Snapshot(nodes=[NodeSnapshot(name="nft-node", nftables=nft),
                            NodeSnapshot(name="ipvs-node", ipvs=ipvs, info=NodeInfo(kube_proxy_mode="ipvs"))])
     res = render_report(snap, fmt="md", lang=lang, out_dir=tmp_path)

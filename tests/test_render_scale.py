@@ -1,12 +1,11 @@
 """A node with many pods is summarized in the diagram, and the report stays whole.
 
-The snapshot is SYNTHETIC (benchmarks/gen_snapshot.py: record shapes as collection makes
+The snapshot is SYNTHETIC (tests/support/gen_snapshot.py: record shapes as collection makes
 them, scale made up), since no real node with this many pods is at hand.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -22,10 +21,9 @@ SVG_NS = "{http://www.w3.org/2000/svg}"
 
 
 def _gen():
-    spec = importlib.util.spec_from_file_location("gen_snapshot", ROOT / "benchmarks" / "gen_snapshot.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    from tests.support import gen_snapshot
+
+    return gen_snapshot
 
 
 @pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot is not installed")

@@ -3,43 +3,27 @@
 ``analyze(snapshot)`` builds one NodeAnalysis per node by calling the analyzers:
 components, pods, veth, topology, preflight (this package), ``services.decode_services``
 (kube-proxy's rules, any mode), then ``crosscheck.crosscheck`` (API vs node) and
-``path.trace_path`` (the traffic path). The last three belong to other modules and are
-imported lazily: a missing module becomes a note, a failing analyzer a warning on its
-node; analysis never crashes because one part cannot run.
+``path.trace_path`` (the traffic path). Every analyzer is a plain import: a missing module
+of ours is an ImportError to see, not a part to skip. A failing analyzer becomes a warning
+on its node (``_guard``); analysis never crashes because one part fails.
 """
 
 from __future__ import annotations
 
-import importlib
-from types import ModuleType
-from typing import Any, Callable, Optional
+from typing import Callable, Optional, TypeVar
 
-from labreport.analysis.model import Analysis, NodeAnalysis
+from labreport.analysis import (components, crosscheck, devices, overview, path, pods, preflight, services, topology, veth,
+                                workloads)
+from labreport.analysis.model import Analysis, NodeAnalysis, Pod
+from labreport.perf import gc_paused
 from labreport.snapshot import NodeSnapshot, Snapshot
 
 __all__ = ["analyze", "analyze_node"]
 
-_OPTIONAL = {
-    "services": "labreport.analysis.services",
-    "crosscheck": "labreport.analysis.crosscheck",
-    "path": "labreport.analysis.path",
-}
+T = TypeVar("T")
 
 
-def _load(key: str) -> tuple[Optional[ModuleType], Optional[str]]:
-    """Import an optional analyzer: (module, None) or (None, why not)."""
-    path = _OPTIONAL[key]
-    try:
-        return importlib.import_module(path), None
-    except ModuleNotFoundError as exc:
-        if exc.name and (exc.name == path or path.startswith(exc.name + ".")):
-            return None, f"{key}: not analyzed (module unavailable)"
-        return None, f"{key}: not analyzed (cannot import {path}: {exc})"
-    except Exception as exc:  # a syntax or import-time error in that module
-        return None, f"{key}: not analyzed (cannot import {path}: {type(exc).__name__}: {exc})"
-
-
-def _guard(warnings: list[str], what: str, fn: Callable[[], Any]) -> Any:
+def _guard(warnings: list[str], what: str, fn: Callable[[], T]) -> Optional[T]:
     try:
         return fn()
     except Exception as exc:  # one analyzer failing must not stop the others
@@ -62,11 +46,10 @@ def _not_collected(node: NodeSnapshot) -> list[str]:
     return out
 
 
-def analyze_node(node: NodeSnapshot, snapshot: Optional[Snapshot] = None,
-                 services_mod: Optional[ModuleType] = None, services_note: Optional[str] = None) -> NodeAnalysis:
-    """Everything this package derives for one node (services only when ``services_mod``)."""
-    from labreport.analysis import components, pods, preflight, topology, veth
-
+def analyze_node(node: NodeSnapshot, snapshot: Optional[Snapshot] = None, *,
+                 with_services: bool = False) -> NodeAnalysis:
+    """Everything this package derives for one node (kube-proxy's services only when
+    ``with_services``: ``analyze`` asks for them, the node-only benchmarks do not)."""
     na = NodeAnalysis(node=node.name, status=node.status, error=node.error)
     na.not_collected = _not_collected(node)
     w = na.warnings
@@ -88,24 +71,19 @@ def analyze_node(node: NodeSnapshot, snapshot: Optional[Snapshot] = None,
     topo = _guard(w, "topology", lambda: topology.describe(node))
     if topo is not None:
         na.bridges, na.overlays, na.uplink = topo
+    _guard(w, "devices", lambda: devices.describe_node(node, na))
     if node.status != "failed":  # a failed node has nothing to check: not_collected says why
         checks = _guard(w, "preflight", lambda: preflight.checks(node, cluster))
         if checks is not None:
             na.preflight = checks
 
-    if services_mod is not None:
-        res = _guard(w, "services", lambda: services_mod.decode_services(node, cluster))
+    if with_services:
+        res = _guard(w, "services", lambda: services.decode_services(node, cluster))
         if res is not None:
-            try:
-                mode, svcs, masq = res
-                if mode is not None:
-                    na.proxy_mode = mode
-                na.services = list(svcs or [])
-                na.masquerade = masq
-            except (TypeError, ValueError) as exc:
-                w.append(f"services: unexpected result ({type(exc).__name__}: {exc})")
-    elif services_note:
-        w.append(services_note)
+            mode, svcs, masq = res
+            na.proxy_mode = mode
+            na.services = list(svcs)
+            na.masquerade = masq
     return na
 
 
@@ -114,7 +92,7 @@ def _name_veth_pods(na: NodeAnalysis) -> None:
     by_netns = {p.netns: p for p in na.pods if p.netns}
     # a pasted pod `ip addr` is imported under the pod's own name (`--pod-ip-addr testpod=F`):
     # such a namespace belongs to the one pod of that name whose netns is otherwise unknown
-    by_name: dict[str, list] = {}
+    by_name: dict[str, list[Pod]] = {}
     for p in na.pods:
         if not p.netns:
             by_name.setdefault(p.name, []).append(p)
@@ -158,35 +136,28 @@ def _fill_endpoint_pods(analysis: Analysis) -> None:
 
 def analyze(snapshot: Snapshot, *, service: Optional[str] = None, from_node: Optional[str] = None) -> Analysis:
     """Analyze every node of the snapshot; never raises for a bad or partial snapshot."""
-    from labreport.perf import gc_paused
-
     with gc_paused():  # ~10^5 short-lived acyclic records; see labreport.perf
         return _analyze(snapshot, service=service, from_node=from_node)
 
 
 def _analyze(snapshot: Snapshot, *, service: Optional[str], from_node: Optional[str]) -> Analysis:
     analysis = Analysis()
-    services_mod, services_note = _load("services")
     for node in snapshot.nodes:
-        analysis.nodes.append(analyze_node(node, snapshot, services_mod, services_note))
-    if services_note:
-        analysis.warnings.append(services_note)
+        analysis.nodes.append(analyze_node(node, snapshot, with_services=True))
     _guard(analysis.warnings, "endpoint pods", lambda: _fill_endpoint_pods(analysis))
 
-    crosscheck_mod, note = _load("crosscheck")
-    if crosscheck_mod is None:
-        analysis.warnings.append(note or "crosscheck: not analyzed")
-    else:
-        mism = _guard(analysis.warnings, "crosscheck", lambda: crosscheck_mod.crosscheck(snapshot, analysis))
-        if mism is not None:
-            analysis.mismatches = list(mism)
+    mism = _guard(analysis.warnings, "crosscheck", lambda: crosscheck.crosscheck(snapshot, analysis))
+    if mism is not None:
+        analysis.mismatches = list(mism)
 
-    path_mod, note = _load("path")
-    if path_mod is None:
-        analysis.warnings.append(note or "path: not analyzed")
-    else:
-        tp = _guard(analysis.warnings, "path",
-                    lambda: path_mod.trace_path(snapshot, analysis, service=service, from_node=from_node))
-        if tp is not None:
-            analysis.path = tp
+    tp = _guard(analysis.warnings, "path",
+                lambda: path.trace_path(snapshot, analysis, service=service, from_node=from_node))
+    if tp is not None:
+        analysis.path = tp
+    views = _guard(analysis.warnings, "workloads", lambda: workloads.workload_views(snapshot, analysis))
+    if views is not None:
+        analysis.workloads = views
+    ov = _guard(analysis.warnings, "overview", lambda: overview.summarize(snapshot, analysis))
+    if ov is not None:
+        analysis.overview = ov
     return analysis

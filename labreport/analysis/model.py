@@ -183,6 +183,10 @@ class NodeAnalysis(Record):
     preflight: list[PreflightCheck] = Field(default_factory=list)
     not_collected: list[str] = Field(default_factory=list)  # "containers: no CRI socket at …"
     warnings: list[str] = Field(default_factory=list)
+    control_plane: bool = False  # runs kube-apiserver / etcd / the scheduler (process or pod)
+    devices: list["DeviceRow"] = Field(default_factory=list)
+    routes: list["RouteRow"] = Field(default_factory=list)  # main table, IPv4, no local/broadcast
+    rule_counts: dict[str, int] = Field(default_factory=dict)  # nat_rules, svc_chains, nft_chains …
 
 
 class Analysis(Record):
@@ -191,9 +195,156 @@ class Analysis(Record):
     mismatches: list[Mismatch] = Field(default_factory=list)
     path: Optional[TrafficPath] = None
     warnings: list[str] = Field(default_factory=list)
+    workloads: "WorkloadViews" = Field(default_factory=lambda: WorkloadViews())
+    overview: "ClusterOverview" = Field(default_factory=lambda: ClusterOverview())
 
     def node(self, name: str) -> Optional[NodeAnalysis]:
         for n in self.nodes:
             if n.node == name:
                 return n
         return None
+
+
+# --------------------------------------------------------------------------- report views
+# What the report states beyond the per-node records above: the cluster's objects read into
+# typed views (volumes, HPAs, manifests), node devices/routes/rule counts, and the cluster
+# overview. Built by analysis/workloads.py and analysis/overview.py; render only lays them out.
+
+
+class ShapeProblem(Record):
+    """A field of a cluster object that does not have the shape Kubernetes gives it
+    (``ports: 8080`` where a list of objects belongs): left out of the view, and said so."""
+
+    subject: str  # "Pod default/web"
+    field: str  # "spec.containers[0].ports"
+    expected: str  # "list" / "object" / "string" / "integer"
+    found: str  # "int: 8080" (shortened)
+
+
+class ManifestField(Record):
+    path: str  # spec.replicas
+    value: str
+    key: str  # explanation key (s.man.fields.<key>)
+
+
+class ManifestView(Record):
+    kind: str
+    namespace: Optional[str] = None
+    name: str
+    source: str  # last-applied | cleaned | file
+    manifest: Any = None  # the manifest as applied/written (shown as YAML)
+    fields: list[ManifestField] = Field(default_factory=list)
+    problems: list[ShapeProblem] = Field(default_factory=list)
+
+
+class VolumeUse(Record):
+    """One volume of a user workload and what it means for its replicas (Q12)."""
+
+    workload: str  # "Deployment default/test-deployment"
+    replicas: Optional[int] = None
+    nodes: list[str] = Field(default_factory=list)  # where its pods run
+    volume: str
+    vtype: str  # hostPath / emptyDir / persistentVolumeClaim / …
+    detail: str
+    mounts: list[str] = Field(default_factory=list)
+    verdict_key: str  # s.vol.verdict.<key>
+    access_modes: str = ""
+    path: str = ""  # hostPath path / claim name
+
+
+class HpaCondition(Record):
+    type: str = ""
+    status: str = ""
+    message: str = ""
+
+
+class HpaView(Record):
+    name: str
+    target: str
+    min_replicas: Optional[int] = None
+    max_replicas: Optional[int] = None
+    metrics: list[str] = Field(default_factory=list)
+    scale_down: list[str] = Field(default_factory=list)
+    scale_up: list[str] = Field(default_factory=list)
+    stabilization_down: Optional[int] = None
+    current_replicas: Optional[int] = None
+    desired_replicas: Optional[int] = None
+    current_metrics: list[str] = Field(default_factory=list)
+    conditions: list[HpaCondition] = Field(default_factory=list)
+    manifest: Any = None
+
+
+class ApiNode(Record):
+    """A node as the API lists it (``kubectl get nodes -o wide``)."""
+
+    name: str
+    ready: str = "?"
+    roles: str = "<none>"
+    version: str = ""
+    runtime: str = ""
+    address: str = ""
+    pod_cidr: str = ""
+
+
+class WorkloadViews(Record):
+    """The cluster objects the report shows, read into typed views (None: no API data)."""
+
+    manifests: list[ManifestView] = Field(default_factory=list)
+    volumes: Optional[list[VolumeUse]] = None
+    hpas: Optional[list[HpaView]] = None
+    api_nodes: list[ApiNode] = Field(default_factory=list)
+    cidrs: dict[str, str] = Field(default_factory=dict)  # pod_cidr / service_cidr / node_pod_cidr:<node>
+    problems: list[ShapeProblem] = Field(default_factory=list)
+
+
+class DeviceRow(Record):
+    """One link of the node's own namespace with its role in the pod network (Q6)."""
+
+    name: str  # "veth1a2b@if2"
+    kind: str = ""
+    role: str = ""  # loopback / uplink / overlay / bridge / veth / ipvs / ""
+    master: str = ""
+    addresses: list[str] = Field(default_factory=list)
+    state: str = ""
+    mac: str = ""
+    mtu: Optional[int] = None
+    peer: str = ""
+
+
+class RouteRow(Record):
+    dst: str
+    via: str = ""
+    dev: str = ""
+    proto: str = ""
+    scope: str = ""
+    onlink: bool = False
+
+
+class NodeSummary(Record):
+    """One row of the cluster overview."""
+
+    name: str
+    control_plane: bool = False
+    status: str = "ok"
+    source: str = ""
+    pods: int = 0
+    containers: int = 0
+    veths: int = 0
+    services: int = 0
+    cni: list[str] = Field(default_factory=list)  # flannel / weave / calico / cilium / bridge …
+    proxy_mode: str = "unknown"
+    failures: list[str] = Field(default_factory=list)  # not collected / failed analyzers
+
+
+class ClusterOverview(Record):
+    nodes: list[NodeSummary] = Field(default_factory=list)
+    pods: int = 0
+    containers: int = 0
+    cni: list[str] = Field(default_factory=list)
+    proxy_modes: list[str] = Field(default_factory=list)
+    failed_nodes: list[str] = Field(default_factory=list)
+    partial_nodes: list[str] = Field(default_factory=list)
+
+
+NodeAnalysis.model_rebuild()
+Analysis.model_rebuild()

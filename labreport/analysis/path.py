@@ -92,20 +92,10 @@ def _is_system(rec: ServiceRecord) -> bool:
 
 
 def _matches(rec: ServiceRecord, wanted: str) -> bool:
-    w = wanted.strip()
-    names = {rec.name}
-    if rec.service:
-        names.add(rec.service)
-        if rec.namespace:
-            names.add(f"{rec.namespace}/{rec.service}")
-    base = rec.name.split(":")[0]
-    names.add(base)
-    names.add(base.split("/", 1)[-1])
-    if rec.cluster_ip:
-        names.add(rec.cluster_ip)
-        if rec.port:
-            names.add(f"{rec.cluster_ip}:{rec.port}")
-    return w in names
+    """The one service matcher (labreport.analysis.service_match)."""
+    from labreport.analysis.service_match import matches
+
+    return matches(rec, wanted)
 
 
 def service_names(analysis: Analysis) -> list[str]:

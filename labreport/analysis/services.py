@@ -14,11 +14,13 @@ Pure: no I/O.
 
 from __future__ import annotations
 
-import importlib
 from typing import Optional
 
 from labreport.analysis.model import MasqueradeInfo, ProxyModeInfo, ServiceRecord
 from labreport.analysis.proxy_mode import detect_mode, nft_has_iptables_services
+from labreport.analysis.services_iptables import decode_iptables
+from labreport.analysis.services_ipvs import decode_ipvs
+from labreport.analysis.services_nft import decode_nft
 from labreport.snapshot import ClusterObjects, NodeSnapshot
 
 DecodeResult = tuple[list[ServiceRecord], Optional[MasqueradeInfo]]
@@ -28,19 +30,13 @@ def _add_note(info: ProxyModeInfo, note: str) -> None:
     info.note = f"{info.note}; {note}" if info.note else note
 
 
-def _decoder(module: str, func: str):
-    mod = importlib.import_module(module)
-    return getattr(mod, func)
-
-
 def _decode_iptables(node: NodeSnapshot, info: ProxyModeInfo) -> DecodeResult:
-    decode = _decoder("labreport.analysis.services_iptables", "decode_iptables")
     services: list[ServiceRecord] = []
     masq: Optional[MasqueradeInfo] = None
     for ipt in (node.iptables, node.ip6tables):
         if ipt is None:
             continue
-        recs, m = decode(ipt)
+        recs, m = decode_iptables(ipt)
         services.extend(recs)
         masq = masq or m
     if node.iptables is None and node.ip6tables is None:
@@ -54,16 +50,14 @@ def _decode_nft(node: NodeSnapshot, info: ProxyModeInfo) -> DecodeResult:
     if node.nftables is None:
         _add_note(info, "mode is nftables but no nft ruleset was collected")
         return [], None
-    decode = _decoder("labreport.analysis.services_nft", "decode_nft")
-    return decode(node.nftables)
+    return decode_nft(node.nftables)
 
 
 def _decode_ipvs(node: NodeSnapshot, cluster: Optional[ClusterObjects], info: ProxyModeInfo) -> DecodeResult:
     if node.ipvs is None:
         _add_note(info, "mode is ipvs but no ipvsadm -Ln output was collected")
         return [], None
-    decode = _decoder("labreport.analysis.services_ipvs", "decode_ipvs")
-    return decode(node, cluster)
+    return decode_ipvs(node, cluster)
 
 
 def decode_services(
@@ -71,17 +65,13 @@ def decode_services(
 ) -> tuple[ProxyModeInfo, list[ServiceRecord], Optional[MasqueradeInfo]]:
     """(mode info, service records, masquerade info) for one node, in the mode in use."""
     info = detect_mode(node, cluster)
-    try:
-        if info.mode == "iptables":
-            services, masq = _decode_iptables(node, info)
-        elif info.mode == "nftables":
-            services, masq = _decode_nft(node, info)
-        elif info.mode == "ipvs":
-            services, masq = _decode_ipvs(node, cluster, info)
-        else:
-            return info, [], None
-    except ImportError as exc:
-        _add_note(info, f"the {info.mode} decoder is not available: {exc}")
+    if info.mode == "iptables":
+        services, masq = _decode_iptables(node, info)
+    elif info.mode == "nftables":
+        services, masq = _decode_nft(node, info)
+    elif info.mode == "ipvs":
+        services, masq = _decode_ipvs(node, cluster, info)
+    else:
         return info, [], None
     for rec in services:
         rec.mode = info.mode

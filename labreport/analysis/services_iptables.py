@@ -366,52 +366,79 @@ def decode_iptables(ipt: Iptables) -> tuple[list[ServiceRecord], Optional[Masque
         return _decode(ipt)
 
 
-def _decode(ipt: Iptables) -> tuple[list[ServiceRecord], Optional[MasqueradeInfo]]:
-    nat = ipt.tables.get("nat")
-    filt = ipt.tables.get("filter")
-    svcs: dict[str, _Svc] = {}
-    by_name: dict[str, _Svc] = {}
-    pending_masq: list[_Rule] = []  # old-style KUBE-SERVICES/KUBE-NODEPORTS masquerade rules
+class _Decoding:
+    """The state of one decoding: the nat and filter tables, the services met so far (by
+    the hash suffix of their chains) and the old-style masquerade rules to attach."""
 
-    def get(key: str) -> _Svc:
-        s = svcs.get(key)
+    __slots__ = ("nat", "filt", "svcs", "pending_masq")
+
+    def __init__(self, ipt: Iptables):
+        self.nat = ipt.tables.get("nat")
+        self.filt = ipt.tables.get("filter")
+        self.svcs: dict[str, _Svc] = {}
+        self.pending_masq: list[_Rule] = []  # old-style KUBE-SERVICES/KUBE-NODEPORTS masquerade rules
+
+    def get(self, key: str) -> _Svc:
+        s = self.svcs.get(key)
         if s is None:
-            s = svcs[key] = _Svc(key)
+            s = self.svcs[key] = _Svc(key)
         return s
 
-    def entries(chain_name: str) -> Iterator[tuple[_Rule, str, _Svc]]:
+    def entries(self, chain_name: str) -> Iterator[tuple[_Rule, str, _Svc]]:
         """The jumps of an entry chain to a service's chain, as (rule, chain prefix,
         service); a KUBE-MARK-MASQ jump there is kept for the masquerade info."""
-        for rule in _rules(nat, chain_name):
+        for rule in _rules(self.nat, chain_name):
             r = _Rule(chain_name, rule.spec)
             pre = _prefix(r.target)
             if pre is None:
                 if r.target == "KUBE-MARK-MASQ":
-                    pending_masq.append(r)
+                    self.pending_masq.append(r)
                 continue
-            svc = get(r.target[len(pre):])
+            svc = self.get(r.target[len(pre):])
             if not svc.add_evidence(r):
                 continue
             svc.chains.setdefault(_ROLE_OF_PREFIX[pre], r.target)
             svc.take_name(r.comment)
             yield r, pre, svc
 
-    # ---- entry points: KUBE-SERVICES and KUBE-NODEPORTS (nat)
-    for r, pre, svc in entries("KUBE-SERVICES"):
+
+def _decode(ipt: Iptables) -> tuple[list[ServiceRecord], Optional[MasqueradeInfo]]:
+    d = _Decoding(ipt)
+    _read_service_entries(d)
+    _read_nodeport_entries(d)
+    _adopt_unreferenced_chains(d)
+    if d.nat is not None:
+        for key, svc in d.svcs.items():
+            _walk_service(svc, key, d.nat)
+    _attach_old_masquerade(d)
+    by_name = _name_services(d)
+    _read_filter(d, by_name)
+    records = [_record(s) for s in d.svcs.values()]
+    return records, _masquerade(d.nat)
+
+
+# ---- entry points: KUBE-SERVICES and KUBE-NODEPORTS (nat)
+
+
+def _entry_role(pre: str, comment: str, svc: _Svc) -> str:
+    """What a KUBE-SERVICES jump's destination is: "cluster", "lb" or "external"."""
+    if comment.endswith("external IP"):
+        return "external"
+    if comment.endswith("loadbalancer IP"):
+        return "lb"
+    if comment.endswith("cluster IP"):
+        return "cluster"
+    if pre in ("KUBE-SVC-", "KUBE-SVL-") and svc.cluster_ip is None:
+        return "cluster"
+    if pre == "KUBE-FW-":
+        return "lb"
+    return "external"
+
+
+def _read_service_entries(d: _Decoding) -> None:
+    for r, pre, svc in d.entries("KUBE-SERVICES"):
         ip = _strip_prefix(r.dst)
-        comment = r.comment or ""
-        if comment.endswith("external IP"):
-            role = "external"
-        elif comment.endswith("loadbalancer IP"):
-            role = "lb"
-        elif comment.endswith("cluster IP"):
-            role = "cluster"
-        elif pre in ("KUBE-SVC-", "KUBE-SVL-") and svc.cluster_ip is None:
-            role = "cluster"
-        elif pre == "KUBE-FW-":
-            role = "lb"
-        else:
-            role = "external"
+        role = _entry_role(pre, r.comment or "", svc)
         if role == "cluster":
             if svc.cluster_ip is None:
                 svc.cluster_ip = ip
@@ -427,140 +454,177 @@ def _decode(ipt: Iptables) -> tuple[list[ServiceRecord], Optional[MasqueradeInfo
                 svc.port = r.dport
             if svc.protocol is None:
                 svc.protocol = r.proto
-    for r, pre, svc in entries("KUBE-NODEPORTS"):
+
+
+def _read_nodeport_entries(d: _Decoding) -> None:
+    for r, _pre, svc in d.entries("KUBE-NODEPORTS"):
         if r.dport is not None:
             svc.node_port = r.dport
         if svc.protocol is None:
             svc.protocol = r.proto
 
-    # ---- service chains nothing in the input jumps to (a grep paste, a partial copy)
-    if nat is not None:
-        for chain_name in nat.chains:
-            pre = _prefix(chain_name)
-            if pre is None:
-                continue
-            key = chain_name[len(pre):]
-            if key not in svcs:
-                svc = get(key)
-                svc.warnings.append(f"no KUBE-SERVICES/KUBE-NODEPORTS rule for {chain_name} in the input")
-            svcs[key].chains.setdefault(_ROLE_OF_PREFIX[pre], chain_name)
 
-    # ---- walk each service's chains
-    for key, svc in svcs.items():
-        if nat is None:
-            break
-        for role in ("fw", "ext", "xlb"):
-            name = svc.chains.get(role) or f"KUBE-{role.upper()}-{key}"
-            ch = nat.chains.get(name)
-            if ch is None:
-                continue
-            svc.chains[role] = name
-            if role == "xlb":
+def _adopt_unreferenced_chains(d: _Decoding) -> None:
+    """Service chains nothing in the input jumps to (a grep paste, a partial copy)."""
+    if d.nat is None:
+        return
+    for chain_name in d.nat.chains:
+        pre = _prefix(chain_name)
+        if pre is None:
+            continue
+        key = chain_name[len(pre):]
+        if key not in d.svcs:
+            svc = d.get(key)
+            svc.warnings.append(f"no KUBE-SERVICES/KUBE-NODEPORTS rule for {chain_name} in the input")
+        d.svcs[key].chains.setdefault(_ROLE_OF_PREFIX[pre], chain_name)
+
+
+# ---- each service's chains
+
+
+def _walk_front_chains(svc: _Svc, key: str, nat: IptTable) -> None:
+    """KUBE-FW / KUBE-EXT (their jumps name the KUBE-SVC / KUBE-SVL chain) and KUBE-XLB
+    (externalTrafficPolicy Local, walked with the endpoints)."""
+    for role in ("fw", "ext", "xlb"):
+        name = svc.chains.get(role) or f"KUBE-{role.upper()}-{key}"
+        ch = nat.chains.get(name)
+        if ch is None:
+            continue
+        svc.chains[role] = name
+        if role == "xlb":
+            svc.etp = "Local"
+            continue  # walked with the endpoints for its local ones
+        for rule in ch.rules:
+            r = _Rule(name, rule.spec)
+            svc.add_evidence(r)
+            svc.take_name(r.comment)
+            if r.target.startswith("KUBE-SVL-"):
                 svc.etp = "Local"
-                continue  # walked below for its local endpoints
-            for rule in ch.rules:
-                r = _Rule(name, rule.spec)
-                svc.add_evidence(r)
-                svc.take_name(r.comment)
-                if r.target.startswith("KUBE-SVL-"):
-                    svc.etp = "Local"
-                    svc.chains.setdefault("svl", r.target)
-                elif r.target.startswith("KUBE-SVC-"):
-                    svc.chains.setdefault("svc", r.target)
-        svc_name = svc.chains.get("svc") or f"KUBE-SVC-{key}"
-        svl_name = svc.chains.get("svl") or f"KUBE-SVL-{key}"
-        svc_chain = nat.chains.get(svc_name)
-        local_chain = nat.chains.get(svl_name) or nat.chains.get(svc.chains.get("xlb", f"KUBE-XLB-{key}"))
-        all_eps = _walk_service_chain(svc, nat, svc_chain) if svc_chain is not None else None
-        local_eps = _walk_service_chain(svc, nat, local_chain) if local_chain is not None else None
-        if svc_chain is not None:
-            svc.chains["svc"] = svc_name
-        if local_chain is not None:
-            svc.chains["svl" if local_chain.name.startswith("KUBE-SVL-") else "xlb"] = local_chain.name
-        if all_eps is not None:
-            if local_eps is not None:
-                local_addrs = {e.address for e in local_eps}
-                for e in all_eps:
-                    e.local = e.address in local_addrs
-            svc.endpoints = all_eps
-        elif local_eps is not None:
-            for e in local_eps:
-                e.local = True
-            svc.endpoints = local_eps
-        else:
-            svc.warnings.append(
-                f"{svc_name} is not in the input: endpoints unknown (was the output cut, e.g. by grep?)"
-            )
-        if local_chain is not None and local_chain.name.startswith("KUBE-SVL-") and svc.itp != "Local":
-            if svc.etp is None:
-                svc.etp = "Local"
+                svc.chains.setdefault("svl", r.target)
+            elif r.target.startswith("KUBE-SVC-"):
+                svc.chains.setdefault("svc", r.target)
 
-    # ---- old-style masquerade rules in KUBE-SERVICES / KUBE-NODEPORTS: attach by address/port
-    if pending_masq:
-        by_dst = {}
-        for s in svcs.values():
-            for ip in [s.cluster_ip, *s.external_ips, *s.lb_ips]:
-                if ip:
-                    by_dst.setdefault((ip, s.port), s)
-        by_np = {s.node_port: s for s in svcs.values() if s.node_port}
-        for r in pending_masq:
-            s = by_dst.get((_strip_prefix(r.dst), r.dport)) if r.dst else by_np.get(r.dport)
-            if s is not None:
-                s.add_evidence(r)
 
-    for s in svcs.values():
+def _walk_service(svc: _Svc, key: str, nat: IptTable) -> None:
+    """The endpoints of one service: all of them from KUBE-SVC, the node-local ones from
+    KUBE-SVL (or KUBE-XLB), each marked ``local``."""
+    _walk_front_chains(svc, key, nat)
+    svc_name = svc.chains.get("svc") or f"KUBE-SVC-{key}"
+    svl_name = svc.chains.get("svl") or f"KUBE-SVL-{key}"
+    svc_chain = nat.chains.get(svc_name)
+    local_chain = nat.chains.get(svl_name) or nat.chains.get(svc.chains.get("xlb", f"KUBE-XLB-{key}"))
+    all_eps = _walk_service_chain(svc, nat, svc_chain) if svc_chain is not None else None
+    local_eps = _walk_service_chain(svc, nat, local_chain) if local_chain is not None else None
+    if svc_chain is not None:
+        svc.chains["svc"] = svc_name
+    if local_chain is not None:
+        svc.chains["svl" if local_chain.name.startswith("KUBE-SVL-") else "xlb"] = local_chain.name
+    if all_eps is not None:
+        if local_eps is not None:
+            local_addrs = {e.address for e in local_eps}
+            for e in all_eps:
+                e.local = e.address in local_addrs
+        svc.endpoints = all_eps
+    elif local_eps is not None:
+        for e in local_eps:
+            e.local = True
+        svc.endpoints = local_eps
+    else:
+        svc.warnings.append(
+            f"{svc_name} is not in the input: endpoints unknown (was the output cut, e.g. by grep?)"
+        )
+    if local_chain is not None and local_chain.name.startswith("KUBE-SVL-") and svc.itp != "Local":
+        if svc.etp is None:
+            svc.etp = "Local"
+
+
+def _attach_old_masquerade(d: _Decoding) -> None:
+    """Old-style masquerade rules in KUBE-SERVICES / KUBE-NODEPORTS: attached to their
+    service by address and port."""
+    if not d.pending_masq:
+        return
+    by_dst: dict[tuple[str, Optional[int]], _Svc] = {}
+    for s in d.svcs.values():
+        for ip in [s.cluster_ip, *s.external_ips, *s.lb_ips]:
+            if ip:
+                by_dst.setdefault((ip, s.port), s)
+    by_np = {s.node_port: s for s in d.svcs.values() if s.node_port}
+    for r in d.pending_masq:
+        dst = _strip_prefix(r.dst)
+        s = by_dst.get((dst, r.dport)) if dst else by_np.get(r.dport)
+        if s is not None:
+            s.add_evidence(r)
+
+
+def _name_services(d: _Decoding) -> dict[str, _Svc]:
+    """Every service named (its comment's name, else its chain); by name."""
+    by_name: dict[str, _Svc] = {}
+    for s in d.svcs.values():
         if s.name is None:
             s.name = s.chains.get("svc") or next(iter(s.chains.values()), f"KUBE-SVC-{s.key}")
         by_name.setdefault(s.name, s)
+    return by_name
 
-    # ---- filter table: services without endpoints, Local policies with no local endpoint
+
+# ---- filter table: services without endpoints, Local policies with no local endpoint
+
+
+def _read_filter(d: _Decoding, by_name: dict[str, _Svc]) -> None:
     for chain_name in ("KUBE-SERVICES", "KUBE-EXTERNAL-SERVICES", "KUBE-NODEPORTS", "KUBE-PROXY-FIREWALL"):
-        for rule in _rules(filt, chain_name):
+        for rule in _rules(d.filt, chain_name):
             r = _Rule(chain_name, rule.spec)
-            name = _name_in(r.comment)
-            comment = r.comment or ""
-            if name is None:
-                continue
-            s = by_name.get(name)
-            if chain_name == "KUBE-PROXY-FIREWALL" and "KUBE-FW-" in comment:
-                s = s or svcs.get(comment.rsplit("KUBE-FW-", 1)[1].split()[0])
-            if s is None:
-                if not comment.endswith("endpoints"):
-                    continue
-                s = get(f"filter:{name}")
-                s.name = name
-                s.filter_only = True
-                by_name[name] = s
-            if not s.add_evidence(r):
-                continue
-            ip = _strip_prefix(r.dst)
-            if comment.endswith("has no endpoints"):
-                s.no_endpoints = True
-                if chain_name == "KUBE-SERVICES" and ip:
-                    if s.cluster_ip is None:
-                        s.cluster_ip, s.port, s.protocol = ip, r.dport, r.proto
-                elif chain_name == "KUBE-EXTERNAL-SERVICES":
-                    if ip:
-                        if ip not in s.external_ips and ip not in s.lb_ips:
-                            s.external_ips.append(ip)
-                    elif r.dst_local and r.dport is not None and s.node_port is None:
-                        s.node_port = r.dport
-                if s.protocol is None:
-                    s.protocol = r.proto
-            elif comment.endswith("has no local endpoints"):
-                if chain_name == "KUBE-SERVICES":
-                    s.itp = "Local"
-                    s.warnings.append("internalTrafficPolicy Local and no endpoint on this node: cluster IP traffic is dropped")
-                else:
-                    s.etp = "Local"
-                    s.warnings.append("externalTrafficPolicy Local and no endpoint on this node: external traffic is dropped")
-                if s.cluster_ip is None and ip and chain_name == "KUBE-SERVICES":
-                    s.cluster_ip, s.port, s.protocol = ip, r.dport, r.proto
-            elif comment.endswith("health check node port"):
-                s.etp = "Local"
+            s = _filter_service(d, by_name, chain_name, r)
+            if s is not None and s.add_evidence(r):
+                _apply_filter_rule(s, chain_name, r)
 
-    records = [_record(s) for s in svcs.values()]
-    return records, _masquerade(nat)
+
+def _filter_service(d: _Decoding, by_name: dict[str, _Svc], chain_name: str, r: _Rule) -> Optional[_Svc]:
+    """The service a filter rule is about (a filter-only one is made for a service with
+    no endpoints that the nat table does not show); None for any other rule."""
+    name = _name_in(r.comment)
+    comment = r.comment or ""
+    if name is None:
+        return None
+    s = by_name.get(name)
+    if chain_name == "KUBE-PROXY-FIREWALL" and "KUBE-FW-" in comment:
+        s = s or d.svcs.get(comment.rsplit("KUBE-FW-", 1)[1].split()[0])
+    if s is None:
+        if not comment.endswith("endpoints"):
+            return None
+        s = d.get(f"filter:{name}")
+        s.name = name
+        s.filter_only = True
+        by_name[name] = s
+    return s
+
+
+def _apply_filter_rule(s: _Svc, chain_name: str, r: _Rule) -> None:
+    comment = r.comment or ""
+    ip = _strip_prefix(r.dst)
+    if comment.endswith("has no endpoints"):
+        s.no_endpoints = True
+        if chain_name == "KUBE-SERVICES" and ip:
+            if s.cluster_ip is None:
+                s.cluster_ip, s.port, s.protocol = ip, r.dport, r.proto
+        elif chain_name == "KUBE-EXTERNAL-SERVICES":
+            if ip:
+                if ip not in s.external_ips and ip not in s.lb_ips:
+                    s.external_ips.append(ip)
+            elif r.dst_local and r.dport is not None and s.node_port is None:
+                s.node_port = r.dport
+        if s.protocol is None:
+            s.protocol = r.proto
+    elif comment.endswith("has no local endpoints"):
+        if chain_name == "KUBE-SERVICES":
+            s.itp = "Local"
+            s.warnings.append("internalTrafficPolicy Local and no endpoint on this node: cluster IP traffic is dropped")
+        else:
+            s.etp = "Local"
+            s.warnings.append("externalTrafficPolicy Local and no endpoint on this node: external traffic is dropped")
+        if s.cluster_ip is None and ip and chain_name == "KUBE-SERVICES":
+            s.cluster_ip, s.port, s.protocol = ip, r.dport, r.proto
+    elif comment.endswith("health check node port"):
+        s.etp = "Local"
 
 
 def _record(s: _Svc) -> ServiceRecord:

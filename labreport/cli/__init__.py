@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import sys
 import traceback
-from typing import Any, Optional, Sequence
+from typing import Optional, Sequence
 
 import click
 
@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "diff": "labreport.cli.diff",
     "doctor": "labreport.cli.doctor",
     "schema": "labreport.cli.schema",
+    "trace": "labreport.cli.trace",
     "completion": "labreport.cli.completion",
 }
 
@@ -39,18 +40,8 @@ class LazyGroup(click.Group):
         path = COMMANDS.get(cmd_name)
         if path is None:
             return None
-        try:
-            mod = importlib.import_module(path)
-        except ImportError as exc:
-            msg = f"the '{cmd_name}' command is not available: {exc}"
-
-            @click.command(cmd_name, help=f"(unavailable: {exc})", context_settings={"ignore_unknown_options": True})
-            @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-            def unavailable(args: Any) -> None:
-                raise LabreportError(msg)
-
-            return unavailable
-        return mod.command
+        command: click.Command = importlib.import_module(path).command  # every command is part of labreport
+        return command
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -18,17 +18,10 @@ from labreport.errors import LabreportError
 
 
 def service_matches(s: ServiceRecord, wanted: str) -> bool:
-    w = wanted.strip()
-    names = {s.name}
-    base = s.name.split(":", 1)[0]
-    names.add(base)
-    if s.service:
-        names.add(s.service)
-        if s.namespace:
-            names.add(f"{s.namespace}/{s.service}")
-    if "/" in base:
-        names.add(base.split("/", 1)[1])
-    return w in names
+    """The one service matcher (labreport.analysis.service_match)."""
+    from labreport.analysis.service_match import matches
+
+    return matches(s, wanted)
 
 
 def _filter(analysis: Analysis, nodes: tuple[str, ...], service: Optional[str]) -> Analysis:
@@ -53,7 +46,7 @@ def _filter(analysis: Analysis, nodes: tuple[str, ...], service: Optional[str]) 
 @click.argument("snapshot", type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="Print the analysis as JSON.")
 @click.option("--node", "nodes", multiple=True, help="Only this node (repeatable).")
-@click.option("--service", default=None, help="Only this service (ns/name[:port] or name); trace its path.")
+@click.option("--service", default=None, help="Only this service (name, ns/name, ns/name:port, cluster IP[:port], pod IP); trace its path.")
 @click.option("--limit", default=200, show_default=True, type=click.IntRange(min=0),
               help="Text output: at most this many rows per table (0: all). --json always has everything.")
 def command(snapshot: str, as_json: bool, nodes: tuple[str, ...], service: Optional[str], limit: int) -> None:
@@ -68,7 +61,7 @@ def command(snapshot: str, as_json: bool, nodes: tuple[str, ...], service: Optio
         return
     from rich.console import Console
 
-    from labreport.analysis.text import print_analysis
+    from labreport.render.text import print_analysis
 
     stdout = sys.stdout
     tty = hasattr(stdout, "isatty") and stdout.isatty()

@@ -170,14 +170,10 @@ def command(local: bool, nodes: Optional[str], out: str, name: Optional[str], cr
     api_job: Optional[concurrent.futures.Future] = None
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="labreport-api")
     if not no_api:
-        try:
-            from labreport.cluster.api import collect_cluster
+        from labreport.cluster.api import collect_cluster
 
-            api_job = pool.submit(collect_cluster, kubeconfig=kubeconfig, context=kube_context,
-                                  timeout=min(timeout, 30.0))
-        except ImportError as exc:  # the API part is optional
-            if not quiet:
-                click.echo(f"API not collected: {exc}", err=True)
+        api_job = pool.submit(collect_cluster, kubeconfig=kubeconfig, context=kube_context,
+                              timeout=min(timeout, 30.0))
 
     from labreport.transport.parts import Parts
 

@@ -16,15 +16,23 @@ from labreport.snapshot import load
 DEMO_SAMPLE = "seed001-flannel-containerd"
 
 
+def samples_dir() -> Path:
+    """This source checkout's samples when run from one, else the installed labreport.samples."""
+    here = Path(__file__).resolve().parent.parent.parent / "samples"
+    if (here / "__init__.py").is_file():
+        return here
+    return Path(str(resources.files("labreport.samples")))
+
+
 def sample_path(name: str) -> Path:
-    p = Path(str(resources.files("labreport.samples"))) / name
+    p = samples_dir() / name
     if not (p / "snapshot.json").exists():
         raise LabreportError(f"the bundled sample {name!r} is missing from this installation ({p})")
     return p
 
 
 def sample_names() -> list[str]:
-    root = Path(str(resources.files("labreport.samples")))
+    root = samples_dir()
     return sorted(p.name for p in root.iterdir() if (p / "snapshot.json").exists())
 
 

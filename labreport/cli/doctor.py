@@ -7,6 +7,7 @@ Also checks what rendering needs here: Graphviz's `dot` and a CJK font for zh di
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 import subprocess
 from typing import Any, Optional
@@ -45,7 +46,7 @@ def render_checks() -> list[dict[str, Any]]:
 
 def diagnose(ctx: Optional[CollectContext] = None) -> dict[str, Any]:
     ctx = ctx or CollectContext()
-    collectors, skipped = load_all()
+    collectors = load_all()
     report: dict[str, Any] = {"root": ctx.is_root, "collectors": [], "render": render_checks()}
     for c in collectors:
         p = plan(c, ctx)
@@ -56,17 +57,16 @@ def diagnose(ctx: Optional[CollectContext] = None) -> dict[str, Any]:
             "name": c.name,
             "description": c.description,
             "verdict": verdict,
+            # exactly the commands collect runs (each collector runs only what it declares)
+            "commands": [{"id": spec.evidence_id, "argv": list(spec.argv), "optional": spec.optional}
+                         for spec in p.commands],
             "missing": [{"need": m.need.describe(), "required": m.need.required, "detail": m.detail,
                          "why": m.need.why, "fix": m.need.fix} for m in p.missing],
         })
-    for s in skipped:
-        report["collectors"].append({"name": s.name, "description": "", "verdict": "unavailable",
-                                     "missing": [{"need": "module", "required": True, "detail": s.reason,
-                                                  "why": "", "fix": None}]})
     return report
 
 
-_MARK = {"ready": "ok     ", "partial": "partial", "blocked": "MISSING", "absent": "absent ", "unavailable": "n/a    "}
+_MARK = {"ready": "ok     ", "partial": "partial", "blocked": "MISSING", "absent": "absent "}
 
 
 def format_report(report: dict[str, Any]) -> str:
@@ -88,6 +88,9 @@ def format_report(report: dict[str, Any]) -> str:
                 lines.append(f"      fix: {m['fix']}")
         if c["verdict"] == "absent":
             lines.append("      (not on this node; nothing to collect)")
+        elif c["commands"]:
+            lines.append("      runs: " + "; ".join(shlex.join(cmd["argv"]) + (" (if present)" if cmd["optional"] else "")
+                                            for cmd in c["commands"]))
     lines.append("rendering:")
     for r in report["render"]:
         lines.append(f"  [{'ok     ' if r['ok'] else 'MISSING'}] {r['name']}: {r['detail']}")

@@ -41,21 +41,15 @@ def get(name: str) -> ModuleType:
     return importlib.import_module(path)
 
 
-def available() -> dict[str, ModuleType]:
-    """Every registered parser that is importable."""
-    out: dict[str, ModuleType] = {}
-    for name, path in PARSERS.items():
-        try:
-            out[name] = importlib.import_module(path)
-        except ImportError:
-            continue
-    return out
+def load_all() -> dict[str, ModuleType]:
+    """Every registered parser, imported (an ImportError is a bug of ours: it raises)."""
+    return {name: importlib.import_module(path) for name, path in PARSERS.items()}
 
 
 def detect(text: str, candidates: list[str] | None = None) -> str:
     """Name of the parser most confident it reads ``text``; ParseError when none is."""
     best, best_score = None, 0.0
-    for name, mod in available().items():
+    for name, mod in load_all().items():
         if candidates and name not in candidates:
             continue
         try:

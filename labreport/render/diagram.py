@@ -20,7 +20,9 @@ from typing import Any, Callable, Optional
 
 import graphviz
 
+from labreport.analysis.components import container_short_name
 from labreport.analysis.model import Analysis, NodeAnalysis, Pod, TrafficPath, VethPair
+from labreport.render import escape as _esc
 from labreport.snapshot import Snapshot
 
 MAX_PODS = 40  # more than this on a node: summarize
@@ -77,10 +79,27 @@ def _pod_for_veth(na: NodeAnalysis, vp: VethPair, by_netns: dict[str, Pod], by_k
     return None
 
 
+class _TextGraph(graphviz.Graph):
+    """A graph whose labels and attribute values are always DOT text (escape.dot_text):
+    never an HTML-like ``<...>`` label, never a link or a file (escape.DOT_FORBIDDEN).
+    Subgraphs are of the same class (graphviz creates them with ``self.__class__``)."""
+
+    def node(self, name: str, label: Optional[str] = None, _attributes: Any = None, **attrs: Any) -> None:
+        super().node(name, _esc.dot_text(label) if label is not None else None, **_esc.dot_attrs(attrs))
+
+    def edge(self, tail_name: str, head_name: str, label: Optional[str] = None, _attributes: Any = None,
+             **attrs: Any) -> None:
+        super().edge(tail_name, head_name, _esc.dot_text(label) if label is not None else None,
+                     **_esc.dot_attrs(attrs))
+
+    def attr(self, kw: Optional[str] = None, _attributes: Any = None, **attrs: Any) -> None:
+        super().attr(kw, **_esc.dot_attrs(attrs))
+
+
 class _Builder:
     def __init__(self, snapshot: Snapshot, analysis: Analysis, path: Optional[TrafficPath], t: Translate) -> None:
         self.s, self.a, self.path, self.t = snapshot, analysis, path, t
-        self.g = graphviz.Graph("topology", engine="dot")
+        self.g = _TextGraph("topology", engine="dot")
         self.g.attr(rankdir="TB", newrank="true", compound="true", fontname=FONT, fontsize="12", nodesep="0.3",
                     ranksep="0.45", bgcolor="white", pad="0.2")
         self.g.attr("node", fontname=FONT, fontsize="10", shape="box", style="rounded,filled", fillcolor="white",
@@ -322,7 +341,7 @@ class _Builder:
                 self.g.edge(cur, e, label=f" {label} ", color=PATH_COLOR, fontcolor=PATH_COLOR, penwidth="2.6",
                             dir="forward", arrowhead="normal", constraint="false" if crosses else "true",
                             fontsize="11")
-                self.mm_edges.append(f"  {cur} -->|{label}| {e}")
+                self.mm_edges.append(f"  {cur} -->|{_mm(label)}| {e}")
                 self.mm_red.append(self.mm_edge_count)
                 self.mm_edge_count += 1
                 self.path_edges += 1
@@ -364,15 +383,11 @@ class _Builder:
 
 def _short(name: str) -> str:
     """The container's name in the pod spec (docker's k8s_<name>_<pod>_… → <name>)."""
-    try:
-        from labreport.analysis.components import container_short_name
-        return container_short_name(name)
-    except ImportError:  # pragma: no cover
-        return name
+    return container_short_name(name)
 
 
 def _mm(s: str) -> str:
-    return s.replace('"', "'").replace("\n", "<br/>").replace("[", "(").replace("]", ")")
+    return _esc.mermaid_text(s)
 
 
 def build(snapshot: Snapshot, analysis: Analysis, path: Optional[TrafficPath], t: Translate) -> Diagram:

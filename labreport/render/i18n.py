@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import re
 from importlib import resources
+from pathlib import Path
 from typing import Any, Optional
 
 import yaml
@@ -19,6 +20,17 @@ import yaml
 from labreport.errors import RenderError
 
 LANGS = ("en", "zh")
+
+
+@functools.lru_cache(maxsize=None)
+def templates_dir() -> Path:
+    """The templates: those of this source checkout when run from one (``templates/`` beside
+    the ``labreport`` package — so PYTHONPATH=<a checkout> renders with that checkout's
+    templates, not an editable install's), else the installed ``labreport.templates``."""
+    here = Path(__file__).resolve().parent.parent.parent / "templates"
+    if (here / "report.md.j2").is_file():
+        return here
+    return Path(str(resources.files("labreport.templates")))
 
 
 def _flatten(prefix: str, value: Any, out: dict[str, str]) -> None:
@@ -39,7 +51,7 @@ def catalog(lang: str) -> dict[str, str]:
     if lang not in LANGS:
         raise RenderError(f"unknown language {lang!r}; choose one of: {', '.join(LANGS)}")
     try:
-        text = resources.files("labreport.templates").joinpath("i18n", f"{lang}.yaml").read_text("utf-8")
+        text = (templates_dir() / "i18n" / f"{lang}.yaml").read_text("utf-8")
     except (FileNotFoundError, ModuleNotFoundError) as exc:
         raise RenderError(f"message catalog for {lang!r} is missing: {exc}") from None
     data = yaml.safe_load(text) or {}
@@ -51,7 +63,7 @@ def catalog(lang: str) -> dict[str, str]:
 @functools.lru_cache(maxsize=None)
 def _phrases(lang: str) -> tuple[tuple["re.Pattern[str]", str], ...]:
     try:
-        text = resources.files("labreport.templates").joinpath("i18n", f"phrases.{lang}.yaml").read_text("utf-8")
+        text = (templates_dir() / "i18n" / f"phrases.{lang}.yaml").read_text("utf-8")
     except (FileNotFoundError, ModuleNotFoundError):
         return ()
     out = []

@@ -18,21 +18,23 @@ import subprocess
 import tempfile
 import zipfile
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any, Optional
 
 import jinja2
-import markdown as _markdown
 
 from labreport import __version__
+from labreport.analysis.components import container_short_name
 from labreport.analysis.model import Analysis, Hop, ServiceRecord
 from labreport.errors import RenderError
 from labreport.render import diagram as _diagram
+from labreport.render import escape as _esc
 from labreport.render.context import (APPENDIX_MAX_LINES, Excerpt, NodeView, ReportContext, build_context, fmt_prob,
-                                      fmt_share)
+                                      fmt_share, to_yaml, PER_NODE_DIAGRAMS_ABOVE)
 from labreport.render.i18n import Translator
+from labreport.render.i18n import templates_dir as _templates_dir
 from labreport.render.markup import Badge, Code, Markup
+from labreport.render.markup import fence as _markup_fence
 from labreport.snapshot import Evidence, Snapshot, atomic_write
 
 FORMATS = ("md", "html", "pdf")
@@ -56,14 +58,14 @@ class RenderResult:
 
 
 def templates_dir() -> Path:
-    p = resources.files("labreport.templates")
-    return Path(str(p))
+    return _templates_dir()
 
 
 def _env() -> jinja2.Environment:
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates_dir())),
-        autoescape=False,
+        autoescape=False,  # the output is Markdown: finalize escapes every value as Markdown text
+        finalize=_esc.finalize,
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
@@ -86,15 +88,18 @@ class _Helpers:
                 Code(expected) if expected else "", Code(fix) if fix else ""]
 
     def excerpt_block(self, ex: Excerpt) -> str:
-        return f"$ {ex.command}\n{ex.text.rstrip() or '(no output)'}"
+        return f"$ {ex.command}\n{ex.text.rstrip() or self.t('common.no_output')}" + self.more_line(ex)
+
+    def more_line(self, ex: Excerpt) -> str:
+        return ("\n" + self.t("common.more_lines", n=ex.more)) if ex.more else ""
 
     def check_title(self, c: Any) -> str:
         return self.t.maybe(f"checks.{c.id}", c.title)
 
-    def api_node_row(self, n: dict[str, str]) -> list[Any]:
-        st = "pass" if n["ready"] == "True" else "fail"
-        return [n["name"], Badge(st, "Ready" if st == "pass" else f"Ready={n['ready']}"), n["roles"], n["version"],
-                n["runtime"], Code(n["address"]), Code(n["pod_cidr"])]
+    def api_node_row(self, n: Any) -> list[Any]:
+        st = "pass" if n.ready == "True" else "fail"
+        return [n.name, Badge(st, "Ready" if st == "pass" else f"Ready={n.ready}"), n.roles, n.version,
+                n.runtime, Code(n.address), Code(n.pod_cidr)]
 
     def info_line(self, row: tuple[str, str]) -> str:
         return f"{row[0]}: {row[1]}"
@@ -141,12 +146,14 @@ class _Helpers:
     def pods_without_sandbox(self, pods: list[Any]) -> int:
         return sum(1 for p in pods if p.containers and not any(c.is_sandbox for c in p.containers))
 
-    def field_row(self, f: tuple[str, str, str]) -> list[Any]:
-        return [Code(f[0]), Code(f[1]), self.t(f"s.man.fields.{f[2]}")]
+    def field_row(self, f: Any) -> list[Any]:
+        return [Code(f.path), Code(self.t.phrase(f.value)), self.t(f"s.man.fields.{f.key}")]
 
     def new_container_row(self, c: Any) -> list[Any]:
         t = self.t
-        if c.is_sandbox:
+        if c.is_sandbox and c.inferred:
+            what = t("s.new.sandbox_inferred_what")
+        elif c.is_sandbox:
             what = t("s.new.sandbox_what")
         else:
             what = t("s.new.app_what", name=c.short_name)
@@ -158,18 +165,18 @@ class _Helpers:
             net = t("s.new.netns_unknown")
         return [c.node, Code(c.name), Code(c.pod) if c.pod else "", Code(_short_image(c.image)), what, net]
 
-    def device_row(self, d: dict[str, Any]) -> list[Any]:
-        role = self.t(f"s.net.roles.{d['role']}") if d["role"] else ""
-        return [Code(d["name"]), d["kind"], role, Code(d["master"]) if d["master"] else "",
-                [Code(a) for a in d["addresses"]], d["state"], d["peer"]]
+    def device_row(self, d: Any) -> list[Any]:
+        role = self.t(f"s.net.roles.{d.role}") if d.role else ""
+        return [Code(d.name), d.kind, role, Code(d.master) if d.master else "",
+                [Code(a) for a in d.addresses], d.state, d.peer]
 
     def veth_row(self, v: Any) -> list[Any]:
         return [Code(f"{v.host_ifname} (if{v.host_ifindex})"), Code(v.bridge) if v.bridge else "—",
                 Code(f"{v.pod_ifname}@if{v.host_ifindex} (if{v.pod_ifindex})"), Code(v.netns),
                 [Code(a) for a in v.pod_ips], Code(v.pod) if v.pod else ""]
 
-    def route_row(self, r: dict[str, Any]) -> list[Any]:
-        return [Code(r["dst"]), Code(r["via"]) if r["via"] else "", Code(r["dev"]), r["proto"]]
+    def route_row(self, r: Any) -> list[Any]:
+        return [Code(r.dst), Code(r.via) if r.via else "", Code(r.dev), r.proto]
 
     def endpoint_rows(self, rec: ServiceRecord) -> list[list[Any]]:
         rows = []
@@ -220,9 +227,37 @@ class _Helpers:
                                              f"{h.desired_replicas if h.desired_replicas is not None else '?'}"])
         if h.current_metrics:
             rows.append([t("s.hpa.current_metrics"), [Code(x) for x in h.current_metrics]])
-        for typ, status, msg in h.conditions:
-            rows.append([f"{t('s.hpa.condition')} {typ}", f"{status}: {msg}"])
+        for c in h.conditions:
+            rows.append([f"{t('s.hpa.condition')} {c.type}", f"{c.status}: {c.message}"])
         return rows
+
+    def diff_note(self, n: Any) -> str:
+        key = f"s.new.notes.{n.key}"
+        if self.t.has(key):
+            args = dict(n.args)
+            if "kind" in args:
+                args["kind"] = self.t.maybe(f"s.new.kinds.{args['kind']}", args["kind"])
+            if "part" in args:
+                args["part"] = self.t.maybe(f"s.new.parts.{args['part']}", args["part"])
+            if "side" in args:
+                args["side"] = self.t.maybe(f"s.new.sides.{args['side'].lower()}", args["side"])
+            return f"{n.args.get('node', '')}: " + self.t(key, **args)
+        return f"{n.args.get('node', '')}: {n.text}"
+
+    def problem_line(self, p: Any) -> str:
+        return self.t("s.man.shape_problem", subject=p.subject, field=p.field,
+                      expected=self.t.maybe(f"s.man.shapes.{p.expected}", p.expected), found=p.found)
+
+    def overview_row(self, n: Any) -> list[Any]:
+        t = self.t
+        st = {"ok": "pass", "partial": "warn", "failed": "fail"}.get(n.status, "unknown")
+        fails = [Code(f) for f in n.failures[:3]]
+        if len(n.failures) > 3:
+            fails.append(t("diagram.and_more", n=len(n.failures) - 3))
+        return [n.name, t("common.control_plane" if n.control_plane else "common.worker"),
+                Badge(st, t(f"common.node_status.{n.status}")), n.pods, n.containers,
+                ", ".join(n.cni) or "—", n.proxy_mode if n.proxy_mode not in ("unknown", "none") else "—",
+                fails or "—"]
 
     # -- prose
     def evidence_of(self, ex: Excerpt, label: str) -> Any:
@@ -230,7 +265,7 @@ class _Helpers:
         if ex.trimmed:
             summary += " " + self.t("common.trimmed", shown=ex.shown, total=ex.total)
         note = self.t("common.origin." + ex.origin) if ex.origin != "live" else ""
-        return self.m.evidence(summary, ex.command, ex.text, note=note)
+        return self.m.evidence(summary, ex.command, ex.text + self.more_line(ex), note=note)
 
     def appendix_block(self, ev: Evidence) -> Any:
         lines = (ev.stdout or "").splitlines()
@@ -244,7 +279,7 @@ class _Helpers:
         if ev.exit_code not in (None, 0):
             meta.append(f"exit {ev.exit_code}")
         if ev.timed_out:
-            meta.append("timed out")
+            meta.append(self.t("common.timed_out"))
         if ev.origin != "live":
             meta.append(self.t("common.origin." + ev.origin))
         summary = f"{ev.id}: {ev.command}" + (f" ({', '.join(meta)})" if meta else "")
@@ -255,7 +290,7 @@ class _Helpers:
         args = dict(getattr(h, "args", None) or {})
         args.setdefault("node", h.node or "")
         msg = self.t(f"path.hop.{key}", **{k: str(v) for k, v in args.items()}) if self.t.has(f"path.hop.{key}") else h.detail
-        where = f"**{h.node}** · " if h.node else ""
+        where = _esc.Safe(f"**{_esc.md_text(h.node, inline=True)}** · ") if h.node else _esc.Safe("")
         out = where + self.m.text(msg)
         rule = args.get("rule")
         if rule:
@@ -338,11 +373,7 @@ class _Helpers:
 
 
 def _short_name(name: str) -> str:
-    try:
-        from labreport.analysis.components import container_short_name
-        return container_short_name(name or "")
-    except ImportError:  # pragma: no cover
-        return name
+    return container_short_name(name or "")
 
 
 def _vip(rec: ServiceRecord) -> str:
@@ -411,7 +442,8 @@ def render_markdown(ctx: ReportContext, *, lang: str, fmt: str, diagram_block: s
     env = _env()
     for name in ("check_row", "api_node_row", "info_line", "component_row", "pod_rows", "field_row",
                  "new_container_row", "device_row", "veth_row", "route_row", "endpoint_rows", "service_row",
-                 "volume_row", "mismatch_row", "pods_without_sandbox", "check_title", "excerpt_block"):
+                 "volume_row", "mismatch_row", "pods_without_sandbox", "check_title", "excerpt_block",
+                 "diff_note", "problem_line", "overview_row"):
         env.filters[name] = getattr(h, name)
     kinds = ", ".join(t.maybe(f"redact.kinds.{k}", k) for k in (ctx.redacted or []))
     tmpl = env.get_template("report.md.j2")
@@ -419,7 +451,9 @@ def render_markdown(ctx: ReportContext, *, lang: str, fmt: str, diagram_block: s
         t=t, m=m, ctx=ctx, role=h.role, evidence_of=h.evidence_of, appendix_block=h.appendix_block, phrase=t.phrase,
         hop_text=h.hop_text, overlay_role=h.overlay_role, service_summary=h.service_summary,
         share_explain=h.share_explain, rule_command=h.rule_command, endpoint_total=h.endpoint_total,
-        hpa_rows=h.hpa_rows, summary_rows=_summary_rows(ctx, t), redacted_kinds=kinds,
+        hpa_rows=h.hpa_rows, summary_rows=_summary_rows(ctx, t), redacted_kinds=kinds, to_yaml=to_yaml,
+        per_node_above=PER_NODE_DIAGRAMS_ABOVE,
+        other_problems=[p for p in ctx.problems if not any(p in mv.problems for mv in ctx.manifests)],
         main_mode=_main_mode(ctx), kp_example=_kp_example(ctx), diagram_block=diagram_block,
         title=title or t("report.title"), subtitle=ctx.snapshot.title or "",
         imported_cluster=bool(ctx.snapshot.cluster is not None and ctx.snapshot.cluster.source == "import"),
@@ -434,16 +468,14 @@ def _css() -> str:
 
 
 def markdown_to_html(md_text: str, m: Markup, *, lang: str, title: str) -> str:
-    from markdown.extensions.toc import slugify_unicode
-
-    body = _markdown.markdown(md_text, extensions=["tables", "fenced_code", "sane_lists", "toc"],
-                              extension_configs={"toc": {"slugify": slugify_unicode, "toc_depth": "2-2"}},
-                              output_format="html")
+    body = _esc.markdown_to_html(md_text)  # raw HTML off, links and images guarded
     body = m.restore(body)
     env = _env()
+    env.finalize = None
     env.autoescape = False
     page = env.get_template("html/page.html.j2")
-    return page.render(lang="zh-CN" if lang == "zh" else "en", title=_html.escape(title), css=_css(), body=body)
+    return page.render(lang="zh-CN" if lang == "zh" else "en", title=_esc.html_text(title), css=_css(), body=body,
+                       csp=_esc.html_text(_esc.CSP))
 
 
 def _diagram_block(ctx: ReportContext, snapshot: Snapshot, analysis: Analysis, fmt: str, t: Translator,
@@ -462,7 +494,7 @@ def _diagram_block(ctx: ReportContext, snapshot: Snapshot, analysis: Analysis, f
         note = t("s.net.no_dot", why=img.error or "?")
         files["topology.mmd"] = d.mermaid
         if fmt == "md":
-            return f"\n> ⚠ {note}\n\n```mermaid\n{d.mermaid}\n```\n", files
+            return _esc.Safe(f"\n> ⚠ {_esc.md_text(note, inline=True)}\n\n{_markup_fence(d.mermaid, 'mermaid')}\n"), files
         html_frag = (f'<div class="callout warn">{_html.escape(note)}</div>'
                      f'<pre class="mermaid"><code>{_html.escape(d.mermaid)}</code></pre>')
         return "@@FIGURE@@", {**files, "__html__": html_frag}
@@ -470,8 +502,9 @@ def _diagram_block(ctx: ReportContext, snapshot: Snapshot, analysis: Analysis, f
     if img.png is not None:
         files["topology.png"] = img.png
     if fmt == "md":
-        extra = t("s.net.png_link") + " [topology.png](topology.png) · [topology.dot](topology.dot)" + summarized
-        return str(m.figure("topology.svg", t("s.net.diagram"), None, caption, extra)), files
+        extra = (_esc.md_text(t("s.net.png_link")) + " [topology.png](topology.png) · [topology.dot](topology.dot)"
+                 + _esc.md_text(summarized))
+        return m.figure("topology.svg", _esc.md_text(t("s.net.diagram"), inline=True), None, caption, extra), files
     fig = (f'<figure class="topology" id="topology">{_diagram.inline_svg(img.svg)}'
            f'<figcaption>{_html.escape(caption + summarized)}</figcaption></figure>')
     return "@@FIGURE@@", {**files, "__html__": fig}
@@ -502,16 +535,20 @@ def render_report(snapshot: Snapshot, *, fmt: str = "html", lang: str = "en", ou
 
         analysis = analyze(snapshot, service=path_service, from_node=from_node)
     path = analysis.path
-    if path_service or from_node:
-        from labreport.analysis.path import service_names, trace_path
+    if path_service and (path is None or path.service is None):
+        from labreport.analysis.path import service_names
 
-        path = trace_path(snapshot, analysis, service=path_service, from_node=from_node)
-        if path_service and path.service is None:
-            known = service_names(analysis)
-            raise RenderError(f"--path {path_service}: no such service in the collected rules"
-                              + (f"; known: {', '.join(known[:20])}" if known else "; no service rules were collected"))
-        analysis.path = path
-    ctx = build_context(snapshot, analysis, path=path, before=before, redacted=redacted)
+        known = service_names(analysis)
+        raise RenderError(f"--path {path_service}: no such service in the collected rules"
+                          + (f"; known: {', '.join(known[:20])}" if known else "; no service rules were collected"))
+    changes = None
+    if before is not None:
+        from labreport.analysis import analyze
+        from labreport.diff import container_changes, diff_snapshots
+
+        diff = diff_snapshots(before, snapshot, analyses=(analyze(before), analysis))
+        changes = container_changes(diff, snapshot)
+    ctx = build_context(snapshot, analysis, path=path, changes=changes, redacted=redacted)
     t = Translator(lang)
     block, files = _diagram_block(ctx, snapshot, analysis, fmt, t, out, result)
     html_frag = files.pop("__html__", None)

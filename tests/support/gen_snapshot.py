@@ -8,7 +8,7 @@ labreport's own parser.
 SYNTHETIC: the scale is made up for benchmarking (no real node with 1,000 pods was at hand);
 the record shapes are those collection and import produce. Usage:
 
-    python3 benchmarks/gen_snapshot.py --pods 1000 --services 300 --out benchmarks/out/snap-1000
+    python3 -m tests.support.gen_snapshot --pods 1000 --services 300 --out benchmarks/out/snap-1000
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import ipaddress
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from labreport.parsers import get as get_parser  # noqa: E402
@@ -145,7 +145,7 @@ def main() -> int:
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "out" / "snap-1000"))
     o = ap.parse_args()
     snap = Snapshot(title=f"SYNTHETIC benchmark snapshot: {o.pods} pods, {o.services} services",
-                    origin_note="benchmarks/gen_snapshot.py (synthetic scale for benchmarks)",
+                    origin_note="tests/support/gen_snapshot.py (synthetic scale for benchmarks)",
                     nodes=[master(o.services, o.pods), worker(o.pods)])
     path = save(snap, o.out)
     print(path)

@@ -15,7 +15,7 @@ chains ending in ``dnat to``, ``external-…`` and ``local-…`` chains for traf
 Chain names carry kube-proxy's real hash: the first 8 characters of base32(sha256(name)).
 
 Usage:
-    python3 benchmarks/gen_nft.py --services 10000 --endpoints 3 --out benchmarks/out/nft-10k
+    python3 -m tests.support.gen_nft --services 10000 --endpoints 3 --out benchmarks/out/nft-10k
     (writes rules.nft — load with ``nft -f`` — and truth.json)
 """
 
@@ -349,7 +349,8 @@ def _transaction(services: list[ServiceSpec], pod_cidr: str) -> str:
                     f"add set {TABLE} {aff} {{ type ipv4_addr ; flags dynamic,timeout ; timeout {svc.affinity_timeout_s}s ; }}"
                 )
 
-        def policy_rules(chain: str, eps: list[EndpointSpec]) -> None:
+        def policy_rules(chain: str, eps: list[EndpointSpec], svc: ServiceSpec = svc,
+                         ep_chains: dict[int, str] = ep_chains) -> None:
             if svc.affinity_timeout_s is not None:
                 for e in eps:
                     aff = "affinity-" + svc.endpoint_chain_base(e)

@@ -1,0 +1,59 @@
+"""Addresses as integers, parsed once: CIDR membership and longest-prefix matching fast."""
+
+from __future__ import annotations
+
+import ipaddress
+from functools import lru_cache
+from typing import Optional
+
+Net = tuple[int, int, int]  # (version, network as int, prefix length)
+
+
+@lru_cache(maxsize=200_000)
+def ip_int(s: str) -> Optional[tuple[int, int]]:
+    """"10.0.0.1" → (4, 167772161); None when not an address."""
+    try:
+        a = ipaddress.ip_address(s)
+    except ValueError:
+        return None
+    return a.version, int(a)
+
+
+@lru_cache(maxsize=100_000)
+def net(s: str) -> Optional[Net]:
+    """"10.0.0.0/8" / "10.0.0.1" / "default" → (version, network, prefixlen)."""
+    if s == "default":
+        return (4, 0, 0)
+    try:
+        n = ipaddress.ip_network(s.strip(), strict=False)
+    except ValueError:
+        return None
+    return n.version, int(n.network_address), n.prefixlen
+
+
+def in_net(ip: str, n: Net) -> bool:
+    v = ip_int(ip)
+    if v is None or v[0] != n[0]:
+        return False
+    bits = 32 if n[0] == 4 else 128
+    shift = bits - n[2]
+    return (v[1] >> shift) == (n[1] >> shift) if shift < bits else True
+
+
+def split_hostport(addr: str) -> tuple[str, Optional[int]]:
+    """``10.244.1.3:8080`` → ("10.244.1.3", 8080); ``[fd00::1]:80`` and a bare address too."""
+    a = addr.strip()
+    if a.startswith("["):
+        host, _, rest = a[1:].partition("]")
+        port = rest.lstrip(":")
+        return host, int(port) if port.isdigit() else None
+    if a.count(":") == 1:
+        host, port = a.split(":")
+        return host, int(port) if port.isdigit() else None
+    return a, None
+
+
+def hostport(ip: str, port: Optional[int]) -> str:
+    if port is None:
+        return ip
+    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"

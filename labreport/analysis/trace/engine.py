@@ -1,0 +1,374 @@
+"""The simulator: a packet enters a namespace and moves hook by hook, route by route,
+device by device, until it is delivered to a socket, dropped, rejected, or the snapshot
+cannot say (unknown, with what is missing). Forks at probabilistic rules; every outcome has
+its probability and its hops. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from labreport.analysis.trace.addr import hostport, ip_int
+from labreport.analysis.trace.model import Flow, Outcome, TraceHop, TraceResult
+from labreport.analysis.trace.netfilter import run_hook
+from labreport.analysis.trace.packet import Pkt
+from labreport.analysis.trace.world import NodeModel, World
+
+MAX_NODES = 6
+
+
+class _Run:
+    def __init__(self, world: World) -> None:
+        self.w = world
+        self.outcomes: list[Outcome] = []
+
+    # ------------------------------------------------------------------ outcomes
+
+    def finish(self, p: Pkt, result: str, reason: Optional[str] = None, node: Optional[str] = None,
+               pod: Optional[str] = None) -> None:
+        endpoint = hostport(p.dst, p.dport) if result in ("delivered", "unknown") else None
+        if result == "unknown" and p.dnat is None and reason and "rule" in reason:
+            endpoint = None
+        src = p.snat or (("masquerade" if p.masq else None))
+        self.outcomes.append(Outcome(result=result, probability=p.prob, endpoint=endpoint, node=node, pod=pod,  # type: ignore[arg-type]
+                                     masquerade=bool(p.masq or p.snat), source=src if src else p.src,
+                                     dnat=p.dnat, reason=reason, hops=p.hops))
+
+    def hop(self, p: Pkt, kind: str, node: Optional[str], netns: Optional[str], device: Optional[str],
+            detail: str) -> None:
+        p.hops.append(TraceHop(kind=kind, node=node, netns=netns, device=device, detail=detail))  # type: ignore[arg-type]
+
+    # ------------------------------------------------------------------ entry points
+
+    def from_outside(self, m: NodeModel, p: Pkt, dev: Optional[str]) -> None:
+        p.in_if = dev
+        self.hop(p, "wire", m.name, m.netns, dev, f"{p.src} → {hostport(p.dst, p.dport)} arrives on {m.name}"
+                 + (f" ({dev})" if dev else " (its device is not known)"))
+        self.receive(m, [p], 0)
+
+    def from_process(self, m: NodeModel, p: Pkt) -> None:
+        p.local_out = True
+        re_ = m.route_for(p.dst) if m.has_routes else None
+        if p.src is None:
+            p.src = (re_.route.src if re_ is not None and re_.route.src else None) or (
+                m.addr_on(re_.route.dev) if re_ is not None else None) or m.primary
+        if re_ is not None:
+            p.out_if = re_.route.dev
+        if p.dst in m.local or _loopback(p.dst):
+            p.out_if = "lo"
+        self.hop(p, "entry", m.name, m.netns, None, f"a process on {m.name} connects from {p.src or '?'} to "
+                 f"{hostport(p.dst, p.dport)} ({p.proto})")
+        going, stopped = run_hook(m, "OUTPUT", [p])
+        self.stopped(stopped, m)
+        for q in going:
+            if q.dnat is not None:  # conntrack: rerouted for the new destination
+                q.out_if = "lo" if (q.dst in m.local or _loopback(q.dst)) else q.out_if
+            self.after_output(m, q, 0)
+
+    def after_output(self, m: NodeModel, p: Pkt, depth: int) -> None:
+        if p.dst in m.local or _loopback(p.dst) or (m.ipvs_mode and self._ipvs_vs(m, p) is not None):
+            p.out_if = "lo"
+            going, stopped = run_hook(m, "POSTROUTING", [p])
+            self.stopped(stopped, m)
+            for q in going:
+                q.in_if = "lo"
+                self.local_in(m, q, depth)
+            return
+        rt = self.route(m, p)
+        if rt is None:
+            return
+        going, stopped = run_hook(m, "POSTROUTING", [p])
+        self.stopped(stopped, m)
+        for q in going:
+            self.egress(m, q, depth)
+
+    def from_pod(self, m: NodeModel, p: Pkt, netns: Optional[str], host_if: Optional[str], pod: str,
+                 pod_if: Optional[str]) -> None:
+        self.hop(p, "entry", m.name, netns, pod_if or "eth0",
+                 f"the pod {pod} sends {p.src} → {hostport(p.dst, p.dport)} ({p.proto}) from its {pod_if or 'eth0'}")
+        if host_if:
+            self.hop(p, "veth", m.name, m.netns, host_if, f"{pod_if or 'eth0'} is the peer of {host_if} on {m.name}")
+        p.in_if = host_if
+        br = self._bridge_of(m, host_if)
+        if br:
+            p.in_if, p.bridged, p.phys_in = br, True, host_if
+            self.hop(p, "bridge", m.name, m.netns, br, f"{host_if} is a port of the bridge {br}; {br} hands it to "
+                     f"{m.name}'s IP stack")
+        self.receive(m, [p], 0)
+
+    # ------------------------------------------------------------------ inside a node
+
+    def receive(self, m: NodeModel, pkts: list[Pkt], depth: int) -> None:
+        going, stopped = run_hook(m, "PREROUTING", pkts)
+        self.stopped(stopped, m)
+        for p in going:
+            p.bridged = False
+            if p.dst in m.local or _loopback(p.dst) or (m.ipvs_mode and self._ipvs_vs(m, p) is not None):
+                self.local_in(m, p, depth)
+            else:
+                self.forward(m, p, depth)
+
+    def local_in(self, m: NodeModel, p: Pkt, depth: int) -> None:
+        going, stopped = run_hook(m, "INPUT", [p])
+        self.stopped(stopped, m)
+        for q in going:
+            vs = self._ipvs_vs(m, q) if m.ipvs else None
+            if vs is not None:
+                self.ipvs(m, q, vs, depth)
+                continue
+            self.hop(q, "deliver", m.name, m.netns, q.in_if, f"{hostport(q.dst, q.dport)} is an address of "
+                     f"{m.name}: a socket on the node receives it")
+            self.finish(q, "delivered", None, node=m.name)
+
+    def forward(self, m: NodeModel, p: Pkt, depth: int) -> None:
+        rt = self.route(m, p)
+        if rt is None:
+            return
+        going, stopped = run_hook(m, "FORWARD", [p])
+        self.stopped(stopped, m)
+        going, stopped = run_hook(m, "POSTROUTING", going)
+        self.stopped(stopped, m)
+        for q in going:
+            self.egress(m, q, depth)
+
+    def route(self, m: NodeModel, p: Pkt) -> Optional[bool]:
+        """Pick the output device (sets p.out_if); False/None and an outcome when it cannot."""
+        if not m.has_routes:
+            place = self.w.pods.get(p.dst)
+            p.out_if = None
+            if place is not None and place.node == m.name and place.veth is not None:
+                p.out_if = place.veth.bridge or place.veth.host_ifname
+                self.hop(p, "route", m.name, m.netns, p.out_if, f"routes of {m.name} were not collected; "
+                         f"{p.dst} is the pod {place.pod or '?'} behind {place.veth.host_ifname} (inferred)")
+                return True
+            return True  # decided at egress: where it goes is not known
+        re_ = m.route_for(p.dst)
+        if re_ is None:
+            self.hop(p, "route", m.name, m.netns, None, f"no route to {p.dst} on {m.name}")
+            self.finish(p, "dropped", f"no route to {p.dst} on {m.name}", node=m.name)
+            return None
+        r = re_.route
+        if r.type in ("blackhole", "unreachable", "prohibit"):
+            self.hop(p, "route", m.name, m.netns, None, f"route {re_.text}")
+            self.finish(p, "dropped" if r.type == "blackhole" else "rejected", f"{m.name}: route {re_.text}",
+                        node=m.name)
+            return None
+        p.out_if = r.dev
+        self.hop(p, "route", m.name, m.netns, r.dev, f"{m.name} routes {p.dst} by `{re_.text}`")
+        return True
+
+    def egress(self, m: NodeModel, p: Pkt, depth: int) -> None:
+        if p.masq and p.snat is None:
+            p.snat = m.addr_on(p.out_if) or m.primary
+        dev = p.out_if
+        if dev is None:
+            place = self.w.pods.get(p.dst)
+            owner = self.w.node_of_addr.get(p.dst)
+            why = (f"the routes and devices of {m.name} were not collected: where {m.name} sends "
+                   f"{hostport(p.dst, p.dport)} is not known")
+            if place is not None:
+                why += f" ({p.dst} is the pod {place.pod or '?'} on {place.node or '?'}, from {place.how})"
+            self.finish(p, "unknown", why, node=(place.node if place else owner) or None,
+                        pod=place.pod if place else None)
+            return
+        kind = m.dev_kind(dev)
+        if kind == "bridge" or kind == "veth":
+            self.to_pod(m, p, dev, kind)
+            return
+        if kind in ("vxlan", "ipip"):
+            self.tunnel(m, p, dev, kind, depth)
+            return
+        if kind == "loopback":
+            self.local_in(m, p, depth)
+            return
+        # a plain device: the next hop is the gateway or the destination itself
+        re_ = m.route_for(p.dst)
+        nh = re_.route.gateway if re_ is not None and re_.route.gateway else p.dst
+        other = self.w.node_of_addr.get(nh)
+        if other is not None and other != m.name and other in self.w.nodes:
+            self.wire(m, p, self.w.nodes[other], dev, depth, f"{dev} sends it to {nh} ({other})")
+            return
+        why = f"{m.name} sends it out of {dev} towards {nh}, which is not a node of the snapshot"
+        self.hop(p, "device", m.name, m.netns, dev, why)
+        self.finish(p, "unknown", why, node=None)
+
+    def to_pod(self, m: NodeModel, p: Pkt, dev: str, kind: str) -> None:
+        place = self.w.pods.get(p.dst)
+        vp = place.veth if place is not None and place.node == m.name else None
+        if vp is None and kind == "veth":
+            vp = m.veth_by_host.get(dev)
+        if vp is None:
+            why = (f"{dev} on {m.name}: no collected pod interface has {p.dst}"
+                   + (f" (the pod {place.pod} is on {place.node}, from {place.how})" if place else ""))
+            self.hop(p, "device", m.name, m.netns, dev, why)
+            self.finish(p, "unknown", why, node=m.name if place is None else place.node,
+                        pod=place.pod if place else None)
+            return
+        if kind == "bridge":
+            self.hop(p, "bridge", m.name, m.netns, dev, f"the bridge {dev} forwards it to its port {vp.host_ifname}")
+        self.hop(p, "veth", m.name, m.netns, vp.host_ifname,
+                 f"{vp.host_ifname} (ifindex {vp.host_ifindex}) is the peer of {vp.pod_ifname} in {vp.netns}")
+        pod = vp.pod or (place.pod if place else None)
+        if not any(a.split("/")[0] == p.dst for a in vp.pod_ips):
+            why = f"{vp.pod_ifname} in {vp.netns} does not have {p.dst}"
+            self.finish(p, "unknown", why, node=m.name, pod=pod)
+            return
+        self.hop(p, "deliver", m.name, vp.netns, vp.pod_ifname,
+                 f"{vp.pod_ifname} in {vp.netns} has {p.dst}: {'the pod ' + pod if pod else 'the pod'} receives it")
+        self.finish(p, "delivered", None, node=m.name, pod=pod)
+
+    def tunnel(self, m: NodeModel, p: Pkt, dev: str, kind: str, depth: int) -> None:
+        re_ = m.route_for(p.dst)
+        gw = re_.route.gateway if re_ is not None else None
+        remote: Optional[str] = None
+        how = ""
+        if kind == "vxlan" and gw:
+            mac = m.neighbours.get(gw)
+            if mac and mac in m.fdb:
+                remote, how = m.fdb[mac], f"neighbour {gw} lladdr {mac}, fdb {mac} dst {m.fdb[mac]}"
+        elif kind == "ipip" and gw:
+            remote, how = gw, f"the route's gateway {gw}"
+        target: Optional[str] = self.w.node_of_addr.get(remote) if remote else None
+        if target is None:
+            place = self.w.pods.get(p.dst)
+            if place is not None and place.node in self.w.nodes and place.node != m.name:
+                target = place.node
+                tm = self.w.nodes[target]
+                remote = remote or tm.primary
+                how = how or (f"inferred: the neighbour/FDB entries of {dev} were not collected; {p.dst} is on "
+                              f"{target} ({place.how})")
+        if target is None or target not in self.w.nodes:
+            why = f"{dev} on {m.name} encapsulates towards {remote or '?'}, which is not a node of the snapshot"
+            self.hop(p, "encap", m.name, m.netns, dev, why)
+            self.finish(p, "unknown", why)
+            return
+        self.hop(p, "encap", m.name, m.netns, dev, f"{dev} ({'VXLAN' if kind == 'vxlan' else 'IP-in-IP'}) "
+                 f"encapsulates it towards {remote} ({how})")
+        self.wire(m, p, self.w.nodes[target], m.uplink, depth, f"the outer packet goes {m.primary or '?'} → {remote}",
+                  tunnel_dev=dev)
+
+    def wire(self, m: NodeModel, p: Pkt, other: NodeModel, dev: Optional[str], depth: int, detail: str,
+             tunnel_dev: Optional[str] = None) -> None:
+        if depth + 1 >= MAX_NODES:
+            self.finish(p, "unknown", f"more than {MAX_NODES} nodes on the path (a loop?)")
+            return
+        self.hop(p, "wire", m.name, m.netns, dev, detail)
+        q = p
+        q.in_if = other.uplink
+        if tunnel_dev is not None:
+            in_dev = tunnel_dev if tunnel_dev in other.links or not other.has_links else None
+            self.hop(q, "encap", other.name, other.netns, in_dev or tunnel_dev,
+                     f"{other.uplink or 'the uplink'} of {other.name} receives it; {in_dev or tunnel_dev} decapsulates it")
+            q.in_if = in_dev or tunnel_dev
+        else:
+            self.hop(q, "device", other.name, other.netns, other.uplink, f"{other.uplink or 'the uplink'} of "
+                     f"{other.name} receives it")
+        q.nat_dst_done = q.nat_dst_done  # conntrack on the other node: a new connection there
+        q.nat_dst_done = False
+        q.nat_src_done = False
+        q.mark = 0
+        self.receive(other, [q], depth + 1)
+
+    # ------------------------------------------------------------------ ipvs
+
+    def _ipvs_vs(self, m: NodeModel, p: Pkt) -> Optional[dict]:
+        for vs in m.ipvs:
+            if str(vs.get("protocol", "")).lower() != p.proto:
+                continue
+            if vs.get("address") == p.dst and vs.get("port") == p.dport:
+                return vs
+            if vs.get("address") in m.local and p.dst in m.local and vs.get("port") == p.dport and False:
+                return vs
+        return None
+
+    def ipvs(self, m: NodeModel, p: Pkt, vs: dict, depth: int) -> None:
+        reals = [r for r in vs.get("real_servers") or [] if (r.get("weight") or 0) > 0]
+        label = f"{vs.get('protocol')} {hostport(str(vs.get('address')), vs.get('port'))} {vs.get('scheduler') or ''}".strip()
+        if not reals:
+            self.hop(p, "ipvs", m.name, m.netns, "kube-ipvs0", f"IPVS virtual server {label} has no real server "
+                     "with a weight: the connection is refused")
+            self.finish(p, "rejected", f"IPVS {label}: no real servers", node=m.name)
+            return
+        sched = str(vs.get("scheduler") or "rr")
+        total = sum(int(r.get("weight") or 0) for r in reals)
+        for r in reals:
+            q = p.copy()
+            share = (int(r.get("weight") or 0) / total) if sched in ("wrr", "wlc", "lblc", "lblcr", "sed") else 1 / len(reals)
+            q.prob *= share
+            q.dst, q.dport = str(r.get("address")), int(r.get("port") or q.dport)
+            q.dnat = hostport(q.dst, q.dport)
+            self.hop(q, "ipvs", m.name, m.netns, "kube-ipvs0", f"IPVS virtual server {label} sends it to real server "
+                     f"{q.dnat} ({r.get('forward') or 'Masq'}, weight {r.get('weight')}; share {share:.4g})")
+            q.local_out = True
+            rt = self.route(m, q)
+            if rt is None:
+                continue
+            going, stopped = run_hook(m, "POSTROUTING", [q])
+            self.stopped(stopped, m)
+            for x in going:
+                self.egress(m, x, depth)
+
+    # ------------------------------------------------------------------ helpers
+
+    def stopped(self, stops: list[tuple[Pkt, str, str]], m: NodeModel) -> None:
+        for p, result, reason in stops:
+            self.finish(p, result, reason, node=m.name)
+
+    def _bridge_of(self, m: NodeModel, host_if: Optional[str]) -> Optional[str]:
+        if not host_if:
+            return None
+        vp = m.veth_by_host.get(host_if)
+        if vp is not None and vp.bridge:
+            return vp.bridge
+        link = m.links.get(host_if)
+        return link.master if link is not None and link.master else None
+
+
+def _loopback(ip: str) -> bool:
+    v = ip_int(ip)
+    return v is not None and ((v[0] == 4 and (v[1] >> 24) == 127) or (v[0] == 6 and v[1] == 1))
+
+
+def run_flow(world: World, flow: Flow) -> TraceResult:
+    """Trace one flow (its first packet) through the world; never raises for missing data."""
+    res = TraceResult(flow=flow)
+    run = _Run(world)
+    m = world.node(flow.entry_node)
+    if m is None:
+        res.notes.append(f"no node {flow.entry_node!r} in the snapshot")
+        return res
+    p = Pkt(flow.src, flow.dst, flow.sport, flow.dport, flow.proto)
+    p.node = m.name
+    if flow.entry == "process":
+        run.from_process(m, p)
+    elif flow.entry == "pod":
+        place = world.pods.get(flow.src or "")
+        vp = place.veth if place is not None else None
+        run.from_pod(m, p, vp.netns if vp else flow.entry_netns, vp.host_ifname if vp else None,
+                     flow.pod or (place.pod if place else None) or "?", vp.pod_ifname if vp else None)
+    else:
+        run.from_outside(m, p, flow.entry_dev or m.uplink)
+    res.outcomes = merge(run.outcomes)
+    if not m.has_rules():
+        res.notes.append(f"{m.name}: no iptables, nftables or IPVS rules in the snapshot")
+    if not m.has_routes:
+        res.notes.append(f"{m.name}: no routes in the snapshot (`ip route` not collected)")
+    return res
+
+
+def merge(outs: list[Outcome]) -> list[Outcome]:
+    """Outcomes that took the same way (same hops) are one outcome with the summed probability."""
+    seen: dict[tuple, Outcome] = {}
+    order: list[Outcome] = []
+    for o in outs:
+        key = (o.result, o.endpoint, o.node, o.pod, o.masquerade, o.reason,
+               tuple((h.kind, h.table, h.chain, h.rule_index, h.device) for h in o.hops))
+        prev = seen.get(key)
+        if prev is None:
+            seen[key] = o
+            order.append(o)
+        else:
+            prev.probability += o.probability
+    for o in order:
+        o.probability = round(o.probability, 12)
+    return order

@@ -1,0 +1,748 @@
+"""An interpreter for iptables rules as ``iptables-save`` prints them.
+
+``compile_tables(ipt)`` tokenises every rule once (cached per ``Iptables`` object) into a
+:class:`Rule`: the matches kube-proxy and the common CNIs write (-s/-d with inversion, -p,
+--dport/--sport, multiport, -i/-o, addrtype, mark, connmark, comment, statistic random and
+nth, recent, conntrack/state, set, physdev, tcp flags, limit, nfacct) and the target (jumps,
+gotos, ACCEPT, DROP, REJECT, RETURN, DNAT, SNAT, MASQUERADE, REDIRECT, MARK, CONNMARK, LOG …).
+A match or target it does not know makes the rule *uninterpretable*: reaching it stops the
+trace with "unknown" and the reason — it never guesses.
+
+``run_chain(...)`` walks a chain with a packet and returns every way it leaves the chain
+(forked at ``statistic`` rules, with their probabilities), recording a netfilter hop for every
+rule that matched and for the chain's fall-through.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+from labreport.analysis.trace.addr import Net, hostport, in_net, ip_int, net, split_hostport
+from labreport.analysis.trace.model import TraceHop
+from labreport.analysis.trace.packet import Pkt
+from labreport.snapshot import IptChain, Iptables
+
+BUILTIN = {"PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"}
+MAX_DEPTH = 64
+
+
+class Env:
+    """What matches need besides the packet: where it is and which addresses are local."""
+
+    __slots__ = ("node", "netns", "hook", "local", "ipsets", "unknown")
+
+    def __init__(self, node: str, netns: str, hook: str, local: frozenset[str]) -> None:
+        self.node, self.netns, self.hook, self.local = node, netns, hook, local
+        self.ipsets: dict[str, list[Net]] = {}
+        self.unknown: Optional[str] = None  # set by a match that cannot decide
+
+
+Extra = Callable[[Pkt, Env], Optional[bool]]  # None: cannot decide (Env.unknown says why)
+
+
+@dataclass
+class Rule:
+    index: int  # 1-based position in its chain
+    text: str  # the spec after "-A CHAIN"
+    proto: Optional[str] = None
+    proto_neg: bool = False
+    src: Optional[list[Net]] = None
+    src_neg: bool = False
+    dst: Optional[list[Net]] = None
+    dst_neg: bool = False
+    dst_exact: Optional[str] = None  # a single positive host address: the chain index key
+    in_if: Optional[str] = None
+    in_neg: bool = False
+    out_if: Optional[str] = None
+    out_neg: bool = False
+    dports: Optional[list[tuple[int, int]]] = None
+    dports_neg: bool = False
+    sports: Optional[list[tuple[int, int]]] = None
+    sports_neg: bool = False
+    extras: list[Extra] = field(default_factory=list)
+    prob: Optional[float] = None  # statistic: matches with this probability
+    target: Optional[str] = None  # None: no -j (only counts)
+    goto: bool = False
+    targs: dict[str, str] = field(default_factory=dict)
+    bad: Optional[str] = None  # why this rule cannot be interpreted
+
+
+@dataclass
+class Chain:
+    name: str
+    policy: Optional[str]
+    rules: list[Rule]
+    # rules whose only address test is "-d HOST": HOST -> their positions; other rules: always tried
+    by_dst: dict[str, list[int]] = field(default_factory=dict)
+    others: list[int] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- tokenising
+
+
+def tokenize(spec: str) -> list[str]:
+    """Split like a shell, the way iptables-save quotes (double quotes, backslash escapes)."""
+    if '"' not in spec and "\\" not in spec:
+        return spec.split()
+    out: list[str] = []
+    cur: list[str] = []
+    inq = False
+    started = False
+    i, n = 0, len(spec)
+    while i < n:
+        c = spec[i]
+        if c == "\\" and i + 1 < n:
+            cur.append(spec[i + 1])
+            started = True
+            i += 2
+            continue
+        if c == '"':
+            inq = not inq
+            started = True
+        elif c in " \t" and not inq:
+            if started:
+                out.append("".join(cur))
+                cur, started = [], False
+        else:
+            cur.append(c)
+            started = True
+        i += 1
+    if started:
+        out.append("".join(cur))
+    return out
+
+
+def _ports(v: str) -> Optional[list[tuple[int, int]]]:
+    out: list[tuple[int, int]] = []
+    for part in v.split(","):
+        lo, _, hi = part.partition(":")
+        if not lo.isdigit() or (hi and not hi.isdigit()):
+            return None
+        out.append((int(lo), int(hi) if hi else int(lo)))
+    return out
+
+
+def _nets(v: str) -> Optional[list[Net]]:
+    out: list[Net] = []
+    for part in v.split(","):
+        n = net(part)
+        if n is None:
+            return None
+        out.append(n)
+    return out
+
+
+def _mark(v: str) -> Optional[tuple[int, int]]:
+    val, _, mask = v.partition("/")
+    try:
+        return int(val, 0), int(mask, 0) if mask else 0xFFFFFFFF
+    except ValueError:
+        return None
+
+
+def _iface_match(pattern: str, name: Optional[str]) -> Optional[bool]:
+    if name is None:
+        return None
+    if pattern.endswith("+"):
+        return name.startswith(pattern[:-1])
+    return name == pattern
+
+
+_CT_STATES = {"NEW", "ESTABLISHED", "RELATED", "INVALID", "UNTRACKED", "SNAT", "DNAT"}
+
+# modules whose options we read; a module not here makes the rule uninterpretable
+_KNOWN_MODULES = {"tcp", "udp", "sctp", "icmp", "icmp6", "icmpv6", "multiport", "comment", "addrtype", "mark",
+                  "connmark", "conntrack", "state", "statistic", "recent", "set", "physdev", "limit", "nfacct",
+                  "hashlimit", "pkttype", "owner", "socket", "rpfilter", "connlimit", "string", "ipvs", "length",
+                  "iprange", "mac", "devgroup", "cgroup", "policy", "u32", "bpf", "ttl", "hl", "dscp", "tos"}
+
+_TARGET_OPTS_ONE = {"--to-destination", "--to-source", "--to-ports", "--reject-with", "--set-xmark", "--or-mark",
+                    "--xor-mark", "--and-mark", "--set-mark", "--log-prefix", "--log-level", "--nfmask",
+                    "--ctmask", "--mask", "--nflog-group", "--nflog-prefix", "--nflog-range", "--nflog-threshold",
+                    "--nflog-size", "--queue-num", "--queue-balance", "--to", "--set-class", "--set-dscp",
+                    "--set-dscp-class", "--on-port", "--on-ip", "--tproxy-mark", "--zone", "--helper"}
+
+
+def compile_rule(index: int, spec: str) -> Rule:
+    r = Rule(index=index, text=spec)
+    try:
+        _compile_into(r, tokenize(spec))
+    except (IndexError, ValueError) as exc:
+        r.bad = r.bad or f"cannot read this rule ({type(exc).__name__}: {exc})"
+    if r.dst is not None and not r.dst_neg and len(r.dst) == 1:
+        v, addr, plen = r.dst[0]
+        if plen == (32 if v == 4 else 128):
+            r.dst_exact = _int_to_ip(v, addr)
+    return r
+
+
+def _int_to_ip(v: int, n: int) -> str:
+    import ipaddress
+
+    return str(ipaddress.IPv4Address(n) if v == 4 else ipaddress.IPv6Address(n))
+
+
+def _compile_into(r: Rule, t: list[str]) -> None:  # noqa: C901 - one option table, read in order
+    i, n = 0, len(t)
+    neg = False
+    module = ""
+    while i < n:
+        tok = t[i]
+        if tok == "!":
+            neg = True
+            i += 1
+            continue
+        if tok in ("-j", "--jump", "-g", "--goto"):
+            r.target = t[i + 1]
+            r.goto = tok in ("-g", "--goto")
+            i += 2
+            while i < n:  # target options
+                opt = t[i]
+                if opt in _TARGET_OPTS_ONE:
+                    r.targs[opt] = t[i + 1]
+                    i += 2
+                elif opt.startswith("--"):
+                    r.targs[opt] = ""
+                    i += 1
+                else:
+                    r.bad = f"unexpected {opt!r} after the target"
+                    return
+            break
+        val = t[i + 1] if i + 1 < n else ""
+        if tok in ("-p", "--protocol"):
+            r.proto, r.proto_neg = val.lower(), neg
+            i += 2
+        elif tok in ("-s", "--source", "--src"):
+            r.src, r.src_neg = _nets(val), neg
+            if r.src is None:
+                r.bad = f"cannot read the source {val!r}"
+            i += 2
+        elif tok in ("-d", "--destination", "--dst"):
+            r.dst, r.dst_neg = _nets(val), neg
+            if r.dst is None:
+                r.bad = f"cannot read the destination {val!r}"
+            i += 2
+        elif tok in ("-i", "--in-interface"):
+            r.in_if, r.in_neg = val, neg
+            i += 2
+        elif tok in ("-o", "--out-interface"):
+            r.out_if, r.out_neg = val, neg
+            i += 2
+        elif tok in ("-m", "--match"):
+            module = val
+            if module not in _KNOWN_MODULES:
+                r.bad = f"the match module {module!r} is not modelled"
+            i += 2
+        elif tok in ("-f", "--fragment"):
+            if not neg:
+                r.extras.append(lambda p, e: False)  # a first packet is never a later fragment
+            i += 1
+        elif tok in ("-c", "--set-counters"):
+            i += 3
+        else:
+            i = _module_option(r, module, tok, t, i, neg)
+            if r.bad:
+                return
+        neg = False
+
+
+def _module_option(r: Rule, module: str, tok: str, t: list[str], i: int, neg: bool) -> int:  # noqa: C901
+    val = t[i + 1] if i + 1 < len(t) else ""
+    if tok == "--comment":
+        j = i + 2  # kube-proxy's own tests write multi-word comments unquoted
+        while j < len(t) and not t[j].startswith("-") and t[j] != "!":
+            j += 1
+        return j
+    if tok in ("--dport", "--destination-port", "--dports", "--destination-ports", "--sport", "--source-port",
+               "--sports", "--source-ports", "--ports", "--port"):
+        ports = _ports(val)
+        if ports is None:
+            r.bad = f"cannot read the ports {val!r}"
+        elif tok in ("--ports", "--port"):
+            pr = ports
+
+            def both(p: Pkt, e: Env, pr: list[tuple[int, int]] = pr, neg: bool = neg) -> Optional[bool]:
+                hit = any(lo <= p.dport <= hi or lo <= p.sport <= hi for lo, hi in pr)
+                return hit != neg
+            r.extras.append(both)
+        elif tok.startswith("--d"):
+            r.dports, r.dports_neg = ports, neg
+        else:
+            r.sports, r.sports_neg = ports, neg
+        return i + 2
+    if tok in ("--src-type", "--dst-type"):
+        types = set(val.upper().split(","))
+        which = "src" if tok == "--src-type" else "dst"
+
+        def addrtype(p: Pkt, e: Env, types: set[str] = types, which: str = which, neg: bool = neg) -> Optional[bool]:
+            ip = p.src if which == "src" else p.dst
+            if ip is None:
+                e.unknown = "the packet's source address is not known"
+                return None
+            kind = _addr_kind(ip, e.local)
+            if kind is None:
+                e.unknown = f"addrtype {'/'.join(sorted(types))}: cannot classify {ip}"
+                return None
+            return (kind in types) != neg
+        r.extras.append(addrtype)
+        return i + 2
+    if tok in ("--limit-iface-in", "--limit-iface-out"):
+        return i + 1
+    if tok == "--mark" and module in ("mark", "connmark"):
+        mv = _mark(val)
+        if mv is None:
+            r.bad = f"cannot read the mark {val!r}"
+            return i + 2
+        value, mask = mv
+        ct = module == "connmark"
+
+        def mark(p: Pkt, e: Env, value: int = value, mask: int = mask, ct: bool = ct, neg: bool = neg) -> bool:
+            m = p.ctmark if ct else p.mark
+            return ((m & mask) == value) != neg
+        r.extras.append(mark)
+        return i + 2
+    if tok in ("--ctstate", "--state"):
+        states = set(val.upper().split(","))
+        if not states <= _CT_STATES:
+            r.bad = f"conntrack state {val!r} is not modelled"
+            return i + 2
+
+        def ctstate(p: Pkt, e: Env, states: set[str] = states, neg: bool = neg) -> bool:
+            mine = {"NEW"}  # the first packet of a connection
+            if p.dnat:
+                mine.add("DNAT")
+            if p.snat or p.masq:
+                mine.add("SNAT")
+            return bool(mine & states) != neg
+        r.extras.append(ctstate)
+        return i + 2
+    if tok in ("--ctorigdst", "--ctorigsrc", "--ctreplsrc", "--ctrepldst", "--ctproto", "--ctstatus",
+               "--ctdir", "--ctexpire", "--ctorigsrcport", "--ctorigdstport"):
+        r.bad = f"conntrack {tok} is not modelled"
+        return i + 2
+    if tok == "--mode" and module == "statistic":
+        return i + 2
+    if tok == "--probability":
+        r.prob = float(val)
+        if neg:
+            r.prob = 1.0 - r.prob
+        return i + 2
+    if tok == "--every":
+        every = int(val)
+        r.prob = 1.0 / every if every > 0 else 1.0
+        return i + 2
+    if tok == "--packet":
+        return i + 2
+    if module == "recent":
+        if tok in ("--rcheck", "--update"):
+            # the first connection from this client: no entry in the recent list yet
+            def recent(p: Pkt, e: Env, neg: bool = neg) -> bool:
+                return neg
+            r.extras.append(recent)
+            return i + 1
+        if tok in ("--set", "--remove", "--rsource", "--rdest", "--reap", "--rttl"):
+            return i + 1
+        if tok in ("--name", "--seconds", "--hitcount", "--mask"):
+            return i + 2
+    if tok == "--match-set":
+        setname = val
+        flags = t[i + 2] if i + 2 < len(t) else "src"
+
+        def ipset(p: Pkt, e: Env, setname: str = setname, flags: str = flags, neg: bool = neg) -> Optional[bool]:
+            nets = e.ipsets.get(setname)
+            if nets is None:
+                e.unknown = f"ipset {setname!r} was not collected (ipset list)"
+                return None
+            ip = p.src if flags.split(",")[0] == "src" else p.dst
+            if ip is None:
+                e.unknown = "the packet's source address is not known"
+                return None
+            return any(in_net(ip, nn) for nn in nets) != neg
+        r.extras.append(ipset)
+        return i + 3
+    if tok in ("--return-nomatch", "--update-counters", "--update-subcounters", "--nfacct-name"):
+        return i + (2 if tok == "--nfacct-name" else 1)
+    if module == "physdev":
+        if tok in ("--physdev-is-bridged", "--physdev-is-in", "--physdev-is-out"):
+            def bridged(p: Pkt, e: Env, neg: bool = neg) -> bool:
+                return p.bridged != neg
+            r.extras.append(bridged)
+            return i + 1
+        if tok in ("--physdev-in", "--physdev-out"):
+            which = tok
+
+            def phys(p: Pkt, e: Env, pat: str = val, which: str = which, neg: bool = neg) -> Optional[bool]:
+                if not p.bridged:
+                    return neg  # not a bridged packet: no physdev to match
+                name = p.phys_in if which == "--physdev-in" else p.phys_out
+                hit = _iface_match(pat, name)
+                if hit is None:
+                    e.unknown = "the bridge port of the packet is not known"
+                    return None
+                return hit != neg
+            r.extras.append(phys)
+            return i + 2
+    if tok == "--syn":
+        def syn(p: Pkt, e: Env, neg: bool = neg) -> bool:
+            return (p.proto == "tcp") != neg
+        r.extras.append(syn)
+        return i + 1
+    if tok == "--tcp-flags":
+        mask, comp = set(val.split(",")), set((t[i + 2] if i + 2 < len(t) else "").split(","))
+        first = {"SYN"}  # the first packet of a TCP connection
+
+        def flags(p: Pkt, e: Env, mask: set[str] = mask, comp: set[str] = comp, neg: bool = neg) -> bool:
+            m = {"SYN", "ACK", "FIN", "RST", "URG", "PSH"} if "ALL" in mask else mask
+            got = first & m
+            want = (m if "ALL" in comp else comp & m) - {"NONE"}
+            return (got == want) != neg
+        r.extras.append(flags)
+        return i + 3
+    if tok in ("--limit", "--limit-burst", "--hashlimit", "--hashlimit-upto", "--hashlimit-above",
+               "--hashlimit-burst", "--hashlimit-mode", "--hashlimit-name", "--hashlimit-htable-expire",
+               "--hashlimit-srcmask", "--hashlimit-dstmask", "--hashlimit-htable-size", "--hashlimit-htable-max",
+               "--hashlimit-htable-gcinterval"):
+        if tok == "--hashlimit-above":
+            r.bad = "hashlimit --hashlimit-above depends on the traffic rate"
+        return i + 2  # a single first packet is within any rate limit
+    if tok in ("--icmp-type", "--icmpv6-type"):
+        def icmp(p: Pkt, e: Env, neg: bool = neg) -> bool:
+            return neg  # traced packets are tcp/udp/sctp
+        r.extras.append(icmp)
+        return i + 2
+    if tok == "--pkt-type":
+        def pkttype(p: Pkt, e: Env, v: str = val.lower(), neg: bool = neg) -> bool:
+            return (v == "unicast") != neg
+        r.extras.append(pkttype)
+        return i + 2
+    if tok == "--src-range" or tok == "--dst-range":
+        lo, _, hi = val.partition("-")
+        a, b = ip_int(lo), ip_int(hi or lo)
+        if a is None or b is None:
+            r.bad = f"cannot read the range {val!r}"
+            return i + 2
+        which = tok
+
+        def rng(p: Pkt, e: Env, a: tuple[int, int] = a, b: tuple[int, int] = b, which: str = which,
+                neg: bool = neg) -> Optional[bool]:
+            ip = p.src if which == "--src-range" else p.dst
+            v = ip_int(ip) if ip else None
+            if v is None:
+                e.unknown = "the packet's source address is not known"
+                return None
+            return (v[0] == a[0] and a[1] <= v[1] <= b[1]) != neg
+        r.extras.append(rng)
+        return i + 2
+    if tok in ("--vaddr", "--vport", "--vdir", "--vmethod", "--vportctl", "--ipvs"):
+        r.bad = "the ipvs match depends on IPVS state"
+        return i + 2
+    r.bad = f"the option {tok!r}{' of -m ' + module if module else ''} is not modelled"
+    return i + 1
+
+
+def _addr_kind(ip: str, local: frozenset[str]) -> Optional[str]:
+    v = ip_int(ip)
+    if v is None:
+        return None
+    if ip in local or (v[0] == 4 and (v[1] >> 24) == 127) or ip == "::1":
+        return "LOCAL"
+    if v[0] == 4 and (v[1] >> 28) == 14:
+        return "MULTICAST"
+    if v[0] == 4 and v[1] == 0xFFFFFFFF:
+        return "BROADCAST"
+    return "UNICAST"
+
+
+# --------------------------------------------------------------------------- compiled tables
+
+_CACHE: dict[int, tuple["weakref.ref[Iptables]", dict[str, dict[str, IptChain]], dict[tuple[str, str], Chain]]] = {}
+
+
+def _compiled(ipt: Iptables) -> dict[tuple[str, str], Chain]:
+    key = id(ipt)
+    hit = _CACHE.get(key)
+    if hit is not None and hit[0]() is ipt:
+        return hit[2]
+    store: dict[tuple[str, str], Chain] = {}
+    tables = {name: t.chains for name, t in ipt.tables.items()}
+
+    def _drop(_ref: object, key: int = key) -> None:
+        _CACHE.pop(key, None)
+    _CACHE[key] = (weakref.ref(ipt, _drop), tables, store)
+    return store
+
+
+def get_chain(ipt: Iptables, table: str, name: str) -> Optional[Chain]:
+    """The compiled chain (compiled on first use, then cached for this Iptables object)."""
+    store = _compiled(ipt)
+    ch = store.get((table, name))
+    if ch is not None:
+        return ch
+    t = ipt.tables.get(table)
+    if t is None:
+        return None
+    raw = t.chains.get(name)
+    if raw is None:
+        return None
+    rules = [compile_rule(i + 1, r.spec) for i, r in enumerate(raw.rules)]
+    ch = Chain(name=name, policy=raw.policy, rules=rules)
+    if len(rules) > 32:  # index long chains (KUBE-SERVICES) by their single destination
+        for pos, r in enumerate(rules):
+            if r.dst_exact is not None and r.bad is None:
+                ch.by_dst.setdefault(r.dst_exact, []).append(pos)
+            else:
+                ch.others.append(pos)
+    store[(table, name)] = ch
+    return ch
+
+
+def _candidates(ch: Chain, dst: str, start: int) -> list[int]:
+    if not ch.by_dst:
+        return list(range(start, len(ch.rules)))
+    a = ch.by_dst.get(dst, [])
+    b = ch.others
+    if not a:
+        return [x for x in b if x >= start] if start else b
+    merged = sorted(x for x in a + b if x >= start)
+    return merged
+
+
+# --------------------------------------------------------------------------- matching
+
+
+def _addr_in(ip: Optional[str], nets: list[Net]) -> Optional[bool]:
+    if ip is None:
+        return None
+    return any(in_net(ip, n) for n in nets)
+
+
+def _port_in(port: int, ranges: list[tuple[int, int]]) -> bool:
+    return any(lo <= port <= hi for lo, hi in ranges)
+
+
+def rule_matches(r: Rule, p: Pkt, e: Env) -> Optional[bool]:
+    """True/False, or None (Env.unknown says why) when the snapshot cannot decide."""
+    if r.dst is not None:
+        hit = _addr_in(p.dst, r.dst)
+        if hit == r.dst_neg:
+            return False
+    if r.proto is not None and r.proto != "all":
+        if (p.proto == r.proto) == r.proto_neg:
+            return False
+    if r.dports is not None and (_port_in(p.dport, r.dports) == r.dports_neg):
+        return False
+    if r.sports is not None and (_port_in(p.sport, r.sports) == r.sports_neg):
+        return False
+    if r.src is not None:
+        hit = _addr_in(p.src, r.src)
+        if hit is None:
+            e.unknown = "the packet's source address is not known"
+            return None
+        if hit == r.src_neg:
+            return False
+    for pat, name, neg, what in ((r.in_if, p.in_if, r.in_neg, "input"), (r.out_if, p.out_if, r.out_neg, "output")):
+        if pat is None:
+            continue
+        if what == "input" and e.hook in ("OUTPUT",) or what == "output" and e.hook in ("PREROUTING", "INPUT"):
+            continue  # iptables rejects such rules; nothing to match
+        hit = _iface_match(pat, name)
+        if hit is None:
+            e.unknown = f"the packet's {what} device is not known (needed by -{what[0]} {pat})"
+            return None
+        if hit == neg:
+            return False
+    for x in r.extras:
+        got = x(p, e)
+        if got is None:
+            return None
+        if not got:
+            return False
+    return True
+
+
+# --------------------------------------------------------------------------- walking
+
+# a chain's exit: (packet, verdict) with verdict ACCEPT | DROP | REJECT | RETURN | UNKNOWN:<why>
+Exit = tuple[Pkt, str]
+
+
+def _hop(p: Pkt, e: Env, table: str, chain: str, r: Optional[Rule], verdict: str) -> None:
+    p.hops.append(TraceHop(kind="netfilter", node=e.node, netns=e.netns, hook=e.hook,
+                           family="ip6" if p.family == "ipv6" else "ip", backend="iptables", table=table,
+                           chain=chain, rule_index=r.index if r else None, rule=r.text if r else None,
+                           verdict=verdict))
+
+
+def _verdict_text(r: Rule) -> str:
+    t = r.target or ""
+    if t in ("DNAT", "SNAT"):
+        to = r.targs.get("--to-destination" if t == "DNAT" else "--to-source", "")
+        return f"{t} {to}".strip()
+    if t == "MARK":
+        for k in ("--set-xmark", "--or-mark", "--xor-mark", "--and-mark", "--set-mark"):
+            if k in r.targs:
+                return f"MARK {k} {r.targs[k]}"
+    if t == "" or r.target is None:
+        return "continue"
+    if t in ("ACCEPT", "DROP", "REJECT", "RETURN", "MASQUERADE", "REDIRECT"):
+        return t
+    if t in _NON_TERMINAL:
+        return t
+    return f"{'goto' if r.goto else 'jump'} {t}"
+
+
+_NON_TERMINAL = {"MARK", "CONNMARK", "LOG", "NFLOG", "ULOG", "TRACE", "CT", "NOTRACK", "CLASSIFY", "DSCP", "TOS",
+                 "CHECKSUM", "TCPMSS", "AUDIT", "NFACCT"}
+
+
+def run_chain(ipt: Iptables, table: str, chain: str, p: Pkt, e: Env, depth: int = 0) -> list[Exit]:
+    ch = get_chain(ipt, table, chain)
+    if ch is None:
+        return [(p, f"UNKNOWN:chain {chain} of the {table} table is not in the collected rules")]
+    if depth > MAX_DEPTH:
+        return [(p, f"UNKNOWN:more than {MAX_DEPTH} nested jumps at {chain} (a loop?)")]
+    exits: list[Exit] = []
+    stack: list[tuple[Pkt, int]] = [(p, 0)]
+    while stack:
+        pk, start = stack.pop()
+        done = False
+        for pos in _candidates(ch, pk.dst, start):
+            r = ch.rules[pos]
+            if r.bad is not None:
+                _hop(pk, e, table, chain, r, "unknown")
+                exits.append((pk, f"UNKNOWN:{table}/{chain} rule {r.index} `{r.text}`: {r.bad}"))
+                done = True
+                break
+            e.unknown = None
+            m = rule_matches(r, pk, e)
+            if m is None:
+                _hop(pk, e, table, chain, r, "unknown")
+                exits.append((pk, f"UNKNOWN:{table}/{chain} rule {r.index} `{r.text}`: {e.unknown}"))
+                done = True
+                break
+            if not m:
+                continue
+            if r.prob is not None and r.prob < 1.0:
+                if r.prob <= 0.0:
+                    continue
+                rest = pk.copy()
+                rest.prob *= 1.0 - r.prob
+                stack.append((rest, pos + 1))
+                pk.prob *= r.prob
+            out = _apply(ipt, table, chain, r, pk, e, depth, stack, pos)
+            if out is None:  # non-terminal target: next rule
+                continue
+            exits.extend(out)
+            done = True
+            break
+        if not done:
+            if chain in BUILTIN and ch.policy not in (None, "-"):
+                pol = ch.policy
+            else:
+                pol = "ACCEPT" if chain in BUILTIN else "RETURN"
+            _hop(pk, e, table, chain, None, pol if chain in BUILTIN else "RETURN")
+            exits.append((pk, pol))
+    return exits
+
+
+def _apply(ipt: Iptables, table: str, chain: str, r: Rule, p: Pkt, e: Env, depth: int,
+           stack: list[tuple[Pkt, int]], pos: int) -> Optional[list[Exit]]:
+    """Apply a matched rule's target: None to go on with the next rule, else the chain's exits."""
+    t = r.target
+    vt = _verdict_text(r)
+    if t is None:
+        _hop(p, e, table, chain, r, "continue")
+        return None
+    if t in ("ACCEPT", "DROP", "REJECT", "RETURN"):
+        _hop(p, e, table, chain, r, t)
+        return [(p, t)]
+    if t == "DNAT":
+        to = r.targs.get("--to-destination", "")
+        host, port = split_hostport(to)
+        if not host and port is None:
+            _hop(p, e, table, chain, r, "unknown")
+            return [(p, f"UNKNOWN:{table}/{chain} rule {r.index}: DNAT without --to-destination")]
+        if "-" in host:
+            _hop(p, e, table, chain, r, "unknown")
+            return [(p, f"UNKNOWN:{table}/{chain} rule {r.index}: DNAT to an address range")]
+        p.dst = host or p.dst
+        if port is not None:
+            p.dport = port
+        p.dnat = hostport(p.dst, p.dport)
+        _hop(p, e, table, chain, r, vt)
+        return [(p, "ACCEPT")]
+    if t == "REDIRECT":
+        to = r.targs.get("--to-ports")
+        p.dst = "127.0.0.1" if e.hook == "OUTPUT" else (next(iter(sorted(e.local)), p.dst) if e.local else p.dst)
+        if to and to.split("-")[0].isdigit():
+            p.dport = int(to.split("-")[0])
+        p.dnat = hostport(p.dst, p.dport)
+        _hop(p, e, table, chain, r, vt)
+        return [(p, "ACCEPT")]
+    if t in ("SNAT", "MASQUERADE"):
+        if t == "SNAT":
+            host, _port = split_hostport(r.targs.get("--to-source", ""))
+            p.snat = host or p.snat
+        else:
+            p.masq = True
+        _hop(p, e, table, chain, r, vt)
+        return [(p, "ACCEPT")]
+    if t == "MARK":
+        mark_apply(p, r.targs, ct=False)
+        _hop(p, e, table, chain, r, vt)
+        return None
+    if t == "CONNMARK":
+        if "--save-mark" in r.targs:
+            p.ctmark = p.mark
+        elif "--restore-mark" in r.targs:
+            p.mark = p.ctmark
+        else:
+            mark_apply(p, r.targs, ct=True)
+        _hop(p, e, table, chain, r, vt)
+        return None
+    if t in _NON_TERMINAL:
+        _hop(p, e, table, chain, r, vt)
+        return None
+    if t in ("QUEUE", "NFQUEUE", "TPROXY", "NETMAP", "CLUSTERIP", "TEE", "SYNPROXY", "HMARK", "IDLETIMER", "LED",
+             "SECMARK", "CONNSECMARK", "RATEEST", "CLASSIFY"):
+        _hop(p, e, table, chain, r, "unknown")
+        return [(p, f"UNKNOWN:{table}/{chain} rule {r.index} `{r.text}`: the {t} target is not modelled")]
+    # a jump or goto to a user chain
+    _hop(p, e, table, chain, r, vt)
+    sub = run_chain(ipt, table, t, p, e, depth + 1)
+    out: list[Exit] = []
+    for sp, v in sub:
+        if v == "RETURN":
+            if r.goto:
+                out.append((sp, "RETURN"))
+            else:
+                stack.append((sp, pos + 1))
+        else:
+            out.append((sp, v))
+    return out
+
+
+def mark_apply(p: Pkt, targs: dict[str, str], ct: bool) -> None:
+    cur = p.ctmark if ct else p.mark
+    for k, v in targs.items():
+        mv = _mark(v) if v else None
+        if mv is None:
+            continue
+        val, mask = mv
+        if k == "--set-xmark":
+            cur = (cur & ~mask) ^ val
+        elif k == "--set-mark":
+            cur = (cur & ~mask) | val if "/" in v else val
+        elif k == "--or-mark":
+            cur |= val
+        elif k == "--xor-mark":
+            cur ^= val
+        elif k == "--and-mark":
+            cur &= val
+    cur &= 0xFFFFFFFF
+    if ct:
+        p.ctmark = cur
+    else:
+        p.mark = cur

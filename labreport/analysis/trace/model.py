@@ -1,0 +1,96 @@
+"""What a trace returns: outcomes with probabilities, each with its hop list.
+
+The JSON of ``labreport trace --json`` is :meth:`TraceResult.to_json`. Netfilter hops have a
+fixed shape (the kernel-trace comparison reads it)::
+
+    {"kind": "netfilter", "node", "netns", "hook", "family", "backend", "table", "chain",
+     "rule_index", "rule", "verdict"}
+
+``rule_index`` is the 1-based position of the rule in its chain, or None for the chain's
+policy / fall-through; ``rule`` is the rule's text as iptables-save / nft list print it.
+Other hops (route, device, bridge, veth, encap, wire, deliver, ipvs) carry node, netns,
+device and detail.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Optional
+
+from pydantic import Field
+
+from labreport.snapshot import Record
+
+Result = Literal["delivered", "dropped", "rejected", "unknown"]
+HopKind = Literal["netfilter", "route", "device", "bridge", "veth", "encap", "wire", "deliver", "ipvs", "entry"]
+
+NETFILTER_KEYS = ("kind", "node", "netns", "hook", "family", "backend", "table", "chain", "rule_index", "rule",
+                  "verdict")
+
+
+class TraceHop(Record):
+    kind: HopKind
+    node: Optional[str] = None
+    netns: Optional[str] = None
+    # netfilter
+    hook: Optional[str] = None
+    family: Optional[str] = None
+    backend: Optional[str] = None
+    table: Optional[str] = None
+    chain: Optional[str] = None
+    rule_index: Optional[int] = None
+    rule: Optional[str] = None
+    verdict: Optional[str] = None
+    # other hops
+    device: Optional[str] = None
+    detail: Optional[str] = None
+
+    def to_json(self) -> dict[str, Any]:
+        if self.kind == "netfilter":
+            return {k: getattr(self, k) for k in NETFILTER_KEYS}
+        out: dict[str, Any] = {"kind": self.kind, "node": self.node, "netns": self.netns, "device": self.device,
+                               "detail": self.detail}
+        return out
+
+
+class Outcome(Record):
+    result: Result
+    probability: float
+    endpoint: Optional[str] = None  # "ip:port" the packet reached (after DNAT)
+    node: Optional[str] = None
+    pod: Optional[str] = None  # "ns/name"
+    masquerade: bool = False
+    source: Optional[str] = None  # the source address the receiver sees ("ip:port" or ip)
+    dnat: Optional[str] = None  # the DNAT target, when a rule rewrote the destination
+    reason: Optional[str] = None  # dropped/rejected: the rule; unknown: what is missing
+    hops: list[TraceHop] = Field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"result": self.result, "probability": self.probability, "endpoint": self.endpoint,
+                "node": self.node, "pod": self.pod, "masquerade": self.masquerade, "source": self.source,
+                "dnat": self.dnat, "reason": self.reason, "hops": [h.to_json() for h in self.hops]}
+
+
+class Flow(Record):
+    """The packet a trace starts with (the first packet of a connection)."""
+
+    src: Optional[str] = None  # None: a local process whose source address the route picks
+    dst: str
+    dport: int
+    sport: int = 40000
+    proto: Literal["tcp", "udp", "sctp"] = "tcp"
+    entry_node: Optional[str] = None  # where the packet enters
+    entry: Literal["pod", "process", "outside"] = "outside"
+    entry_netns: Optional[str] = None  # a pod's netns (entry "pod")
+    entry_dev: Optional[str] = None  # the device it arrives on (entry "outside")
+    pod: Optional[str] = None  # the source pod, "ns/name"
+
+
+class TraceResult(Record):
+    flow: Flow
+    outcomes: list[Outcome] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+    description: Optional[str] = None  # "pod default/a → 10.96.0.10:53 (kube-system/kube-dns:dns)"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"outcomes": [o.to_json() for o in self.outcomes], "notes": list(self.notes),
+                "flow": self.flow.model_dump(mode="json"), "description": self.description}

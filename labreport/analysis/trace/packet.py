@@ -1,0 +1,49 @@
+"""The packet while it moves: addresses, ports, marks, conntrack's view, probability, hops.
+
+A plain slotted class, not a pydantic model: a trace forks it at every probabilistic rule
+and copies it thousands of times in ``trace --all``.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from labreport.analysis.trace.model import TraceHop
+
+
+class Pkt:
+    __slots__ = ("src", "dst", "sport", "dport", "proto", "mark", "ctmark", "in_if", "out_if", "dnat", "snat",
+                 "masq", "prob", "hops", "node", "netns", "nat_dst_done", "nat_src_done", "family", "phys_in",
+                 "phys_out", "bridged", "local_out")
+
+    def __init__(self, src: Optional[str], dst: str, sport: int, dport: int, proto: str) -> None:
+        self.src = src
+        self.dst = dst
+        self.sport = sport
+        self.dport = dport
+        self.proto = proto
+        self.mark = 0
+        self.ctmark = 0
+        self.in_if: Optional[str] = None
+        self.out_if: Optional[str] = None
+        self.dnat: Optional[str] = None  # "ip:port" set by DNAT (conntrack: ctstate DNAT)
+        self.snat: Optional[str] = None
+        self.masq = False
+        self.prob = 1.0
+        self.hops: list[TraceHop] = []
+        self.node: Optional[str] = None
+        self.netns: Optional[str] = None
+        self.nat_dst_done = False  # conntrack: the destination NAT of this connection is decided
+        self.nat_src_done = False
+        self.family = "ipv6" if ":" in dst else "ipv4"
+        self.phys_in: Optional[str] = None
+        self.phys_out: Optional[str] = None
+        self.bridged = False
+        self.local_out = False
+
+    def copy(self) -> "Pkt":
+        p = Pkt.__new__(Pkt)
+        for k in Pkt.__slots__:
+            setattr(p, k, getattr(self, k))
+        p.hops = list(self.hops)
+        return p

@@ -1,0 +1,256 @@
+"""The datapath model of a snapshot: per node its namespace's addresses, routes, devices,
+neighbours and FDB, veth pairs to pods, and its rule sets; across nodes, who owns each
+address. Built once per snapshot (linear in its size); pure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from labreport.analysis.model import Analysis, VethPair
+from labreport.analysis.trace import netfilter
+from labreport.analysis.trace.addr import Net, in_net, ip_int, net
+from labreport.analysis.trace.netfilter import HookEntry
+from labreport.snapshot import Link, NodeSnapshot, Route, Snapshot
+
+BRIDGE_NAMES = ("cni0", "docker0", "cbr0", "weave", "kube-bridge")
+VXLAN_NAMES = ("flannel.1", "vxlan.calico", "vxlan0", "flannel-v6.1", "weave")
+
+
+@dataclass
+class RouteEntry:
+    net: Net
+    route: Route
+
+    @property
+    def text(self) -> str:
+        r = self.route
+        parts = [r.dst]
+        if r.type and r.type not in ("unicast",):
+            parts.insert(0, r.type)
+        if r.gateway:
+            parts.append(f"via {r.gateway}")
+        if r.dev:
+            parts.append(f"dev {r.dev}")
+        if r.onlink:
+            parts.append("onlink")
+        if r.src:
+            parts.append(f"src {r.src}")
+        return " ".join(parts)
+
+
+@dataclass
+class PodPlace:
+    node: str
+    ip: str
+    pod: Optional[str] = None  # "ns/name"
+    veth: Optional[VethPair] = None
+    how: str = "veth"  # veth | pod | api
+
+
+@dataclass
+class NodeModel:
+    name: str
+    netns: str
+    snap: NodeSnapshot
+    local: frozenset[str] = frozenset()
+    links: dict[str, Link] = field(default_factory=dict)
+    addr_of_dev: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+    routes: list[RouteEntry] = field(default_factory=list)
+    has_routes: bool = False
+    has_links: bool = False
+    neighbours: dict[str, str] = field(default_factory=dict)  # ip -> lladdr
+    fdb: dict[str, str] = field(default_factory=dict)  # mac -> remote ip (vxlan)
+    veth_by_host: dict[str, VethPair] = field(default_factory=dict)
+    bridges: dict[str, list[str]] = field(default_factory=dict)
+    uplink: Optional[str] = None
+    primary: Optional[str] = None  # the node's own address on its uplink
+    ipvs: list[dict[str, Any]] = field(default_factory=list)
+    ipvs_mode: bool = False
+    _hooks: dict[tuple[str, str], list[HookEntry]] = field(default_factory=dict)
+    nft_entries: Any = None  # set by the nft adapter
+
+    def hook_entries(self, hook: str, family: str) -> list[HookEntry]:
+        key = (hook, family)
+        got = self._hooks.get(key)
+        if got is None:
+            ipt = self.snap.iptables if family == "ipv4" else self.snap.ip6tables
+            got = netfilter.iptables_entries(ipt, hook)
+            if self.nft_entries is not None:
+                got = got + self.nft_entries(hook, family, skip_iptables_tables=ipt is not None)
+            got.sort(key=lambda e: e.priority)
+            self._hooks[key] = got
+        return got
+
+    def has_rules(self) -> bool:
+        return bool(self.snap.iptables or self.snap.ip6tables or self.snap.nftables or self.ipvs)
+
+    def dev_kind(self, dev: Optional[str]) -> str:
+        if not dev:
+            return "unknown"
+        link = self.links.get(dev)
+        kind = link.kind if link is not None else None
+        if kind in ("bridge",) or dev in self.bridges or (kind is None and dev in BRIDGE_NAMES):
+            return "bridge"
+        if kind == "vxlan" or (kind is None and dev in VXLAN_NAMES):
+            return "vxlan"
+        if kind in ("ipip", "gre", "sit") or (kind is None and dev == "tunl0"):
+            return "ipip"
+        if kind == "veth" or dev in self.veth_by_host or (kind is None and dev.startswith(("veth", "cali"))):
+            return "veth"
+        if dev == "lo":
+            return "loopback"
+        if kind == "dummy" or dev == "kube-ipvs0":
+            return "dummy"
+        return "device"
+
+    def route_for(self, dst: str) -> Optional[RouteEntry]:
+        v = ip_int(dst)
+        if v is None:
+            return None
+        best: Optional[RouteEntry] = None
+        for re_ in self.routes:  # sorted longest prefix first
+            if re_.net[0] != v[0]:
+                continue
+            if in_net(dst, re_.net):
+                if best is None or re_.net[2] > best.net[2] or (
+                        re_.net[2] == best.net[2] and (re_.route.metric or 0) < (best.route.metric or 0)):
+                    best = re_
+                if best is not None and re_.net[2] < best.net[2]:
+                    break
+        return best
+
+    def addr_on(self, dev: Optional[str]) -> Optional[str]:
+        for ip, _plen in self.addr_of_dev.get(dev or "", []):
+            if ":" not in ip:
+                return ip
+        return None
+
+
+@dataclass
+class World:
+    snapshot: Snapshot
+    nodes: dict[str, NodeModel] = field(default_factory=dict)
+    node_of_addr: dict[str, str] = field(default_factory=dict)
+    pods: dict[str, PodPlace] = field(default_factory=dict)  # pod ip -> where
+    pod_ip_by_key: dict[str, str] = field(default_factory=dict)  # "ns/name" -> ip
+    notes: list[str] = field(default_factory=list)
+
+    def node(self, name: Optional[str]) -> Optional[NodeModel]:
+        return self.nodes.get(name or "")
+
+
+def _node_model(node: NodeSnapshot, na: Any) -> NodeModel:
+    ns = node.node_netns()
+    m = NodeModel(name=node.name, netns=(ns.name if ns is not None else node.name), snap=node)
+    local: set[str] = {"127.0.0.1", "::1"}
+    if ns is not None:
+        m.has_links = bool(ns.links)
+        for link in ns.links:
+            m.links[link.name] = link
+            for a in link.addresses:
+                local.add(a.local)
+                m.addr_of_dev.setdefault(link.name, []).append((a.local, a.prefixlen))
+            if link.vxlan is not None:
+                for f in link.vxlan.fdb:
+                    if f.dst:
+                        m.fdb[f.mac.lower()] = f.dst
+        for r in ns.routes:
+            if r.type == "local" and r.dst:
+                local.add(r.dst.split("/")[0])
+            if r.table not in (None, "main", "254"):
+                continue
+            if r.type in ("local", "broadcast", "multicast", "anycast"):
+                continue
+            n = net(r.dst) if r.dst != "default" else (6 if r.family == "inet6" else 4, 0, 0)
+            if n is not None:
+                m.routes.append(RouteEntry(n, r))
+        m.routes.sort(key=lambda e: -e.net[2])
+        m.has_routes = bool(m.routes)
+        for nb in ns.neighbours:
+            if nb.lladdr:
+                m.neighbours[nb.dst] = nb.lladdr.lower()
+    m.local = frozenset(local)
+    if na is not None:
+        m.bridges = dict(na.bridges)
+        for vp in na.veth_pairs:
+            m.veth_by_host[vp.host_ifname] = vp
+        if na.uplink:
+            m.uplink = na.uplink.get("name")
+    default = next((e for e in m.routes if e.net[2] == 0 and e.net[0] == 4), None)
+    if default is not None and default.route.dev:
+        m.uplink = m.uplink or default.route.dev
+    if m.uplink:
+        m.primary = (default.route.src if default is not None and default.route.src else None) or m.addr_on(m.uplink)
+    if m.primary is None:
+        for dev, addrs in m.addr_of_dev.items():
+            if dev in ("lo",) or dev in BRIDGE_NAMES or dev in VXLAN_NAMES or dev.startswith(("veth", "cali", "kube-")):
+                continue
+            for ip, _p in addrs:
+                v = ip_int(ip)
+                if v and v[0] == 4:
+                    m.primary = ip
+                    break
+            if m.primary:
+                break
+    if node.ipvs is not None:
+        m.ipvs = list(node.ipvs.virtual_servers)
+    mode = na.proxy_mode.mode if na is not None else None
+    m.ipvs_mode = bool(m.ipvs) and (mode == "ipvs" or node.info.kube_proxy_mode == "ipvs" or (
+        node.iptables is None and node.nftables is None))
+    return m
+
+
+def build_world(snapshot: Snapshot, analysis: Optional[Analysis] = None) -> World:
+    w = World(snapshot=snapshot)
+    from labreport.analysis.trace import nft as nft_mod
+
+    for node in snapshot.nodes:
+        na = analysis.node(node.name) if analysis is not None else None
+        m = _node_model(node, na)
+        if node.nftables is not None:
+            m.nft_entries = nft_mod.entries_for(node.nftables, m)
+        w.nodes[node.name] = m
+        for ip in m.local:
+            if ip not in ("127.0.0.1", "::1"):
+                w.node_of_addr.setdefault(ip, node.name)
+    if analysis is not None:
+        for na in analysis.nodes:
+            for vp in na.veth_pairs:
+                for a in vp.pod_ips:
+                    ip = a.split("/")[0]
+                    w.pods.setdefault(ip, PodPlace(na.node, ip, vp.pod, vp, "veth"))
+                    if vp.pod:
+                        w.pod_ip_by_key.setdefault(vp.pod, ip)
+            for pod in na.pods:
+                if pod.ip:
+                    w.pods.setdefault(pod.ip, PodPlace(na.node, pod.ip, pod.key, None, "pod"))
+                    w.pod_ip_by_key.setdefault(pod.key, pod.ip)
+    cluster = snapshot.cluster
+    if cluster is not None:
+        for p in cluster.pods:
+            meta = p.get("metadata") or {}
+            spec = p.get("spec") or {}
+            st = p.get("status") or {}
+            key = f"{meta.get('namespace')}/{meta.get('name')}"
+            ips = [st.get("podIP")] + [x.get("ip") for x in st.get("podIPs") or [] if isinstance(x, dict)]
+            host_net = bool(spec.get("hostNetwork"))
+            for ip in ips:
+                if not ip:
+                    continue
+                w.pod_ip_by_key.setdefault(key, ip)
+                if host_net:
+                    continue
+                place = w.pods.get(ip)
+                if place is None:
+                    w.pods[ip] = PodPlace(spec.get("nodeName") or "", ip, key, None, "api")
+                elif place.pod is None:
+                    place.pod = key
+        for n in cluster.nodes:
+            name = (n.get("metadata") or {}).get("name")
+            for a in (n.get("status") or {}).get("addresses") or []:
+                if isinstance(a, dict) and a.get("type") in ("InternalIP", "ExternalIP") and a.get("address"):
+                    if name:
+                        w.node_of_addr.setdefault(a["address"], name)
+    return w

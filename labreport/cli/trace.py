@@ -1,0 +1,103 @@
+"""`labreport trace SNAPSHOT --from SRC --to DST`: where a packet goes, by simulating it
+through the model of each node's datapath (labreport.analysis.trace).
+
+Every outcome with its probability: delivered (endpoint, node, pod, masquerade), dropped or
+rejected (the rule), unknown (what the snapshot lacks). ``--all``: every Service front
+from a pod and from outside, as a table. ``--json``: ``{"outcomes": [...]}``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Optional
+
+import click
+
+from labreport.errors import LabreportError
+
+
+def _fmt_p(p: float) -> str:
+    from fractions import Fraction
+
+    f = Fraction(p).limit_denominator(1000)
+    if abs(float(f) - p) < 1e-9 and f.denominator > 1:
+        return f"{f.numerator}/{f.denominator}"
+    return f"{p:.4g}"
+
+
+def _print_result(res, as_json: bool) -> None:  # type: ignore[no-untyped-def]
+    if as_json:
+        click.echo(json.dumps(res.to_json(), indent=1))
+        return
+    click.echo(res.description or "")
+    for note in res.notes:
+        click.echo(f"  note: {note}")
+    if not res.outcomes:
+        click.echo("  no outcome (nothing to trace)")
+    for i, o in enumerate(res.outcomes, 1):
+        head = f"[{i}] {o.result.upper()}  p={_fmt_p(o.probability)}"
+        if o.result == "delivered":
+            head += f"  → {o.endpoint}" + (f" pod {o.pod}" if o.pod else "") + (f" on {o.node}" if o.node else "")
+            head += "  (source NAT: masquerade)" if o.masquerade else "  (source kept)"
+        elif o.endpoint and o.result == "unknown":
+            head += f"  → {o.endpoint}"
+        click.echo(head)
+        if o.reason:
+            click.echo(f"    why: {o.reason}")
+        for h in o.hops:
+            if h.kind == "netfilter":
+                rule = h.rule if h.rule is not None else "(policy / end of chain)"
+                idx = h.rule_index if h.rule_index is not None else "-"
+                click.echo(f"    {h.node} {h.hook:<11} {h.backend} {h.table}/{h.chain} #{idx}: {rule}  ⇒ {h.verdict}")
+            else:
+                click.echo(f"    {h.node or ''} {h.kind:<8} {h.device or ''}: {h.detail or ''}")
+
+
+@click.command("trace")
+@click.argument("snapshot", type=click.Path())
+@click.option("--from", "src", default=None, metavar="SRC", help="pod (ns/name or name), pod IP, node name, or an outside address.")
+@click.option("--to", "dst", default=None, metavar="DST", help="Service (name, ns/name, ns/name:port), IP:port, NODE:NODEPORT.")
+@click.option("--proto", type=click.Choice(["tcp", "udp", "sctp"]), default=None, help="Protocol (default: the Service's, else tcp).")
+@click.option("--via", default=None, metavar="NODE", help="The node an outside packet arrives at.")
+@click.option("--all", "all_fronts", is_flag=True, help="Every Service front, from a pod and from outside.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def command(snapshot: str, src: Optional[str], dst: Optional[str], proto: Optional[str], via: Optional[str],
+            all_fronts: bool, as_json: bool) -> None:
+    """Trace a packet through the datapath model of the snapshot's nodes."""
+    from labreport.analysis import analyze
+    from labreport.analysis.trace import build_world, run_flow
+    from labreport.analysis.trace.resolve import ResolveError, make_flow
+    from labreport.snapshot import load
+
+    if not all_fronts and (not src or not dst):
+        raise click.UsageError("give --from SRC and --to DST, or --all")
+    snap = load(snapshot)
+    analysis = analyze(snap)
+    world = build_world(snap, analysis)
+    if all_fronts:
+        from labreport.analysis.trace.fronts import all_fronts as run_all
+
+        rows = run_all(world, analysis, via=via)
+        if as_json:
+            click.echo(json.dumps({"fronts": [r.model_dump(mode="json") for r in rows]}, indent=1))
+        else:
+            for line in _table(rows):
+                click.echo(line)
+        return
+    assert src is not None and dst is not None
+    try:
+        flow, tgt = make_flow(world, analysis, src, dst, proto, via)
+    except ResolveError as exc:
+        raise LabreportError(str(exc)) from None
+    res = run_flow(world, flow)
+    who = f"pod {flow.pod}" if flow.entry == "pod" else (
+        f"a process on {flow.entry_node}" if flow.entry == "process" else f"{flow.src} (outside, via {flow.entry_node})")
+    res.description = f"{who} → {tgt.label or dst} [{flow.proto}]"
+    _print_result(res, as_json)
+
+
+def _table(rows) -> list[str]:  # type: ignore[no-untyped-def]
+    out = [f"{'SERVICE':<40} {'FRONT':<26} {'FROM':<8} RESULT"]
+    for r in rows:
+        out.append(f"{r.service[:40]:<40} {r.front[:26]:<26} {r.source_kind:<8} {r.summary}")
+    return out
