@@ -91,6 +91,8 @@ def load_client(kubeconfig: Optional[str] = None, context: Optional[str] = None)
     elif home.exists():
         source = str(home)
     cfg = client.Configuration()
+    if source is not None and context is None and source == env:
+        context = _first_current_context(env)
     if source is not None:
         try:
             config.load_kube_config(config_file=source, context=context, client_configuration=cfg,
@@ -116,6 +118,24 @@ def load_client(kubeconfig: Optional[str] = None, context: Optional[str] = None)
 
 
 _api_client = load_client
+
+
+def _first_current_context(env: str) -> Optional[str]:
+    """kubectl's rule for a KUBECONFIG list: the first file that sets current-context wins
+    (the Python client's merger lets the last one win; we follow kubectl)."""
+    import yaml
+
+    for p in env.split(os.pathsep):
+        path = Path(p).expanduser() if p else None
+        if path is None or not path.is_file():
+            continue
+        try:
+            doc = yaml.safe_load(path.read_text(encoding="utf-8", errors="replace"))
+        except (OSError, yaml.YAMLError):
+            continue
+        if isinstance(doc, dict) and isinstance(doc.get("current-context"), str) and doc["current-context"]:
+            return doc["current-context"]
+    return None
 
 
 def _describe_error(exc: BaseException) -> str:
