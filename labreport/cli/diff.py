@@ -4,16 +4,15 @@ node (containers, sandboxes, pods, veth pairs, links, services, chains). ``--jso
 
 from __future__ import annotations
 
-import json
 import sys
-from typing import Any
+from typing import Any, Optional
 
 import click
 from rich.console import Console
 from rich.table import Table
 
+from labreport.cli.output import output_option
 from labreport.diff import KINDS, diff_snapshots, is_empty
-from labreport.snapshot import load
 
 _TITLES = {
     "containers": "containers",
@@ -89,12 +88,18 @@ def render_text(diff: dict[str, Any], console: Console) -> None:
 @click.command("diff")
 @click.argument("before", type=click.Path(exists=False))
 @click.argument("after", type=click.Path(exists=False))
-@click.option("--json", "as_json", is_flag=True, help="Print the diff as JSON.")
-def command(before: str, after: str, as_json: bool) -> None:
-    """Show what was added and removed between two snapshots, node by node."""
-    diff = diff_snapshots(load(before), load(after))
-    if as_json:
-        sys.stdout.write(json.dumps(diff, indent=1, ensure_ascii=False))
-        sys.stdout.write("\n")
+@click.option("--json", "as_json", is_flag=True, help="Print the diff as JSON (-o json).")
+@output_option
+def command(before: str, after: str, as_json: bool, output: Optional[str] = None) -> None:
+    """Show what was added and removed between two snapshots, node by node (either may be -
+    for standard input)."""
+    from labreport.cli.output import chosen, emit, load_snapshot
+
+    fmt = chosen(as_json, output)
+    if before == "-" and after == "-":
+        raise click.UsageError("only one of BEFORE and AFTER can be - (standard input)")
+    diff = diff_snapshots(load_snapshot(before), load_snapshot(after))
+    if fmt is not None:
+        emit(diff, fmt)
         return
     render_text(diff, Console(file=sys.stdout, width=160, highlight=False))
