@@ -66,3 +66,31 @@ def test_regenerating_gives_identical_files(tmp_path):
     for p in written:
         committed = PROTO_DIR / p.name
         assert p.read_bytes() == committed.read_bytes(), f"{p.name} differs: run generate.py"
+
+
+def test_stubs_carry_no_version_guard():
+    """No guard ties the stubs to the generator's grpcio/protobuf: the widest runtime range."""
+    pb2 = (PROTO_DIR / "api_pb2.py").read_text()
+    grpc_stub = (PROTO_DIR / "api_pb2_grpc.py").read_text()
+    assert "ValidateProtobufRuntimeVersion" not in pb2 and "import runtime_version" not in pb2
+    assert "GRPC_GENERATED_VERSION" not in grpc_stub and "_registered_method" not in grpc_stub
+
+
+def test_a_real_grpc_round_trip_with_the_installed_versions():
+    import subprocess
+    import sys
+
+    cp = subprocess.run([sys.executable, str(ROOT / "tests" / "support" / "cri_roundtrip.py")],
+                        capture_output=True, text=True, timeout=60)
+    assert cp.returncode == 0 and cp.stdout.strip().endswith(" ok"), cp.stderr
+    import google.protobuf
+    import grpc
+
+    assert cp.stdout.strip() == f"grpcio {grpc.__version__} protobuf {google.protobuf.__version__} ok"
+
+
+def test_pyproject_pins_are_the_tested_floor():
+    import tomllib
+
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert "grpcio>=1.51" in deps and "protobuf>=3.20.3" in deps
