@@ -58,10 +58,10 @@ def _fast(args: list[str]) -> Optional[str]:
     return None
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Optional[Sequence[str]] = None, prog_name: str = "labreport") -> int:
     """Run the CLI; returns the exit status (tests call main([...]) directly)."""
     args = list(sys.argv[1:] if argv is None else argv)
-    text = _fast(args)
+    text = _fast(args) if prog_name == "labreport" else None
     if text is not None:
         try:
             sys.stdout.write(text)
@@ -71,7 +71,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 0
     from labreport.cli.app import main as click_main
 
-    return click_main(args)
+    return click_main(args, prog_name=prog_name, from_argv=argv is None)
 
 
 def run() -> None:  # console script
@@ -87,3 +87,7 @@ def __getattr__(name: str) -> Any:  # `from labreport.cli import cli` (the click
 
         return getattr(app, name)
     raise AttributeError(name)
+
+
+def run_kubectl() -> None:  # console script kubectl-labreport: `kubectl labreport …`
+    sys.exit(main(prog_name="kubectl labreport"))
