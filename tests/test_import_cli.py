@@ -401,3 +401,16 @@ def test_kubectl_lines_not_understood_keep_the_snapshot_loadable(cli, tmp_path):
     assert (w.source, w.line_no) == (str(f), 1) and "not a mapping" in w.message
     code, _, err = cli("analyze", out)
     assert code == 0, err
+
+
+def test_a_manifest_document_that_is_no_object_is_warned_in_sentences(cli, tmp_path):
+    """A manifest file with a document that is no object: warned, and the snapshot still loads."""
+    from labreport.snapshot import load
+
+    f = tmp_path / "k.yaml"
+    f.write_text("apiVersion: v1\nkind: Pod\nmetadata:\n  name: a\n---\n- just a list\n", encoding="utf-8")
+    code, _, err = cli("import", "--kubectl", f, "--out", tmp_path / "s")
+    assert code == 0 and "1 line not understood" in err
+    snap = load(tmp_path / "s")
+    assert [p["metadata"]["name"] for p in snap.cluster.pods] == ["a"]
+    assert any("not a mapping" in w for w in snap.cluster.warnings)

@@ -129,10 +129,23 @@ def _subject(kind: str, obj: Any) -> str:
     return f"{kind} {qualified(obj)}"
 
 
-def _check_meta(kind: str, obj: Any, problems: list[ShapeProblem]) -> None:
-    m = obj.get("metadata") if isinstance(obj, dict) else None
+def with_meta(kind: str, obj: dict[str, Any], problems: list[ShapeProblem]) -> dict[str, Any]:
+    """A shallow copy whose metadata (and its annotations) are maps, as the manifest helpers
+    read them; a wrong shape is recorded and left out."""
+    o = dict(obj)
+    m = o.get("metadata")
     if m is not None and not isinstance(m, dict):
         problems.append(ShapeProblem(subject=f"{kind} ?", field="metadata", expected="object", found=_found(m)))
+        m = None
+    meta = dict(m or {})
+    ann = meta.get("annotations")
+    if ann is not None and not isinstance(ann, dict):
+        problems.append(ShapeProblem(subject=_subject(kind, o), field="metadata.annotations", expected="object",
+                                     found=_found(ann)))
+        meta.pop("annotations")
+    if "metadata" in o:
+        o["metadata"] = meta
+    return o
 
 
 def is_user(obj: Any) -> bool:
@@ -250,12 +263,11 @@ def manifests(snapshot: Snapshot, problems: list[ShapeProblem]) -> list[Manifest
                     problems.append(ShapeProblem(subject=f"{kind} ?", field="(object)", expected="object",
                                                  found=_found(o)))
                     continue
-                _check_meta(kind, o, problems)
                 if not is_user(o):
                     continue
                 if kind == "Pod" and _meta(o).get("ownerReferences"):
                     continue  # made by a ReplicaSet/DaemonSet, not applied by the user
-                o = dict(o)
+                o = with_meta(kind, o, problems)
                 o.setdefault("kind", kind)
                 entries.append(manifest_entry(o))
     entries.sort(key=lambda e: (KIND_ORDER.get(str(e.get("kind")), 9), str(e.get("namespace")), str(e.get("name"))))
@@ -446,7 +458,7 @@ def hpas(snapshot: Snapshot, problems: list[ShapeProblem]) -> Optional[list[HpaV
             current_replicas=r.int_(st, "currentReplicas", "status.currentReplicas"),
             desired_replicas=r.int_(st, "desiredReplicas", "status.desiredReplicas"),
             current_metrics=[_metric_desc(m) for m in r.objs(st, "currentMetrics", "status.currentMetrics")],
-            conditions=conds, manifest=applied_manifest(h)))
+            conditions=conds, manifest=applied_manifest(with_meta("HorizontalPodAutoscaler", h, problems))))
     return out
 
 

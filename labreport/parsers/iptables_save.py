@@ -485,6 +485,19 @@ def _parse(text: str, source: str) -> ParseResult[Iptables]:
 
     flush()
 
+    if current is not None:
+        # "*nat" … and no COMMIT: iptables-save always ends a table with COMMIT, so the output
+        # was cut (a copy that stopped early, a pipe closed, a timeout)
+        last_no = len(lines)
+        while last_no > 1 and not lines[last_no - 1].strip():
+            last_no -= 1
+        last = lines[last_no - 1] if lines else ""
+        cut_line = bool(text) and not text.endswith("\n") and last.strip() not in ("", "COMMIT")
+        result.truncated = (f"table {current} has no COMMIT: the output was cut"
+                            + (f" (the last line, {last_no}, ends mid-way)" if cut_line else "")
+                            + "; the rules after it are missing")
+        result.warn(last_no, last, "truncated: " + result.truncated)
+
     if headerless:
         _place_headerless(headerless, hinted, tables, result, add_chain, table_obj)
 
