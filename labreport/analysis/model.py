@@ -10,8 +10,6 @@ from typing import Any, Literal, Optional
 
 from pydantic import Field
 
-from labreport.analysis.observed import ObservedFront
-
 from labreport.snapshot import Record
 
 ProxyMode = Literal["iptables", "nftables", "ipvs", "cilium", "unknown", "none"]
@@ -294,6 +292,39 @@ class NodeAnalysis(Record):
     devices: list["DeviceRow"] = Field(default_factory=list)
     routes: list["RouteRow"] = Field(default_factory=list)  # main table, IPv4, no local/broadcast
     rule_counts: dict[str, int] = Field(default_factory=dict)  # nat_rules, svc_chains, nft_chains …
+
+
+# --------------------------------------------------------------------------- observed beside predicted
+# (analysis/observed.py fills them: trace's prediction for each Service front next to the
+# connections the node's conntrack table holds)
+
+
+class PredictedShare(Record):
+    result: str  # delivered | dropped | rejected | unknown
+    probability: float
+    endpoint: Optional[str] = None
+    masquerade: bool = False
+
+
+class ObservedConnection(Record):
+    endpoint: str  # ip:port the connection reached
+    masquerade: bool  # the source was rewritten
+    count: int
+
+
+class ObservedFront(Record):
+    service: str
+    front: str  # "10.96.0.10:80" or "node:30080"
+    source_kind: str = "pod"  # pod | outside | node (the predicted flow's source)
+    predicted: list[PredictedShare] = Field(default_factory=list)
+    observed: list[ObservedConnection] = Field(default_factory=list)
+    # True: every observed connection is a predicted endpoint with the predicted masquerade
+    # bit; False: one is not; None: nothing observed to compare
+    agrees: Optional[bool] = None
+    unexpected: list[str] = Field(default_factory=list)  # observed endpoints not predicted
+    masquerade_differs: list[str] = Field(default_factory=list)  # endpoints whose masquerade bit differs
+    node: Optional[str] = None  # the node whose conntrack table it is
+    source: Optional[str] = None  # the connections' original source address
 
 
 class Analysis(Record):

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Optional
 
+from labreport.analysis.model import ServiceRecord
+
 SYSTEM_NAMESPACES: frozenset[str] = frozenset({
     "kube-system", "kube-public", "kube-node-lease",  # Kubernetes' own
     "kube-flannel",  # flannel
@@ -22,3 +24,11 @@ def is_system_namespace(namespace: Optional[str]) -> bool:
 def is_system_service(namespace: Optional[str], name: Optional[str]) -> bool:
     """A service of the system: in a system namespace, or ``default/kubernetes``."""
     return namespace in SYSTEM_NAMESPACES or (namespace == "default" and name == "kubernetes")
+
+
+def is_system_record(rec: ServiceRecord) -> bool:
+    """A decoded service port of the system (its name is ``ns/svc[:port]`` when the record
+    does not split it)."""
+    ns = rec.namespace or rec.name.split("/", 1)[0]
+    svc = rec.service or rec.name.split("/", 1)[-1].split(":")[0]
+    return is_system_service(ns, svc)

@@ -9,37 +9,11 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, Iterable, Optional
 
-from pydantic import Field
 
-from labreport.snapshot import Conntrack, ConntrackEntry, Record
-
-
-class PredictedShare(Record):
-    result: str  # delivered | dropped | rejected | unknown
-    probability: float
-    endpoint: Optional[str] = None
-    masquerade: bool = False
-
-
-class ObservedConnection(Record):
-    endpoint: str  # ip:port the connection reached
-    masquerade: bool  # the source was rewritten
-    count: int
-
-
-class ObservedFront(Record):
-    service: str
-    front: str  # "10.96.0.10:80" or "node:30080"
-    source_kind: str = "pod"  # pod | outside | node (the predicted flow's source)
-    predicted: list[PredictedShare] = Field(default_factory=list)
-    observed: list[ObservedConnection] = Field(default_factory=list)
-    # True: every observed connection is a predicted endpoint with the predicted masquerade
-    # bit; False: one is not; None: nothing observed to compare
-    agrees: Optional[bool] = None
-    unexpected: list[str] = Field(default_factory=list)  # observed endpoints not predicted
-    masquerade_differs: list[str] = Field(default_factory=list)  # endpoints whose masquerade bit differs
-    node: Optional[str] = None  # the node whose conntrack table it is
-    source: Optional[str] = None  # the connections' original source address
+from labreport.analysis.model import ObservedConnection, ObservedFront, PredictedShare
+from labreport.analysis.trace import build_world, run_flow
+from labreport.analysis.trace.resolve import ResolveError, resolve_src
+from labreport.snapshot import Conntrack, ConntrackEntry
 
 
 def _front_match(front: str, node_ips: set[str]) -> tuple[Optional[str], Optional[int]]:
@@ -128,8 +102,6 @@ def observed_vs_predicted(snapshot: Any, analysis: Any) -> tuple[list[ObservedFr
     nodes = [n for n in snapshot.nodes if n.conntrack is not None and n.conntrack.entries]
     if not nodes:
         return rows, notes
-    from labreport.analysis.trace import build_world, run_flow
-    from labreport.analysis.trace.resolve import ResolveError, resolve_src
 
     world = build_world(snapshot, analysis)
     for node in nodes:

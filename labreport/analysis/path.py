@@ -25,7 +25,7 @@ from typing import Any, Callable, Optional
 from labreport.analysis.model import (
     Analysis, Endpoint, Hop, NodeAnalysis, NodeDevice, Overlay, ServiceRecord, TrafficPath, VethPair,
 )
-from labreport.analysis.namespaces import SYSTEM_NAMESPACES
+from labreport.analysis.namespaces import is_system_record
 from labreport.analysis.probability import format_probability
 from labreport.snapshot import NodeSnapshot, Route, Snapshot
 
@@ -86,13 +86,6 @@ def split_hostport(addr: str) -> tuple[str, Optional[int]]:
         host, port = a.split(":")
         return host, int(port) if port.isdigit() else None
     return a, None
-
-
-def _is_system(rec: ServiceRecord) -> bool:
-    ns = rec.namespace or rec.name.split("/", 1)[0]
-    if ns in SYSTEM_NAMESPACES:
-        return True
-    return (rec.service or rec.name.split("/", 1)[-1].split(":")[0]) == "kubernetes" and ns == "default"
 
 
 def _matches(rec: ServiceRecord, wanted: str) -> bool:
@@ -266,7 +259,7 @@ def _choose_service(recs: list[ServiceRecord], service: Optional[str],
     if service:
         cands = [r for r in recs if _matches(r, service)]
     else:
-        user = [r for r in recs if not _is_system(r) and r.endpoints]
+        user = [r for r in recs if not is_system_record(r) and r.endpoints]
         cands = user or [r for r in recs if r.endpoints] or list(recs)
     best: tuple[int, int, Optional[ServiceRecord], Optional[Endpoint]] = (-1, 0, None, None)
     for i, rec in enumerate(cands):

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from labreport.analysis.model import Analysis, Hop, TrafficPath
+from labreport.analysis.probability import format_probability
 from labreport.analysis.trace import Flow, build_world, run_flow
 from labreport.analysis.trace.addr import split_hostport
 from labreport.analysis.trace.model import Outcome, TraceHop, TraceResult
@@ -85,7 +86,7 @@ def _hops(snapshot: Snapshot, w: World, o: Outcome, vip: str, proto: str) -> lis
         hops.append(Hop(n=len(hops) + 1, node=hop_node, kind=hop_kind, where=hop_where, detail=detail,
                         evidence=evidence, key=key, args={k: ("" if v is None else v) for k, v in args.items()}))
 
-    share = f"{o.probability * 100:.1f} %"
+    share = format_probability(o.probability, style="percent")
     svc_chain: Optional[str] = None
     tr = o.hops
     for i, h in enumerate(tr):

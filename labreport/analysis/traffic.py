@@ -7,22 +7,15 @@ from __future__ import annotations
 
 from typing import Optional
 
-from labreport.analysis.model import Analysis, ServiceRecord, ServiceTraffic, TrafficOutcome
+from labreport.analysis.model import Analysis, ServiceTraffic, TrafficOutcome
+from labreport.analysis.namespaces import is_system_record
 from labreport.analysis.trace import Flow, build_world, run_flow
 from labreport.analysis.trace.fronts import OUTSIDE, pod_source
 from labreport.analysis.trace.resolve import all_services
 from labreport.analysis.trace.world import World
 from labreport.snapshot import Snapshot
 
-SYSTEM_NAMESPACES = ("kube-system", "kube-flannel", "kube-public", "kube-node-lease", "calico-system",
-                     "tigera-operator")
 MAX_SERVICES = 60  # a report lists at most this many Services here (the rest: a note)
-
-
-def is_system(rec: ServiceRecord) -> bool:
-    ns = rec.namespace or rec.name.split("/", 1)[0]
-    svc = rec.service or rec.name.split("/", 1)[-1].split(":")[0]
-    return ns in SYSTEM_NAMESPACES or (ns == "default" and svc == "kubernetes")
 
 
 def _rules_node(world: World, analysis: Analysis) -> Optional[str]:
@@ -43,7 +36,7 @@ def service_traffic(snapshot: Snapshot, analysis: Analysis,
     if node is None:
         return [], "no node has kube-proxy rules in the snapshot"
     m = w.nodes[node]
-    recs = [r for r in all_services(analysis) if not is_system(r)]
+    recs = [r for r in all_services(analysis) if not is_system_record(r)]
     note = None
     if len(recs) > MAX_SERVICES:
         note = f"{len(recs)} user Service ports; the first {MAX_SERVICES} are traced here (labreport trace --all: all)"

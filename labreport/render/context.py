@@ -17,7 +17,7 @@ from typing import Any, Optional
 
 import yaml
 
-from labreport.analysis.namespaces import SYSTEM_NAMESPACES
+from labreport.analysis.namespaces import is_system_record
 from labreport.analysis.model import (Analysis, ApiNode, ClusterOverview, DeviceRow, HpaView, ManifestView,
                                       NodeAnalysis, RouteRow, ServiceRecord, ShapeProblem, TrafficPath, VolumeUse)
 from labreport.diff import ContainerChanges, DiffNote, NewContainer
@@ -99,12 +99,6 @@ class NodeView:
         return "control_plane" if self.is_control_plane else "worker"
 
 
-def _is_system_service(rec: ServiceRecord) -> bool:
-    ns = rec.namespace or rec.name.split("/", 1)[0]
-    svc = rec.service or rec.name.split("/", 1)[-1].split(":")[0]
-    return ns in SYSTEM_NAMESPACES or (ns == "default" and svc == "kubernetes")
-
-
 def _ps_excerpt(node: NodeSnapshot, na: NodeAnalysis) -> Optional[Excerpt]:
     evs = find_evidence(node, "ps")
     if not evs:
@@ -161,7 +155,7 @@ def node_view(node: NodeSnapshot, na: NodeAnalysis) -> NodeView:
     for ev in find_evidence(node, "ip-addr", "ip-link", "ip-route"):
         nv.addr_ev.append(excerpt(ev, max_lines=80))
     for rec in na.services:
-        (nv.system_services if _is_system_service(rec) else nv.user_services).append(rec)
+        (nv.system_services if is_system_record(rec) else nv.user_services).append(rec)
     nv.rule_counts = dict(na.rule_counts)
     nv.info_rows = _info_rows(node)
     for ev in find_evidence(node, "sysctl", "lsmod", "modules", "swap", "uname", "os-release", "version",
