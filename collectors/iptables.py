@@ -13,7 +13,7 @@ default one), ``node.iptables.backends`` lists what each holds, and both texts a
 from __future__ import annotations
 
 import re
-from typing import Optional
+from typing import Literal, Optional
 
 from collectors.base import CollectContext, Collector, CollectorOutput, CommandResult, CommandSpec, Need
 from labreport.errors import ParseError
@@ -42,7 +42,10 @@ def kube_chain_count(text: str) -> int:
     return len(_KUBE_CHAIN_RE.findall(text))
 
 
-def parse_iptables(text: str, *, family: str, backend: Optional[str], evidence_id: str,
+Family = Literal["ipv4", "ipv6"]
+
+
+def parse_iptables(text: str, *, family: Family, backend: Optional[str], evidence_id: str,
                    out: CollectorOutput) -> Iptables:
     """Parse with the shared parser; empty input is an empty rule set, not an error."""
     if not _TABLE_RE.search(text):
@@ -53,7 +56,7 @@ def parse_iptables(text: str, *, family: str, backend: Optional[str], evidence_i
         out.partial(f"{evidence_id}: {exc}")
         return Iptables(family=family, backend=backend, evidence_id=evidence_id)
     ipt = res.value
-    ipt.family = family  # type: ignore[assignment]
+    ipt.family = family
     ipt.backend = backend
     ipt.evidence_id = evidence_id
     out.warnings.extend(res.warnings)
@@ -86,10 +89,11 @@ class IptablesCollector(Collector):
                 default_backend = "nf_tables"
             elif "legacy" in version.stdout:
                 default_backend = "legacy"
-        for family, save, legacy_save, attr in (
+        families: tuple[tuple[Family, str, str, str], ...] = (
             ("ipv4", "iptables-save", "iptables-legacy-save", "iptables"),
             ("ipv6", "ip6tables-save", "ip6tables-legacy-save", "ip6tables"),
-        ):
+        )
+        for family, save, legacy_save, attr in families:
             save_spec, legacy_spec = self.command(save), self.command(legacy_save)
             if not ctx.which(save_spec.argv[0]):
                 if family == "ipv4":

@@ -87,7 +87,8 @@ def root_message(collectors: list[Collector], ctx: CollectContext) -> Optional[s
     """When not root: which collectors need it (fully or for part of their work)."""
     if ctx.is_root:
         return None
-    blocked, reduced = [], []
+    blocked: list[str] = []
+    reduced: list[str] = []
     for c in collectors:
         for check in plan(c, ctx).checks:
             if check.need.kind == "root" and not check.met:

@@ -511,7 +511,7 @@ def tie_ctr_sandboxes(node: NodeSnapshot) -> None:
             sb.pod_name = members[0].pod_name
             sb.pod_namespace = sb.pod_namespace or members[0].pod_namespace
             sb.pod_uid = sb.pod_uid or members[0].pod_uid
-            setattr(sb, "sandbox_of", "crictl ps POD ID prefix")  # noqa: B010 (extra: how the pod was found)
+            sb.sandbox_of = "crictl ps POD ID prefix"
 
 
 def tie_pod_namespaces(node: NodeSnapshot) -> None:

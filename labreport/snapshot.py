@@ -133,6 +133,11 @@ class Container(Record):
     pod_ips: list[str] = Field(default_factory=list)  # CRI: the sandbox's IPs (dual stack: both)
     exit_code: Optional[int] = None  # CRI: an exited container's exit code
     status: Optional[str] = None  # docker ps's STATUS column as printed ("Up 45 minutes")
+    ports: Optional[str] = None  # docker ps's PORTS column as printed
+    networks: Optional[str] = None  # docker ps --format's {{.Networks}}
+    runtime_handler: Optional[str] = None  # crictl pods: RUNTIME / runtimeHandler
+    fragment: bool = False  # docker inspect: read from a pasted fragment (`| grep NetworkMode`), not whole JSON
+    sandbox_of: Optional[str] = None  # import: how this sandbox was tied to its pod ("crictl ps POD ID prefix")
 
 
 # --------------------------------------------------------------------------- network

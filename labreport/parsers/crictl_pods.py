@@ -20,7 +20,7 @@ anchoring on the STATE word. JSON: ``{"items": [{"id", "metadata": {"name", "uid
 A sandbox is recorded as a Container with ``is_sandbox=True``, ``id`` = ``sandbox_id``
 = the sandbox id, ``name`` = the pod name (CRI metadata.name of the sandbox),
 ``pod_name``/``pod_namespace``/``pod_uid``/``attempt`` from the row or metadata,
-``state`` as printed, ``runtime_handler`` (extra field) from RUNTIME/runtimeHandler.
+``state`` as printed, ``runtime_handler`` from RUNTIME/runtimeHandler.
 
 Example (recorded ``crictl pods`` in cri-tools PR #369)::
 

@@ -58,7 +58,7 @@ import re
 from typing import Any, Optional
 
 from labreport.errors import ParseError
-from labreport.parsers._common import is_prompt_line, load_json, to_int, without_prompts
+from labreport.parsers._common import as_dict, as_list, is_prompt_line, load_json, to_int, without_prompts
 from labreport.parsers.base import ParseResult, ParserInfo, check_text
 from labreport.snapshot import Address, FdbEntry, Link, NetNamespace, VxlanInfo
 
@@ -346,9 +346,9 @@ def attach_fdb(links: list[Link], entries: list[FdbEntry]) -> int:
 
 def _convert_json(obj: dict[str, Any]) -> Link:
     """The one place where ``ip -j`` fields become a typed Link."""
-    info = obj.get("linkinfo") if isinstance(obj.get("linkinfo"), dict) else {}
+    info = as_dict(obj.get("linkinfo"))
     kind = info.get("info_kind") or None
-    data = info.get("info_data") if isinstance(info.get("info_data"), dict) else {}
+    data = as_dict(info.get("info_data"))
     vxlan = None
     if kind == "vxlan":
         vxlan = VxlanInfo(vni=to_int(data.get("id")), local=data.get("local") or data.get("local6"),
@@ -367,7 +367,7 @@ def _convert_json(obj: dict[str, Any]) -> Link:
         extra["slave_kind"] = info["info_slave_kind"]
     if obj.get("link_type"):
         extra["link_type"] = obj["link_type"]
-    flags = obj.get("flags") if isinstance(obj.get("flags"), list) else []
+    flags = as_list(obj.get("flags"))
     return Link(
         ifindex=int(obj["ifindex"]),
         name=str(obj["ifname"]),

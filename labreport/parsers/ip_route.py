@@ -30,10 +30,10 @@ Example (captured in a namespace on this machine)::
 from __future__ import annotations
 
 import re
-from typing import Any, Optional
+from typing import Any, Literal, Optional
 
 from labreport.errors import ParseError
-from labreport.parsers._common import is_prompt_line, load_json, to_int, without_prompts
+from labreport.parsers._common import as_list, is_prompt_line, load_json, to_int, without_prompts
 from labreport.parsers.base import ParseResult, ParserInfo, check_text
 from labreport.snapshot import NetNamespace, Route
 
@@ -77,7 +77,7 @@ def _convert(raw: dict[str, Any]) -> Route:
     """The one place where route fields become a typed Route."""
     dst = str(raw["dst"])
     gw = raw.get("gateway")
-    family = "inet6" if (":" in dst or (gw and ":" in gw)) else "inet"
+    family: Literal["inet", "inet6"] = "inet6" if (":" in dst or (gw and ":" in gw)) else "inet"
     if raw.get("family") in ("inet", "inet6"):
         family = raw["family"]
     rtype = raw.get("type")
@@ -164,7 +164,7 @@ def _parse_json(data: Any, result: ParseResult[list[Route]]) -> None:
         if not isinstance(obj, dict) or not obj.get("dst"):
             result.warn(1, str(obj)[:200], f"item {i} is not a route (no dst)")
             continue
-        flags = obj.get("flags") if isinstance(obj.get("flags"), list) else []
+        flags = as_list(obj.get("flags"))
         raw = {
             "dst": obj["dst"], "gateway": obj.get("gateway"), "dev": obj.get("dev"),
             "protocol": obj.get("protocol"), "scope": obj.get("scope"), "src": obj.get("prefsrc"),

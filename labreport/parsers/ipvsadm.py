@@ -168,7 +168,7 @@ class _Parser:
         elif self.mode == "persistent":
             nums = [_number(t) for t in toks]
             if len(nums) >= 4 and None not in nums[:4]:
-                rs.weight, rs.persist_conn, rs.active_conn, rs.inact_conn = nums[:4]  # type: ignore[assignment]
+                rs.weight, rs.persist_conn, rs.active_conn, rs.inact_conn = nums[:4]
             else:
                 self.res.warn(idx, s, "real server columns not understood")
         else:
