@@ -166,10 +166,10 @@ def _chains(node: NodeSnapshot) -> list[Item]:
             for cname, chain in table.chains.items():
                 out.append({"source": label, "table": tname, "chain": cname, "rules": len(chain.rules)})
     if node.nftables is not None:
-        for table in node.nftables.tables:
-            tname = f"{table.family} {table.name}".strip()
-            for chain in table.chains:
-                out.append({"source": "nft", "table": tname, "chain": chain.name, "rules": None})
+        for nft_table in node.nftables.tables:
+            tname = f"{nft_table.family} {nft_table.name}".strip()
+            for nft_chain in nft_table.chains:
+                out.append({"source": "nft", "table": tname, "chain": nft_chain.name, "rules": None})
     return out
 
 

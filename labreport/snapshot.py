@@ -19,7 +19,7 @@ import os
 import re
 import tempfile
 from pathlib import Path
-from typing import Annotated, Any, Literal, Optional, Union
+from typing import IO, Annotated, Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -1027,10 +1027,10 @@ def atomic_write(path: str | os.PathLike[str], data: str | bytes) -> None:
                 os.close(dfd)
         except OSError:
             pass
-    mode = "wb" if isinstance(data, bytes) else "w"
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
     try:
-        with os.fdopen(fd, mode, **({} if mode == "wb" else {"encoding": "utf-8"})) as fh:
+        fh: IO[Any] = os.fdopen(fd, "wb") if isinstance(data, bytes) else os.fdopen(fd, "w", encoding="utf-8")
+        with fh:
             fh.write(data)
             fh.flush()
             # mkstemp creates 0600; give the file the mode a plain open() would have.

@@ -81,7 +81,7 @@ def _pod_for_veth(na: NodeAnalysis, vp: VethPair, by_netns: dict[str, Pod], by_k
     return None
 
 
-class _TextGraph(graphviz.Graph):
+class _TextGraph(graphviz.Graph):  # type: ignore[misc]  # the graphviz package ships no type information
     """A graph whose labels and attribute values are always DOT text (escape.dot_text):
     never an HTML-like ``<...>`` label, never a link or a file (escape.DOT_FORBIDDEN).
     Subgraphs are of the same class (graphviz creates them with ``self.__class__``)."""
@@ -357,8 +357,7 @@ class _Builder:
         for na in self.drawn:
             self.node_cluster(na)
         # the node network between the uplinks
-        ups = [self.elements.get((na.node, "uplink")) for na in self.drawn]
-        ups = [u for u in ups if u]
+        ups = [u for na in self.drawn if (u := self.elements.get((na.node, "uplink")))]
         if len(ups) >= 2:
             net = "node_network"
             self.g.node(net, self.t("diagram.node_network"), shape="ellipse", style="filled", fillcolor="#f0f0f0")

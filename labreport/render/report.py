@@ -145,6 +145,7 @@ class _Helpers:
                 elif c.component:
                     runs = f"{c.component} — {self.role(c.component)}"
                 short = _short_name(c.name)
+                name: Code | list[Code | str]
                 if c.is_sandbox:
                     name = [Code("pause" if short in ("POD", "") or short == p.name else short),
                             f"{t('s.ctr.sandbox_mark')} {c.id[:12]}"]
@@ -265,7 +266,7 @@ class _Helpers:
     def overview_row(self, n: Any) -> list[Any]:
         t = self.t
         st = {"ok": "pass", "partial": "warn", "failed": "fail"}.get(n.status, "unknown")
-        fails = [Code(f) for f in n.failures[:3]]
+        fails: list[Code | str] = [Code(f) for f in n.failures[:3]]
         if len(n.failures) > 3:
             fails.append(t("diagram.and_more", n=len(n.failures) - 3))
         return [n.name, t("common.control_plane" if n.control_plane else "common.worker"),
@@ -663,7 +664,8 @@ def render_report(snapshot: Snapshot, *, fmt: str = "html", lang: str = "en", ou
     ctx = build_context(snapshot, analysis, path=path, changes=changes, redacted=redacted, omitted=omitted)
     t = Translator(lang)
     block, files = _diagram_block(ctx, snapshot, analysis, fmt, t, out, result)
-    html_frag = files.pop("__html__", None)
+    frag = files.pop("__html__", None)  # the figure's HTML (_figure puts it there as text)
+    html_frag = frag.decode("utf-8") if isinstance(frag, bytes) else frag
     md_text, m, tr = render_markdown(ctx, lang=lang, fmt=fmt, diagram_block=block)
     result.missing_keys = set(tr.missing)
     title = tr("report.title") + (f" — {tr.phrase(ctx.snapshot.title)}" if ctx.snapshot.title else "")

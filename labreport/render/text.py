@@ -6,7 +6,8 @@ it to a rich Console (colours when the console is a terminal).
 
 from __future__ import annotations
 
-from typing import Optional
+import io
+from typing import Any, Optional
 
 from rich.console import Console
 from rich.table import Table
@@ -21,8 +22,8 @@ from labreport.render.escape import TermText as Text  # every value shown is ter
 class _Table(Table):
     """A rich Table whose string cells are plain text (no markup: "[sandbox]" stays)."""
 
-    def add_row(self, *cells, **kw):  # type: ignore[override]
-        return super().add_row(*[Text(c) if isinstance(c, str) else c for c in cells], **kw)
+    def add_row(self, *cells: Any, **kw: Any) -> None:
+        super().add_row(*[Text(c) if isinstance(c, str) else c for c in cells], **kw)
 
 
 def _table(title: str, *cols: str) -> Table:
@@ -107,17 +108,17 @@ def _devices(na: NodeAnalysis, limit: int = 0) -> Optional[Table]:
     for br, ports in na.bridges.items():
         t.add_row(br, "bridge", f"{len(ports)} port(s): " + ", ".join(ports[:12]) + (" …" if len(ports) > 12 else ""))
     for o in na.overlays:
-        det = []
+        facts: list[str] = []
         for k, v in (("vni", o.vni), ("local", o.local), ("port", o.port), ("dev", o.dev)):
             if v is not None:
-                det.append(f"{k} {v}")
+                facts.append(f"{k} {v}")
         if o.addresses:
-            det.append(", ".join(o.addresses))
+            facts.append(", ".join(o.addresses))
         if o.fdb:
-            det.append(f"{len(o.fdb)} fdb entr{'y' if len(o.fdb) == 1 else 'ies'}")
+            facts.append(f"{len(o.fdb)} fdb entr{'y' if len(o.fdb) == 1 else 'ies'}")
         if o.ports:
-            det.append(f"{len(o.ports)} port(s)")
-        t.add_row(o.name, f"{o.type} {o.kind or ''}".strip(), "; ".join(det))
+            facts.append(f"{len(o.ports)} port(s)")
+        t.add_row(o.name, f"{o.type} {o.kind or ''}".strip(), "; ".join(facts))
     return t
 
 
@@ -187,7 +188,7 @@ def _preflight(na: NodeAnalysis, limit: int = 0) -> Optional[Table]:
     return t
 
 
-def _cut(rows: list, limit: int, table: Table, extra: int = 0) -> list:
+def _cut(rows: list[Any], limit: int, table: Table, extra: int = 0) -> list[Any]:
     """The first ``limit`` rows (0: all); the table's caption says how many were left out."""
     if limit <= 0 or len(rows) <= limit + extra:
         return rows
@@ -250,14 +251,6 @@ def print_analysis(analysis: Analysis, console: Console, *, limit: int = 0) -> N
 
 
 def render_text(analysis: Analysis, width: int = 160) -> str:
-    console = Console(width=width, record=True, color_system=None, force_terminal=False, file=_Null())
+    console = Console(width=width, record=True, color_system=None, force_terminal=False, file=io.StringIO())
     print_analysis(analysis, console)
     return console.export_text()
-
-
-class _Null:
-    def write(self, s: str) -> int:
-        return len(s)
-
-    def flush(self) -> None:
-        pass
