@@ -38,7 +38,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable, Literal, Optional
 
 from collectors.base import (
     CollectContext,
@@ -359,7 +359,7 @@ def decode_link(msg: Any) -> tuple[Link, dict[str, Any]]:
 
 
 def decode_addr(msg: Any) -> tuple[int, Address]:
-    family = "inet6" if msg["family"] == socket.AF_INET6 else "inet"
+    family: Literal["inet", "inet6"] = "inet6" if msg["family"] == socket.AF_INET6 else "inet"
     local = _attr(msg, "IFA_LOCAL") or _attr(msg, "IFA_ADDRESS")
     return msg["index"], Address(
         family=family,
@@ -375,7 +375,7 @@ def decode_route(msg: Any, names: dict[int, str]) -> Optional[Route]:
     table = _attr(msg, "RTA_TABLE") or msg["table"]
     if table == 255:  # the local table: addresses of this host, not routing decisions
         return None
-    family = "inet6" if msg["family"] == socket.AF_INET6 else "inet"
+    family: Literal["inet", "inet6"] = "inet6" if msg["family"] == socket.AF_INET6 else "inet"
     dst = _attr(msg, "RTA_DST")
     dst_s = f"{dst}/{msg['dst_len']}" if dst else ("default" if msg["dst_len"] == 0 else f"::/{msg['dst_len']}")
     if dst and ((family == "inet" and msg["dst_len"] == 32) or (family == "inet6" and msg["dst_len"] == 128)):
@@ -425,7 +425,7 @@ def decode_fdb(msg: Any, names: dict[int, str]) -> FdbEntry:
 @dataclass
 class NsHandle:
     name: str
-    kind: str  # node | named | pid
+    kind: Literal["node", "named", "pid"]
     path: str
     fd: Optional[int] = None
     inode: Optional[int] = None
@@ -435,6 +435,13 @@ class NsHandle:
     qsock: Optional[socket.socket] = None  # a plain netlink socket inside it, for RTM_GETNSID
     raw: dict[int, dict[str, Any]] = field(default_factory=dict)  # ifindex -> decode_link's raw
     aliases: list[str] = field(default_factory=list)
+
+    @property
+    def net(self) -> NetNamespace:
+        """The namespace as read (``_dump`` sets it before anything else looks)."""
+        if self.ns is None:
+            raise RuntimeError(f"namespace {self.name} was not read yet")
+        return self.ns
 
     def close(self) -> None:
         if self.qsock is not None:
@@ -524,8 +531,10 @@ def _dump(h: NsHandle, node: NsHandle) -> None:
     try:
         if h is node:
             sock, h.qsock = (socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_ROUTE) for _ in range(2))
-        else:
+        elif h.fd is not None:
             sock, h.qsock = sockets_in_netns(h.fd, 2)
+        else:
+            raise OSError(errno.EBADF, "no descriptor of the namespace to enter")
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
             links = []
@@ -557,7 +566,7 @@ def _dump(h: NsHandle, node: NsHandle) -> None:
                 vx_index = {ln.ifindex: ln for ln in vx}
                 for m in nl_dump(sock, RTM_GETNEIGH, AF_BRIDGE, seq=6):
                     owner = vx_index.get(m["ifindex"])
-                    if owner is not None:
+                    if owner is not None and owner.vxlan is not None:
                         owner.vxlan.fdb.append(decode_fdb(m, names))
         finally:
             sock.close()
@@ -589,10 +598,10 @@ def _nsid(sock: socket.socket, fd: int) -> Optional[int]:
 def resolve_nsids(handles: list[NsHandle]) -> None:
     """Fill NetNamespace.nsids for the link-netnsid numbers each namespace uses."""
     usable = [h for h in handles if h.ns is not None and h.ns.error is None and h.qsock is not None and h.fd is not None]
-    hub_count = {id(h): sum(1 for ln in h.ns.links if ln.link_netnsid is not None) for h in usable}
+    hub_count = {id(h): sum(1 for ln in h.net.links if ln.link_netnsid is not None) for h in usable}
     node = handles[0]
     for x in usable:
-        needed = {ln.link_netnsid for ln in x.ns.links if ln.link_netnsid is not None}
+        needed = {ln.link_netnsid for ln in x.net.links if ln.link_netnsid is not None}
         if not needed:
             continue
         # candidates: for the node, every namespace; for others, the node then hubs
@@ -601,16 +610,18 @@ def resolve_nsids(handles: list[NsHandle]) -> None:
         else:
             cands = ([node] if node in usable else []) + sorted(
                 (h for h in usable if h is not x and h is not node), key=lambda h: -hub_count[id(h)])
+        qsock = x.qsock
+        assert qsock is not None  # usable: every one has its query socket and descriptor
         for c in cands:
-            nsid = _nsid(x.qsock, c.fd)
+            nsid = _nsid(qsock, c.fd) if c.fd is not None else None
             if nsid is not None and nsid in needed:
-                x.ns.nsids[nsid] = c.name
+                x.net.nsids[nsid] = c.name
                 needed.discard(nsid)
                 if not needed:
                     break
-        for ln in x.ns.links:
-            if ln.link_netnsid is not None and ln.link_netnsid in x.ns.nsids:
-                ln.link_netns = x.ns.nsids[ln.link_netnsid]
+        for ln in x.net.links:
+            if ln.link_netnsid is not None and ln.link_netnsid in x.net.nsids:
+                ln.link_netns = x.net.nsids[ln.link_netnsid]
 
 
 # --------------------------------------------------------------------------- evidence
@@ -655,7 +666,7 @@ def gather_evidence(ctx: CollectContext, handles: list[NsHandle], out: Collector
     # has a few pods); beyond that the same records are rendered (origin="synthesized"):
     # 400 `ip` processes would cost more than the whole netlink read.
     # priority: the node, its own pods (named in its nsids), sandbox pids, then the rest
-    node_peers = set(readable[0].ns.nsids.values()) if readable and readable[0].kind == "node" else set()
+    node_peers = set(readable[0].net.nsids.values()) if readable and readable[0].kind == "node" else set()
     ordered = sorted(readable, key=lambda h: (h.kind != "node", h.name not in node_peers, h.kind != "pid"))
     others = 0
     for h in ordered:
@@ -666,7 +677,7 @@ def gather_evidence(ctx: CollectContext, handles: list[NsHandle], out: Collector
         if not have_ip or (h.kind == "pid" and not have_nsenter):
             continue
         specs = [IP_ADDR, IP_ROUTE]
-        if any(ln.vxlan is not None for ln in h.ns.links):
+        if any(ln.vxlan is not None for ln in h.net.links):
             specs += [IP_LINK_VXLAN, BRIDGE_FDB]
         jobs.extend((h, spec.evidence_id, in_namespace(spec, h)) for spec in specs)
 
@@ -689,10 +700,10 @@ def gather_evidence(ctx: CollectContext, handles: list[NsHandle], out: Collector
         where = "" if h.kind == "node" else (f"ip netns exec {h.name} " if h.kind == "named"
                                               else f"nsenter --net={h.path} ")
         ev = results.get((id(h), IP_ADDR.evidence_id)) or synthesized(
-            IP_ADDR.evidence_id + sfx, where + "ip addr", render_ip_addr(h.ns, h.raw))
+            IP_ADDR.evidence_id + sfx, where + "ip addr", render_ip_addr(h.net, h.raw))
         out.evidence.append(ev)
         ev = results.get((id(h), IP_ROUTE.evidence_id)) or synthesized(
-            IP_ROUTE.evidence_id + sfx, where + "ip route", render_ip_route(h.ns))
+            IP_ROUTE.evidence_id + sfx, where + "ip route", render_ip_route(h.net))
         out.evidence.append(ev)
         for kind in (IP_LINK_VXLAN.evidence_id, BRIDGE_FDB.evidence_id):
             if (id(h), kind) in results:
