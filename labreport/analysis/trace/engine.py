@@ -58,7 +58,7 @@ class _Run:
             p.out_if = re_.route.dev
         if p.dst in m.local or _loopback(p.dst):
             p.out_if = "lo"
-        self.hop(p, "entry", m.name, m.netns, None, f"a process on {m.name} connects from {p.src or '?'} to "
+        self.hop(p, "device", m.name, m.netns, None, f"a process on {m.name} connects from {p.src or '?'} to "
                  f"{hostport(p.dst, p.dport)} ({p.proto})")
         going, stopped = run_hook(m, "OUTPUT", [p])
         self.stopped(stopped, m)
@@ -86,7 +86,7 @@ class _Run:
 
     def from_pod(self, m: NodeModel, p: Pkt, netns: Optional[str], host_if: Optional[str], pod: str,
                  pod_if: Optional[str]) -> None:
-        self.hop(p, "entry", m.name, netns, pod_if or "eth0",
+        self.hop(p, "device", m.name, netns, pod_if or "eth0",
                  f"the pod {pod} sends {p.src} → {hostport(p.dst, p.dport)} ({p.proto}) from its {pod_if or 'eth0'}")
         if host_if:
             self.hop(p, "veth", m.name, m.netns, host_if, f"{pod_if or 'eth0'} is the peer of {host_if} on {m.name}")
@@ -105,7 +105,8 @@ class _Run:
         self.stopped(stopped, m)
         for p in going:
             p.bridged = False
-            if p.dst in m.local or _loopback(p.dst) or (m.ipvs_mode and self._ipvs_vs(m, p) is not None):
+            if p.dst in m.local or p.dst in m.broadcast or _loopback(p.dst) or (
+                    m.ipvs_mode and self._ipvs_vs(m, p) is not None):
                 self.local_in(m, p, depth)
             else:
                 self.forward(m, p, depth)

@@ -55,6 +55,7 @@ class NodeModel:
     netns: str
     snap: NodeSnapshot
     local: frozenset[str] = frozenset()
+    broadcast: frozenset[str] = frozenset()  # the subnets' broadcast addresses (delivered locally)
     links: dict[str, Link] = field(default_factory=dict)
     addr_of_dev: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
     routes: list[RouteEntry] = field(default_factory=list)
@@ -145,12 +146,15 @@ def _node_model(node: NodeSnapshot, na: Any) -> NodeModel:
     ns = node.node_netns()
     m = NodeModel(name=node.name, netns=(ns.name if ns is not None else node.name), snap=node)
     local: set[str] = {"127.0.0.1", "::1"}
+    bcast: set[str] = {"255.255.255.255"}
     if ns is not None:
         m.has_links = bool(ns.links)
         for link in ns.links:
             m.links[link.name] = link
             for a in link.addresses:
                 local.add(a.local)
+                if a.broadcast:
+                    bcast.add(a.broadcast)
                 m.addr_of_dev.setdefault(link.name, []).append((a.local, a.prefixlen))
             if link.vxlan is not None:
                 for f in link.vxlan.fdb:
@@ -159,6 +163,8 @@ def _node_model(node: NodeSnapshot, na: Any) -> NodeModel:
         for r in ns.routes:
             if r.type == "local" and r.dst:
                 local.add(r.dst.split("/")[0])
+            if r.type == "broadcast" and r.dst:
+                bcast.add(r.dst.split("/")[0])
             if r.table not in (None, "main", "254"):
                 continue
             if r.type in ("local", "broadcast", "multicast", "anycast"):
@@ -172,6 +178,7 @@ def _node_model(node: NodeSnapshot, na: Any) -> NodeModel:
             if nb.lladdr:
                 m.neighbours[nb.dst] = nb.lladdr.lower()
     m.local = frozenset(local)
+    m.broadcast = frozenset(bcast)
     if na is not None:
         m.bridges = dict(na.bridges)
         for vp in na.veth_pairs:
