@@ -1,5 +1,6 @@
 """Network namespaces, links, addresses, routes, neighbours and VXLAN FDBs via netlink
-(pyroute2), plus `ip addr` / `ip route` text per namespace as evidence.
+(rtnetlink dumps decoded by :mod:`collectors.rtnl`), plus `ip addr` / `ip route` text per
+namespace as evidence.
 
 Namespaces read:
   - the node's own: the namespace labreport runs in (``ip netns exec NODE labreport …``
@@ -57,6 +58,7 @@ from labreport.snapshot import (
     Route,
     VxlanInfo,
 )
+from collectors import rtnl
 from labreport.parsers.ip_addr import render as render_ip_addr
 from labreport.parsers.ip_route import render as render_ip_route
 
@@ -198,9 +200,9 @@ def _slim(data: bytes, mtype: int) -> bytes:
     return b"".join(out)
 
 
-def nl_dump(sock: socket.socket, mtype: int, family: int = socket.AF_UNSPEC, seq: int = 1) -> list[Any]:
-    """One RTM_GET* dump on ``sock``, decoded by pyroute2's rtnl marshal. Raises OSError
-    with the kernel's errno when the dump fails."""
+def nl_dump_bytes(sock: socket.socket, mtype: int, family: int = socket.AF_UNSPEC, seq: int = 1) -> bytes:
+    """One RTM_GET* dump on ``sock``: the messages' bytes (up to NLMSG_DONE). Raises
+    OSError with the kernel's errno when the dump fails."""
     fmt = _HDR[mtype]
     nfields = len(struct.unpack(fmt, bytes(struct.calcsize(fmt))))
     body = struct.pack(fmt, family, *([0] * (nfields - 1)))
@@ -224,8 +226,19 @@ def nl_dump(sock: socket.socket, mtype: int, family: int = socket.AF_UNSPEC, seq
                 if code:
                     raise OSError(-code, os.strerror(-code))
             off += (length + 3) & ~3
-        chunks.append(_slim(data[:off], mtype))
-    return [m for m in _marshal().parse(b"".join(chunks)) if m["header"]["type"] not in (NLMSG_DONE, NLMSG_ERROR)]
+        chunks.append(data[:off])
+    return b"".join(chunks)
+
+
+def nl_dump(sock: socket.socket, mtype: int, family: int = socket.AF_UNSPEC, seq: int = 1) -> list[Any]:
+    """One RTM_GET* dump on ``sock``, decoded (:mod:`collectors.rtnl`)."""
+    return rtnl.decode(nl_dump_bytes(sock, mtype, family, seq))
+
+
+def nl_dump_pyroute2(sock: socket.socket, mtype: int, family: int = socket.AF_UNSPEC, seq: int = 1) -> list[Any]:
+    """The same dump decoded by pyroute2's rtnl marshal (tests compare the two)."""
+    data = _slim(nl_dump_bytes(sock, mtype, family, seq), mtype)
+    return [m for m in _marshal().parse(data) if m["header"]["type"] not in (NLMSG_DONE, NLMSG_ERROR)]
 
 
 # --------------------------------------------------------------------------- decoding
@@ -708,7 +721,6 @@ class NetlinkCollector(Collector):
     description = ("network namespaces (the node's, /var/run/netns/*, sandbox pids): links, addresses, "
                    "routes, neighbours, bridges, VXLAN FDBs, link-netnsid resolved to namespace names")
     needs = (
-        Need.python("pyroute2", why="reads links, addresses and routes over netlink"),
         Need.root(why="entering pod namespaces (setns) needs root; without it only the node's own "
                       "namespace is read", required=False),
         Need.binary("ip", why="real `ip addr`/`ip route` text as evidence (else synthesized)",

@@ -16,6 +16,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Annotated, Any, Literal, Optional, Union
@@ -540,9 +541,6 @@ class NftTable(Record):
         return None
 
 
-for _m in (NftConcat, NftBinop, NftRange, NftSetLiteral, NftMapEntry, NftMapLookup, NftMatch, NftVmap, NftNat,
-           NftSetUpdate, NftMangle, NftElement, NftRule, NftChain, NftSet, NftTable):
-    _m.model_rebuild()
 
 
 class NftRuleset(Record):
@@ -600,6 +598,83 @@ class Ipvs(Record):
     evidence_id: Optional[str] = None
 
 
+class ConntrackTuple(Record):
+    """One direction of a tracked connection, as conntrack prints it (src= dst= sport= dport=;
+    ICMP has type/code/id instead of ports)."""
+
+    src: str
+    dst: str
+    sport: Optional[int] = None
+    dport: Optional[int] = None
+
+
+class ConntrackEntry(Record):
+    """A connection the kernel tracked (``conntrack -L`` / /proc/net/nf_conntrack). The reply
+    tuple is what the other end answers with: its ``src`` is the endpoint the connection
+    reached (after DNAT), and a reply ``dst`` other than the original ``src`` means the
+    source was rewritten (SNAT/masquerade)."""
+
+    family: Literal["ipv4", "ipv6"] = "ipv4"
+    protocol: str  # tcp, udp, icmp, sctp … (or the number when conntrack has no name)
+    timeout: Optional[int] = None  # seconds left
+    state: Optional[str] = None  # TCP/SCTP state: ESTABLISHED, TIME_WAIT, SYN_SENT …
+    original: ConntrackTuple
+    reply: ConntrackTuple
+    flags: list[str] = Field(default_factory=list)  # ASSURED, UNREPLIED, OFFLOAD …
+    mark: Optional[int] = None
+    zone: Optional[int] = None
+
+    @property
+    def endpoint(self) -> str:
+        """Where the connection really went: the reply's source (ip:port when it has ports)."""
+        return self.reply.src if self.reply.sport is None else f"{self.reply.src}:{self.reply.sport}"
+
+    @property
+    def dnat(self) -> bool:
+        return self.reply.src != self.original.dst or self.reply.sport != self.original.dport
+
+    @property
+    def snat(self) -> bool:
+        return self.reply.dst != self.original.src or self.reply.dport != self.original.sport
+
+
+class Conntrack(Record):
+    """The node's conntrack table at collection time (bounded: ``truncated`` when cut)."""
+
+    entries: list[ConntrackEntry] = Field(default_factory=list)
+    truncated: bool = False
+    total: Optional[int] = None  # entries the kernel listed (before any cut)
+    evidence_id: Optional[str] = None
+
+
+class CiliumBackend(Record):
+    """One backend of a Cilium load-balancer frontend (``1 => 10.0.0.5:80/TCP (active)``)."""
+
+    address: str  # ip:port
+    protocol: Optional[str] = None  # TCP/UDP/SCTP when printed (Cilium ≥ 1.16)
+    state: Optional[str] = None  # active, terminating, quarantined, maintenance (when printed)
+    index: Optional[int] = None  # the "N =>" number (service list) or the slot (bpf lb list)
+    rev_nat_id: Optional[int] = None  # bpf lb list: the reverse-NAT index (= the service ID)
+
+
+class CiliumService(Record):
+    """A frontend of Cilium's service table (kube-proxy replacement): ``cilium-dbg service
+    list`` rows or ``cilium-dbg bpf lb list`` entries."""
+
+    id: Optional[int] = None  # service ID (service list) / rev-NAT ID (bpf lb list)
+    frontend: str  # ip:port ("0.0.0.0:31940": a NodePort on every node address)
+    protocol: Optional[str] = None
+    type: Optional[str] = None  # ClusterIP, NodePort, LoadBalancer, ExternalIPs, HostPort, LocalRedirect …
+    flags: list[str] = Field(default_factory=list)  # bpf lb list: non-routable, InternalLocal, Local …
+    backends: list[CiliumBackend] = Field(default_factory=list)
+
+
+class CiliumServiceTable(Record):
+    source: Literal["service-list", "bpf-lb-list"] = "service-list"
+    services: list[CiliumService] = Field(default_factory=list)
+    evidence_id: Optional[str] = None
+
+
 # --------------------------------------------------------------------------- node
 
 
@@ -620,7 +695,8 @@ class NodeInfo(Record):
 
 class NodeSnapshot(Record):
     name: str
-    source: Literal["live", "import", "ssh", "api"] = "live"
+    # how the node was reached: this host, an import, SSH, a collector pod through the API
+    source: Literal["live", "import", "ssh", "api", "pod"] = "live"
     collected_at: Optional[str] = None  # ISO 8601 UTC
     collect_duration_s: Optional[float] = None  # how long collection took on the node
     status: Literal["ok", "partial", "failed"] = "ok"
@@ -633,6 +709,8 @@ class NodeSnapshot(Record):
     ip6tables: Optional[Iptables] = None
     nftables: Optional[NftRuleset] = None
     ipvs: Optional[Ipvs] = None
+    conntrack: Optional[Conntrack] = None  # tracked connections (live collection)
+    cilium: Optional[CiliumServiceTable] = None  # Cilium's service table (kube-proxy replacement; import)
     collectors: list[CollectorStatus] = Field(default_factory=list)
     evidence: list[Evidence] = Field(default_factory=list)
     warnings: list[ParseWarning] = Field(default_factory=list)
@@ -675,6 +753,16 @@ class ClusterObjects(Record):
     # "last-applied" | "cleaned", "manifest": {...}} (labreport.cluster.manifests)
     manifests: list[dict[str, Any]] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)  # a resource that could not be listed (403/404), redactions
+    # lines of imported kubectl files the parser did not understand (labreport import)
+    parse_warnings: list[ParseWarning] = Field(default_factory=list)
+
+
+class Redaction(Record):
+    """Whether the secrets were taken out when the snapshot was written (labreport.redact).
+    ``off``: the user asked to keep them (``--no-redact``); ``kinds``: what was replaced."""
+
+    mode: Literal["on", "off"] = "on"
+    kinds: list[str] = Field(default_factory=list)
 
 
 class Snapshot(Record):
@@ -686,6 +774,7 @@ class Snapshot(Record):
     origin_note: Optional[str] = None  # where this snapshot came from (samples must say)
     nodes: list[NodeSnapshot] = Field(default_factory=list)
     cluster: Optional[ClusterObjects] = None
+    redaction: Optional[Redaction] = None  # None: written before labreport redacted snapshots
 
     def node(self, name: str) -> Optional[NodeSnapshot]:
         for n in self.nodes:
@@ -706,10 +795,21 @@ def snapshot_path(path: str | os.PathLike[str]) -> Path:
 
 
 def load(path: str | os.PathLike[str]) -> Snapshot:
-    """Load a snapshot from a directory (or its snapshot.json). Raises SnapshotError."""
+    """Load a snapshot from a directory (or its snapshot.json). Raises SnapshotError.
+
+    A directory holding a collect run that was killed before it finished (``run.json``
+    and its per-node parts, labreport.transport.parts) loads as that partial snapshot."""
+    if Path(path).is_dir() and (Path(path) / "run.json").is_file():
+        from labreport.transport.parts import load_partial
+
+        return load_partial(Path(path))
     p = snapshot_path(path)
     try:
-        raw = p.read_bytes()
+        from labreport.privilege import open_for_user
+
+        fh, _ = open_for_user(str(p))  # under sudo: with the rights of the user who ran it
+        with fh:
+            raw = fh.read()
     except FileNotFoundError:
         raise SnapshotError(f"no snapshot at {path}: {p} does not exist") from None
     except OSError as exc:
@@ -719,15 +819,43 @@ def load(path: str | os.PathLike[str]) -> Snapshot:
     from labreport.perf import gc_paused
 
     with gc_paused():  # a large snapshot is ~10^5 small acyclic objects; see labreport.perf
-        try:
-            data = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise SnapshotError(f"{p} is not valid JSON: {exc}") from None
-        snap = from_dict(data, where=str(p))
+        snap = _load_current(raw, str(p))
+        if snap is None:  # an older version, or something wrong: the checked path says what
+            try:
+                data = json.loads(raw)
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise SnapshotError(f"{p} is not valid JSON: {exc}") from None
+            snap = from_dict(data, where=str(p))
     # The loaded snapshot lives as long as the command: move it out of the collector's
     # generations so later collections do not re-scan ~10^6 objects (gc.freeze, 3.7+).
     gc.freeze()
     return snap
+
+
+_VERSION_RE = re.compile(rb'^\s*\{\s*"schema_version"\s*:\s*(\d+)\s*[,}]')
+
+
+def _load_current(raw: bytes, where: str) -> Optional[Snapshot]:
+    """A snapshot of this version (what ``save`` writes: ``schema_version`` first), read
+    and validated in one pass by pydantic's core (no Python dicts in between); None when
+    it is of another version or not valid, for ``from_dict`` to judge and explain."""
+    m = _VERSION_RE.match(raw[:200])
+    if m is None or int(m.group(1)) != SCHEMA_VERSION:
+        return None
+    try:
+        snap = Snapshot.model_validate_json(raw)
+    except ValueError:  # pydantic.ValidationError (invalid JSON included)
+        return None
+    _check_nodes(snap, where)
+    return snap
+
+
+def _check_nodes(snap: Snapshot, where: str) -> None:
+    seen: set[str] = set()
+    for n in snap.nodes:
+        if n.name in seen:
+            raise SnapshotError(f"{where}: node {n.name!r} appears more than once; a snapshot holds each node once")
+        seen.add(n.name)
 
 
 def from_dict(data: Any, where: str = "snapshot") -> Snapshot:
@@ -748,11 +876,7 @@ def from_dict(data: Any, where: str = "snapshot") -> Snapshot:
         snap = Snapshot.model_validate(data)
     except Exception as exc:  # pydantic.ValidationError, with its full path list
         raise SnapshotError(f"{where}: not a valid snapshot: {_short_error(exc)}") from None
-    seen: set[str] = set()
-    for n in snap.nodes:
-        if n.name in seen:
-            raise SnapshotError(f"{where}: node {n.name!r} appears more than once; a snapshot holds each node once")
-        seen.add(n.name)
+    _check_nodes(snap, where)
     return snap
 
 
@@ -805,8 +929,15 @@ def _upgrade_rule(rule: dict[str, Any], new_rule: Any) -> dict[str, Any]:
     return {**rule, **built}
 
 
+# Above this much command output, the file is written without indentation: a
+# 10,000-service node holds ~10^5 rules, and one space per nesting level per line is a
+# fifth of the file (and of the time to write and read it).
+COMPACT_ABOVE_BYTES = 4_000_000
+
+
 def dumps(snap: Snapshot) -> str:
-    return snap.model_dump_json(indent=1, exclude_none=False)
+    size = sum(len(ev.stdout) for n in snap.nodes for ev in n.evidence)
+    return snap.model_dump_json(indent=None if size > COMPACT_ABOVE_BYTES else 1, exclude_none=False)
 
 
 def _umask() -> int:

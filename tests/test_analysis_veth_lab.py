@@ -336,7 +336,6 @@ def test_topology_of_node_a(lab):
 def test_service_endpoints_are_named_by_their_pods(lab):
     """Real kube-proxy-style rules in node A, read back with iptables-save: each endpoint
     of default/web is named by the pod whose veth carries its IP."""
-    pytest.importorskip("labreport.analysis.services")
     from labreport.analysis import analyze
 
     node = lab.snapshot_of(lab.node_a)

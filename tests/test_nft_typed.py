@@ -115,3 +115,19 @@ def test_no_writes_through_pydantic_extra_and_no_rule_text_reading_in_analysis()
     for mod in ("services_nft", "proxy_mode"):
         src = (ROOT / "labreport" / "analysis" / f"{mod}.py").read_text()
         assert "parsers.nft" not in src and "rule_expr" not in src and "rule_to_expr" not in src
+
+
+@pytest.mark.parametrize("name", TEXT_FIXTURES)
+def test_fast_typed_shapes_are_what_the_general_reader_gives(name):
+    from labreport.parsers.nft.fast import fast_statements
+
+    n = 0
+    for line in (NFT / name).read_text().splitlines():
+        text = line.strip()
+        fast = fast_statements(text)
+        if fast is None:
+            continue
+        assert fast == nft.typed_statements(nft.rule_to_expr_general(text)[0]), text
+        n += 1
+    if name.startswith(("kube-proxy", "public-k3s")):
+        assert n >= 10

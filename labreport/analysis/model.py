@@ -10,9 +10,11 @@ from typing import Any, Literal, Optional
 
 from pydantic import Field
 
+from labreport.analysis.observed import ObservedFront
+
 from labreport.snapshot import Record
 
-ProxyMode = Literal["iptables", "nftables", "ipvs", "unknown", "none"]
+ProxyMode = Literal["iptables", "nftables", "ipvs", "cilium", "unknown", "none"]
 
 
 class Component(Record):
@@ -70,6 +72,32 @@ class VethPair(Record):
     host_mac: Optional[str] = None
     pod_mac: Optional[str] = None
     pod: Optional[str] = None  # "namespace/name" when a sandbox's netns tells us
+    # how the pair was made when the evidence is indirect: "inferred from ifindex" (the host
+    # side's link-netns line was cut off, e.g. by `ip link | grep`); None: both sides named
+    inferred: Optional[str] = None
+    contradicted: Optional[str] = None  # other evidence disagrees (then it is not drawn as fact)
+
+
+class Inconsistency(Record):
+    """Outputs of one report that do not agree with each other (labreport.analysis.inconsistencies)."""
+
+    kind: str  # prompt-node | endpoint-without-pod | pod-ip-conflict | veth-contradicted
+    node: Optional[str] = None
+    subject: str
+    detail: str
+    evidence: list[str] = Field(default_factory=list)  # sources ("report.pdf:123", evidence ids)
+    args: dict[str, str] = Field(default_factory=dict)  # the detail's parts, for translated templates
+
+
+class UnreadItem(Record):
+    """Something labreport could not read (or repaired) and how the student can give it."""
+
+    source: str
+    message: str  # English; templates translate by ``code`` with ``args``
+    fix: Optional[str] = None
+    kind: str = "unread"
+    code: Optional[str] = None  # new_only | yaml_meta | yaml_shift | yaml_damaged | duplicate | prompt_node | unread | lines
+    args: dict[str, str] = Field(default_factory=dict)
 
 
 class Endpoint(Record):
@@ -277,8 +305,12 @@ class Analysis(Record):
     traffic: list["ServiceTraffic"] = Field(default_factory=list)  # per user Service front (labreport trace)
     traffic_note: Optional[str] = None  # why some fronts were not traced
     warnings: list[str] = Field(default_factory=list)
+    inconsistencies: list[Inconsistency] = Field(default_factory=list)
+    unread: list[UnreadItem] = Field(default_factory=list)
     workloads: "WorkloadViews" = Field(default_factory=lambda: WorkloadViews())
     overview: "ClusterOverview" = Field(default_factory=lambda: ClusterOverview())
+    # each Service front's connections in the nodes' conntrack tables beside trace's prediction
+    observed: list[ObservedFront] = Field(default_factory=list)
 
     def node(self, name: str) -> Optional[NodeAnalysis]:
         for n in self.nodes:
@@ -415,7 +447,7 @@ class NodeSummary(Record):
     services: int = 0
     cni: list[str] = Field(default_factory=list)  # flannel / weave / calico / cilium / bridge …
     proxy_mode: str = "unknown"
-    failures: list[str] = Field(default_factory=list)  # not collected / failed analyzers
+    failures: list[str] = Field(default_factory=list)  # collectors not run / partial, analyzers that failed
 
 
 class ClusterOverview(Record):

@@ -25,10 +25,10 @@ from typing import Any, Optional
 from labreport.analysis.model import (
     Analysis, Endpoint, Hop, NodeAnalysis, NodeDevice, Overlay, ServiceRecord, TrafficPath, VethPair,
 )
+from labreport.analysis.namespaces import SYSTEM_NAMESPACES
+from labreport.analysis.probability import format_probability
 from labreport.snapshot import NodeSnapshot, Route, Snapshot
 
-SYSTEM_NAMESPACES = ("kube-system", "kube-flannel", "kube-public", "kube-node-lease", "calico-system",
-                     "tigera-operator")
 
 # the English sentence of each hop key; the report's catalogs have the same keys (path.hop.*)
 DETAILS: dict[str, str] = {
@@ -241,9 +241,8 @@ def _ev(node: Optional[NodeSnapshot], *prefixes: str) -> Optional[str]:
 
 
 def _fmt_prob(p: Optional[float]) -> str:
-    if p is None:
-        return "1 (last rule)"
-    return f"{p:.4f}".rstrip("0").rstrip(".") if p < 1 else "1"
+    """A rule's probability in a hop: None is kube-proxy's last rule (taken always)."""
+    return format_probability(None if p is None else min(p, 1.0), missing="1 (last rule)")
 
 
 def _choose_from(snapshot: Snapshot, analysis: Analysis, from_node: Optional[str]) -> Optional[str]:
@@ -378,7 +377,7 @@ def trace_path(snapshot: Snapshot, analysis: Analysis, service: Optional[str] = 
     ipt_ev = (src.iptables.evidence_id if src.iptables else None) or _ev(src, "iptables-save", "iptables")
     mode = rec.mode
     shares = ep.probability
-    share_s = f"{shares * 100:.1f} %" if shares is not None else "?"
+    share_s = format_probability(shares, style="percent", missing="?")
     if mode == "nftables":
         nft_ev = (src.nftables.evidence_id if src.nftables else None) or _ev(src, "nft")
         chain = rec.chains.get("svc") or rec.chains.get("service") or next(iter(rec.chains.values()), "service-…")

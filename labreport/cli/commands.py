@@ -6,6 +6,7 @@ from __future__ import annotations
 COMMANDS: dict[str, str] = {
     "collect": "labreport.cli.collect",
     "import": "labreport.cli.import_cmd",
+    "grade": "labreport.cli.grade",  # a whole class's reports: one report each + summary.html/csv
     "analyze": "labreport.cli.analyze",
     "render": "labreport.cli.render",
     "demo": "labreport.cli.demo",
@@ -13,5 +14,6 @@ COMMANDS: dict[str, str] = {
     "doctor": "labreport.cli.doctor",
     "schema": "labreport.cli.schema",
     "trace": "labreport.cli.trace",
+    "completion": "labreport.cli.completion",
 }
 

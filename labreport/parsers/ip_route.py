@@ -45,6 +45,9 @@ _KEYS_WITH_VALUE = {"via", "dev", "table", "proto", "scope", "src", "metric", "p
                     "ttl-propagate", "window", "ssthresh", "cwnd", "reordering", "lock", "rto_min"}
 
 
+_MAC_START = re.compile(r"^[0-9a-fA-F]{2}(?::[0-9a-fA-F]{2}){5}\s")
+
+
 def _detect(text: str) -> float:
     head = text[:4000]
     s = head.lstrip()
@@ -53,6 +56,8 @@ def _detect(text: str) -> float:
     lines = [ln.strip() for ln in head.splitlines()[:30] if ln.strip() and not is_prompt_line(ln)]
     if not lines:
         return 0.0
+    if sum(1 for ln in lines if _MAC_START.match(ln)) * 2 > len(lines):
+        return 0.0  # bridge fdb show: "33:33:00:00:00:01 dev cni0 self permanent"
     hits = sum(1 for ln in lines if re.match(r"^(?:(?:%s)\s+)?(?:default|[0-9a-fA-F.:]+(?:/\d+)?)\s+(?:via|dev|proto|table)\s" % "|".join(_TYPES), ln))
     if hits == 0:
         return 0.0

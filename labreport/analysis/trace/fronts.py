@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Optional
 
 from labreport.analysis.model import Analysis, ServiceRecord
+from labreport.analysis.probability import format_probability
 from labreport.analysis.trace.engine import run_flow
 from labreport.analysis.trace.model import Flow, Outcome
 from labreport.analysis.trace.resolve import all_services, rules_node
@@ -28,7 +29,7 @@ class FrontRow(Record):
 def _summary(outs: list[Outcome]) -> str:
     parts: list[str] = []
     for o in outs:
-        share = f"{o.probability * 100:.0f}%"
+        share = format_probability(o.probability, style="whole-percent")
         if o.result == "delivered":
             parts.append(f"{share} {o.endpoint}{' (masq)' if o.masquerade else ''}")
         elif o.result in ("dropped", "rejected"):

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from labreport.parsers.nft.expr import rule_to_expr
+from labreport.parsers.nft.fast import fast_statements
 from labreport.parsers.nft.typed import typed_statements, typed_value
 
 
@@ -33,6 +34,9 @@ def new_set(name: str, kind: str = "set", **kw: Any) -> dict[str, Any]:
 def statements_of_text(text: str) -> tuple[list[dict[str, Any]], Optional[str]]:
     """A printed rule's typed statements and its comment; never raises (a part the reader
     does not understand becomes an ``other`` statement with its words)."""
+    fast = fast_statements(text)
+    if fast is not None:
+        return fast, None
     try:
         exprs, comment = rule_to_expr(text)
     except Exception:  # best effort: never fail a reader

@@ -75,17 +75,17 @@ def parse_json(data: Any, res: ParseResult[NftRuleset]) -> list[dict[str, Any]]:
                 chains[(t["family"], t["name"], c["name"])] = c
             elif kind == "rule":
                 t = table_of(obj)
-                key = (t["family"], t["name"], obj["chain"])
-                c = chains.get(key)
-                if c is None:
-                    c = new_chain(obj["chain"])
-                    t["chains"].append(c)
-                    chains[key] = c
+                chain_key = (t["family"], t["name"], obj["chain"])
+                rc = chains.get(chain_key)
+                if rc is None:
+                    rc = new_chain(obj["chain"])
+                    t["chains"].append(rc)
+                    chains[chain_key] = rc
                 expr = obj.get("expr") or []
                 text = expr_to_text(expr)
                 if obj.get("comment"):
                     text += f' comment "{obj["comment"]}"'
-                c["rules"].append(new_rule(text, expr, obj.get("comment"), obj.get("handle")))
+                rc["rules"].append(new_rule(text, expr, obj.get("comment"), obj.get("handle")))
             elif kind in ("set", "map"):
                 t = table_of(obj)
                 typ = obj.get("type")
@@ -103,15 +103,14 @@ def parse_json(data: Any, res: ParseResult[NftRuleset]) -> list[dict[str, Any]]:
                 sets[(t["family"], t["name"], st["name"])] = st
             elif kind == "element":
                 t = table_of(obj)
-                st = sets.get((t["family"], t["name"], obj.get("name", "")))
-                if st is None:
+                known = sets.get((t["family"], t["name"], obj.get("name", "")))
+                if known is None:
                     res.warn(idx, json.dumps(item)[:200], "element of an unknown set; skipped")
                     continue
-                st["elements"].extend(_json_element(e, st["kind"] == "map") for e in obj.get("elem") or [])
+                known["elements"].extend(_json_element(e, known["kind"] == "map") for e in obj.get("elem") or [])
             else:
-                t = table_of(obj) if isinstance(obj, dict) and "table" in obj else None
-                if t is not None:
-                    t.setdefault("other", []).append(json.dumps(item, sort_keys=True))
+                if isinstance(obj, dict) and "table" in obj:
+                    table_of(obj).setdefault("other", []).append(json.dumps(item, sort_keys=True))
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
             res.warn(idx, json.dumps(item)[:200], f"{kind} not understood ({exc.__class__.__name__}: {exc}); skipped")
     return list(tables.values())

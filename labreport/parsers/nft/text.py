@@ -59,13 +59,13 @@ def _parse_element(text: str, is_map: bool) -> dict[str, Any]:
             key_toks.append(t)
         i += 1
     # nft prints spaces around a map's colon, so an IPv6 key never swallows it
-    value: Any = None
+    data: Any = None
     if value_toks:
         verdict, _ = _verdict(value_toks, 0)
-        value = verdict if verdict is not None else (
+        data = verdict if verdict is not None else (
             _scalar(value_toks[0]) if len(value_toks) == 1 else " ".join(value_toks)
         )
-    return new_element([_scalar(t) for t in key_toks], value, text, comment,
+    return new_element([_scalar(t) for t in key_toks], data, text, comment,
                        durations.get("timeout"), durations.get("expires"))
 
 
@@ -305,7 +305,9 @@ class TextParser:
 def _split_elements(inner: str) -> list[str]:
     if '"' not in inner and "{" not in inner:
         return [x.strip() for x in inner.split(",") if x.strip()]
-    out, cur, depth, quoted = [], [], 0, False
+    out: list[str] = []
+    cur: list[str] = []
+    depth, quoted = 0, False
     for ch in inner:
         if ch == '"':
             quoted = not quoted
