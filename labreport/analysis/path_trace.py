@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from labreport.analysis.model import Analysis, Hop, TrafficPath
+from labreport.analysis.probability import format_probability
 from labreport.analysis.trace import Flow, build_world, run_flow
 from labreport.analysis.trace.addr import split_hostport
 from labreport.analysis.trace.model import Outcome, TraceHop, TraceResult
@@ -31,9 +32,7 @@ def _ev(node: Optional[NodeSnapshot], *prefixes: str) -> Optional[str]:
 
 
 def _fmt_prob(p: Optional[float]) -> str:
-    if p is None:
-        return "1 (last rule)"
-    return f"{p:.4f}".rstrip("0").rstrip(".") if p < 1 else "1"
+    return format_probability(None if p is None else min(p, 1.0), missing="1 (last rule)")
 
 
 def _rule_prob(rule: Optional[str]) -> Optional[float]:
@@ -85,7 +84,7 @@ def _hops(snapshot: Snapshot, w: World, o: Outcome, vip: str, proto: str) -> lis
         hops.append(Hop(n=len(hops) + 1, node=hop_node, kind=hop_kind, where=hop_where, detail=detail,
                         evidence=evidence, key=key, args={k: ("" if v is None else v) for k, v in args.items()}))
 
-    share = f"{o.probability * 100:.1f} %"
+    share = format_probability(o.probability, style="percent")
     svc_chain: Optional[str] = None
     tr = o.hops
     for i, h in enumerate(tr):

@@ -8,21 +8,20 @@ from __future__ import annotations
 from typing import Optional
 
 from labreport.analysis.model import Analysis, ServiceRecord, ServiceTraffic, TrafficOutcome
+from labreport.analysis.namespaces import is_system_service
 from labreport.analysis.trace import Flow, build_world, run_flow
 from labreport.analysis.trace.fronts import OUTSIDE, pod_source
 from labreport.analysis.trace.resolve import all_services
 from labreport.analysis.trace.world import World
 from labreport.snapshot import Snapshot
 
-SYSTEM_NAMESPACES = ("kube-system", "kube-flannel", "kube-public", "kube-node-lease", "calico-system",
-                     "tigera-operator")
 MAX_SERVICES = 60  # a report lists at most this many Services here (the rest: a note)
 
 
 def is_system(rec: ServiceRecord) -> bool:
     ns = rec.namespace or rec.name.split("/", 1)[0]
     svc = rec.service or rec.name.split("/", 1)[-1].split(":")[0]
-    return ns in SYSTEM_NAMESPACES or (ns == "default" and svc == "kubernetes")
+    return is_system_service(ns, svc)
 
 
 def _rules_node(world: World, analysis: Analysis) -> Optional[str]:

@@ -6,13 +6,15 @@ address. Built once per snapshot (linear in its size); pure.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
-from labreport.analysis.model import Analysis, VethPair
 from labreport.analysis.trace import netfilter
 from labreport.analysis.trace.addr import Net, in_net, ip_int, net
 from labreport.analysis.trace.netfilter import HookEntry
 from labreport.snapshot import IpvsVirtualServer, Link, NodeSnapshot, Route, Snapshot
+
+if TYPE_CHECKING:  # annotations only: analysis.model imports observed, which traces
+    from labreport.analysis.model import Analysis, VethPair
 
 BRIDGE_NAMES = ("cni0", "docker0", "cbr0", "weave", "kube-bridge")
 VXLAN_NAMES = ("flannel.1", "vxlan.calico", "vxlan0", "flannel-v6.1", "weave")
