@@ -28,9 +28,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from gen_iptables import bench_services, render  # noqa: E402
+from tests.support.gen_iptables import bench_services, render  # noqa: E402
 
 from labreport.analysis.model import Analysis, NodeAnalysis  # noqa: E402
 from labreport.analysis.services import decode_services  # noqa: E402

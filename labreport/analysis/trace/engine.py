@@ -86,8 +86,9 @@ class _Run:
 
     def from_pod(self, m: NodeModel, p: Pkt, netns: Optional[str], host_if: Optional[str], pod: str,
                  pod_if: Optional[str]) -> None:
+        who = f"the pod {pod}" if pod and pod != "?" else f"the pod at {p.src}"
         self.hop(p, "device", m.name, netns, pod_if or "eth0",
-                 f"the pod {pod} sends {p.src} → {hostport(p.dst, p.dport)} ({p.proto}) from its {pod_if or 'eth0'}")
+                 f"{who} sends {p.src} → {hostport(p.dst, p.dport)} ({p.proto}) from its {pod_if or 'eth0'}")
         if host_if:
             self.hop(p, "veth", m.name, m.netns, host_if, f"{pod_if or 'eth0'} is the peer of {host_if} on {m.name}")
         p.in_if = host_if
