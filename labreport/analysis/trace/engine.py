@@ -336,8 +336,12 @@ def _loopback(ip: str) -> bool:
 def run_flow(world: World, flow: Flow, hops: bool = True) -> TraceResult:
     """Trace one flow (its first packet) through the world; never raises for missing data.
     ``hops=False``: outcomes without their hop lists (``trace --all``)."""
+    import gc
+
     from labreport.perf import gc_paused
 
+    if not gc.isenabled():  # already paused (trace --all): no context manager per flow
+        return _run_flow(world, flow, hops)
     with gc_paused():  # short-lived acyclic records; see labreport.perf
         return _run_flow(world, flow, hops)
 

@@ -74,7 +74,8 @@ class Rule:
 class Chain:
     name: str
     policy: Optional[str]
-    rules: list[Rule]
+    rules: list[Optional[Rule]]  # compiled on first use (a long chain's rules mostly never are)
+    specs: list[str] = field(default_factory=list)
     # rules whose only address test is "-d HOST": HOST -> their positions; other rules: always tried
     by_dst: dict[str, list[int]] = field(default_factory=dict)
     by_dport: dict[int, list[int]] = field(default_factory=dict)  # no "-d HOST" but one "--dport N"
@@ -85,6 +86,12 @@ class Chain:
     reads_done: bool = False
     memo: dict[tuple[object, ...], list[tuple[dict[str, object], list[TraceHop], str, float]]] = field(
         default_factory=dict)
+
+    def rule(self, pos: int) -> Rule:
+        r = self.rules[pos]
+        if r is None:
+            r = self.rules[pos] = compile_rule(pos + 1, self.specs[pos])
+        return r
 
 
 # --------------------------------------------------------------------------- tokenising
@@ -525,21 +532,48 @@ def get_chain(ipt: Iptables, table: str, name: str) -> Optional[Chain]:
     raw = t.chains.get(name)
     if raw is None:
         return None
-    rules = [compile_rule(i + 1, r.spec) for i, r in enumerate(raw.rules)]
-    ch = Chain(name=name, policy=raw.policy, rules=rules)
-    if len(rules) > 32:  # index long chains (KUBE-SERVICES, KUBE-NODEPORTS) by destination and port
-        ch.indexed = True
-        for pos, r in enumerate(rules):
-            if r.bad is not None:
-                ch.others.append(pos)
-            elif r.dst_exact is not None:
-                ch.by_dst.setdefault(r.dst_exact, []).append(pos)
-            elif r.dports is not None and not r.dports_neg and len(r.dports) == 1 and r.dports[0][0] == r.dports[0][1]:
-                ch.by_dport.setdefault(r.dports[0][0], []).append(pos)
+    specs = [r.spec for r in raw.rules]
+    if len(specs) <= 32:
+        ch = Chain(name=name, policy=raw.policy, rules=[compile_rule(i + 1, sp) for i, sp in enumerate(specs)],
+                   specs=specs)
+    else:  # a long chain (KUBE-SERVICES, KUBE-NODEPORTS): indexed by destination and port, compiled lazily
+        ch = Chain(name=name, policy=raw.policy, rules=[None] * len(specs), specs=specs, indexed=True)
+        for pos, sp in enumerate(specs):
+            dst, dport = _quick_keys(sp)
+            if dst is not None:
+                ch.by_dst.setdefault(dst, []).append(pos)
+            elif dport is not None:
+                ch.by_dport.setdefault(dport, []).append(pos)
             else:
                 ch.others.append(pos)
     store[(table, name)] = ch
     return ch
+
+
+def _quick_keys(spec: str) -> tuple[Optional[str], Optional[int]]:
+    """A rule's single positive ``-d HOST`` and ``--dport N``, read without compiling it. A
+    rule with ``-d HOST`` matches no other destination (its matches are ANDed), so the index
+    may skip it for every other one — even when the rest of the rule cannot be read."""
+    toks = tokenize(spec)
+    dst: Optional[str] = None
+    dport: Optional[int] = None
+    neg = False
+    for i, t in enumerate(toks):
+        if t == "!":
+            neg = True
+            continue
+        if t in ("-j", "-g", "--jump", "--goto"):
+            break
+        if i + 1 < len(toks):
+            v = toks[i + 1]
+            if t in ("-d", "--destination", "--dst") and not neg and "," not in v:
+                n = net(v)
+                if n is not None and n[2] == (32 if n[0] == 4 else 128):
+                    dst = _int_to_ip(n[0], n[1])
+            elif t in ("--dport", "--destination-port") and not neg and v.isdigit():
+                dport = int(v)
+        neg = False
+    return dst, dport
 
 
 def _candidates(ch: Chain, dst: str, dport: int, start: int) -> "range | list[int]":
@@ -691,6 +725,9 @@ def chain_reads(ipt: Iptables, table: str, chain: str, seen: Optional[set[str]] 
         return None
     if ch.reads_done:
         return ch.reads
+    if ch.indexed:  # a long chain is walked through its index, not memoized
+        ch.reads, ch.reads_done = None, True
+        return None
     seen = seen or set()
     if chain in seen:
         return None
@@ -698,13 +735,15 @@ def chain_reads(ipt: Iptables, table: str, chain: str, seen: Optional[set[str]] 
     acc: set[str] = set()
     ok = True
     own: list[set[str]] = []
-    for r in ch.rules:
+    for pos in range(len(ch.rules)):
+        r = ch.rule(pos)
         rr = _rule_reads(r)
         if rr is None or "all" in rr or "dst" in rr:  # dst-keyed chains (KUBE-SERVICES) are not memoized
             ch.reads, ch.reads_done = None, True
             return None
         own.append(rr)
-    for r, rr in zip(ch.rules, own):
+    for pos, rr in enumerate(own):
+        r = ch.rule(pos)
         acc |= rr
         t = r.target
         if t and t not in ("ACCEPT", "DROP", "REJECT", "RETURN", "DNAT", "SNAT", "MASQUERADE", "REDIRECT") \
@@ -781,7 +820,7 @@ def _walk(ipt: Iptables, table: str, chain: str, p: Pkt, e: Env, depth: int = 0)
         pk, start = stack.pop()
         done = False
         for pos in _candidates(ch, pk.dst, pk.dport, start):
-            r = ch.rules[pos]
+            r = ch.rule(pos)
             if r.bad is not None:
                 _hop(pk, e, table, chain, r, "unknown")
                 exits.append((pk, f"UNKNOWN:{table}/{chain} rule {r.index} `{r.text}`: {r.bad}"))
