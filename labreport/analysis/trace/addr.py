@@ -47,14 +47,14 @@ def net(s: str) -> Optional[Net]:
         host, _, plen = s.strip().partition("/")
         v4 = _v4(host)
         if v4 is not None and (not plen or (plen.isdigit() and int(plen) <= 32)):
-            n = int(plen) if plen else 32
-            mask = ((1 << n) - 1) << (32 - n) if n else 0
-            return 4, v4 & mask, n
+            bits = int(plen) if plen else 32
+            mask = ((1 << bits) - 1) << (32 - bits) if bits else 0
+            return 4, v4 & mask, bits
     try:
-        n = ipaddress.ip_network(s.strip(), strict=False)
+        nw = ipaddress.ip_network(s.strip(), strict=False)
     except ValueError:
         return None
-    return n.version, int(n.network_address), n.prefixlen
+    return nw.version, int(nw.network_address), nw.prefixlen
 
 
 def in_net(ip: str, n: Net) -> bool:
