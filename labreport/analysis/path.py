@@ -20,7 +20,7 @@ it), besides an English ``detail``. A hop whose record was not collected says so
 from __future__ import annotations
 
 import ipaddress
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from labreport.analysis.model import (
     Analysis, Endpoint, Hop, NodeAnalysis, NodeDevice, Overlay, ServiceRecord, TrafficPath, VethPair,
@@ -116,6 +116,7 @@ class _Where:
     def __init__(self, node: Optional[str], veth: Optional[VethPair] = None, pod: Optional[str] = None,
                  via: str = "") -> None:
         self.node, self.veth, self.pod, self.via = node, veth, pod, via
+        self.remote = False  # on another node than the path's source
 
 
 class _Index:
@@ -139,10 +140,10 @@ class _Index:
                     continue
                 meta = p.get("metadata") or {}
                 ips = [st.get("podIP")] + [x.get("ip") for x in st.get("podIPs") or [] if isinstance(x, dict)]
-                for x in ips:
-                    if x:
-                        self.by_ip.setdefault(x, _Where(node, None, f"{meta.get('namespace')}/{meta.get('name')}",
-                                                        "api"))
+                for pip in ips:
+                    if pip:
+                        self.by_ip.setdefault(pip, _Where(node, None, f"{meta.get('namespace')}/{meta.get('name')}",
+                                                          "api"))
         # 4. a node whose bridge subnet holds it
         self.subnets: list[tuple[Any, str, str]] = []
         for n in snapshot.nodes:
@@ -152,9 +153,9 @@ class _Index:
             for link in ns.links:
                 if not (link.name in ("cni0", "weave", "docker0", "cbr0") or link.kind == "bridge"):
                     continue
-                for a in link.addresses:
-                    if a.family == "inet" and a.prefixlen < 32:
-                        net = _net(f"{a.local}/{a.prefixlen}")
+                for addr in link.addresses:
+                    if addr.family == "inet" and addr.prefixlen < 32:
+                        net = _net(f"{addr.local}/{addr.prefixlen}")
                         if net is not None:
                             self.subnets.append((net, n.name, link.name))
 
@@ -260,7 +261,8 @@ def _choose_from(snapshot: Snapshot, analysis: Analysis, from_node: Optional[str
     return snapshot.nodes[0].name if snapshot.nodes else None
 
 
-def _choose_service(recs: list[ServiceRecord], service: Optional[str], where) -> tuple[Optional[ServiceRecord], Optional[Endpoint]]:
+def _choose_service(recs: list[ServiceRecord], service: Optional[str],
+                    where: Callable[[Endpoint], "_Where"]) -> tuple[Optional[ServiceRecord], Optional[Endpoint]]:
     if service:
         cands = [r for r in recs if _matches(r, service)]
     else:
@@ -320,7 +322,7 @@ def trace_path(snapshot: Snapshot, analysis: Analysis, service: Optional[str] = 
         host, _ = split_hostport(ep.address)
         if host not in cache:
             w = index.locate(host)
-            w.remote = w.node is not None and w.node != src_name  # type: ignore[attr-defined]
+            w.remote = w.node is not None and w.node != src_name
             cache[host] = w
         return cache[host]
 
@@ -478,7 +480,8 @@ def trace_path(snapshot: Snapshot, analysis: Analysis, service: Optional[str] = 
             complete = False
         bridge = _bridge_of(dst, dst_na, w.veth) if dst is not None else None
         if dst_overlay is not None:
-            droute = _route_for(dst.node_netns().routes, host) if dst is not None and dst.node_netns() else None
+            dns = dst.node_netns() if dst is not None else None
+            droute = _route_for(dns.routes, host) if dns is not None else None
             add("overlay_in", dst_name, "device", dst_overlay.name, _ev(dst, "ip-addr"),
                 None if droute else _why(f"no `ip route` from {dst_name}; the pod subnet is on {bridge or '?'}",
                                          "no_dst_routes", node=dst_name, bridge=bridge or "?"),
