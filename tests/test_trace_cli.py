@@ -123,3 +123,22 @@ def test_ipvs_virtual_server_branches_by_scheduler(capsys, tmp_path):
     assert all(any(h["kind"] == "ipvs" for h in o["hops"]) for o in outs)
     # routes were not collected: where each real server lives is unknown, and said so
     assert all(o["result"] == "unknown" and "not collected" in o["reason"] for o in outs)
+
+
+def test_all_fronts_json(capsys):
+    assert main(["trace", str(LIVE), "--all", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["fronts"]
+    web = [r for r in rows if r["service"] == "default/web:http"]
+    assert {(r["kind"], r["source_kind"]) for r in web} == {("cluster-ip", "pod"), ("cluster-ip", "outside"),
+                                                          ("node-port", "pod"), ("node-port", "outside")}
+    for r in web:
+        assert len(r["outcomes"]) == 3 and abs(sum(o["probability"] for o in r["outcomes"]) - 1) < 1e-9
+
+
+def test_nft_snapshot_text_output(tmp_path, capsys):
+    text = (ROOT / "tests" / "fixtures" / "kube-proxy-tests" / "nft-TestTracePacketV4.nft").read_text("utf-8")
+    ruleset = get("nft").parse(text, source="t").value
+    save(Snapshot(nodes=[NodeSnapshot(name="n", nftables=ruleset)]), tmp_path)
+    assert main(["trace", str(tmp_path), "--from", "10.0.0.2", "--to", "172.30.0.46:80"]) == 0
+    out = capsys.readouterr().out
+    assert "REJECTED" in out and "nftables kube-proxy/reject-chain" in out and "reject" in out

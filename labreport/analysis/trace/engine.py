@@ -370,6 +370,10 @@ def _run_flow(world: World, flow: Flow, hops: bool) -> TraceResult:
         res.notes.append(f"{m.name}: no iptables, nftables or IPVS rules in the snapshot")
     if not m.has_routes:
         res.notes.append(f"{m.name}: no routes in the snapshot (`ip route` not collected)")
+    for n in world.nodes.values():
+        if n.other_tables:
+            res.notes.append(f"{n.name}: routing tables {', '.join(n.other_tables)} exist but its ip rules were not "
+                             "collected: the main table decides here")
     return res
 
 

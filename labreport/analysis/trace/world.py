@@ -63,6 +63,7 @@ class NodeModel:
     routes: list[RouteEntry] = field(default_factory=list)
     has_routes: bool = False
     has_links: bool = False
+    other_tables: list[str] = field(default_factory=list)  # routing tables besides main (policy routing)
     neighbours: dict[str, str] = field(default_factory=dict)  # ip -> lladdr
     fdb: dict[str, str] = field(default_factory=dict)  # mac -> remote ip (vxlan)
     veth_by_host: dict[str, VethPair] = field(default_factory=dict)
@@ -167,7 +168,11 @@ def _node_model(node: NodeSnapshot, na: Any) -> NodeModel:
                 local.add(r.dst.split("/")[0])
             if r.type == "broadcast" and r.dst:
                 bcast.add(r.dst.split("/")[0])
-            if r.table not in (None, "main", "254"):
+            if r.table not in (None, "main", "254", "local", "255"):
+                if r.table not in m.other_tables:
+                    m.other_tables.append(r.table)
+                continue
+            if r.table in ("local", "255"):
                 continue
             if r.type in ("local", "broadcast", "multicast", "anycast"):
                 continue
