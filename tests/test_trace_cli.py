@@ -108,3 +108,37 @@ def test_analyze_service_matcher(capsys, word):
     assert rc == 0
     names = {s["name"] for n in data["nodes"] for s in n["services"]}
     assert "default/web:http" in names
+
+
+def test_ipvs_virtual_server_branches_by_scheduler(capsys, tmp_path):
+    from labreport.snapshot import NodeInfo
+
+    text = (ROOT / "tests" / "fixtures" / "parsers" / "ipvsadm" / "opsnull-251-ipvsadm-Ln.txt").read_text("utf-8")
+    ipvs = get("ipvsadm").parse(text, source="opsnull-251-ipvsadm-Ln.txt").value
+    save(Snapshot(nodes=[NodeSnapshot(name="vm01", ipvs=ipvs, info=NodeInfo(kube_proxy_mode="ipvs"))]), tmp_path)
+    d = run_json(capsys, str(tmp_path), "--from", "198.51.100.1", "--to", "10.253.102.0:32429")
+    outs = d["outcomes"]
+    assert sorted(o["dnat"] for o in outs) == ["10.253.102.4:80", "10.253.35.7:80", "10.253.56.7:80", "10.253.7.7:80"]
+    assert all(abs(o["probability"] - 0.25) < 1e-9 for o in outs)
+    assert all(any(h["kind"] == "ipvs" for h in o["hops"]) for o in outs)
+    # routes were not collected: where each real server lives is unknown, and said so
+    assert all(o["result"] == "unknown" and "not collected" in o["reason"] for o in outs)
+
+
+def test_all_fronts_json(capsys):
+    assert main(["trace", str(LIVE), "--all", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["fronts"]
+    web = [r for r in rows if r["service"] == "default/web:http"]
+    assert {(r["kind"], r["source_kind"]) for r in web} == {("cluster-ip", "pod"), ("cluster-ip", "outside"),
+                                                          ("node-port", "pod"), ("node-port", "outside")}
+    for r in web:
+        assert len(r["outcomes"]) == 3 and abs(sum(o["probability"] for o in r["outcomes"]) - 1) < 1e-9
+
+
+def test_nft_snapshot_text_output(tmp_path, capsys):
+    text = (ROOT / "tests" / "fixtures" / "kube-proxy-tests" / "nft-TestTracePacketV4.nft").read_text("utf-8")
+    ruleset = get("nft").parse(text, source="t").value
+    save(Snapshot(nodes=[NodeSnapshot(name="n", nftables=ruleset)]), tmp_path)
+    assert main(["trace", str(tmp_path), "--from", "10.0.0.2", "--to", "172.30.0.46:80"]) == 0
+    out = capsys.readouterr().out
+    assert "REJECTED" in out and "nftables kube-proxy/reject-chain" in out and "reject" in out

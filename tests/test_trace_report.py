@@ -67,3 +67,30 @@ def test_seed001_section_says_unknown_and_why(tmp_path):
     assert a.traffic and all(o.result == "unknown" for r in a.traffic for o in r.outcomes)
     assert all(r.elsewhere for r in a.traffic if r.source == "pod")
     assert "no pod of k8s-master" in (a.traffic_note or "")
+
+
+def test_per_service_section_drop_and_masquerade_from_kube_proxy_rules(tmp_path):
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from test_trace_kube_proxy import FIX, node_with
+
+    from labreport.snapshot import save
+
+    snap = node_with((FIX / "iptables-TestTracePacket.iptables-save").read_text("utf-8"), ["192.168.0.2"])
+    a = analyze(snap)
+    rows = {(r.service, r.kind): r for r in a.traffic}
+    # eTP Local without a local endpoint: an outside client is dropped, by the rule kube-proxy wrote for it
+    ext = rows[("ns2/svc2:p80", "external-ip")]
+    assert [o.result for o in ext.outcomes] == ["dropped"]
+    assert "KUBE-EXTERNAL-SERVICES" in ext.outcomes[0].reason and "has no local endpoints" in ext.outcomes[0].reason
+    # eTP Cluster: two endpoints of 1/2, masqueraded
+    svc4 = rows[("ns4/svc4:p80", "external-ip")]
+    assert sorted((o.dnat, o.share, o.masquerade) for o in svc4.outcomes) == [
+        ("10.180.0.4:80", 0.5, True), ("10.180.0.5:80", 0.5, True)]
+    save(snap, tmp_path / "snap")
+    assert main(["render", str(tmp_path / "snap"), "--format", "md", "--lang", "en", "--out", str(tmp_path / "r"),
+                 "-q"]) == 0
+    md = (tmp_path / "r" / "report.md").read_text("utf-8")
+    assert "DROPPED by iptables filter KUBE-EXTERNAL-SERVICES rule 1" in md
+    assert "50 % → 10.180.0.4:80 (DNAT), then not known" in md

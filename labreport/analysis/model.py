@@ -197,6 +197,7 @@ class TrafficOutcome(Record):
     result: Literal["delivered", "dropped", "rejected", "unknown"]
     share: float  # probability of this outcome
     endpoint: Optional[str] = None  # "ip:port" reached (after DNAT)
+    dnat: Optional[str] = None  # the DNAT target, when a rule rewrote the destination
     pod: Optional[str] = None
     node: Optional[str] = None
     masquerade: bool = False  # the receiver sees a rewritten source address

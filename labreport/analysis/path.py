@@ -133,10 +133,10 @@ class _Index:
                     continue
                 meta = p.get("metadata") or {}
                 ips = [st.get("podIP")] + [x.get("ip") for x in st.get("podIPs") or [] if isinstance(x, dict)]
-                for x in ips:
-                    if x:
-                        self.by_ip.setdefault(x, _Where(node, None, f"{meta.get('namespace')}/{meta.get('name')}",
-                                                        "api"))
+                for pip in ips:
+                    if pip:
+                        self.by_ip.setdefault(pip, _Where(node, None, f"{meta.get('namespace')}/{meta.get('name')}",
+                                                          "api"))
         # 4. a node whose bridge subnet holds it
         self.subnets: list[tuple[Any, str, str]] = []
         for n in snapshot.nodes:

@@ -32,9 +32,7 @@ def _ev(node: Optional[NodeSnapshot], *prefixes: str) -> Optional[str]:
 
 
 def _fmt_prob(p: Optional[float]) -> str:
-    if p is None:
-        return "1 (last rule)"
-    return f"{p:.4f}".rstrip("0").rstrip(".") if p < 1 else "1"
+    return format_probability(None if p is None else min(p, 1.0), missing="1 (last rule)")
 
 
 def _rule_prob(rule: Optional[str]) -> Optional[float]:
@@ -90,6 +88,8 @@ def _hops(snapshot: Snapshot, w: World, o: Outcome, vip: str, proto: str) -> lis
     svc_chain: Optional[str] = None
     tr = o.hops
     for i, h in enumerate(tr):
+        if i == 0 and h.kind in ("device", "wire"):
+            continue  # where the packet starts (the process, the pod's eth0, the outside client)
         node = snapshot.node(h.node or "")
         m = w.node(h.node)
         if h.kind == "netfilter":
@@ -110,8 +110,6 @@ def _hops(snapshot: Snapshot, w: World, o: Outcome, vip: str, proto: str) -> lis
             remote = (after.primary if after is not None else None) or "?"
             add("overlay_out", h.node, "device", h.device or "?", _ev(node, "ip-addr", "ip-link"), h.detail or "",
                 dev=h.device, kind=_kind(m, h.device), remote=remote)
-        elif h.kind == "wire" and i > 0 and h.node == tr[0].node and tr[0].kind == "entry" and i == 1:
-            continue  # the entry of an outside packet
         elif h.kind == "wire":
             up = m.uplink if m is not None else None
             src_addr = (m.primary if m is not None else None) or "?"

@@ -10,9 +10,11 @@ callers, or the IP (``IP`` / ``IP:port``) of one of its endpoints (a pod IP). Us
 from __future__ import annotations
 
 import difflib
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
-from labreport.analysis.model import ServiceRecord
+if TYPE_CHECKING:  # annotations only: analysis.model imports observed, which traces
+    from labreport.analysis.model import ServiceRecord
+
 
 
 def _split(addr: str) -> tuple[str, str]:

@@ -77,7 +77,7 @@ def service_traffic(snapshot: Snapshot, analysis: Analysis,
                 source_label=label, source_ip=src, source_pod=place.pod if place and source == "pod" else None,
                 elsewhere=source == "pod" and not here, node=node,
                 outcomes=[TrafficOutcome(result=o.result, share=o.probability, endpoint=o.endpoint if o.result
-                                         in ("delivered", "unknown") else None, pod=o.pod, node=o.node,
+                                         in ("delivered", "unknown") else None, dnat=o.dnat, pod=o.pod, node=o.node,
                                          masquerade=o.masquerade, reason=o.reason) for o in res.outcomes]))
     if recs and not any(p.node == node and p.veth is not None for p in w.pods.values()):
         why = (f"no pod of {node} (the node whose rules were collected) is in the snapshot: pod traffic is traced "

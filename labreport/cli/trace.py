@@ -18,12 +18,9 @@ from labreport.errors import LabreportError
 
 
 def _fmt_p(p: float) -> str:
-    from fractions import Fraction
+    from labreport.analysis.probability import format_probability
 
-    f = Fraction(p).limit_denominator(1000)
-    if abs(float(f) - p) < 1e-9 and f.denominator > 1:
-        return f"{f.numerator}/{f.denominator}"
-    return f"{p:.4g}"
+    return format_probability(p, style="fraction")
 
 
 def _print_result(res, as_json: bool, fmt: Optional[str] = None) -> None:  # type: ignore[no-untyped-def]

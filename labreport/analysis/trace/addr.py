@@ -9,9 +9,28 @@ from typing import Optional
 Net = tuple[int, int, int]  # (version, network as int, prefix length)
 
 
+def _v4(s: str) -> Optional[int]:
+    """A dotted quad as an int, without the ipaddress module (the common case, fast)."""
+    parts = s.split(".")
+    if len(parts) != 4:
+        return None
+    n = 0
+    for q in parts:
+        if not q.isdigit() or len(q) > 3 or (len(q) > 1 and q[0] == "0"):
+            return None
+        v = int(q)
+        if v > 255:
+            return None
+        n = (n << 8) | v
+    return n
+
+
 @lru_cache(maxsize=200_000)
 def ip_int(s: str) -> Optional[tuple[int, int]]:
     """"10.0.0.1" → (4, 167772161); None when not an address."""
+    v4 = _v4(s) if ":" not in s else None
+    if v4 is not None:
+        return 4, v4
     try:
         a = ipaddress.ip_address(s)
     except ValueError:
@@ -24,11 +43,18 @@ def net(s: str) -> Optional[Net]:
     """"10.0.0.0/8" / "10.0.0.1" / "default" → (version, network, prefixlen)."""
     if s == "default":
         return (4, 0, 0)
+    if ":" not in s:
+        host, _, plen = s.strip().partition("/")
+        v4 = _v4(host)
+        if v4 is not None and (not plen or (plen.isdigit() and int(plen) <= 32)):
+            bits = int(plen) if plen else 32
+            mask = ((1 << bits) - 1) << (32 - bits) if bits else 0
+            return 4, v4 & mask, bits
     try:
-        n = ipaddress.ip_network(s.strip(), strict=False)
+        nw = ipaddress.ip_network(s.strip(), strict=False)
     except ValueError:
         return None
-    return n.version, int(n.network_address), n.prefixlen
+    return nw.version, int(nw.network_address), nw.prefixlen
 
 
 def in_net(ip: str, n: Net) -> bool:

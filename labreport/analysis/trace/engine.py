@@ -58,7 +58,7 @@ class _Run:
             p.out_if = re_.route.dev
         if p.dst in m.local or _loopback(p.dst):
             p.out_if = "lo"
-        self.hop(p, "entry", m.name, m.netns, None, f"a process on {m.name} connects from {p.src or '?'} to "
+        self.hop(p, "device", m.name, m.netns, None, f"a process on {m.name} connects from {p.src or '?'} to "
                  f"{hostport(p.dst, p.dport)} ({p.proto})")
         going, stopped = run_hook(m, "OUTPUT", [p])
         self.stopped(stopped, m)
@@ -86,8 +86,9 @@ class _Run:
 
     def from_pod(self, m: NodeModel, p: Pkt, netns: Optional[str], host_if: Optional[str], pod: str,
                  pod_if: Optional[str]) -> None:
-        self.hop(p, "entry", m.name, netns, pod_if or "eth0",
-                 f"the pod {pod} sends {p.src} → {hostport(p.dst, p.dport)} ({p.proto}) from its {pod_if or 'eth0'}")
+        who = f"the pod {pod}" if pod and pod != "?" else f"the pod at {p.src}"
+        self.hop(p, "device", m.name, netns, pod_if or "eth0",
+                 f"{who} sends {p.src} → {hostport(p.dst, p.dport)} ({p.proto}) from its {pod_if or 'eth0'}")
         if host_if:
             self.hop(p, "veth", m.name, m.netns, host_if, f"{pod_if or 'eth0'} is the peer of {host_if} on {m.name}")
         p.in_if = host_if
@@ -105,7 +106,8 @@ class _Run:
         self.stopped(stopped, m)
         for p in going:
             p.bridged = False
-            if p.dst in m.local or _loopback(p.dst) or (m.ipvs_mode and self._ipvs_vs(m, p) is not None):
+            if p.dst in m.local or p.dst in m.broadcast or _loopback(p.dst) or (
+                    m.ipvs_mode and self._ipvs_vs(m, p) is not None):
                 self.local_in(m, p, depth)
             else:
                 self.forward(m, p, depth)
@@ -282,7 +284,8 @@ class _Run:
         return None
 
     def ipvs(self, m: NodeModel, p: Pkt, vs: IpvsVirtualServer, depth: int) -> None:
-        reals = [r for r in vs.real_servers if (r.weight or 0) > 0]
+        # weight 0 = quiesced (no new connections); no weight in the listing (--stats): counted as equal
+        reals = [r for r in vs.real_servers if r.weight is None or r.weight > 0]
         label = f"{vs.protocol} {hostport(str(vs.address), vs.port)} {vs.scheduler or ''}".strip()
         if not reals:
             self.hop(p, "ipvs", m.name, m.netns, "kube-ipvs0", f"IPVS virtual server {label} has no real server "
@@ -290,10 +293,11 @@ class _Run:
             self.finish(p, "rejected", f"IPVS {label}: no real servers", node=m.name)
             return
         sched = str(vs.scheduler or "rr")
+        weighted = sched in ("wrr", "wlc", "lblc", "lblcr", "sed") and all(r.weight is not None for r in reals)
         total = sum(int(r.weight or 0) for r in reals)
         for r in reals:
             q = p.copy()
-            share = (int(r.weight or 0) / total) if sched in ("wrr", "wlc", "lblc", "lblcr", "sed") else 1 / len(reals)
+            share = (int(r.weight or 0) / total) if weighted and total else 1 / len(reals)
             q.prob *= share
             q.dst, q.dport = str(r.address), int(r.port or q.dport)
             q.dnat = hostport(q.dst, q.dport)
@@ -332,8 +336,12 @@ def _loopback(ip: str) -> bool:
 def run_flow(world: World, flow: Flow, hops: bool = True) -> TraceResult:
     """Trace one flow (its first packet) through the world; never raises for missing data.
     ``hops=False``: outcomes without their hop lists (``trace --all``)."""
+    import gc
+
     from labreport.perf import gc_paused
 
+    if not gc.isenabled():  # already paused (trace --all): no context manager per flow
+        return _run_flow(world, flow, hops)
     with gc_paused():  # short-lived acyclic records; see labreport.perf
         return _run_flow(world, flow, hops)
 
@@ -362,6 +370,10 @@ def _run_flow(world: World, flow: Flow, hops: bool) -> TraceResult:
         res.notes.append(f"{m.name}: no iptables, nftables or IPVS rules in the snapshot")
     if not m.has_routes:
         res.notes.append(f"{m.name}: no routes in the snapshot (`ip route` not collected)")
+    for n in world.nodes.values():
+        if n.other_tables:
+            res.notes.append(f"{n.name}: routing tables {', '.join(n.other_tables)} exist but its ip rules were not "
+                             "collected: the main table decides here")
     return res
 
 

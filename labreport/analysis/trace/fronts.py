@@ -3,15 +3,17 @@ IPs), traced from a pod and from outside the cluster; one summary row each. Pure
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
-from labreport.analysis.model import Analysis, ServiceRecord
 from labreport.analysis.probability import format_probability
 from labreport.analysis.trace.engine import run_flow
 from labreport.analysis.trace.model import Flow, Outcome
 from labreport.analysis.trace.resolve import all_services, rules_node
 from labreport.analysis.trace.world import World
 from labreport.snapshot import Record
+
+if TYPE_CHECKING:  # annotations only: analysis.model imports observed, which traces
+    from labreport.analysis.model import Analysis, ServiceRecord
 
 OUTSIDE = "203.0.113.7"  # TEST-NET-3 (RFC 5737): an address outside any cluster
 

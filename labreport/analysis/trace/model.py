@@ -21,7 +21,7 @@ from pydantic import ConfigDict, Field
 from labreport.snapshot import Record
 
 Result = Literal["delivered", "dropped", "rejected", "unknown"]
-HopKind = Literal["netfilter", "route", "device", "bridge", "veth", "encap", "wire", "deliver", "ipvs", "entry"]
+HopKind = Literal["netfilter", "route", "device", "bridge", "veth", "encap", "wire", "deliver", "ipvs"]
 
 NETFILTER_KEYS = ("kind", "node", "netns", "hook", "family", "backend", "table", "chain", "rule_index", "rule",
                   "verdict")

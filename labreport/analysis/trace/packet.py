@@ -46,7 +46,11 @@ class Pkt:
 
     def copy(self) -> "Pkt":
         p = Pkt.__new__(Pkt)
-        for k in Pkt.__slots__:
-            setattr(p, k, getattr(self, k))
+        p.src, p.dst, p.sport, p.dport, p.proto = self.src, self.dst, self.sport, self.dport, self.proto
+        p.mark, p.ctmark, p.in_if, p.out_if = self.mark, self.ctmark, self.in_if, self.out_if
+        p.dnat, p.snat, p.masq, p.prob = self.dnat, self.snat, self.masq, self.prob
         p.hops = list(self.hops) if self.record else self.hops
+        p.node, p.netns, p.nat_dst_done, p.nat_src_done = self.node, self.netns, self.nat_dst_done, self.nat_src_done
+        p.family, p.phys_in, p.phys_out, p.bridged = self.family, self.phys_in, self.phys_out, self.bridged
+        p.local_out, p.record, p.last = self.local_out, self.record, self.last
         return p

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
-from labreport.analysis.model import Analysis, ServiceRecord
 from labreport.analysis.service_match import closest, match_services
 from labreport.analysis.trace.addr import ip_int, split_hostport
 from labreport.analysis.trace.model import Flow
 from labreport.analysis.trace.world import World
+
+if TYPE_CHECKING:  # annotations only: analysis.model imports observed, which traces
+    from labreport.analysis.model import Analysis, ServiceRecord
 
 
 class ResolveError(ValueError):

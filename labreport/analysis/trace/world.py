@@ -6,13 +6,15 @@ address. Built once per snapshot (linear in its size); pure.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
-from labreport.analysis.model import Analysis, VethPair
 from labreport.analysis.trace import netfilter
 from labreport.analysis.trace.addr import Net, in_net, ip_int, net
 from labreport.analysis.trace.netfilter import HookEntry
 from labreport.snapshot import IpvsVirtualServer, Link, NodeSnapshot, Route, Snapshot
+
+if TYPE_CHECKING:  # annotations only: analysis.model imports observed, which traces
+    from labreport.analysis.model import Analysis, VethPair
 
 BRIDGE_NAMES = ("cni0", "docker0", "cbr0", "weave", "kube-bridge")
 VXLAN_NAMES = ("flannel.1", "vxlan.calico", "vxlan0", "flannel-v6.1", "weave")
@@ -55,11 +57,13 @@ class NodeModel:
     netns: str
     snap: NodeSnapshot
     local: frozenset[str] = frozenset()
+    broadcast: frozenset[str] = frozenset()  # the subnets' broadcast addresses (delivered locally)
     links: dict[str, Link] = field(default_factory=dict)
     addr_of_dev: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
     routes: list[RouteEntry] = field(default_factory=list)
     has_routes: bool = False
     has_links: bool = False
+    other_tables: list[str] = field(default_factory=list)  # routing tables besides main (policy routing)
     neighbours: dict[str, str] = field(default_factory=dict)  # ip -> lladdr
     fdb: dict[str, str] = field(default_factory=dict)  # mac -> remote ip (vxlan)
     veth_by_host: dict[str, VethPair] = field(default_factory=dict)
@@ -145,12 +149,15 @@ def _node_model(node: NodeSnapshot, na: Any) -> NodeModel:
     ns = node.node_netns()
     m = NodeModel(name=node.name, netns=(ns.name if ns is not None else node.name), snap=node)
     local: set[str] = {"127.0.0.1", "::1"}
+    bcast: set[str] = {"255.255.255.255"}
     if ns is not None:
         m.has_links = bool(ns.links)
         for link in ns.links:
             m.links[link.name] = link
             for a in link.addresses:
                 local.add(a.local)
+                if a.broadcast:
+                    bcast.add(a.broadcast)
                 m.addr_of_dev.setdefault(link.name, []).append((a.local, a.prefixlen))
             if link.vxlan is not None:
                 for f in link.vxlan.fdb:
@@ -159,7 +166,13 @@ def _node_model(node: NodeSnapshot, na: Any) -> NodeModel:
         for r in ns.routes:
             if r.type == "local" and r.dst:
                 local.add(r.dst.split("/")[0])
-            if r.table not in (None, "main", "254"):
+            if r.type == "broadcast" and r.dst:
+                bcast.add(r.dst.split("/")[0])
+            if r.table not in (None, "main", "254", "local", "255"):
+                if r.table not in m.other_tables:
+                    m.other_tables.append(r.table)
+                continue
+            if r.table in ("local", "255"):
                 continue
             if r.type in ("local", "broadcast", "multicast", "anycast"):
                 continue
@@ -172,6 +185,7 @@ def _node_model(node: NodeSnapshot, na: Any) -> NodeModel:
             if nb.lladdr:
                 m.neighbours[nb.dst] = nb.lladdr.lower()
     m.local = frozenset(local)
+    m.broadcast = frozenset(bcast)
     if na is not None:
         m.bridges = dict(na.bridges)
         for vp in na.veth_pairs:
@@ -203,7 +217,15 @@ def _node_model(node: NodeSnapshot, na: Any) -> NodeModel:
 
 
 def build_world(snapshot: Snapshot, analysis: Optional[Analysis] = None) -> World:
+    from labreport.perf import gc_paused
+
+    with gc_paused():  # ~10^4 compiled rules, acyclic; see labreport.perf
+        return _build_world(snapshot, analysis)
+
+
+def _build_world(snapshot: Snapshot, analysis: Optional[Analysis]) -> World:
     w = World(snapshot=snapshot)
+    from labreport.analysis.trace import iptables as ipt_mod
     from labreport.analysis.trace import nft as nft_mod
 
     for node in snapshot.nodes:
@@ -211,6 +233,12 @@ def build_world(snapshot: Snapshot, analysis: Optional[Analysis] = None) -> Worl
         m = _node_model(node, na)
         if node.nftables is not None:
             m.nft_entries = nft_mod.entries_for(node.nftables, m)
+        for ipt in (node.iptables, node.ip6tables):  # the long chains (KUBE-SERVICES …) compiled now, once
+            if ipt is not None:
+                for tname, table in ipt.tables.items():
+                    for cname, chain in table.chains.items():
+                        if len(chain.rules) > 32:
+                            ipt_mod.get_chain(ipt, tname, cname)
         w.nodes[node.name] = m
         for ip in m.local:
             if ip not in ("127.0.0.1", "::1"):
