@@ -108,3 +108,18 @@ def test_analyze_service_matcher(capsys, word):
     assert rc == 0
     names = {s["name"] for n in data["nodes"] for s in n["services"]}
     assert "default/web:http" in names
+
+
+def test_ipvs_virtual_server_branches_by_scheduler(capsys, tmp_path):
+    from labreport.snapshot import NodeInfo
+
+    text = (ROOT / "tests" / "fixtures" / "parsers" / "ipvsadm" / "opsnull-251-ipvsadm-Ln.txt").read_text("utf-8")
+    ipvs = get("ipvsadm").parse(text, source="opsnull-251-ipvsadm-Ln.txt").value
+    save(Snapshot(nodes=[NodeSnapshot(name="vm01", ipvs=ipvs, info=NodeInfo(kube_proxy_mode="ipvs"))]), tmp_path)
+    d = run_json(capsys, str(tmp_path), "--from", "198.51.100.1", "--to", "10.253.102.0:32429")
+    outs = d["outcomes"]
+    assert sorted(o["dnat"] for o in outs) == ["10.253.102.4:80", "10.253.35.7:80", "10.253.56.7:80", "10.253.7.7:80"]
+    assert all(abs(o["probability"] - 0.25) < 1e-9 for o in outs)
+    assert all(any(h["kind"] == "ipvs" for h in o["hops"]) for o in outs)
+    # routes were not collected: where each real server lives is unknown, and said so
+    assert all(o["result"] == "unknown" and "not collected" in o["reason"] for o in outs)

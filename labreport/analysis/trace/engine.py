@@ -282,7 +282,8 @@ class _Run:
         return None
 
     def ipvs(self, m: NodeModel, p: Pkt, vs: IpvsVirtualServer, depth: int) -> None:
-        reals = [r for r in vs.real_servers if (r.weight or 0) > 0]
+        # weight 0 = quiesced (no new connections); no weight in the listing (--stats): counted as equal
+        reals = [r for r in vs.real_servers if r.weight is None or r.weight > 0]
         label = f"{vs.protocol} {hostport(str(vs.address), vs.port)} {vs.scheduler or ''}".strip()
         if not reals:
             self.hop(p, "ipvs", m.name, m.netns, "kube-ipvs0", f"IPVS virtual server {label} has no real server "
@@ -290,10 +291,11 @@ class _Run:
             self.finish(p, "rejected", f"IPVS {label}: no real servers", node=m.name)
             return
         sched = str(vs.scheduler or "rr")
+        weighted = sched in ("wrr", "wlc", "lblc", "lblcr", "sed") and all(r.weight is not None for r in reals)
         total = sum(int(r.weight or 0) for r in reals)
         for r in reals:
             q = p.copy()
-            share = (int(r.weight or 0) / total) if sched in ("wrr", "wlc", "lblc", "lblcr", "sed") else 1 / len(reals)
+            share = (int(r.weight or 0) / total) if weighted and total else 1 / len(reals)
             q.prob *= share
             q.dst, q.dport = str(r.address), int(r.port or q.dport)
             q.dnat = hostport(q.dst, q.dport)

@@ -67,6 +67,7 @@ class Rule:
     goto: bool = False
     targs: dict[str, str] = field(default_factory=dict)
     bad: Optional[str] = None  # why this rule cannot be interpreted
+    reads: set[str] = field(default_factory=set)  # packet fields its extra matches read (for the chain memo)
 
 
 @dataclass
@@ -79,6 +80,11 @@ class Chain:
     by_dport: dict[int, list[int]] = field(default_factory=dict)  # no "-d HOST" but one "--dport N"
     others: list[int] = field(default_factory=list)
     indexed: bool = False
+    # the packet fields a walk of this chain reads (transitively), or None when it cannot be memoized
+    reads: Optional[tuple[str, ...]] = None
+    reads_done: bool = False
+    memo: dict[tuple[object, ...], list[tuple[dict[str, object], list[TraceHop], str, float]]] = field(
+        default_factory=dict)
 
 
 # --------------------------------------------------------------------------- tokenising
@@ -279,6 +285,7 @@ def _module_option(r: Rule, module: str, tok: str, t: list[str], i: int, neg: bo
                 hit = any(lo <= p.dport <= hi or lo <= p.sport <= hi for lo, hi in pr)
                 return hit != neg
             r.extras.append(both)
+            r.reads |= {'sport', 'dport'}
         elif tok.startswith("--d"):
             r.dports, r.dports_neg = ports, neg
         else:
@@ -299,6 +306,7 @@ def _module_option(r: Rule, module: str, tok: str, t: list[str], i: int, neg: bo
                 return None
             return (kind in types) != neg
         r.extras.append(addrtype)
+        r.reads |= {'src', 'dst', 'local'}
         return i + 2
     if tok in ("--limit-iface-in", "--limit-iface-out"):
         return i + 1
@@ -314,6 +322,7 @@ def _module_option(r: Rule, module: str, tok: str, t: list[str], i: int, neg: bo
             m = p.ctmark if ct else p.mark
             return ((m & mask) == value) != neg
         r.extras.append(mark)
+        r.reads |= {'mark', 'ctmark'}
         return i + 2
     if tok in ("--ctstate", "--state"):
         states = set(val.upper().split(","))
@@ -329,6 +338,7 @@ def _module_option(r: Rule, module: str, tok: str, t: list[str], i: int, neg: bo
                 mine.add("SNAT")
             return bool(mine & states) != neg
         r.extras.append(ctstate)
+        r.reads |= {'ct'}
         return i + 2
     if tok in ("--ctorigdst", "--ctorigsrc", "--ctreplsrc", "--ctrepldst", "--ctproto", "--ctstatus",
                "--ctdir", "--ctexpire", "--ctorigsrcport", "--ctorigdstport"):
@@ -373,6 +383,7 @@ def _module_option(r: Rule, module: str, tok: str, t: list[str], i: int, neg: bo
                 return None
             return any(in_net(ip, nn) for nn in nets) != neg
         r.extras.append(ipset)
+        r.reads |= {'src', 'dst'}
         return i + 3
     if tok in ("--return-nomatch", "--update-counters", "--update-subcounters", "--nfacct-name"):
         return i + (2 if tok == "--nfacct-name" else 1)
@@ -381,6 +392,7 @@ def _module_option(r: Rule, module: str, tok: str, t: list[str], i: int, neg: bo
             def bridged(p: Pkt, e: Env, neg: bool = neg) -> bool:
                 return p.bridged != neg
             r.extras.append(bridged)
+            r.reads |= {'phys'}
             return i + 1
         if tok in ("--physdev-in", "--physdev-out"):
             which = tok
@@ -395,11 +407,13 @@ def _module_option(r: Rule, module: str, tok: str, t: list[str], i: int, neg: bo
                     return None
                 return hit != neg
             r.extras.append(phys)
+            r.reads |= {'phys'}
             return i + 2
     if tok == "--syn":
         def syn(p: Pkt, e: Env, neg: bool = neg) -> bool:
             return (p.proto == "tcp") != neg
         r.extras.append(syn)
+        r.reads |= {'proto'}
         return i + 1
     if tok == "--tcp-flags":
         fmask, fcomp = set(val.split(",")), set((t[i + 2] if i + 2 < len(t) else "").split(","))
@@ -446,6 +460,7 @@ def _module_option(r: Rule, module: str, tok: str, t: list[str], i: int, neg: bo
                 return None
             return (v[0] == a[0] and a[1] <= v[1] <= b[1]) != neg
         r.extras.append(rng)
+        r.reads |= {'src', 'dst'}
         return i + 2
     if tok in ("--vaddr", "--vport", "--vdir", "--vmethod", "--vportctl", "--ipvs"):
         r.bad = "the ipvs match depends on IPVS state"
@@ -629,7 +644,132 @@ _NON_TERMINAL = {"MARK", "CONNMARK", "LOG", "NFLOG", "ULOG", "TRACE", "CT", "NOT
                  "CHECKSUM", "TCPMSS", "AUDIT", "NFACCT"}
 
 
+MEMO = [True]  # the chain memo on (a switch for the benchmark's comparison)
+
+# what a chain walk may change in a packet (the memo replays these)
+_WRITES = ("src", "dst", "sport", "dport", "mark", "ctmark", "dnat", "snat", "masq")
+
+
+def _rule_reads(r: Rule) -> Optional[set[str]]:
+    if r.bad is not None:
+        return None
+    out = set(r.reads)
+    if r.proto is not None:
+        out.add("proto")
+    if r.src is not None:
+        out.add("src")
+    if r.dst is not None:
+        out.add("dst")
+    if r.in_if is not None:
+        out.add("in_if")
+    if r.out_if is not None:
+        out.add("out_if")
+    if r.dports is not None:
+        out.add("dport")
+    if r.sports is not None:
+        out.add("sport")
+    t = r.target
+    if t in ("MARK", "CONNMARK"):
+        out |= {"mark", "ctmark"}
+    elif t in ("DNAT", "REDIRECT"):
+        out |= {"dst", "dport", "ct", "local"}
+    elif t in ("SNAT", "MASQUERADE"):
+        out.add("ct")  # writes masq/snat, which the ct key holds
+    elif t is not None and t not in ("ACCEPT", "DROP", "REJECT", "RETURN") and t not in _NON_TERMINAL:
+        pass  # a jump: the target chain's reads are added by the caller
+    elif t is not None and t in _NON_TERMINAL and t not in ("LOG", "NFLOG", "NFACCT", "AUDIT"):
+        return None
+    if "recent" in r.text or "--fragment" in r.text or " -f " in f" {r.text} ":
+        out.add("all")
+    return out
+
+
+def chain_reads(ipt: Iptables, table: str, chain: str, seen: Optional[set[str]] = None) -> Optional[tuple[str, ...]]:
+    """The packet fields a walk of ``chain`` reads, following its jumps; None: do not memoize."""
+    ch = get_chain(ipt, table, chain)
+    if ch is None:
+        return None
+    if ch.reads_done:
+        return ch.reads
+    seen = seen or set()
+    if chain in seen:
+        return None
+    seen.add(chain)
+    acc: set[str] = set()
+    ok = True
+    own: list[set[str]] = []
+    for r in ch.rules:
+        rr = _rule_reads(r)
+        if rr is None or "all" in rr or "dst" in rr:  # dst-keyed chains (KUBE-SERVICES) are not memoized
+            ch.reads, ch.reads_done = None, True
+            return None
+        own.append(rr)
+    for r, rr in zip(ch.rules, own):
+        acc |= rr
+        t = r.target
+        if t and t not in ("ACCEPT", "DROP", "REJECT", "RETURN", "DNAT", "SNAT", "MASQUERADE", "REDIRECT") \
+                and t not in _NON_TERMINAL:
+            sub = chain_reads(ipt, table, t, seen)
+            if sub is None:
+                ok = False
+                break
+            acc |= set(sub)
+    if "dst" in acc:
+        ok = False
+    ch.reads = tuple(sorted(acc)) if ok else None
+    ch.reads_done = True
+    return ch.reads
+
+
+def _field(p: Pkt, e: Env, f: str) -> object:
+    if f == "ct":
+        return (bool(p.dnat), bool(p.snat or p.masq))
+    if f == "phys":
+        return (p.bridged, p.phys_in, p.phys_out)
+    if f == "local":
+        return id(e.local)
+    return getattr(p, f)
+
+
 def run_chain(ipt: Iptables, table: str, chain: str, p: Pkt, e: Env, depth: int = 0) -> list[Exit]:
+    """Walk ``chain``; a chain whose walk reads only a few packet fields is walked once per
+    distinct value of those fields and replayed after that (``trace --all``)."""
+    ch = get_chain(ipt, table, chain)
+    if ch is None or depth > MAX_DEPTH or not MEMO[0]:
+        return _walk(ipt, table, chain, p, e, depth)
+    reads = ch.reads if ch.reads_done else chain_reads(ipt, table, chain)
+    if reads is None:
+        return _walk(ipt, table, chain, p, e, depth)
+    key = (e.hook, e.node, p.family, p.record) + tuple(_field(p, e, f) for f in reads)
+    got = ch.memo.get(key)
+    if got is None:
+        probe = p.copy()
+        probe.prob = 1.0
+        probe.hops = []
+        probe.last = None
+        exits = _walk(ipt, table, chain, probe, e, depth)
+        got = []
+        for q, verdict in exits:
+            changed = {f: getattr(q, f) for f in _WRITES if getattr(q, f) != getattr(p, f)}
+            changed["last"] = q.last
+            got.append((changed, q.hops, verdict, q.prob))
+        if len(ch.memo) < 4096:
+            ch.memo[key] = got
+    out: list[Exit] = []
+    for i, (changed, hops, verdict, prob) in enumerate(got):
+        q = p if i == len(got) - 1 else p.copy()
+        for f, v in changed.items():
+            if f == "last" and v is None:
+                continue
+            setattr(q, f, v)
+        if q.record and hops:
+            q.hops = q.hops + hops if q is not p else (p.hops + hops)
+        q.prob = p.prob * prob if q is not p else q.prob * prob
+        out.append((q, verdict))
+    return out
+
+
+def _walk(ipt: Iptables, table: str, chain: str, p: Pkt, e: Env, depth: int = 0) -> list[Exit]:
     ch = get_chain(ipt, table, chain)
     if ch is None:
         return [(p, f"UNKNOWN:chain {chain} of the {table} table is not in the collected rules")]
