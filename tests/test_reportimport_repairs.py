@@ -200,3 +200,25 @@ def test_hosts_named_without_roles_the_control_plane_one_is_the_master():
     assert r.info.node_names == {"master": "class", "worker": "class2"}
     (c,) = [o for o in r.outputs if o.parser == "crictl-ps"]
     assert c.node == "class2" and c.node_from == "text before"
+
+
+def test_ip_addr_run_through_exec_is_the_pods_namespace():
+    from labreport.reportimport.command import exec_target
+
+    assert exec_target("kubectl exec -it testpod -c downloader -- ip addr") == ("kubectl", "testpod", "ip addr")
+    assert exec_target("crictl exec -it b971dd036333d ip addr") == ("crictl", "b971dd036333d", "ip addr")
+    assert exec_target("docker exec k8s_viewer_pod_default_05260c21_0 ip a") == (
+        "docker", "k8s_viewer_pod_default_05260c21_0", "ip a")
+    assert exec_target("crictl exec -it b971dd036333d /bin/bash") == ("crictl", "b971dd036333d", "/bin/bash")
+    assert parser_for_command("kubectl exec testpod -- ip addr") == "ip-addr"
+    assert parser_for_command("crictl exec -it b971dd036333d /bin/bash") is None
+    crictl = (FIXTURES / "seeds" / "seed001" / "worker-crictl-ps-after.txt").read_text(encoding="utf-8")
+    pod = (FIXTURES / "seeds" / "seed001" / "pod-ip-addr.txt").read_text(encoding="utf-8")
+    pod = "\n".join(ln for ln in pod.split("\n") if not ln.startswith("root@testpod"))
+    text = "\n".join(["worker节点上", "```", crictl, "```", "", "```",
+                      "root@k8s-worker:~# crictl exec -it b971dd036333d ip addr", pod, "```"])
+    r = import_text(ReportText(path="r.md", format="markdown", text=text))
+    (o,) = [o for o in r.outputs if o.parser == "ip-addr"]
+    assert o.pod == "testpod" and o.kind == "pod-ip-addr:testpod" and o.node == "k8s-worker"
+    worker = r.after.node("k8s-worker")
+    assert [ns.name for ns in worker.netns] == ["testpod"]

@@ -37,6 +37,7 @@ from labreport.reportimport.command import (
     Output,
     backtick_command,
     cut_block,
+    exec_target,
     kubectl_get_resource,
     parser_for_command,
 )
@@ -205,6 +206,13 @@ def _assign_nodes(outputs: list[Output], names: NodeNames) -> None:
             o.pod = o.prompt_host
             o.node_from = "pod"
             continue
+        inside = exec_target(o.command) if o.command else None
+        if inside is not None and o.parser == "ip-addr":
+            pod = _pod_of_exec(inside[0], inside[1], outputs)
+            if pod is not None:
+                o.pod = pod
+                o.node_from = "pod"
+                continue
         stated = names.for_role(word) if word else None
         if o.prompt_host:
             o.node = names.canonical(o.prompt_host)
@@ -220,6 +228,28 @@ def _assign_nodes(outputs: list[Output], names: NodeNames) -> None:
         else:
             known = names.names()
             o.node, o.node_from = (known[0], "only node") if len(known) == 1 else (names.for_role("master"), "guess")
+
+
+def _pod_of_exec(tool: str, target: str, outputs: list[Output]) -> Optional[str]:
+    """The pod an ``exec`` ran in: kubectl names the pod; docker a container (k8s_<c>_<pod>_…,
+    or a name / id from a container list); crictl a container id (its row's POD)."""
+    from labreport.parsers import get
+    from labreport.parsers._common import dockershim_name
+
+    if tool == "kubectl":
+        return target
+    k8s = dockershim_name(target)
+    if k8s:
+        return str(k8s["pod_name"])
+    for o in outputs:
+        if o.parser in ("docker-ps", "crictl-ps"):
+            try:
+                for c in get(o.parser).parse(o.text, source=o.source).value:
+                    if c.pod_name and (c.id.startswith(target) or target.startswith(c.id) or c.name == target):
+                        return c.pod_name
+            except ParseError:
+                continue
+    return None
 
 
 def _node_of_pod(pod: str, outputs: list[Output]) -> Optional[str]:
