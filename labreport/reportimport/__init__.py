@@ -290,6 +290,11 @@ def import_text(report: ReportText, *, aliases: Optional[dict[str, str]] = None,
                 o.kind = f"pod-ip-addr:{o.pod}"
     outputs += assign_phases(outputs, warnings)
     for o in outputs:
+        if o.node_from == "guess" and o.node and o.parser != "kubeadm":
+            warnings.append(ReportWarning(
+                source=o.source, kind="node", code="node_guess", args={"what": o.command or o.parser or "", "node": o.node},
+                message=f"neither a prompt nor the text says which node {o.command or o.parser} ran on; read as {o.node}'s",
+                fix="paste the output with its prompt line (root@node:~# …), or say which node it is from"))
         if o.stated_node:
             warnings.append(ReportWarning(
                 source=o.source, kind="node", code="prompt_node",
