@@ -263,3 +263,14 @@ def test_cli_report_plus_files_given_for_a_node(cli, tmp_path):
     node1 = snap.node("node1")
     assert [ns.kind for ns in node1.netns] == ["node"] and len(node1.netns[0].links) == 5
     assert {c.pod_name for c in node1.containers} == {"kube-proxy-d2lkd", "pod"}  # the report's part is kept
+
+
+def test_analyze_prints_what_could_not_be_read(cli, tmp_path):
+    code, _, err = cli("import", "--report", SEED000, "--out", tmp_path / "s", "-q")
+    assert code == 0, err
+    code, out, err = cli("analyze", tmp_path / "s", "--json")
+    assert code == 0, err
+    assert "Deployment deployment" in err and "->" in err  # the student is told, with how to give it
+    import json
+
+    assert any(u["code"] == "yaml_shift" for u in json.loads(out)["unread"])
