@@ -34,9 +34,10 @@ NODE_FILE_OPTIONS: dict[str, str] = {
     "--iptables-save": "iptables-save",
     "--nft": "nft",
     "--ipvsadm": "ipvsadm",
+    "--cilium-service-list": "cilium",
 }
-VALUE_OPTIONS = set(NODE_FILE_OPTIONS) | {"--node", "--kubectl", "--title", "--out", "--report"}
-FLAG_OPTIONS = {"--keep-going", "--quiet", "-q"}
+VALUE_OPTIONS = set(NODE_FILE_OPTIONS) | {"--node", "--kubectl", "--title", "--out", "--report", "--max-input-size"}
+FLAG_OPTIONS = {"--keep-going", "--quiet", "-q", "--no-redact"}
 
 HELP = """Build a snapshot from pasted command outputs (a lab report's text).
 
@@ -64,6 +65,8 @@ Per node (each applies to the most recent --node; without --node, one node "node
   --pod-ip-addr NS=F         ip addr run inside a pod; NS names its namespace (e.g. the
                              host veth's `link-netns cni-…` name, or the pod's name)
   --iptables-save F, --nft F, --ipvsadm F
+  --cilium-service-list F    cilium-dbg service list or cilium-dbg bpf lb list (detected):
+                             Cilium's service table when it replaces kube-proxy
 \b
 A whole report (Markdown, text, PDF, .docx), cut into its command outputs:
   --report F                 the report (repeatable: one student's files); the snapshot
@@ -80,6 +83,9 @@ Whole cluster:
   --out DIR                  snapshot directory to write (required)
   --keep-going               a file that cannot be read marks its node partial (exit 10)
                              instead of stopping with an error
+  --max-input-size SIZE      refuse input files bigger than SIZE (default 64M)
+  --no-redact                keep passwords, tokens and keys in the snapshot (they are
+                             replaced by <redacted:…> placeholders by default)
   -q, --quiet                no summary
 """
 
@@ -94,6 +100,8 @@ class _Args:
         self.quiet = False
         self.reports: list[str] = []
         self.aliases: dict[str, str] = {}
+        self.no_redact = False
+        self.max_input_size: Optional[int] = None
 
 
 def parse_args(argv: list[str]) -> _Args:
@@ -118,6 +126,8 @@ def parse_args(argv: list[str]) -> _Args:
         if opt in FLAG_OPTIONS:
             if opt == "--keep-going":
                 a.keep_going = True
+            elif opt == "--no-redact":
+                a.no_redact = True
             else:
                 a.quiet = True
         elif opt == "--report":
@@ -139,6 +149,13 @@ def parse_args(argv: list[str]) -> _Args:
             a.title = value
         elif opt == "--out":
             a.out = value
+        elif opt == "--max-input-size":
+            from labreport.importer import parse_size
+
+            try:
+                a.max_input_size = parse_size(value)
+            except ValueError as exc:
+                raise click.UsageError(f"--max-input-size: {exc}") from None
         elif opt in NODE_FILE_OPTIONS:
             kind = NODE_FILE_OPTIONS[opt]
             if kind == "pod-ip-addr":
@@ -172,6 +189,18 @@ def parse_args(argv: list[str]) -> _Args:
 @click.argument("argv", nargs=-1, type=click.UNPROCESSED)
 def command(argv: tuple[str, ...]) -> None:
     args = parse_args(list(argv))
+    from pathlib import Path
+
+    from labreport import outputs
+
+    out_path = Path(args.out)
+    as_file = out_path.suffix == ".json" and not out_path.is_dir()
+    if not as_file:  # before any work: a target that cannot hold a snapshot is said at once
+        outputs.check_target(out_path, what="snapshot", ours={"snapshot.json"})
+    if args.max_input_size is not None:
+        import labreport.importer as _importer
+
+        _importer.MAX_INPUT_SIZE = args.max_input_size
     if args.reports:
         _import_reports(args)
         return
@@ -182,7 +211,22 @@ def command(argv: tuple[str, ...]) -> None:
     kubectl = [(p, read(p)) for p in args.kubectl]
     snap = import_files(nodes, kubectl=kubectl, title=args.title, keep_going=args.keep_going)
     assert args.out is not None  # parse_args requires it
-    path = save(snap, args.out)
+    from labreport.redact import for_storage
+
+    snap = for_storage(snap, redact=not args.no_redact)
+    if as_file:
+        try:
+            path = save(snap, args.out)
+        except OSError as exc:
+            raise outputs.OutputError(f"cannot write {args.out}: {exc.strerror or exc}") from None
+    else:  # staged beside, published as a whole: a kill leaves the old snapshot or the new one
+        try:
+            stage = outputs.staging_dir(out_path)
+            save(snap, stage)
+        except OSError as exc:
+            raise outputs.OutputError(f"cannot write {args.out}: {exc.strerror or exc}") from None
+        outputs.publish(stage, out_path, ours={"snapshot.json"}, main="snapshot.json")
+        path = out_path / "snapshot.json"
     if not args.quiet:
         for node in snap.nodes:
             ns_count = len(node.netns)
@@ -203,9 +247,13 @@ def command(argv: tuple[str, ...]) -> None:
             c = snap.cluster
             counts = {f: len(getattr(c, f)) for f in ("pods", "services", "deployments", "hpas", "other")}
             click.echo("cluster objects: " + ", ".join(f"{v} {k}" for k, v in counts.items() if v), err=True)
-            cw = Counter(w["source"] for w in getattr(c, "parse_warnings", []) or [] if isinstance(w, dict))
+            cw = Counter(w.source for w in c.parse_warnings)
             for source, n in cw.items():
                 click.echo(f"  {n} line{'s' if n != 1 else ''} not understood in {source}", err=True)
+        if snap.redaction is not None and snap.redaction.mode == "off":
+            click.echo("redaction is OFF (--no-redact): secrets are kept in the snapshot", err=True)
+        elif snap.redaction is not None and snap.redaction.kinds:
+            click.echo("redacted: " + ", ".join(snap.redaction.kinds), err=True)
         click.echo(f"snapshot written: {path}", err=True)
     if any(n.status != "ok" for n in snap.nodes) or (snap.cluster is not None and snap.cluster.error):
         raise click.exceptions.Exit(int(ExitStatus.PARTIAL))
