@@ -222,3 +222,26 @@ def test_ip_addr_run_through_exec_is_the_pods_namespace():
     assert o.pod == "testpod" and o.kind == "pod-ip-addr:testpod" and o.node == "k8s-worker"
     worker = r.after.node("k8s-worker")
     assert [ns.name for ns in worker.netns] == ["testpod"]
+
+
+def test_every_report_warning_has_a_translated_message(tmp_path):
+    """The report section shows warnings by code in the report's language: every code the
+    import gives has a message and a fix in both catalogs."""
+    import yaml as _yaml
+
+    from labreport.reportimport import import_report
+    from tests.conftest import ROOT
+
+    codes: set[str] = set()
+    for name in ("seed000.txt", "seed001.txt"):
+        r = import_report(str(FIXTURES / "seeds" / "raw" / name))
+        assert all(w.code for w in r.warnings), [w.message for w in r.warnings if not w.code]
+        codes |= {w.code for w in r.warnings if w.code}
+    section = (ROOT / "templates" / "sections" / "unread.md.j2").read_text(encoding="utf-8")
+    for lang in ("en", "zh"):
+        cat = _yaml.safe_load((ROOT / "templates" / "i18n" / f"{lang}.yaml").read_text(encoding="utf-8"))
+        unread = cat["s"]["unread"]
+        for code in codes | {"new_only", "yaml_meta", "yaml_shift", "yaml_lines", "yaml_damaged", "duplicate",
+                             "prompt_node", "node_guess", "unread", "table_row", "lines"}:
+            assert code in unread["msg"] and code in unread["fixes"], (lang, code)
+            assert f'"{code}"' in section

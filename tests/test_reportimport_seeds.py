@@ -274,3 +274,16 @@ def test_analyze_prints_what_could_not_be_read(cli, tmp_path):
     import json
 
     assert any(u["code"] == "yaml_shift" for u in json.loads(out)["unread"])
+
+
+def test_cli_one_report_in_two_files(cli, tmp_path):
+    lines = SEED001.read_text(encoding="utf-8").split("\n")
+    a, b = tmp_path / "part1.md", tmp_path / "part2.md"
+    a.write_text("\n".join(lines[:640]), encoding="utf-8")  # cut inside Q6 (after the host's ip addr)
+    b.write_text("\n".join(lines[660:]), encoding="utf-8")
+    code, _, err = cli("import", "--report", a, b, "--out", tmp_path / "s")
+    assert code == 0, err
+    snap = load(tmp_path / "s")
+    assert [n.name for n in snap.nodes] == ["k8s-master", "k8s-worker"]
+    assert snap.node("k8s-master").iptables is not None  # Q10 is in the second file
+    assert f"{a}+{b}" in snap.origin_note

@@ -69,7 +69,7 @@ Per node (each applies to the most recent --node; without --node, one node "node
                              Cilium's service table when it replaces kube-proxy
 \b
 A whole report (Markdown, text, PDF, .docx), cut into its command outputs:
-  --report F                 the report (repeatable: one student's files); the snapshot
+  --report F…                the report (several files: one student's, in order); the snapshot
                              of its last state goes to DIR, the state before the step
                              (Q5's first container lists, the rules before scaling) to
                              DIR/before: labreport render DIR --before DIR/before
@@ -133,6 +133,9 @@ def parse_args(argv: list[str]) -> _Args:
                 a.quiet = True
         elif opt == "--report":
             a.reports.append(value)
+            while i < len(argv) and not argv[i].startswith("-"):  # --report a.md b.md: one student's files
+                a.reports.append(argv[i])
+                i += 1
         elif opt == "--node" and "=" in value and with_report:
             alias, _, name = value.partition("=")
             if not alias.strip() or not name.strip():

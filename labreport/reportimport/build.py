@@ -97,12 +97,14 @@ def build_snapshot(report: ReportText, outputs: list[Output], phase: str, warnin
             files.setdefault(name, {}).setdefault(kind, []).extend(lst)
     for path, text in extra_kubectl or []:
         if isinstance(text, ImportFileError):
-            warnings.append(ReportWarning(source=path, kind="unread", message=str(text), fix="check the file"))
+            warnings.append(ReportWarning(source=path, kind="unread", message=str(text), fix="check the file",
+                                          code="unread", args={"what": path, "detail": str(text)}))
             continue
         try:
             _, res = parse_file("kubectl", path, text)
         except ImportFileError as exc:
-            warnings.append(ReportWarning(source=path, kind="unread", message=str(exc), fix="check the file"))
+            warnings.append(ReportWarning(source=path, kind="unread", message=str(exc), fix="check the file",
+                                          code="unread", args={"what": path, "detail": str(exc)}))
             continue
         add_cluster_objects(cluster, res.value)
     nodes: list[NodeSnapshot] = []
@@ -250,7 +252,8 @@ def _add_tables(o: Output, text: str, tables: list[dict[str, Any]], warnings: li
         tables.append(d)
     for w in result.warnings[:20]:
         warnings.append(ReportWarning(source=f"{o.source}+{w.line_no}", kind="unread",
-                                      message=f"{w.message}: {w.line[:120]}",
+                                      message=f"{w.message}: {w.line[:120]}", code="table_row",
+                                      args={"what": o.command or "kubectl", "line": w.line[:80]},
                                       fix="paste the table exactly as kubectl printed it"))
 
 
