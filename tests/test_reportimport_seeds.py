@@ -80,7 +80,17 @@ def check_seed001(r: ReportImport) -> None:
     assert after.cluster.pods == [yaml.safe_load((seeds / "test_k8s.yaml").read_text(encoding="utf-8"))]
     assert after.cluster.services == [yaml.safe_load((seeds / "testservice.yaml").read_text(encoding="utf-8"))]
     assert any(w.code == "yaml_lines" and "Pod testpod" in w.message for w in r.warnings)
-    # the Deployment of Q7 is beyond that (a key at the wrong level before the break too): evidence only
+    # Q7's Deployment: volumeMounts one level too far out before the break, the part after it
+    # shifted: put back (the only placement the schema allows)
+    (dep,) = [d for d in after.cluster.deployments if d["metadata"]["name"] == "test-deployment"]
+    pod_spec = dep["spec"]["template"]["spec"]
+    assert [(c["name"], c["volumeMounts"][0]["mountPath"]) for c in pod_spec["containers"]] == [
+        ("fileserver", "/usr/share/files"), ("downloader", "/data")]
+    assert pod_spec["volumes"] == [{"name": "test-volume", "hostPath": {"path": "/home/data2",
+                                                                       "type": "DirectoryOrCreate"}}]
+    # Q12's revision of it reads as YAML with `volumes:` under the Deployment's own spec (its
+    # items cut off by a page break) and no move the search tries fixes that: evidence only,
+    # never a silently wrong object (and Q7's is kept)
     assert any(w.code == "yaml_damaged" and w.args == {"kind": "Deployment"} for w in r.warnings)
     # the kubeadm join token never reaches the snapshot
     dumped = after.model_dump_json()
