@@ -245,3 +245,11 @@ def test_every_report_warning_has_a_translated_message(tmp_path):
                              "prompt_node", "node_guess", "unread", "table_row", "lines"}:
             assert code in unread["msg"] and code in unread["fixes"], (lang, code)
             assert f'"{code}"' in section
+
+
+def test_kinds_outside_the_lab_keep_their_own_top_level_keys():
+    role = "\n".join(["apiVersion: rbac.authorization.k8s.io/v1", "kind: ClusterRole", "metadata:",
+                      "  name: system:aggregated-metrics-reader", "rules:", "- apiGroups: [metrics.k8s.io]",
+                      "  resources: [pods, nodes]", "  verbs: [get, list, watch]"])
+    fix = repair_manifest(role)
+    assert [o["kind"] for o in fix.objects] == ["ClusterRole"] and fix.repaired is None

@@ -192,6 +192,8 @@ _WORKLOAD_SPEC = {"replicas", "selector", "template", "strategy", "minReadySecon
 _HPA_SPEC = {"scaleTargetRef", "minReplicas", "maxReplicas", "metrics", "behavior", "targetCPUUtilizationPercentage"}
 
 _MAX_PARSES = 400
+_CHECKED = {"Pod", "Deployment", "ReplicaSet", "DaemonSet", "StatefulSet", "Service", "HorizontalPodAutoscaler",
+            "ConfigMap", "PersistentVolumeClaim"}
 
 
 def _keys_ok(obj: Any, allowed: set[str], path: str, bad: list[str]) -> bool:
@@ -230,6 +232,8 @@ def _pod_spec_ok(spec: Any, path: str, bad: list[str]) -> bool:
 def schema_problems(doc: dict[str, Any]) -> list[str]:
     """Keys at places the kind's schema has none (only the lab's kinds are checked)."""
     bad: list[str] = []
+    if doc.get("kind") not in _CHECKED:
+        return bad  # RBAC, CRDs, …: their own top-level keys; not checked
     _keys_ok(doc, _TOP, "", bad)
     if isinstance(doc.get("metadata"), dict):
         _keys_ok(doc["metadata"], _META, ".metadata", bad)
