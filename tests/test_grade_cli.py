@@ -27,7 +27,8 @@ def test_grade_a_class_with_a_broken_report(cli, tmp_path):
     d.save(str(cls / "bob.docx"))
     (cls / "carol.pdf").write_bytes(b"%PDF-1.4\n<script>alert(1)</script> truncated")
     out = tmp_path / "graded"
-    code, _, err = cli("grade", *sorted(cls.iterdir()), "--out", out, "--format", "md", "--lang", "en")
+    (cls / "notes.png").write_bytes(b"\x89PNG")  # not a report: a folder is read for its reports only
+    code, _, err = cli("grade", cls, "--out", out, "--format", "md", "--lang", "en")
     assert code == 10, err  # partial: one report could not be read
     assert "carol.pdf" in err and "not a readable PDF" in err
     rows = {r["student"]: r for r in csv.DictReader(io.StringIO((out / "summary.csv").read_text(encoding="utf-8")))}

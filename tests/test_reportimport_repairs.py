@@ -200,3 +200,56 @@ def test_hosts_named_without_roles_the_control_plane_one_is_the_master():
     assert r.info.node_names == {"master": "class", "worker": "class2"}
     (c,) = [o for o in r.outputs if o.parser == "crictl-ps"]
     assert c.node == "class2" and c.node_from == "text before"
+
+
+def test_ip_addr_run_through_exec_is_the_pods_namespace():
+    from labreport.reportimport.command import exec_target
+
+    assert exec_target("kubectl exec -it testpod -c downloader -- ip addr") == ("kubectl", "testpod", "ip addr")
+    assert exec_target("crictl exec -it b971dd036333d ip addr") == ("crictl", "b971dd036333d", "ip addr")
+    assert exec_target("docker exec k8s_viewer_pod_default_05260c21_0 ip a") == (
+        "docker", "k8s_viewer_pod_default_05260c21_0", "ip a")
+    assert exec_target("crictl exec -it b971dd036333d /bin/bash") == ("crictl", "b971dd036333d", "/bin/bash")
+    assert parser_for_command("kubectl exec testpod -- ip addr") == "ip-addr"
+    assert parser_for_command("crictl exec -it b971dd036333d /bin/bash") is None
+    crictl = (FIXTURES / "seeds" / "seed001" / "worker-crictl-ps-after.txt").read_text(encoding="utf-8")
+    pod = (FIXTURES / "seeds" / "seed001" / "pod-ip-addr.txt").read_text(encoding="utf-8")
+    pod = "\n".join(ln for ln in pod.split("\n") if not ln.startswith("root@testpod"))
+    text = "\n".join(["worker节点上", "```", crictl, "```", "", "```",
+                      "root@k8s-worker:~# crictl exec -it b971dd036333d ip addr", pod, "```"])
+    r = import_text(ReportText(path="r.md", format="markdown", text=text))
+    (o,) = [o for o in r.outputs if o.parser == "ip-addr"]
+    assert o.pod == "testpod" and o.kind == "pod-ip-addr:testpod" and o.node == "k8s-worker"
+    worker = r.after.node("k8s-worker")
+    assert [ns.name for ns in worker.netns] == ["testpod"]
+
+
+def test_every_report_warning_has_a_translated_message(tmp_path):
+    """The report section shows warnings by code in the report's language: every code the
+    import gives has a message and a fix in both catalogs."""
+    import yaml as _yaml
+
+    from labreport.reportimport import import_report
+    from tests.conftest import ROOT
+
+    codes: set[str] = set()
+    for name in ("seed000.txt", "seed001.txt"):
+        r = import_report(str(FIXTURES / "seeds" / "raw" / name))
+        assert all(w.code for w in r.warnings), [w.message for w in r.warnings if not w.code]
+        codes |= {w.code for w in r.warnings if w.code}
+    section = (ROOT / "templates" / "sections" / "unread.md.j2").read_text(encoding="utf-8")
+    for lang in ("en", "zh"):
+        cat = _yaml.safe_load((ROOT / "templates" / "i18n" / f"{lang}.yaml").read_text(encoding="utf-8"))
+        unread = cat["s"]["unread"]
+        for code in codes | {"new_only", "yaml_meta", "yaml_shift", "yaml_lines", "yaml_damaged", "duplicate",
+                             "prompt_node", "node_guess", "unread", "table_row", "lines"}:
+            assert code in unread["msg"] and code in unread["fixes"], (lang, code)
+            assert f'"{code}"' in section
+
+
+def test_kinds_outside_the_lab_keep_their_own_top_level_keys():
+    role = "\n".join(["apiVersion: rbac.authorization.k8s.io/v1", "kind: ClusterRole", "metadata:",
+                      "  name: system:aggregated-metrics-reader", "rules:", "- apiGroups: [metrics.k8s.io]",
+                      "  resources: [pods, nodes]", "  verbs: [get, list, watch]"])
+    fix = repair_manifest(role)
+    assert [o["kind"] for o in fix.objects] == ["ClusterRole"] and fix.repaired is None

@@ -19,6 +19,21 @@ import click
 from labreport.status import ExitStatus
 
 
+REPORT_SUFFIXES = (".pdf", ".docx", ".md", ".markdown", ".txt")
+
+
+def expand(paths: tuple[str, ...]) -> list[str]:
+    """A folder stands for the reports in it (.pdf .docx .md .txt, sorted); files as given."""
+    out: list[str] = []
+    for p in paths:
+        path = Path(p)
+        if path.is_dir():
+            out.extend(str(f) for f in sorted(path.iterdir()) if f.is_file() and f.suffix.lower() in REPORT_SUFFIXES)
+        else:
+            out.append(p)
+    return out
+
+
 def _student(path: str, taken: set[str]) -> str:
     base = re.sub(r"[^\w.-]+", "_", Path(path).stem) or "report"
     name, n = base, 2
@@ -29,7 +44,7 @@ def _student(path: str, taken: set[str]) -> str:
 
 
 @click.command("grade")
-@click.argument("reports", nargs=-1, required=True, type=click.Path())
+@click.argument("reports", nargs=-1, required=True, type=click.Path())  # files, or folders of them
 @click.option("--out", "out", required=True, help="Directory for every student's snapshot and report, and the summary.")
 @click.option("--lang", type=click.Choice(["en", "zh"]), default="zh", show_default=True, help="Language of the reports.")
 @click.option("--format", "fmt", type=click.Choice(["md", "html"]), default="html", show_default=True,
@@ -47,6 +62,9 @@ def command(reports: tuple[str, ...], out: str, lang: str, fmt: str) -> None:
 
     root = Path(out)
     root.mkdir(parents=True, exist_ok=True)
+    reports = tuple(expand(reports))
+    if not reports:
+        raise click.UsageError("no report files (.pdf, .docx, .md, .txt) in the given folder(s)")
     rows = []
     taken: set[str] = set()
     console = Console(stderr=True)

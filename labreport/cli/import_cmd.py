@@ -69,7 +69,7 @@ Per node (each applies to the most recent --node; without --node, one node "node
                              Cilium's service table when it replaces kube-proxy
 \b
 A whole report (Markdown, text, PDF, .docx), cut into its command outputs:
-  --report F                 the report (repeatable: one student's files); the snapshot
+  --report F…                the report (several files: one student's, in order); the snapshot
                              of its last state goes to DIR, the state before the step
                              (Q5's first container lists, the rules before scaling) to
                              DIR/before: labreport render DIR --before DIR/before
@@ -107,6 +107,7 @@ class _Args:
 def parse_args(argv: list[str]) -> _Args:
     """Read the argument list in order (``--opt V`` or ``--opt=V``)."""
     a = _Args()
+    with_report = any(x == "--report" or x.startswith("--report=") for x in argv)
     i = 0
     while i < len(argv):
         arg = argv[i]
@@ -132,7 +133,10 @@ def parse_args(argv: list[str]) -> _Args:
                 a.quiet = True
         elif opt == "--report":
             a.reports.append(value)
-        elif opt == "--node" and "=" in value:
+            while i < len(argv) and not argv[i].startswith("-"):  # --report a.md b.md: one student's files
+                a.reports.append(argv[i])
+                i += 1
+        elif opt == "--node" and "=" in value and with_report:
             alias, _, name = value.partition("=")
             if not alias.strip() or not name.strip():
                 raise click.UsageError("--node ALIAS=NAME needs both (e.g. --node master=k8s-master)")
@@ -174,8 +178,6 @@ def parse_args(argv: list[str]) -> _Args:
             raise click.UsageError(f"unknown option {opt!r} (see labreport import --help)")
     if not a.out:
         raise click.UsageError("--out DIR is required")
-    if a.aliases and not a.reports:
-        raise click.UsageError("--node ALIAS=NAME is for --report (the names a report uses)")
     if not a.reports and not a.kubectl and not any(files for _, files in a.nodes):
         raise click.UsageError("no files given (e.g. --ps ps.txt, --containers docker-ps.txt)")
     for name, files in a.nodes:

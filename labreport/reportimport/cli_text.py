@@ -22,6 +22,15 @@ def echo_report_import(result: Any, path: Path, before_path: Optional[Path]) -> 
     click.echo(f"{info.report} ({info.format}): {used} command outputs read", err=True)
     for node in result.after.nodes:
         click.echo(node_line(node), err=True)
+        by_source: dict[str, list[Any]] = {}
+        for w in node.warnings:
+            if "table inferred" in w.message:
+                continue  # how a paste was read, not something missing
+            by_source.setdefault(w.source, []).append(w)
+        for source, ws in by_source.items():
+            first = ws[0]
+            click.echo(f"  {source}: {len(ws)} line{'s' if len(ws) != 1 else ''} not understood "
+                       f"(line {first.line_no}: {first.message})", err=True)
     c = result.after.cluster
     if c is not None:
         counts = {f: len(getattr(c, f)) for f in ("pods", "services", "deployments", "hpas", "other")}

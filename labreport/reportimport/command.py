@@ -122,9 +122,48 @@ def _words(cmd: str) -> list[str]:
     return out
 
 
+_EXEC_FLAGS_WITH_VALUE = {"-c", "--container", "-n", "--namespace", "-u", "--user", "-w", "--workdir", "-e", "--env"}
+
+
+def exec_target(cmd: str) -> Optional[tuple[str, str, str]]:
+    """``docker exec -it NAME ip addr`` / ``kubectl exec POD [-c C] -- ip addr`` / ``crictl exec -it
+    ID ip addr``: (tool, target, inner command), or None when ``cmd`` runs nothing inside a container."""
+    w = _words(cmd.split("|", 1)[0])
+    if len(w) < 3 or w[1] != "exec":
+        return None
+    tool = w[0].rsplit("/", 1)[-1].replace("kubect1", "kubectl")
+    if tool not in ("docker", "kubectl", "crictl", "nerdctl", "podman"):
+        return None
+    rest = w[2:]
+    target: Optional[str] = None
+    i = 0
+    while i < len(rest):
+        a = rest[i]
+        if a == "--":
+            i += 1
+            break
+        if a.startswith("-"):
+            i += 2 if a in _EXEC_FLAGS_WITH_VALUE else 1
+            continue
+        if target is None:
+            target = a
+            i += 1
+            if tool != "kubectl":
+                break
+            continue
+        break
+    inner = " ".join(rest[i:])
+    if target is None or not inner:
+        return None
+    return tool, target.split("/", 1)[-1], inner
+
+
 def parser_for_command(cmd: str) -> Optional[str]:
     """The parser that reads what ``cmd`` prints (the first command of a pipe decides,
     ``| grep`` only filters), or None for commands whose output labreport does not read."""
+    inside = exec_target(cmd)
+    if inside is not None:
+        return parser_for_command(inside[2])
     first = cmd.split("|", 1)[0]
     w = _words(first)
     if not w:

@@ -123,7 +123,7 @@ def fix_comment_arrows(lines: Lines) -> tuple[Lines, Optional[str]]:
 
 _PROMPTISH_RE = re.compile(r"^\s*(?:\[[^\]\n]{1,80}\]\s*|[\w.-]+@[\w.-]+(?::[^\s#$]*)?\s*)[#$%]")
 _IP_ROW_RE = re.compile(r"^(?:\d+:\s|\s)")
-_HEX_ROW_RE = re.compile(r"^\s*[0-9a-f]{8,64}\s")
+_HEX_ROW_RE = re.compile(r"^\s*[0-9a-f]{8,80}\s")  # OCR may add or drop digits of a 64-digit id
 _IPT_ROW_RE = re.compile(r"^\s*(?:-[AINPDR]\s|:|\*|COMMIT|#|\[\d+:\d+\])")
 _TABLE_HEADER_RE = re.compile(r"^\s*(?:CONTAINER|POD ID|WARN|time=|NAME\s)")
 

@@ -56,6 +56,11 @@ def _load(text: str) -> Optional[list[dict[str, Any]]]:
 
 
 def _valid(docs: Optional[list[dict[str, Any]]]) -> bool:
+    """One or more complete objects whose keys all sit where their kind's schema has them."""
+    return _shape_ok(docs) and docs is not None and not any(schema_problems(d) for d in docs)
+
+
+def _shape_ok(docs: Optional[list[dict[str, Any]]]) -> bool:
     if not docs:
         return False
     for d in docs:
@@ -187,6 +192,8 @@ _WORKLOAD_SPEC = {"replicas", "selector", "template", "strategy", "minReadySecon
 _HPA_SPEC = {"scaleTargetRef", "minReplicas", "maxReplicas", "metrics", "behavior", "targetCPUUtilizationPercentage"}
 
 _MAX_PARSES = 400
+_CHECKED = {"Pod", "Deployment", "ReplicaSet", "DaemonSet", "StatefulSet", "Service", "HorizontalPodAutoscaler",
+            "ConfigMap", "PersistentVolumeClaim"}
 
 
 def _keys_ok(obj: Any, allowed: set[str], path: str, bad: list[str]) -> bool:
@@ -225,6 +232,8 @@ def _pod_spec_ok(spec: Any, path: str, bad: list[str]) -> bool:
 def schema_problems(doc: dict[str, Any]) -> list[str]:
     """Keys at places the kind's schema has none (only the lab's kinds are checked)."""
     bad: list[str] = []
+    if doc.get("kind") not in _CHECKED:
+        return bad  # RBAC, CRDs, …: their own top-level keys; not checked
     _keys_ok(doc, _TOP, "", bad)
     if isinstance(doc.get("metadata"), dict):
         _keys_ok(doc["metadata"], _META, ".metadata", bad)
@@ -255,9 +264,9 @@ def _moved(lines: list[str], i: int, delta: int, subtree: bool) -> Optional[list
     out = list(lines)
     base = _indent(lines[i])
     out[i] = " " * new_indent + lines[i].lstrip(" ")
-    if subtree:
+    if subtree:  # the lines nested under it, up to a blank line (a page break ends a part)
         j = i + 1
-        while j < len(lines) and (not lines[j].strip() or _indent(lines[j]) > base):
+        while j < len(lines) and lines[j].strip() and _indent(lines[j]) > base:
             if lines[j].strip():
                 ind = _indent(lines[j]) + delta
                 if ind < 0:
@@ -296,35 +305,57 @@ def snap_lines(text: str, break_at: Optional[int]) -> tuple[list[list[dict[str, 
             starts.append(lines0[:break_at] + [(" " * shift + ln if shift > 0 else ln[min(-shift, _indent(ln)):])
                                                if ln.strip() else ln for ln in lines0[break_at:]])
 
-    def walk(lines: list[str], moves: int, last: int) -> None:
-        if budget[0] <= 0 or moves > 6:
-            return
+    def state(lines: list[str]) -> tuple[Optional[list[dict[str, Any]]], Optional[int], list[str]]:
         budget[0] -= 1
         docs, err = _error_line("\n".join(lines))
-        targets: list[int] = []
+        bad = [p for d in docs for p in schema_problems(d)] if docs is not None and _shape_ok(docs) else []
+        return docs, err, bad
+
+    def walk(lines: list[str], moves: int, st: tuple[Optional[list[dict[str, Any]]], Optional[int], list[str]]) -> None:
+        if budget[0] <= 0 or moves > 6:
+            return
+        docs, err, bad = st
         if docs is not None:
-            if _valid(docs):
-                bad = [p for d in docs for p in schema_problems(d)]
-                if not bad:
-                    found.setdefault(repr(docs), (docs, moves))
-                    return
-                targets = [i for p in bad[:2] for i in _lines_for(p, lines)]
-            else:
+            if not _shape_ok(docs):
                 return
+            if not bad:
+                found.setdefault(repr(docs), (docs, moves))
+                return
+            targets = [i for p in bad[:2] for i in _lines_for(p, lines)]
         elif err is not None:
             targets = [t for t in (err, err - 1) if 0 <= t < len(lines)]
+        else:
+            return
         for t in targets:
             for delta in (-1, 1, -2, 2, 4, -4, 3, -3):
                 for subtree in (False, True):
                     cand = _moved(lines, t, delta, subtree)
-                    if cand is not None and cand != lines:
-                        walk(cand, moves + 1, t)
-                    if budget[0] <= 0:
-                        return
+                    if cand is None or cand == lines or budget[0] <= 0:
+                        continue
+                    nst = state(cand)
+                    # only moves that get further: the error later, or fewer misplaced keys
+                    if nst[0] is None and (nst[1] is None or err is None or nst[1] <= err):
+                        continue
+                    if docs is not None and nst[0] is not None and len(nst[2]) >= len(bad):
+                        continue
+                    walk(cand, moves + 1, nst)
 
+    # the starts that read furthest first (parsed with fewest misplaced keys, else the latest
+    # error), each with its own share of the budget so one start cannot use it all
+    scored = []
     for start in starts:
-        walk(start, 0, -1)
-        if budget[0] <= 0:
+        st = state(start)
+        score = (1, -len(st[2])) if st[0] is not None else (0, st[1] if st[1] is not None else -1)
+        scored.append((score, st, start))
+    scored.sort(key=lambda x: x[0], reverse=True)
+    share = max(40, _MAX_PARSES // max(1, len(scored)))
+    total = budget[0]
+    for _score, st, start in scored:
+        if total <= 0:
             break
+        budget[0] = min(share, total)
+        before = budget[0]
+        walk(start, 0, st)
+        total -= before - budget[0]
     ranked = sorted(found.values(), key=lambda v: v[1])
     return [d for d, _ in ranked], (ranked[0][1] if ranked else 0)
