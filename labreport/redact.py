@@ -44,7 +44,7 @@ import json
 import re
 from typing import Any, Callable
 
-from labreport.snapshot import Snapshot
+from labreport.snapshot import Redaction, Snapshot
 
 REDACTED = "<redacted>"  # the generic form; stored values use placeholder(secret)
 _SALT = b"labreport-redact-v1\0"
@@ -329,3 +329,14 @@ def redact_snapshot(snap: Snapshot) -> tuple[Snapshot, list[str]]:
     data = snap.model_dump(mode="json")
     clean = r.mapping(data)
     return Snapshot.model_validate(clean), sorted(r.kinds)
+
+
+def for_storage(snap: Snapshot, *, redact: bool = True) -> Snapshot:
+    """The snapshot as ``collect`` and ``import`` write it: redacted (the kinds recorded in
+    ``snap.redaction``), or, when the user asked to keep the secrets, marked ``off``."""
+    if not redact:
+        return snap.model_copy(update={"redaction": Redaction(mode="off", kinds=[])})
+    clean, kinds = redact_snapshot(snap)
+    before = snap.redaction.kinds if snap.redaction is not None and snap.redaction.mode == "on" else []
+    clean.redaction = Redaction(mode="on", kinds=sorted(set(kinds) | set(before)))
+    return clean

@@ -17,11 +17,10 @@ import yaml
 
 from labreport.analysis.model import (Analysis, ApiNode, HpaCondition, HpaView, ManifestField, ManifestView,
                                       ShapeProblem, VolumeUse, WorkloadViews)
+from labreport.analysis.namespaces import SYSTEM_NAMESPACES
 from labreport.cluster.manifests import applied_manifest, manifest_entry
 from labreport.snapshot import Snapshot
 
-SYSTEM_NAMESPACES = frozenset({"kube-system", "kube-flannel", "kube-public", "kube-node-lease", "calico-system",
-                               "tigera-operator", "calico-apiserver"})
 VOLUME_TYPES = ("hostPath", "emptyDir", "persistentVolumeClaim", "configMap", "secret", "nfs", "projected",
                 "downwardAPI", "ephemeral", "csi")
 KIND_ORDER = {"Pod": 0, "Deployment": 1, "Service": 2, "HorizontalPodAutoscaler": 3}
@@ -286,12 +285,12 @@ def manifests(snapshot: Snapshot, problems: list[ShapeProblem]) -> list[Manifest
         if source == "cleaned" and cl.source == "import":
             source = "file"  # a manifest file the user imported: as written
         ns = e.get("namespace")
-        mine: list[ShapeProblem] = []
+        entry_problems: list[ShapeProblem] = []
         subject = f"{kind} {ns + '/' if isinstance(ns, str) and ns else ''}{e.get('name')}"
-        fields = manifest_fields(kind, m, Reader(subject, mine))
-        problems.extend(mine)
+        fields = manifest_fields(kind, m, Reader(subject, entry_problems))
+        problems.extend(entry_problems)
         out.append(ManifestView(kind=kind, namespace=str(ns) if ns is not None else None, name=str(e.get("name")),
-                                source=source, manifest=m, fields=fields, problems=mine))
+                                source=source, manifest=m, fields=fields, problems=entry_problems))
     return out
 
 
@@ -375,10 +374,10 @@ def volumes(snapshot: Snapshot, problems: list[ShapeProblem]) -> Optional[list[V
             if vt in ("projected", "secret", "configMap", "downwardAPI") and vname.startswith("kube-api-access"):
                 continue
             mounts = []
-            for ci, c in enumerate(containers):
-                for vm in r.objs(c, "volumeMounts", f"{prefix}.containers[{ci}].volumeMounts"):
+            for ci, cspec in enumerate(containers):
+                for vm in r.objs(cspec, "volumeMounts", f"{prefix}.containers[{ci}].volumeMounts"):
                     if vm.get("name") == v.get("name"):
-                        mounts.append(f"{c.get('name')}:{vm.get('mountPath')}" + (" (ro)" if vm.get("readOnly") else ""))
+                        mounts.append(f"{cspec.get('name')}:{vm.get('mountPath')}" + (" (ro)" if vm.get("readOnly") else ""))
             src = r.obj(v, vt, f"{prefix}.volumes[{i}].{vt}") if vt != "other" else {}
             access = ""
             if vt == "persistentVolumeClaim":

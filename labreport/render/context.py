@@ -17,13 +17,12 @@ from typing import Any, Optional
 
 import yaml
 
+from labreport.analysis.namespaces import SYSTEM_NAMESPACES
 from labreport.analysis.model import (Analysis, ApiNode, ClusterOverview, DeviceRow, HpaView, ManifestView,
                                       NodeAnalysis, RouteRow, ServiceRecord, ShapeProblem, TrafficPath, VolumeUse)
 from labreport.diff import ContainerChanges, DiffNote, NewContainer
 from labreport.snapshot import Evidence, NodeSnapshot, Snapshot
 
-SYSTEM_NAMESPACES = {"kube-system", "kube-flannel", "kube-public", "kube-node-lease", "calico-system",
-                     "tigera-operator", "calico-apiserver"}
 APPENDIX_MAX_LINES = 20000  # one evidence block in the appendix; the rest stays in snapshot.json
 EXCERPT_MAX_LINES = 60
 
@@ -173,19 +172,6 @@ def node_view(node: NodeSnapshot, na: NodeAnalysis) -> NodeView:
 
 
 # --------------------------------------------------------------------------- services
-
-
-def fmt_prob(p: Optional[float]) -> str:
-    if p is None:
-        return "—"
-    s = f"{p:.4f}".rstrip("0").rstrip(".")
-    return s or "0"
-
-
-def fmt_share(p: Optional[float]) -> str:
-    if p is None:
-        return "?"
-    return f"{p * 100:.1f} %"
 
 
 def service_evidence(rec: ServiceRecord) -> str:

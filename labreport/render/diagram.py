@@ -23,6 +23,7 @@ from typing import Any, Callable, Optional
 import graphviz
 
 from labreport.analysis.components import container_short_name
+from labreport.analysis.namespaces import SYSTEM_NAMESPACES
 from labreport.analysis.model import Analysis, NodeAnalysis, Pod, TrafficPath, VethPair
 from labreport.render import escape as _esc
 from labreport.snapshot import Snapshot
@@ -32,7 +33,6 @@ SHOW_PODS = 18  # how many to draw then
 ROW = 6  # pods per row: more are stacked below, so a big node stays about as wide as 6 pods
 FONT = "Noto Sans CJK SC,WenQuanYi Micro Hei,PingFang SC,Microsoft YaHei,Source Han Sans SC,DejaVu Sans,sans-serif"
 PATH_COLOR = "#d62728"
-SYSTEM_NS = ("kube-system", "kube-flannel", "calico-system", "tigera-operator")
 
 Translate = Callable[..., str]
 
@@ -132,8 +132,8 @@ class _Builder:
             up = na.uplink
             up_id = _id(n, "uplink")
             if up:
-                addr = ", ".join(_v4(up.get("addresses") or [])) or "?"
-                self._node(c, up_id, f"{up.get('name')}\n{addr}", fillcolor="#dbe9f6", key=(n, up.get("name", "")))
+                addr = ", ".join(_v4(up.addresses)) or "?"
+                self._node(c, up_id, f"{up.name}\n{addr}", fillcolor="#dbe9f6", key=(n, up.name))
                 self.elements[(n, "uplink")] = up_id
             else:
                 self._node(c, up_id, f"{t('diagram.uplink_unknown')}", fillcolor="#eeeeee", style="rounded,dashed,filled")
@@ -142,15 +142,15 @@ class _Builder:
             prev = up_id
             overlay_ids: list[str] = []
             for o in na.overlays:
-                name = o.get("name", "?")
-                if name.endswith("*") or name in ("cilium_net", "datapath") or o.get("type") == "kube-proxy-ipvs":
+                name = o.name
+                if name.endswith("*") or name in ("cilium_net", "datapath") or o.type == "kube-proxy-ipvs":
                     continue
-                if name in na.bridges and o.get("type") == "weave":
+                if name in na.bridges and o.type == "weave":
                     continue  # weave's bridge: drawn as the bridge
                 oid = _id(n, "dev", name)
-                kind = o.get("kind") or o.get("type") or ""
-                extra = f" VNI {o['vni']}" if o.get("vni") is not None else ""
-                addr = ", ".join(_v4(o.get("addresses") or []))
+                kind = o.kind or o.type or ""
+                extra = f" VNI {o.vni}" if o.vni is not None else ""
+                addr = ", ".join(_v4(o.addresses))
                 self._node(c, oid, f"{name}\n{kind}{extra}" + (f"\n{addr}" if addr else ""), fillcolor="#fdebd0",
                            key=(n, name))
                 self._edge(prev, oid, style="dashed", label=t("diagram.underlay") if prev == up_id else "")
@@ -165,7 +165,7 @@ class _Builder:
                 addr = ""
                 if b in links:
                     addr = ", ".join(f"{a.local}/{a.prefixlen}" for a in links[b].addresses if a.family == "inet")
-                is_weave = any(o.get("name") == b and o.get("type") == "weave" for o in na.overlays)
+                is_weave = any(o.name == b and o.type == "weave" for o in na.overlays)
                 kind = "weave bridge" if is_weave else t("diagram.bridge")
                 self._node(c, bid, f"{b}\n{kind}" + (f"\n{addr}" if addr else ""), fillcolor="#d5f5e3", key=(n, b))
                 bridge_ids[b] = bid
@@ -213,7 +213,7 @@ class _Builder:
         def prio(item: tuple[VethPair, Optional[Pod]]) -> tuple[int, str]:
             vp, pod = item
             hit = target_ip is not None and any(a.split("/")[0] == target_ip for a in vp.pod_ips)
-            system = pod is not None and (pod.namespace in SYSTEM_NS)
+            system = pod is not None and (pod.namespace in SYSTEM_NAMESPACES)
             return (0 if hit else (2 if system else 1), vp.host_ifname)
         wired.sort(key=prio)
         total = len(wired)

@@ -25,13 +25,15 @@ from typing import Any, Optional
 import jinja2
 
 from labreport import __version__
+from labreport import outputs as _outputs
 from labreport.analysis.components import container_short_name
-from labreport.analysis.model import Analysis, Hop, ServiceRecord
+from labreport.analysis.model import Analysis, Hop, Overlay, ServiceRecord
+from labreport.analysis.probability import format_probability
 from labreport.errors import RenderError
 from labreport.render import diagram as _diagram
 from labreport.render import escape as _esc
-from labreport.render.context import (APPENDIX_MAX_LINES, Excerpt, NodeView, ReportContext, build_context, fmt_prob,
-                                      fmt_share, to_yaml, PER_NODE_DIAGRAMS_ABOVE)
+from labreport.render.context import (APPENDIX_MAX_LINES, Excerpt, NodeView, ReportContext, build_context,
+                                      to_yaml, PER_NODE_DIAGRAMS_ABOVE)
 from labreport.render.i18n import Translator
 from labreport.render.i18n import templates_dir as _templates_dir
 from labreport.render.markup import Badge, Code, Markup
@@ -199,11 +201,11 @@ class _Helpers:
             elif rec.mode == "ipvs" or ep.weight is not None:
                 choice = ep.weight if ep.weight is not None else "?"
             elif ep.rule_probability is not None:
-                choice = fmt_prob(ep.rule_probability)
+                choice = format_probability(ep.rule_probability)
             else:
                 choice = self.t("s.svc.always")
             rows.append([i + 1, Code(ep.address), Code(ep.pod) if ep.pod else "", Code(ep.chain) if ep.chain else "",
-                         choice, fmt_share(ep.probability)])
+                         choice, format_probability(ep.probability, style="percent", missing="?")])
         return rows
 
     def service_row(self, rec: ServiceRecord) -> list[Any]:
@@ -315,13 +317,13 @@ class _Helpers:
             out += " " + self.m.text(self.t("path.inferred", why=why))
         return out
 
-    def overlay_role(self, o: dict[str, Any]) -> str:
-        key = f"overlays.{o.get('type')}.{o.get('name')}"
+    def overlay_role(self, o: Overlay) -> str:
+        key = f"overlays.{o.type}.{o.name}"
         if self.t.has(key):
             return self.t(key)
-        if self.t.has(f"overlays.{o.get('type')}.default"):
-            return self.t(f"overlays.{o.get('type')}.default")
-        return str(o.get("role") or "")
+        if self.t.has(f"overlays.{o.type}.default"):
+            return self.t(f"overlays.{o.type}.default")
+        return str(o.role or "")
 
     def service_summary(self, rec: ServiceRecord) -> str:
         t = self.t
@@ -357,7 +359,8 @@ class _Helpers:
             remaining = 1.0
             for ep in eps:
                 p = ep.rule_probability if ep.rule_probability is not None else 1.0
-                steps.append(f"{fmt_prob(remaining)} × {fmt_prob(p)} = {fmt_share(remaining * p)}")
+                steps.append(f"{format_probability(remaining)} × {format_probability(p)} = "
+                             f"{format_probability(remaining * p, style='percent', missing='?')}")
                 remaining *= (1 - p)
             n = len(eps)
             seq = [f"1/{n - i}" for i in range(n - 1)] + ["1"]
@@ -667,6 +670,9 @@ def render_report(snapshot: Snapshot, *, fmt: str = "html", lang: str = "en", ou
         if before is not None:
             diff = diff_snapshots(before, snapshot, analyses=(analyze(before), analysis))
             changes = container_changes(diff, snapshot)
+    if redacted is not None and snapshot.redaction is not None and snapshot.redaction.mode == "on":
+        # redacted when it was written (collect/import): what was replaced then counts too
+        redacted = sorted(set(redacted) | set(snapshot.redaction.kinds))
     result.redacted = redacted
     path = analysis.path
     ctx = build_context(snapshot, analysis, path=path, changes=changes, redacted=redacted, omitted=omitted)
@@ -676,10 +682,31 @@ def render_report(snapshot: Snapshot, *, fmt: str = "html", lang: str = "en", ou
     md_text, m, tr = render_markdown(ctx, lang=lang, fmt=fmt, diagram_block=block)
     result.missing_keys = set(tr.missing)
     title = tr("report.title") + (f" — {tr.phrase(ctx.snapshot.title)}" if ctx.snapshot.title else "")
+    # every file goes to a staging directory beside --out, published as one set at the end
+    # (labreport.outputs): a kill never leaves a mix of old and new files or a .tmp in --out
+    final = out
     try:
-        out.mkdir(parents=True, exist_ok=True)
+        out = _outputs.staging_dir(final)
     except OSError as exc:
-        raise RenderError(f"cannot create {out}: {exc.strerror or exc}") from None
+        raise RenderError(f"cannot create {final}: {exc.strerror or exc}") from None
+    try:
+        _write_files(result, out, fmt, files, md_text, m, html_frag, lang, title, make_zip)
+        main = result.main.name if result.main is not None else None
+        _outputs.publish(out, final, ours=_OWNED | {f.name for f in result.files}, main=main)
+    except BaseException:
+        shutil.rmtree(out, ignore_errors=True)
+        raise
+    result.files = [final / f.name for f in result.files]
+    result.main = final / result.main.name if result.main is not None else None
+    return result
+
+
+_OWNED = {"report.md", "report.html", "report.pdf", "report.zip", "topology.dot", "topology.svg", "topology.png",
+          "topology.mmd"}
+
+
+def _write_files(result: RenderResult, out: Path, fmt: str, files: dict[str, bytes | str], md_text: str, m: Markup,
+                 html_frag: Optional[str], lang: str, title: str, make_zip: bool) -> RenderResult:
     if fmt == "md":
         for name, data in files.items():
             _write(out / name, data)
@@ -766,6 +793,9 @@ def print_pdf(html_path: Path, pdf_path: Path, *, timeout: float = 120.0) -> Non
                           "from your browser)")
     with tempfile.TemporaryDirectory(prefix="labreport-chromium-") as profile:
         tmp_pdf = pdf_path.with_name(f".{pdf_path.name}.{os.getpid()}.tmp")
+        # what keeps the print from running script or loading local files is the page's CSP
+        # (escape.CSP: no script, no frames, no loads but data: images; Chromium's headless
+        # printing itself needs script enabled, so the CSP is what forbids it)
         args = chromium_args(chrome, profile) + ["--no-pdf-header-footer", f"--print-to-pdf={tmp_pdf}",
                                                  html_path.resolve().as_uri()]
         try:
