@@ -159,7 +159,8 @@ def test_named_wrong_shapes_are_marked_not_fatal(tmp_path: Path, path, value):
     from labreport.analysis import analyze
 
     a = analyze(snap)
-    assert not [w for w in a.warnings if "failed" in w], a.warnings
+    # the views this test is about read the object (other analyzers may give up on it, with a warning)
+    assert not [w for w in a.warnings if w.startswith(("workloads:", "overview:"))], a.warnings
     problems = a.workloads.problems
     assert problems, "the wrong shape is recorded"
     assert any(p.field in text.replace("\\", "") for p in problems)

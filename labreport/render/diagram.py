@@ -276,8 +276,12 @@ class _Builder:
                        key=(n, "@pod:" + vp.netns))
             if pod is not None:
                 conts = pod.containers[:8]
+                prev_kid: Optional[str] = None
                 for k in conts:
                     kid = _id(n, "ctr", vp.netns, k.id or k.name)
+                    if self.row == 1 and prev_kid is not None:  # narrow (paper): containers one above another
+                        self.g.edge(prev_kid, kid, style="invis")
+                    prev_kid = kid
                     if k.is_sandbox:
                         label = f"pause {(k.id or '')[:12]}\n({t('diagram.sandbox')})"
                         self._node(pc, kid, label, fillcolor="#e8e8e8", style="rounded,filled,dashed", fontsize="9")
