@@ -162,13 +162,13 @@ def _chains(node: NodeSnapshot) -> list[Item]:
         if ipt is None:
             continue
         for tname, table in ipt.tables.items():
-            for cname, chain in table.chains.items():
-                out.append({"source": label, "table": tname, "chain": cname, "rules": len(chain.rules)})
+            for cname, ichain in table.chains.items():
+                out.append({"source": label, "table": tname, "chain": cname, "rules": len(ichain.rules)})
     if node.nftables is not None:
-        for table in node.nftables.tables:
-            tname = f"{table.family} {table.name}".strip()
-            for chain in table.chains:
-                out.append({"source": "nft", "table": tname, "chain": chain.name, "rules": None})
+        for ntable in node.nftables.tables:
+            ntname = f"{ntable.family} {ntable.name}".strip()
+            for nchain in ntable.chains:
+                out.append({"source": "nft", "table": ntname, "chain": nchain.name, "rules": None})
     return out
 
 
@@ -314,10 +314,9 @@ def diff_nodes(before: NodeSnapshot, after: NodeSnapshot, before_na: Optional[No
     instead of reporting everything as added or removed."""
     if before_na is None or after_na is None:
         from labreport.analysis import analyze_node
-        from labreport.analysis import services as services_mod
 
-        before_na = before_na or analyze_node(before, None, services_mod)
-        after_na = after_na or analyze_node(after, None, services_mod)
+        before_na = before_na or analyze_node(before, None, with_services=True)
+        after_na = after_na or analyze_node(after, None, with_services=True)
     notes: list[str] = []
     keyed: list[DiffNote] = []
     b = _collect(before, before_na, notes)
