@@ -163,8 +163,8 @@ def _chains(node: NodeSnapshot) -> list[Item]:
         if ipt is None:
             continue
         for tname, table in ipt.tables.items():
-            for cname, chain in table.chains.items():
-                out.append({"source": label, "table": tname, "chain": cname, "rules": len(chain.rules)})
+            for cname, ichain in table.chains.items():
+                out.append({"source": label, "table": tname, "chain": cname, "rules": len(ichain.rules)})
     if node.nftables is not None:
         for nft_table in node.nftables.tables:
             tname = f"{nft_table.family} {nft_table.name}".strip()

@@ -216,6 +216,9 @@ def _secretish_env_name(name: str) -> bool:
 class _Redactor:
     def __init__(self) -> None:
         self.kinds: dict[str, int] = {}
+        # a string seen before is redacted as before (the same kinds counted again): the nodes
+        # of a cluster repeat the same daemons' command lines and kube-proxy's same rules
+        self._memo: dict[str, tuple[str, dict[str, int]]] = {}
 
     def hit(self, kind: str, n: int = 1) -> None:
         self.kinds[kind] = self.kinds.get(kind, 0) + n
@@ -227,7 +230,20 @@ class _Redactor:
         return placeholder(v)
 
     def text(self, s: str) -> str:
-        if len(s) < 8 or not _triggered(s):
+        if len(s) < 8:
+            return s
+        seen = self._memo.get(s)
+        if seen is not None:
+            for kind, n in seen[1].items():
+                self.hit(kind, n)
+            return seen[0]
+        before = dict(self.kinds)
+        out = self._text(s)
+        self._memo[s] = (out, {k: v - before.get(k, 0) for k, v in self.kinds.items() if v != before.get(k, 0)})
+        return out
+
+    def _text(self, s: str) -> str:
+        if not _triggered(s):
             return s
         for kind, pattern, repl in _SUBS:
             out, n = pattern.subn(repl, s)

@@ -9,13 +9,14 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from labreport.render import report as report_mod
 from labreport.render.context import PER_NODE_DIAGRAMS_ABOVE
-from labreport.snapshot import Snapshot
+from labreport.snapshot import Snapshot, load
 
 ROOT = Path(__file__).resolve().parent.parent
 LIVE = ROOT / "samples" / "live-containerd-docker-node" / "snapshot.json"
@@ -30,7 +31,10 @@ def cluster(n: int, fail: int | None = None) -> Snapshot:
     if fail is not None:
         nodes[fail] = {"name": f"node-{fail:03d}", "status": "failed", "error": "ssh: connection refused"}
     data["nodes"] = nodes
-    return Snapshot.model_validate(data)
+    with tempfile.TemporaryDirectory() as tmp:  # through the loader, as a user's file is read
+        f = Path(tmp) / "snapshot.json"
+        f.write_text(json.dumps(data), "utf-8")
+        return load(f)
 
 
 def _dot_runs(monkeypatch) -> list[list[str]]:

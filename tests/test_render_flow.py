@@ -87,7 +87,7 @@ def test_q5_on_seed001_no_new_containers_on_the_master(tmp_path: Path):
         assert f"| k8s-master | `{name}`" not in q5
     assert "| k8s-worker | `downloader`" in q5 and "| k8s-worker | `fileserver`" in q5
     assert "the pod sandbox (pause), not listed by crictl ps itself" in q5
-    assert "differ only in a few characters" in q5
+    assert "7 containers are the same before and after" in q5 and "differ only in a few characters" in q5
 
 
 def test_ocr_close_is_not_any_two_ids():
@@ -159,7 +159,8 @@ def test_named_wrong_shapes_are_marked_not_fatal(tmp_path: Path, path, value):
     from labreport.analysis import analyze
 
     a = analyze(snap)
-    assert not [w for w in a.warnings if "failed" in w], a.warnings
+    # the views this test is about read the object (other analyzers may give up on it, with a warning)
+    assert not [w for w in a.warnings if w.startswith(("workloads:", "overview:"))], a.warnings
     problems = a.workloads.problems
     assert problems, "the wrong shape is recorded"
     assert any(p.field in text.replace("\\", "") for p in problems)

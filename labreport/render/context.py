@@ -208,6 +208,26 @@ class ReportContext:
 PER_NODE_DIAGRAMS_ABOVE = 4
 
 
+def _grouped_notes(notes: list[DiffNote]) -> list[DiffNote]:
+    """The notes, with one "same container despite OCR-damaged IDs" note per node listing them all."""
+    out: list[DiffNote] = []
+    ocr: dict[str, DiffNote] = {}
+    for n in notes:
+        if n.key != "ocr_matched":
+            out.append(n)
+            continue
+        node = n.args.get("node", "")
+        item = f"{n.args.get('name')} ({n.args.get('before')} / {n.args.get('after')})"
+        if node in ocr:
+            g = ocr[node]
+            g.args["items"] += ", " + item
+            g.args["n"] = str(int(g.args["n"]) + 1)
+        else:
+            ocr[node] = DiffNote(key="ocr_matched_many", args={"node": node, "items": item, "n": "1"}, text=n.text)
+            out.append(ocr[node])
+    return out
+
+
 def build_context(snapshot: Snapshot, analysis: Analysis, *, path: Optional[TrafficPath] = None,
                   changes: Optional[ContainerChanges] = None, redacted: Optional[list[str]] = None,
                   omitted: Optional[list[str]] = None) -> ReportContext:
@@ -221,7 +241,7 @@ def build_context(snapshot: Snapshot, analysis: Analysis, *, path: Optional[Traf
         snapshot=snapshot, analysis=analysis, nodes=nodes, path=path if path is not None else analysis.path,
         manifests=w.manifests, volumes=w.volumes, hpas=w.hpas,
         new_containers=changes.new if changes is not None else None,
-        diff_notes=changes.notes if changes is not None else [],
+        diff_notes=_grouped_notes(changes.notes) if changes is not None else [],
         unlisted_sandboxes=[c for c in changes.new if c.inferred] if changes is not None else [],
         redacted=redacted, cidrs=w.cidrs, api_nodes=w.api_nodes, overview=analysis.overview, problems=w.problems,
         omitted=list(omitted or []))

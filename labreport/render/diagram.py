@@ -100,8 +100,9 @@ class _TextGraph(graphviz.Graph):  # type: ignore[misc]  # the graphviz package 
 
 class _Builder:
     def __init__(self, snapshot: Snapshot, analysis: Analysis, path: Optional[TrafficPath], t: Translate,
-                 only: Optional[set[str]] = None) -> None:
+                 only: Optional[set[str]] = None, row: int = ROW) -> None:
         self.s, self.a, self.path, self.t = snapshot, analysis, path, t
+        self.row = max(1, row)
         self.drawn = [na for na in analysis.nodes if only is None or na.node in only]
         self.g = _TextGraph("topology", engine="dot")
         self.g.attr(rankdir="TB", newrank="true", compound="true", fontname=FONT, fontsize="12", nodesep="0.3",
@@ -221,8 +222,8 @@ class _Builder:
         ids: list[tuple[str, str]] = []
         for i, (vp, pod) in enumerate(shown):
             ids.append(self.wired_pod(c, n, vp, pod, bridge_ids))
-            if i >= ROW:  # start a new row under the pod ROW places before
-                self.g.edge(ids[i - ROW][1], ids[i][0], style="invis")
+            if i >= self.row:  # start a new row under the pod self.row places before
+                self.g.edge(ids[i - self.row][1], ids[i][0], style="invis")
         if total > len(shown):
             more = total - len(shown)
             self.summarized[n] = more
@@ -242,6 +243,9 @@ class _Builder:
                 label += "\n" + t("diagram.and_more", n=len(names) - len(head))
             self._node(c, _id(n, "otherpods"), label, shape="box", style="rounded,dashed,filled", fillcolor="#f7f7f7",
                        fontsize="9")
+            up = self.elements.get((n, "uplink"))
+            if self.row == 1 and up:  # narrow (paper): the box above the uplink, not beside it
+                self.g.edge(_id(n, "otherpods"), up, style="invis")
         # the path's target pod, when its veth is unknown
         if self.path and self.path.to_node == n and self.path.hops and self.path.hops[-1].key == "pod_unknown":
             tid = _id(n, "target")
@@ -272,8 +276,12 @@ class _Builder:
                        key=(n, "@pod:" + vp.netns))
             if pod is not None:
                 conts = pod.containers[:8]
+                prev_kid: Optional[str] = None
                 for k in conts:
                     kid = _id(n, "ctr", vp.netns, k.id or k.name)
+                    if self.row == 1 and prev_kid is not None:  # narrow (paper): containers one above another
+                        self.g.edge(prev_kid, kid, style="invis")
+                    prev_kid = kid
                     if k.is_sandbox:
                         label = f"pause {(k.id or '')[:12]}\n({t('diagram.sandbox')})"
                         self._node(pc, kid, label, fillcolor="#e8e8e8", style="rounded,filled,dashed", fontsize="9")
@@ -284,7 +292,7 @@ class _Builder:
                     sid = _id(n, "ctr", vp.netns, "sandbox")
                     short = f" {pod.sandbox_id[:13]}" if pod.sandbox_id else ""
                     self._node(pc, sid, f"pause{short}\n({t('diagram.sandbox_not_listed')})", fillcolor="#eeeeee",
-                               style="rounded,dashed,filled", fontsize="8")
+                               style="rounded,dashed,filled", fontsize="9")
                     self._edge(sid, eid, style="invis")
         self.mm.append("  end")
         self._edge(hid, eid, label=t("diagram.veth_pair"), penwidth="1.8", color="#2e86c1")
@@ -343,7 +351,7 @@ class _Builder:
             if cur is not None:
                 label = ", ".join(pending + [str(h.n)])
                 self.g.edge(cur, e, label=f" {label} ", color=PATH_COLOR, fontcolor=PATH_COLOR, penwidth="2.6",
-                            dir="forward", arrowhead="normal", constraint="false" if crosses else "true",
+                            dir="forward", arrowhead="normal", constraint="false" if crosses and self.row > 1 else "true",
                             fontsize="11")
                 self.mm_edges.append(f"  {cur} -->|{_mm(label)}| {e}")
                 self.mm_red.append(self.mm_edge_count)
@@ -394,9 +402,10 @@ def _mm(s: str) -> str:
 
 
 def build(snapshot: Snapshot, analysis: Analysis, path: Optional[TrafficPath], t: Translate,
-          only: Optional[set[str]] = None) -> Diagram:
-    """The topology of the nodes in ``only`` (default: every node of the analysis)."""
-    return _Builder(snapshot, analysis, path, t, only).build()
+          only: Optional[set[str]] = None, row: int = ROW) -> Diagram:
+    """The topology of the nodes in ``only`` (default: every node of the analysis), ``row``
+    pods side by side (on paper: fewer, so the page holds the drawing at a legible size)."""
+    return _Builder(snapshot, analysis, path, t, only, row).build()
 
 
 def dot_available() -> Optional[str]:
@@ -415,7 +424,7 @@ def _svg_at_72dpi(svg: str) -> str:
     w, h = float(m.group(3)), float(m.group(4))
     head = f'<svg width="{round(w)}pt" height="{round(h)}pt"  viewBox="{m.group(1)} {m.group(2)} {m.group(3)} {m.group(4)}"'
     svg = svg[:m.start()] + head + svg[m.end():]
-    return re.sub(r'(<g id="graph0" class="graph" transform=")scale\([\d.]+ [\d.]+\)', r"\1scale(1 1)", svg, count=1)
+    return re.sub(r'(<g id="[^"]*graph0" class="graph" transform=")scale\([\d.]+ [\d.]+\)', r"\1scale(1 1)", svg, count=1)
 
 
 def render_many(diagrams: list[Diagram], *, timeout: float = 120.0) -> list[DiagramResult]:
@@ -460,6 +469,13 @@ def render(d: Diagram, *, timeout: float = 60.0) -> DiagramResult:
 
 
 def inline_svg(svg: str) -> str:
-    """The SVG without its XML prolog and DOCTYPE, for embedding in HTML."""
+    """The SVG without its XML prolog and DOCTYPE, for embedding in HTML: as wide as its
+    natural size (pt) allows, never wider than the page, its aspect ratio kept (the viewBox)
+    — Chromium otherwise prints a tall SVG scaled up and clipped."""
     i = svg.find("<svg")
-    return svg[i:] if i >= 0 else svg
+    svg = svg[i:] if i >= 0 else svg
+    m = re.match(r'<svg width="([\d.]+)pt" height="([\d.]+)pt"', svg)
+    if m:
+        svg = (f'<svg style="width:100%;max-width:{m.group(1)}pt;height:auto" data-width="{m.group(1)}pt" '
+               f'data-height="{m.group(2)}pt"' + svg[m.end():])
+    return svg

@@ -498,10 +498,23 @@ def markdown_to_html(md_text: str, m: Markup, *, lang: str, title: str) -> str:
                        csp=_esc.html_text(_esc.CSP))
 
 
-def _graphs(ctx: ReportContext, snapshot: Snapshot, analysis: Analysis,
-            t: Translator) -> list[tuple[str, Optional[str], _diagram.Diagram]]:
+def _stem(first: bool, node: str) -> str:
+    return "topology" if first else "topology-" + re.sub(r"[^A-Za-z0-9_.-]", "_", node)
+
+
+def _graphs(ctx: ReportContext, snapshot: Snapshot, analysis: Analysis, t: Translator,
+            fmt: str = "html") -> list[tuple[str, Optional[str], _diagram.Diagram]]:
     """(file stem, node or None, diagram): one graph of every node up to a handful of nodes;
-    beyond, the traffic path's nodes in one graph and each other detailed node on its own."""
+    beyond, the traffic path's nodes in one graph and each other detailed node on its own.
+    On paper (pdf) every node is drawn on its own, so a page holds it at a legible size
+    (its part of the traffic path drawn in it)."""
+    row = PDF_PODS_PER_ROW if fmt == "pdf" else _diagram.ROW
+    if fmt == "pdf" and not ctx.large and len(ctx.nodes) > 1:
+        return [(_stem(i == 0, nv.name), nv.name,
+                 _diagram.build(snapshot, analysis, ctx.path, t, only={nv.name}, row=row))
+                for i, nv in enumerate(ctx.nodes)]
+    if fmt == "pdf" and not ctx.large:
+        return [("topology", None, _diagram.build(snapshot, analysis, ctx.path, t, row=row))]
     if not ctx.large:
         return [("topology", None, _diagram.build(snapshot, analysis, ctx.path, t))]
     shown = [nv.name for nv in ctx.nodes]
@@ -513,11 +526,10 @@ def _graphs(ctx: ReportContext, snapshot: Snapshot, analysis: Analysis,
     out: list[tuple[str, Optional[str], _diagram.Diagram]] = []
     if path_nodes:
         out.append(("topology", ", ".join(path_nodes),
-                    _diagram.build(snapshot, analysis, ctx.path, t, only=set(path_nodes))))
+                    _diagram.build(snapshot, analysis, ctx.path, t, only=set(path_nodes), row=row)))
     for n in shown:
         if n not in path_nodes:
-            stem = "topology" if not out else "topology-" + re.sub(r"[^A-Za-z0-9_.-]", "_", n)
-            out.append((stem, n, _diagram.build(snapshot, analysis, None, t, only={n})))
+            out.append((_stem(not out, n), n, _diagram.build(snapshot, analysis, None, t, only={n}, row=row)))
     return out
 
 
@@ -525,7 +537,7 @@ def _diagram_block(ctx: ReportContext, snapshot: Snapshot, analysis: Analysis, f
                    out_dir: Path, result: RenderResult) -> tuple[str, dict[str, bytes | str]]:
     """The diagram's part of the report, and the files to write beside it (every graph
     drawn by one `dot` run, SVG and PNG together)."""
-    graphs = _graphs(ctx, snapshot, analysis, t)
+    graphs = _graphs(ctx, snapshot, analysis, t, fmt)
     imgs = _diagram.render_many([d for _, _, d in graphs])
     m = Markup("html" if fmt in ("html", "pdf") else "md")
     caption = t("s.net.caption", service=(ctx.path.service if ctx.path and ctx.path.service else "—"))
@@ -551,7 +563,9 @@ def _diagram_block(ctx: ReportContext, snapshot: Snapshot, analysis: Analysis, f
         files[f"{stem}.svg"] = img.svg
         if img.png is not None:
             files[f"{stem}.png"] = img.png
-        cap = (caption if (node is None or stem == "topology") and ctx.path and ctx.path.hops else "") + summarized
+        on_path = bool(ctx.path and ctx.path.hops and (node is None or any(
+            h.node and h.node in node.split(", ") for h in ctx.path.hops)))
+        cap = (caption if on_path else "") + summarized
         if fmt == "md":
             extra = (_esc.md_text(t("s.net.png_link")) + f" [{stem}.png]({stem}.png) · [{stem}.dot]({stem}.dot)"
                      + _esc.md_text(summarized))
@@ -574,6 +588,7 @@ def _diagram_block(ctx: ReportContext, snapshot: Snapshot, analysis: Analysis, f
     return "@@FIGURE@@", {**files, "__html__": "\n".join(html_parts)}
 
 
+PDF_PODS_PER_ROW = 1  # on an A4 page a node is drawn one pod wide: its labels print at >= 8 pt
 DETAIL_NODES_MAX = 8  # beyond: the overview names every node, the sections detail a few
 
 
