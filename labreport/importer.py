@@ -27,9 +27,10 @@ File kinds (the keys of ``build_node``'s ``files``):
 ``ip-netns``       ``ip netns list`` / ``ip netns list-id`` / ``ip -j netns list``:
                    the node namespace's nsid table (``nsids``), which ``ip -j``
                    output needs to name the namespace behind a ``link_netnsid``
-``iptables-save``  iptables-save (parser of the iptables owner)
-``nft``            nft list ruleset (parser of the nft owner)
-``ipvsadm``        ipvsadm -Ln (parser of the nft owner)
+``iptables-save``  iptables-save / iptables -S (labreport.parsers.iptables_save)
+``nft``            nft list ruleset, text or -j (labreport.parsers.nft)
+``ipvsadm``        ipvsadm -Ln (labreport.parsers.ipvsadm)
+``cilium``         cilium-dbg service list or cilium-dbg bpf lb list (labreport.parsers.cilium)
 =================  ==========================================================
 
 How a pasted pod namespace is tied to its host veth (the analysis matches veths; this
@@ -58,8 +59,9 @@ from labreport import __version__
 from labreport.errors import LabreportError, ParseError
 from labreport.parsers import detect as detect_parser
 from labreport.parsers import get as get_parser
-from labreport.parsers._common import is_prompt_line, split_prompt
+from labreport.parsers._common import as_dict, is_prompt_line, split_prompt
 from labreport.snapshot import (
+    CiliumServiceTable,
     ClusterObjects,
     Container,
     Evidence,
@@ -88,6 +90,7 @@ KIND_PARSERS: dict[str, list[str]] = {
     "iptables-save": ["iptables-save"],
     "nft": ["nft"],
     "ipvsadm": ["ipvsadm"],
+    "cilium": ["cilium-service-list", "cilium-bpf-lb-list"],
     "kubectl": ["kubectl"],
 }
 
@@ -103,6 +106,8 @@ DEFAULT_COMMANDS: dict[str, str] = {
     "iptables-save": "iptables-save",
     "nft": "nft list ruleset",
     "ipvsadm": "ipvsadm -Ln",
+    "cilium-service-list": "cilium-dbg service list",
+    "cilium-bpf-lb-list": "cilium-dbg bpf lb list",
     "kubectl": "kubectl get -o yaml",
     "ctr-containers": "ctr -n k8s.io containers ls",
 }
@@ -240,6 +245,7 @@ OPTION_FOR_PARSER = {
     "ps": "--ps", "docker-ps": "--containers", "crictl-ps": "--containers", "crictl-pods": "--containers",
     "docker-inspect": "--inspect", "ip-addr": "--ip-addr", "ip-route": "--ip-route",
     "iptables-save": "--iptables-save", "nft": "--nft", "ipvsadm": "--ipvsadm", "kubectl": "--kubectl",
+    "cilium-service-list": "--cilium-service-list", "cilium-bpf-lb-list": "--cilium-service-list",
     "ctr-containers": "--containers",
 }
 
@@ -415,6 +421,9 @@ def _merge_container(old: Container, new: Container) -> None:
             old.is_sandbox = old.is_sandbox or bool(value)
         elif field == "fragment":
             continue
+        elif field == "listed_by":  # every output that listed it (docker ps, crictl ps, ctr c ls …)
+            have = list(getattr(old, "listed_by", None) or [])
+            setattr(old, "listed_by", have + [p for p in (value or []) if p not in have])  # noqa: B010
         elif value not in (None, "", [], {}) and getattr(old, field, None) in (None, "", [], {}, "unknown"):
             setattr(old, field, value)
 
@@ -502,7 +511,7 @@ def tie_ctr_sandboxes(node: NodeSnapshot) -> None:
             sb.pod_name = members[0].pod_name
             sb.pod_namespace = sb.pod_namespace or members[0].pod_namespace
             sb.pod_uid = sb.pod_uid or members[0].pod_uid
-            sb.sandbox_of = "crictl ps POD ID prefix"  # extra: how the pod was found
+            setattr(sb, "sandbox_of", "crictl ps POD ID prefix")  # noqa: B010 (extra: how the pod was found)
 
 
 def tie_pod_namespaces(node: NodeSnapshot) -> None:
@@ -574,7 +583,7 @@ def build_node(name: str, files: dict[str, list[tuple[str, str]]], *, keep_going
     errors: list[str] = []
     order = ["ps", "containers", "pods", "inspect", "ip-netns", "ip-link", "ip-addr", "bridge-fdb", "ip-route",
              "pod-ip-addr",
-             "iptables-save", "nft", "ipvsadm", "kubectl"]
+             "iptables-save", "nft", "ipvsadm", "cilium", "kubectl"]
     kinds = sorted(files, key=lambda k: order.index(k.split(":", 1)[0]) if k.split(":", 1)[0] in order else 99)
     for kind in kinds:
         base, _, arg = kind.partition(":")
@@ -627,6 +636,8 @@ def build_node(name: str, files: dict[str, list[tuple[str, str]]], *, keep_going
             if parser == "ps":
                 node.processes.extend(value)
             elif parser in ("docker-ps", "crictl-ps", "crictl-pods", "ctr-containers"):
+                for c in value:
+                    setattr(c, "listed_by", [parser])  # noqa: B010 (extra field: which outputs list it)
                 _add_containers(node, value, merge=True)
             elif parser == "docker-inspect":
                 if arg:
@@ -665,6 +676,10 @@ def build_node(name: str, files: dict[str, list[tuple[str, str]]], *, keep_going
             elif parser == "ipvsadm":
                 value.evidence_id = ev.id
                 node.ipvs = value
+            elif parser in ("cilium-service-list", "cilium-bpf-lb-list"):
+                node.cilium = CiliumServiceTable(
+                    source="service-list" if parser == "cilium-service-list" else "bpf-lb-list",
+                    services=value, evidence_id=ev.id)
             elif parser == "kubectl":
                 if cluster is not None:
                     add_cluster_objects(cluster, value)
@@ -702,7 +717,7 @@ def add_cluster_objects(cluster: ClusterObjects, objects: list[dict[str, Any]]) 
 
 def _sort_cluster(cluster: ClusterObjects) -> None:
     def key(o: dict[str, Any]) -> tuple[str, str, str]:
-        meta = o.get("metadata") if isinstance(o.get("metadata"), dict) else {}
+        meta = as_dict(o.get("metadata"))
         return (str(o.get("kind", "")), str(meta.get("namespace", "")), str(meta.get("name", "")))
 
     for field in list(_CLUSTER_FIELDS.values()) + ["other"]:
@@ -720,7 +735,7 @@ def import_files(nodes: list[tuple[str, dict[str, list[tuple[str, str]]]]], *,
     if kubectl:
         cluster = ClusterObjects(source="import")
         errors = []
-        cluster_warnings: list[dict[str, Any]] = []
+        cluster_warnings: list[ParseWarning] = []
         for path, text in kubectl:
             try:
                 if isinstance(text, ImportFileError):
@@ -733,11 +748,13 @@ def import_files(nodes: list[tuple[str, dict[str, list[tuple[str, str]]]]], *,
                 continue
             paths.append(path)
             add_cluster_objects(cluster, result.value)
-            cluster_warnings.extend(w.model_copy(update={"source": path}).model_dump() for w in result.warnings)
+            cluster_warnings.extend(w.model_copy(update={"source": path}) for w in result.warnings)
         if errors:
             cluster.error = "; ".join(errors)
         if cluster_warnings:
-            cluster.warnings = cluster_warnings  # extra field: lines the kubectl parser did not understand
+            # ClusterObjects.warnings holds sentences; the structured records go beside them
+            cluster.warnings.extend(f"{w.source}:{w.line_no}: {w.message}" for w in cluster_warnings)
+        cluster.parse_warnings = cluster_warnings
         _sort_cluster(cluster)
     built = []
     for name, files in nodes:

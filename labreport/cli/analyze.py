@@ -62,6 +62,10 @@ def command(snapshot: str, as_json: bool, nodes: tuple[str, ...], service: Optio
 
         snap, _ = redact_snapshot(snap)
     analysis = _filter(analyze(snap, service=service), nodes, service)
+    for u in analysis.unread:  # what the student can act on, also with --json
+        click.echo(f"could not read / repaired: {u.source}: {u.message}" + (f"\n  -> {u.fix}" if u.fix else ""), err=True)
+    for i in analysis.inconsistencies:
+        click.echo(f"inconsistent: {i.kind}: {i.subject}: {i.detail}", err=True)
     if as_json:
         click.echo(analysis.model_dump_json(indent=1))
         return

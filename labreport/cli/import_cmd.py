@@ -34,8 +34,9 @@ NODE_FILE_OPTIONS: dict[str, str] = {
     "--iptables-save": "iptables-save",
     "--nft": "nft",
     "--ipvsadm": "ipvsadm",
+    "--cilium-service-list": "cilium",
 }
-VALUE_OPTIONS = set(NODE_FILE_OPTIONS) | {"--node", "--kubectl", "--title", "--out", "--max-input-size"}
+VALUE_OPTIONS = set(NODE_FILE_OPTIONS) | {"--node", "--kubectl", "--title", "--out", "--report", "--max-input-size"}
 FLAG_OPTIONS = {"--keep-going", "--quiet", "-q", "--no-redact"}
 
 HELP = """Build a snapshot from pasted command outputs (a lab report's text).
@@ -64,6 +65,17 @@ Per node (each applies to the most recent --node; without --node, one node "node
   --pod-ip-addr NS=F         ip addr run inside a pod; NS names its namespace (e.g. the
                              host veth's `link-netns cni-…` name, or the pod's name)
   --iptables-save F, --nft F, --ipvsadm F
+  --cilium-service-list F    cilium-dbg service list or cilium-dbg bpf lb list (detected):
+                             Cilium's service table when it replaces kube-proxy
+\b
+A whole report (Markdown, text, PDF, .docx), cut into its command outputs:
+  --report F                 the report (repeatable: one student's files); the snapshot
+                             of its last state goes to DIR, the state before the step
+                             (Q5's first container lists, the rules before scaling) to
+                             DIR/before: labreport render DIR --before DIR/before
+  --node ALIAS=NAME          with --report: the report's name (or master/worker) for a
+                             node, e.g. --node master=cp1; --node NAME with files after it
+                             adds those files to that node
 \b
 Whole cluster:
   --kubectl F                kubectl get -o json|yaml, or YAML manifests (repeatable)
@@ -86,6 +98,8 @@ class _Args:
         self.out: Optional[str] = None
         self.keep_going = False
         self.quiet = False
+        self.reports: list[str] = []
+        self.aliases: dict[str, str] = {}
         self.no_redact = False
         self.max_input_size: Optional[int] = None
 
@@ -116,6 +130,13 @@ def parse_args(argv: list[str]) -> _Args:
                 a.no_redact = True
             else:
                 a.quiet = True
+        elif opt == "--report":
+            a.reports.append(value)
+        elif opt == "--node" and "=" in value:
+            alias, _, name = value.partition("=")
+            if not alias.strip() or not name.strip():
+                raise click.UsageError("--node ALIAS=NAME needs both (e.g. --node master=k8s-master)")
+            a.aliases[alias.strip()] = name.strip()
         elif opt == "--node":
             if not value.strip():
                 raise click.UsageError("--node needs a name")
@@ -153,7 +174,9 @@ def parse_args(argv: list[str]) -> _Args:
             raise click.UsageError(f"unknown option {opt!r} (see labreport import --help)")
     if not a.out:
         raise click.UsageError("--out DIR is required")
-    if not a.kubectl and not any(files for _, files in a.nodes):
+    if a.aliases and not a.reports:
+        raise click.UsageError("--node ALIAS=NAME is for --report (the names a report uses)")
+    if not a.reports and not a.kubectl and not any(files for _, files in a.nodes):
         raise click.UsageError("no files given (e.g. --ps ps.txt, --containers docker-ps.txt)")
     for name, files in a.nodes:
         if not files:
@@ -178,12 +201,16 @@ def command(argv: tuple[str, ...]) -> None:
         import labreport.importer as _importer
 
         _importer.MAX_INPUT_SIZE = args.max_input_size
+    if args.reports:
+        _import_reports(args)
+        return
     read = read_file_or_error if args.keep_going else read_file
     nodes = []
     for name, files in args.nodes:
         nodes.append((name, {kind: [(p, read(p)) for p in paths] for kind, paths in files.items()}))
     kubectl = [(p, read(p)) for p in args.kubectl]
     snap = import_files(nodes, kubectl=kubectl, title=args.title, keep_going=args.keep_going)
+    assert args.out is not None  # parse_args requires it
     from labreport.redact import for_storage
 
     snap = for_storage(snap, redact=not args.no_redact)
@@ -220,7 +247,7 @@ def command(argv: tuple[str, ...]) -> None:
             c = snap.cluster
             counts = {f: len(getattr(c, f)) for f in ("pods", "services", "deployments", "hpas", "other")}
             click.echo("cluster objects: " + ", ".join(f"{v} {k}" for k, v in counts.items() if v), err=True)
-            cw = Counter(w["source"] for w in getattr(c, "warnings", []) or [])
+            cw = Counter(w.source for w in c.parse_warnings)
             for source, n in cw.items():
                 click.echo(f"  {n} line{'s' if n != 1 else ''} not understood in {source}", err=True)
         if snap.redaction is not None and snap.redaction.mode == "off":
@@ -230,6 +257,26 @@ def command(argv: tuple[str, ...]) -> None:
         click.echo(f"snapshot written: {path}", err=True)
     if any(n.status != "ok" for n in snap.nodes) or (snap.cluster is not None and snap.cluster.error):
         raise click.exceptions.Exit(int(ExitStatus.PARTIAL))
+
+
+def _import_reports(args: _Args) -> None:
+    from labreport.reportimport import import_reports
+    from labreport.reportimport.cli_text import echo_report_import
+
+    read = read_file_or_error if args.keep_going else read_file
+    nodes = [(name, {kind: [(p, read(p)) for p in paths] for kind, paths in files.items()})
+             for name, files in args.nodes]
+    kubectl = [(p, read(p)) for p in args.kubectl]
+    result = import_reports(args.reports, aliases=args.aliases, title=args.title, nodes=nodes, kubectl=kubectl)
+    assert args.out is not None  # parse_args requires it
+    path = save(result.after, args.out)
+    before_path = None
+    if result.before is not None:
+        import os
+
+        before_path = save(result.before, os.path.join(args.out, "before"))
+    if not args.quiet:
+        echo_report_import(result, path, before_path)
 
 
 __all__ = ["command", "parse_args", "ImportFileError", "LabreportError"]

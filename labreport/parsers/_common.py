@@ -297,6 +297,16 @@ def ns_to_iso(value: Any) -> Optional[str]:
     return ts.strftime("%Y-%m-%dT%H:%M:%S") + f".{frac:09d}Z"
 
 
+def as_dict(value: Any) -> dict[str, Any]:
+    """A JSON object, or {} for anything else (a field of the wrong type reads as absent)."""
+    return value if isinstance(value, dict) else {}
+
+
+def as_list(value: Any) -> list[Any]:
+    """A JSON array, or [] for anything else."""
+    return value if isinstance(value, list) else []
+
+
 def as_str_dict(value: Any) -> dict[str, str]:
     if not isinstance(value, dict):
         return {}

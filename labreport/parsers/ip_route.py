@@ -35,7 +35,7 @@ from typing import Any, Optional
 from labreport.errors import ParseError
 from labreport.parsers._common import is_prompt_line, load_json, to_int, without_prompts
 from labreport.parsers.base import ParseResult, ParserInfo, check_text
-from labreport.snapshot import Route
+from labreport.snapshot import NetNamespace, Route
 
 _TYPES = {"unicast", "local", "broadcast", "multicast", "blackhole", "unreachable", "prohibit", "throw", "anycast", "nat"}
 _DST_RE = re.compile(r"^(default|[0-9a-fA-F.:]+(?:/\d{1,3})?)$")
@@ -194,3 +194,32 @@ def parse(text: str, *, source: str = "<input>") -> ParseResult[list[Route]]:
     if not result.value:
         raise ParseError("no route lines found: not ip route output", source=source)
     return result
+
+
+# --------------------------------------------------------------------------- records → text
+
+
+def render(ns: NetNamespace) -> str:
+    """``ip route`` text (table main, IPv4) in iproute2's format from a namespace's routes;
+    :func:`parse` reads it back into the same routes."""
+    out = []
+    for r in ns.routes:
+        if r.family != "inet" or r.table not in (None, "main"):
+            continue
+        parts = [r.dst if r.type in (None, "unicast") else f"{r.type} {r.dst}"]
+        if r.gateway:
+            parts.append(f"via {r.gateway}")
+        if r.dev:
+            parts.append(f"dev {r.dev}")
+        if r.protocol and r.protocol not in ("boot", "unspec"):
+            parts.append(f"proto {r.protocol}")
+        if r.scope and r.scope != "global":
+            parts.append(f"scope {r.scope}")
+        if r.src:
+            parts.append(f"src {r.src}")
+        if r.metric is not None:
+            parts.append(f"metric {r.metric}")
+        if r.onlink:
+            parts.append("onlink")
+        out.append(" ".join(parts))
+    return "\n".join(out) + ("\n" if out else "")

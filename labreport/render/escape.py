@@ -119,7 +119,7 @@ def markdown_to_html(md_source: str, *, toc: bool = True) -> str:
     from markdown.extensions import Extension
     from markdown.treeprocessors import Treeprocessor
 
-    class _Guard(Treeprocessor):
+    class _Guard(Treeprocessor):  # type: ignore[misc]  # Python-Markdown ships no type information
         def run(self, root: etree.Element) -> None:
             for el in root.iter():
                 if el.tag == "a":
@@ -136,7 +136,7 @@ def markdown_to_html(md_source: str, *, toc: bool = True) -> str:
                     if k.lower().startswith("on") or k.lower() in ("style", "src", "srcset", "formaction", "xlink:href"):
                         del el.attrib[k]
 
-    class _NoRawHtml(Extension):
+    class _NoRawHtml(Extension):  # type: ignore[misc]  # (see _Guard)
         def extendMarkdown(self, md: Any) -> None:  # noqa: N802 (Python-Markdown's name)
             md.preprocessors.deregister("html_block")
             md.inlinePatterns.deregister("html")
@@ -150,7 +150,8 @@ def markdown_to_html(md_source: str, *, toc: bool = True) -> str:
 
         extensions.append("toc")
         configs["toc"] = {"slugify": slugify_unicode, "toc_depth": "2-2"}
-    return markdown.markdown(md_source, extensions=extensions, extension_configs=configs, output_format="html")
+    html: str = markdown.markdown(md_source, extensions=extensions, extension_configs=configs, output_format="html")
+    return html
 
 
 # --------------------------------------------------------------------------- Graphviz
@@ -166,7 +167,9 @@ def dot_text(v: Any) -> str:
     """``v`` as a DOT quoted string: never an HTML-like ``<...>`` label; backslashes are
     doubled so ``\\N``, ``\\G``, ``\\L`` stay literal. Newlines stay line breaks."""
     s = _clean(str(v) if v is not None else "")
-    return graphviz.escape(s)
+    # graphviz.escape's str subclass tells graphviz the text is quoted already: kept as is
+    escaped: str = graphviz.escape(s)
+    return escaped
 
 
 def mermaid_text(s: str) -> str:
