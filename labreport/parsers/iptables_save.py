@@ -110,9 +110,9 @@ def _detect(text: str) -> float:
     n_rules = 0
     for ln in lines:
         rest = ln
-        if rest[:1].isdigit():  # code-block line numbers, counters "[0:0] -A"
+        if rest[:1].isdecimal():  # code-block line numbers, counters "[0:0] -A"
             parts = rest.split(None, 1)
-            if len(parts) == 2 and parts[0].isdigit():
+            if len(parts) == 2 and parts[0].isdecimal():
                 rest = parts[1]
         if rest.startswith("[") and "] -A " in rest:
             rest = rest[rest.index("] ") + 2:]
@@ -148,7 +148,7 @@ def _backend_from(text: str) -> Optional[str]:
         # "v1.6.1" (no variant in parentheses) is always legacy; 1.8+ prints the variant.
         try:
             ver = text.split("iptables-save v1.", 1)[1].split(".", 1)[0]
-            if ver.isdigit() and int(ver) < 8:
+            if ver.isdecimal() and int(ver) < 8:
                 return "legacy"
         except IndexError:
             pass
@@ -268,7 +268,7 @@ def _looks_like_continuation(line: str) -> bool:
     # a chain name or a value on its own ("KUBE-SEP-RVDZ…", "statistic --mode …", "10.1.2.3:80")
     if not tok.isascii():
         return False
-    if tok.isupper() or (tok.replace("-", "").isalnum() and any(ch.isdigit() for ch in tok)):
+    if tok.isupper() or (tok.replace("-", "").isalnum() and any(ch.isdecimal() for ch in tok)):
         return True
     if tok in ("statistic", "comment", "tcp", "udp", "sctp", "recent", "mark", "addrtype", "conntrack", "multiport"):
         return True
@@ -360,7 +360,7 @@ def _parse(text: str, source: str) -> ParseResult[Iptables]:
         if "-c " in spec:  # `iptables -S -v`: "-c PACKETS BYTES" inside the rule
             toks = spec.split()
             for i in range(len(toks) - 2):
-                if toks[i] == "-c" and toks[i + 1].isdigit() and toks[i + 2].isdigit():
+                if toks[i] == "-c" and toks[i + 1].isdecimal() and toks[i + 2].isdecimal():
                     counters = (int(toks[i + 1]), int(toks[i + 2]))
                     spec = " ".join(toks[:i] + toks[i + 3:])
                     break
@@ -391,10 +391,10 @@ def _parse(text: str, source: str) -> ParseResult[Iptables]:
             flush()
             continue
         c = line[0]
-        if c.isdigit() and not (pending is not None and pending.wants_more()):
+        if c.isdecimal() and not (pending is not None and pending.wants_more()):
             # code-block line numbers: "12 -A …", "3 | root@master# …", or a lone "9"
             head, _, rest = line.partition(" ")
-            if head.isdigit():
+            if head.isdecimal():
                 rest = rest.lstrip()
                 if rest.startswith("|"):
                     rest = rest[1:].lstrip()
@@ -452,7 +452,7 @@ def _parse(text: str, source: str) -> ParseResult[Iptables]:
             head, _, rest = line.partition("] ")
             nums = head[1:].split(":")
             rest = rest.strip()
-            if len(nums) == 2 and nums[0].isdigit() and nums[1].isdigit() and rest.startswith("-A "):
+            if len(nums) == 2 and nums[0].isdecimal() and nums[1].isdecimal() and rest.startswith("-A "):
                 parts = rest.split(None, 2)
                 if len(parts) >= 2:
                     pending = _Pending(table_for_new(), parts[1], parts[2] if len(parts) > 2 else "", line_no,
