@@ -695,7 +695,8 @@ class NodeInfo(Record):
 
 class NodeSnapshot(Record):
     name: str
-    source: Literal["live", "import", "ssh", "api"] = "live"
+    # how the node was reached: this host, an import, SSH, a collector pod through the API
+    source: Literal["live", "import", "ssh", "api", "pod"] = "live"
     collected_at: Optional[str] = None  # ISO 8601 UTC
     collect_duration_s: Optional[float] = None  # how long collection took on the node
     status: Literal["ok", "partial", "failed"] = "ok"
@@ -794,7 +795,14 @@ def snapshot_path(path: str | os.PathLike[str]) -> Path:
 
 
 def load(path: str | os.PathLike[str]) -> Snapshot:
-    """Load a snapshot from a directory (or its snapshot.json). Raises SnapshotError."""
+    """Load a snapshot from a directory (or its snapshot.json). Raises SnapshotError.
+
+    A directory holding a collect run that was killed before it finished (``run.json``
+    and its per-node parts, labreport.transport.parts) loads as that partial snapshot."""
+    if Path(path).is_dir() and (Path(path) / "run.json").is_file():
+        from labreport.transport.parts import load_partial
+
+        return load_partial(Path(path))
     p = snapshot_path(path)
     try:
         from labreport.privilege import open_for_user

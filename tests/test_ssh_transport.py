@@ -144,8 +144,9 @@ def test_ssh_config_resolution(lab):
     assert t.strict_host_key_checking == "yes"
     assert t.keyscan_command() == f"ssh-keyscan -p {lab['a'].port} 127.0.0.1 >> {lab['kh']}"
     assert resolve("nodea", ssh_config=str(lab["cfg"]), ssh_user="lab").user == "lab"  # like ssh -l: the option wins
+    # under sudo the collect-only entry point (the sudoers rule then grants collection alone)
     assert remote_argv(None, sudo=True, cri_socket="/run/x.sock", name="w") == \
-        "sudo -n labreport collect --local --out - --name w --cri-socket /run/x.sock"
+        "sudo -n labreport-collect --name w --cri-socket /run/x.sock"
     assert remote_argv("/opt/venv/bin/labreport --traceback", sudo=False, cri_socket=None) == \
         "/opt/venv/bin/labreport --traceback collect --local --out -"
     assert remote_argv(None, sudo=False, cri_socket=None, timeout=60).endswith("--timeout 50")

@@ -23,9 +23,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 PROTO_REL = "collectors/proto/api.proto"
 GENERATED = ("api_pb2.py", "api_pb2.pyi", "api_pb2_grpc.py")
-# The grpcio-tools version the committed stubs were generated with: other versions write
-# different version guards into the files, so the byte-for-byte test skips for them.
-GRPC_TOOLS_VERSION = "1.85.1"
+# The grpcio-tools version the committed stubs were generated with: the last one whose
+# output carries no version guards (from 1.63 the gRPC stubs refuse a grpcio older than the
+# generator, and protobuf 5.26+'s gencode a runtime older than itself), so the stubs run
+# with the widest range tested: grpcio 1.51.3 … 1.85.3 and protobuf 3.20.3 … 7.36.2
+# (tests/support/cri_roundtrip.py under each; pyproject's pins follow). To regenerate:
+#   pip install --target /tmp/gt grpcio-tools==1.62.3 && PYTHONPATH=/tmp/gt python3 collectors/proto/generate.py
+# Other versions write different files, so the byte-for-byte test skips for them.
+GRPC_TOOLS_VERSION = "1.62.3"
 
 _BARE_IMPORT = re.compile(r"^import api_pb2 as (\w+)$", re.M)
 

@@ -33,16 +33,17 @@ Options:
   -h, --help   Show this message and exit.
 
 Commands:
-  collect  Collect a snapshot from this node or from several nodes.
-  import   Build a snapshot from pasted command outputs (a lab report's...
-  grade    Import and render a whole class's lab reports (.md, .txt,...
-  analyze  Analyze a snapshot: components, pods, veth pairs, services,...
-  render   Write the lab report for SNAPSHOT (a snapshot directory or its...
-  demo     Render a report from a bundled sample (no cluster needed).
-  diff     Show what was added and removed between two snapshots, node by...
-  doctor   Show what can be collected on this node, what is missing, and...
-  schema   Print the JSON Schema of snapshot.json.
-  trace    Trace a packet through the datapath model of the snapshot's...
+  collect     Collect a snapshot from this node, from several nodes over...
+  import      Build a snapshot from pasted command outputs (a lab...
+  grade       Import and render a whole class's lab reports (.md, .txt,...
+  analyze     Analyze a snapshot (a directory, its snapshot.json, or -...
+  render      Write the lab report for SNAPSHOT (a snapshot directory,...
+  demo        Render a report from a bundled sample (no cluster needed).
+  diff        Show what was added and removed between two snapshots, node...
+  doctor      Show what can be collected on this node, what is missing,...
+  schema      Print the JSON Schema of snapshot.json.
+  trace       Trace a packet through the datapath model of the snapshot's...
+  completion  Print the shell completion script for SHELL (bash, zsh or...
 """
 
 
@@ -58,10 +59,10 @@ def _fast(args: list[str]) -> Optional[str]:
     return None
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Optional[Sequence[str]] = None, prog_name: str = "labreport") -> int:
     """Run the CLI; returns the exit status (tests call main([...]) directly)."""
     args = list(sys.argv[1:] if argv is None else argv)
-    text = _fast(args)
+    text = _fast(args) if prog_name == "labreport" else None
     if text is not None:
         try:
             sys.stdout.write(text)
@@ -71,7 +72,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 0
     from labreport.cli.app import main as click_main
 
-    return click_main(args)
+    return click_main(args, prog_name=prog_name, from_argv=argv is None)
 
 
 def run() -> None:  # console script
@@ -87,3 +88,7 @@ def __getattr__(name: str) -> Any:  # `from labreport.cli import cli` (the click
 
         return getattr(app, name)
     raise AttributeError(name)
+
+
+def run_kubectl() -> None:  # console script kubectl-labreport: `kubectl labreport …`
+    sys.exit(main(prog_name="kubectl labreport"))

@@ -14,6 +14,7 @@ from typing import Optional
 import click
 
 from labreport.analysis.model import Analysis, ServiceRecord
+from labreport.cli.output import chosen, emit, load_snapshot, output_option
 from labreport.errors import LabreportError
 
 
@@ -44,19 +45,21 @@ def _filter(analysis: Analysis, nodes: tuple[str, ...], service: Optional[str]) 
 
 @click.command("analyze")
 @click.argument("snapshot", type=click.Path())
-@click.option("--json", "as_json", is_flag=True, help="Print the analysis as JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print the analysis as JSON (-o json).")
+@output_option
 @click.option("--node", "nodes", multiple=True, help="Only this node (repeatable).")
 @click.option("--service", default=None, help="Only this service (name, ns/name, ns/name:port, cluster IP[:port], pod IP); trace its path.")
 @click.option("--limit", default=200, show_default=True, type=click.IntRange(min=0),
               help="Text output: at most this many rows per table (0: all). --json always has everything.")
 @click.option("--no-redact", is_flag=True, help="Show passwords, tokens and keys (redacted by default).")
 def command(snapshot: str, as_json: bool, nodes: tuple[str, ...], service: Optional[str], limit: int,
-            no_redact: bool = False) -> None:
-    """Analyze a snapshot: components, pods, veth pairs, services, checks."""
+            output: Optional[str] = None, no_redact: bool = False) -> None:
+    """Analyze a snapshot (a directory, its snapshot.json, or - for stdin): components, pods,
+    veth pairs, services, checks."""
     from labreport.analysis import analyze
-    from labreport.snapshot import load
 
-    snap = load(snapshot)  # SnapshotError: a clear message, no traceback
+    fmt = chosen(as_json, output)
+    snap = load_snapshot(snapshot)  # SnapshotError: a clear message, no traceback
     if not no_redact:  # key flags, commands and env in the output: never a secret unless asked
         from labreport.redact import redact_snapshot
 
@@ -66,8 +69,11 @@ def command(snapshot: str, as_json: bool, nodes: tuple[str, ...], service: Optio
         click.echo(f"could not read / repaired: {u.source}: {u.message}" + (f"\n  -> {u.fix}" if u.fix else ""), err=True)
     for i in analysis.inconsistencies:
         click.echo(f"inconsistent: {i.kind}: {i.subject}: {i.detail}", err=True)
-    if as_json:
+    if fmt == "json":
         click.echo(analysis.model_dump_json(indent=1))
+        return
+    if fmt == "yaml":
+        emit(analysis.model_dump(mode="json"), "yaml")
         return
     from rich.console import Console
 

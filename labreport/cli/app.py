@@ -49,12 +49,20 @@ def cli(ctx: click.Context, show_traceback: bool) -> None:
     ctx.obj["traceback"] = show_traceback
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def _completing() -> bool:
+    import os
+
+    return any(k.endswith("_COMPLETE") and k.startswith(("_LABREPORT", "_KUBECTL_LABREPORT")) for k in os.environ)
+
+
+def main(argv: Optional[Sequence[str]] = None, prog_name: str = "labreport", from_argv: bool = False) -> int:
     """Run the CLI; returns the exit status (tests call main([...]) directly)."""
     args = list(sys.argv[1:] if argv is None else argv)
     show_tb = "--traceback" in args
+    if (argv is None or from_argv) and _completing():
+        cli.main(args=args, prog_name=prog_name)  # click's shell completion answers and exits
     try:
-        rv = cli.main(args=args, prog_name="labreport", standalone_mode=False)
+        rv = cli.main(args=args, prog_name=prog_name, standalone_mode=False)
     except click.exceptions.Exit as exc:
         return int(exc.exit_code or 0)
     except click.exceptions.Abort:

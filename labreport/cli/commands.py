@@ -14,5 +14,6 @@ COMMANDS: dict[str, str] = {
     "doctor": "labreport.cli.doctor",
     "schema": "labreport.cli.schema",
     "trace": "labreport.cli.trace",
+    "completion": "labreport.cli.completion",
 }
 

@@ -4,17 +4,16 @@ node (containers, sandboxes, pods, veth pairs, links, services, chains). ``--jso
 
 from __future__ import annotations
 
-import json
 import sys
-from typing import Any
+from typing import Any, Optional
 
 import click
 from rich.console import Console
 from rich.table import Table
 
+from labreport.cli.output import output_option
 from labreport.diff import KINDS, diff_snapshots, is_empty
 from labreport.render.escape import TermText, term_markup
-from labreport.snapshot import load
 
 _TITLES = {
     "containers": "containers",
@@ -90,19 +89,25 @@ def render_text(diff: dict[str, Any], console: Console) -> None:
 @click.command("diff")
 @click.argument("before", type=click.Path(exists=False))
 @click.argument("after", type=click.Path(exists=False))
-@click.option("--json", "as_json", is_flag=True, help="Print the diff as JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print the diff as JSON (-o json).")
+@output_option
 @click.option("--no-redact", is_flag=True, help="Show passwords, tokens and keys (redacted by default).")
-def command(before: str, after: str, as_json: bool, no_redact: bool = False) -> None:
-    """Show what was added and removed between two snapshots, node by node."""
-    old, new = load(before), load(after)
+def command(before: str, after: str, as_json: bool, output: Optional[str] = None, no_redact: bool = False) -> None:
+    """Show what was added and removed between two snapshots, node by node (either may be -
+    for standard input)."""
+    from labreport.cli.output import chosen, emit, load_snapshot
+
+    fmt = chosen(as_json, output)
+    if before == "-" and after == "-":
+        raise click.UsageError("only one of BEFORE and AFTER can be - (standard input)")
+    old, new = load_snapshot(before), load_snapshot(after)
     if not no_redact:  # the same stable placeholders on both sides: a changed secret still shows
         from labreport.redact import redact_snapshot
 
         old, _ = redact_snapshot(old)
         new, _ = redact_snapshot(new)
     diff = diff_snapshots(old, new)
-    if as_json:
-        sys.stdout.write(json.dumps(diff, indent=1, ensure_ascii=False))
-        sys.stdout.write("\n")
+    if fmt is not None:
+        emit(diff, fmt)
         return
     render_text(diff, Console(file=sys.stdout, width=160, highlight=False))

@@ -14,6 +14,8 @@ from typing import Any, Optional
 
 import click
 
+from labreport.cli.output import output_option
+
 from collectors.base import CollectContext, plan
 from collectors.registry import load_all
 
@@ -100,13 +102,19 @@ def format_report(report: dict[str, Any]) -> str:
 
 
 @click.command("doctor")
-@click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON (-o json).")
+@output_option
 @click.option("--cri-socket", default=None, help="CRI socket to check instead of auto-detection.")
 @click.option("--docker-host", default=None, help="Docker daemon to check (default: DOCKER_HOST or /var/run/docker.sock).")
-def command(as_json: bool, cri_socket: Optional[str], docker_host: Optional[str]) -> None:
+def command(as_json: bool, cri_socket: Optional[str], docker_host: Optional[str], output: Optional[str] = None) -> None:
     """Show what can be collected on this node, what is missing, and how to fix it."""
+    from labreport.cli.output import chosen, emit
+
+    fmt = chosen(as_json, output)
     report = diagnose(CollectContext(cri_socket=cri_socket, docker_host=docker_host))
-    if as_json:
+    if fmt == "json":
         click.echo(json.dumps(report, indent=1, ensure_ascii=False))
+    elif fmt == "yaml":
+        emit(report, "yaml")
     else:
         click.echo(format_report(report), nl=False)

@@ -10,7 +10,6 @@ from typing import Optional
 import click
 
 from labreport.render.report import FORMATS, render_report
-from labreport.snapshot import load
 
 
 def echo_result(result, quiet: bool) -> None:  # type: ignore[no-untyped-def]
@@ -48,9 +47,11 @@ def echo_result(result, quiet: bool) -> None:  # type: ignore[no-untyped-def]
 @click.option("--quiet", "-q", is_flag=True, help="Print only the report's path.")
 def command(snapshot: str, fmt: str, lang: str, out: str, path_service: Optional[str], from_node: Optional[str],
             before: Optional[str], no_redact: bool, make_zip: bool, quiet: bool) -> None:
-    """Write the lab report for SNAPSHOT (a snapshot directory or its snapshot.json)."""
-    snap = load(snapshot)
-    before_snap = load(before) if before else None
+    """Write the lab report for SNAPSHOT (a snapshot directory, its snapshot.json, or - for stdin)."""
+    from labreport.cli.output import load_snapshot
+
+    snap = load_snapshot(snapshot)
+    before_snap = load_snapshot(before) if before else None
     result = render_report(snap, fmt=fmt, lang=lang, out_dir=out, path_service=path_service, from_node=from_node,
                            before=before_snap, redact=not no_redact, make_zip=make_zip)
     echo_result(result, quiet)

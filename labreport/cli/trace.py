@@ -13,6 +13,7 @@ from typing import Optional
 
 import click
 
+from labreport.cli.output import output_option
 from labreport.errors import LabreportError
 
 
@@ -25,7 +26,12 @@ def _fmt_p(p: float) -> str:
     return f"{p:.4g}"
 
 
-def _print_result(res, as_json: bool) -> None:  # type: ignore[no-untyped-def]
+def _print_result(res, as_json: bool, fmt: Optional[str] = None) -> None:  # type: ignore[no-untyped-def]
+    if fmt == "yaml":
+        from labreport.cli.output import emit
+
+        emit(res.to_json(), "yaml")
+        return
     if as_json:
         click.echo(json.dumps(res.to_json(), indent=1))
         return
@@ -60,25 +66,31 @@ def _print_result(res, as_json: bool) -> None:  # type: ignore[no-untyped-def]
 @click.option("--proto", type=click.Choice(["tcp", "udp", "sctp"]), default=None, help="Protocol (default: the Service's, else tcp).")
 @click.option("--via", default=None, metavar="NODE", help="The node an outside packet arrives at.")
 @click.option("--all", "all_fronts", is_flag=True, help="Every Service front, from a pod and from outside.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (-o json).")
+@output_option
 def command(snapshot: str, src: Optional[str], dst: Optional[str], proto: Optional[str], via: Optional[str],
-            all_fronts: bool, as_json: bool) -> None:
+            all_fronts: bool, as_json: bool, output: Optional[str] = None) -> None:
     """Trace a packet through the datapath model of the snapshot's nodes."""
     from labreport.analysis import analyze
     from labreport.analysis.trace import build_world, run_flow
     from labreport.analysis.trace.resolve import ResolveError, make_flow
-    from labreport.snapshot import load
 
+    from labreport.cli.output import chosen, emit, load_snapshot
+
+    fmt = chosen(as_json, output)
+    as_json = fmt == "json"
     if not all_fronts and (not src or not dst):
         raise click.UsageError("give --from SRC and --to DST, or --all")
-    snap = load(snapshot)
+    snap = load_snapshot(snapshot)
     analysis = analyze(snap)
     world = build_world(snap, analysis)
     if all_fronts:
         from labreport.analysis.trace.fronts import all_fronts as run_all
 
         rows = run_all(world, analysis, via=via)
-        if as_json:
+        if fmt == "yaml":
+            emit({"fronts": [r.model_dump(mode="json") for r in rows]}, "yaml")
+        elif as_json:
             click.echo(json.dumps({"fronts": [r.model_dump(mode="json") for r in rows]}, indent=1))
         else:
             for line in _table(rows):
@@ -93,7 +105,7 @@ def command(snapshot: str, src: Optional[str], dst: Optional[str], proto: Option
     who = f"pod {flow.pod}" if flow.entry == "pod" else (
         f"a process on {flow.entry_node}" if flow.entry == "process" else f"{flow.src} (outside, via {flow.entry_node})")
     res.description = f"{who} → {tgt.label or dst} [{flow.proto}]"
-    _print_result(res, as_json)
+    _print_result(res, as_json, fmt)
 
 
 def _table(rows) -> list[str]:  # type: ignore[no-untyped-def]

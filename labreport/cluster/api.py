@@ -49,8 +49,11 @@ MANIFEST_KINDS = ("pods", "services", "deployments", "hpas")
 PAGE = 500
 
 
-class _NoCluster(Exception):
+class NoCluster(Exception):
     pass
+
+
+_NoCluster = NoCluster
 
 
 def _safe_server(url: Optional[str]) -> Optional[str]:
@@ -65,48 +68,74 @@ def _safe_server(url: Optional[str]) -> Optional[str]:
     return url
 
 
-def _default_kubeconfig() -> Optional[str]:
-    env = os.environ.get("KUBECONFIG")
-    if env:
-        # kubectl merges a path list; the client loads the first file that exists
-        for p in env.split(os.pathsep):
-            if p and Path(p).expanduser().exists():
-                return str(Path(p).expanduser())
-        raise _NoCluster(f"KUBECONFIG={env} names no existing file")
-    home = Path("~/.kube/config").expanduser()
-    return str(home) if home.exists() else None
-
-
-def _api_client(kubeconfig: Optional[str], context: Optional[str]):
-    """(ApiClient, description of where the config came from)."""
+def load_client(kubeconfig: Optional[str] = None, context: Optional[str] = None):
+    """(ApiClient, where the config came from), found as kubectl finds it, through the
+    client's own loader: ``--kubeconfig FILE``, else ``KUBECONFIG`` (a path list, merged
+    as kubectl merges it: the first file to set a value wins, contexts from every file),
+    else ``~/.kube/config``, else the in-cluster service account. ``context`` picks a
+    context from the merged config. Raises NoCluster with what to do."""
     from kubernetes import client, config
     from kubernetes.config.config_exception import ConfigException
 
-    path = kubeconfig or _default_kubeconfig()
-    if path:
-        if not Path(path).expanduser().exists():
-            raise _NoCluster(f"kubeconfig {path} does not exist")
-        cfg = client.Configuration()
+    env = os.environ.get("KUBECONFIG")
+    home = Path("~/.kube/config").expanduser()
+    source: Optional[str] = None
+    if kubeconfig:
+        if not Path(kubeconfig).expanduser().exists():
+            raise NoCluster(f"kubeconfig {kubeconfig} does not exist")
+        source = str(Path(kubeconfig).expanduser())
+    elif env:
+        if not any(p and Path(p).expanduser().exists() for p in env.split(os.pathsep)):
+            raise NoCluster(f"KUBECONFIG={env} names no existing file")
+        source = env  # the client's KubeConfigMerger splits and merges the list
+    elif home.exists():
+        source = str(home)
+    cfg = client.Configuration()
+    if source is not None and context is None and source == env:
+        context = _first_current_context(env)
+    if source is not None:
         try:
-            config.load_kube_config(config_file=str(Path(path).expanduser()), context=context,
-                                    client_configuration=cfg, persist_config=False)
+            config.load_kube_config(config_file=source, context=context, client_configuration=cfg,
+                                    persist_config=False)
         except ConfigException as exc:
-            raise _NoCluster(f"kubeconfig {path}: {exc}") from None
+            raise NoCluster(f"kubeconfig {source}: {exc}") from None
         except Exception as exc:  # malformed YAML, missing cert files …
-            raise _NoCluster(f"kubeconfig {path}: {type(exc).__name__}: {exc}") from None
-        where = f"kubeconfig {path}"
+            raise NoCluster(f"kubeconfig {source}: {type(exc).__name__}: {exc}") from None
+        where = f"kubeconfig {source}" + (f", context {context}" if context else "")
     else:
-        cfg = client.Configuration()
         try:
             config.load_incluster_config(client_configuration=cfg)
         except ConfigException as exc:
-            raise _NoCluster(
+            raise NoCluster(
                 "no kubeconfig (--kubeconfig, KUBECONFIG, ~/.kube/config) and not running in a cluster "
                 f"({exc}); on a kubeadm master: sudo cp /etc/kubernetes/admin.conf ~/.kube/config"
             ) from None
+        if context:
+            raise NoCluster(f"--context {context}: there is no kubeconfig to take it from (in-cluster config)")
         where = "in-cluster service account"
     cfg.retries = 0  # one attempt per call: an unreachable API fails fast
     return client.ApiClient(cfg), where
+
+
+_api_client = load_client
+
+
+def _first_current_context(env: str) -> Optional[str]:
+    """kubectl's rule for a KUBECONFIG list: the first file that sets current-context wins
+    (the Python client's merger lets the last one win; we follow kubectl)."""
+    import yaml
+
+    for p in env.split(os.pathsep):
+        path = Path(p).expanduser() if p else None
+        if path is None or not path.is_file():
+            continue
+        try:
+            doc = yaml.safe_load(path.read_text(encoding="utf-8", errors="replace"))
+        except (OSError, yaml.YAMLError):
+            continue
+        if isinstance(doc, dict) and isinstance(doc.get("current-context"), str) and doc["current-context"]:
+            return doc["current-context"]
+    return None
 
 
 def _describe_error(exc: BaseException) -> str:

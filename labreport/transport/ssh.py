@@ -17,6 +17,7 @@ import asyncio
 import json
 import shlex
 import socket
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,9 @@ from labreport.transport.sshconfig import Target
 
 if TYPE_CHECKING:
     from labreport.transport.bootstrap import Bootstrap
+
+COLLECT_ONLY = "labreport-collect"  # console script: collect --local to stdout, nothing else
+DEFAULT_MAX_OUTPUT = 64 * 1024 * 1024  # bytes one node may send (--max-node-output)
 
 INSTALL_HINT = (
     "install it on the node: `pip install labreport` (or copy this project there and run "
@@ -60,9 +64,19 @@ def remote_timeout(timeout: float) -> float:
 
 def remote_argv(remote_command: Optional[str], *, sudo: bool, cri_socket: Optional[str],
                 name: Optional[str] = None, timeout: Optional[float] = None) -> str:
-    """The command line run on the node (a shell string, every part quoted)."""
-    base = shlex.split(remote_command) if remote_command else ["labreport"]
-    argv = (["sudo", "-n"] if sudo else []) + base + ["collect", "--local", "--out", "-"]
+    """The command line run on the node (a shell string, every part quoted).
+
+    Under ``--sudo`` (and no ``--remote-command``) the node runs ``labreport-collect``, the
+    collect-only entry point (``collect --local`` to stdout, nothing else), so the sudoers
+    rule we suggest grants collection and no more (``labreport`` itself could read any file
+    as root through ``import``)."""
+    if remote_command:
+        base = shlex.split(remote_command) + ["collect", "--local", "--out", "-"]
+    elif sudo:
+        base = [COLLECT_ONLY]
+    else:
+        base = ["labreport", "collect", "--local", "--out", "-"]
+    argv = (["sudo", "-n"] if sudo else []) + base
     if name:
         argv += ["--name", name]
     if timeout is not None:
@@ -70,6 +84,27 @@ def remote_argv(remote_command: Optional[str], *, sudo: bool, cri_socket: Option
     if cri_socket:
         argv += ["--cri-socket", cri_socket]
     return " ".join(shlex.quote(a) for a in argv)
+
+
+# The remote side dies with its session: the collector runs in a process group of its own
+# (setsid), and a watchdog reading the session's stdin kills that group when stdin closes —
+# which sshd does when the session ends for any reason (our timeout, Ctrl-C, a lost
+# connection). Without it a hung collector (or a child of it) outlives the session, since
+# sshd sends no SIGHUP to a session without a terminal. POSIX sh; setsid where present.
+_SESSION_BOUND = r"""exec 3<&0 </dev/null
+if command -v setsid >/dev/null 2>&1; then setsid {cmd} 3<&- & else {cmd} 3<&- & fi
+p=$!
+{{ cat <&3; kill -TERM -$p || kill -TERM $p; sleep 2; kill -KILL -$p || kill -KILL $p; }} >/dev/null 2>&1 &
+w=$!
+exec 3<&-
+wait $p; rc=$?
+kill $w 2>/dev/null
+exit $rc"""
+
+
+def session_bound(command: str) -> str:
+    """``command`` (a shell string) wrapped so that it stops when the SSH session ends."""
+    return "sh -c " + shlex.quote(_SESSION_BOUND.format(cmd=command))
 
 
 def _known_hosts(target: Target):
@@ -104,6 +139,15 @@ def _host_key_failure(target: Target, known: bool) -> NodeFailure:
     )
 
 
+def sudoers_hint(user: str) -> str:
+    """The least-privilege way to let ``--sudo`` work: a rule for the collect-only entry
+    point, never for ``labreport`` itself (whose ``import`` reads any file it is given)."""
+    return (f"allow collection only, without a password: on the node run "
+            f"`echo \"{user} ALL=(root) NOPASSWD: $(command -v {COLLECT_ONLY})\" | sudo tee /etc/sudoers.d/labreport-collect` "
+            f"({COLLECT_ONLY} runs `labreport collect --local` to stdout and nothing else; never allow `labreport` "
+            "itself: it reads any file as root), or connect as root (--ssh-user root)")
+
+
 def _diagnose_exit(target: Target, status: Optional[int], stdout: str, stderr: str, command: str) -> NodeFailure:
     err = stderr.strip()
     tail = err.splitlines()[-1] if err else ""
@@ -114,9 +158,7 @@ def _diagnose_exit(target: Target, status: Optional[int], stdout: str, stderr: s
         return NodeFailure(f"labreport is not installed on {target.node} (`{command}`: {tail or 'command not found'})",
                            fix=INSTALL_HINT)
     if "a password is required" in err or "a terminal is required" in err or "sudo:" in err and status == 1:
-        return NodeFailure(f"sudo -n on {target.node} needs a password ({tail})",
-                           fix=f"allow it without a password (sudoers: {target.user} ALL=(root) NOPASSWD: "
-                               "/path/to/labreport) or connect as root (--ssh-user root)")
+        return NodeFailure(f"sudo -n on {target.node} needs a password ({tail})", fix=sudoers_hint(target.user))
     if "No such option" in err or "no such option" in err:
         return NodeFailure(f"the labreport on {target.node} is too old for this one ({tail})",
                            fix="upgrade it there (pip install -U labreport), or use --bootstrap")
@@ -147,22 +189,61 @@ def parse_remote_snapshot(stdout: str, node_name: str) -> NodeSnapshot:
     return node
 
 
+class OutputTooLarge(NodeFailure):
+    pass
+
+
+async def _read_capped(stream, sink, cap: int) -> int:
+    """Copy ``stream`` into ``sink`` 64 KiB at a time; stop past ``cap`` bytes. Never holds
+    more than one chunk: a node printing without end costs a bounded amount of memory."""
+    total = 0
+    while True:
+        chunk = await stream.read(65536)
+        if not chunk:
+            return total
+        total += len(chunk)
+        if total > cap:
+            raise OutputTooLarge("")
+        sink.write(chunk)
+
+
+async def _read_tail(stream, keep: int = 65536) -> bytes:
+    """The last ``keep`` bytes of ``stream`` (stderr: only its end says what went wrong)."""
+    tail = b""
+    while True:
+        chunk = await stream.read(65536)
+        if not chunk:
+            return tail
+        tail = (tail + chunk)[-keep:]
+
+
+def _mib(n: int) -> str:
+    return f"{n / 1048576:g} MiB"
+
+
 async def collect_over_ssh(target: Target, command: Union[str, Callable[[Optional[str]], str]], *, timeout: float,
                            phase: Callable[[str], None] = lambda s: None,
-                           bootstrap: Optional["Bootstrap"] = None) -> RemoteRun:
+                           bootstrap: Optional["Bootstrap"] = None,
+                           max_output: int = DEFAULT_MAX_OUTPUT) -> RemoteRun:
     """Connect, run ``command``, parse the snapshot. Raises NodeFailure (never anything else
     but asyncio.CancelledError / TimeoutError, which the caller handles).
 
     ``command`` may be a function of the remote labreport path (None: the default); with
-    ``bootstrap`` the path is the one ``Bootstrap.ensure`` installed."""
+    ``bootstrap`` the path is the one ``Bootstrap.ensure`` installed. The node's output is
+    spooled (to disk past 1 MiB) as it arrives and cut at ``max_output`` bytes."""
     import asyncssh
 
     warnings: list[str] = []
+    accept_new = False
     if target.strict_host_key_checking == "no":
         known_hosts, known = None, False
         warnings.append(f"host key of {target.node} not verified: StrictHostKeyChecking no in {target.config_path}")
     else:
         known_hosts, known = await asyncio.to_thread(_known_hosts, target)  # reads files, resolves the name
+        if not known and target.strict_host_key_checking == "accept-new":
+            # OpenSSH's accept-new: an unknown host's key is accepted and recorded; a known
+            # host whose key changed is still refused (known_hosts is checked then)
+            known_hosts, accept_new = None, True
     kwargs: dict = dict(
         known_hosts=known_hosts,
         username=target.user,
@@ -170,23 +251,33 @@ async def collect_over_ssh(target: Target, command: Union[str, Callable[[Optiona
         preferred_auth=("publickey",),
         password=None,
         kbdint_auth=False,
-        connect_timeout=max(1.0, timeout),
+        connect_timeout=max(1.0, min(timeout, target.connect_timeout or timeout)),
         login_timeout=max(1.0, timeout),
         keepalive_interval=15,
+        config=[],  # everything came from `ssh -G` (sshconfig.resolve): no second reading
     )
-    if target.config_path:
-        kwargs["config"] = [target.config_path]
-    else:
-        kwargs["config"] = []
+    if target.resolved_by != "ssh -G":
+        kwargs["config"] = [target.config_path] if target.config_path else []
+    keys = [k for k in target.identity_files if Path(k).exists()]
+    if keys:
+        kwargs["client_keys"] = keys
+        kwargs["ignore_encrypted"] = True  # as from the config: a locked key without the agent is skipped
+        if target.identities_only:
+            kwargs["agent_identities"] = keys
+    if target.proxy_command:
+        kwargs["proxy_command"] = target.proxy_command
+    if target.proxy_jump:
+        kwargs["tunnel"] = target.proxy_jump
+    connect_to = target.hostname if target.resolved_by == "ssh -G" or not target.config_path else target.node
     phase(f"connecting to {target.where}")
     try:
-        conn = await asyncssh.connect(target.node if target.config_path else target.hostname, **kwargs)
+        conn = await asyncssh.connect(connect_to, **kwargs)
     except asyncssh.HostKeyNotVerifiable:
         raise _host_key_failure(target, known) from None
     except asyncssh.PermissionDenied:
-        keys = ", ".join(target.identity_files) or "the default keys and the ssh agent"
+        keys_text = ", ".join(target.identity_files) or "the default keys and the ssh agent"
         raise NodeFailure(
-            f"authentication failed for {target.where} (keys tried: {keys}; labreport uses keys and the "
+            f"authentication failed for {target.where} (keys tried: {keys_text}; labreport uses keys and the "
             "ssh agent only, never passwords)",
             fix=f"put your public key in ~{target.user}/.ssh/authorized_keys on {target.node} "
                 f"(ssh-copy-id {'-F ' + shlex.quote(target.config_path) + ' ' if target.config_path else ''}{target.node}), "
@@ -203,6 +294,10 @@ async def collect_over_ssh(target: Target, command: Union[str, Callable[[Optiona
         raise NodeFailure(f"ssh to {target.where} failed: {type(exc).__name__}: {exc}") from None
 
     async with conn:
+        if accept_new:
+            recorded = await asyncio.to_thread(_record_host_key, target, conn.get_server_host_key())
+            warnings.append(f"host key of {target.node} was not known: accepted and added to {recorded} "
+                            "(StrictHostKeyChecking accept-new)")
         exe: Optional[str] = None
         if bootstrap is not None:
             try:
@@ -213,13 +308,38 @@ async def collect_over_ssh(target: Target, command: Union[str, Callable[[Optiona
             command = command(exe)
         phase("collecting")
         started = time.monotonic()
+        out = tempfile.SpooledTemporaryFile(max_size=1 << 20)
         try:
-            result = await conn.run(command, check=False, encoding="utf-8", errors="replace")
-        except (asyncssh.Error, OSError) as exc:
-            raise NodeFailure(f"the ssh session to {target.node} broke while the collector ran: {exc}") from None
-        stdout = result.stdout if isinstance(result.stdout, str) else (result.stdout or b"").decode("utf-8", "replace")
-        stderr = result.stderr if isinstance(result.stderr, str) else (result.stderr or b"").decode("utf-8", "replace")
-        status = result.exit_status
+            try:
+                proc = await conn.create_process(session_bound(command), encoding=None)
+            except (asyncssh.Error, OSError) as exc:
+                raise NodeFailure(f"the ssh session to {target.node} broke while the collector ran: {exc}") from None
+            err_task = asyncio.ensure_future(_read_tail(proc.stderr))
+            try:
+                await _read_capped(proc.stdout, out, max_output)
+                result = await proc.wait()
+            except OutputTooLarge:
+                proc.close()  # the session ends: the node's watchdog stops the collector
+                raise OutputTooLarge(
+                    f"{target.node} sent more than {_mib(max_output)} (--max-node-output): the output was cut "
+                    "there and the node's data dropped (a runaway or hostile collector?)",
+                    fix="check what the node prints (ssh it and run the collector by hand), or raise "
+                        "--max-node-output if the node really is that large") from None
+            except (asyncssh.Error, OSError) as exc:
+                raise NodeFailure(f"the ssh session to {target.node} broke while the collector ran: {exc}") from None
+            finally:
+                proc.stdin.write_eof() if not proc.stdin.is_closing() else None
+                try:
+                    err_bytes = await asyncio.wait_for(err_task, 2.0)
+                except (asyncio.TimeoutError, asyncssh.Error, OSError):
+                    err_task.cancel()
+                    err_bytes = b""
+            stderr = err_bytes.decode("utf-8", "replace")
+            status = result.exit_status
+            out.seek(0)
+            stdout = out.read().decode("utf-8", "replace")
+        finally:
+            out.close()
         try:
             node = parse_remote_snapshot(stdout, target.node)
         except Exception:
@@ -231,8 +351,23 @@ async def collect_over_ssh(target: Target, command: Union[str, Callable[[Optiona
                 raise NodeFailure(f"the ssh session to {target.node} ended before the collector finished "
                                   "(the connection was lost, or sshd on the node died)",
                                   fix=f"check the node and run again ({target.ssh_command()} tests the connection)") from None
+            if status == 0 and stdout.strip():
+                raise NodeFailure(f"the remote collector on {target.node} exited 0 but printed no snapshot "
+                                  f"({len(stdout)} bytes that are not one; first bytes: {stdout.strip()[:60]!r})",
+                                  fix=f"run it by hand to see what it prints: {target.ssh_command(command)}") from None
             raise _diagnose_exit(target, status, stdout, stderr, command) from None
         node.transport = {"host": target.hostname, "port": target.port, "user": target.user,  # type: ignore[attr-defined]
-                          "command": command, "exit_status": status,
+                          "command": command, "exit_status": status, "bytes": len(stdout),
                           "duration_s": round(time.monotonic() - started, 3)}
         return RemoteRun(node=node, stderr=stderr, exit_status=status, warnings=warnings)
+
+
+def _record_host_key(target: Target, key) -> str:
+    """Append the server's key to the first known_hosts file (OpenSSH's accept-new)."""
+    path = Path(target.known_hosts_files[0] if target.known_hosts_files else "~/.ssh/known_hosts").expanduser()
+    host = target.hostname if target.port == 22 else f"[{target.hostname}]:{target.port}"
+    line = f"{host} {key.export_public_key('openssh').decode().strip()}\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(line)
+    return str(path)

@@ -1,12 +1,17 @@
-"""Where a node name leads, read from the ssh config the way OpenSSH reads it.
+"""Where a node name leads, read the way OpenSSH itself reads it.
 
 ``resolve(node, ssh_config=, ssh_user=, known_hosts=)`` gives a ``Target``: the alias as
-typed, HostName, Port, User, IdentityFile(s), UserKnownHostsFile(s) and
-StrictHostKeyChecking. Host matching, first-value-wins and ``Include`` come from
-asyncssh's own config parser (the one ``asyncssh.connect(config=[…])`` uses), so what we
-print in messages is what the connection does. asyncssh ignores StrictHostKeyChecking;
-it is read here with OpenSSH's rules (first matching ``Host`` block wins; ``Match`` blocks
-are not evaluated for it).
+typed, HostName, Port, User, IdentityFile(s), UserKnownHostsFile(s),
+StrictHostKeyChecking, ProxyCommand / ProxyJump and ConnectTimeout.
+
+The source of truth is ``ssh -G HOST`` (OpenSSH's own evaluation of the config: ``Include``,
+``Match`` blocks, ``%`` tokens, first-value-wins, defaults, ``/etc/ssh/ssh_config``), so
+what we connect to is what ``ssh HOST`` connects to. Only where no ``ssh`` binary exists
+does asyncssh's parser stand in (``Match`` and ``StrictHostKeyChecking`` then read with
+OpenSSH's rules as far as this module knows them).
+
+A node may also be written ``user@host``, ``host:port`` or ``user@host:port`` (``[v6]:port``
+for IPv6): the user and port given that way win over the config, as ``ssh -l`` / ``-p`` do.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ import fnmatch
 import getpass
 import os
 import shlex
+import shutil
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -33,6 +40,11 @@ class Target:
     identity_files: list[str] = field(default_factory=list)
     known_hosts_files: list[str] = field(default_factory=list)
     strict_host_key_checking: str = "ask"  # yes | ask | accept-new | no
+    proxy_command: Optional[str] = None
+    proxy_jump: Optional[str] = None
+    connect_timeout: Optional[float] = None
+    identities_only: bool = False
+    resolved_by: str = "ssh -G"
 
     @property
     def where(self) -> str:
@@ -47,7 +59,9 @@ class Target:
 
     def ssh_command(self, remote: str = "true") -> str:
         cfg = f"-F {shlex.quote(self.config_path)} " if self.config_path else ""
-        return f"ssh {cfg}{shlex.quote(self.node)} {remote}"
+        host, user, port = split_spec(self.node)
+        opts = (f"-l {shlex.quote(user)} " if user else "") + (f"-p {port} " if port else "")
+        return f"ssh {cfg}{opts}{shlex.quote(host)} {remote}"
 
 
 def config_file(ssh_config: Optional[str]) -> Optional[str]:
@@ -86,22 +100,105 @@ def _strict_checking(config_path: Optional[str], node: str) -> str:
     return "ask"
 
 
+def split_spec(spec: str) -> tuple[str, Optional[str], Optional[int]]:
+    """``user@host:port`` -> (host, user, port); parts not given are None."""
+    s = spec.strip()
+    user: Optional[str] = None
+    port: Optional[int] = None
+    if "@" in s:
+        user, _, s = s.rpartition("@")
+        user = user or None
+    if s.startswith("["):  # [v6]:port or [host]
+        host, _, rest = s[1:].partition("]")
+        if rest.startswith(":") and rest[1:].isdigit():
+            port = int(rest[1:])
+        return host, user, port
+    if s.count(":") == 1:
+        host, _, p = s.partition(":")
+        if p.isdigit():
+            return host, user, int(p)
+    return s, user, port
+
+
+def _ssh_g(host: str, *, path: Optional[str], user: Optional[str], port: Optional[int]) -> Optional[dict[str, list[str]]]:
+    """``ssh -G`` as a dict of lower-case keys to their values (a key may repeat)."""
+    exe = shutil.which("ssh")
+    if exe is None:
+        return None
+    argv = [exe, "-G"]
+    if path:
+        argv += ["-F", path]
+    if user:
+        argv += ["-l", user]
+    if port:
+        argv += ["-p", str(port)]
+    argv += ["--", host]
+    try:
+        cp = subprocess.run(argv, capture_output=True, text=True, timeout=20, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if cp.returncode != 0:
+        tail = (cp.stderr.strip().splitlines() or [f"exit status {cp.returncode}"])[-1]
+        raise ValueError(f"ssh -G {host}: {tail}")
+    out: dict[str, list[str]] = {}
+    for line in cp.stdout.splitlines():
+        key, _, value = line.partition(" ")
+        if key:
+            out.setdefault(key.lower(), []).append(value.strip())
+    return out
+
+
+_STRICT = {"yes": "yes", "true": "yes", "no": "no", "off": "no", "false": "no", "accept-new": "accept-new",
+           "ask": "ask"}
+
+
 def resolve(node: str, *, ssh_config: Optional[str] = None, ssh_user: Optional[str] = None,
             known_hosts: Optional[str] = None) -> Target:
+    host, spec_user, spec_port = split_spec(node)
+    path = config_file(ssh_config)
+    user_wanted = spec_user or ssh_user
+    g = _ssh_g(host, path=path, user=user_wanted, port=spec_port)
+    if g is not None:
+        def one(key: str, default: str = "") -> str:
+            return (g.get(key) or [default])[0]
+
+        hostname = one("hostname", host)
+        port = int(one("port", "22") or 22)
+        user = one("user") or user_wanted or getpass.getuser()
+        identity = [str(Path(p).expanduser()) for p in g.get("identityfile", [])]
+        kh = [str(Path(p).expanduser()) for v in g.get("userknownhostsfile", []) for p in shlex.split(v)]
+        if known_hosts:
+            kh = [str(Path(known_hosts).expanduser())]
+        kh = [p for p in kh if p != os.devnull] or kh
+        strict = _STRICT.get(one("stricthostkeychecking", "ask").lower(), "ask")
+        proxy = one("proxycommand")
+        jump = one("proxyjump")
+        ct = one("connecttimeout", "none")
+        return Target(node=node, hostname=hostname, port=port, user=user, config_path=path,
+                      identity_files=identity, known_hosts_files=kh, strict_host_key_checking=strict,
+                      proxy_command=None if proxy in ("", "none") else proxy,
+                      proxy_jump=None if jump in ("", "none") else jump,
+                      connect_timeout=float(ct) if ct.replace(".", "", 1).isdigit() else None,
+                      identities_only=one("identitiesonly", "no").lower() in ("yes", "true"),
+                      resolved_by="ssh -G")
+    return _resolve_asyncssh(node, host, spec_port, path=path, user_wanted=user_wanted, known_hosts=known_hosts)
+
+
+def _resolve_asyncssh(node: str, host: str, spec_port: Optional[int], *, path: Optional[str],
+                      user_wanted: Optional[str], known_hosts: Optional[str]) -> Target:
     from asyncssh.config import SSHClientConfig
 
-    path = config_file(ssh_config)
     local_user = getpass.getuser()
-    user_arg: object = ssh_user if ssh_user else ()
+    user_arg: object = user_wanted if user_wanted else ()
     if path and Path(path).exists():
-        cfg = SSHClientConfig.load(None, [path], False, False, False, local_user, user_arg, node, ())
-        hostname = cfg.get("Hostname") or node
-        port = int(cfg.get("Port") or 22)
-        user = cfg.get("User") or ssh_user or local_user
+        cfg = SSHClientConfig.load(None, [path], False, False, False, local_user, user_arg, host, ())
+        hostname = cfg.get("Hostname") or host
+        port = spec_port or int(cfg.get("Port") or 22)
+        user = user_wanted or cfg.get("User") or local_user
         identity = [str(Path(p).expanduser()) for p in (cfg.get("IdentityFile") or [])]
         kh = [str(Path(p).expanduser()) for p in (cfg.get("UserKnownHostsFile") or [])]
     else:
-        hostname, port, user, identity, kh = node, 22, ssh_user or local_user, [], []
+        hostname, port, user, identity, kh = host, spec_port or 22, user_wanted or local_user, [], []
     if known_hosts:
         kh = [str(Path(known_hosts).expanduser())]
     elif not kh:
@@ -109,4 +206,4 @@ def resolve(node: str, *, ssh_config: Optional[str] = None, ssh_user: Optional[s
     kh = [p for p in kh if p != os.devnull] or kh
     return Target(node=node, hostname=hostname, port=port, user=user, config_path=path,
                   identity_files=identity, known_hosts_files=kh,
-                  strict_host_key_checking=_strict_checking(path, node))
+                  strict_host_key_checking=_strict_checking(path, host), resolved_by="asyncssh")

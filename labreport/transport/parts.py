@@ -1,0 +1,197 @@
+"""A multi-node run writes each node to disk the moment it arrives, then assembles.
+
+Layout inside the snapshot directory while a run is going on::
+
+    DIR/run.json              the run: planned node names (in order), tool version, start time
+    DIR/nodes/00003-web1.json one NodeSnapshot each, written atomically as the node arrives
+
+When every node is in (or the run is stopped by Ctrl-C, SIGTERM or ``--deadline``),
+``assemble`` streams the parts into ``DIR/snapshot.json`` (atomically: a temporary file,
+then rename) without holding more than one node in memory, and removes the parts.
+
+A run that is killed outright (SIGKILL, a power cut) leaves ``run.json`` and the parts of the
+nodes it finished: ``labreport.snapshot.load(DIR)`` then loads them as a partial snapshot
+(``load_partial``), every node that had not arrived marked failed with the reason. So memory
+stays bounded by one node whatever the cluster's size, and a killed run keeps what it had.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import IO, Any, Optional, Sequence
+
+from labreport.errors import SnapshotError
+from labreport.snapshot import (SCHEMA_VERSION, ClusterObjects, CollectorStatus, NodeSnapshot, Snapshot,
+                                _give_to_sudo_user, _umask, from_dict)
+
+RUN_FILE = "run.json"
+PARTS_DIR = "nodes"
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def part_name(index: int, node: str) -> str:
+    return f"{index:05d}-{_UNSAFE.sub('_', node)[:80]}.json"
+
+
+def stub(node: NodeSnapshot) -> NodeSnapshot:
+    """What the run keeps in memory of a node once its part is on disk."""
+    return NodeSnapshot(name=node.name, source=node.source, status=node.status, error=node.error,
+                        collected_at=node.collected_at)
+
+
+class Parts:
+    """The parts of one run in ``root`` (the snapshot directory, or a temporary one)."""
+
+    def __init__(self, root: Path, nodes: Sequence[str], *, tool_version: Optional[str] = None,
+                 source: str = "ssh", redact: bool = True):
+        self.root = Path(root)
+        self.redact = redact  # each part is redacted before it reaches the disk (labreport.redact)
+        self.redacted_kinds: set[str] = set()
+        self.nodes = list(nodes)
+        self.dir = self.root / PARTS_DIR
+        self.dir.mkdir(parents=True, exist_ok=True)
+        for old in self.dir.glob("*.json"):  # an earlier killed run's parts are not this run's
+            old.unlink()
+        _write_atomic(self.root / RUN_FILE, json.dumps({
+            "labreport_run": 1, "tool_version": tool_version, "started_at": _now(), "source": source,
+            "nodes": self.nodes}))
+
+    def write(self, index: int, node: NodeSnapshot) -> NodeSnapshot:
+        """Write one node's part (atomically, redacted unless asked not to); returns the stub
+        to keep in memory."""
+        if self.redact:
+            from labreport.redact import redact_value
+
+            data, kinds = redact_value(node.model_dump(mode="json"))
+            node = NodeSnapshot.model_validate(data)
+            self.redacted_kinds.update(kinds)
+        _write_atomic(self.dir / part_name(index, self.nodes[index]), node.model_dump_json())
+        return stub(node)
+
+    def assemble(self, snap: Snapshot, out: Optional[IO[str]] = None) -> Optional[Path]:
+        """Write ``snap`` (its own nodes ignored) with the parts as its nodes, to ``out`` or
+        atomically to ``root/snapshot.json``; then remove the parts and run.json."""
+        if out is not None:
+            _stream(self, snap, out)
+            return None
+        target = self.root / "snapshot.json"
+        fd, tmp = tempfile.mkstemp(prefix=".snapshot.json.", suffix=".tmp", dir=self.root)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                _stream(self, snap, fh)
+                fh.flush()
+                os.fchmod(fh.fileno(), 0o666 & ~_umask())
+                _give_to_sudo_user(fh.fileno())
+                os.fsync(fh.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+        self.cleanup()
+        return target
+
+    def cleanup(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
+        try:
+            (self.root / RUN_FILE).unlink()
+        except OSError:
+            pass
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fchmod(fh.fileno(), 0o666 & ~_umask())
+            _give_to_sudo_user(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _missing(name: str, why: str) -> NodeSnapshot:
+    return NodeSnapshot(name=name, source="ssh", status="failed", error=why, collected_at=None,
+                        collectors=[CollectorStatus(name="run", ok=False, reason=why,
+                                                    fix="collect this node again")])
+
+
+def _parts_by_index(root: Path) -> dict[int, Path]:
+    found: dict[int, Path] = {}
+    for p in sorted((root / PARTS_DIR).glob("*.json")):
+        head = p.name.split("-", 1)[0]
+        if head.isdigit():
+            found[int(head)] = p
+    return found
+
+
+def _stream(parts: Parts, snap: Snapshot, fh: IO[str]) -> None:
+    header = snap.model_dump(mode="json", exclude={"nodes", "cluster"})
+    text = json.dumps(header, indent=1, ensure_ascii=False)
+    fh.write(text[:-2] + ',\n "nodes": [\n')  # drop the closing "\n}"
+    found = _parts_by_index(parts.root)
+    for i, name in enumerate(parts.nodes):
+        if i:
+            fh.write(",\n")
+        p = found.get(i)
+        if p is not None:
+            with open(p, encoding="utf-8") as part:
+                shutil.copyfileobj(part, fh)
+        else:
+            fh.write(_missing(name, "the run stopped before this node finished").model_dump_json())
+    fh.write('\n ],\n "cluster": ')
+    fh.write(snap.cluster.model_dump_json() if snap.cluster is not None else "null")
+    fh.write("\n}\n")
+
+
+def is_partial_run(directory: Path) -> bool:
+    return (directory / RUN_FILE).is_file()
+
+
+def load_partial(directory: Path) -> Snapshot:
+    """The nodes a run finished before it was killed (run.json + DIR/nodes/*), each node
+    it had not finished marked failed."""
+    try:
+        run: Any = json.loads((directory / RUN_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise SnapshotError(f"{directory / RUN_FILE}: unreadable ({exc})") from None
+    names = run.get("nodes") if isinstance(run, dict) else None
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise SnapshotError(f"{directory / RUN_FILE}: no node list; not a labreport run")
+    found = _parts_by_index(directory)
+    nodes: list[Any] = []
+    for i, name in enumerate(names):
+        p = found.get(i)
+        if p is None:
+            nodes.append(_missing(name, "the run was stopped (killed) before this node finished").model_dump(mode="json"))
+            continue
+        try:
+            nodes.append(json.loads(p.read_text(encoding="utf-8")))
+        except (OSError, ValueError) as exc:
+            nodes.append(_missing(name, f"its part {p.name} is unreadable: {exc}").model_dump(mode="json"))
+    snap = from_dict({"schema_version": SCHEMA_VERSION, "tool_version": run.get("tool_version"),
+                      "created_at": run.get("started_at"), "nodes": nodes,
+                      "origin_note": "a partial snapshot: the collect run that wrote it was killed before it finished "
+                                     f"({len(found)} of {len(names)} nodes arrived)"},
+                     where=str(directory))
+    if snap.cluster is None:
+        snap.cluster = ClusterObjects(error="not collected: the run was killed before the API part was stored")
+    return snap

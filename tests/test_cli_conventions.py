@@ -1,0 +1,125 @@
+"""kubectl's conventions in the CLI: ``-o json|yaml`` wherever ``--json`` exists (the same
+data either way), ``-`` for standard input where a snapshot is read, ``labreport
+completion bash|zsh|fish`` (click's own completion, answering for real), the
+``kubectl-labreport`` / ``labreport-collect`` entry points, and the exit codes the README
+lists (one of them: every node failed)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT
+
+SAMPLE = ROOT / "samples" / "seed001-flannel-containerd"
+BEFORE = ROOT / "samples" / "seed001-flannel-containerd-before"
+
+
+def _run(*args: str, stdin: bytes | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", "from labreport.cli import run; run()", *args], input=stdin,
+                          capture_output=True, timeout=120, env=env)
+
+
+def test_analyze_o_yaml_is_the_json_data(cli):
+    code, out_json, err = cli("analyze", SAMPLE, "--json")
+    assert code == 0, err
+    code, out_o, err = cli("analyze", SAMPLE, "-o", "json")
+    assert code == 0 and out_o == out_json
+    code, out_yaml, err = cli("analyze", SAMPLE, "-o", "yaml")
+    assert code == 0, err
+    assert yaml.safe_load(out_yaml) == json.loads(out_json)
+    assert not out_yaml.lstrip().startswith("{")
+
+
+def test_diff_o_yaml(cli):
+    code, out_json, err = cli("diff", BEFORE, SAMPLE, "--json")
+    assert code == 0, err
+    code, out_yaml, _ = cli("diff", BEFORE, SAMPLE, "-o", "yaml")
+    assert code == 0 and yaml.safe_load(out_yaml) == json.loads(out_json)
+    assert json.loads(out_json)["nodes"]  # a real diff, not an empty one
+
+
+def test_doctor_o_yaml(cli):
+    code, out_json, err = cli("doctor", "--json")
+    assert code == 0, err
+    code, out_yaml, _ = cli("doctor", "-o", "yaml")
+    assert code == 0
+    got, want = yaml.safe_load(out_yaml), json.loads(out_json)
+    assert got.keys() == want.keys() and [c["name"] for c in got["collectors"]] == [c["name"] for c in want["collectors"]]
+
+
+def test_json_and_yaml_together_is_a_usage_error(cli):
+    code, _, err = cli("analyze", SAMPLE, "--json", "-o", "yaml")
+    assert code == 2 and "exclude each other" in err
+
+
+def test_snapshot_from_standard_input():
+    data = (SAMPLE / "snapshot.json").read_bytes()
+    a = _run("analyze", "-", "-o", "json", stdin=data)
+    b = _run("analyze", str(SAMPLE), "-o", "json")
+    assert a.returncode == 0, a.stderr
+    assert json.loads(a.stdout) == json.loads(b.stdout)
+    d = _run("diff", str(BEFORE), "-", "--json", stdin=data)
+    assert d.returncode == 0 and json.loads(d.stdout)["nodes"]
+    bad = _run("analyze", "-", stdin=b"not json")
+    assert bad.returncode == 4 and b"standard input (-) is not a JSON snapshot" in bad.stderr
+
+
+def test_completion_scripts_and_a_real_answer():
+    for shell, needle in (("bash", "complete -o nosort -F"), ("zsh", "#compdef labreport"), ("fish", "complete --no-files")):
+        cp = _run("completion", shell)
+        assert cp.returncode == 0 and needle.encode() in cp.stdout, (shell, cp.stdout[:200])
+    env = dict(os.environ, _LABREPORT_COMPLETE="bash_complete", COMP_WORDS="labreport co", COMP_CWORD="1")
+    cp = subprocess.run([sys.executable, "-c", "from labreport.cli import run; run()"], env=env,
+                        capture_output=True, text=True, timeout=60)
+    assert "plain,collect" in cp.stdout.splitlines() and "plain,completion" in cp.stdout.splitlines()
+    env.update(COMP_WORDS="labreport collect --all-n", COMP_CWORD="2")
+    cp = subprocess.run([sys.executable, "-c", "from labreport.cli import run; run()"], env=env,
+                        capture_output=True, text=True, timeout=60)
+    assert "plain,--all-nodes" in cp.stdout.splitlines()
+
+
+def test_entry_points_in_pyproject():
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["kubectl-labreport"] == "labreport.cli:run_kubectl"
+    assert scripts["labreport-collect"] == "labreport.cli.collect_only:run"
+    cp = subprocess.run([sys.executable, "-c", "import sys; sys.argv[0]='kubectl-labreport'; "
+                         "from labreport.cli import run_kubectl; run_kubectl()", "--help"],
+                        capture_output=True, text=True, timeout=60)
+    assert cp.returncode == 0 and cp.stdout.startswith("Usage: kubectl labreport")
+
+
+def test_readme_lists_every_exit_code():
+    from labreport.status import ExitStatus
+
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Exit codes", 1)[1].split("\n## ", 1)[0]
+    listed = {int(m) for m in re.findall(r"^\| (\d+) \|", section, re.M)}
+    assert listed == {int(s) for s in ExitStatus}
+
+
+def test_every_node_failed_has_its_own_exit_code(cli, tmp_path):
+    from labreport.snapshot import load
+
+    cfg = tmp_path / "ssh_config"
+    cfg.write_text("Host a b\n  HostName 127.0.0.1\n  Port 9\n")  # the discard port: refused
+    code, _, err = cli("collect", "--nodes", "a,b", "--ssh-config", cfg, "--no-api", "--timeout", "10",
+                       "--out", tmp_path / "s", "-q")
+    assert code == 11, err
+    snap = load(tmp_path / "s")
+    assert [n.status for n in snap.nodes] == ["failed", "failed"]
+
+
+@pytest.mark.parametrize("args", [("collect", "--all-nodes", "--nodes", "a"), ("collect",),
+                                  ("collect", "--nodes", "a", "--in-cluster", "--ssh")])
+def test_node_choice_is_checked(cli, args):
+    code, _, err = cli(*args)
+    assert code == 2, err
