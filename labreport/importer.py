@@ -374,6 +374,12 @@ def parse_file(kind: str, path: str, text: str) -> tuple[str, Any]:
         prefix = f"{path}: "
         raise ImportFileError(f"cannot read as {name}: {msg[len(prefix):] if msg.startswith(prefix) else msg}"
                               + _hint(text, [name]), source=path) from None
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError, RecursionError) as exc:
+        # a parser bug on hostile input (a value no command prints): the file is refused with
+        # a clear message, never a traceback — and with --keep-going the node is marked partial
+        kind_name = type(exc).__name__
+        raise ImportFileError(f"cannot read as {name}: a value of an unexpected form ({kind_name}: "
+                              f"{str(exc)[:200]}); is this unedited {name} output?", source=path) from None
     return name, result
 
 

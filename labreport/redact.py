@@ -42,7 +42,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 from labreport.snapshot import Redaction, Snapshot
 
@@ -174,28 +174,60 @@ _SUBS: list[_Sub] = [
 ]
 
 # One cheap scan decides whether a string can hold a secret at all: most strings of a
-# snapshot (iptables rules, interface names) cannot, and skip the 28 patterns.
-_TRIGGER = re.compile(
-    r"(?i)pass|pwd|token|secret|key|auth|bearer|basic|-----BEGIN|://|eyJ|AKIA|ASIA|AGPA|AIDA|AROA|ANPA|AIza|hv[sbr]\.|"
-    r"gh[pousr]_|github_pat|glpat|xox|sk-|sha256:|mysql|mariadb|sshpass|redis-cli|curl|--user|-u\b|credential|sig=|"
-    r"code=|webhook|hooks\.|\bs\.[a-z0-9]{24}|\b[a-z0-9]{6}\.[a-z0-9]{16}\b")
-
-# Every alternative of _TRIGGER contains one of these (lower case): a string with none of them
-# cannot match it, so the regex (slow on 10^5 short IDs and addresses) runs only when one is
-# there. Exact for ASCII strings; other strings always go through the regex (re's (?i) folds
-# some non-ASCII letters onto ASCII ones).
-_TRIGGER_ANCHORS = ("pass", "pwd", "token", "secret", "key", "auth", "bearer", "basic", "-----begin", "://", "eyj",
-                    "akia", "asia", "agpa", "aida", "aroa", "anpa", "aiza", "hv", "gh", "github_pat", "glpat", "xox",
-                    "sk-", "sha256:", "mysql", "mariadb", "sshpass", "redis-cli", "curl", "--user", "-u",
-                    "credential", "sig=", "code=", "webhook", "hooks.", "s.", ".")
+# snapshot (iptables rules, interface names, a 16 MB iptables-save) cannot, and skip the 28
+# patterns. Substring tests run at C speed where a regex alternation costs ~0.3 µs a
+# character (13 s of CPU for a 10,000-Service import): words in any case, and markers
+# whose case is part of the form — case-insensitively, kube-proxy's random upper-case chain
+# hashes (KUBE-SEP-…) contain "KEY", "PWD" or "EYJ" by chance. A kubeadm join token or an
+# old-style Vault token has no marker of its own; they come with their flag or name
+# ("--token", "bootstrap-token-…", "Root Token:", "vault …"), which triggers.
+_TRIGGER_ANY_CASE = ("pass", "token", "secret", "bearer", "basic", "credential", "webhook", "authoriz", "vault",
+                     "join", "private", "discovery")
+_TRIGGER_EXACT = ("key", "Key", "KEY_", "_KEY", "KEY=", "auth", "Auth", "AUTH_", "_AUTH", "AUTH=", "pwd",
+                  "-----BEGIN", "://", "eyJ", "AKIA", "ASIA", "AGPA", "AIDA", "AROA", "ANPA", "AIza", "hvs.", "hvb.",
+                  "hvr.", "gh", "glpat", "xox", "sk-", "sha256:", "mysql", "mariadb", "sshpass", "redis-cli",
+                  "curl", "--user", "sig=", "code=", "hooks.", "AccountKey", "SharedAccess", " -u", "-u ")
+_TRIGGER = re.compile("|".join(re.escape(w) for w in _TRIGGER_EXACT) + "|(?i:"
+                      + "|".join(re.escape(w) for w in _TRIGGER_ANY_CASE) + ")")
+_BIG = 4096  # longer strings are redacted by lines: only the lines that can hold a secret
 
 
 def _triggered(s: str) -> bool:
-    if s.isascii():
-        low = s.lower()
-        if not any(a in low for a in _TRIGGER_ANCHORS):
-            return False
-    return _TRIGGER.search(s) is not None
+    """``_TRIGGER.search(s)``, answered by substring tests (exactly, for ASCII strings)."""
+    if not s.isascii():
+        return _TRIGGER.search(s) is not None
+    for w in _TRIGGER_EXACT:
+        if w in s:
+            return True
+    low = s.lower()
+    for w in _TRIGGER_ANY_CASE:
+        if w in low:
+            return True
+    return False
+
+
+def _hot_lines(s: str) -> list[int]:
+    """Indexes of the lines of ``s`` that contain a trigger, by substring search over the
+    whole text (no per-line work for the lines that cannot hold a secret)."""
+    if not s.isascii():
+        return [i for i, ln in enumerate(s.split("\n")) if _TRIGGER.search(ln)]
+    import bisect
+
+    positions: list[int] = []
+    low = s.lower()
+    for text, words in ((s, _TRIGGER_EXACT), (low, _TRIGGER_ANY_CASE)):
+        for w in words:
+            i = text.find(w)
+            while i >= 0:
+                positions.append(i)
+                i = text.find(w, i + 1)
+    if not positions:
+        return []
+    import itertools
+
+    # line start offsets, computed in C (split, map, accumulate)
+    starts = list(itertools.accumulate((len(ln) + 1 for ln in s.split("\n")), initial=0))
+    return sorted({bisect.bisect_right(starts, p) - 1 for p in positions})
 
 
 _SECRET_KEYS = {"token", "bearertoken", "client-key-data", "client-certificate-data", "password", "passwd",
@@ -243,9 +275,43 @@ class _Redactor:
         return out
 
     def _text(self, s: str) -> str:
+        if len(s) > _BIG:
+            return self._big_text(s)
         if not _triggered(s):
             return s
+        return self._subs(s)
+
+    def _big_text(self, s: str) -> str:
+        """A long text (an evidence's output) by runs of lines: each line that can hold a
+        secret with the line after it (``"--password",`` then its value in pretty JSON,
+        ``Unseal Key:`` then ``Root Token:``). PEM blocks span lines: the whole text first."""
+        if "-----BEGIN" in s:
+            s = self._subs(s, only=("private-key",))
+        hot = _hot_lines(s)
+        if not hot:
+            return s
+        lines = s.split("\n")
+        runs: list[list[int]] = []
+        for i in hot:
+            if runs and i <= runs[-1][1] + 1:
+                runs[-1][1] = max(runs[-1][1], min(i + 1, len(lines) - 1))
+            else:
+                runs.append([i, min(i + 1, len(lines) - 1)])
+        for start, end in runs:
+            chunk = "\n".join(lines[start:end + 1])
+            new = self._subs(chunk)
+            if new != chunk:
+                parts = new.split("\n")
+                if len(parts) == end - start + 1:
+                    lines[start:end + 1] = parts
+                else:  # a replacement took a newline with it: the run becomes one line
+                    lines[start:end + 1] = [new] + [""] * (end - start)
+        return "\n".join(lines)
+
+    def _subs(self, s: str, only: tuple[str, ...] = ()) -> str:
         for kind, pattern, repl in _SUBS:
+            if only and kind not in only:
+                continue
             out, n = pattern.subn(repl, s)
             if n and out != s:
                 if kind == "private-key":
@@ -292,7 +358,7 @@ class _Redactor:
                 out.append(self.replace("cli-credential", x))
                 secret_next = False
                 continue
-            secret_next = isinstance(x, str) and bool(_ARGV_FLAG.match(x))
+            secret_next = isinstance(x, str) and len(x) < 64 and x[:1] == "-" and bool(_ARGV_FLAG.match(x))
             if secret_next and x in ("-p", "-a", "-u", "--user") and key.lower() not in (
                     "args", "cmd", "command", "entrypoint", "argv"):
                 secret_next = False  # short flags only in a command line
@@ -343,8 +409,98 @@ def redact_snapshot(snap: Snapshot) -> tuple[Snapshot, list[str]]:
     """A redacted copy of ``snap`` and the sorted list of the kinds of secret replaced."""
     r = _Redactor()
     data = snap.model_dump(mode="json")
+    # A node's parsed rule sets are ~10^5 small records (a 10,000-Service iptables-save):
+    # walking them costs a second where one C-speed scan of their JSON says whether any
+    # string in them can hold a secret at all (every trigger word is free of the characters
+    # JSON escapes, so a word in a string is a word in the dump). Only a subtree with a
+    # trigger is walked; the others are set aside and put back as they are.
+    aside: list[tuple[dict[str, Any], str, Any]] = []
+    for node in data.get("nodes") or []:
+        if not isinstance(node, dict):
+            continue
+        for key in _RULE_SETS:
+            sub = node.get(key)
+            if sub and _subtree_is_clean(json.dumps(sub, ensure_ascii=False)):
+                aside.append((node, key, sub))
+                node[key] = None
     clean = r.mapping(data)
+    if not r.kinds:
+        return snap, []  # nothing replaced: no second validation of a large snapshot
+    for node, key, sub in aside:
+        for cnode in clean.get("nodes") or []:
+            if cnode.get("name") == node.get("name"):
+                cnode[key] = sub
     return Snapshot.model_validate(clean), sorted(r.kinds)
+
+
+_RULE_SETS = ("iptables", "ip6tables", "nftables", "ipvs", "netns")
+
+
+def _subtree_is_clean(js: str) -> bool:
+    """True when no string of the JSON text ``js`` would be touched by the walk: each
+    trigger word found (C-speed search) is looked at in the JSON string literal holding it
+    — the catalogue applied to it, and whether it is a secret's key, a secret-named env
+    entry or a ``--password``-style flag whose next item is the secret. Random hashes that
+    happen to contain a trigger (kube-proxy's KUBE-SEP-…AIDA…) cost one literal each."""
+    if not js.isascii():
+        return not _triggered(js)
+    low = js.lower()
+    seen: set[int] = set()
+    probe = _Redactor()
+    for text, words in ((js, _TRIGGER_EXACT), (low, _TRIGGER_ANY_CASE)):
+        for w in words:
+            i = text.find(w)
+            while i >= 0:
+                start = _literal_start(js, i)
+                if start is None:
+                    return False
+                if start not in seen:
+                    seen.add(start)
+                    end = _literal_end(js, i)
+                    if end is None:
+                        return False
+                    try:
+                        lit = json.loads(js[start:end + 1])
+                    except ValueError:
+                        return False
+                    is_key = js[end + 1:end + 3].lstrip()[:1] == ":"
+                    if (probe._subs(lit) != lit or _secretish_env_name(lit) or _ARGV_FLAG.match(lit)
+                            or (is_key and lit.lower() in _SECRET_KEYS) or len(lit) > _BIG):
+                        return False
+                    i = max(i, end)
+                i = text.find(w, i + 1)
+    return True
+
+
+def _literal_start(js: str, i: int) -> Optional[int]:
+    """Index of the opening quote of the JSON string literal around position ``i`` (trigger
+    words never occur in JSON's own syntax, so a hit is inside a literal: the first
+    unescaped quote before it opens that literal)."""
+    j = i
+    while True:
+        j = js.rfind('"', 0, j)
+        if j < 0:
+            return None
+        k = j - 1
+        while k >= 0 and js[k] == "\\":
+            k -= 1
+        if (j - 1 - k) % 2 == 0:  # not escaped
+            return j
+
+
+def _literal_end(js: str, i: int) -> Optional[int]:
+    """Index of the closing quote of the JSON string literal containing position ``i``."""
+    j = i
+    while True:
+        j = js.find('"', j)
+        if j < 0:
+            return None
+        k = j - 1
+        while k >= 0 and js[k] == "\\":
+            k -= 1
+        if (j - 1 - k) % 2 == 0:
+            return j
+        j += 1
 
 
 def for_storage(snap: Snapshot, *, redact: bool = True) -> Snapshot:

@@ -260,7 +260,8 @@ def test_import_of_hostile_manifests_scrubs_and_renders(corpus, tmp_path):
     man.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": [pod]}))
     wrong = HOSTILE / "wrong-shape.yaml"
     ps = ROOT / "tests" / "fixtures" / "parsers" / "ps" / "seed001-master-ps-aux-grep-kube.out"
-    rc, err, rss = run_cli(tmp_path, "import", "--node", corpus["payloads"]["script"], "--ps", ps, "--kubectl", man,
+    # (a node name with "=" is ALIAS=NAME for --report: this one has none)
+    rc, err, rss = run_cli(tmp_path, "import", "--node", "<b>x</b><script>alert(1)</script>", "--ps", ps, "--kubectl", man,
                            "--kubectl", wrong, "--out", tmp_path / "snap")
     assert rc in (0, 10), err
     stored = (tmp_path / "snap" / "snapshot.json").read_text("utf-8")

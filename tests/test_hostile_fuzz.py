@@ -168,3 +168,27 @@ def test_any_name_stays_text_in_html(node: str, container: str, title: str,
     p = _Tags()
     p.feed((out / "report.html").read_text("utf-8"))
     assert not p.bad, p.bad[:5]
+
+
+# what kind of file each parser's fixtures are, for importer.parse_file
+_KIND = {"ps": "ps", "docker-ps": "containers", "crictl-ps": "containers", "crictl-pods": "containers",
+         "ctr-containers": "containers", "docker-inspect": "inspect", "ip-addr": "ip-addr", "ip-route": "ip-route",
+         "iptables-save": "iptables-save", "nft": "nft", "ipvsadm": "ipvsadm", "kubectl": "kubectl"}
+_FIXTURES = sorted(p for d in (ROOT / "tests" / "fixtures" / "parsers").iterdir() if d.is_dir() and d.name in _KIND
+                   for p in d.iterdir() if p.suffix in (".out", ".txt", ".nft"))
+
+
+@pytest.mark.parametrize("path", _FIXTURES, ids=[f"{p.parent.name}/{p.name}" for p in _FIXTURES])
+@pytest.mark.parametrize("digit", ["²", "٣", "𝟗", "1e999", "Infinity", "NaN", "99999999999999999999999"])
+def test_hostile_numbers_are_refused_or_read_never_crash(path: Path, digit: str):
+    """Every number of a real output replaced by a Unicode digit, an overflow or a JSON
+    non-number: the import reads it or refuses it with an ImportFileError."""
+    import re
+
+    from labreport.importer import ImportFileError, parse_file
+
+    text = re.sub(r"\d", digit, path.read_text("utf-8", errors="replace"))
+    try:
+        parse_file(_KIND[path.parent.name], str(path), text)
+    except ImportFileError:
+        pass

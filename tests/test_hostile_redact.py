@@ -16,6 +16,10 @@ import pytest
 from labreport.redact import placeholder, redact_text, redact_value
 from tests.support.secrets_catalogue import CATALOGUE, KEPT, PEM_KEY
 
+from pathlib import Path
+
+ROOT_FIX = Path(__file__).resolve().parent / "fixtures" / "parsers"
+
 @pytest.mark.parametrize("form,example,secret,kind", CATALOGUE, ids=[c[0] for c in CATALOGUE])
 def test_catalogue_form_is_redacted(form: str, example: str, secret: str, kind: str):
     out, kinds = redact_text(example)
@@ -64,3 +68,20 @@ def test_structured_forms():
     for kept in ("/etc/key.pem", "hello", "x@y.iam.gserviceaccount.com", "/usr/bin", "app", "--password"):
         assert kept in text, kept
     assert {"secret-data", "cli-credential", "env-credential", "json-credential"} <= set(kinds)
+
+
+def test_secret_in_a_rule_set_is_redacted_in_the_parsed_rules_too(tmp_path):
+    """Rule sets are set aside after one scan of their JSON when nothing in them can be a
+    secret (the fast path); a rule comment carrying one still takes the full walk."""
+    from labreport.importer import import_files
+    from labreport.redact import for_storage
+
+    base = (ROOT_FIX / "iptables-save" / "lab-iptables-save.txt").read_text()
+    planted = base.replace("COMMIT", '-A INPUT -m comment --comment "curl -u admin:RulePw0001 x" -j ACCEPT\nCOMMIT', 1)
+    for text, secret in ((base, None), (planted, "RulePw0001")):
+        snap = import_files([("n", {"iptables-save": [("ipt.txt", text)]})], kubectl=[])
+        stored = for_storage(snap).model_dump_json()
+        if secret:
+            assert secret not in stored and placeholder("RulePw0001") in stored
+        else:
+            assert "<redacted" not in stored

@@ -195,7 +195,7 @@ def command(argv: tuple[str, ...]) -> None:
 
     from labreport import outputs
 
-    out_path = Path(args.out)
+    out_path = Path(args.out or "")  # parse_args requires --out
     as_file = out_path.suffix == ".json" and not out_path.is_dir()
     if not as_file:  # before any work: a target that cannot hold a snapshot is said at once
         outputs.check_target(out_path, what="snapshot", ours={"snapshot.json"})

@@ -55,7 +55,7 @@ def split_hostport(text: str) -> tuple[str, Optional[int], Optional[str]]:
         host, port = text.rsplit(":", 1)
     else:
         return text, None, None
-    if port.isdigit():
+    if port.isdecimal():
         return host, int(port), None
     return host, None, (port or None)
 
@@ -137,12 +137,12 @@ class _Parser:
             self._stats(vs.stats, toks, idx, s)
         else:
             i = 0
-            if toks and not toks[0].isdigit():
+            if toks and not toks[0].isdecimal():
                 vs.scheduler = toks[0]
                 i = 1
             while i < len(toks):
                 t = toks[i]
-                if t == "persistent" and i + 1 < len(toks) and toks[i + 1].isdigit():
+                if t == "persistent" and i + 1 < len(toks) and toks[i + 1].isdecimal():
                     vs.persistent = int(toks[i + 1])
                     i += 2
                     continue
