@@ -17,7 +17,7 @@ FORMATS = ("json", "yaml")
 def output_option(fn: F) -> F:
     """``-o/--output json|yaml``."""
     return click.option("-o", "--output", "output", type=click.Choice(FORMATS), default=None,
-                        help="Print the result as json or yaml (as kubectl -o); --json is -o json.")(fn)  # type: ignore[return-value]
+                        help="Print the result as json or yaml (as kubectl -o); --json is -o json.")(fn)
 
 
 def chosen(as_json: bool, output: Optional[str]) -> Optional[str]:

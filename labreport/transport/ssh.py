@@ -21,7 +21,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
 from labreport.snapshot import NodeSnapshot, from_dict
 from labreport.transport.sshconfig import Target
@@ -107,7 +107,7 @@ def session_bound(command: str) -> str:
     return "sh -c " + shlex.quote(_SESSION_BOUND.format(cmd=command))
 
 
-def _known_hosts(target: Target):
+def _known_hosts(target: Target) -> tuple[Any, bool]:
     """(asyncssh known_hosts argument, keys known for this host?)"""
     import asyncssh
 
@@ -193,7 +193,7 @@ class OutputTooLarge(NodeFailure):
     pass
 
 
-async def _read_capped(stream, sink, cap: int) -> int:
+async def _read_capped(stream: Any, sink: Any, cap: int) -> int:
     """Copy ``stream`` into ``sink`` 64 KiB at a time; stop past ``cap`` bytes. Never holds
     more than one chunk: a node printing without end costs a bounded amount of memory."""
     total = 0
@@ -207,7 +207,7 @@ async def _read_capped(stream, sink, cap: int) -> int:
         sink.write(chunk)
 
 
-async def _read_tail(stream, keep: int = 65536) -> bytes:
+async def _read_tail(stream: Any, keep: int = 65536) -> bytes:
     """The last ``keep`` bytes of ``stream`` (stderr: only its end says what went wrong)."""
     tail = b""
     while True:
@@ -244,7 +244,7 @@ async def collect_over_ssh(target: Target, command: Union[str, Callable[[Optiona
             # OpenSSH's accept-new: an unknown host's key is accepted and recorded; a known
             # host whose key changed is still refused (known_hosts is checked then)
             known_hosts, accept_new = None, True
-    kwargs: dict = dict(
+    kwargs: dict[str, Any] = dict(
         known_hosts=known_hosts,
         username=target.user,
         port=target.port,
@@ -360,9 +360,10 @@ async def collect_over_ssh(target: Target, command: Union[str, Callable[[Optiona
                           "command": command, "exit_status": status, "bytes": len(stdout),
                           "duration_s": round(time.monotonic() - started, 3)}
         return RemoteRun(node=node, stderr=stderr, exit_status=status, warnings=warnings)
+    raise NodeFailure(f"the ssh session to {target.node} ended unexpectedly")  # not reached: for the type checker
 
 
-def _record_host_key(target: Target, key) -> str:
+def _record_host_key(target: Target, key: Any) -> str:
     """Append the server's key to the first known_hosts file (OpenSSH's accept-new)."""
     path = Path(target.known_hosts_files[0] if target.known_hosts_files else "~/.ssh/known_hosts").expanduser()
     host = target.hostname if target.port == 22 else f"[{target.hostname}]:{target.port}"
