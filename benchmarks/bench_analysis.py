@@ -94,7 +94,7 @@ def main() -> None:
     ap.add_argument("--netns", type=int, default=200)
     ap.add_argument("--services", type=int, default=10000)
     ap.add_argument("--iptables", default=None,
-                    help="an iptables-save file (e.g. from benchmarks/gen_iptables.py --services 10000 --out D): "
+                    help="an iptables-save file (e.g. from python3 -m tests.support.gen_iptables --services 10000 --out D): "
                          "also time the whole analyze() on it, other owners' decoders, crosscheck and path included")
     args = ap.parse_args()
     node = build(args.pods, args.netns)

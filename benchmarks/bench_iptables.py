@@ -35,6 +35,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+import floors  # noqa: E402
+
 from labreport.analysis.services_iptables import decode_iptables  # noqa: E402
 from labreport.parsers import iptables_save  # noqa: E402
 
@@ -86,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--endpoints", type=int, default=3)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--keep", help="keep the dump and snapshot in this directory")
+    ap.add_argument("--no-kernel", action="store_true", help="skip the iptables-restore/-save floor (root)")
     args = ap.parse_args(argv)
 
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench-ipt-"))
@@ -94,14 +97,20 @@ def main(argv: list[str] | None = None) -> int:
     try:
         # the dump is written by a child, so this process stays small while it starts the
         # CLI children (Linux keeps ru_maxrss across fork+exec: a big parent inflates them)
-        subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gen_iptables.py"), "--services", str(args.services),
-                        "--endpoints", str(args.endpoints), "--out", str(work)], check=True)
+        subprocess.run([sys.executable, "-m", "tests.support.gen_iptables", "--services", str(args.services),
+                        "--endpoints", str(args.endpoints), "--out", str(work)], check=True, cwd=ROOT)
         dump = work / "iptables-save.txt"
         truth = json.loads((work / "truth.json").read_text())
         load = os.getloadavg()
         print(f"dump: {args.services} services x {args.endpoints} endpoints, {dump.stat().st_size / 1e6:.1f} MB "
               f"({dump}); {os.cpu_count()} CPUs, load average {load[0]:.1f}")
 
+        split_s = floors.split_pass(dump)
+        print(f"floor: a bare Python split pass over the dump (fresh python3, start-up included): {split_s:.2f} s")
+        kernel = None if args.no_kernel else floors.iptables_save_floor(dump)
+        if kernel is not None:
+            print(f"floor: iptables-save of the same rules in a namespace of our own: {kernel[1]:.2f} s "
+                  f"(iptables-restore took {kernel[0]:.1f} s)")
         exe = shutil.which("labreport")
         if exe:
             snap = work / "snap"
@@ -115,7 +124,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"labreport analyze --json:         {t_an:.2f} s wall, {cpu_an:.2f} s CPU, "
                   f"peak RSS {rss_an:.0f} MB (exit {rc_an})")
             print(f"import + analyze: {t_imp + t_an:.2f} s wall, {cpu_imp + cpu_an:.2f} s CPU, "
-                  f"max RSS {max(rss_imp, rss_an):.0f} MB (target <= 1 s, <= 300 MB)")
+                  f"max RSS {max(rss_imp, rss_an):.0f} MB (target <= 1 s, <= 300 MB); "
+                  f"{(t_imp + t_an) / split_s:.1f}x the split pass"
+                  + (f", {(t_imp + t_an) / kernel[1]:.2f}x iptables-save" if kernel else "")
+                  + f"; load average {os.getloadavg()[0]:.1f}")
             if rc_imp == 0 and rc_an == 0:
                 data = json.loads(out_json.read_text())
                 n = sum(len(n.get("services", [])) for n in data.get("nodes", []))

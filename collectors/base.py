@@ -57,6 +57,7 @@ from typing import Any, ClassVar, Iterable, Literal, Mapping, Optional, Sequence
 
 from labreport.snapshot import (
     CollectorStatus,
+    Conntrack,
     Container,
     Evidence,
     Iptables,
@@ -374,6 +375,7 @@ class CollectorOutput:
     ip6tables: Optional[Iptables] = None
     nftables: Optional[NftRuleset] = None
     ipvs: Optional[Ipvs] = None
+    conntrack: Optional[Conntrack] = None
     info: dict[str, Any] = field(default_factory=dict)  # NodeInfo field -> value (dicts are merged)
     evidence: list[Evidence] = field(default_factory=list)
     warnings: list[ParseWarning] = field(default_factory=list)
@@ -395,7 +397,7 @@ class CollectorOutput:
             node.containers.extend(self.containers)
         if self.netns is not None:
             node.netns.extend(self.netns)
-        for fld in ("iptables", "ip6tables", "nftables", "ipvs"):
+        for fld in ("iptables", "ip6tables", "nftables", "ipvs", "conntrack"):
             val = getattr(self, fld)
             if val is not None:
                 setattr(node, fld, val)
@@ -531,7 +533,7 @@ def run_collector(collector: Collector, ctx: CollectContext) -> CollectorOutput:
                                      duration_s=round(time.monotonic() - start, 4))
         try:
             if collector.not_applicable(p, ctx):
-                out.status.__pydantic_extra__["not_applicable"] = True
+                out.status.not_applicable = True
         except Exception:
             pass
         return out

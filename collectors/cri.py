@@ -283,7 +283,7 @@ class CriCollector(Collector):
                     c.pod_ip = st.network.ip
                     extra = [p.ip for p in st.network.additional_ips if p.ip]
                     if extra:
-                        c.__pydantic_extra__["pod_ips"] = [st.network.ip, *extra]
+                        c.pod_ips = [st.network.ip, *extra]
                 info = _info_json(resp.info)
                 c.pid, c.netns_path = netns_from_info(info)
                 if isinstance(info.get("image"), str):
@@ -320,7 +320,7 @@ class CriCollector(Collector):
                 if st.image.image:
                     c.image = st.image.image
                 if st.state == 2 and st.exit_code is not None:
-                    c.__pydantic_extra__["exit_code"] = st.exit_code
+                    c.exit_code = st.exit_code
                 info = _info_json(resp.info)
                 pid, netns_path = netns_from_info(info)
                 if pid:

@@ -101,7 +101,7 @@ def container_record(row: dict[str, Any], inspect: Optional[dict[str, Any]]) -> 
         network_mode=(row.get("HostConfig") or {}).get("NetworkMode") or None,
         **fields,
     )
-    c.__pydantic_extra__["status"] = row.get("Status")
+    c.status = row.get("Status")
     if inspect:
         state = inspect.get("State") or {}
         pid = state.get("Pid")

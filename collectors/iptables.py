@@ -18,7 +18,7 @@ from typing import Optional
 from collectors.base import CollectContext, Collector, CollectorOutput, CommandResult, CommandSpec, Need
 from labreport.errors import ParseError
 from labreport.parsers import iptables_save
-from labreport.snapshot import Iptables
+from labreport.snapshot import Iptables, IptablesBackend
 
 LEGACY_WARNING = "iptables-legacy tables present"
 _KUBE_CHAIN_RE = re.compile(r"^:KUBE-\S+", re.M)
@@ -118,8 +118,8 @@ class IptablesCollector(Collector):
                     if legacy_kube > main_kube:
                         chosen = legacy
                     in_use = chosen.backend
-                    chosen.__pydantic_extra__["backends"] = backends
-                    chosen.__pydantic_extra__["note"] = (
+                    chosen.backends = [IptablesBackend.model_validate(b) for b in backends]
+                    chosen.note = (
                         f"rules in both iptables backends; in use (holds the KUBE-* chains): {in_use}"
                         if max(main_kube, legacy_kube) else
                         f"rules in both iptables backends; no KUBE-* chains in either; showing {in_use}")

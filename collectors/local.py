@@ -127,7 +127,7 @@ def collect_local(*, name: Optional[str] = None, cri_socket: Optional[str] = Non
     node.netns.sort(key=lambda ns: 0 if ns.kind == "node" else 1)  # kind="node" first (stable)
 
     failed = [st for st in node.collectors
-              if not (st.ok and not st.partial) and not (st.model_extra or {}).get("not_applicable")]
+              if not (st.ok and not st.partial) and not st.not_applicable]
     problems = []
     msg = root_message(collectors, ctx)
     if msg:
@@ -144,5 +144,5 @@ def collect_local(*, name: Optional[str] = None, cri_socket: Optional[str] = Non
         node.error = "; ".join(problems)
     elif msg:
         node.error = msg
-    node.__pydantic_extra__["collect_duration_s"] = round(time.monotonic() - started, 3)
+    node.collect_duration_s = round(time.monotonic() - started, 3)
     return node

@@ -1,5 +1,6 @@
 """Network namespaces, links, addresses, routes, neighbours and VXLAN FDBs via netlink
-(pyroute2), plus `ip addr` / `ip route` text per namespace as evidence.
+(rtnetlink dumps decoded by :mod:`collectors.rtnl`), plus `ip addr` / `ip route` text per
+namespace as evidence.
 
 Namespaces read:
   - the node's own: the namespace labreport runs in (``ip netns exec NODE labreport …``
@@ -57,6 +58,9 @@ from labreport.snapshot import (
     Route,
     VxlanInfo,
 )
+from collectors import rtnl
+from labreport.parsers.ip_addr import render as render_ip_addr
+from labreport.parsers.ip_route import render as render_ip_route
 
 CLONE_NEWNET = 0x40000000
 NETLINK_ROUTE = 0
@@ -196,9 +200,9 @@ def _slim(data: bytes, mtype: int) -> bytes:
     return b"".join(out)
 
 
-def nl_dump(sock: socket.socket, mtype: int, family: int = socket.AF_UNSPEC, seq: int = 1) -> list[Any]:
-    """One RTM_GET* dump on ``sock``, decoded by pyroute2's rtnl marshal. Raises OSError
-    with the kernel's errno when the dump fails."""
+def nl_dump_bytes(sock: socket.socket, mtype: int, family: int = socket.AF_UNSPEC, seq: int = 1) -> bytes:
+    """One RTM_GET* dump on ``sock``: the messages' bytes (up to NLMSG_DONE). Raises
+    OSError with the kernel's errno when the dump fails."""
     fmt = _HDR[mtype]
     nfields = len(struct.unpack(fmt, bytes(struct.calcsize(fmt))))
     body = struct.pack(fmt, family, *([0] * (nfields - 1)))
@@ -222,8 +226,19 @@ def nl_dump(sock: socket.socket, mtype: int, family: int = socket.AF_UNSPEC, seq
                 if code:
                     raise OSError(-code, os.strerror(-code))
             off += (length + 3) & ~3
-        chunks.append(_slim(data[:off], mtype))
-    return [m for m in _marshal().parse(b"".join(chunks)) if m["header"]["type"] not in (NLMSG_DONE, NLMSG_ERROR)]
+        chunks.append(data[:off])
+    return b"".join(chunks)
+
+
+def nl_dump(sock: socket.socket, mtype: int, family: int = socket.AF_UNSPEC, seq: int = 1) -> list[Any]:
+    """One RTM_GET* dump on ``sock``, decoded (:mod:`collectors.rtnl`)."""
+    return rtnl.decode(nl_dump_bytes(sock, mtype, family, seq))
+
+
+def nl_dump_pyroute2(sock: socket.socket, mtype: int, family: int = socket.AF_UNSPEC, seq: int = 1) -> list[Any]:
+    """The same dump decoded by pyroute2's rtnl marshal (tests compare the two)."""
+    data = _slim(nl_dump_bytes(sock, mtype, family, seq), mtype)
+    return [m for m in _marshal().parse(data) if m["header"]["type"] not in (NLMSG_DONE, NLMSG_ERROR)]
 
 
 # --------------------------------------------------------------------------- decoding
@@ -601,73 +616,23 @@ def resolve_nsids(handles: list[NsHandle]) -> None:
 # --------------------------------------------------------------------------- evidence
 
 
-def render_ip_addr(ns: NetNamespace, raw_by_index: Optional[dict[int, dict[str, Any]]] = None) -> str:
-    """`ip addr` text in iproute2's format, from the netlink records."""
-    raw_by_index = raw_by_index or {}
-    nsid_names = ns.nsids
-    lines = []
-    for ln in sorted(ns.links, key=lambda x: x.ifindex):
-        raw = raw_by_index.get(ln.ifindex, {})
-        name = ln.name + (f"@if{ln.peer_ifindex}" if ln.peer_ifindex else "")
-        head = f"{ln.ifindex}: {name}: <{','.join(ln.flags)}> mtu {ln.mtu}"
-        if raw.get("qdisc"):
-            head += f" qdisc {raw['qdisc']}"
-        if ln.master:
-            head += f" master {ln.master}"
-        head += f" state {ln.state or 'UNKNOWN'} group default"
-        if raw.get("txqlen") is not None:
-            head += f" qlen {raw['txqlen']}"
-        lines.append(head)
-        ltype = "loopback" if raw.get("link_type") == 772 else "ether"
-        body = f"    link/{ltype} {ln.mac or '00:00:00:00:00:00'}"
-        if raw.get("brd"):
-            body += f" brd {raw['brd']}"
-        if ln.link_netnsid is not None:
-            body += f" link-netns {nsid_names[ln.link_netnsid]}" if ln.link_netnsid in nsid_names \
-                else f" link-netnsid {ln.link_netnsid}"
-        lines.append(body)
-        for a in ln.addresses:
-            text = f"    {a.family} {a.local}/{a.prefixlen}"
-            if a.broadcast:
-                text += f" brd {a.broadcast}"
-            text += f" scope {a.scope}"
-            if a.family == "inet":
-                text += f" {a.label or ln.name}"
-            lines.append(text)
-            lines.append("       valid_lft forever preferred_lft forever")
-    return "\n".join(lines) + ("\n" if lines else "")
+# Every command the collector runs, declared once (for the node's namespace); in another
+# namespace the same command runs through the tool's own ``-n NAME`` or through nsenter.
+IP_ADDR = CommandSpec("ip-addr", ("ip", "addr", "show"), optional=True)
+IP_ROUTE = CommandSpec("ip-route", ("ip", "route", "show"), optional=True)
+IP_LINK_VXLAN = CommandSpec("ip-link-vxlan", ("ip", "-d", "link", "show", "type", "vxlan"), optional=True)
+BRIDGE_FDB = CommandSpec("bridge-fdb", ("bridge", "fdb", "show"), optional=True)
+COMMANDS = (IP_ADDR, IP_ROUTE, IP_LINK_VXLAN, BRIDGE_FDB)
 
 
-def render_ip_route(ns: NetNamespace) -> str:
-    out = []
-    for r in ns.routes:
-        if r.family != "inet" or r.table not in (None, "main"):
-            continue
-        parts = [r.dst if r.type in (None, "unicast") else f"{r.type} {r.dst}"]
-        if r.gateway:
-            parts.append(f"via {r.gateway}")
-        if r.dev:
-            parts.append(f"dev {r.dev}")
-        if r.protocol and r.protocol not in ("boot", "unspec"):
-            parts.append(f"proto {r.protocol}")
-        if r.scope and r.scope != "global":
-            parts.append(f"scope {r.scope}")
-        if r.src:
-            parts.append(f"src {r.src}")
-        if r.metric is not None:
-            parts.append(f"metric {r.metric}")
-        if r.onlink:
-            parts.append("onlink")
-        out.append(" ".join(parts))
-    return "\n".join(out) + ("\n" if out else "")
-
-
-def _ip_prefix(h: NsHandle) -> list[str]:
+def in_namespace(spec: CommandSpec, h: NsHandle) -> list[str]:
+    """``spec``'s argv run in namespace ``h`` (``ip -n NAME …``, ``nsenter --net=… ip …``)."""
+    tool, *args = spec.argv
     if h.kind == "node":
-        return ["ip"]
+        return [tool, *args]
     if h.kind == "named":
-        return ["ip", "-n", h.name]
-    return ["nsenter", f"--net={h.path}", "ip"]
+        return [tool, "-n", h.name, *args]
+    return ["nsenter", f"--net={h.path}", tool, *args]
 
 
 def _evidence_suffix(h: NsHandle) -> str:
@@ -700,14 +665,10 @@ def gather_evidence(ctx: CollectContext, handles: list[NsHandle], out: Collector
                 continue
         if not have_ip or (h.kind == "pid" and not have_nsenter):
             continue
-        pre = _ip_prefix(h)
-        jobs.append((h, "ip-addr", [*pre, "addr", "show"]))
-        jobs.append((h, "ip-route", [*pre, "route", "show"]))
+        specs = [IP_ADDR, IP_ROUTE]
         if any(ln.vxlan is not None for ln in h.ns.links):
-            jobs.append((h, "ip-link-vxlan", [*pre, "-d", "link", "show", "type", "vxlan"]))
-            bridge = ["bridge"] if h.kind == "node" else (
-                ["bridge", "-n", h.name] if h.kind == "named" else ["nsenter", f"--net={h.path}", "bridge"])
-            jobs.append((h, "bridge-fdb", [*bridge, "fdb", "show"]))
+            specs += [IP_LINK_VXLAN, BRIDGE_FDB]
+        jobs.extend((h, spec.evidence_id, in_namespace(spec, h)) for spec in specs)
 
     results: dict[tuple[int, str], Evidence] = {}
 
@@ -727,12 +688,13 @@ def gather_evidence(ctx: CollectContext, handles: list[NsHandle], out: Collector
         sfx = _evidence_suffix(h)
         where = "" if h.kind == "node" else (f"ip netns exec {h.name} " if h.kind == "named"
                                               else f"nsenter --net={h.path} ")
-        ev = results.get((id(h), "ip-addr")) or synthesized("ip-addr" + sfx, where + "ip addr", render_ip_addr(h.ns, h.raw))
+        ev = results.get((id(h), IP_ADDR.evidence_id)) or synthesized(
+            IP_ADDR.evidence_id + sfx, where + "ip addr", render_ip_addr(h.ns, h.raw))
         out.evidence.append(ev)
-        ev = results.get((id(h), "ip-route")) or synthesized("ip-route" + sfx, where + "ip route",
-                                                             render_ip_route(h.ns))
+        ev = results.get((id(h), IP_ROUTE.evidence_id)) or synthesized(
+            IP_ROUTE.evidence_id + sfx, where + "ip route", render_ip_route(h.ns))
         out.evidence.append(ev)
-        for kind in ("ip-link-vxlan", "bridge-fdb"):
+        for kind in (IP_LINK_VXLAN.evidence_id, BRIDGE_FDB.evidence_id):
             if (id(h), kind) in results:
                 out.evidence.append(results[(id(h), kind)])
 
@@ -759,16 +721,12 @@ class NetlinkCollector(Collector):
     description = ("network namespaces (the node's, /var/run/netns/*, sandbox pids): links, addresses, "
                    "routes, neighbours, bridges, VXLAN FDBs, link-netnsid resolved to namespace names")
     needs = (
-        Need.python("pyroute2", why="reads links, addresses and routes over netlink"),
         Need.root(why="entering pod namespaces (setns) needs root; without it only the node's own "
                       "namespace is read", required=False),
         Need.binary("ip", why="real `ip addr`/`ip route` text as evidence (else synthesized)",
                     fix="apt-get install iproute2", required=False, evidence_only=True),
     )
-    commands = (
-        CommandSpec("ip-addr", ("ip", "addr", "show"), optional=True),
-        CommandSpec("ip-route", ("ip", "route", "show"), optional=True),
-    )
+    commands = COMMANDS
     after = ("cri", "docker")
 
     def collect(self, ctx: CollectContext) -> CollectorOutput:
@@ -792,7 +750,7 @@ class NetlinkCollector(Collector):
                 if h.ns is None:
                     continue
                 if h.aliases:
-                    h.ns.__pydantic_extra__["aliases"] = list(h.aliases)
+                    h.ns.aliases = list(h.aliases)
                 out.netns.append(h.ns)
         finally:
             for h in handles:

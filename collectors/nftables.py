@@ -1,14 +1,13 @@
-"""nftables ruleset: ``nft -j list ruleset`` parsed (structured), ``nft list ruleset`` kept
-as the evidence a person reads.
+"""nftables ruleset: ``nft list ruleset``, listed once — kept as the evidence a person
+reads and parsed into the snapshot's typed tables.
 
-Both go through :mod:`labreport.parsers.nft`, the parser ``labreport import --nft`` uses,
-so a live node and a pasted listing give the same records. With an nft too old for
-``-j`` (before 0.9), the text is parsed instead.
+The listing goes through :mod:`labreport.parsers.nft`, the parser ``labreport import --nft``
+uses, so a live node and a pasted listing give the same records. One listing, not two:
+for a 10,000-service kube-proxy table each listing is a long netlink dump (12.6 s for the
+text, 15.6 s for ``nft -j``), and the text holds everything the records need.
 """
 
 from __future__ import annotations
-
-from concurrent.futures import ThreadPoolExecutor
 
 from collectors.base import CollectContext, Collector, CollectorOutput, CommandSpec, Need
 from labreport.errors import ParseError
@@ -16,7 +15,7 @@ from labreport.parsers import nft as nft_parser
 from labreport.snapshot import NftRuleset
 
 TEXT_ID = "nft-list-ruleset"
-JSON_ID = "nft-list-ruleset-json"
+LIST_RULESET = CommandSpec(TEXT_ID, ("nft", "list", "ruleset"))
 
 
 class NftablesCollector(Collector):
@@ -26,48 +25,27 @@ class NftablesCollector(Collector):
         Need.root("nft lists the kernel's ruleset only as root"),
         Need.binary("nft", fix="apt-get install nftables"),
     )
-    commands = (
-        CommandSpec(JSON_ID, ("nft", "-j", "list", "ruleset")),
-        CommandSpec(TEXT_ID, ("nft", "list", "ruleset")),
-    )
+    commands = (LIST_RULESET,)
 
     def collect(self, ctx: CollectContext) -> CollectorOutput:
         out = CollectorOutput(self.name)
-        # a 10,000-service kube-proxy table takes ~10 s to list: allow more than one command's default
+        # a 10,000-service kube-proxy table takes ~13 s to list: allow more than one command's default
         timeout = max(ctx.command_timeout, 60.0)
-        # both listings at once: each is a long netlink dump for a big ruleset (10,000
-        # services: 12.6 s and 15.6 s one after the other on a 2-core machine)
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            text_f = pool.submit(ctx.run, ["nft", "list", "ruleset"], timeout=timeout)
-            json_f = pool.submit(ctx.run, ["nft", "-j", "list", "ruleset"], timeout=timeout)
-            text_res, json_res = text_f.result(), json_f.result()
-        out.evidence.append(text_res.to_evidence(TEXT_ID))
-
-        ruleset = None
-        if json_res.ok and json_res.stdout.strip():
+        res = ctx.run(list(LIST_RULESET.argv), timeout=timeout)
+        out.evidence.append(res.to_evidence(TEXT_ID))
+        if not res.ok:
+            out.partial(res.failure(), fix="run as root with nftables installed")
+            return out
+        if not res.stdout.strip():
+            ruleset = NftRuleset(tables=[])  # an empty ruleset is an answer, not a failure
+        else:
             try:
-                res = nft_parser.parse(json_res.stdout, source=JSON_ID)
-                ruleset = res.value
-                out.warnings.extend(res.warnings)
+                parsed = nft_parser.parse(res.stdout, source=TEXT_ID)
             except ParseError as exc:
-                out.partial(f"nft -j output not readable ({exc}); parsed the text listing instead")
-        elif not json_res.ok:
-            out.partial(f"{json_res.failure()}; parsed the text listing instead")
-
-        if ruleset is None:
-            if not text_res.ok:
-                out.partial(text_res.failure(), fix="run as root with nftables installed")
+                out.partial(f"nft list ruleset not readable: {exc}")
                 return out
-            if not text_res.stdout.strip():
-                ruleset = NftRuleset(tables=[])  # an empty ruleset is an answer, not a failure
-            else:
-                try:
-                    res = nft_parser.parse(text_res.stdout, source=TEXT_ID)
-                    ruleset = res.value
-                    out.warnings.extend(res.warnings)
-                except ParseError as exc:
-                    out.partial(f"nft list ruleset not readable: {exc}")
-                    return out
+            ruleset = parsed.value
+            out.warnings.extend(parsed.warnings)
         ruleset.evidence_id = TEXT_ID
         out.nftables = ruleset
         return out

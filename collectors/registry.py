@@ -23,6 +23,7 @@ COLLECTORS: dict[str, str] = {
     "iptables": "collectors.iptables:IptablesCollector",
     "nftables": "collectors.nftables:NftablesCollector",
     "ipvs": "collectors.ipvs:IpvsCollector",
+    "conntrack": "collectors.conntrack:ConntrackCollector",
 }
 
 

@@ -16,7 +16,7 @@ import platform
 import re
 import socket
 from concurrent.futures import ThreadPoolExecutor
-from typing import Optional
+from typing import Any, Optional
 
 from collectors.base import CollectContext, Collector, CollectorOutput, CommandSpec, Need, synthesized
 from labreport.snapshot import Evidence
@@ -136,7 +136,7 @@ class SysinfoCollector(Collector):
         if "br_netfilter" not in modules and "net.bridge.bridge-nf-call-iptables" in sysctls:
             modules.insert(0, "br_netfilter")  # its sysctls exist only when it is in the kernel
         cgroup_version = 2 if os.path.exists("/sys/fs/cgroup/cgroup.controllers") else 1
-        info: dict = {
+        info: dict[str, Any] = {
             "hostname": socket.gethostname(),
             "kernel": uname.release,
             "arch": uname.machine,

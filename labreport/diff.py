@@ -46,7 +46,7 @@ Pure: no I/O. The CLI (``labreport diff``) renders the result as text or JSON.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Callable, Optional
 
 from pydantic import Field
 
@@ -156,18 +156,6 @@ def _services(node: NodeSnapshot, na: NodeAnalysis, notes: list[str]) -> list[It
     ]
 
 
-def _nft_chain_names(table: dict[str, Any]) -> Iterable[str]:
-    chains = table.get("chains") or []
-    if isinstance(chains, dict):
-        yield from (str(k) for k in chains)
-        return
-    for ch in chains:
-        if isinstance(ch, dict) and ch.get("name"):
-            yield str(ch["name"])
-        elif isinstance(ch, str):
-            yield ch
-
-
 def _chains(node: NodeSnapshot) -> list[Item]:
     out: list[Item] = []
     for label, ipt in (("iptables", node.iptables), ("ip6tables", node.ip6tables)):
@@ -178,11 +166,9 @@ def _chains(node: NodeSnapshot) -> list[Item]:
                 out.append({"source": label, "table": tname, "chain": cname, "rules": len(chain.rules)})
     if node.nftables is not None:
         for table in node.nftables.tables:
-            if not isinstance(table, dict):
-                continue
-            tname = f"{table.get('family', '')} {table.get('name', '')}".strip()
-            for cname in _nft_chain_names(table):
-                out.append({"source": "nft", "table": tname, "chain": cname, "rules": None})
+            tname = f"{table.family} {table.name}".strip()
+            for chain in table.chains:
+                out.append({"source": "nft", "table": tname, "chain": chain.name, "rules": None})
     return out
 
 

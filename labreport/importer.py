@@ -27,9 +27,10 @@ File kinds (the keys of ``build_node``'s ``files``):
 ``ip-netns``       ``ip netns list`` / ``ip netns list-id`` / ``ip -j netns list``:
                    the node namespace's nsid table (``nsids``), which ``ip -j``
                    output needs to name the namespace behind a ``link_netnsid``
-``iptables-save``  iptables-save (parser of the iptables owner)
-``nft``            nft list ruleset (parser of the nft owner)
-``ipvsadm``        ipvsadm -Ln (parser of the nft owner)
+``iptables-save``  iptables-save / iptables -S (labreport.parsers.iptables_save)
+``nft``            nft list ruleset, text or -j (labreport.parsers.nft)
+``ipvsadm``        ipvsadm -Ln (labreport.parsers.ipvsadm)
+``cilium``         cilium-dbg service list or cilium-dbg bpf lb list (labreport.parsers.cilium)
 =================  ==========================================================
 
 How a pasted pod namespace is tied to its host veth (the analysis matches veths; this
@@ -52,15 +53,15 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
-from pathlib import Path
 from typing import Any, Iterable, Optional
 
 from labreport import __version__
 from labreport.errors import LabreportError, ParseError
 from labreport.parsers import detect as detect_parser
 from labreport.parsers import get as get_parser
-from labreport.parsers._common import is_prompt_line, split_prompt
+from labreport.parsers._common import as_dict, is_prompt_line, split_prompt
 from labreport.snapshot import (
+    CiliumServiceTable,
     ClusterObjects,
     Container,
     Evidence,
@@ -89,6 +90,7 @@ KIND_PARSERS: dict[str, list[str]] = {
     "iptables-save": ["iptables-save"],
     "nft": ["nft"],
     "ipvsadm": ["ipvsadm"],
+    "cilium": ["cilium-service-list", "cilium-bpf-lb-list"],
     "kubectl": ["kubectl"],
 }
 
@@ -104,6 +106,8 @@ DEFAULT_COMMANDS: dict[str, str] = {
     "iptables-save": "iptables-save",
     "nft": "nft list ruleset",
     "ipvsadm": "ipvsadm -Ln",
+    "cilium-service-list": "cilium-dbg service list",
+    "cilium-bpf-lb-list": "cilium-dbg bpf lb list",
     "kubectl": "kubectl get -o yaml",
     "ctr-containers": "ctr -n k8s.io containers ls",
 }
@@ -128,19 +132,77 @@ class ImportFileError(ParseError):
 # ----------------------------------------------------------------------------- reading
 
 
-def read_file(path: str) -> str:
+# Pasted outputs are small: a 10,000-Service iptables-save is ~15 MB. A bigger file is a
+# mistake (or /dev/zero) and would cost ~20x its size in memory; --max-input-size raises it.
+DEFAULT_MAX_INPUT_SIZE = 64 * 1024 * 1024
+MAX_INPUT_SIZE = DEFAULT_MAX_INPUT_SIZE
+_CHUNK = 1 << 20
+
+
+def parse_size(text: str) -> int:
+    """``64M``, ``1G``, ``500k``, ``1048576`` → bytes (ValueError when not a size)."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kKmMgG]?)(?:i?[bB])?\s*", text or "")
+    if not m:
+        raise ValueError(f"not a size: {text!r} (e.g. 64M, 1G)")
+    n = float(m.group(1)) * {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}[m.group(2).lower()]
+    if n < 1:
+        raise ValueError(f"size must be at least 1 byte: {text!r}")
+    return int(n)
+
+
+def _human(n: int) -> str:
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= size:
+            return f"{n / size:.0f} {unit}"
+    return f"{n} bytes"
+
+
+def read_file(path: str, *, max_size: Optional[int] = None) -> str:
     """Read a pasted output: UTF-8 (BOM or not) or UTF-16 with a BOM (PowerShell's ``>``).
-    Raises ImportFileError naming the file when it cannot be read or is not text."""
-    p = Path(path)
+    Raises ImportFileError naming the file when it cannot be read or is not text.
+
+    At most ``max_size`` bytes (default MAX_INPUT_SIZE) are read, so /dev/zero or a file
+    that grows without end stops at the limit. Under sudo the file is opened with the
+    rights of the user who ran sudo (labreport.privilege): a user-named file is the
+    user's, never root's."""
+    from labreport.privilege import open_for_user
+
+    limit = max_size if max_size is not None else MAX_INPUT_SIZE
     try:
-        data = p.read_bytes()
+        fh, as_user = open_for_user(path)
     except FileNotFoundError:
         raise ImportFileError("no such file", source=path) from None
     except IsADirectoryError:
         raise ImportFileError("is a directory, not a file", source=path) from None
+    except PermissionError:
+        from labreport.privilege import invoking_user
+
+        who = invoking_user()
+        why = (f"permission denied for {who[2]} (under sudo, files named on the command line are read "
+               f"with the rights of the user who ran sudo)" if who else "permission denied")
+        raise ImportFileError(why, source=path) from None
     except OSError as exc:
         raise ImportFileError(f"cannot read: {exc.strerror or exc}", source=path) from None
-    return decode(data, path)
+    try:
+        with fh:
+            head = fh.read(min(4096, limit + 1))
+            if b"\x00" in head and not head.startswith((b"\xff\xfe", b"\xfe\xff")):
+                raise ImportFileError("binary data (NUL bytes), not a command's text output", source=path)
+            parts = [head]
+            got = len(head)
+            while got <= limit:
+                chunk = fh.read(min(_CHUNK, limit + 1 - got))
+                if not chunk:
+                    break
+                parts.append(chunk)
+                got += len(chunk)
+    except OSError as exc:
+        raise ImportFileError(f"cannot read: {exc.strerror or exc}", source=path) from None
+    if got > limit:
+        raise ImportFileError(f"larger than the {_human(limit)} input limit (a pasted command output is far "
+                              f"smaller); if it really is one, raise the limit with --max-input-size",
+                              source=path)
+    return decode(b"".join(parts), path)
 
 
 def read_file_or_error(path: str) -> Any:
@@ -183,6 +245,7 @@ OPTION_FOR_PARSER = {
     "ps": "--ps", "docker-ps": "--containers", "crictl-ps": "--containers", "crictl-pods": "--containers",
     "docker-inspect": "--inspect", "ip-addr": "--ip-addr", "ip-route": "--ip-route",
     "iptables-save": "--iptables-save", "nft": "--nft", "ipvsadm": "--ipvsadm", "kubectl": "--kubectl",
+    "cilium-service-list": "--cilium-service-list", "cilium-bpf-lb-list": "--cilium-service-list",
     "ctr-containers": "--containers",
 }
 
@@ -243,6 +306,7 @@ def _parser_for(kind: str, text: str, path: str) -> str:
     if candidates is None:
         raise LabreportError(f"unknown file kind {kind!r}; known: {', '.join(KIND_PARSERS)}")
     if len(candidates) == 1:
+        _refuse_other_output(candidates[0], text, path)
         return candidates[0]
     try:
         return _detect_among(text, candidates)
@@ -251,6 +315,44 @@ def _parser_for(kind: str, text: str, path: str) -> str:
             f"not recognized as any of {', '.join(candidates)}" + (_hint(text, candidates) or " (is it the right file?)"),
             source=path,
         ) from None
+
+
+def _refuse_other_output(parser: str, text: str, path: str) -> None:
+    """A file given with one option that is clearly another command's output (``--ip-route``
+    given ``bridge fdb``, ``docker ps`` or ``ip addr``) is refused with the right option named,
+    rather than parsed into nonsense. Only when this parser's detector says no and another
+    is sure: a paste the detectors do not know stays accepted."""
+    from labreport.parsers import get as get_parser
+
+    try:
+        own = float(get_parser(parser).INFO.detect(text))
+    except Exception:  # a detector must never break an import
+        return
+    if own >= 0.2:
+        return
+    what = DEFAULT_COMMANDS.get(parser, parser)
+    if _looks_like_fdb(text):
+        raise ImportFileError(f"this is not {what} output (it looks like bridge fdb show output: "
+                              f"give it with --bridge-fdb)", source=path)
+    try:
+        other = detect_parser(text)
+    except ParseError:
+        return
+    if other != parser:
+        try:
+            score = float(get_parser(other).INFO.detect(text))
+        except Exception:
+            return
+        if score >= 0.5:
+            raise ImportFileError(f"this is not {what} output{_hint(text, [parser])}", source=path)
+
+
+_FDB_LINE = re.compile(r"^[0-9a-fA-F]{2}(?::[0-9a-fA-F]{2}){5}\s+dev\s+\S+")
+
+
+def _looks_like_fdb(text: str) -> bool:
+    lines = [ln.strip() for ln in text.splitlines()[:30] if ln.strip() and not is_prompt_line(ln)]
+    return bool(lines) and sum(1 for ln in lines if _FDB_LINE.match(ln)) * 2 > len(lines)
 
 
 def _detect_among(text: str, candidates: list[str]) -> str:
@@ -319,6 +421,9 @@ def _merge_container(old: Container, new: Container) -> None:
             old.is_sandbox = old.is_sandbox or bool(value)
         elif field == "fragment":
             continue
+        elif field == "listed_by":  # every output that listed it (docker ps, crictl ps, ctr c ls …)
+            have = list(getattr(old, "listed_by", None) or [])
+            setattr(old, "listed_by", have + [p for p in (value or []) if p not in have])  # noqa: B010
         elif value not in (None, "", [], {}) and getattr(old, field, None) in (None, "", [], {}, "unknown"):
             setattr(old, field, value)
 
@@ -406,7 +511,7 @@ def tie_ctr_sandboxes(node: NodeSnapshot) -> None:
             sb.pod_name = members[0].pod_name
             sb.pod_namespace = sb.pod_namespace or members[0].pod_namespace
             sb.pod_uid = sb.pod_uid or members[0].pod_uid
-            sb.sandbox_of = "crictl ps POD ID prefix"  # extra: how the pod was found
+            setattr(sb, "sandbox_of", "crictl ps POD ID prefix")  # noqa: B010 (extra: how the pod was found)
 
 
 def tie_pod_namespaces(node: NodeSnapshot) -> None:
@@ -478,7 +583,7 @@ def build_node(name: str, files: dict[str, list[tuple[str, str]]], *, keep_going
     errors: list[str] = []
     order = ["ps", "containers", "pods", "inspect", "ip-netns", "ip-link", "ip-addr", "bridge-fdb", "ip-route",
              "pod-ip-addr",
-             "iptables-save", "nft", "ipvsadm", "kubectl"]
+             "iptables-save", "nft", "ipvsadm", "cilium", "kubectl"]
     kinds = sorted(files, key=lambda k: order.index(k.split(":", 1)[0]) if k.split(":", 1)[0] in order else 99)
     for kind in kinds:
         base, _, arg = kind.partition(":")
@@ -525,10 +630,14 @@ def build_node(name: str, files: dict[str, list[tuple[str, str]]], *, keep_going
             node.evidence.append(ev)
             for w in result.warnings:
                 node.warnings.append(w.model_copy(update={"source": path}))
+            if getattr(result, "truncated", None):
+                errors.append(f"{path}: {result.truncated}")  # kept, and the node says it is partial
             value = result.value
             if parser == "ps":
                 node.processes.extend(value)
             elif parser in ("docker-ps", "crictl-ps", "crictl-pods", "ctr-containers"):
+                for c in value:
+                    setattr(c, "listed_by", [parser])  # noqa: B010 (extra field: which outputs list it)
                 _add_containers(node, value, merge=True)
             elif parser == "docker-inspect":
                 if arg:
@@ -567,6 +676,10 @@ def build_node(name: str, files: dict[str, list[tuple[str, str]]], *, keep_going
             elif parser == "ipvsadm":
                 value.evidence_id = ev.id
                 node.ipvs = value
+            elif parser in ("cilium-service-list", "cilium-bpf-lb-list"):
+                node.cilium = CiliumServiceTable(
+                    source="service-list" if parser == "cilium-service-list" else "bpf-lb-list",
+                    services=value, evidence_id=ev.id)
             elif parser == "kubectl":
                 if cluster is not None:
                     add_cluster_objects(cluster, value)
@@ -604,7 +717,7 @@ def add_cluster_objects(cluster: ClusterObjects, objects: list[dict[str, Any]]) 
 
 def _sort_cluster(cluster: ClusterObjects) -> None:
     def key(o: dict[str, Any]) -> tuple[str, str, str]:
-        meta = o.get("metadata") if isinstance(o.get("metadata"), dict) else {}
+        meta = as_dict(o.get("metadata"))
         return (str(o.get("kind", "")), str(meta.get("namespace", "")), str(meta.get("name", "")))
 
     for field in list(_CLUSTER_FIELDS.values()) + ["other"]:
@@ -622,7 +735,7 @@ def import_files(nodes: list[tuple[str, dict[str, list[tuple[str, str]]]]], *,
     if kubectl:
         cluster = ClusterObjects(source="import")
         errors = []
-        cluster_warnings: list[dict[str, Any]] = []
+        cluster_warnings: list[ParseWarning] = []
         for path, text in kubectl:
             try:
                 if isinstance(text, ImportFileError):
@@ -635,11 +748,13 @@ def import_files(nodes: list[tuple[str, dict[str, list[tuple[str, str]]]]], *,
                 continue
             paths.append(path)
             add_cluster_objects(cluster, result.value)
-            cluster_warnings.extend(w.model_copy(update={"source": path}).model_dump() for w in result.warnings)
+            cluster_warnings.extend(w.model_copy(update={"source": path}) for w in result.warnings)
         if errors:
             cluster.error = "; ".join(errors)
         if cluster_warnings:
-            cluster.warnings = cluster_warnings  # extra field: lines the kubectl parser did not understand
+            # ClusterObjects.warnings holds sentences; the structured records go beside them
+            cluster.warnings.extend(f"{w.source}:{w.line_no}: {w.message}" for w in cluster_warnings)
+        cluster.parse_warnings = cluster_warnings
         _sort_cluster(cluster)
     built = []
     for name, files in nodes:

@@ -101,7 +101,7 @@ def _self_check() -> bool:
         return False
 
 
-_impl: list[Callable[[type[Any], dict[str, Any]], Any]] = []  # [the constructor the self-check chose]
+_impl: list[Callable[[type[BaseModel], dict[str, Any]], BaseModel]] = []  # [the constructor the self-check chose]
 
 
 def trusted_model(cls: type[M], values: dict[str, Any]) -> M:
@@ -114,4 +114,6 @@ def trusted_model(cls: type[M], values: dict[str, Any]) -> M:
     """
     if not _impl:
         _impl.append(_unchecked if _self_check() else _validated)
-    return _impl[0](cls, values)
+    obj = _impl[0](cls, values)
+    assert isinstance(obj, cls)  # both constructors build a ``cls``
+    return obj

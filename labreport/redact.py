@@ -44,7 +44,7 @@ import json
 import re
 from typing import Any, Callable
 
-from labreport.snapshot import Snapshot
+from labreport.snapshot import Redaction, Snapshot
 
 REDACTED = "<redacted>"  # the generic form; stored values use placeholder(secret)
 _SALT = b"labreport-redact-v1\0"
@@ -180,6 +180,24 @@ _TRIGGER = re.compile(
     r"gh[pousr]_|github_pat|glpat|xox|sk-|sha256:|mysql|mariadb|sshpass|redis-cli|curl|--user|-u\b|credential|sig=|"
     r"code=|webhook|hooks\.|\bs\.[a-z0-9]{24}|\b[a-z0-9]{6}\.[a-z0-9]{16}\b")
 
+# Every alternative of _TRIGGER contains one of these (lower case): a string with none of them
+# cannot match it, so the regex (slow on 10^5 short IDs and addresses) runs only when one is
+# there. Exact for ASCII strings; other strings always go through the regex (re's (?i) folds
+# some non-ASCII letters onto ASCII ones).
+_TRIGGER_ANCHORS = ("pass", "pwd", "token", "secret", "key", "auth", "bearer", "basic", "-----begin", "://", "eyj",
+                    "akia", "asia", "agpa", "aida", "aroa", "anpa", "aiza", "hv", "gh", "github_pat", "glpat", "xox",
+                    "sk-", "sha256:", "mysql", "mariadb", "sshpass", "redis-cli", "curl", "--user", "-u",
+                    "credential", "sig=", "code=", "webhook", "hooks.", "s.", ".")
+
+
+def _triggered(s: str) -> bool:
+    if s.isascii():
+        low = s.lower()
+        if not any(a in low for a in _TRIGGER_ANCHORS):
+            return False
+    return _TRIGGER.search(s) is not None
+
+
 _SECRET_KEYS = {"token", "bearertoken", "client-key-data", "client-certificate-data", "password", "passwd",
                 "id-token", "refresh-token", "access-token", "access_token", "refresh_token", "id_token",
                 "client-secret", "client_secret", "clientsecret", "secret", "auth", "private_key", "private_key_id",
@@ -209,7 +227,7 @@ class _Redactor:
         return placeholder(v)
 
     def text(self, s: str) -> str:
-        if len(s) < 8 or not _TRIGGER.search(s):
+        if len(s) < 8 or not _triggered(s):
             return s
         for kind, pattern, repl in _SUBS:
             out, n = pattern.subn(repl, s)
@@ -311,3 +329,14 @@ def redact_snapshot(snap: Snapshot) -> tuple[Snapshot, list[str]]:
     data = snap.model_dump(mode="json")
     clean = r.mapping(data)
     return Snapshot.model_validate(clean), sorted(r.kinds)
+
+
+def for_storage(snap: Snapshot, *, redact: bool = True) -> Snapshot:
+    """The snapshot as ``collect`` and ``import`` write it: redacted (the kinds recorded in
+    ``snap.redaction``), or, when the user asked to keep the secrets, marked ``off``."""
+    if not redact:
+        return snap.model_copy(update={"redaction": Redaction(mode="off", kinds=[])})
+    clean, kinds = redact_snapshot(snap)
+    before = snap.redaction.kinds if snap.redaction is not None and snap.redaction.mode == "on" else []
+    clean.redaction = Redaction(mode="on", kinds=sorted(set(kinds) | set(before)))
+    return clean

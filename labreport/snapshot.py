@@ -16,15 +16,19 @@ from __future__ import annotations
 import gc
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Annotated, Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from labreport.errors import SnapshotError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# 2: nftables tables, chains, rules (with their typed statements), sets and IPVS virtual
+#    servers are models; version-1 snapshots (plain dicts, rules as text) are converted on
+#    load (``upgrade``).
 SNAPSHOT_FILE = "snapshot.json"
 
 
@@ -76,6 +80,7 @@ class CollectorStatus(Record):
     fix: Optional[str] = None  # the command that would fix it, when known
     duration_s: Optional[float] = None
     partial: bool = False  # ran, but some of its work failed (see reason)
+    not_applicable: bool = False  # this node cannot have what it collects (no IPVS in the kernel)
 
 
 # --------------------------------------------------------------------------- processes
@@ -125,6 +130,9 @@ class Container(Record):
     pod_ip: Optional[str] = None
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
+    pod_ips: list[str] = Field(default_factory=list)  # CRI: the sandbox's IPs (dual stack: both)
+    exit_code: Optional[int] = None  # CRI: an exited container's exit code
+    status: Optional[str] = None  # docker ps's STATUS column as printed ("Up 45 minutes")
 
 
 # --------------------------------------------------------------------------- network
@@ -213,6 +221,7 @@ class NetNamespace(Record):
     neighbours: list[Neighbour] = Field(default_factory=list)
     nsids: dict[int, str] = Field(default_factory=dict)
     error: Optional[str] = None  # e.g. the namespace vanished mid-collection
+    aliases: list[str] = Field(default_factory=list)  # other names of the same namespace (same inode)
 
 
 # --------------------------------------------------------------------------- netfilter
@@ -238,25 +247,431 @@ class IptTable(Record):
     chains: dict[str, IptChain] = Field(default_factory=dict)
 
 
+class IptablesBackend(Record):
+    """One iptables backend that held rules, when both (nf_tables and legacy) did."""
+
+    backend: str  # "nf_tables" | "legacy"
+    evidence_id: Optional[str] = None
+    kube_chains: int = 0  # KUBE-* chains in it
+
+
 class Iptables(Record):
     family: Literal["ipv4", "ipv6"] = "ipv4"
     backend: Optional[str] = None  # "nf_tables" | "legacy" | None (unknown)
     tables: dict[str, IptTable] = Field(default_factory=dict)
     evidence_id: Optional[str] = None
+    backends: list[IptablesBackend] = Field(default_factory=list)  # both backends held rules
+    note: Optional[str] = None  # which of them is shown, and why
+
+
+# nftables: tables → chains (rules) and sets/maps (elements). A rule keeps the text nft
+# printed (the evidence a person reads) and its statements, parsed once by parsers/nft:
+# analysis reads the statements, never the text. Expressions and statements are tagged
+# by ``kind``; values are ints, strings ("tcp", "10.0.0.1", "@set-name") or tagged models.
+
+
+class NftPayload(Record):
+    """``ip daddr``, ``tcp dport``, ``th dport``: a header field."""
+
+    kind: Literal["payload"] = "payload"
+    protocol: str
+    field: str
+
+
+class NftMeta(Record):
+    """``meta l4proto``, ``iifname``, ``meta mark``."""
+
+    kind: Literal["meta"] = "meta"
+    key: str
+
+
+class NftCt(Record):
+    """``ct state``, ``ct status``, ``ct original daddr``."""
+
+    kind: Literal["ct"] = "ct"
+    key: str
+    dir: Optional[str] = None
+    family: Optional[str] = None
+
+
+class NftFib(Record):
+    """``fib daddr type``, ``fib saddr . iif oif``: a routing lookup."""
+
+    kind: Literal["fib"] = "fib"
+    result: str
+    flags: list[str] = Field(default_factory=list)
+
+
+class NftNumgen(Record):
+    """``numgen random mod 3`` (kube-proxy's endpoint choice)."""
+
+    kind: Literal["numgen"] = "numgen"
+    mode: str = "random"
+    mod: int
+    offset: int = 0
+
+
+class NftConcat(Record):
+    """``ip daddr . meta l4proto . th dport`` (a concatenated key), or its value."""
+
+    kind: Literal["concat"] = "concat"
+    parts: list[NftValue] = Field(default_factory=list)
+
+
+class NftBinop(Record):
+    """``meta mark & 0x4000``, ``meta mark | 0x4000``."""
+
+    kind: Literal["binop"] = "binop"
+    op: str  # & | ^ << >>
+    left: NftValue
+    right: NftValue
+
+
+class NftPrefix(Record):
+    kind: Literal["prefix"] = "prefix"
+    addr: str
+    len: int
+
+
+class NftRange(Record):
+    kind: Literal["range"] = "range"
+    low: NftValue
+    high: NftValue
+
+
+class NftSetLiteral(Record):
+    """An anonymous set: ``{ 80, 443 }``."""
+
+    kind: Literal["set"] = "set"
+    items: list[NftValue] = Field(default_factory=list)
+
+
+class NftMapEntry(Record):
+    """One ``key : value`` of a map literal (a vmap's ``0 : goto endpoint-…``)."""
+
+    key: NftValue
+    value: NftValue
+
+
+class NftMapLookup(Record):
+    """``tcp dport map @ports`` / ``tcp dport map { 80 : 10.0.0.1 }``."""
+
+    kind: Literal["map"] = "map"
+    key: NftValue
+    map: Optional[str] = None  # a named map: "@ports"
+    entries: list[NftMapEntry] = Field(default_factory=list)  # an anonymous one
+
+
+class NftVerdict(Record):
+    """``accept``, ``drop``, ``return``, ``jump X``, ``goto X`` (also a verdict map's data)."""
+
+    kind: Literal["verdict"] = "verdict"
+    verdict: str  # accept | drop | return | continue | queue | jump | goto
+    target: Optional[str] = None  # the chain of jump/goto
+
+
+class NftRaw(Record):
+    """An expression or statement labreport does not model, as nft's JSON (compact)."""
+
+    kind: Literal["raw"] = "raw"
+    raw: str
+
+
+class NftMatch(Record):
+    """``left op right``: ``ip daddr 10.96.0.1``, ``ct state { established, related }``,
+    ``ip saddr @affinity-…``; ``op`` "==" when nft prints none, "in" for flags (JSON)."""
+
+    kind: Literal["match"] = "match"
+    op: str = "=="
+    left: NftValue
+    right: NftValue
+
+
+class NftVmap(Record):
+    """``<key> vmap @name`` or ``<key> vmap { k : verdict, … }``."""
+
+    kind: Literal["vmap"] = "vmap"
+    key: NftValue
+    map: Optional[str] = None  # "@service-ips"
+    entries: list[NftMapEntry] = Field(default_factory=list)
+
+
+class NftNat(Record):
+    """``dnat to 10.0.0.1:80``, ``snat ip to …``, ``masquerade fully-random``,
+    ``dnat to tcp dport map @ports`` (``addr`` a map lookup)."""
+
+    kind: Literal["nat"] = "nat"
+    type: Literal["dnat", "snat", "masquerade", "redirect"]
+    family: Optional[str] = None
+    addr: Optional[NftValue] = None
+    port: Optional[NftValue] = None
+    flags: list[str] = Field(default_factory=list)
+
+
+class NftSetUpdate(Record):
+    """``update @affinity-… { ip saddr }``: adds the packet's key to a dynamic set."""
+
+    kind: Literal["set_update"] = "set_update"
+    op: str  # update | add | delete
+    set: str  # "@affinity-…"
+    elem: Optional[NftValue] = None
+
+
+class NftMangle(Record):
+    """``meta mark set meta mark | 0x4000``."""
+
+    kind: Literal["mangle"] = "mangle"
+    key: NftValue
+    value: NftValue
+
+
+class NftCounter(Record):
+    kind: Literal["counter"] = "counter"
+    packets: Optional[int] = None
+    bytes: Optional[int] = None
+
+
+class NftReject(Record):
+    kind: Literal["reject"] = "reject"
+    type: Optional[str] = None  # icmp | icmpx | tcp reset …
+    expr: Optional[str] = None  # port-unreachable …
+
+
+class NftXt(Record):
+    """An iptables-nft xtables extension (``xt target DNAT``): nft shows it by name only."""
+
+    kind: Literal["xt"] = "xt"
+    type: Optional[str] = None
+    name: Optional[str] = None
+
+
+class NftOther(Record):
+    """A statement labreport does not model: the words as printed (``text``) or nft's
+    JSON (``raw``). The rule's full text is always in ``NftRule.text``."""
+
+    kind: Literal["other"] = "other"
+    text: Optional[str] = None
+    raw: Optional[str] = None
+
+
+# A value: a scalar, or one of the tagged expressions (told apart by ``kind`` in pydantic's
+# core: no Python call per value).
+NftExpr = Annotated[
+    Union[NftPayload, NftMeta, NftCt, NftFib, NftNumgen, NftConcat, NftBinop, NftPrefix, NftRange, NftSetLiteral,
+          NftMapLookup, NftVerdict, NftRaw],
+    Field(discriminator="kind"),
+]
+NftValue = Union[bool, int, str, NftExpr]
+
+NftStatement = Annotated[
+    Union[NftMatch, NftVerdict, NftVmap, NftNat, NftSetUpdate, NftMangle, NftCounter, NftReject, NftXt, NftOther],
+    Field(discriminator="kind"),
+]
+
+
+class NftRule(Record):
+    text: str  # as nft prints it (from JSON input: rendered back into nft syntax)
+    expr: list[NftStatement] = Field(default_factory=list)
+    comment: Optional[str] = None
+    handle: Optional[int] = None
+    line_no: Optional[int] = None
+
+
+class NftChain(Record):
+    name: str
+    type: Optional[str] = None  # filter | nat | route
+    hook: Optional[str] = None
+    priority: Optional[str] = None  # as printed: "dstnat - 10", "-110", "srcnat"
+    prio: Optional[int] = None  # numeric value when known
+    policy: Optional[str] = None
+    device: Optional[str] = None
+    comment: Optional[str] = None
+    rules: list[NftRule] = Field(default_factory=list)
+    handle: Optional[int] = None
+    line_no: Optional[int] = None
+
+
+class NftElement(Record):
+    key: list[NftValue] = Field(default_factory=list)  # one item per concatenated component
+    value: Optional[NftValue] = None  # maps: a verdict (verdict maps) or the data
+    comment: Optional[str] = None
+    timeout: Optional[float] = None  # seconds
+    expires: Optional[float] = None  # seconds left (live elements of dynamic sets)
+    text: Optional[str] = None  # as nft printed it
+
+
+class NftSet(Record):
+    """A set or a map (``kind``); ``type`` lists the concatenated key types, ``map`` is a
+    map's data type ("verdict", "ipv4_addr" …), ``timeout`` in seconds."""
+
+    name: str
+    kind: str = "set"  # "set" | "map"
+    type: list[str] = Field(default_factory=list)
+    map: Optional[str] = None
+    flags: list[str] = Field(default_factory=list)
+    timeout: Optional[float] = None
+    size: Optional[int] = None
+    comment: Optional[str] = None
+    elements: list[NftElement] = Field(default_factory=list)
+    handle: Optional[int] = None
+    line_no: Optional[int] = None
+
+
+class NftTable(Record):
+    family: str
+    name: str
+    handle: Optional[int] = None
+    comment: Optional[str] = None
+    flags: list[str] = Field(default_factory=list)
+    chains: list[NftChain] = Field(default_factory=list)
+    sets: list[NftSet] = Field(default_factory=list)  # sets and maps
+    other: list[str] = Field(default_factory=list)  # flowtables, named objects … kept verbatim
+    line_no: Optional[int] = None
+
+    def chain(self, name: str) -> Optional[NftChain]:
+        for c in self.chains:
+            if c.name == name:
+                return c
+        return None
+
+    def set(self, name: str) -> Optional[NftSet]:
+        for s in self.sets:
+            if s.name == name:
+                return s
+        return None
+
+
 
 
 class NftRuleset(Record):
-    """``nft list ruleset``, structured. Filled by parsers/nft.py; see that module for the
-    exact shape of tables/chains/rules/sets/maps (kept as typed records there)."""
+    """``nft list ruleset``, structured (parsers/nft)."""
 
-    tables: list[dict[str, Any]] = Field(default_factory=list)
+    tables: list[NftTable] = Field(default_factory=list)
     evidence_id: Optional[str] = None
 
 
-class Ipvs(Record):
-    """``ipvsadm -Ln``, structured. Filled by parsers/ipvsadm.py."""
+# IPVS
 
-    virtual_servers: list[dict[str, Any]] = Field(default_factory=list)
+
+class IpvsRealServer(Record):
+    address: str
+    port: Optional[int] = None
+    port_text: Optional[str] = None  # the port as printed when it is a name ("http")
+    forward: Optional[str] = None  # Masq | Local | Route | Tunnel
+    weight: Optional[int] = None
+    active_conn: Optional[int] = None
+    inact_conn: Optional[int] = None
+    persist_conn: Optional[int] = None
+    stats: dict[str, int] = Field(default_factory=dict)
+    text: str = ""
+    line_no: Optional[int] = None
+
+
+class IpvsVirtualServer(Record):
+    protocol: str  # TCP | UDP | SCTP | FWM
+    address: str  # IP (IPv6 without brackets), host name as printed, or the fwmark for FWM
+    port: Optional[int] = None
+    port_text: Optional[str] = None
+    fwmark: Optional[int] = None
+    scheduler: Optional[str] = None
+    persistent: Optional[int] = None  # seconds
+    netmask: Optional[str] = None
+    flags: list[str] = Field(default_factory=list)
+    stats: dict[str, int] = Field(default_factory=dict)
+    real_servers: list[IpvsRealServer] = Field(default_factory=list)
+    text: str = ""
+    line_no: Optional[int] = None
+
+    @property
+    def endpoint(self) -> str:
+        if self.protocol == "FWM":
+            return f"FWM {self.address}"
+        host = f"[{self.address}]" if ":" in self.address else self.address
+        return f"{host}:{self.port if self.port is not None else (self.port_text or '')}"
+
+
+class Ipvs(Record):
+    """``ipvsadm -Ln``, structured (parsers/ipvsadm)."""
+
+    virtual_servers: list[IpvsVirtualServer] = Field(default_factory=list)
+    listing: Optional[str] = None  # what was listed: list | stats | rate | persistent
+    evidence_id: Optional[str] = None
+
+
+class ConntrackTuple(Record):
+    """One direction of a tracked connection, as conntrack prints it (src= dst= sport= dport=;
+    ICMP has type/code/id instead of ports)."""
+
+    src: str
+    dst: str
+    sport: Optional[int] = None
+    dport: Optional[int] = None
+
+
+class ConntrackEntry(Record):
+    """A connection the kernel tracked (``conntrack -L`` / /proc/net/nf_conntrack). The reply
+    tuple is what the other end answers with: its ``src`` is the endpoint the connection
+    reached (after DNAT), and a reply ``dst`` other than the original ``src`` means the
+    source was rewritten (SNAT/masquerade)."""
+
+    family: Literal["ipv4", "ipv6"] = "ipv4"
+    protocol: str  # tcp, udp, icmp, sctp … (or the number when conntrack has no name)
+    timeout: Optional[int] = None  # seconds left
+    state: Optional[str] = None  # TCP/SCTP state: ESTABLISHED, TIME_WAIT, SYN_SENT …
+    original: ConntrackTuple
+    reply: ConntrackTuple
+    flags: list[str] = Field(default_factory=list)  # ASSURED, UNREPLIED, OFFLOAD …
+    mark: Optional[int] = None
+    zone: Optional[int] = None
+
+    @property
+    def endpoint(self) -> str:
+        """Where the connection really went: the reply's source (ip:port when it has ports)."""
+        return self.reply.src if self.reply.sport is None else f"{self.reply.src}:{self.reply.sport}"
+
+    @property
+    def dnat(self) -> bool:
+        return self.reply.src != self.original.dst or self.reply.sport != self.original.dport
+
+    @property
+    def snat(self) -> bool:
+        return self.reply.dst != self.original.src or self.reply.dport != self.original.sport
+
+
+class Conntrack(Record):
+    """The node's conntrack table at collection time (bounded: ``truncated`` when cut)."""
+
+    entries: list[ConntrackEntry] = Field(default_factory=list)
+    truncated: bool = False
+    total: Optional[int] = None  # entries the kernel listed (before any cut)
+    evidence_id: Optional[str] = None
+
+
+class CiliumBackend(Record):
+    """One backend of a Cilium load-balancer frontend (``1 => 10.0.0.5:80/TCP (active)``)."""
+
+    address: str  # ip:port
+    protocol: Optional[str] = None  # TCP/UDP/SCTP when printed (Cilium ≥ 1.16)
+    state: Optional[str] = None  # active, terminating, quarantined, maintenance (when printed)
+    index: Optional[int] = None  # the "N =>" number (service list) or the slot (bpf lb list)
+    rev_nat_id: Optional[int] = None  # bpf lb list: the reverse-NAT index (= the service ID)
+
+
+class CiliumService(Record):
+    """A frontend of Cilium's service table (kube-proxy replacement): ``cilium-dbg service
+    list`` rows or ``cilium-dbg bpf lb list`` entries."""
+
+    id: Optional[int] = None  # service ID (service list) / rev-NAT ID (bpf lb list)
+    frontend: str  # ip:port ("0.0.0.0:31940": a NodePort on every node address)
+    protocol: Optional[str] = None
+    type: Optional[str] = None  # ClusterIP, NodePort, LoadBalancer, ExternalIPs, HostPort, LocalRedirect …
+    flags: list[str] = Field(default_factory=list)  # bpf lb list: non-routable, InternalLocal, Local …
+    backends: list[CiliumBackend] = Field(default_factory=list)
+
+
+class CiliumServiceTable(Record):
+    source: Literal["service-list", "bpf-lb-list"] = "service-list"
+    services: list[CiliumService] = Field(default_factory=list)
     evidence_id: Optional[str] = None
 
 
@@ -283,6 +698,7 @@ class NodeSnapshot(Record):
     # how the node was reached: this host, an import, SSH, a collector pod through the API
     source: Literal["live", "import", "ssh", "api", "pod"] = "live"
     collected_at: Optional[str] = None  # ISO 8601 UTC
+    collect_duration_s: Optional[float] = None  # how long collection took on the node
     status: Literal["ok", "partial", "failed"] = "ok"
     error: Optional[str] = None  # why the node is missing/partial (e.g. ssh failed)
     info: NodeInfo = Field(default_factory=NodeInfo)
@@ -293,6 +709,8 @@ class NodeSnapshot(Record):
     ip6tables: Optional[Iptables] = None
     nftables: Optional[NftRuleset] = None
     ipvs: Optional[Ipvs] = None
+    conntrack: Optional[Conntrack] = None  # tracked connections (live collection)
+    cilium: Optional[CiliumServiceTable] = None  # Cilium's service table (kube-proxy replacement; import)
     collectors: list[CollectorStatus] = Field(default_factory=list)
     evidence: list[Evidence] = Field(default_factory=list)
     warnings: list[ParseWarning] = Field(default_factory=list)
@@ -335,6 +753,16 @@ class ClusterObjects(Record):
     # "last-applied" | "cleaned", "manifest": {...}} (labreport.cluster.manifests)
     manifests: list[dict[str, Any]] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)  # a resource that could not be listed (403/404), redactions
+    # lines of imported kubectl files the parser did not understand (labreport import)
+    parse_warnings: list[ParseWarning] = Field(default_factory=list)
+
+
+class Redaction(Record):
+    """Whether the secrets were taken out when the snapshot was written (labreport.redact).
+    ``off``: the user asked to keep them (``--no-redact``); ``kinds``: what was replaced."""
+
+    mode: Literal["on", "off"] = "on"
+    kinds: list[str] = Field(default_factory=list)
 
 
 class Snapshot(Record):
@@ -346,6 +774,7 @@ class Snapshot(Record):
     origin_note: Optional[str] = None  # where this snapshot came from (samples must say)
     nodes: list[NodeSnapshot] = Field(default_factory=list)
     cluster: Optional[ClusterObjects] = None
+    redaction: Optional[Redaction] = None  # None: written before labreport redacted snapshots
 
     def node(self, name: str) -> Optional[NodeSnapshot]:
         for n in self.nodes:
@@ -376,7 +805,11 @@ def load(path: str | os.PathLike[str]) -> Snapshot:
         return load_partial(Path(path))
     p = snapshot_path(path)
     try:
-        raw = p.read_bytes()
+        from labreport.privilege import open_for_user
+
+        fh, _ = open_for_user(str(p))  # under sudo: with the rights of the user who ran it
+        with fh:
+            raw = fh.read()
     except FileNotFoundError:
         raise SnapshotError(f"no snapshot at {path}: {p} does not exist") from None
     except OSError as exc:
@@ -386,15 +819,43 @@ def load(path: str | os.PathLike[str]) -> Snapshot:
     from labreport.perf import gc_paused
 
     with gc_paused():  # a large snapshot is ~10^5 small acyclic objects; see labreport.perf
-        try:
-            data = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise SnapshotError(f"{p} is not valid JSON: {exc}") from None
-        snap = from_dict(data, where=str(p))
+        snap = _load_current(raw, str(p))
+        if snap is None:  # an older version, or something wrong: the checked path says what
+            try:
+                data = json.loads(raw)
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise SnapshotError(f"{p} is not valid JSON: {exc}") from None
+            snap = from_dict(data, where=str(p))
     # The loaded snapshot lives as long as the command: move it out of the collector's
     # generations so later collections do not re-scan ~10^6 objects (gc.freeze, 3.7+).
     gc.freeze()
     return snap
+
+
+_VERSION_RE = re.compile(rb'^\s*\{\s*"schema_version"\s*:\s*(\d+)\s*[,}]')
+
+
+def _load_current(raw: bytes, where: str) -> Optional[Snapshot]:
+    """A snapshot of this version (what ``save`` writes: ``schema_version`` first), read
+    and validated in one pass by pydantic's core (no Python dicts in between); None when
+    it is of another version or not valid, for ``from_dict`` to judge and explain."""
+    m = _VERSION_RE.match(raw[:200])
+    if m is None or int(m.group(1)) != SCHEMA_VERSION:
+        return None
+    try:
+        snap = Snapshot.model_validate_json(raw)
+    except ValueError:  # pydantic.ValidationError (invalid JSON included)
+        return None
+    _check_nodes(snap, where)
+    return snap
+
+
+def _check_nodes(snap: Snapshot, where: str) -> None:
+    seen: set[str] = set()
+    for n in snap.nodes:
+        if n.name in seen:
+            raise SnapshotError(f"{where}: node {n.name!r} appears more than once; a snapshot holds each node once")
+        seen.add(n.name)
 
 
 def from_dict(data: Any, where: str = "snapshot") -> Snapshot:
@@ -409,15 +870,13 @@ def from_dict(data: Any, where: str = "snapshot") -> Snapshot:
         # An incompatible format from a newer labreport: guessing at it would misreport.
         raise SnapshotError(f"{where}: schema_version {version} is newer than this labreport reads "
                             f"(schema_version {SCHEMA_VERSION}); upgrade labreport to read it")
+    if version < 2:
+        upgrade(data)
     try:
         snap = Snapshot.model_validate(data)
     except Exception as exc:  # pydantic.ValidationError, with its full path list
         raise SnapshotError(f"{where}: not a valid snapshot: {_short_error(exc)}") from None
-    seen: set[str] = set()
-    for n in snap.nodes:
-        if n.name in seen:
-            raise SnapshotError(f"{where}: node {n.name!r} appears more than once; a snapshot holds each node once")
-        seen.add(n.name)
+    _check_nodes(snap, where)
     return snap
 
 
@@ -430,8 +889,55 @@ def _short_error(exc: Exception, limit: int = 2000) -> str:
     return text
 
 
+def upgrade(data: dict[str, Any]) -> None:
+    """Version 1 → 2, in place: nft rules stored as text (their statements in nft's JSON
+    schema when kept) get their typed statements; element keys and values become typed."""
+    from labreport.parsers.nft.build import new_element, new_rule  # the readers' own builders
+
+    nodes = data.get("nodes")
+    for node in nodes if isinstance(nodes, list) else []:
+        nft = node.get("nftables") if isinstance(node, dict) else None
+        tables = nft.get("tables") if isinstance(nft, dict) else None
+        for table in tables if isinstance(tables, list) else []:
+            if not isinstance(table, dict):
+                continue
+            for chain in table.get("chains") or []:
+                rules = chain.get("rules") if isinstance(chain, dict) else None
+                if not isinstance(rules, list):
+                    continue
+                chain["rules"] = [
+                    _upgrade_rule(r, new_rule) if isinstance(r, dict) else r for r in rules
+                ]
+            for st in table.get("sets") or []:
+                elements = st.get("elements") if isinstance(st, dict) else None
+                if not isinstance(elements, list):
+                    continue
+                st["elements"] = [
+                    {**e, **new_element(e.get("key") or [], e.get("value"), e.get("text"))}
+                    if isinstance(e, dict) and isinstance(e.get("key", []), list) else e
+                    for e in elements
+                ]
+    data["schema_version"] = SCHEMA_VERSION
+
+
+def _upgrade_rule(rule: dict[str, Any], new_rule: Any) -> dict[str, Any]:
+    expr = rule.get("expr")
+    if isinstance(expr, list) and all(isinstance(e, dict) and "kind" in e for e in expr) and expr:
+        return rule  # already typed
+    built: dict[str, Any] = new_rule(str(rule.get("text") or ""), expr if isinstance(expr, list) else None,
+                                     rule.get("comment"), rule.get("handle"), rule.get("line_no"))
+    return {**rule, **built}
+
+
+# Above this much command output, the file is written without indentation: a
+# 10,000-service node holds ~10^5 rules, and one space per nesting level per line is a
+# fifth of the file (and of the time to write and read it).
+COMPACT_ABOVE_BYTES = 4_000_000
+
+
 def dumps(snap: Snapshot) -> str:
-    return snap.model_dump_json(indent=1, exclude_none=False)
+    size = sum(len(ev.stdout) for n in snap.nodes for ev in n.evidence)
+    return snap.model_dump_json(indent=None if size > COMPACT_ABOVE_BYTES else 1, exclude_none=False)
 
 
 def _umask() -> int:

@@ -231,11 +231,11 @@ def test_seed001_q6_two_different_pods_same_numbers_are_ambiguous():
 def test_seed001_q6_devices():
     bridges, overlays, uplink = describe(seed001_worker())
     assert bridges == {"cni0": ["veth05dbc1b4"]}
-    flannel = next(o for o in overlays if o["name"] == "flannel.1")
-    assert flannel["type"] == "flannel" and flannel["addresses"][0] == "10.244.1.0/32"
+    flannel = next(o for o in overlays if o.name == "flannel.1")
+    assert flannel.type == "flannel" and flannel.addresses[0] == "10.244.1.0/32"
     # no routes were pasted: the uplink is guessed, and says so
-    assert uplink is not None and uplink["name"] == "eth0" and "172.23.193.146/20" in uplink["addresses"]
-    assert uplink.get("guessed")
+    assert uplink is not None and uplink.name == "eth0" and "172.23.193.146/20" in uplink.addresses
+    assert uplink.guessed
 
 
 def test_seed001_analyze_worker():

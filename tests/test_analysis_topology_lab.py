@@ -118,11 +118,11 @@ def test_calico_routed_veths(shapes):
     node = shapes.snapshot(shapes.calico, shapes.calico_pods)
     bridges, overlays, uplink = describe(node)
     assert bridges == {}
-    vx = next(o for o in overlays if o["name"] == "vxlan.calico")
-    assert (vx["type"], vx["kind"], vx["vni"], vx["port"], vx["local"]) == ("calico", "vxlan", 4096, 4789, "192.168.78.10")
-    cali = next(o for o in overlays if o["name"] == "cali*")
-    assert sorted(cali["ports"]) == sorted(h for _p, h, _ip in shapes.calico_pods)
-    assert uplink["name"] == "eth0" and uplink["gateway"] == "192.168.78.1"
+    vx = next(o for o in overlays if o.name == "vxlan.calico")
+    assert (vx.type, vx.kind, vx.vni, vx.port, vx.local) == ("calico", "vxlan", 4096, 4789, "192.168.78.10")
+    cali = next(o for o in overlays if o.name == "cali*")
+    assert sorted(cali.ports) == sorted(h for _p, h, _ip in shapes.calico_pods)
+    assert uplink.name == "eth0" and uplink.gateway == "192.168.78.1"
     pairs = {p.host_ifname: p for p in match_veths(node)}
     for pod, host_if, ip in shapes.calico_pods:
         assert pairs[host_if].bridge is None  # routed, no bridge
@@ -134,10 +134,10 @@ def test_weave_bridge(shapes):
     bridges, overlays, uplink = describe(node)
     (pod, host_if, ip), = shapes.weave_pods
     assert sorted(bridges["weave"]) == sorted(["vethwe-bridge", host_if])
-    types = {o["name"]: o["type"] for o in overlays}
+    types = {o.name: o.type for o in overlays}
     assert types["weave"] == "weave" and types["vxlan-6784"] == "weave"
-    weave = next(o for o in overlays if o["name"] == "weave")
-    assert "10.32.0.1/12" in weave["addresses"]
+    weave = next(o for o in overlays if o.name == "weave")
+    assert "10.32.0.1/12" in weave.addresses
     (pair,) = match_veths(node)  # vethwe-bridge's peer is in the node itself: not a pod pair
     assert (pair.host_ifname, pair.bridge, pair.netns, pair.pod_ips) == (host_if, "weave", pod, [f"{ip}/24"])
 
@@ -146,10 +146,10 @@ def test_cilium_devices(shapes):
     node = shapes.snapshot(shapes.cilium, shapes.cilium_pods)
     bridges, overlays, _uplink = describe(node)
     assert bridges == {}
-    by = {o["name"]: o for o in overlays}
+    by = {o.name: o for o in overlays}
     assert {"cilium_host", "cilium_net", "cilium_vxlan"} <= set(by)
-    assert all(by[n]["type"] == "cilium" for n in ("cilium_host", "cilium_net", "cilium_vxlan"))
-    assert by["cilium_vxlan"]["kind"] == "vxlan" and "10.0.0.91/32" in by["cilium_host"]["addresses"]
+    assert all(by[n].type == "cilium" for n in ("cilium_host", "cilium_net", "cilium_vxlan"))
+    assert by["cilium_vxlan"].kind == "vxlan" and "10.0.0.91/32" in by["cilium_host"].addresses
     (pod, host_if, ip), = shapes.cilium_pods
     (pair,) = match_veths(node)
     assert (pair.host_ifname, pair.bridge, pair.pod_ips) == (host_if, None, [f"{ip}/32"])

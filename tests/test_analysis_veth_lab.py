@@ -326,17 +326,16 @@ def test_topology_of_node_a(lab):
     snap = lab.snapshot_of(lab.node_a)
     bridges, overlays, uplink = describe(snap)
     assert sorted(bridges["cni0"]) == sorted([f"veth{lab.s}{i}" for i in (1, 2, 3)] + [f"vethd{lab.s}"])
-    flannel = next(o for o in overlays if o["name"] == "flannel.1")
-    assert flannel["type"] == "flannel" and flannel["kind"] == "vxlan"
-    assert flannel["vni"] == 1 and flannel["port"] == 8472 and flannel["local"] == "192.168.77.10"
-    assert uplink is not None and uplink["name"] == "eth0" and uplink["gateway"] == "192.168.77.1"
-    assert "192.168.77.10/24" in uplink["addresses"]
+    flannel = next(o for o in overlays if o.name == "flannel.1")
+    assert flannel.type == "flannel" and flannel.kind == "vxlan"
+    assert flannel.vni == 1 and flannel.port == 8472 and flannel.local == "192.168.77.10"
+    assert uplink is not None and uplink.name == "eth0" and uplink.gateway == "192.168.77.1"
+    assert "192.168.77.10/24" in uplink.addresses
 
 
 def test_service_endpoints_are_named_by_their_pods(lab):
     """Real kube-proxy-style rules in node A, read back with iptables-save: each endpoint
     of default/web is named by the pod whose veth carries its IP."""
-    pytest.importorskip("labreport.analysis.services")
     from labreport.analysis import analyze
 
     node = lab.snapshot_of(lab.node_a)

@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from PIL import Image, ImageChops  # Pillow: in the test extra
 
 from labreport.render.report import chromium_args, find_chromium, render_report
 from labreport.snapshot import load
@@ -24,8 +25,6 @@ CHROME = find_chromium()
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(CHROME is None, reason="no Chromium installed (apt-get install chromium)"),
               pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot is not installed")]
-Image = pytest.importorskip("PIL.Image", reason="Pillow is a test dependency (pip install -e '.[test]')")
-ImageChops = pytest.importorskip("PIL.ImageChops")
 
 
 def chrome(url: str, *extra: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:

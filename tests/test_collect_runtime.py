@@ -122,7 +122,7 @@ def test_cri_socket_that_does_not_speak_cri(node):
     sock = truth.docker_host[len("unix://"):]
     st = run_collector(CriCollector(), CollectContext(cri_socket=sock, command_timeout=5)).status
     assert not st.ok and "CRI Version" in st.reason and sock in st.reason and st.fix
-    assert not (st.model_extra or {}).get("not_applicable")
+    assert not st.not_applicable
 
 
 def test_cri_socket_given_but_missing_is_a_failure(tmp_path):
@@ -131,7 +131,7 @@ def test_cri_socket_given_but_missing_is_a_failure(tmp_path):
 
     st = run_collector(CriCollector(), CollectContext(cri_socket=str(tmp_path / "x.sock"))).status
     assert not st.ok and "does not exist" in st.reason and "--cri-socket" in st.fix
-    assert not (st.model_extra or {}).get("not_applicable")
+    assert not st.not_applicable
 
 
 # --------------------------------------------------------------------------- Docker
@@ -179,7 +179,7 @@ def test_docker_host_unreachable(tmp_path):
     from collectors.docker_runtime import DockerCollector
 
     st = run_collector(DockerCollector(), CollectContext(docker_host=f"unix://{tmp_path}/d.sock")).status
-    assert not st.ok and "d.sock" in st.reason and not (st.model_extra or {}).get("not_applicable")
+    assert not st.ok and "d.sock" in st.reason and not st.not_applicable
 
 
 # --------------------------------------------------------------------------- the whole node

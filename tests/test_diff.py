@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from labreport.diff import diff_snapshots, is_empty
+from labreport.parsers import docker_ps
 from labreport.snapshot import Address, Iptables, Link, NetNamespace, NodeSnapshot, Snapshot, save
 
-docker_ps = pytest.importorskip("labreport.parsers.docker_ps")
 
 SEED = Path(__file__).resolve().parent / "fixtures" / "seeds" / "seed000"
 # seed 000, Q3: the worker's `docker ps` before the pod; Q5: the three containers the pod

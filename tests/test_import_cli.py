@@ -210,11 +210,7 @@ def test_warnings_are_counted_per_file(cli, tmp_path):
 
 
 def test_iptables_save_goes_through_the_registry(cli, tmp_path):
-    from labreport import parsers
-
     src = IPT / "lab-iptables-save.txt"
-    if "iptables-save" not in parsers.load_all() or not src.exists():
-        pytest.skip("iptables-save parser or its fixture not in this tree yet")
     out = tmp_path / "snap"
     code, _, err = cli("import", "--node", "m", "--iptables-save", src, "--out", out)
     assert code == 0, err
@@ -387,3 +383,34 @@ def test_an_unnamed_inspect_fragment_is_evidence_not_a_container(cli, tmp_path):
     assert len(worker.containers) == 3
     assert "docker-inspect" in [e.id for e in worker.evidence]
     assert any("--inspect NAME=FILE" in w.message for w in worker.warnings)
+
+
+def test_kubectl_lines_not_understood_keep_the_snapshot_loadable(cli, tmp_path):
+    # found by mypy: the kubectl parser's warnings were written as dicts into
+    # ClusterObjects.warnings (a list of strings), so the snapshot could not be loaded back
+    f = tmp_path / "objs.yaml"
+    f.write_text("- just a list item\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: x, namespace: default}\n"
+                 "spec: {containers: [{name: a, image: b}]}\n")
+    out = tmp_path / "snap"
+    code, _, err = cli("import", "--kubectl", f, "--out", out)
+    assert code == 0, err
+    assert f"1 line not understood in {f}" in err
+    snap = _load(out)
+    assert snap.cluster is not None and len(snap.cluster.pods) == 1
+    [w] = snap.cluster.parse_warnings
+    assert (w.source, w.line_no) == (str(f), 1) and "not a mapping" in w.message
+    code, _, err = cli("analyze", out)
+    assert code == 0, err
+
+
+def test_a_manifest_document_that_is_no_object_is_warned_in_sentences(cli, tmp_path):
+    """A manifest file with a document that is no object: warned, and the snapshot still loads."""
+    from labreport.snapshot import load
+
+    f = tmp_path / "k.yaml"
+    f.write_text("apiVersion: v1\nkind: Pod\nmetadata:\n  name: a\n---\n- just a list\n", encoding="utf-8")
+    code, _, err = cli("import", "--kubectl", f, "--out", tmp_path / "s")
+    assert code == 0 and "1 line not understood" in err
+    snap = load(tmp_path / "s")
+    assert [p["metadata"]["name"] for p in snap.cluster.pods] == ["a"]
+    assert any("not a mapping" in w for w in snap.cluster.warnings)

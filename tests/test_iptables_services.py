@@ -9,17 +9,15 @@ import random
 import re
 import shutil
 import subprocess
-import sys
 import time
 
 import pytest
 
 from labreport.analysis.services_iptables import decode_iptables
 from labreport.parsers import iptables_save
-from tests.conftest import FIXTURES, ROOT, lab_name, needs_lab
+from tests.conftest import FIXTURES, lab_name, needs_lab
 
-sys.path.insert(0, str(ROOT / "benchmarks"))
-import gen_iptables  # noqa: E402
+from tests.support import gen_iptables
 
 FX = FIXTURES / "parsers" / "iptables-save"
 

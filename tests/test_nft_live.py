@@ -254,19 +254,8 @@ def test_collector_inside_the_node_namespace(lab, listings, tmp_path):
     assert gen_nft.compare(records, lab.truth) == []
 
 
-def _import_supports_nft() -> bool:
-    try:
-        from labreport.cli import import_cmd  # noqa: F401
-    except ImportError:
-        return False
-    return "--nft" in getattr(import_cmd, "NODE_FILE_OPTIONS", {}) or any(
-        "--nft" in getattr(p, "opts", []) for p in import_cmd.command.params)
-
-
 @pytest.mark.parametrize("form", ["text", "json"])
 def test_labreport_import_nft_decodes_exactly(listings, lab, tmp_path, form, cli):
-    if not _import_supports_nft():
-        pytest.skip("labreport import has no --nft option yet (parsers owner)")
     src = tmp_path / ("ruleset.nft" if form == "text" else "ruleset.json")
     src.write_text(listings[form])
     out = tmp_path / "snap"
@@ -282,10 +271,6 @@ def test_labreport_import_nft_decodes_exactly(listings, lab, tmp_path, form, cli
 
 
 def test_collect_local_inside_the_node_namespace(lab, listings, tmp_path):
-    try:
-        import collectors.local  # noqa: F401
-    except ImportError:
-        pytest.skip("collectors.local (collect owner) is not there yet")
     out = tmp_path / "snap"
     cp = lab.ex(lab.node, sys.executable, "-c", "import sys; from labreport.cli import main; sys.exit(main())",
                 "collect", "--local", "--out", str(out), check=False, timeout=300)

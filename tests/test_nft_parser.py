@@ -22,6 +22,11 @@ def read(name: str) -> str:
     return (NFT / name).read_text()
 
 
+def J(rule) -> list[dict]:
+    """A rule's typed statements in nft's JSON schema (what the assertions were written in)."""
+    return [nft.nft_json(s) for s in rule.expr]
+
+
 def table(res, name="kube-proxy", family="ip") -> nft.NftTable:
     for t in nft.tables_of(res.value):
         if t.name == name and t.family == family:
@@ -74,13 +79,13 @@ def test_verdict_maps_with_concatenated_keys(fixture, request):
     m = t.set("service-ips")
     assert m.kind == "map" and m.map == "verdict"
     assert m.type == ["ipv4_addr", "inet_proto", "inet_service"]
-    keys = {tuple(e.key): e.value for e in m.elements}
+    keys = {tuple(e.key): nft.nft_json_value(e.value) for e in m.elements}
     assert keys[("10.96.0.10", "tcp", 80)] == {"goto": {"target": "service-PFISGYVC-default/web/tcp/"}}
     assert len(m.elements) == 10
     nodeports = t.set("service-nodeports")
     assert {tuple(e.key) for e in nodeports.elements} == {("tcp", 30080), ("tcp", 30021), ("tcp", 30443)}
     fw = t.set("firewall-ips").elements
-    assert [(e.key, e.value) for e in fw] == [(["198.51.100.7", "tcp", 443],
+    assert [(e.key, nft.nft_json_value(e.value)) for e in fw] == [(["198.51.100.7", "tcp", 443],
                                                 {"goto": {"target": "firewall-BPKTVXJ3-default/lb/tcp/https"}})]
 
 
@@ -89,7 +94,7 @@ def test_element_comments_and_affinity_sets(fixture, request):
     t = table(request.getfixturevalue(fixture))
     noep = t.set("no-endpoint-services").elements
     assert [(e.key, e.comment) for e in noep] == [(["10.96.0.20", "tcp", 80], "default/empty")]
-    assert noep[0].value == {"goto": {"target": "reject-chain"}}
+    assert nft.nft_json_value(noep[0].value) == {"goto": {"target": "reject-chain"}}
     aff = [s for s in t.sets if s.name.startswith("affinity-")]
     assert len(aff) == 2
     assert all(s.timeout == 10800 and "timeout" in s.flags for s in aff)
@@ -101,17 +106,17 @@ def test_element_comments_and_affinity_sets(fixture, request):
 def test_rules_as_statements(fixture, request):
     t = table(request.getfixturevalue(fixture))
     sticky = t.chain("service-H6U4RGLG-default/sticky/tcp/http")
-    exprs = [r.expr for r in sticky.rules]
+    exprs = [J(r) for r in sticky.rules]
     assert exprs[1][0]["match"]["right"] == "@affinity-BRZTK33O-default/sticky/tcp/http__10.244.1.5/80"
     assert exprs[1][1] == {"goto": {"target": "endpoint-BRZTK33O-default/sticky/tcp/http__10.244.1.5/80"}}
     vmap = exprs[3][0]["vmap"]
     assert vmap["key"] == {"numgen": {"mode": "random", "mod": 2, "offset": 0}}
     assert [k for k, _ in vmap["data"]["set"]] == [0, 1]
     ep = t.chain("endpoint-BRZTK33O-default/sticky/tcp/http__10.244.1.5/80")
-    assert ep.rules[1].expr[0]["set"]["op"] == "update"
-    assert ep.rules[2].expr[-1] == {"dnat": {"addr": "10.244.1.5", "port": 80}}
+    assert J(ep.rules[1])[0]["set"]["op"] == "update"
+    assert J(ep.rules[2])[-1] == {"dnat": {"addr": "10.244.1.5", "port": 80}}
     masq = t.chain("mark-for-masquerade").rules[0]
-    assert masq.expr[0]["mangle"]["value"] == {"|": [{"meta": {"key": "mark"}}, 16384]}
+    assert J(masq)[0]["mangle"]["value"] == {"|": [{"meta": {"key": "mark"}}, 16384]}
     cic = t.chain("cluster-ips-check").rules[0]
     assert cic.comment == "Reject traffic to invalid ports of ClusterIPs"
 
@@ -124,7 +129,7 @@ def test_text_and_json_give_the_same_statements(lab_text, lab_json):
     for ct in tt.chains:
         cj = tj.chain(ct.name)
         for rt, rj in zip(ct.rules, cj.rules):
-            if "ct" in json.dumps(rt.expr):  # "ct state new": == in text, "in" in JSON
+            if "ct" in json.dumps(J(rt)):  # "ct state new": == in text, "in" in JSON
                 continue
             assert rt.expr == rj.expr, (ct.name, rt.text, rj.text)
             same += 1
@@ -146,8 +151,8 @@ def test_public_k3s_listing_spaces_and_nodeport_ips():
     assert [e.key for e in t.set("nodeport-ips").elements] == [["10.34.4.246"]]
     assert len(t.set("cluster-ips").elements) == 7
     svc = t.chain("service-P6J77WGM-riset/hellopod-np-svc/tcp/")
-    assert svc.rules[1].expr[0]["vmap"]["key"]["numgen"]["mod"] == 9
-    assert len(svc.rules[1].expr[0]["vmap"]["data"]["set"]) == 9
+    assert J(svc.rules[1])[0]["vmap"]["key"]["numgen"]["mod"] == 9
+    assert len(J(svc.rules[1])[0]["vmap"]["data"]["set"]) == 9
 
 
 @pytest.mark.parametrize("name", ["iptables-nft-kube-services.nft", "iptables-nft-kube-services.json"])
@@ -158,19 +163,19 @@ def test_iptables_nft_tables(name):
     assert t.chain("PREROUTING").prio == -100 and t.chain("PREROUTING").hook == "prerouting"
     sep = t.chain("KUBE-SEP-QRSTUVWXYZ234567")
     if name.endswith(".nft"):
-        assert {"dnat": {"addr": "10.244.1.5", "port": 80}} in sep.rules[0].expr
+        assert {"dnat": {"addr": "10.244.1.5", "port": 80}} in J(sep.rules[0])
     else:  # nft -j shows iptables-nft's xtables targets by name only
-        assert {"xt": {"type": "target", "name": "DNAT"}} in sep.rules[0].expr
+        assert {"xt": {"type": "target", "name": "DNAT"}} in J(sep.rules[0])
         assert sep.rules[0].text.endswith("xt target DNAT")
     svc = t.chain("KUBE-SERVICES").rules[0]
-    assert {"jump": {"target": "KUBE-SVC-ABCDEFGHIJKLMNOP"}} in svc.expr
-    assert {"counter": {"packets": 0, "bytes": 0}} in svc.expr
+    assert {"jump": {"target": "KUBE-SVC-ABCDEFGHIJKLMNOP"}} in J(svc)
+    assert {"counter": {"packets": 0, "bytes": 0}} in J(svc)
 
 
 def test_iptables_nft_mark_or_in_text():
     t = table(nft.parse(read("iptables-nft-kube-services.nft")), name="nat")
     rule = t.chain("KUBE-MARK-MASQ").rules[0]
-    assert rule.expr[-1] == {"mangle": {"key": {"meta": {"key": "mark"}}, "value": {"|": [{"meta": {"key": "mark"}}, 16384]}}}
+    assert J(rule)[-1] == {"mangle": {"key": {"meta": {"key": "mark"}}, "value": {"|": [{"meta": {"key": "mark"}}, 16384]}}}
 
 
 def test_pasted_with_prompt_and_handles():
@@ -227,7 +232,7 @@ def test_tables_survive_a_snapshot_round_trip(lab_json):
     snap = Snapshot(nodes=[NodeSnapshot(name="n", nftables=lab_json.value)])
     again = Snapshot.model_validate_json(snap.model_dump_json())
     assert nft.tables_of(again.nodes[0].nftables) == nft.tables_of(lab_json.value)
-    assert isinstance(NftRuleset.model_validate(lab_json.value.model_dump()).tables[0], dict)
+    assert isinstance(NftRuleset.model_validate(lab_json.value.model_dump()).tables[0], nft.NftTable)
 
 
 @pytest.mark.parametrize("text,seconds", [("3h", 10800), ("10800s", 10800), ("2h59m59s996ms", 10799.996), ("1d", 86400), ("90", 90)])
@@ -264,9 +269,9 @@ def test_fast_rule_shapes_give_what_the_general_reader_gives(name):
     res = nft.parse(read(name))
     n = 0
     for t in res.value.tables:
-        for c in t["chains"]:
-            for r in c["rules"]:
-                assert nft.rule_to_expr(r["text"]) == nft.rule_to_expr_general(r["text"]), r["text"]
+        for c in t.chains:
+            for r in c.rules:
+                assert nft.rule_to_expr(r.text) == nft.rule_to_expr_general(r.text), r.text
                 n += 1
     assert n >= 6
 
@@ -288,11 +293,11 @@ def test_a_host_firewall_next_to_kube_proxy(name):
     t = table(res, name="filter", family="inet")
     inp = t.chain("input")
     assert (inp.hook, inp.policy, inp.prio) == ("input", "drop", 0)
-    assert [e.key for e in t.set("allowed").elements] == [[{"prefix": {"addr": "10.0.0.0", "len": 8}}],
+    assert [[nft.nft_json_value(k) for k in e.key] for e in t.set("allowed").elements] == [[{"prefix": {"addr": "10.0.0.0", "len": 8}}],
                                                           [{"prefix": {"addr": "192.168.1.0", "len": 24}}]]
     assert [(e.key, e.value) for e in t.set("portmap").elements] == [([80], "10.0.0.1"), ([443], "10.0.0.2")]
     assert len(t.other) == 1 and "cnt_ssh" in t.other[0]  # the named counter, kept verbatim
-    assert len(inp.rules) == 8 and {"accept": None} in inp.rules[0].expr
+    assert len(inp.rules) == 8 and {"accept": None} in J(inp.rules[0])
     if name.endswith(".a.nft"):
         assert all(r.handle is not None for r in inp.rules)
     nat = table(res, name="nat")

@@ -7,6 +7,7 @@ import importlib.metadata
 import importlib.util
 
 import pytest
+from pathlib import Path
 
 from tests.conftest import ROOT
 
@@ -52,20 +53,40 @@ def test_field_numbers_match_upstream_runtime_v1():
 
 
 def test_regenerating_gives_identical_files(tmp_path):
-    if importlib.util.find_spec("grpc_tools") is None:
-        pytest.skip("grpcio-tools not installed")
+    """The committed stubs are what generate.py writes with its own grpcio-tools version:
+    installed here, or (as .ci/run does) installed apart in LABREPORT_GRPC_TOOLS, a
+    ``pip install --target`` directory, so the project's own newer grpcio-tools stays."""
+    import os
+    import subprocess
+    import sys
+
     spec = importlib.util.spec_from_file_location("lr_proto_generate", PROTO_DIR / "generate.py")
     gen = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(gen)
-    installed = importlib.metadata.version("grpcio-tools")
-    if installed != gen.GRPC_TOOLS_VERSION:
-        pytest.skip(f"stubs were generated with grpcio-tools {gen.GRPC_TOOLS_VERSION}, "
-                    f"installed is {installed} (its version guards differ)")
-    written = gen.generate(tmp_path)
-    assert [p.name for p in written] == list(gen.GENERATED)
-    for p in written:
-        committed = PROTO_DIR / p.name
-        assert p.read_bytes() == committed.read_bytes(), f"{p.name} differs: run generate.py"
+    apart = os.environ.get("LABREPORT_GRPC_TOOLS")
+    installed = importlib.metadata.version("grpcio-tools") if importlib.util.find_spec("grpc_tools") else None
+    if installed == gen.GRPC_TOOLS_VERSION:
+        written = [p.name for p in gen.generate(tmp_path)]
+    elif apart:
+        found = [d.name for d in Path(apart).glob("grpcio_tools-*.dist-info")]
+        assert found == [f"grpcio_tools-{gen.GRPC_TOOLS_VERSION}.dist-info"], (apart, found)
+        code = ("import importlib.util, sys; from pathlib import Path; "
+                f"s = importlib.util.spec_from_file_location('g', {str(PROTO_DIR / 'generate.py')!r}); "
+                "g = importlib.util.module_from_spec(s); s.loader.exec_module(g); "
+                "print(' '.join(p.name for p in g.generate(Path(sys.argv[1]))))")
+        cp = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True,
+                            timeout=120, env={**os.environ, "PYTHONPATH": apart})
+        assert cp.returncode == 0, cp.stderr
+        written = cp.stdout.split()
+    else:
+        pytest.skip(f"stubs were generated with grpcio-tools {gen.GRPC_TOOLS_VERSION}, installed is {installed}: "
+                    f"pip install --target DIR grpcio-tools=={gen.GRPC_TOOLS_VERSION} and set "
+                    "LABREPORT_GRPC_TOOLS=DIR (.ci/run does)")
+    assert written == list(gen.GENERATED)
+    for name in written:
+        committed = PROTO_DIR / name
+        fresh = tmp_path / "collectors" / "proto" / name
+        assert fresh.read_bytes() == committed.read_bytes(), f"{name} differs: run generate.py"
 
 
 def test_stubs_carry_no_version_guard():

@@ -32,15 +32,6 @@ _why = missing_for_lab(SSHD, "ssh-keygen", "ssh-keyscan")
 pytestmark = pytest.mark.skipif(bool(_why), reason="sshd lab unavailable: " + ", ".join(_why))
 
 
-def _has_local_collector() -> bool:
-    try:
-        import collectors.local  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-needs_collector = pytest.mark.skipif(not _has_local_collector(), reason="collectors.local (collect owner) not available yet")
 
 LABREPORT = str(Path(sys.executable).with_name("labreport"))
 
@@ -75,9 +66,9 @@ class Sshd:
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
                 break
-            except OSError:
+            except OSError as exc:
                 if time.monotonic() > deadline or self.proc.poll() is not None:
-                    raise RuntimeError("sshd did not start: " + (d / "sshd.log").read_text())
+                    raise RuntimeError("sshd did not start: " + (d / "sshd.log").read_text()) from exc
                 time.sleep(0.05)
 
     def known_hosts_line(self) -> str:
@@ -162,7 +153,6 @@ def test_ssh_config_resolution(lab):
     assert remote_argv(None, sudo=False, cri_socket=None, timeout=8).endswith("--timeout 6")
 
 
-@needs_collector
 def test_two_nodes_in_parallel_and_failures_isolated(lab):
     nodes = ["nodea", "nodeb", "refused", "hung"]
     t0 = time.monotonic()
@@ -237,7 +227,6 @@ def test_missing_ssh_config_is_a_clear_error(tmp_path, cli):
     assert code == 6 and "does not exist" in err
 
 
-@needs_collector
 def test_collect_cli_over_ssh_writes_both_nodes(lab, tmp_path, cli):
     out = tmp_path / "snap"
     code, _, err = cli("collect", "--nodes", "nodea,refused", "--ssh-config", lab["cfg"], "--remote-command", LABREPORT,
@@ -267,7 +256,6 @@ def test_sudo_missing_on_the_node(lab):
     assert s.status == "failed" and s.error.startswith("sudo is not installed on nodeb"), s.error
 
 
-@needs_collector
 def test_local_node_is_collected_in_process(lab, monkeypatch):
     called = []
     import collectors.local as local
@@ -308,7 +296,6 @@ def test_encrypted_key_without_agent_is_explained(lab, tmp_path, monkeypatch):
     assert "authentication failed" in s.error and "ssh-add" in s.collectors[0].fix, s.error
 
 
-@needs_collector
 def test_bootstrap_installs_this_labreport_into_a_venv_and_reuses_it(lab, tmp_path):
     """--bootstrap on a node: the local wheel goes over the session, a venv of the user's own
     gets it, the collector runs from there; the second run reuses the install."""
@@ -362,7 +349,6 @@ def test_cli_bootstrap_options_reach_the_transport(lab, tmp_path, cli):
     assert code == 6 and "drop --remote-command" in err
 
 
-@needs_collector
 def test_cli_says_when_no_cluster_is_reachable(lab, tmp_path, cli, monkeypatch):
     monkeypatch.delenv("KUBECONFIG", raising=False)
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
@@ -387,7 +373,6 @@ def test_parse_remote_snapshot_after_a_banner():
         parse_remote_snapshot("", "worker")
 
 
-@needs_collector
 def test_strict_host_key_checking_no_is_honoured_and_recorded(lab, tmp_path):
     """Only an explicit `StrictHostKeyChecking no` skips the check, and the node says so."""
     empty = tmp_path / "kh"

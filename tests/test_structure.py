@@ -178,3 +178,35 @@ def test_tests_do_not_import_benchmarks() -> None:
                   and "benchmarks" in ast.unparse(n)):  # sys.path.insert(0, ROOT / "benchmarks") and the like
                 offenders.append(f"{path.relative_to(ROOT)}:{n.lineno}")
     assert offenders == []
+
+
+def test_one_probability_formatter() -> None:
+    """Every style as the four formatters it replaced wrote it (report, terminal, path)."""
+    from labreport.analysis.probability import format_probability as f
+
+    assert [f(x) for x in (1 / 3, 0.5, 1.0, 0.0, 0.00001, None)] == ["0.3333", "0.5", "1", "0", "0", "—"]
+    assert [f(x, style="percent", missing="?") for x in (1 / 3, 1.0, None)] == ["33.3 %", "100.0 %", "?"]
+    assert [f(x, style="whole-percent") for x in (1 / 3, 0.5, 1.0)] == ["33%", "50%", "100%"]
+    assert f(0.33333333349, style="rule", missing="always") == "0.33333333349"
+    assert f(None, style="rule", missing="always") == "always"
+    assert f(0.25, style="fraction") == "0.2500 (1/4)" and f(0.123456, style="fraction") == "0.1235"
+    # nothing else in labreport formats a probability by hand
+    offenders = []
+    for name, path in MODULES.items():
+        if name == "labreport.analysis.probability":
+            continue
+        text = path.read_text(encoding="utf-8")
+        for i, line in enumerate(text.splitlines(), 1):
+            if "prob" in line and (":.4f}" in line or "* 100:." in line or ":.11g}" in line):
+                offenders.append(f"{name}:{i}")
+    assert offenders == []
+
+
+def test_one_set_of_system_namespaces() -> None:
+    from labreport.analysis import namespaces
+
+    assert {"kube-system", "kube-flannel", "kube-public", "kube-node-lease", "calico-system", "tigera-operator",
+            "calico-apiserver"} == set(namespaces.SYSTEM_NAMESPACES)
+    offenders = [name for name, path in MODULES.items() if name != "labreport.analysis.namespaces"
+                 and '"kube-node-lease"' in path.read_text(encoding="utf-8")]
+    assert offenders == []

@@ -76,9 +76,17 @@ def kube_proxy_output(res: TraceResult) -> tuple[str, bool]:
     return ", ".join(toks), any(o.masquerade for o in res.outcomes)
 
 
+def nft_node_with(nft_text: str, node_ips: list[str]) -> Snapshot:
+    ruleset = get("nft").parse(nft_text, source="fixture").value
+    snap = node_with("*filter\nCOMMIT\n", node_ips)
+    snap.nodes[0].iptables = None
+    snap.nodes[0].nftables = ruleset
+    return snap
+
+
 def _cases() -> list[tuple[str, dict]]:
     out = []
-    for f in sorted(FIX.glob("iptables-*.flows.json")):
+    for f in sorted(FIX.glob("*.flows.json")):
         data = json.loads(f.read_text("utf-8"))
         for flow in data["flows"]:
             out.append((f.name.replace(".flows.json", ""), {**flow, "node_ips": data["node_ips"]}))
@@ -94,15 +102,19 @@ def worlds():
 
     def get_world(stem: str, node_ips: list[str]):
         if stem not in cache:
-            text = (FIX / f"{stem}.iptables-save").read_text("utf-8")
-            cache[stem] = build_world(node_with(text, node_ips))
+            if stem.startswith("nft-"):
+                text = (FIX / f"{stem}.nft").read_text("utf-8")
+                cache[stem] = build_world(nft_node_with(text, node_ips))
+            else:
+                text = (FIX / f"{stem}.iptables-save").read_text("utf-8")
+                cache[stem] = build_world(node_with(text, node_ips))
         return cache[stem]
     return get_world
 
 
 def test_every_fixture_has_flows():
-    assert len(CASES) >= 11
-    assert {c[0] for c in CASES} >= {"iptables-TestTracePacket"}
+    assert len(CASES) >= 19
+    assert {c[0] for c in CASES} >= {"iptables-TestTracePacket", "nft-TestTracePacketV4"}
 
 
 @pytest.mark.parametrize("stem,flow", CASES, ids=[f"{c[0]}:{c[1]['name']}" for c in CASES])
@@ -134,3 +146,23 @@ def test_probabilities_and_hops_of_a_two_endpoint_service(worlds):
     j = o.to_json()
     assert set(j["hops"][1]) == {"kind", "node", "netns", "hook", "family", "backend", "table", "chain",
                                  "rule_index", "rule", "verdict"}
+
+
+def test_nft_hops_name_the_rules_as_nft_prints_them(worlds):
+    w = worlds("nft-TestTracePacketV4", ["192.168.0.2"])
+    res = run_flow(w, Flow(src="10.0.0.2", dst="172.30.0.44", dport=80, entry_node="test-node", entry="outside"))
+    assert sorted((o.dnat, o.probability) for o in res.outcomes) == [("10.180.0.4:80", 0.5), ("10.180.0.5:80", 0.5)]
+    nf = [h for h in res.outcomes[0].hops if h.kind == "netfilter"]
+    # filter-prerouting (priority -110) runs before nat-prerouting (-100)
+    assert [(h.chain, h.verdict) for h in nf[:2]] == [("filter-prerouting", "jump firewall-check"),
+                                                      ("firewall-check", "RETURN")]
+    assert (nf[2].chain, nf[2].rule_index, nf[2].verdict) == ("filter-prerouting", None, "ACCEPT")  # its policy
+    assert nf[3].chain == "nat-prerouting" and nf[3].verdict == "jump services" and nf[3].rule == "jump services"
+    assert nf[4].chain == "services" and nf[4].verdict == "goto service-LAUZTJTB-ns4/svc4/tcp/p80"
+    assert nf[4].rule == "ip daddr . meta l4proto . th dport vmap @service-ips" and nf[4].rule_index == 1
+    assert nf[5].verdict.startswith("goto endpoint-") and nf[5].rule.startswith("numgen random mod 2 vmap")
+    dn = next(h for h in nf if h.verdict.startswith("DNAT"))
+    assert dn.backend == "nftables" and dn.family == "ip" and dn.table == "kube-proxy"
+    assert dn.rule == "meta l4proto tcp dnat to " + dn.verdict.split()[1]
+    assert any(h.hook == "FORWARD" and h.chain == "filter-forward" for h in nf)
+    assert any(h.hook == "POSTROUTING" and h.chain == "masquerading" and h.verdict == "RETURN" for h in nf)

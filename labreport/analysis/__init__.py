@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Callable, Optional, TypeVar
 
-from labreport.analysis import (components, crosscheck, devices, overview, path, pods, preflight, services, topology, veth,
-                                workloads)
+from labreport.analysis import (components, crosscheck, devices, inconsistencies, observed, overview, path, pods, preflight, services,
+                                topology, traffic, veth, workloads)
 from labreport.analysis.model import Analysis, NodeAnalysis, Pod
 from labreport.perf import gc_paused
 from labreport.snapshot import NodeSnapshot, Snapshot
@@ -99,18 +99,18 @@ def _name_veth_pods(na: NodeAnalysis) -> None:
             if p.namespace:
                 by_name.setdefault(p.key, []).append(p)
     for v in na.veth_pairs:
-        p = by_netns.get(v.netns)
-        if p is None:
+        pod = by_netns.get(v.netns)
+        if pod is None:
             cands = by_name.get(v.netns, [])
             if len(cands) != 1:
                 continue
-            p = cands[0]
-            p.netns = v.netns
-            by_netns[v.netns] = p
+            pod = cands[0]
+            pod.netns = v.netns
+            by_netns[v.netns] = pod
         if v.pod is None:
-            v.pod = p.key
-        if p.ip is None and v.pod_ips:
-            p.ip = v.pod_ips[0].split("/", 1)[0]
+            v.pod = pod.key
+        if pod.ip is None and v.pod_ips:
+            pod.ip = v.pod_ips[0].split("/", 1)[0]
 
 
 def _fill_endpoint_pods(analysis: Analysis) -> None:
@@ -154,10 +154,24 @@ def _analyze(snapshot: Snapshot, *, service: Optional[str], from_node: Optional[
                 lambda: path.trace_path(snapshot, analysis, service=service, from_node=from_node))
     if tp is not None:
         analysis.path = tp
+    got = _guard(analysis.warnings, "traffic", lambda: traffic.service_traffic(snapshot, analysis))
+    if got is not None:
+        analysis.traffic, analysis.traffic_note = got
     views = _guard(analysis.warnings, "workloads", lambda: workloads.workload_views(snapshot, analysis))
     if views is not None:
         analysis.workloads = views
     ov = _guard(analysis.warnings, "overview", lambda: overview.summarize(snapshot, analysis))
     if ov is not None:
         analysis.overview = ov
+    obs = _guard(analysis.warnings, "observed connections",
+                 lambda: observed.observed_vs_predicted(snapshot, analysis))
+    if obs is not None:
+        analysis.observed, notes = obs
+        analysis.warnings.extend(notes)
+    found = _guard(analysis.warnings, "inconsistencies", lambda: inconsistencies.find(snapshot, analysis))
+    if found is not None:
+        analysis.inconsistencies = found
+    items = _guard(analysis.warnings, "unread", lambda: inconsistencies.unread(snapshot))
+    if items is not None:
+        analysis.unread = items
     return analysis

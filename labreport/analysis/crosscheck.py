@@ -215,7 +215,7 @@ def _check_services(cluster: ClusterObjects, nodes: dict[str, NodeAnalysis], com
                 matched.update(recs)
                 want_np = port.get("nodePort")
                 if want_np and not any(na.services[i].node_port == want_np for i in recs):
-                    have = sorted({na.services[i].node_port for i in recs if na.services[i].node_port})
+                    have = sorted({np for i in recs if (np := na.services[i].node_port)})
                     out.append(Mismatch(kind="nodeport-missing", node=node_name, subject=label,
                                         detail=f"Service {label} has NodePort {want_np} in the API but {node_name}'s rules "
                                                + (f"use {', '.join(map(str, have))}" if have else "open no NodePort for it")))

@@ -10,9 +10,11 @@ from typing import Any, Literal, Optional
 
 from pydantic import Field
 
+from labreport.analysis.observed import ObservedFront
+
 from labreport.snapshot import Record
 
-ProxyMode = Literal["iptables", "nftables", "ipvs", "unknown", "none"]
+ProxyMode = Literal["iptables", "nftables", "ipvs", "cilium", "unknown", "none"]
 
 
 class Component(Record):
@@ -70,6 +72,32 @@ class VethPair(Record):
     host_mac: Optional[str] = None
     pod_mac: Optional[str] = None
     pod: Optional[str] = None  # "namespace/name" when a sandbox's netns tells us
+    # how the pair was made when the evidence is indirect: "inferred from ifindex" (the host
+    # side's link-netns line was cut off, e.g. by `ip link | grep`); None: both sides named
+    inferred: Optional[str] = None
+    contradicted: Optional[str] = None  # other evidence disagrees (then it is not drawn as fact)
+
+
+class Inconsistency(Record):
+    """Outputs of one report that do not agree with each other (labreport.analysis.inconsistencies)."""
+
+    kind: str  # prompt-node | endpoint-without-pod | pod-ip-conflict | veth-contradicted
+    node: Optional[str] = None
+    subject: str
+    detail: str
+    evidence: list[str] = Field(default_factory=list)  # sources ("report.pdf:123", evidence ids)
+    args: dict[str, str] = Field(default_factory=dict)  # the detail's parts, for translated templates
+
+
+class UnreadItem(Record):
+    """Something labreport could not read (or repaired) and how the student can give it."""
+
+    source: str
+    message: str  # English; templates translate by ``code`` with ``args``
+    fix: Optional[str] = None
+    kind: str = "unread"
+    code: Optional[str] = None  # new_only | yaml_meta | yaml_shift | yaml_damaged | duplicate | prompt_node | unread | lines
+    args: dict[str, str] = Field(default_factory=dict)
 
 
 class Endpoint(Record):
@@ -144,6 +172,11 @@ class Hop(Record):
     where: str  # device or chain name
     detail: str = ""
     evidence: Optional[str] = None
+    key: Optional[str] = None  # the report's sentence for it (path.hop.<key>)
+    args: dict[str, Any] = Field(default_factory=dict)  # the sentence's values
+    inferred: Optional[str] = None  # why this hop is inferred, when it is not read from a record
+    why_key: Optional[str] = None
+    why_args: dict[str, Any] = Field(default_factory=dict)
 
 
 class TrafficPath(Record):
@@ -155,6 +188,36 @@ class TrafficPath(Record):
     hops: list[Hop] = Field(default_factory=list)
     complete: bool = False
     note: Optional[str] = None
+    traced: bool = False  # the hops come from a trace through the datapath model (labreport trace)
+    probability: Optional[float] = None  # the traced outcome's probability
+    masquerade: Optional[bool] = None  # the traced outcome's source NAT
+
+
+class TrafficOutcome(Record):
+    """One way a traced packet ends (labreport trace), in the per-Service section."""
+
+    result: Literal["delivered", "dropped", "rejected", "unknown"]
+    share: float  # probability of this outcome
+    endpoint: Optional[str] = None  # "ip:port" reached (after DNAT)
+    pod: Optional[str] = None
+    node: Optional[str] = None
+    masquerade: bool = False  # the receiver sees a rewritten source address
+    reason: Optional[str] = None  # the rule that dropped/rejected it, or what the snapshot lacks
+
+
+class ServiceTraffic(Record):
+    """What a client gets from one front of a user Service: from a pod, or from outside."""
+
+    service: str  # "ns/svc:port"
+    front: str  # "10.96.0.10:80"
+    kind: Literal["cluster-ip", "node-port", "external-ip", "load-balancer"]
+    source: Literal["pod", "outside"]
+    source_label: str  # "pod default/client (10.244.1.3)", "203.0.113.7 via master"
+    source_ip: str
+    source_pod: Optional[str] = None  # "ns/name" of the sending pod
+    elsewhere: bool = False  # the pod is not on ``node``: its address entered ``node``'s rules
+    node: str  # the node whose rules were traced
+    outcomes: list[TrafficOutcome] = Field(default_factory=list)
 
 
 class Mismatch(Record):
@@ -166,6 +229,50 @@ class Mismatch(Record):
     detail: str
 
 
+class OverlayFdb(Record):
+    """One forwarding entry of a VXLAN device (``bridge fdb``): a MAC reached via ``dst``."""
+
+    mac: str
+    dst: Optional[str] = None
+    flags: list[str] = Field(default_factory=list)
+
+
+class NodeDevice(Record):
+    """One of the node's own network devices as the report describes it."""
+
+    name: str  # "flannel.1", or a group such as "cali*"
+    ifindex: Optional[int] = None
+    kind: Optional[str] = None  # vxlan, bridge, ipip, veth, dummy …
+    addresses: list[str] = Field(default_factory=list)  # "10.244.1.0/32"
+    mac: Optional[str] = None
+    mtu: Optional[int] = None
+    state: Optional[str] = None
+
+
+class Overlay(NodeDevice):
+    """A CNI's overlay or routing device (flannel.1, weave, tunl0, vxlan.calico, cilium_*,
+    kube-ipvs0, the cali*/vethwe* veth groups) and what it does."""
+
+    type: str  # flannel | weave | calico | cilium | kube-proxy-ipvs
+    role: str
+    ports: list[str] = Field(default_factory=list)  # bridge ports, or the grouped veths
+    vni: Optional[int] = None  # VXLAN devices
+    local: Optional[str] = None
+    port: Optional[int] = None
+    dev: Optional[str] = None  # the underlay device
+    remote: Optional[str] = None
+    group: Optional[str] = None
+    fdb: list[OverlayFdb] = Field(default_factory=list)
+
+
+class Uplink(NodeDevice):
+    """The node's uplink: the default route's device (or, with no routes, the one device
+    with a global IPv4 address: ``guessed`` says so)."""
+
+    gateway: Optional[str] = None
+    guessed: Optional[str] = None
+
+
 class NodeAnalysis(Record):
     node: str
     status: str = "ok"  # copied from the snapshot: ok / partial / failed
@@ -175,8 +282,8 @@ class NodeAnalysis(Record):
     pods: list[Pod] = Field(default_factory=list)
     veth_pairs: list[VethPair] = Field(default_factory=list)
     bridges: dict[str, list[str]] = Field(default_factory=dict)  # bridge -> port names
-    overlays: list[dict[str, Any]] = Field(default_factory=list)  # flannel.1 (vxlan), weave, tunl0, …
-    uplink: Optional[dict[str, Any]] = None  # {"name": "eth0", "addresses": [...]} (default route dev)
+    overlays: list[Overlay] = Field(default_factory=list)  # flannel.1 (vxlan), weave, tunl0, …
+    uplink: Optional[Uplink] = None  # the default route's device
     proxy_mode: ProxyModeInfo = Field(default_factory=ProxyModeInfo)
     services: list[ServiceRecord] = Field(default_factory=list)
     masquerade: Optional[MasqueradeInfo] = None
@@ -194,9 +301,15 @@ class Analysis(Record):
     nodes: list[NodeAnalysis] = Field(default_factory=list)
     mismatches: list[Mismatch] = Field(default_factory=list)
     path: Optional[TrafficPath] = None
+    traffic: list["ServiceTraffic"] = Field(default_factory=list)  # per user Service front (labreport trace)
+    traffic_note: Optional[str] = None  # why some fronts were not traced
     warnings: list[str] = Field(default_factory=list)
+    inconsistencies: list[Inconsistency] = Field(default_factory=list)
+    unread: list[UnreadItem] = Field(default_factory=list)
     workloads: "WorkloadViews" = Field(default_factory=lambda: WorkloadViews())
     overview: "ClusterOverview" = Field(default_factory=lambda: ClusterOverview())
+    # each Service front's connections in the nodes' conntrack tables beside trace's prediction
+    observed: list[ObservedFront] = Field(default_factory=list)
 
     def node(self, name: str) -> Optional[NodeAnalysis]:
         for n in self.nodes:
@@ -333,7 +446,7 @@ class NodeSummary(Record):
     services: int = 0
     cni: list[str] = Field(default_factory=list)  # flannel / weave / calico / cilium / bridge …
     proxy_mode: str = "unknown"
-    failures: list[str] = Field(default_factory=list)  # not collected / failed analyzers
+    failures: list[str] = Field(default_factory=list)  # collectors not run / partial, analyzers that failed
 
 
 class ClusterOverview(Record):

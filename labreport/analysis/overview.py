@@ -54,7 +54,8 @@ def summarize(snapshot: Snapshot, analysis: Analysis) -> ClusterOverview:
         na = by_name.get(node.name)
         if na is None:
             continue
-        failures = list(na.not_collected) + [w for w in na.warnings if ": failed" in w]
+        failures = ([f"{st.name}" + (" (partial)" if st.ok else "") for st in node.collectors if not st.ok or st.partial]
+                    + [w.split(":", 1)[0] for w in na.warnings if ": failed" in w])
         row = NodeSummary(name=node.name, control_plane=na.control_plane, status=node.status, source=node.source,
                           pods=len(na.pods), containers=sum(len(p.containers) for p in na.pods),
                           veths=len(na.veth_pairs), services=len(na.services), cni=cni_of(node, na),

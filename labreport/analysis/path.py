@@ -22,11 +22,13 @@ from __future__ import annotations
 import ipaddress
 from typing import Any, Optional
 
-from labreport.analysis.model import Analysis, Endpoint, Hop, NodeAnalysis, ServiceRecord, TrafficPath, VethPair
+from labreport.analysis.model import (
+    Analysis, Endpoint, Hop, NodeAnalysis, NodeDevice, Overlay, ServiceRecord, TrafficPath, VethPair,
+)
+from labreport.analysis.namespaces import SYSTEM_NAMESPACES
+from labreport.analysis.probability import format_probability
 from labreport.snapshot import NodeSnapshot, Route, Snapshot
 
-SYSTEM_NAMESPACES = ("kube-system", "kube-flannel", "kube-public", "kube-node-lease", "calico-system",
-                     "tigera-operator")
 
 # the English sentence of each hop key; the report's catalogs have the same keys (path.hop.*)
 DETAILS: dict[str, str] = {
@@ -52,6 +54,8 @@ DETAILS: dict[str, str] = {
     "veth": "host veth {dev} (ifindex {ifindex}) is the peer of the pod's {pod_if}",
     "pod": "{pod_if} in the pod's network namespace ({netns}) has {ip}: the pod {pod} receives it",
     "pod_unknown": "the pod with {ip} on {node} receives it (its veth was not collected)",
+    "masq": "{chain} ({table} {hook}) rewrites the source address (masquerade): the receiver sees the node's "
+            "address on the outgoing device",
 }
 
 
@@ -183,22 +187,22 @@ def _route_for(routes: list[Route], ip: str) -> Optional[Route]:
     return best
 
 
-def _overlay(na: Optional[NodeAnalysis], name: Optional[str] = None) -> Optional[dict[str, Any]]:
+def _overlay(na: Optional[NodeAnalysis], name: Optional[str] = None) -> Optional[Overlay]:
     if na is None:
         return None
     for o in na.overlays:
-        if name is None and o.get("type") in ("flannel", "weave", "calico", "cilium") and o.get("name") not in (
+        if name is None and o.type in ("flannel", "weave", "calico", "cilium") and o.name not in (
                 "cali*", "vethwe*", "cilium_net", "datapath"):
             return o
-        if name is not None and o.get("name") == name:
+        if name is not None and o.name == name:
             return o
     return None
 
 
-def _addr_of(na: Optional[NodeAnalysis], dev: Optional[dict[str, Any]]) -> str:
+def _addr_of(na: Optional[NodeAnalysis], dev: Optional[NodeDevice]) -> str:
     if not dev:
         return "?"
-    addrs = [a for a in dev.get("addresses") or [] if ":" not in a]
+    addrs = [a for a in dev.addresses if ":" not in a]
     return addrs[0] if addrs else "?"
 
 
@@ -237,9 +241,8 @@ def _ev(node: Optional[NodeSnapshot], *prefixes: str) -> Optional[str]:
 
 
 def _fmt_prob(p: Optional[float]) -> str:
-    if p is None:
-        return "1 (last rule)"
-    return f"{p:.4f}".rstrip("0").rstrip(".") if p < 1 else "1"
+    """A rule's probability in a hop: None is kube-proxy's last rule (taken always)."""
+    return format_probability(None if p is None else min(p, 1.0), missing="1 (last rule)")
 
 
 def _choose_from(snapshot: Snapshot, analysis: Analysis, from_node: Optional[str]) -> Optional[str]:
@@ -322,9 +325,25 @@ def trace_path(snapshot: Snapshot, analysis: Analysis, service: Optional[str] = 
         return cache[host]
 
     rec, ep = _choose_service(recs, service, where)
+    if rec is not None and service and ep is not None:
+        ep = _endpoint_named(rec, service) or ep
     if rec is None:
+        traced = _traced_to_address(snapshot, analysis, src_name, service) if service else None
+        if traced is not None:
+            return traced
         path.note = f"no service {service!r} in the rules of {rules_node}" if service else "no service to trace"
         return path
+    traced_note = ""
+    if ep is not None and (rec.cluster_ip and rec.port):
+        from labreport.analysis.path_trace import path_from_trace
+
+        tp, res = path_from_trace(snapshot, analysis, rules_node, rec.cluster_ip, rec.port, rec.protocol,
+                                  want_endpoint=ep.address, service=rec.name)
+        if tp is not None:
+            _format_details(tp)
+            return tp
+        why = next((o.reason for o in res.outcomes if o.reason), None)
+        traced_note = f" The trace through the model stopped: {why}" if why else ""
     path.service = rec.name
     rnode = snapshot.node(rules_node) or src
     if rules_node != src_name:
@@ -342,12 +361,9 @@ def trace_path(snapshot: Snapshot, analysis: Analysis, service: Optional[str] = 
         why_key, why_args = whys.get(inferred or "", (None, {}))
         if inferred:
             detail += f" (inferred: {inferred})"
-        h = Hop(n=len(hops) + 1, node=hop_node, kind=hop_kind, where=where_, detail=detail, evidence=evidence)
-        h.key = key  # type: ignore[attr-defined]
-        h.args = {k: ("" if v is None else v) for k, v in args.items()}  # type: ignore[attr-defined]
-        h.inferred = inferred  # type: ignore[attr-defined]
-        h.why_key = why_key  # type: ignore[attr-defined]
-        h.why_args = why_args  # type: ignore[attr-defined]
+        h = Hop(n=len(hops) + 1, node=hop_node, kind=hop_kind, where=where_, detail=detail, evidence=evidence,
+                key=key, args={k: ("" if v is None else v) for k, v in args.items()}, inferred=inferred,
+                why_key=why_key, why_args=why_args)
         hops.append(h)
 
     vip = f"{rec.cluster_ip}:{rec.port}" if rec.cluster_ip else (rec.name)
@@ -361,7 +377,7 @@ def trace_path(snapshot: Snapshot, analysis: Analysis, service: Optional[str] = 
     ipt_ev = (src.iptables.evidence_id if src.iptables else None) or _ev(src, "iptables-save", "iptables")
     mode = rec.mode
     shares = ep.probability
-    share_s = f"{shares * 100:.1f} %" if shares is not None else "?"
+    share_s = format_probability(shares, style="percent", missing="?")
     if mode == "nftables":
         nft_ev = (src.nftables.evidence_id if src.nftables else None) or _ev(src, "nft")
         chain = rec.chains.get("svc") or rec.chains.get("service") or next(iter(rec.chains.values()), "service-…")
@@ -420,7 +436,8 @@ def trace_path(snapshot: Snapshot, analysis: Analysis, service: Optional[str] = 
             dev=(route.dev or "?") + flags, target=host)
         out_dev = route.dev
     else:
-        guess = (src_overlay or dst_overlay or {}).get("name") if remote else _bridge_of(src, src_na, None)
+        any_overlay = src_overlay or dst_overlay
+        guess = (any_overlay.name if any_overlay else None) if remote else _bridge_of(src, src_na, None)
         out_dev = guess
         add("route_unknown", src_name, "route", guess or "?", None, _why(f"no `ip route` from {src_name}", "no_routes", node=src_name),
             target=host, dev=guess or "?")
@@ -428,7 +445,7 @@ def trace_path(snapshot: Snapshot, analysis: Analysis, service: Optional[str] = 
 
     if remote:
         ov = _overlay(src_na, out_dev) if out_dev else None
-        if ov is None and out_dev and src_overlay and out_dev == src_overlay.get("name"):
+        if ov is None and out_dev and src_overlay and out_dev == src_overlay.name:
             ov = src_overlay
         if ov is None and route is None and src_overlay is None and dst_overlay is not None:
             ov = dst_overlay  # the same CNI runs on every node
@@ -436,13 +453,13 @@ def trace_path(snapshot: Snapshot, analysis: Analysis, service: Optional[str] = 
         src_uplink = src_na.uplink if src_na else None
         remote_addr = _addr_of(dst_na, dst_uplink).split("/")[0] if dst_uplink else "?"
         if ov is not None:
-            add("overlay_out", src_name, "device", ov.get("name", "?"), _ev(src, "ip-addr", "ip-link"),
-                None if src_na and _overlay(src_na, ov.get("name")) else _why(f"no device list from {src_name}",
+            add("overlay_out", src_name, "device", ov.name, _ev(src, "ip-addr", "ip-link"),
+                None if src_na and _overlay(src_na, ov.name) else _why(f"no device list from {src_name}",
                                                                              "no_devices", node=src_name),
-                dev=ov.get("name", "?"), kind=_overlay_kind(ov), remote=remote_addr)
+                dev=ov.name, kind=_overlay_kind(ov), remote=remote_addr)
         if src_uplink:
-            add("uplink_out", src_name, "device", src_uplink.get("name", "?"), _ev(src, "ip-addr"),
-                dev=src_uplink.get("name", "?"), addr=_addr_of(src_na, src_uplink))
+            add("uplink_out", src_name, "device", src_uplink.name, _ev(src, "ip-addr"),
+                dev=src_uplink.name, addr=_addr_of(src_na, src_uplink))
         else:
             add("uplink_out", src_name, "device", "uplink", None,
                 _why(f"no device list from {src_name}", "no_devices", node=src_name),
@@ -452,8 +469,8 @@ def trace_path(snapshot: Snapshot, analysis: Analysis, service: Optional[str] = 
         add("wire", None, "link", "node network", None, src_node=src_name, src=src_addr, dst_node=dst_name,
             dst=remote_addr)
         if dst_uplink:
-            add("uplink_in", dst_name, "device", dst_uplink.get("name", "?"), _ev(dst, "ip-addr"),
-                dev=dst_uplink.get("name", "?"), addr=_addr_of(dst_na, dst_uplink))
+            add("uplink_in", dst_name, "device", dst_uplink.name, _ev(dst, "ip-addr"),
+                dev=dst_uplink.name, addr=_addr_of(dst_na, dst_uplink))
         else:
             add("uplink_in", dst_name, "device", "uplink", None,
                 _why(f"no device list from {dst_name}", "no_devices", node=dst_name), dev="uplink",
@@ -462,14 +479,14 @@ def trace_path(snapshot: Snapshot, analysis: Analysis, service: Optional[str] = 
         bridge = _bridge_of(dst, dst_na, w.veth) if dst is not None else None
         if dst_overlay is not None:
             droute = _route_for(dst.node_netns().routes, host) if dst is not None and dst.node_netns() else None
-            add("overlay_in", dst_name, "device", dst_overlay.get("name", "?"), _ev(dst, "ip-addr"),
+            add("overlay_in", dst_name, "device", dst_overlay.name, _ev(dst, "ip-addr"),
                 None if droute else _why(f"no `ip route` from {dst_name}; the pod subnet is on {bridge or '?'}",
                                          "no_dst_routes", node=dst_name, bridge=bridge or "?"),
-                dev=dst_overlay.get("name", "?"), dst=(droute.dst if droute else host), bridge=bridge or "?")
+                dev=dst_overlay.name, dst=(droute.dst if droute else host), bridge=bridge or "?")
     else:
         bridge = _bridge_of(src, src_na, w.veth)
     target_node = dst if remote else src
-    if bridge and target_node is not None and dst_overlay is not None and bridge == dst_overlay.get("name"):
+    if bridge and target_node is not None and dst_overlay is not None and bridge == dst_overlay.name:
         pass  # weave: the overlay device is the bridge; no separate bridge hop
     elif bridge:
         add("bridge", dst_name or src_name, "device", bridge, _ev(target_node, "ip-addr"),
@@ -488,19 +505,57 @@ def trace_path(snapshot: Snapshot, analysis: Analysis, service: Optional[str] = 
         path.note = f"which node holds {host} is not in the snapshot"
     path.hops = hops
     path.complete = complete and not any(getattr(h, "inferred", None) for h in hops)
+    if traced_note:
+        path.note = ((path.note or "") + traced_note).strip()
     return path
 
 
-def _overlay_kind(o: dict[str, Any]) -> str:
-    t = o.get("type")
+def _format_details(tp: TrafficPath) -> None:
+    for h in tp.hops:
+        try:
+            h.detail = DETAILS[h.key or ""].format(**h.args)
+        except (KeyError, IndexError, ValueError):
+            pass
+
+
+def _endpoint_named(rec: ServiceRecord, word: str) -> Optional[Endpoint]:
+    """The endpoint a pod IP (or IP:port) names, when the word is one."""
+    host, port = split_hostport(word)
+    for e in rec.endpoints or ():
+        eh, ep_port = split_hostport(e.address)
+        if eh == host and (port is None or port == ep_port):
+            return e
+    return None
+
+
+def _traced_to_address(snapshot: Snapshot, analysis: Analysis, src_name: str, word: str) -> Optional[TrafficPath]:
+    """``--path IP:PORT`` / ``NODE:PORT`` that names no Service port: trace to it as it is."""
+    from labreport.analysis.path_trace import path_from_trace
+    from labreport.analysis.trace import build_world
+    from labreport.analysis.trace.resolve import ResolveError, resolve_dst
+
+    world = build_world(snapshot, analysis)
+    try:
+        tgt = resolve_dst(world, analysis, word, None)
+    except ResolveError:
+        return None
+    tp, _res = path_from_trace(snapshot, analysis, src_name, tgt.ip, tgt.port, tgt.proto or "tcp",
+                               service=tgt.service.name if tgt.service else tgt.label, world=world)
+    if tp is not None:
+        _format_details(tp)
+    return tp
+
+
+def _overlay_kind(o: Overlay) -> str:
+    t = o.type
     if t == "flannel":
-        vni = o.get("vni")
+        vni = o.vni
         return f"VXLAN, VNI {vni}" if vni is not None else "VXLAN"
     if t == "weave":
         return "weave router / fast datapath"
     if t == "calico":
-        return "IP-in-IP" if o.get("name") == "tunl0" else str(o.get("kind") or "calico")
-    return str(o.get("kind") or t or "overlay")
+        return "IP-in-IP" if o.name == "tunl0" else str(o.kind or "calico")
+    return str(o.kind or t or "overlay")
 
 
 def _rule_line(rec: ServiceRecord, chain: Optional[str], needle: Optional[str]) -> str:

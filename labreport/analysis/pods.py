@@ -77,7 +77,7 @@ def group_pods(node: NodeSnapshot, *, veths: Optional[list[VethPair]] = None) ->
         name = s.pod_name or (parts[1] if parts else s.name)
         ns = s.pod_namespace or (parts[2] if parts else None)
         uid = s.pod_uid or (parts[3] if parts else None)
-        d = by_uid.get(uid) if (uid and parts) else None  # docker: a restarted sandbox, same uid
+        d: Optional[_Draft] = by_uid.get(uid) if (uid and parts) else None  # docker: a restarted sandbox, same uid
         if d is None:
             d = new(name, ns, uid, s.id)
         else:
@@ -91,7 +91,7 @@ def group_pods(node: NodeSnapshot, *, veths: Optional[list[VethPair]] = None) ->
         ns = c.pod_namespace or (parts[2] if parts else None)
         pod_name = c.pod_name or (parts[1] if parts else None)
         target = _netmode_target(c.network_mode)
-        d: Optional[_Draft] = None
+        d = None
         if c.sandbox_id:
             d = _lookup_sandbox(by_sandbox, c.sandbox_id)
         if d is None and uid:
@@ -147,9 +147,9 @@ def group_pods(node: NodeSnapshot, *, veths: Optional[list[VethPair]] = None) ->
         if pod.ip is None:
             pod.ip = next((c.pod_ip for c in d.apps if c.pod_ip), None)
         if pod.netns and pod.ip is None:
-            v = veth_by_netns.get(pod.netns)
-            if v is not None and v.pod_ips:
-                pod.ip = v.pod_ips[0].split("/", 1)[0]
+            pair = veth_by_netns.get(pod.netns)
+            if pair is not None and pair.pod_ips:
+                pod.ip = pair.pod_ips[0].split("/", 1)[0]
         out.append(pod)
     return out
 

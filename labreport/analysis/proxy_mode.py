@@ -25,7 +25,7 @@ import shlex
 from typing import Any, Optional
 
 from labreport.analysis.model import ProxyModeInfo
-from labreport.snapshot import ClusterObjects, Iptables, NftRuleset, NodeSnapshot
+from labreport.snapshot import ClusterObjects, Iptables, NftRuleset, NftVerdict, NodeSnapshot
 
 KNOWN_MODES: tuple[str, ...] = ("iptables", "nftables", "ipvs")
 
@@ -121,18 +121,18 @@ def nft_has_kube_proxy(nft: Optional[NftRuleset]) -> bool:
     if nft is None:
         return False
     for table in nft.tables:
-        if not isinstance(table, dict) or table.get("name") != "kube-proxy":
+        if table.name != "kube-proxy" or table.family not in ("ip", "ip6", "inet"):
             continue
-        if table.get("family") not in ("ip", "ip6", "inet"):
-            continue
-        for chain in table.get("chains") or []:
-            name = str(chain.get("name", ""))
-            if name.startswith("service-") or name.startswith("endpoint-") or name == "services":
+        for chain in table.chains:
+            if chain.name.startswith("service-") or chain.name.startswith("endpoint-") or chain.name == "services":
                 return True
-        for s in table.get("sets") or []:
-            if s.get("name") in ("service-ips", "service-nodeports"):
+        for s in table.sets:
+            if s.name in ("service-ips", "service-nodeports"):
                 return True
     return False
+
+
+_KUBE_SERVICE_CHAIN = re.compile(r"KUBE-(SVC|FW|EXT|SVL|XLB)-")
 
 
 def nft_has_iptables_services(nft: Optional[NftRuleset]) -> bool:
@@ -141,12 +141,13 @@ def nft_has_iptables_services(nft: Optional[NftRuleset]) -> bool:
     if nft is None:
         return False
     for table in nft.tables:
-        if not isinstance(table, dict) or table.get("name") != "nat" or table.get("family") not in ("ip", "ip6"):
+        if table.name != "nat" or table.family not in ("ip", "ip6"):
             continue
-        for chain in table.get("chains") or []:
-            if chain.get("name") == "KUBE-SERVICES":
-                return any(re.search(r"(jump|goto) KUBE-(SVC|FW|EXT|SVL|XLB)-", r.get("text") or "")
-                           for r in chain.get("rules") or [])
+        for chain in table.chains:
+            if chain.name == "KUBE-SERVICES":
+                return any(isinstance(e, NftVerdict) and e.verdict in ("jump", "goto") and e.target is not None
+                           and _KUBE_SERVICE_CHAIN.match(e.target) is not None
+                           for r in chain.rules for e in r.expr)
     return False
 
 

@@ -18,6 +18,7 @@ from typing import Optional
 
 from labreport.analysis.model import MasqueradeInfo, ProxyModeInfo, ServiceRecord
 from labreport.analysis.proxy_mode import detect_mode, nft_has_iptables_services
+from labreport.analysis.services_cilium import decode_cilium
 from labreport.analysis.services_iptables import decode_iptables
 from labreport.analysis.services_ipvs import decode_ipvs
 from labreport.analysis.services_nft import decode_nft
@@ -72,7 +73,12 @@ def decode_services(
     elif info.mode == "ipvs":
         services, masq = _decode_ipvs(node, cluster, info)
     else:
-        return info, [], None
+        services, masq = [], None
     for rec in services:
         rec.mode = info.mode
+    if node.cilium is not None:  # Cilium's own service table (kube-proxy replacement), when imported
+        services = services + decode_cilium(node.cilium, cluster)
+        if info.mode in ("unknown", "none"):
+            info.mode = "cilium"
+            info.detected_from = f"Cilium's service table ({node.cilium.source})"
     return info, services, masq

@@ -551,9 +551,9 @@ def _attach_old_masquerade(d: _Decoding) -> None:
     by_np = {s.node_port: s for s in d.svcs.values() if s.node_port}
     for r in d.pending_masq:
         dst = _strip_prefix(r.dst)
-        s = by_dst.get((dst, r.dport)) if dst else by_np.get(r.dport)
-        if s is not None:
-            s.add_evidence(r)
+        owner = by_dst.get((dst, r.dport)) if dst else (by_np.get(r.dport) if r.dport is not None else None)
+        if owner is not None:
+            owner.add_evidence(r)
 
 
 def _name_services(d: _Decoding) -> dict[str, _Svc]:

@@ -49,8 +49,10 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from labreport.analysis.model import Endpoint, MasqueradeInfo, ServiceRecord
-from labreport.parsers.nft import rule_expr
-from labreport.snapshot import NftRuleset
+from labreport.snapshot import (
+    NftBinop, NftChain, NftElement, NftFib, NftMangle, NftMatch, NftNat, NftNumgen, NftRange, NftRuleset, NftStatement,
+    NftTable, NftVerdict, NftVmap,
+)
 
 KUBE_PROXY_TABLE = "kube-proxy"
 CHAIN_PREFIXES = ("service-", "local-", "external-", "firewall-", "endpoint-")
@@ -109,125 +111,87 @@ def parse_service_port_name(name: str) -> tuple[Optional[str], Optional[str], Op
     return m.group(1), m.group(2), (m.group(3) or None)
 
 
-# --------------------------------------------------------------------------- expr helpers
+# --------------------------------------------------------------------------- statement helpers
 
 
 def _target(verdict: Any) -> Optional[str]:
-    if isinstance(verdict, dict):
-        for k in ("goto", "jump"):
-            v = verdict.get(k)
-            if isinstance(v, dict) and "target" in v:
-                return str(v["target"])
+    if isinstance(verdict, NftVerdict) and verdict.verdict in ("goto", "jump"):
+        return verdict.target
     return None
 
 
 def _verdict_word(verdict: Any) -> str:
-    if isinstance(verdict, dict) and verdict:
-        k = next(iter(verdict))
-        t = _target(verdict)
-        return f"{k} {t}" if t else k
+    if isinstance(verdict, NftVerdict):
+        return f"{verdict.verdict} {verdict.target}" if verdict.target else verdict.verdict
     return str(verdict)
 
 
-def _numgen_vmap(expr: list[dict[str, Any]]) -> Optional[tuple[int, list[tuple[int, str]]]]:
+def _numgen_vmap(expr: list[NftStatement]) -> Optional[tuple[int, list[tuple[int, str]]]]:
     """(mod, [(index, endpoint chain)]) of a ``numgen random mod N vmap {…}`` rule."""
     for e in expr:
-        vm = e.get("vmap") if isinstance(e, dict) else None
-        if not isinstance(vm, dict):
+        if not (isinstance(e, NftVmap) and isinstance(e.key, NftNumgen)):
             continue
-        key = vm.get("key")
-        if not (isinstance(key, dict) and "numgen" in key):
-            continue
-        mod = key["numgen"].get("mod")
-        data = vm.get("data")
         pairs: list[tuple[int, str]] = []
-        if isinstance(data, dict) and isinstance(data.get("set"), list):
-            for item in data["set"]:
-                if isinstance(item, list) and len(item) == 2:
-                    idx, verdict = item
-                    t = _target(verdict)
-                    if t is not None:
-                        if isinstance(idx, dict) and "range" in idx:  # "0-1 : goto x"
-                            lo, hi = idx["range"]
-                            pairs.extend((i, t) for i in range(int(lo), int(hi) + 1))
-                        elif isinstance(idx, int):
-                            pairs.append((idx, t))
-        try:
-            return int(mod), pairs
-        except (TypeError, ValueError):
-            return None
+        for entry in e.entries:
+            t = _target(entry.value)
+            if t is None:
+                continue
+            idx = entry.key
+            if isinstance(idx, NftRange) and isinstance(idx.low, int) and isinstance(idx.high, int):  # "0-1 : goto x"
+                pairs.extend((i, t) for i in range(idx.low, idx.high + 1))
+            elif isinstance(idx, int):
+                pairs.append((idx, t))
+        return e.key.mod, pairs
     return None
 
 
-def _affinity_goto(expr: list[dict[str, Any]]) -> Optional[tuple[str, str]]:
+def _affinity_goto(expr: list[NftStatement]) -> Optional[tuple[str, str]]:
     """(affinity set, endpoint chain) of ``ip saddr @affinity-… goto endpoint-…``."""
     aff = None
     for e in expr:
-        m = e.get("match") if isinstance(e, dict) else None
-        if isinstance(m, dict):
-            right = m.get("right")
-            if isinstance(right, str) and right.startswith("@affinity-"):
-                aff = right[1:]
+        if isinstance(e, NftMatch) and isinstance(e.right, str) and e.right.startswith("@affinity-"):
+            aff = e.right[1:]
     if aff is None:
         return None
     for e in expr:
-        t = _target(e) if isinstance(e, dict) and ("goto" in e or "jump" in e) else None
+        t = _target(e)
         if t:
             return aff, t
     return None
 
 
-def _dnat(expr: list[dict[str, Any]]) -> Optional[str]:
+def _dnat(expr: list[NftStatement]) -> Optional[str]:
     for e in expr:
-        d = e.get("dnat") if isinstance(e, dict) else None
-        if isinstance(d, dict) and d.get("addr") is not None:
-            addr = d["addr"]
-            if isinstance(addr, dict):
+        if isinstance(e, NftNat) and e.type == "dnat" and e.addr is not None:
+            if not isinstance(e.addr, str):  # a map lookup, a concatenation …
                 return None
-            addr = str(addr)
-            port = d.get("port")
-            if port is None:
+            addr = e.addr
+            if e.port is None:
                 return addr
-            return f"[{addr}]:{port}" if ":" in addr else f"{addr}:{port}"
+            return f"[{addr}]:{e.port}" if ":" in addr else f"{addr}:{e.port}"
     return None
 
 
-def _has_fib_saddr_local(expr: list[dict[str, Any]]) -> bool:
-    for e in expr:
-        m = e.get("match") if isinstance(e, dict) else None
-        if isinstance(m, dict):
-            left = m.get("left")
-            if isinstance(left, dict) and "fib" in left and "saddr" in (left["fib"].get("flags") or []):
-                return True
-    return False
+def _has_fib_saddr_local(expr: list[NftStatement]) -> bool:
+    return any(isinstance(e, NftMatch) and isinstance(e.left, NftFib) and "saddr" in e.left.flags for e in expr)
 
 
-def _mentions(rule: dict[str, Any], word: str) -> bool:
-    """Whether a stored rule may hold ``word``: a cheap text test before reading its
-    statements (rules stored with their statements are always read)."""
-    return "expr" in rule or word in (rule.get("text") or "")
-
-
-def _gotos(chain: dict[str, Any]) -> list[str]:
+def _gotos(chain: NftChain) -> list[str]:
     out = []
-    for r in chain["rules"]:
-        for e in rule_expr(r):
-            if isinstance(e, dict) and ("goto" in e or "jump" in e):
-                t = _target(e)
-                if t:
-                    out.append(t)
+    for r in chain.rules:
+        for e in r.expr:
+            t = _target(e)
+            if t:
+                out.append(t)
     return out
 
 
-def _mark_value(expr: list[dict[str, Any]]) -> Optional[int]:
+def _mark_value(expr: list[NftStatement]) -> Optional[int]:
     for e in expr:
-        mg = e.get("mangle") if isinstance(e, dict) else None
-        if isinstance(mg, dict):
-            val = mg.get("value")
-            if isinstance(val, dict) and "|" in val:
-                bits = val["|"][1]
-                if isinstance(bits, int):
-                    return bits
+        if isinstance(e, NftMangle):
+            val = e.value
+            if isinstance(val, NftBinop) and val.op == "|" and isinstance(val.right, int):
+                return val.right
             if isinstance(val, int):
                 return val
     return None
@@ -260,21 +224,21 @@ class _Acc:
 
 
 class _TableDecoder:
-    def __init__(self, table: dict[str, Any]):
+    def __init__(self, table: NftTable):
         self.t = table
-        self.chains: dict[str, dict[str, Any]] = {c["name"]: c for c in table.get("chains") or []}
-        self.sets: dict[str, dict[str, Any]] = {s["name"]: s for s in table.get("sets") or []}
+        self.chains: dict[str, NftChain] = {c.name: c for c in table.chains}
+        self.sets = {s.name: s for s in table.sets}
         self.accs: dict[str, _Acc] = {}  # by base (or by name for chain-less services)
-        self.cluster_ips = {str(e["key"][0]) for e in self._elements("cluster-ips") if e["key"]}
+        self.cluster_ips = {str(e.key[0]) for e in self._elements("cluster-ips") if e.key}
         self.fw_keys = {
-            (str(e["key"][0]), str(e["key"][1]), str(e["key"][2]))
-            for e in self._elements("firewall-ips") if len(e["key"]) == 3
+            (str(e.key[0]), str(e.key[1]), str(e.key[2]))
+            for e in self._elements("firewall-ips") if len(e.key) == 3
         }
-        self.table_label = f"{table.get('family')} {table.get('name')}"
+        self.table_label = f"{table.family} {table.name}"
 
-    def _elements(self, name: str) -> list[dict[str, Any]]:
+    def _elements(self, name: str) -> list[NftElement]:
         st = self.sets.get(name)
-        return (st.get("elements") or []) if st else []
+        return st.elements if st else []
 
     def acc_for_chain(self, chain_name: str) -> Optional[_Acc]:
         cn = split_chain_name(chain_name)
@@ -303,8 +267,8 @@ class _TableDecoder:
 
     def read_service_ips(self) -> None:
         for el in self._elements("service-ips"):
-            key = el["key"]
-            target = _target(el.get("value"))
+            key = el.key
+            target = _target(el.value)
             if len(key) != 3 or target is None:
                 continue
             ip, proto, port = str(key[0]), str(key[1]), key[2]
@@ -314,8 +278,8 @@ class _TableDecoder:
             cn = split_chain_name(target)
             assert cn is not None
             acc.protocol = acc.protocol or proto
-            acc.port = int(port) if isinstance(port, int) or str(port).isdigit() else acc.port
-            acc.evidence.append(f"map service-ips: {el.get('text')}")
+            acc.port = int(str(port)) if isinstance(port, int) or str(port).isdigit() else acc.port
+            acc.evidence.append(f"map service-ips: {el.text}")
             if cn.prefix in ("service-", "local-"):
                 if acc.cluster_ip and acc.cluster_ip != ip:
                     acc.warnings.append(f"two ClusterIPs for one service port: {acc.cluster_ip}, {ip}")
@@ -333,30 +297,30 @@ class _TableDecoder:
 
     def read_nodeports(self) -> None:
         for el in self._elements("service-nodeports"):
-            key = el["key"]
-            target = _target(el.get("value"))
+            key = el.key
+            target = _target(el.value)
             if len(key) != 2 or target is None:
                 continue
             acc = self.acc_for_chain(target)
             if acc is None:
                 continue
             acc.protocol = acc.protocol or str(key[0])
-            acc.node_port = int(key[1]) if str(key[1]).isdigit() else None
+            acc.node_port = int(str(key[1])) if str(key[1]).isdigit() else None
             acc.chains["nodeport_map"] = "service-nodeports"
             acc.chains["ext"] = target
-            acc.evidence.append(f"map service-nodeports: {el.get('text')}")
+            acc.evidence.append(f"map service-nodeports: {el.text}")
 
     def read_no_endpoints(self) -> None:
         for el in self._elements("no-endpoint-services"):
-            key = el["key"]
+            key = el.key
             if len(key) != 3:
                 continue
             ip, proto, port = str(key[0]), str(key[1]), key[2]
-            verdict = _verdict_word(el.get("value"))
-            name = el.get("comment") or f"{ip}:{port}/{proto}"
+            verdict = _verdict_word(el.value)
+            name = el.comment or f"{ip}:{port}/{proto}"
             acc = self.acc_for_name(name)
             acc.protocol = acc.protocol or proto
-            acc.port = acc.port or (int(port) if str(port).isdigit() else None)
+            acc.port = acc.port or (int(str(port)) if str(port).isdigit() else None)
             is_cluster_ip = ip in self.cluster_ips if self.cluster_ips else acc.cluster_ip in (None, ip)
             if is_cluster_ip:
                 acc.cluster_ip = acc.cluster_ip or ip
@@ -367,17 +331,17 @@ class _TableDecoder:
             elif ip not in acc.external_ips:
                 acc.external_ips.append(ip)
             acc.chains["no_endpoint_map"] = "no-endpoint-services"
-            acc.evidence.append(f"map no-endpoint-services: {el.get('text')}")
+            acc.evidence.append(f"map no-endpoint-services: {el.text}")
         for el in self._elements("no-endpoint-nodeports"):
-            key = el["key"]
+            key = el.key
             if len(key) != 2:
                 continue
-            name = el.get("comment") or f"nodeport {key[1]}/{key[0]}"
+            name = el.comment or f"nodeport {key[1]}/{key[0]}"
             acc = self.acc_for_name(name)
             acc.protocol = acc.protocol or str(key[0])
-            acc.node_port = acc.node_port or (int(key[1]) if str(key[1]).isdigit() else None)
+            acc.node_port = acc.node_port or (int(str(key[1])) if str(key[1]).isdigit() else None)
             acc.chains["no_endpoint_nodeport_map"] = "no-endpoint-nodeports"
-            acc.evidence.append(f"map no-endpoint-nodeports: {el.get('text')}")
+            acc.evidence.append(f"map no-endpoint-nodeports: {el.text}")
 
     # -- chains
 
@@ -391,14 +355,12 @@ class _TableDecoder:
         counts: dict[str, int] = {}
         mod: Optional[int] = None
         affinity_sets: dict[str, str] = {}
-        for rule in chain["rules"]:
-            if not (_mentions(rule, "numgen") or _mentions(rule, "@affinity-")):
-                continue
-            ng = _numgen_vmap(rule_expr(rule))
+        for rule in chain.rules:
+            ng = _numgen_vmap(rule.expr)
             if ng is not None:
                 mod, pairs = ng
                 acc.chains["numgen"] = f"numgen random mod {mod}"
-                acc.evidence.append(f"chain {policy_chain}: {rule['text']}")
+                acc.evidence.append(f"chain {policy_chain}: {rule.text}")
                 for _, ep_chain in sorted(pairs):
                     if ep_chain not in counts:
                         order.append(ep_chain)
@@ -407,7 +369,7 @@ class _TableDecoder:
                 if len(pairs) != mod:
                     acc.warnings.append(f"numgen mod {mod} but {len(pairs)} map entries in {policy_chain}")
                 continue
-            ag = _affinity_goto(rule_expr(rule))
+            ag = _affinity_goto(rule.expr)
             if ag is not None:
                 affinity_sets[ag[1]] = ag[0]
                 continue
@@ -425,13 +387,11 @@ class _TableDecoder:
             ch = self.chains.get(ep_chain)
             address = None
             if ch is not None:
-                for rule in ch["rules"]:
-                    if not _mentions(rule, "dnat"):
-                        continue
-                    a = _dnat(rule_expr(rule))
+                for rule in ch.rules:
+                    a = _dnat(rule.expr)
                     if a:
                         address = a
-                        acc.evidence.append(f"chain {ep_chain}: {rule['text']}")
+                        acc.evidence.append(f"chain {ep_chain}: {rule.text}")
                         break
             if address is None:
                 cn = split_chain_name(ep_chain)
@@ -444,10 +404,10 @@ class _TableDecoder:
                 )
             eps.append(Endpoint(address=address or ep_chain, probability=counts[ep_chain] / mod if mod else None, chain=ep_chain))
         timeout: Optional[int] = None
-        for ep_chain, set_name in affinity_sets.items():
+        for set_name in affinity_sets.values():
             st = self.sets.get(set_name)
-            if st is not None and st.get("timeout") is not None:
-                timeout = int(st["timeout"])
+            if st is not None and st.timeout is not None:
+                timeout = int(st.timeout)
                 acc.chains["affinity"] = set_name if len(affinity_sets) == 1 else f"affinity-… ({len(affinity_sets)} sets)"
                 break
         acc.chains["endpoints"] = " ".join(order)
@@ -473,9 +433,9 @@ class _TableDecoder:
             if base and f"firewall-{base}" in self.chains:
                 acc.chains["fw"] = f"firewall-{base}"
             if ext and ext in self.chains:
-                ext_rules = self.chains[ext]["rules"]
-                acc.evidence.extend(f"chain {ext}: {r['text']}" for r in ext_rules)
-                is_local = any(_mentions(r, "fib") and _has_fib_saddr_local(rule_expr(r)) for r in ext_rules) or any(
+                ext_rules = self.chains[ext].rules
+                acc.evidence.extend(f"chain {ext}: {r.text}" for r in ext_rules)
+                is_local = any(_has_fib_saddr_local(r.expr) for r in ext_rules) or any(
                     t.startswith("local-") for t in _gotos(self.chains[ext])
                 )
                 rec.external_traffic_policy = "Local" if is_local else "Cluster"
@@ -502,7 +462,7 @@ class _TableDecoder:
                 if eps is not None and rec.external_traffic_policy == "Local" and local_chain in self.chains:
                     acc.chains["local"] = local_chain
                     local_targets = set(_gotos(self.chains[local_chain])) | {
-                        t for r in self.chains[local_chain]["rules"] for _, t in (_numgen_vmap(rule_expr(r)) or (0, []))[1]
+                        t for r in self.chains[local_chain].rules for _, t in (_numgen_vmap(r.expr) or (0, []))[1]
                     }
                     for ep in eps:
                         ep.local = ep.chain in local_targets
@@ -530,24 +490,21 @@ class _TableDecoder:
             postrouting_chain="masquerading" if masq_chain else None,
         )
         if mark_chain:
-            for r in mark_chain["rules"]:
-                info.rules.append(f"chain mark-for-masquerade: {r['text']}")
-                bits = _mark_value(rule_expr(r))
+            for r in mark_chain.rules:
+                info.rules.append(f"chain mark-for-masquerade: {r.text}")
+                bits = _mark_value(r.expr)
                 if bits is not None and info.mark is None:
                     info.mark = f"{bits:#x}/{bits:#x}"
         if masq_chain:
-            info.rules.extend(f"chain masquerading: {r['text']}" for r in masq_chain["rules"])
+            info.rules.extend(f"chain masquerading: {r.text}" for r in masq_chain.rules)
         return info
 
 
-def kube_proxy_tables(ruleset: Optional[NftRuleset]) -> list[dict[str, Any]]:
-    """The ``kube-proxy`` tables of a ruleset, as the stored dicts (see parsers.nft's models)."""
+def kube_proxy_tables(ruleset: Optional[NftRuleset]) -> list[NftTable]:
+    """The ``kube-proxy`` tables of a ruleset."""
     if ruleset is None:
         return []
-    return [
-        t for t in ruleset.tables
-        if isinstance(t, dict) and t.get("name") == KUBE_PROXY_TABLE and t.get("family") in ("ip", "ip6", "inet")
-    ]
+    return [t for t in ruleset.tables if t.name == KUBE_PROXY_TABLE and t.family in ("ip", "ip6", "inet")]
 
 
 def decode_nft(ruleset: Optional[NftRuleset]) -> tuple[list[ServiceRecord], Optional[MasqueradeInfo]]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+from labreport.analysis.model import Overlay, OverlayFdb, Uplink
 from labreport.snapshot import Link, NetNamespace, NodeSnapshot, Route
 
 
@@ -16,33 +17,21 @@ def _addrs(link: Link) -> list[str]:
 
 
 def _base(link: Link) -> dict[str, Any]:
-    d: dict[str, Any] = {"name": link.name, "ifindex": link.ifindex, "kind": link.kind,
-                         "addresses": _addrs(link)}
-    if link.mac:
-        d["mac"] = link.mac
-    if link.mtu:
-        d["mtu"] = link.mtu
-    if link.state:
-        d["state"] = link.state
-    return d
+    return {"name": link.name, "ifindex": link.ifindex, "kind": link.kind, "addresses": _addrs(link),
+            "mac": link.mac or None, "mtu": link.mtu or None, "state": link.state or None}
 
 
 def _vxlan(link: Link) -> dict[str, Any]:
     d: dict[str, Any] = {}
     if link.vxlan is not None:
         v = link.vxlan
-        d.update({"vni": v.vni, "local": v.local, "port": v.port, "dev": v.dev})
-        if v.remote:
-            d["remote"] = v.remote
-        if v.group:
-            d["group"] = v.group
-        d["fdb"] = [
-            {"mac": f.mac, "dst": f.dst, **({"flags": f.flags} if f.flags else {})} for f in v.fdb
-        ]
+        d.update({"vni": v.vni, "local": v.local, "port": v.port, "dev": v.dev, "remote": v.remote or None,
+                  "group": v.group or None})
+        d["fdb"] = [OverlayFdb(mac=f.mac, dst=f.dst, flags=list(f.flags)) for f in v.fdb]
     return d
 
 
-def describe(node: NodeSnapshot) -> tuple[dict[str, list[str]], list[dict[str, Any]], Optional[dict[str, Any]]]:
+def describe(node: NodeSnapshot) -> tuple[dict[str, list[str]], list[Overlay], Optional[Uplink]]:
     """(bridges: {bridge: [port names]}, overlays: [device descriptions], uplink or None)."""
     ns = node.node_netns()
     if ns is None:
@@ -68,7 +57,7 @@ def describe(node: NodeSnapshot) -> tuple[dict[str, list[str]], list[dict[str, A
     return bridges, overlays, uplink
 
 
-def _overlays(ns: NetNamespace, bridges: dict[str, list[str]]) -> list[dict[str, Any]]:
+def _overlays(ns: NetNamespace, bridges: dict[str, list[str]]) -> list[Overlay]:
     out: list[dict[str, Any]] = []
     links = ns.links
     names = {l.name for l in links}
@@ -130,7 +119,7 @@ def _overlays(ns: NetNamespace, bridges: dict[str, list[str]]) -> list[dict[str,
     if vethwe and "weave" not in names:
         out.append({"name": "vethwe*", "type": "weave", "kind": "veth", "ports": vethwe,
                     "role": "weave's router end of the weave bridge"})
-    return out
+    return [Overlay(**d) for d in out]
 
 
 def _default_route(routes: list[Route]) -> Optional[Route]:
@@ -145,23 +134,22 @@ def _default_route(routes: list[Route]) -> Optional[Route]:
     return best
 
 
-def _uplink(ns: NetNamespace, by_name: dict[str, Link]) -> Optional[dict[str, Any]]:
+def _uplink(ns: NetNamespace, by_name: dict[str, Link]) -> Optional[Uplink]:
     r = _default_route(ns.routes)
     if r is None or not r.dev:
         return None
     link = by_name.get(r.dev)
-    d: dict[str, Any] = {"name": r.dev, "gateway": r.gateway, "addresses": []}
+    d: dict[str, Any] = {"name": r.dev, "addresses": []}
     if link is not None:
         d.update(_base(link))
-        d["gateway"] = r.gateway
-    return d
+    return Uplink(**d, gateway=r.gateway)
 
 
 def _guess_uplink(links: list[Link], bridges: dict[str, list[str]],
-                  overlays: list[dict[str, Any]]) -> Optional[dict[str, Any]]:
+                  overlays: list[Overlay]) -> Optional[Uplink]:
     """No routes were collected (pasted `ip addr`): the uplink is the one device left with
     a global IPv4 address once loopback, bridges, overlays and veths are set aside."""
-    skip = set(bridges) | {o["name"] for o in overlays}
+    skip = set(bridges) | {o.name for o in overlays}
     cands = []
     for l in links:
         if l.name in skip or l.name == "lo" or l.master or l.peer_ifindex is not None:
@@ -172,7 +160,6 @@ def _guess_uplink(links: list[Link], bridges: dict[str, list[str]],
             cands.append(l)
     if len(cands) != 1:
         return None
-    d = _base(cands[0])
-    d["gateway"] = None
-    d["guessed"] = "no routes collected: the only device with a global IPv4 address besides bridges, overlays and veths"
-    return d
+    return Uplink(**_base(cands[0]), gateway=None,
+                  guessed="no routes collected: the only device with a global IPv4 address besides bridges, "
+                  "overlays and veths")

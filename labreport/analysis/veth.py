@@ -18,7 +18,7 @@ Pure: a NodeSnapshot in, VethPair records out.
 from __future__ import annotations
 
 import re
-from typing import Optional
+from typing import Callable, Optional
 
 from labreport.analysis.model import VethPair
 from labreport.snapshot import Container, Link, NetNamespace, NodeSnapshot
@@ -166,14 +166,55 @@ def match_veths(node: NodeSnapshot, *, warnings: Optional[list[str]] = None) -> 
             bridge=host.master, host_mac=host.mac, pod_mac=link.mac,
             pod=_pod_key(sb) if sb is not None else None,
         ))
+    pairs.extend(_inferred_from_ifindex(node_ns, pod_spaces, used, sandbox_by_netns, note))
     if n_warn > _MAX_WARNINGS:
         warn.append(f"veth: {n_warn - _MAX_WARNINGS} more veth warnings not shown")
     return pairs
 
 
+INFERRED = "inferred from ifindex"
+
+
+def _inferred_from_ifindex(node_ns: NetNamespace, pod_spaces: list[NetNamespace], used: set[tuple[str, int]],
+                           sandbox_by_netns: dict[str, Container], note: Callable[[str], None]) -> list[VethPair]:
+    """Host links whose link-netns line was cut off (``ip link | grep`` keeps ``12: vethX@if11``
+    and drops the ``link/ether … link-netns`` line): no namespace is named on the host side.
+    Such a link is paired with a pod interface only when exactly one host link points at it
+    and it points back (pod ``11: eth0@if12`` <-> host ``12: veth…@if11``), and exactly one
+    pod interface fits; the pair is marked ``inferred``."""
+    cut = [h for h in node_ns.links if h.peer_ifindex is not None and h.link_netnsid is None
+           and h.link_netns is None and h.kind in (None, "veth")]
+    if not cut:
+        return []
+    pod_links = [(ns, lk) for ns in pod_spaces for lk in ns.links
+                 if lk.peer_ifindex is not None and (ns.name, lk.ifindex) not in used]
+    out: list[VethPair] = []
+    for host in cut:
+        cands = _distinct([(ns, lk) for ns, lk in pod_links
+                           if lk.ifindex == host.peer_ifindex and lk.peer_ifindex == host.ifindex])
+        if len(cands) != 1:
+            if len(cands) > 1:
+                note(f"veth: {host.name}@if{host.peer_ifindex} (its link-netns line is missing) fits "
+                     + ", ".join(f"{lk.name} in {ns.name}" for ns, lk in cands[:5]) + " by index: none is chosen")
+            continue
+        ns, link = cands[0]
+        rivals = [h for h in node_ns.links if h is not host and h.peer_ifindex == link.ifindex]
+        if rivals:
+            note(f"veth: {host.name} and {', '.join(h.name for h in rivals)} all point at {link.name} "
+                 f"(if{link.ifindex}) in {ns.name} and their link-netns lines are missing: none is chosen")
+            continue
+        used.add((ns.name, link.ifindex))
+        sb = sandbox_by_netns.get(ns.name)
+        out.append(VethPair(
+            host_ifname=host.name, host_ifindex=host.ifindex, netns=ns.name, pod_ifname=link.name,
+            pod_ifindex=link.ifindex, pod_ips=_global_addrs(link), bridge=host.master, host_mac=host.mac,
+            pod_mac=link.mac, pod=_pod_key(sb) if sb is not None else None, inferred=INFERRED))
+    return out
+
+
 def _distinct(cands: list[tuple[NetNamespace, Link]]) -> list[tuple[NetNamespace, Link]]:
     """Drop repeats of one interface (the same pod eth0 captured from two containers of a pod)."""
-    seen: dict[tuple, tuple[NetNamespace, Link]] = {}
+    seen: dict[tuple[object, ...], tuple[NetNamespace, Link]] = {}
     for ns, link in cands:
         key = (link.mac.lower(), link.ifindex, link.peer_ifindex) if link.mac else (ns.name, link.ifindex)
         seen.setdefault(key, (ns, link))

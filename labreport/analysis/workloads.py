@@ -17,11 +17,10 @@ import yaml
 
 from labreport.analysis.model import (Analysis, ApiNode, HpaCondition, HpaView, ManifestField, ManifestView,
                                       ShapeProblem, VolumeUse, WorkloadViews)
+from labreport.analysis.namespaces import SYSTEM_NAMESPACES
 from labreport.cluster.manifests import applied_manifest, manifest_entry
 from labreport.snapshot import Snapshot
 
-SYSTEM_NAMESPACES = frozenset({"kube-system", "kube-flannel", "kube-public", "kube-node-lease", "calico-system",
-                               "tigera-operator", "calico-apiserver"})
 VOLUME_TYPES = ("hostPath", "emptyDir", "persistentVolumeClaim", "configMap", "secret", "nfs", "projected",
                 "downwardAPI", "ephemeral", "csi")
 KIND_ORDER = {"Pod": 0, "Deployment": 1, "Service": 2, "HorizontalPodAutoscaler": 3}
@@ -130,10 +129,23 @@ def _subject(kind: str, obj: Any) -> str:
     return f"{kind} {qualified(obj)}"
 
 
-def _check_meta(kind: str, obj: Any, problems: list[ShapeProblem]) -> None:
-    m = obj.get("metadata") if isinstance(obj, dict) else None
+def with_meta(kind: str, obj: dict[str, Any], problems: list[ShapeProblem]) -> dict[str, Any]:
+    """A shallow copy whose metadata (and its annotations) are maps, as the manifest helpers
+    read them; a wrong shape is recorded and left out."""
+    o = dict(obj)
+    m = o.get("metadata")
     if m is not None and not isinstance(m, dict):
         problems.append(ShapeProblem(subject=f"{kind} ?", field="metadata", expected="object", found=_found(m)))
+        m = None
+    meta = dict(m or {})
+    ann = meta.get("annotations")
+    if ann is not None and not isinstance(ann, dict):
+        problems.append(ShapeProblem(subject=_subject(kind, o), field="metadata.annotations", expected="object",
+                                     found=_found(ann)))
+        meta.pop("annotations")
+    if "metadata" in o:
+        o["metadata"] = meta
+    return o
 
 
 def is_user(obj: Any) -> bool:
@@ -251,12 +263,11 @@ def manifests(snapshot: Snapshot, problems: list[ShapeProblem]) -> list[Manifest
                     problems.append(ShapeProblem(subject=f"{kind} ?", field="(object)", expected="object",
                                                  found=_found(o)))
                     continue
-                _check_meta(kind, o, problems)
                 if not is_user(o):
                     continue
                 if kind == "Pod" and _meta(o).get("ownerReferences"):
                     continue  # made by a ReplicaSet/DaemonSet, not applied by the user
-                o = dict(o)
+                o = with_meta(kind, o, problems)
                 o.setdefault("kind", kind)
                 entries.append(manifest_entry(o))
     entries.sort(key=lambda e: (KIND_ORDER.get(str(e.get("kind")), 9), str(e.get("namespace")), str(e.get("name"))))
@@ -274,12 +285,12 @@ def manifests(snapshot: Snapshot, problems: list[ShapeProblem]) -> list[Manifest
         if source == "cleaned" and cl.source == "import":
             source = "file"  # a manifest file the user imported: as written
         ns = e.get("namespace")
-        mine: list[ShapeProblem] = []
+        entry_problems: list[ShapeProblem] = []
         subject = f"{kind} {ns + '/' if isinstance(ns, str) and ns else ''}{e.get('name')}"
-        fields = manifest_fields(kind, m, Reader(subject, mine))
-        problems.extend(mine)
+        fields = manifest_fields(kind, m, Reader(subject, entry_problems))
+        problems.extend(entry_problems)
         out.append(ManifestView(kind=kind, namespace=str(ns) if ns is not None else None, name=str(e.get("name")),
-                                source=source, manifest=m, fields=fields, problems=mine))
+                                source=source, manifest=m, fields=fields, problems=entry_problems))
     return out
 
 
@@ -363,10 +374,10 @@ def volumes(snapshot: Snapshot, problems: list[ShapeProblem]) -> Optional[list[V
             if vt in ("projected", "secret", "configMap", "downwardAPI") and vname.startswith("kube-api-access"):
                 continue
             mounts = []
-            for ci, c in enumerate(containers):
-                for vm in r.objs(c, "volumeMounts", f"{prefix}.containers[{ci}].volumeMounts"):
+            for ci, cspec in enumerate(containers):
+                for vm in r.objs(cspec, "volumeMounts", f"{prefix}.containers[{ci}].volumeMounts"):
                     if vm.get("name") == v.get("name"):
-                        mounts.append(f"{c.get('name')}:{vm.get('mountPath')}" + (" (ro)" if vm.get("readOnly") else ""))
+                        mounts.append(f"{cspec.get('name')}:{vm.get('mountPath')}" + (" (ro)" if vm.get("readOnly") else ""))
             src = r.obj(v, vt, f"{prefix}.volumes[{i}].{vt}") if vt != "other" else {}
             access = ""
             if vt == "persistentVolumeClaim":
@@ -447,7 +458,7 @@ def hpas(snapshot: Snapshot, problems: list[ShapeProblem]) -> Optional[list[HpaV
             current_replicas=r.int_(st, "currentReplicas", "status.currentReplicas"),
             desired_replicas=r.int_(st, "desiredReplicas", "status.desiredReplicas"),
             current_metrics=[_metric_desc(m) for m in r.objs(st, "currentMetrics", "status.currentMetrics")],
-            conditions=conds, manifest=applied_manifest(h)))
+            conditions=conds, manifest=applied_manifest(with_meta("HorizontalPodAutoscaler", h, problems))))
     return out
 
 

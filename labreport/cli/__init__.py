@@ -1,113 +1,93 @@
-"""The labreport command: a thin entry point (parse arguments, call the program, map
-exceptions to exit codes). Each subcommand lives in its own module here and exposes a
-click command named ``command``; they are listed in COMMANDS and imported lazily, so a
-broken optional dependency of one command never breaks the others.
+"""The labreport command: a thin entry point. ``main`` answers ``labreport --help`` and
+``labreport --version`` from the text click prints for them (``HELP``, checked against
+click by tests/test_startup.py) without importing click or any subcommand; everything
+else goes to the click group in :mod:`labreport.cli.app`. Each subcommand lives in its
+own module here and exposes a click command named ``command``; they are listed in
+COMMANDS and imported only when run.
 """
 
 from __future__ import annotations
 
-import importlib
 import sys
-import traceback
-from typing import Optional, Sequence
-
-import click
+from typing import Any, Optional, Sequence
 
 from labreport import __version__
-from labreport.errors import LabreportError
-from labreport.status import ExitStatus
+from labreport.cli.commands import COMMANDS
 
-# command name -> module (each has `command`, a click.Command)
-COMMANDS: dict[str, str] = {
-    "collect": "labreport.cli.collect",
-    "import": "labreport.cli.import_cmd",
-    "analyze": "labreport.cli.analyze",
-    "render": "labreport.cli.render",
-    "demo": "labreport.cli.demo",
-    "diff": "labreport.cli.diff",
-    "doctor": "labreport.cli.doctor",
-    "schema": "labreport.cli.schema",
-    "trace": "labreport.cli.trace",
-    "completion": "labreport.cli.completion",
-}
+VERSION_TEXT = f"labreport, version {__version__}\n"
+
+# What click prints for `labreport --help` at its default width (78 columns: the terminal
+# is at least 80 wide, or not a terminal). tests/test_startup.py compares it with click's.
+HELP = """Usage: labreport [OPTIONS] COMMAND [ARGS]...
+
+  Inspect a Kubernetes cluster node by node and write the kubeadm lab report.
+
+  Start here:   labreport demo                      (a report from a bundled sample)
+  One node:     sudo labreport collect --local --out snap
+  A cluster:    labreport collect --nodes master,worker --out snap
+  The report:   labreport render snap --format html --lang en
+
+Options:
+  --version    Show the version and exit.
+  --traceback  Show the Python traceback on errors.
+  -h, --help   Show this message and exit.
+
+Commands:
+  collect     Collect a snapshot from this node, from several nodes over...
+  import      Build a snapshot from pasted command outputs (a lab...
+  grade       Import and render a whole class's lab reports (.md, .txt,...
+  analyze     Analyze a snapshot (a directory, its snapshot.json, or -...
+  render      Write the lab report for SNAPSHOT (a snapshot directory,...
+  demo        Render a report from a bundled sample (no cluster needed).
+  diff        Show what was added and removed between two snapshots, node...
+  doctor      Show what can be collected on this node, what is missing,...
+  schema      Print the JSON Schema of snapshot.json.
+  trace       Trace a packet through the datapath model of the snapshot's...
+  completion  Print the shell completion script for SHELL (bash, zsh or...
+"""
 
 
-class LazyGroup(click.Group):
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return list(COMMANDS)
+def _fast(args: list[str]) -> Optional[str]:
+    """The text for ``--help`` / ``--version`` alone, when click would print exactly it."""
+    if args == ["--version"]:
+        return VERSION_TEXT
+    if args in (["--help"], ["-h"]):
+        import shutil
 
-    def get_command(self, ctx: click.Context, cmd_name: str) -> Optional[click.Command]:
-        path = COMMANDS.get(cmd_name)
-        if path is None:
-            return None
-        command: click.Command = importlib.import_module(path).command  # every command is part of labreport
-        return command
-
-
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="labreport")
-@click.option("--traceback", "show_traceback", is_flag=True, help="Show the Python traceback on errors.")
-@click.pass_context
-def cli(ctx: click.Context, show_traceback: bool) -> None:
-    """Inspect a Kubernetes cluster node by node and write the kubeadm lab report.
-
-    \b
-    Start here:   labreport demo                      (a report from a bundled sample)
-    One node:     sudo labreport collect --local --out snap
-    A cluster:    labreport collect --nodes master,worker --out snap
-    The report:   labreport render snap --format html --lang en
-    """
-    ctx.ensure_object(dict)
-    ctx.obj["traceback"] = show_traceback
+        if shutil.get_terminal_size().columns >= 80:  # click wraps to min(columns, 80) - 2
+            return HELP
+    return None
 
 
 def main(argv: Optional[Sequence[str]] = None, prog_name: str = "labreport") -> int:
     """Run the CLI; returns the exit status (tests call main([...]) directly)."""
     args = list(sys.argv[1:] if argv is None else argv)
-    show_tb = "--traceback" in args
-    if argv is None and _completing():
-        cli.main(args=args, prog_name=prog_name)  # click's shell completion answers and exits
-    try:
-        rv = cli.main(args=args, prog_name=prog_name, standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        return int(exc.exit_code or 0)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        return int(ExitStatus.ERROR)
-    except click.ClickException as exc:
-        exc.show()
-        return int(ExitStatus.USAGE)
-    except LabreportError as exc:
-        if show_tb:
-            traceback.print_exc()
-        click.echo(f"labreport: error: {exc}", err=True)
-        return int(getattr(exc, "exit_code", ExitStatus.ERROR))
-    except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        return 130
-    except BrokenPipeError:
+    text = _fast(args) if prog_name == "labreport" else None
+    if text is not None:
+        try:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            pass
         return 0
-    except Exception as exc:  # a bug: say so briefly, details on request
-        if show_tb:
-            traceback.print_exc()
-        else:
-            click.echo(
-                f"labreport: internal error: {type(exc).__name__}: {exc}\n"
-                "(this is a bug; run again with --traceback and report it)",
-                err=True,
-            )
-        return int(ExitStatus.INTERNAL)
-    return int(rv or 0)
+    from labreport.cli.app import main as click_main
 
-
-def _completing() -> bool:
-    import os
-
-    return any(k.endswith("_COMPLETE") and k.startswith(("_LABREPORT", "_KUBECTL_LABREPORT")) for k in os.environ)
+    return click_main(args, prog_name=prog_name, from_argv=argv is None)
 
 
 def run() -> None:  # console script
     sys.exit(main())
+
+
+__all__ = ["COMMANDS", "HELP", "VERSION_TEXT", "main", "run"]
+
+
+def __getattr__(name: str) -> Any:  # `from labreport.cli import cli` (the click group)
+    if name in ("cli", "LazyGroup"):
+        from labreport.cli import app
+
+        return getattr(app, name)
+    raise AttributeError(name)
 
 
 def run_kubectl() -> None:  # console script kubectl-labreport: `kubectl labreport …`

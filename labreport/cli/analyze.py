@@ -51,15 +51,24 @@ def _filter(analysis: Analysis, nodes: tuple[str, ...], service: Optional[str]) 
 @click.option("--service", default=None, help="Only this service (name, ns/name, ns/name:port, cluster IP[:port], pod IP); trace its path.")
 @click.option("--limit", default=200, show_default=True, type=click.IntRange(min=0),
               help="Text output: at most this many rows per table (0: all). --json always has everything.")
+@click.option("--no-redact", is_flag=True, help="Show passwords, tokens and keys (redacted by default).")
 def command(snapshot: str, as_json: bool, nodes: tuple[str, ...], service: Optional[str], limit: int,
-            output: Optional[str] = None) -> None:
+            output: Optional[str] = None, no_redact: bool = False) -> None:
     """Analyze a snapshot (a directory, its snapshot.json, or - for stdin): components, pods,
     veth pairs, services, checks."""
     from labreport.analysis import analyze
 
     fmt = chosen(as_json, output)
     snap = load_snapshot(snapshot)  # SnapshotError: a clear message, no traceback
+    if not no_redact:  # key flags, commands and env in the output: never a secret unless asked
+        from labreport.redact import redact_snapshot
+
+        snap, _ = redact_snapshot(snap)
     analysis = _filter(analyze(snap, service=service), nodes, service)
+    for u in analysis.unread:  # what the student can act on, also with --json
+        click.echo(f"could not read / repaired: {u.source}: {u.message}" + (f"\n  -> {u.fix}" if u.fix else ""), err=True)
+    for i in analysis.inconsistencies:
+        click.echo(f"inconsistent: {i.kind}: {i.subject}: {i.detail}", err=True)
     if fmt == "json":
         click.echo(analysis.model_dump_json(indent=1))
         return

@@ -103,6 +103,8 @@ def _on_sigterm(signum: int, frame: Any) -> None:
 @click.option("--context", "kube_context", default=None, help="kubeconfig context (as kubectl --context).")
 @click.option("--no-api", is_flag=True, help="Do not contact the Kubernetes API for the cluster's objects.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
+@click.option("--no-redact", is_flag=True, help="Keep passwords, tokens and keys in the snapshot (replaced by "
+              "<redacted:…> placeholders by default).")
 def command(local: bool, nodes: Optional[str], out: str, name: Optional[str], cri_socket: Optional[str],
             docker_host: Optional[str], ssh_user: Optional[str], ssh_config: Optional[str], sudo: bool,
             remote_command: Optional[str], timeout: float, kubeconfig: Optional[str], kube_context: Optional[str],
@@ -110,7 +112,8 @@ def command(local: bool, nodes: Optional[str], out: str, name: Optional[str], cr
             bootstrap_wheel: Optional[str] = None, all_nodes: bool = False, selector: Optional[str] = None,
             in_cluster: bool = False, force_ssh: bool = False, parallel: int = 32, deadline: Optional[float] = None,
             max_node_output: float = 64.0, namespace: str = "labreport", image: Optional[str] = None,
-            pod_start_timeout: float = 60.0, print_rbac: bool = False) -> None:
+            pod_start_timeout: float = 60.0, print_rbac: bool = False,
+            no_redact: bool = False) -> None:
     """Collect a snapshot from this node, from several nodes over SSH, or through the cluster."""
     if print_rbac:
         from labreport.transport.kube import rbac_manifest
@@ -125,7 +128,8 @@ def command(local: bool, nodes: Optional[str], out: str, name: Optional[str], cr
         raise click.UsageError("--in-cluster and --ssh exclude each other")
     via_pods = in_cluster or (from_api and not force_ssh)
     if local:
-        _collect_local(out, name, cri_socket, docker_host, timeout, kubeconfig, kube_context, no_api, quiet)
+        _collect_local(out, name, cri_socket, docker_host, timeout, kubeconfig, kube_context, no_api, quiet,
+                       no_redact)
         return
 
     api_client: Any = None
@@ -183,7 +187,7 @@ def command(local: bool, nodes: Optional[str], out: str, name: Optional[str], cr
         raise TransportError(f"--out {out}: exists and is not a directory")
     root.mkdir(parents=True, exist_ok=True)
     parts = Parts(root, [_display(n) for n in node_list], tool_version=__version__,
-                  source="pod" if via_pods else "ssh")
+                  source="pod" if via_pods else "ssh", redact=not no_redact)
     cap = int(max_node_output * 1048576)
     show = not quiet and out != "-"
     interrupted = False
@@ -224,6 +228,12 @@ def command(local: bool, nodes: Optional[str], out: str, name: Optional[str], cr
     finally:
         signal.signal(signal.SIGTERM, old_term)
         pool.shutdown(wait=False, cancel_futures=True)
+    from labreport.redact import for_storage
+    from labreport.snapshot import Redaction
+
+    snap = for_storage(snap, redact=not no_redact)  # the cluster objects; the nodes were redacted as parts
+    if snap.redaction is not None and snap.redaction.mode == "on":
+        snap.redaction = Redaction(mode="on", kinds=sorted(set(snap.redaction.kinds) | parts.redacted_kinds))
     if out == "-":
         parts.assemble(snap, out=sys.stdout)
         sys.stdout.flush()
@@ -252,7 +262,7 @@ def _display(node: str) -> str:
 
 def _collect_local(out: str, name: Optional[str], cri_socket: Optional[str], docker_host: Optional[str],
                    timeout: float, kubeconfig: Optional[str], kube_context: Optional[str], no_api: bool,
-                   quiet: bool) -> None:
+                   quiet: bool, no_redact: bool = False) -> None:
     snap = Snapshot(tool_version=__version__, created_at=_now())
     api_job: Optional[concurrent.futures.Future[ClusterObjects]] = None
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="labreport-api")
@@ -274,6 +284,9 @@ def _collect_local(out: str, name: Optional[str], cri_socket: Optional[str], doc
                 click.echo(f"API: {snap.cluster.error} (the node data is kept; --no-api skips the API)", err=True)
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
+    from labreport.redact import for_storage
+
+    snap = for_storage(snap, redact=not no_redact)  # secrets never reach a snapshot unless asked
     if out == "-":
         sys.stdout.write(dumps(snap))
         sys.stdout.write("\n")

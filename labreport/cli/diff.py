@@ -13,6 +13,7 @@ from rich.table import Table
 
 from labreport.cli.output import output_option
 from labreport.diff import KINDS, diff_snapshots, is_empty
+from labreport.render.escape import TermText, term_markup
 
 _TITLES = {
     "containers": "containers",
@@ -60,17 +61,17 @@ def render_text(diff: dict[str, Any], console: Console) -> None:
         console.print("no differences")
         return
     for name in diff["nodes_added"]:
-        console.print(f"[bold green]+ node {name}[/] (only in AFTER)")
+        console.print(f"[bold green]+ node {term_markup(name)}[/] (only in AFTER)")
     for name in diff["nodes_removed"]:
-        console.print(f"[bold red]- node {name}[/] (only in BEFORE)")
+        console.print(f"[bold red]- node {term_markup(name)}[/] (only in BEFORE)")
     for name, nd in diff["nodes"].items():
         changed = [k for k in KINDS if nd[k]["added"] or nd[k]["removed"]]
         if not changed:
-            console.print(f"[bold]node {name}[/]: no differences")
+            console.print(f"[bold]node {term_markup(name)}[/]: no differences")
             for note in nd.get("notes") or []:
-                console.print(f"  note: {note}")
+                console.print(TermText(f"  note: {note}"))
             continue
-        table = Table(title=f"node {name}", title_justify="left", show_lines=False)
+        table = Table(title=TermText(f"node {name}"), title_justify="left", show_lines=False)
         table.add_column("", width=1)
         table.add_column("kind")
         table.add_column("what")
@@ -79,10 +80,10 @@ def render_text(diff: dict[str, Any], console: Console) -> None:
             for sign, key, style in (("+", "added", "green"), ("-", "removed", "red")):
                 for item in nd[kind][key]:
                     what, detail = _describe(kind, item)
-                    table.add_row(f"[{style}]{sign}[/]", _TITLES[kind], what, detail)
+                    table.add_row(f"[{style}]{sign}[/]", _TITLES[kind], TermText(what), TermText(detail))
         console.print(table)
         for note in nd.get("notes") or []:
-            console.print(f"  note: {note}")
+            console.print(TermText(f"  note: {note}"))
 
 
 @click.command("diff")
@@ -90,7 +91,8 @@ def render_text(diff: dict[str, Any], console: Console) -> None:
 @click.argument("after", type=click.Path(exists=False))
 @click.option("--json", "as_json", is_flag=True, help="Print the diff as JSON (-o json).")
 @output_option
-def command(before: str, after: str, as_json: bool, output: Optional[str] = None) -> None:
+@click.option("--no-redact", is_flag=True, help="Show passwords, tokens and keys (redacted by default).")
+def command(before: str, after: str, as_json: bool, output: Optional[str] = None, no_redact: bool = False) -> None:
     """Show what was added and removed between two snapshots, node by node (either may be -
     for standard input)."""
     from labreport.cli.output import chosen, emit, load_snapshot
@@ -98,7 +100,13 @@ def command(before: str, after: str, as_json: bool, output: Optional[str] = None
     fmt = chosen(as_json, output)
     if before == "-" and after == "-":
         raise click.UsageError("only one of BEFORE and AFTER can be - (standard input)")
-    diff = diff_snapshots(load_snapshot(before), load_snapshot(after))
+    old, new = load_snapshot(before), load_snapshot(after)
+    if not no_redact:  # the same stable placeholders on both sides: a changed secret still shows
+        from labreport.redact import redact_snapshot
+
+        old, _ = redact_snapshot(old)
+        new, _ = redact_snapshot(new)
+    diff = diff_snapshots(old, new)
     if fmt is not None:
         emit(diff, fmt)
         return

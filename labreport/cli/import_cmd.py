@@ -34,9 +34,10 @@ NODE_FILE_OPTIONS: dict[str, str] = {
     "--iptables-save": "iptables-save",
     "--nft": "nft",
     "--ipvsadm": "ipvsadm",
+    "--cilium-service-list": "cilium",
 }
-VALUE_OPTIONS = set(NODE_FILE_OPTIONS) | {"--node", "--kubectl", "--title", "--out"}
-FLAG_OPTIONS = {"--keep-going", "--quiet", "-q"}
+VALUE_OPTIONS = set(NODE_FILE_OPTIONS) | {"--node", "--kubectl", "--title", "--out", "--report", "--max-input-size"}
+FLAG_OPTIONS = {"--keep-going", "--quiet", "-q", "--no-redact"}
 
 HELP = """Build a snapshot from pasted command outputs (a lab report's text).
 
@@ -64,6 +65,17 @@ Per node (each applies to the most recent --node; without --node, one node "node
   --pod-ip-addr NS=F         ip addr run inside a pod; NS names its namespace (e.g. the
                              host veth's `link-netns cni-…` name, or the pod's name)
   --iptables-save F, --nft F, --ipvsadm F
+  --cilium-service-list F    cilium-dbg service list or cilium-dbg bpf lb list (detected):
+                             Cilium's service table when it replaces kube-proxy
+\b
+A whole report (Markdown, text, PDF, .docx), cut into its command outputs:
+  --report F                 the report (repeatable: one student's files); the snapshot
+                             of its last state goes to DIR, the state before the step
+                             (Q5's first container lists, the rules before scaling) to
+                             DIR/before: labreport render DIR --before DIR/before
+  --node ALIAS=NAME          with --report: the report's name (or master/worker) for a
+                             node, e.g. --node master=cp1; --node NAME with files after it
+                             adds those files to that node
 \b
 Whole cluster:
   --kubectl F                kubectl get -o json|yaml, or YAML manifests (repeatable)
@@ -71,6 +83,9 @@ Whole cluster:
   --out DIR                  snapshot directory to write (required)
   --keep-going               a file that cannot be read marks its node partial (exit 10)
                              instead of stopping with an error
+  --max-input-size SIZE      refuse input files bigger than SIZE (default 64M)
+  --no-redact                keep passwords, tokens and keys in the snapshot (they are
+                             replaced by <redacted:…> placeholders by default)
   -q, --quiet                no summary
 """
 
@@ -83,6 +98,10 @@ class _Args:
         self.out: Optional[str] = None
         self.keep_going = False
         self.quiet = False
+        self.reports: list[str] = []
+        self.aliases: dict[str, str] = {}
+        self.no_redact = False
+        self.max_input_size: Optional[int] = None
 
 
 def parse_args(argv: list[str]) -> _Args:
@@ -107,8 +126,17 @@ def parse_args(argv: list[str]) -> _Args:
         if opt in FLAG_OPTIONS:
             if opt == "--keep-going":
                 a.keep_going = True
+            elif opt == "--no-redact":
+                a.no_redact = True
             else:
                 a.quiet = True
+        elif opt == "--report":
+            a.reports.append(value)
+        elif opt == "--node" and "=" in value:
+            alias, _, name = value.partition("=")
+            if not alias.strip() or not name.strip():
+                raise click.UsageError("--node ALIAS=NAME needs both (e.g. --node master=k8s-master)")
+            a.aliases[alias.strip()] = name.strip()
         elif opt == "--node":
             if not value.strip():
                 raise click.UsageError("--node needs a name")
@@ -121,6 +149,13 @@ def parse_args(argv: list[str]) -> _Args:
             a.title = value
         elif opt == "--out":
             a.out = value
+        elif opt == "--max-input-size":
+            from labreport.importer import parse_size
+
+            try:
+                a.max_input_size = parse_size(value)
+            except ValueError as exc:
+                raise click.UsageError(f"--max-input-size: {exc}") from None
         elif opt in NODE_FILE_OPTIONS:
             kind = NODE_FILE_OPTIONS[opt]
             if kind == "pod-ip-addr":
@@ -139,7 +174,9 @@ def parse_args(argv: list[str]) -> _Args:
             raise click.UsageError(f"unknown option {opt!r} (see labreport import --help)")
     if not a.out:
         raise click.UsageError("--out DIR is required")
-    if not a.kubectl and not any(files for _, files in a.nodes):
+    if a.aliases and not a.reports:
+        raise click.UsageError("--node ALIAS=NAME is for --report (the names a report uses)")
+    if not a.reports and not a.kubectl and not any(files for _, files in a.nodes):
         raise click.UsageError("no files given (e.g. --ps ps.txt, --containers docker-ps.txt)")
     for name, files in a.nodes:
         if not files:
@@ -152,13 +189,44 @@ def parse_args(argv: list[str]) -> _Args:
 @click.argument("argv", nargs=-1, type=click.UNPROCESSED)
 def command(argv: tuple[str, ...]) -> None:
     args = parse_args(list(argv))
+    from pathlib import Path
+
+    from labreport import outputs
+
+    out_path = Path(args.out)
+    as_file = out_path.suffix == ".json" and not out_path.is_dir()
+    if not as_file:  # before any work: a target that cannot hold a snapshot is said at once
+        outputs.check_target(out_path, what="snapshot", ours={"snapshot.json"})
+    if args.max_input_size is not None:
+        import labreport.importer as _importer
+
+        _importer.MAX_INPUT_SIZE = args.max_input_size
+    if args.reports:
+        _import_reports(args)
+        return
     read = read_file_or_error if args.keep_going else read_file
     nodes = []
     for name, files in args.nodes:
         nodes.append((name, {kind: [(p, read(p)) for p in paths] for kind, paths in files.items()}))
     kubectl = [(p, read(p)) for p in args.kubectl]
     snap = import_files(nodes, kubectl=kubectl, title=args.title, keep_going=args.keep_going)
-    path = save(snap, args.out)
+    assert args.out is not None  # parse_args requires it
+    from labreport.redact import for_storage
+
+    snap = for_storage(snap, redact=not args.no_redact)
+    if as_file:
+        try:
+            path = save(snap, args.out)
+        except OSError as exc:
+            raise outputs.OutputError(f"cannot write {args.out}: {exc.strerror or exc}") from None
+    else:  # staged beside, published as a whole: a kill leaves the old snapshot or the new one
+        try:
+            stage = outputs.staging_dir(out_path)
+            save(snap, stage)
+        except OSError as exc:
+            raise outputs.OutputError(f"cannot write {args.out}: {exc.strerror or exc}") from None
+        outputs.publish(stage, out_path, ours={"snapshot.json"}, main="snapshot.json")
+        path = out_path / "snapshot.json"
     if not args.quiet:
         for node in snap.nodes:
             ns_count = len(node.netns)
@@ -179,12 +247,36 @@ def command(argv: tuple[str, ...]) -> None:
             c = snap.cluster
             counts = {f: len(getattr(c, f)) for f in ("pods", "services", "deployments", "hpas", "other")}
             click.echo("cluster objects: " + ", ".join(f"{v} {k}" for k, v in counts.items() if v), err=True)
-            cw = Counter(w["source"] for w in getattr(c, "warnings", []) or [])
+            cw = Counter(w.source for w in c.parse_warnings)
             for source, n in cw.items():
                 click.echo(f"  {n} line{'s' if n != 1 else ''} not understood in {source}", err=True)
+        if snap.redaction is not None and snap.redaction.mode == "off":
+            click.echo("redaction is OFF (--no-redact): secrets are kept in the snapshot", err=True)
+        elif snap.redaction is not None and snap.redaction.kinds:
+            click.echo("redacted: " + ", ".join(snap.redaction.kinds), err=True)
         click.echo(f"snapshot written: {path}", err=True)
     if any(n.status != "ok" for n in snap.nodes) or (snap.cluster is not None and snap.cluster.error):
         raise click.exceptions.Exit(int(ExitStatus.PARTIAL))
+
+
+def _import_reports(args: _Args) -> None:
+    from labreport.reportimport import import_reports
+    from labreport.reportimport.cli_text import echo_report_import
+
+    read = read_file_or_error if args.keep_going else read_file
+    nodes = [(name, {kind: [(p, read(p)) for p in paths] for kind, paths in files.items()})
+             for name, files in args.nodes]
+    kubectl = [(p, read(p)) for p in args.kubectl]
+    result = import_reports(args.reports, aliases=args.aliases, title=args.title, nodes=nodes, kubectl=kubectl)
+    assert args.out is not None  # parse_args requires it
+    path = save(result.after, args.out)
+    before_path = None
+    if result.before is not None:
+        import os
+
+        before_path = save(result.before, os.path.join(args.out, "before"))
+    if not args.quiet:
+        echo_report_import(result, path, before_path)
 
 
 __all__ = ["command", "parse_args", "ImportFileError", "LabreportError"]

@@ -13,7 +13,9 @@ from labreport.render.report import FORMATS, render_report
 
 
 def echo_result(result, quiet: bool) -> None:  # type: ignore[no-untyped-def]
-    if quiet:
+    if quiet:  # only the report's path, as --quiet's help says
+        if result.main is not None:
+            click.echo(str(result.main))
         return
     if result.diagram_error:
         click.echo(f"diagram: {result.diagram_error}", err=True)

@@ -188,12 +188,95 @@ def label_pod_fields(labels: dict[str, str]) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- JSON
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"number {text[:40]} is out of range")
+    return value
+
+
 def load_json(text: str) -> Any:
-    """json.loads that reports failure as ValueError only (also for absurd nesting)."""
+    """json.loads that reports failure as ValueError only (also for absurd nesting), and
+    refuses what no command prints: NaN, Infinity, numbers beyond a float (1e999)."""
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
+
+
+# ----------------------------------------------------------------------------- YAML
+
+# A YAML alias is a reference: ``&a [x]`` once and ``*a`` nine times at nine levels is
+# 9^9 values once expanded (the "billion laughs"), from a few hundred bytes. PyYAML shares
+# the objects, so loading is cheap, but everything after it (JSON, redaction, rendering)
+# expands them. Kubernetes manifests hardly use aliases: a document may expand to at most
+# this many values beyond what it spells out.
+YAML_MAX_EXPANSION = 100_000
+
+
+def yaml_load_all(text: str) -> Iterator[Any]:
+    """yaml.safe_load_all, refusing documents whose aliases expand beyond a small bound
+    (and recursive aliases). Raises yaml.YAMLError (a ComposerError naming the problem)."""
+    import yaml
+    from yaml.composer import ComposerError
+    from yaml.nodes import MappingNode, Node, SequenceNode
+
+    def expanded(root: Node) -> int:
+        sizes: dict[int, int] = {}
+        unique = 0
+        # iterative post-order walk; ids of nodes in progress detect recursive aliases
+        stack: list[tuple[Node, bool]] = [(root, False)]
+        in_progress: set[int] = set()
+        while stack:
+            node, done = stack.pop()
+            key = id(node)
+            if done:
+                in_progress.discard(key)
+                if isinstance(node, SequenceNode):
+                    children: list[Node] = list(node.value)
+                elif isinstance(node, MappingNode):
+                    children = [x for pair in node.value for x in pair]
+                else:
+                    children = []
+                total = 1
+                for c in children:
+                    total += sizes[id(c)]
+                    if total > YAML_MAX_EXPANSION * 100:
+                        break
+                sizes[key] = total
+                continue
+            if key in sizes:
+                continue
+            if key in in_progress:
+                raise ComposerError(None, None, "a recursive YAML alias (a value that contains itself)",
+                                    node.start_mark)
+            in_progress.add(key)
+            unique += 1
+            stack.append((node, True))
+            if isinstance(node, SequenceNode):
+                stack.extend((c, False) for c in node.value if id(c) not in sizes)
+            elif isinstance(node, MappingNode):
+                stack.extend((c, False) for pair in node.value for c in pair if id(c) not in sizes)
+        total = sizes[id(root)]
+        if total - unique > YAML_MAX_EXPANSION:
+            raise ComposerError(None, None, f"YAML aliases expand this document to more than "
+                                f"{unique + YAML_MAX_EXPANSION} values (an alias bomb?); refused", root.start_mark)
+        return total
+
+    loader = yaml.SafeLoader(text)
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            if node is None:
+                continue
+            expanded(node)
+            yield loader.construct_document(node)
+    finally:
+        loader.dispose()
 
 
 def ns_to_iso(value: Any) -> Optional[str]:
@@ -210,6 +293,16 @@ def ns_to_iso(value: Any) -> Optional[str]:
     except (OverflowError, OSError, ValueError):
         return None
     return ts.strftime("%Y-%m-%dT%H:%M:%S") + f".{frac:09d}Z"
+
+
+def as_dict(value: Any) -> dict[str, Any]:
+    """A JSON object, or {} for anything else (a field of the wrong type reads as absent)."""
+    return value if isinstance(value, dict) else {}
+
+
+def as_list(value: Any) -> list[Any]:
+    """A JSON array, or [] for anything else."""
+    return value if isinstance(value, list) else []
 
 
 def as_str_dict(value: Any) -> dict[str, str]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Callable, Generic, TypeVar
+from typing import Callable, Generic, Optional, TypeVar
 
 from labreport.errors import ParseError
 from labreport.snapshot import ParseWarning
@@ -40,6 +40,9 @@ class ParseResult(Generic[T]):
     warnings: list[ParseWarning] = field(default_factory=list)
     parser: str = ""
     source: str = "<input>"
+    # the output was cut (no COMMIT after a table, a last line cut mid-way): what is here is
+    # kept, the rest is missing; the reason, said to the user and marking the node partial
+    truncated: Optional[str] = None
 
     def warn(self, line_no: int, line: str, message: str) -> None:
         self.warnings.append(

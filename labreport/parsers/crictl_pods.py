@@ -38,6 +38,7 @@ from typing import Any, Optional
 
 from labreport.errors import ParseError
 from labreport.parsers._common import (
+    as_dict,
     as_str_dict,
     crictl_table_rows,
     label_pod_fields,
@@ -120,7 +121,7 @@ def _parse_json(data: Any, result: ParseResult[list[Container]]) -> None:
         if not isinstance(item, dict) or not item.get("id"):
             result.warn(1, str(item)[:200], f"items[{i}] has no id")
             continue
-        meta = item.get("metadata") if isinstance(item.get("metadata"), dict) else {}
+        meta = as_dict(item.get("metadata"))
         raw = {
             "id": item["id"],
             "pod_name": meta.get("name"),

@@ -48,6 +48,7 @@ import yaml
 
 from labreport.errors import ParseError
 from labreport.parsers._common import (
+    as_dict,
     as_str_dict,
     crictl_table_rows,
     label_pod_fields,
@@ -131,7 +132,7 @@ def _parse_json(data: Any, result: ParseResult[list[Container]]) -> None:
         if not isinstance(item, dict) or not item.get("id"):
             result.warn(1, str(item)[:200], f"containers[{i}] has no id")
             continue
-        meta = item.get("metadata") if isinstance(item.get("metadata"), dict) else {}
+        meta = as_dict(item.get("metadata"))
         image = item.get("image")
         raw = {
             "id": item["id"],

@@ -47,7 +47,7 @@ import re
 from typing import Any, Optional
 
 from labreport.errors import ParseError
-from labreport.parsers._common import as_str_dict, dockershim_name, is_prompt_line, label_pod_fields, load_json, to_int, without_prompts
+from labreport.parsers._common import as_dict, as_list, as_str_dict, dockershim_name, is_prompt_line, label_pod_fields, load_json, to_int, without_prompts
 from labreport.parsers.base import ParseResult, ParserInfo, check_text
 from labreport.snapshot import Container
 
@@ -80,10 +80,10 @@ INFO = ParserInfo(
 
 def _convert(obj: dict[str, Any]) -> Container:
     """The one place where inspect JSON becomes a typed Container."""
-    config = obj.get("Config") if isinstance(obj.get("Config"), dict) else {}
-    state = obj.get("State") if isinstance(obj.get("State"), dict) else {}
-    host = obj.get("HostConfig") if isinstance(obj.get("HostConfig"), dict) else {}
-    net = obj.get("NetworkSettings") if isinstance(obj.get("NetworkSettings"), dict) else {}
+    config = as_dict(obj.get("Config"))
+    state = as_dict(obj.get("State"))
+    host = as_dict(obj.get("HostConfig"))
+    net = as_dict(obj.get("NetworkSettings"))
     labels = as_str_dict(config.get("Labels"))
     name = str(obj.get("Name") or "").lstrip("/")
     cid = str(obj.get("Id") or obj.get("ID") or "")
@@ -99,7 +99,7 @@ def _convert(obj: dict[str, Any]) -> Container:
         fields["is_sandbox"] = True
         fields["sandbox_id"] = cid
     path = obj.get("Path")
-    args = obj.get("Args") if isinstance(obj.get("Args"), list) else []
+    args = as_list(obj.get("Args"))
     command = " ".join(str(x) for x in ([path] if path else []) + list(args)) or None
     pid = to_int(state.get("Pid"))
     return Container(

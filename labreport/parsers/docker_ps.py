@@ -189,6 +189,23 @@ def _parse_json_lines(text: str, result: ParseResult[list[Container]]) -> None:
             result.warn(line_no, line, f"cannot convert: {exc}")
 
 
+_TOKEN_ROW_RE = re.compile(
+    r'^\s*(?P<id>[0-9a-f]{6,64})\s+(?P<image>\S+)\s+(?P<command>"[^"]*")\s+(?P<created>.+? ago)\s+'
+    r"(?P<status>(?:Up|Exited|Created|Restarting|Paused|Dead|Removal)\b.*?)\s+"
+    r"(?:(?P<ports>\S*(?:->|/tcp|/udp|/sctp)\S*(?:,?\s+\S*(?:->|/tcp|/udp|/sctp)\S*)*)\s+)?(?P<names>\S+)\s*$")
+
+
+def _row_from_tokens(line: str) -> Optional[dict[str, str]]:
+    """A row whose column padding was lost (a PDF's text layer: one space between cells),
+    read by its shape: id, image, "command", "… ago", status, [ports], names."""
+    m = _TOKEN_ROW_RE.match(line)
+    if not m:
+        return None
+    return {"CONTAINER ID": m.group("id"), "IMAGE": m.group("image"), "COMMAND": m.group("command"),
+            "CREATED": m.group("created"), "STATUS": m.group("status"), "PORTS": m.group("ports") or "",
+            "NAMES": m.group("names")}
+
+
 def _row_from_cells(cells: list[str], names: list[str]) -> Optional[dict[str, str]]:
     if len(cells) == len(names):
         return dict(zip(names, cells))
@@ -230,6 +247,8 @@ def parse(text: str, *, source: str = "<input>") -> ParseResult[list[Container]]
         row = slice_by_columns(line, cols) if cols else None
         if row is None or not row.get("CONTAINER ID") or " " in row.get("CONTAINER ID", ""):
             row = _row_from_cells(split_cells(line), names)
+        if row is None or not re.fullmatch(r"[0-9a-f]{6,64}", row.get("CONTAINER ID", "")):
+            row = _row_from_tokens(line)
         if row is None or not re.fullmatch(r"[0-9a-f]{6,64}", row.get("CONTAINER ID", "")):
             result.warn(line_no, line, f"not a docker ps row with the header's {len(names)} columns")
             continue

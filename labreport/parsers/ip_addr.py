@@ -60,7 +60,7 @@ from typing import Any, Optional
 from labreport.errors import ParseError
 from labreport.parsers._common import is_prompt_line, load_json, to_int, without_prompts
 from labreport.parsers.base import ParseResult, ParserInfo, check_text
-from labreport.snapshot import Address, FdbEntry, Link, VxlanInfo
+from labreport.snapshot import Address, FdbEntry, Link, NetNamespace, VxlanInfo
 
 _LINK_RE = re.compile(r"^(?P<index>\d+):\s+(?P<name>[^\s:@]+)(?:@(?P<peer>[^\s:]+))?:\s+<(?P<flags>[^>]*)>(?P<rest>.*)$")
 _ADDR_RE = re.compile(r"^\s+(?P<family>inet6?)\s+(?P<addr>\S+)(?P<rest>.*)$")
@@ -421,3 +421,48 @@ def parse(text: str, *, source: str = "<input>") -> ParseResult[list[Link]]:
     if not result.value:
         raise ParseError("no network device lines (N: name: <FLAGS> …) found: not ip link/addr output", source=source)
     return result
+
+
+# --------------------------------------------------------------------------- records → text
+
+
+def render(ns: NetNamespace, raw_by_index: Optional[dict[int, dict[str, Any]]] = None) -> str:
+    """``ip addr`` text in iproute2's format from a namespace's records (the collector's
+    evidence when no real ``ip`` output was taken: ``origin="synthesized"``). ``raw_by_index``
+    adds what netlink gives beyond the records (qdisc, txqlen, link type, broadcast MAC).
+    :func:`parse` reads the text back into the same links (tests/test_parsers_render.py)."""
+    raw_by_index = raw_by_index or {}
+    nsid_names = ns.nsids
+    lines = []
+    for ln in sorted(ns.links, key=lambda x: x.ifindex):
+        raw = raw_by_index.get(ln.ifindex, {})
+        name = ln.name + (f"@if{ln.peer_ifindex}" if ln.peer_ifindex else "")
+        head = f"{ln.ifindex}: {name}: <{','.join(ln.flags)}> mtu {ln.mtu}"
+        if raw.get("qdisc"):
+            head += f" qdisc {raw['qdisc']}"
+        if ln.master:
+            head += f" master {ln.master}"
+        head += f" state {ln.state or 'UNKNOWN'} group default"
+        if raw.get("txqlen") is not None:
+            head += f" qlen {raw['txqlen']}"
+        lines.append(head)
+        ltype = "loopback" if raw.get("link_type") == 772 or (not raw and "LOOPBACK" in ln.flags) else "ether"
+        body = f"    link/{ltype} {ln.mac or '00:00:00:00:00:00'}"
+        if raw.get("brd"):
+            body += f" brd {raw['brd']}"
+        if ln.link_netnsid is not None:
+            body += f" link-netns {nsid_names[ln.link_netnsid]}" if ln.link_netnsid in nsid_names \
+                else f" link-netnsid {ln.link_netnsid}"
+        elif ln.link_netns:
+            body += f" link-netns {ln.link_netns}"
+        lines.append(body)
+        for a in ln.addresses:
+            text = f"    {a.family} {a.local}/{a.prefixlen}"
+            if a.broadcast:
+                text += f" brd {a.broadcast}"
+            text += f" scope {a.scope}"
+            if a.family == "inet":
+                text += f" {a.label or ln.name}"
+            lines.append(text)
+            lines.append("       valid_lft forever preferred_lft forever")
+    return "\n".join(lines) + ("\n" if lines else "")

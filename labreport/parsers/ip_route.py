@@ -35,7 +35,7 @@ from typing import Any, Optional
 from labreport.errors import ParseError
 from labreport.parsers._common import is_prompt_line, load_json, to_int, without_prompts
 from labreport.parsers.base import ParseResult, ParserInfo, check_text
-from labreport.snapshot import Route
+from labreport.snapshot import NetNamespace, Route
 
 _TYPES = {"unicast", "local", "broadcast", "multicast", "blackhole", "unreachable", "prohibit", "throw", "anycast", "nat"}
 _DST_RE = re.compile(r"^(default|[0-9a-fA-F.:]+(?:/\d{1,3})?)$")
@@ -43,6 +43,9 @@ _KEYS_WITH_VALUE = {"via", "dev", "table", "proto", "scope", "src", "metric", "p
                     "expires", "weight", "tos", "dsfield", "initcwnd", "initrwnd", "hoplimit", "rtt", "rttvar",
                     "nhid", "encap", "from", "cache", "error", "features", "quickack", "congctl", "fastopen_no_cookie",
                     "ttl-propagate", "window", "ssthresh", "cwnd", "reordering", "lock", "rto_min"}
+
+
+_MAC_START = re.compile(r"^[0-9a-fA-F]{2}(?::[0-9a-fA-F]{2}){5}\s")
 
 
 def _detect(text: str) -> float:
@@ -53,6 +56,8 @@ def _detect(text: str) -> float:
     lines = [ln.strip() for ln in head.splitlines()[:30] if ln.strip() and not is_prompt_line(ln)]
     if not lines:
         return 0.0
+    if sum(1 for ln in lines if _MAC_START.match(ln)) * 2 > len(lines):
+        return 0.0  # bridge fdb show: "33:33:00:00:00:01 dev cni0 self permanent"
     hits = sum(1 for ln in lines if re.match(r"^(?:(?:%s)\s+)?(?:default|[0-9a-fA-F.:]+(?:/\d+)?)\s+(?:via|dev|proto|table)\s" % "|".join(_TYPES), ln))
     if hits == 0:
         return 0.0
@@ -189,3 +194,32 @@ def parse(text: str, *, source: str = "<input>") -> ParseResult[list[Route]]:
     if not result.value:
         raise ParseError("no route lines found: not ip route output", source=source)
     return result
+
+
+# --------------------------------------------------------------------------- records → text
+
+
+def render(ns: NetNamespace) -> str:
+    """``ip route`` text (table main, IPv4) in iproute2's format from a namespace's routes;
+    :func:`parse` reads it back into the same routes."""
+    out = []
+    for r in ns.routes:
+        if r.family != "inet" or r.table not in (None, "main"):
+            continue
+        parts = [r.dst if r.type in (None, "unicast") else f"{r.type} {r.dst}"]
+        if r.gateway:
+            parts.append(f"via {r.gateway}")
+        if r.dev:
+            parts.append(f"dev {r.dev}")
+        if r.protocol and r.protocol not in ("boot", "unspec"):
+            parts.append(f"proto {r.protocol}")
+        if r.scope and r.scope != "global":
+            parts.append(f"scope {r.scope}")
+        if r.src:
+            parts.append(f"src {r.src}")
+        if r.metric is not None:
+            parts.append(f"metric {r.metric}")
+        if r.onlink:
+            parts.append("onlink")
+        out.append(" ".join(parts))
+    return "\n".join(out) + ("\n" if out else "")

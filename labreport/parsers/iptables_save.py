@@ -63,7 +63,7 @@ the rule starts. Fast: plain string splits, no regular expression per line.
 from __future__ import annotations
 
 import re
-from typing import Optional
+from typing import Any, Callable, NamedTuple, Optional, Union
 
 from labreport.errors import ParseError
 from labreport.parsers.base import ParseResult, ParserInfo, check_text, strip_prompt
@@ -174,6 +174,25 @@ def _classify(chain: str, spec: str) -> str:
     return ""
 
 
+class _LooseRule(NamedTuple):
+    """A rule pasted without a ``*table`` header: its table is decided at the end."""
+
+    chain: str
+    rule: IptRule
+
+
+class _LooseChain(NamedTuple):
+    """A chain (``:NAME POLICY``, ``-N``, ``-P``) pasted without a ``*table`` header."""
+
+    name: str
+    policy: Optional[str]
+    line_no: int
+
+
+_Loose = Union[_LooseRule, _LooseChain]
+_Tables = dict[str, dict[str, Any]]  # table name → {"name", "chains": {name → {"name", "policy", "rules"}}}
+
+
 class _Pending:
     """A rule being assembled (it may continue on the next lines)."""
 
@@ -267,18 +286,18 @@ def _parse(text: str, source: str) -> ParseResult[Iptables]:
     # tables and chains are plain dicts while reading (a chain may be declared after its
     # rules, or twice); rules are IptRule at once: measured, one small model per rule is
     # several times cheaper than validating the whole nested dict at the end
-    tables: dict[str, dict] = {}
+    tables: _Tables = {}
     result: ParseResult[Iptables] = ParseResult(value=Iptables(), parser=NAME, source=source)
 
     backend_text: list[str] = []
     family_v6 = False
     current: Optional[str] = None  # table from "*nat"
     hinted: Optional[str] = None  # table from a pasted "iptables -t nat -S" command line
-    headerless: list[tuple[str, object]] = []  # ("rule", _Pending) / ("chain", (name, policy, line_no))
+    headerless: list[_Loose] = []
     pending: Optional[_Pending] = None
     n_records = 0
 
-    def table_obj(name: str) -> dict:
+    def table_obj(name: str) -> dict[str, Any]:
         t = tables.get(name)
         if t is None:
             t = tables[name] = {"name": name, "chains": {}}
@@ -316,7 +335,7 @@ def _parse(text: str, source: str) -> ParseResult[Iptables]:
                         "comment garbled by PDF conversion ('\"ns/svc:port\" --> ip:port', quotes moved); kept verbatim")
         rule = _new_rule(spec, p.line_no, counters)
         if p.table is None:
-            headerless.append(("rule", (p.chain, rule)))
+            headerless.append(_LooseRule(p.chain, rule))
         else:
             t = tables.get(p.table)
             chains = (t if t is not None else table_obj(p.table))["chains"]
@@ -370,7 +389,7 @@ def _parse(text: str, source: str) -> ParseResult[Iptables]:
             n_records += 1
             t = table_for_new()
             if t is None:
-                headerless.append(("chain", (name, policy, line_no)))
+                headerless.append(_LooseChain(name, policy, line_no))
             else:
                 add_chain(t, name, policy)
             continue
@@ -417,7 +436,7 @@ def _parse(text: str, source: str) -> ParseResult[Iptables]:
             n_records += 1
             t = table_for_new()
             if t is None:
-                headerless.append(("chain", (name, policy, line_no)))
+                headerless.append(_LooseChain(name, policy, line_no))
             else:
                 add_chain(t, name, policy)
             continue
@@ -466,6 +485,19 @@ def _parse(text: str, source: str) -> ParseResult[Iptables]:
 
     flush()
 
+    if current is not None:
+        # "*nat" … and no COMMIT: iptables-save always ends a table with COMMIT, so the output
+        # was cut (a copy that stopped early, a pipe closed, a timeout)
+        last_no = len(lines)
+        while last_no > 1 and not lines[last_no - 1].strip():
+            last_no -= 1
+        last = lines[last_no - 1] if lines else ""
+        cut_line = bool(text) and not text.endswith("\n") and last.strip() not in ("", "COMMIT")
+        result.truncated = (f"table {current} has no COMMIT: the output was cut"
+                            + (f" (the last line, {last_no}, ends mid-way)" if cut_line else "")
+                            + "; the rules after it are missing")
+        result.warn(last_no, last, "truncated: " + result.truncated)
+
     if headerless:
         _place_headerless(headerless, hinted, tables, result, add_chain, table_obj)
 
@@ -485,26 +517,25 @@ def _parse(text: str, source: str) -> ParseResult[Iptables]:
     return result
 
 
-def _place_headerless(items, hinted, tables, result, add_chain, table_obj) -> None:
+def _place_headerless(items: list[_Loose], hinted: Optional[str], tables: _Tables, result: ParseResult[Iptables],
+                      add_chain: Callable[[str, str, Optional[str]], None],
+                      table_obj: Callable[[str], dict[str, Any]]) -> None:
     """Put rules pasted without a ``*table`` header into the table they must belong to."""
     if hinted:
-        for kind, payload in items:
-            if kind == "chain":
-                name, policy, _ = payload
-                add_chain(hinted, name, policy)
+        for item in items:
+            if isinstance(item, _LooseChain):
+                add_chain(hinted, item.name, item.policy)
             else:
-                chain, rule = payload
-                _append(table_obj(hinted), chain, rule)
+                _append(table_obj(hinted), item.chain, item.rule)
         return
     votes = {"nat": 0, "filter": 0}
-    for kind, payload in items:
-        if kind == "rule":
-            chain, rule = payload
-            cls = _classify(chain, rule.spec)
+    for item in items:
+        if isinstance(item, _LooseRule):
+            cls = _classify(item.chain, item.rule.spec)
             if cls:
                 votes[cls] += 1
         else:
-            name = payload[0]
+            name = item.name
             if name in _NAT_ONLY_CHAINS or name.startswith(_NAT_ONLY_PREFIXES):
                 votes["nat"] += 1
             elif name in _FILTER_ONLY_CHAINS:
@@ -514,19 +545,19 @@ def _place_headerless(items, hinted, tables, result, add_chain, table_obj) -> No
     elif votes["filter"] and not votes["nat"]:
         whole = "filter"
     elif not votes["nat"] and not votes["filter"]:
-        kube = any((p[0] if k == "chain" else p[0]).startswith(("KUBE-",)) for k, p in items)
+        kube = any(item[0].startswith("KUBE-") for item in items)  # the chain's name (or the rule's chain)
         whole = "nat" if kube else "filter"
     else:
         whole = None
     first_line = None
-    for kind, payload in items:
-        if kind == "chain":
-            name, policy, ln = payload
-            first_line = first_line or ln
+    for item in items:
+        if isinstance(item, _LooseChain):
+            name = item.name
+            first_line = first_line or item.line_no
             t = whole or ("nat" if name.startswith("KUBE-") or name in ("PREROUTING", "POSTROUTING") else "filter")
-            add_chain(t, name, policy)
+            add_chain(t, name, item.policy)
         else:
-            chain, rule = payload
+            chain, rule = item
             first_line = first_line or rule.line_no
             t = whole or _classify(chain, rule.spec) or ("nat" if chain.startswith("KUBE-") else "filter")
             _append(table_obj(t), chain, rule)
@@ -534,7 +565,7 @@ def _place_headerless(items, hinted, tables, result, add_chain, table_obj) -> No
     result.warn(first_line or 1, "", f"no '*table' header: table inferred from chain names and targets ({how})")
 
 
-def _append(table: dict, chain: str, rule: IptRule) -> None:
+def _append(table: dict[str, Any], chain: str, rule: IptRule) -> None:
     ch = table["chains"].get(chain)
     if ch is None:
         ch = table["chains"][chain] = {"name": chain, "policy": None, "rules": []}

@@ -5,10 +5,9 @@ Usage::
 
     from labreport.parsers import ipvsadm
     res = ipvsadm.parse(text, source="ipvsadm.txt")
-    res.value.virtual_servers[0]["real_servers"][0]["weight"]
+    res.value.virtual_servers[0].real_servers[0].weight
 
-Each virtual server (``IpvsVirtualServer``, stored as a dict in
-``Ipvs.virtual_servers``) has ``protocol`` (TCP/UDP/SCTP/FWM), ``address`` and ``port``
+Each virtual server (``labreport.snapshot.IpvsVirtualServer``, in ``Ipvs.virtual_servers``) has ``protocol`` (TCP/UDP/SCTP/FWM), ``address`` and ``port``
 (``fwmark`` for FWM), ``scheduler``, ``persistent`` (seconds, from ``persistent N``),
 ``flags``, ``stats`` (the numeric columns of --stats/--rate, keyed by the header's column
 names), and ``real_servers`` (``IpvsRealServer``: address, port, forward method, weight,
@@ -33,11 +32,10 @@ from __future__ import annotations
 import re
 from typing import Optional, Union
 
-from pydantic import Field
 
 from labreport.errors import ParseError
 from labreport.parsers.base import ParseResult, ParserInfo, check_text, strip_prompt
-from labreport.snapshot import Ipvs, Record
+from labreport.snapshot import Ipvs, IpvsRealServer, IpvsVirtualServer
 
 PROTOCOLS = ("TCP", "UDP", "SCTP", "FWM")
 _VS_RE = re.compile(r"^(TCP|UDP|SCTP|FWM)\s+(\S+)(?:\s+(.*))?$")
@@ -46,43 +44,6 @@ _HEADER_RE = re.compile(r"^Prot\s+LocalAddress:Port\s+(.*)$")
 _RS_HEADER_RE = re.compile(r"^->\s+RemoteAddress:Port\b(.*)$")
 _FORWARD = {"Masq", "Local", "Route", "Tunnel", "FullNat"}
 _SUFFIX = {"K": 1000, "M": 1000**2, "G": 1000**3, "T": 1000**4}
-
-
-class IpvsRealServer(Record):
-    address: str
-    port: Optional[int] = None
-    port_text: Optional[str] = None  # the port as printed when it is a name ("http")
-    forward: Optional[str] = None  # Masq | Local | Route | Tunnel
-    weight: Optional[int] = None
-    active_conn: Optional[int] = None
-    inact_conn: Optional[int] = None
-    persist_conn: Optional[int] = None
-    stats: dict[str, int] = Field(default_factory=dict)
-    text: str = ""
-    line_no: Optional[int] = None
-
-
-class IpvsVirtualServer(Record):
-    protocol: str  # TCP | UDP | SCTP | FWM
-    address: str  # IP (IPv6 without brackets), host name as printed, or the fwmark for FWM
-    port: Optional[int] = None
-    port_text: Optional[str] = None
-    fwmark: Optional[int] = None
-    scheduler: Optional[str] = None
-    persistent: Optional[int] = None  # seconds
-    netmask: Optional[str] = None
-    flags: list[str] = Field(default_factory=list)
-    stats: dict[str, int] = Field(default_factory=dict)
-    real_servers: list[IpvsRealServer] = Field(default_factory=list)
-    text: str = ""
-    line_no: Optional[int] = None
-
-    @property
-    def endpoint(self) -> str:
-        if self.protocol == "FWM":
-            return f"FWM {self.address}"
-        host = f"[{self.address}]" if ":" in self.address else self.address
-        return f"{host}:{self.port if self.port is not None else (self.port_text or '')}"
 
 
 def split_hostport(text: str) -> tuple[str, Optional[int], Optional[str]]:
@@ -259,21 +220,15 @@ def parse(text: Union[str, bytes], *, source: str = "<input>") -> ParseResult[Ip
     vss = p.run()
     if not vss and not p.seen_header:
         raise ParseError("not ipvsadm output: no virtual server line and no ipvsadm header", source=source)
-    res.value.virtual_servers = [vs.model_dump(mode="json") for vs in vss]
-    res.value.listing = p.mode  # extra field: list | stats | rate | persistent
+    res.value.virtual_servers = vss
+    res.value.listing = p.mode
     return res
 
 
 def virtual_servers_of(ipvs: Optional[Ipvs]) -> list[IpvsVirtualServer]:
     if ipvs is None:
         return []
-    out = []
-    for vs in ipvs.virtual_servers:
-        try:
-            out.append(vs if isinstance(vs, IpvsVirtualServer) else IpvsVirtualServer.model_validate(vs))
-        except Exception:
-            continue
-    return out
+    return list(ipvs.virtual_servers)
 
 
 __all__ = ["INFO", "parse", "IpvsVirtualServer", "IpvsRealServer", "virtual_servers_of", "split_hostport"]

@@ -38,7 +38,7 @@ from typing import Any
 import yaml
 
 from labreport.errors import ParseError
-from labreport.parsers._common import is_prompt_line, load_json
+from labreport.parsers._common import is_prompt_line, load_json, yaml_load_all
 from labreport.parsers.base import ParseResult, ParserInfo, check_text
 
 
@@ -114,7 +114,7 @@ def parse(text: str, *, source: str = "<input>") -> ParseResult[list[dict[str, A
             return result
     n = 0
     try:
-        for n, doc in enumerate(yaml.safe_load_all(body)):
+        for n, doc in enumerate(yaml_load_all(body)):
             _add(doc, n, 1, result)
     except (yaml.YAMLError, RecursionError, ValueError, TypeError) as exc:
         mark = getattr(exc, "problem_mark", None)

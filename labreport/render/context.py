@@ -17,13 +17,12 @@ from typing import Any, Optional
 
 import yaml
 
+from labreport.analysis.namespaces import SYSTEM_NAMESPACES
 from labreport.analysis.model import (Analysis, ApiNode, ClusterOverview, DeviceRow, HpaView, ManifestView,
                                       NodeAnalysis, RouteRow, ServiceRecord, ShapeProblem, TrafficPath, VolumeUse)
 from labreport.diff import ContainerChanges, DiffNote, NewContainer
 from labreport.snapshot import Evidence, NodeSnapshot, Snapshot
 
-SYSTEM_NAMESPACES = {"kube-system", "kube-flannel", "kube-public", "kube-node-lease", "calico-system",
-                     "tigera-operator", "calico-apiserver"}
 APPENDIX_MAX_LINES = 20000  # one evidence block in the appendix; the rest stays in snapshot.json
 EXCERPT_MAX_LINES = 60
 
@@ -175,19 +174,6 @@ def node_view(node: NodeSnapshot, na: NodeAnalysis) -> NodeView:
 # --------------------------------------------------------------------------- services
 
 
-def fmt_prob(p: Optional[float]) -> str:
-    if p is None:
-        return "—"
-    s = f"{p:.4f}".rstrip("0").rstrip(".")
-    return s or "0"
-
-
-def fmt_share(p: Optional[float]) -> str:
-    if p is None:
-        return "?"
-    return f"{p * 100:.1f} %"
-
-
 def service_evidence(rec: ServiceRecord) -> str:
     return "\n".join(rec.evidence)
 
@@ -216,19 +202,21 @@ class ReportContext:
     api_nodes: list[ApiNode]
     overview: ClusterOverview
     problems: list[ShapeProblem]
+    omitted: list[str] = field(default_factory=list)  # nodes only in the overview (a large cluster)
     diagram: dict[str, Any] = field(default_factory=dict)
 
     @property
     def large(self) -> bool:
         """Beyond a handful of nodes the report draws one diagram per node."""
-        return len(self.nodes) > PER_NODE_DIAGRAMS_ABOVE
+        return len(self.nodes) + len(self.omitted) > PER_NODE_DIAGRAMS_ABOVE
 
 
 PER_NODE_DIAGRAMS_ABOVE = 4
 
 
 def build_context(snapshot: Snapshot, analysis: Analysis, *, path: Optional[TrafficPath] = None,
-                  changes: Optional[ContainerChanges] = None, redacted: Optional[list[str]] = None) -> ReportContext:
+                  changes: Optional[ContainerChanges] = None, redacted: Optional[list[str]] = None,
+                  omitted: Optional[list[str]] = None) -> ReportContext:
     by_name = {na.node: na for na in analysis.nodes}
     nodes = []
     for node in snapshot.nodes:
@@ -241,7 +229,8 @@ def build_context(snapshot: Snapshot, analysis: Analysis, *, path: Optional[Traf
         new_containers=changes.new if changes is not None else None,
         diff_notes=changes.notes if changes is not None else [],
         unlisted_sandboxes=[c for c in changes.new if c.inferred] if changes is not None else [],
-        redacted=redacted, cidrs=w.cidrs, api_nodes=w.api_nodes, overview=analysis.overview, problems=w.problems)
+        redacted=redacted, cidrs=w.cidrs, api_nodes=w.api_nodes, overview=analysis.overview, problems=w.problems,
+        omitted=list(omitted or []))
 
 
 def is_ip(s: str) -> bool:

@@ -15,12 +15,15 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import tempfile
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 import graphviz
 
 from labreport.analysis.components import container_short_name
+from labreport.analysis.namespaces import SYSTEM_NAMESPACES
 from labreport.analysis.model import Analysis, NodeAnalysis, Pod, TrafficPath, VethPair
 from labreport.render import escape as _esc
 from labreport.snapshot import Snapshot
@@ -30,7 +33,6 @@ SHOW_PODS = 18  # how many to draw then
 ROW = 6  # pods per row: more are stacked below, so a big node stays about as wide as 6 pods
 FONT = "Noto Sans CJK SC,WenQuanYi Micro Hei,PingFang SC,Microsoft YaHei,Source Han Sans SC,DejaVu Sans,sans-serif"
 PATH_COLOR = "#d62728"
-SYSTEM_NS = ("kube-system", "kube-flannel", "calico-system", "tigera-operator")
 
 Translate = Callable[..., str]
 
@@ -97,8 +99,10 @@ class _TextGraph(graphviz.Graph):
 
 
 class _Builder:
-    def __init__(self, snapshot: Snapshot, analysis: Analysis, path: Optional[TrafficPath], t: Translate) -> None:
+    def __init__(self, snapshot: Snapshot, analysis: Analysis, path: Optional[TrafficPath], t: Translate,
+                 only: Optional[set[str]] = None) -> None:
         self.s, self.a, self.path, self.t = snapshot, analysis, path, t
+        self.drawn = [na for na in analysis.nodes if only is None or na.node in only]
         self.g = _TextGraph("topology", engine="dot")
         self.g.attr(rankdir="TB", newrank="true", compound="true", fontname=FONT, fontsize="12", nodesep="0.3",
                     ranksep="0.45", bgcolor="white", pad="0.2")
@@ -127,8 +131,8 @@ class _Builder:
             up = na.uplink
             up_id = _id(n, "uplink")
             if up:
-                addr = ", ".join(_v4(up.get("addresses") or [])) or "?"
-                self._node(c, up_id, f"{up.get('name')}\n{addr}", fillcolor="#dbe9f6", key=(n, up.get("name", "")))
+                addr = ", ".join(_v4(up.addresses)) or "?"
+                self._node(c, up_id, f"{up.name}\n{addr}", fillcolor="#dbe9f6", key=(n, up.name))
                 self.elements[(n, "uplink")] = up_id
             else:
                 self._node(c, up_id, f"{t('diagram.uplink_unknown')}", fillcolor="#eeeeee", style="rounded,dashed,filled")
@@ -137,15 +141,15 @@ class _Builder:
             prev = up_id
             overlay_ids: list[str] = []
             for o in na.overlays:
-                name = o.get("name", "?")
-                if name.endswith("*") or name in ("cilium_net", "datapath") or o.get("type") == "kube-proxy-ipvs":
+                name = o.name
+                if name.endswith("*") or name in ("cilium_net", "datapath") or o.type == "kube-proxy-ipvs":
                     continue
-                if name in na.bridges and o.get("type") == "weave":
+                if name in na.bridges and o.type == "weave":
                     continue  # weave's bridge: drawn as the bridge
                 oid = _id(n, "dev", name)
-                kind = o.get("kind") or o.get("type") or ""
-                extra = f" VNI {o['vni']}" if o.get("vni") is not None else ""
-                addr = ", ".join(_v4(o.get("addresses") or []))
+                kind = o.kind or o.type or ""
+                extra = f" VNI {o.vni}" if o.vni is not None else ""
+                addr = ", ".join(_v4(o.addresses))
                 self._node(c, oid, f"{name}\n{kind}{extra}" + (f"\n{addr}" if addr else ""), fillcolor="#fdebd0",
                            key=(n, name))
                 self._edge(prev, oid, style="dashed", label=t("diagram.underlay") if prev == up_id else "")
@@ -160,7 +164,7 @@ class _Builder:
                 addr = ""
                 if b in links:
                     addr = ", ".join(f"{a.local}/{a.prefixlen}" for a in links[b].addresses if a.family == "inet")
-                is_weave = any(o.get("name") == b and o.get("type") == "weave" for o in na.overlays)
+                is_weave = any(o.name == b and o.type == "weave" for o in na.overlays)
                 kind = "weave bridge" if is_weave else t("diagram.bridge")
                 self._node(c, bid, f"{b}\n{kind}" + (f"\n{addr}" if addr else ""), fillcolor="#d5f5e3", key=(n, b))
                 bridge_ids[b] = bid
@@ -208,7 +212,7 @@ class _Builder:
         def prio(item: tuple[VethPair, Optional[Pod]]) -> tuple[int, str]:
             vp, pod = item
             hit = target_ip is not None and any(a.split("/")[0] == target_ip for a in vp.pod_ips)
-            system = pod is not None and (pod.namespace in SYSTEM_NS)
+            system = pod is not None and (pod.namespace in SYSTEM_NAMESPACES)
             return (0 if hit else (2 if system else 1), vp.host_ifname)
         wired.sort(key=prio)
         total = len(wired)
@@ -350,10 +354,10 @@ class _Builder:
             pending = []
 
     def build(self) -> Diagram:
-        for na in self.a.nodes:
+        for na in self.drawn:
             self.node_cluster(na)
         # the node network between the uplinks
-        ups = [self.elements.get((na.node, "uplink")) for na in self.a.nodes]
+        ups = [self.elements.get((na.node, "uplink")) for na in self.drawn]
         ups = [u for u in ups if u]
         if len(ups) >= 2:
             net = "node_network"
@@ -390,36 +394,70 @@ def _mm(s: str) -> str:
     return _esc.mermaid_text(s)
 
 
-def build(snapshot: Snapshot, analysis: Analysis, path: Optional[TrafficPath], t: Translate) -> Diagram:
-    return _Builder(snapshot, analysis, path, t).build()
+def build(snapshot: Snapshot, analysis: Analysis, path: Optional[TrafficPath], t: Translate,
+          only: Optional[set[str]] = None) -> Diagram:
+    """The topology of the nodes in ``only`` (default: every node of the analysis)."""
+    return _Builder(snapshot, analysis, path, t, only).build()
 
 
 def dot_available() -> Optional[str]:
     return shutil.which("dot")
 
 
-def render(d: Diagram, *, timeout: float = 60.0) -> DiagramResult:
-    """SVG and PNG from the DOT source with Graphviz's ``dot``."""
+PNG_DPI = "110"
+
+
+def _svg_at_72dpi(svg: str) -> str:
+    """The SVG of a ``-Gdpi`` run as a plain run draws it (Graphviz scales the drawing by
+    dpi/72 inside an unchanged viewBox): the size in points of the viewBox, scale 1."""
+    m = re.search(r'<svg width="[^"]*" height="[^"]*"\s+viewBox="([\d.]+) ([\d.]+) ([\d.]+) ([\d.]+)"', svg)
+    if not m:
+        return svg
+    w, h = float(m.group(3)), float(m.group(4))
+    head = f'<svg width="{round(w)}pt" height="{round(h)}pt"  viewBox="{m.group(1)} {m.group(2)} {m.group(3)} {m.group(4)}"'
+    svg = svg[:m.start()] + head + svg[m.end():]
+    return re.sub(r'(<g id="graph0" class="graph" transform=")scale\([\d.]+ [\d.]+\)', r"\1scale(1 1)", svg, count=1)
+
+
+def render_many(diagrams: list[Diagram], *, timeout: float = 120.0) -> list[DiagramResult]:
+    """SVG and PNG of every diagram from ONE ``dot`` run (each graph laid out once, both
+    formats written from that layout)."""
     dot = dot_available()
     if dot is None:
-        return DiagramResult(error="Graphviz's `dot` is not installed (Debian/Ubuntu: apt-get install graphviz)")
-    out = DiagramResult()
-    try:
-        svg = subprocess.run([dot, "-Tsvg"], input=d.dot.encode("utf-8"), capture_output=True, timeout=timeout)
-        if svg.returncode != 0:
-            return DiagramResult(error=f"dot failed: {svg.stderr.decode('utf-8', 'replace').strip()[:500]}")
-        out.svg = svg.stdout.decode("utf-8")
-        png = subprocess.run([dot, "-Tpng", "-Gdpi=110"], input=d.dot.encode("utf-8"), capture_output=True,
-                             timeout=timeout)
-        if png.returncode == 0:
-            out.png = png.stdout
-        else:
-            out.error = f"dot -Tpng failed: {png.stderr.decode('utf-8', 'replace').strip()[:300]}"
-    except subprocess.TimeoutExpired:
-        return DiagramResult(error=f"dot took longer than {timeout:.0f} s")
-    except OSError as exc:
-        return DiagramResult(error=f"cannot run dot: {exc}")
-    return out
+        err = "Graphviz's `dot` is not installed (Debian/Ubuntu: apt-get install graphviz)"
+        return [DiagramResult(error=err) for _ in diagrams]
+    with tempfile.TemporaryDirectory(prefix="labreport-dot-") as tmp:
+        files = []
+        for i, d in enumerate(diagrams):
+            f = Path(tmp) / f"g{i}.dot"
+            f.write_text(d.dot, "utf-8")
+            files.append(f)
+        try:
+            proc = subprocess.run([dot, f"-Gdpi={PNG_DPI}", "-Tsvg", "-Tpng", "-O", *map(str, files)],
+                                  capture_output=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return [DiagramResult(error=f"dot took longer than {timeout:.0f} s") for _ in diagrams]
+        except OSError as exc:
+            return [DiagramResult(error=f"cannot run dot: {exc}") for _ in diagrams]
+        out = []
+        why = proc.stderr.decode("utf-8", "replace").strip()[:500]
+        for f in files:
+            svg_f, png_f = f.with_name(f.name + ".svg"), f.with_name(f.name + ".png")
+            if proc.returncode != 0 or not svg_f.exists():
+                out.append(DiagramResult(error=f"dot failed: {why}"))
+                continue
+            r = DiagramResult(svg=_svg_at_72dpi(svg_f.read_text("utf-8")))
+            if png_f.exists():
+                r.png = png_f.read_bytes()
+            else:
+                r.error = f"dot -Tpng failed: {why[:300]}"
+            out.append(r)
+        return out
+
+
+def render(d: Diagram, *, timeout: float = 60.0) -> DiagramResult:
+    """SVG and PNG from the DOT source with Graphviz's ``dot`` (one run for both)."""
+    return render_many([d], timeout=timeout)[0]
 
 
 def inline_svg(svg: str) -> str:

@@ -36,7 +36,7 @@ from typing import Any
 import graphviz
 from markupsafe import Markup as Safe
 
-__all__ = ["Safe", "CSP", "md_text", "md_code_span", "html_text", "finalize", "markdown_to_html", "dot_text",
+__all__ = ["Safe", "CSP", "term_text", "term_markup", "md_text", "md_code_span", "html_text", "finalize", "markdown_to_html", "dot_text",
            "DOT_FORBIDDEN", "safe_href", "placeholder_nonce", "mermaid_text"]
 
 # No script, no frames/objects, no fetches; images only inline (data:), styles only inline.
@@ -44,7 +44,7 @@ CSP = ("default-src 'none'; script-src 'none'; object-src 'none'; frame-src 'non
        "img-src data:; style-src 'unsafe-inline'; font-src data:; connect-src 'none'; media-src 'none'; "
        "base-uri 'none'; form-action 'none'")
 
-_CTRL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CTRL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # C0 (ESC too) and C1 (CSI \x9b) controls
 
 
 def _clean(s: str) -> str:
@@ -119,7 +119,7 @@ def markdown_to_html(md_source: str, *, toc: bool = True) -> str:
     from markdown.extensions import Extension
     from markdown.treeprocessors import Treeprocessor
 
-    class _Guard(Treeprocessor):
+    class _Guard(Treeprocessor):  # type: ignore[misc]  # Python-Markdown ships no type information
         def run(self, root: etree.Element) -> None:
             for el in root.iter():
                 if el.tag == "a":
@@ -136,7 +136,7 @@ def markdown_to_html(md_source: str, *, toc: bool = True) -> str:
                     if k.lower().startswith("on") or k.lower() in ("style", "src", "srcset", "formaction", "xlink:href"):
                         del el.attrib[k]
 
-    class _NoRawHtml(Extension):
+    class _NoRawHtml(Extension):  # type: ignore[misc]  # (see _Guard)
         def extendMarkdown(self, md: Any) -> None:  # noqa: N802 (Python-Markdown's name)
             md.preprocessors.deregister("html_block")
             md.inlinePatterns.deregister("html")
@@ -150,7 +150,8 @@ def markdown_to_html(md_source: str, *, toc: bool = True) -> str:
 
         extensions.append("toc")
         configs["toc"] = {"slugify": slugify_unicode, "toc_depth": "2-2"}
-    return markdown.markdown(md_source, extensions=extensions, extension_configs=configs, output_format="html")
+    html: str = markdown.markdown(md_source, extensions=extensions, extension_configs=configs, output_format="html")
+    return html
 
 
 # --------------------------------------------------------------------------- Graphviz
@@ -166,7 +167,9 @@ def dot_text(v: Any) -> str:
     """``v`` as a DOT quoted string: never an HTML-like ``<...>`` label; backslashes are
     doubled so ``\\N``, ``\\G``, ``\\L`` stay literal. Newlines stay line breaks."""
     s = _clean(str(v) if v is not None else "")
-    return graphviz.escape(s)
+    # graphviz.escape's str subclass tells graphviz the text is quoted already: kept as is
+    escaped: str = graphviz.escape(s)
+    return escaped
 
 
 def mermaid_text(s: str) -> str:
@@ -188,3 +191,41 @@ def dot_attrs(attrs: dict[str, Any]) -> dict[str, str]:
             continue
         out[k] = dot_text(v)
     return out
+
+
+# --------------------------------------------------------------------------- terminal
+
+
+def term_text(v: Any) -> str:
+    """``v`` for a terminal: control characters (ESC, OSC, CSI, BEL) shown as U+FFFD, so a
+    name cannot move the cursor, retitle the window or make a hyperlink (OSC 8)."""
+    return _CTRL.sub("\ufffd", str(v) if v is not None else "").replace("\r", "\ufffd")
+
+
+def term_markup(v: Any) -> str:
+    """``v`` inside a rich markup string: control characters replaced and ``[`` escaped, so
+    ``[link=file:///…]`` in a name stays text."""
+    from rich.markup import escape as _rich_escape
+
+    return _rich_escape(term_text(v))
+
+
+def _term_text_class() -> Any:
+    from rich.text import Text
+
+    class TermText(Text):
+        """rich Text whose string is always terminal text (term_text): the only Text the
+        terminal renderers build from values."""
+
+        def __init__(self, text: str = "", *args: Any, **kwargs: Any) -> None:
+            super().__init__(term_text(text), *args, **kwargs)
+
+    return TermText
+
+
+def __getattr__(name: str) -> Any:  # TermText built on first use: rich is not imported for HTML/Markdown
+    if name == "TermText":
+        cls = _term_text_class()
+        globals()["TermText"] = cls
+        return cls
+    raise AttributeError(name)

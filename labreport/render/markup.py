@@ -28,9 +28,11 @@ class Code(str):
 class Badge(str):
     """A status badge: pass / fail / warn / unknown (the text is already translated)."""
 
+    status: str
+
     def __new__(cls, status: str, text: str) -> "Badge":
         obj = super().__new__(cls, text)
-        obj.status = status  # type: ignore[attr-defined]
+        obj.status = status
         return obj
 
 

@@ -16,6 +16,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import threading
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,13 +25,15 @@ from typing import Any, Optional
 import jinja2
 
 from labreport import __version__
+from labreport import outputs as _outputs
 from labreport.analysis.components import container_short_name
-from labreport.analysis.model import Analysis, Hop, ServiceRecord
+from labreport.analysis.model import Analysis, Hop, Overlay, ServiceRecord
+from labreport.analysis.probability import format_probability
 from labreport.errors import RenderError
 from labreport.render import diagram as _diagram
 from labreport.render import escape as _esc
-from labreport.render.context import (APPENDIX_MAX_LINES, Excerpt, NodeView, ReportContext, build_context, fmt_prob,
-                                      fmt_share, to_yaml, PER_NODE_DIAGRAMS_ABOVE)
+from labreport.render.context import (APPENDIX_MAX_LINES, Excerpt, NodeView, ReportContext, build_context,
+                                      to_yaml, PER_NODE_DIAGRAMS_ABOVE)
 from labreport.render.i18n import Translator
 from labreport.render.i18n import templates_dir as _templates_dir
 from labreport.render.markup import Badge, Code, Markup
@@ -61,16 +64,27 @@ def templates_dir() -> Path:
     return _templates_dir()
 
 
-def _env() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(templates_dir())),
-        autoescape=False,  # the output is Markdown: finalize escapes every value as Markdown text
-        finalize=_esc.finalize,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        undefined=jinja2.StrictUndefined,
-    )
+_ENVS = threading.local()
+
+
+def _env(kind: str = "md") -> jinja2.Environment:
+    """The Jinja environment (one per thread and kind, so templates compile once per process:
+    compiling the 13 templates took longer than filling them)."""
+    envs = getattr(_ENVS, "envs", None)
+    if envs is None:
+        envs = _ENVS.envs = {}
+    env = envs.get(kind)
+    if env is None:
+        env = envs[kind] = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(str(templates_dir())),
+            autoescape=False,  # the output is Markdown: finalize escapes every value as Markdown text
+            finalize=_esc.finalize if kind == "md" else None,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=True,
+            undefined=jinja2.StrictUndefined,
+        )
+    return env
 
 
 class _Helpers:
@@ -187,11 +201,11 @@ class _Helpers:
             elif rec.mode == "ipvs" or ep.weight is not None:
                 choice = ep.weight if ep.weight is not None else "?"
             elif ep.rule_probability is not None:
-                choice = fmt_prob(ep.rule_probability)
+                choice = format_probability(ep.rule_probability)
             else:
                 choice = self.t("s.svc.always")
             rows.append([i + 1, Code(ep.address), Code(ep.pod) if ep.pod else "", Code(ep.chain) if ep.chain else "",
-                         choice, fmt_share(ep.probability)])
+                         choice, format_probability(ep.probability, style="percent", missing="?")])
         return rows
 
     def service_row(self, rec: ServiceRecord) -> list[Any]:
@@ -303,13 +317,13 @@ class _Helpers:
             out += " " + self.m.text(self.t("path.inferred", why=why))
         return out
 
-    def overlay_role(self, o: dict[str, Any]) -> str:
-        key = f"overlays.{o.get('type')}.{o.get('name')}"
+    def overlay_role(self, o: Overlay) -> str:
+        key = f"overlays.{o.type}.{o.name}"
         if self.t.has(key):
             return self.t(key)
-        if self.t.has(f"overlays.{o.get('type')}.default"):
-            return self.t(f"overlays.{o.get('type')}.default")
-        return str(o.get("role") or "")
+        if self.t.has(f"overlays.{o.type}.default"):
+            return self.t(f"overlays.{o.type}.default")
+        return str(o.role or "")
 
     def service_summary(self, rec: ServiceRecord) -> str:
         t = self.t
@@ -345,7 +359,8 @@ class _Helpers:
             remaining = 1.0
             for ep in eps:
                 p = ep.rule_probability if ep.rule_probability is not None else 1.0
-                steps.append(f"{fmt_prob(remaining)} × {fmt_prob(p)} = {fmt_share(remaining * p)}")
+                steps.append(f"{format_probability(remaining)} × {format_probability(p)} = "
+                             f"{format_probability(remaining * p, style='percent', missing='?')}")
                 remaining *= (1 - p)
             n = len(eps)
             seq = [f"1/{n - i}" for i in range(n - 1)] + ["1"]
@@ -434,6 +449,13 @@ def _kp_example(ctx: ReportContext) -> Optional[ServiceRecord]:
     return None
 
 
+def _intro_nodes(ctx: ReportContext) -> str:
+    names = [n.name for n in ctx.overview.nodes] or [nv.name for nv in ctx.nodes]
+    if len(names) > DETAIL_NODES_MAX:
+        return ", ".join(names[:DETAIL_NODES_MAX]) + f", … (+{len(names) - DETAIL_NODES_MAX})"
+    return ", ".join(names)
+
+
 def render_markdown(ctx: ReportContext, *, lang: str, fmt: str, diagram_block: str,
                     title: Optional[str] = None) -> tuple[str, Markup, Translator]:
     t = Translator(lang)
@@ -452,10 +474,10 @@ def render_markdown(ctx: ReportContext, *, lang: str, fmt: str, diagram_block: s
         hop_text=h.hop_text, overlay_role=h.overlay_role, service_summary=h.service_summary,
         share_explain=h.share_explain, rule_command=h.rule_command, endpoint_total=h.endpoint_total,
         hpa_rows=h.hpa_rows, summary_rows=_summary_rows(ctx, t), redacted_kinds=kinds, to_yaml=to_yaml,
-        per_node_above=PER_NODE_DIAGRAMS_ABOVE,
+        per_node_above=PER_NODE_DIAGRAMS_ABOVE, intro_nodes=_intro_nodes(ctx),
         other_problems=[p for p in ctx.problems if not any(p in mv.problems for mv in ctx.manifests)],
         main_mode=_main_mode(ctx), kp_example=_kp_example(ctx), diagram_block=diagram_block,
-        title=title or t("report.title"), subtitle=ctx.snapshot.title or "",
+        title=title or t("report.title"), subtitle=t.phrase(ctx.snapshot.title or ""),
         imported_cluster=bool(ctx.snapshot.cluster is not None and ctx.snapshot.cluster.source == "import"),
         created=ctx.snapshot.created_at or "?", version=__version__,
     )
@@ -470,44 +492,112 @@ def _css() -> str:
 def markdown_to_html(md_text: str, m: Markup, *, lang: str, title: str) -> str:
     body = _esc.markdown_to_html(md_text)  # raw HTML off, links and images guarded
     body = m.restore(body)
-    env = _env()
-    env.finalize = None
-    env.autoescape = False
-    page = env.get_template("html/page.html.j2")
+    page = _env("html").get_template("html/page.html.j2")
     return page.render(lang="zh-CN" if lang == "zh" else "en", title=_esc.html_text(title), css=_css(), body=body,
                        csp=_esc.html_text(_esc.CSP))
 
 
+def _graphs(ctx: ReportContext, snapshot: Snapshot, analysis: Analysis,
+            t: Translator) -> list[tuple[str, Optional[str], _diagram.Diagram]]:
+    """(file stem, node or None, diagram): one graph of every node up to a handful of nodes;
+    beyond, the traffic path's nodes in one graph and each other detailed node on its own."""
+    if not ctx.large:
+        return [("topology", None, _diagram.build(snapshot, analysis, ctx.path, t))]
+    shown = [nv.name for nv in ctx.nodes]
+    path_nodes: list[str] = []
+    if ctx.path and ctx.path.hops:
+        for n in [ctx.path.from_node] + [h.node for h in ctx.path.hops] + [ctx.path.to_node]:
+            if n and n in shown and n not in path_nodes:
+                path_nodes.append(n)
+    out: list[tuple[str, Optional[str], _diagram.Diagram]] = []
+    if path_nodes:
+        out.append(("topology", ", ".join(path_nodes),
+                    _diagram.build(snapshot, analysis, ctx.path, t, only=set(path_nodes))))
+    for n in shown:
+        if n not in path_nodes:
+            stem = "topology" if not out else "topology-" + re.sub(r"[^A-Za-z0-9_.-]", "_", n)
+            out.append((stem, n, _diagram.build(snapshot, analysis, None, t, only={n})))
+    return out
+
+
 def _diagram_block(ctx: ReportContext, snapshot: Snapshot, analysis: Analysis, fmt: str, t: Translator,
                    out_dir: Path, result: RenderResult) -> tuple[str, dict[str, bytes | str]]:
-    """The diagram's part of the report, and the files to write beside it."""
-    d = _diagram.build(snapshot, analysis, ctx.path, t)
-    files: dict[str, bytes | str] = {"topology.dot": d.dot}
-    img = _diagram.render(d)
+    """The diagram's part of the report, and the files to write beside it (every graph
+    drawn by one `dot` run, SVG and PNG together)."""
+    graphs = _graphs(ctx, snapshot, analysis, t)
+    imgs = _diagram.render_many([d for _, _, d in graphs])
     m = Markup("html" if fmt in ("html", "pdf") else "md")
     caption = t("s.net.caption", service=(ctx.path.service if ctx.path and ctx.path.service else "—"))
-    summarized = "".join(" " + t("s.net.summarized", node=k, n=v) for k, v in d.summarized.items())
-    if img.error:
-        result.diagram_error = img.error
-    if img.svg is None:
-        # no Graphviz: say so, keep the DOT source and draw the same graph in Mermaid
-        note = t("s.net.no_dot", why=img.error or "?")
-        files["topology.mmd"] = d.mermaid
+    files: dict[str, bytes | str] = {}
+    md_parts: list[str] = []
+    html_parts: list[str] = []
+    for (stem, node, d), img in zip(graphs, imgs):
+        files[f"{stem}.dot"] = d.dot
+        summarized = "".join(" " + t("s.net.summarized", node=k, n=v) for k, v in d.summarized.items())
+        heading = t("s.net.diagram_of", nodes=node) if node else ""
+        if img.error and not result.diagram_error:
+            result.diagram_error = img.error
+        if img.svg is None:
+            # no Graphviz: say so, keep the DOT source and draw the same graph in Mermaid
+            note = t("s.net.no_dot", why=img.error or "?")
+            files[f"{stem}.mmd"] = d.mermaid
+            md_parts.append((f"\n**{_esc.md_text(heading, inline=True)}**\n" if heading else "")
+                            + f"\n> ⚠ {_esc.md_text(note, inline=True)}\n\n{_markup_fence(d.mermaid, 'mermaid')}\n")
+            html_parts.append((f"<h4>{_html.escape(heading)}</h4>" if heading else "")
+                              + f'<div class="callout warn">{_html.escape(note)}</div>'
+                              f'<pre class="mermaid"><code>{_html.escape(d.mermaid)}</code></pre>')
+            continue
+        files[f"{stem}.svg"] = img.svg
+        if img.png is not None:
+            files[f"{stem}.png"] = img.png
+        cap = (caption if (node is None or stem == "topology") and ctx.path and ctx.path.hops else "") + summarized
         if fmt == "md":
-            return _esc.Safe(f"\n> ⚠ {_esc.md_text(note, inline=True)}\n\n{_markup_fence(d.mermaid, 'mermaid')}\n"), files
-        html_frag = (f'<div class="callout warn">{_html.escape(note)}</div>'
-                     f'<pre class="mermaid"><code>{_html.escape(d.mermaid)}</code></pre>')
-        return "@@FIGURE@@", {**files, "__html__": html_frag}
-    files["topology.svg"] = img.svg
-    if img.png is not None:
-        files["topology.png"] = img.png
+            extra = (_esc.md_text(t("s.net.png_link")) + f" [{stem}.png]({stem}.png) · [{stem}.dot]({stem}.dot)"
+                     + _esc.md_text(summarized))
+            md_parts.append((f"\n**{_esc.md_text(heading, inline=True)}**\n" if heading else "")
+                            + str(m.figure(f"{stem}.svg", _esc.md_text(heading or t("s.net.diagram"), inline=True),
+                                           None, caption, extra)))
+            continue
+        fig_id = "topology" if stem == "topology" else stem
+        cls = "topology" + (" per-node" if node is not None else "")
+        html_parts.append(f'<figure class="{cls}" id="{_html.escape(fig_id)}">'
+                          + (f"<h4>{_html.escape(heading)}</h4>" if heading else "")
+                          + f'{_diagram.inline_svg(img.svg)}<figcaption>{_html.escape(cap if node else caption + summarized)}'
+                          f"</figcaption></figure>")
+    if ctx.large and ctx.omitted:
+        note = t("s.net.not_drawn", n=len(ctx.omitted))
+        md_parts.append(f"\n> ℹ {_esc.md_text(note, inline=True)}\n")
+        html_parts.append(f'<div class="callout info">{_html.escape(note)}</div>')
     if fmt == "md":
-        extra = (_esc.md_text(t("s.net.png_link")) + " [topology.png](topology.png) · [topology.dot](topology.dot)"
-                 + _esc.md_text(summarized))
-        return m.figure("topology.svg", _esc.md_text(t("s.net.diagram"), inline=True), None, caption, extra), files
-    fig = (f'<figure class="topology" id="topology">{_diagram.inline_svg(img.svg)}'
-           f'<figcaption>{_html.escape(caption + summarized)}</figcaption></figure>')
-    return "@@FIGURE@@", {**files, "__html__": fig}
+        return _esc.Safe("\n".join(md_parts)), files
+    return "@@FIGURE@@", {**files, "__html__": "\n".join(html_parts)}
+
+
+DETAIL_NODES_MAX = 8  # beyond: the overview names every node, the sections detail a few
+
+
+def featured_nodes(analysis: Analysis, limit: int) -> set[str]:
+    """The nodes a cluster's report details: the traffic path's, the control plane's, then
+    the first others (in snapshot order) up to ``limit``."""
+    order: list[str] = []
+    p = analysis.path
+    if p is not None:
+        for n in [p.from_node] + [h.node for h in p.hops] + [p.to_node]:
+            if n and n not in order:
+                order.append(n)
+    order += [na.node for na in analysis.nodes if na.control_plane and na.node not in order]
+    order += [na.node for na in analysis.nodes if na.node not in order]
+    return set(order[:limit])
+
+
+def _check_path(path_service: Optional[str], analysis: Analysis) -> None:
+    path = analysis.path
+    if path_service and (path is None or path.service is None):
+        from labreport.analysis.path import service_names
+
+        known = service_names(analysis)
+        raise RenderError(f"--path {path_service}: no such service in the collected rules"
+                          + (f"; known: {', '.join(known[:20])}" if known else "; no service rules were collected"))
 
 
 def render_report(snapshot: Snapshot, *, fmt: str = "html", lang: str = "en", out_dir: str | os.PathLike[str] = ".",
@@ -522,43 +612,86 @@ def render_report(snapshot: Snapshot, *, fmt: str = "html", lang: str = "en", ou
         raise RenderError(f"--out {out}: exists and is not a directory")
     result = RenderResult(out_dir=out)
     redacted: Optional[list[str]] = None
-    if redact:
-        from labreport.redact import redact_snapshot
+    from labreport.analysis import analyze
+    from labreport.diff import ContainerChanges, container_changes, diff_snapshots
 
-        snapshot, redacted = redact_snapshot(snapshot)
-        if before is not None:
-            before, more = redact_snapshot(before)
-            redacted = sorted(set(redacted) | set(more))
-    result.redacted = redacted
-    if analysis is None or redact:
-        from labreport.analysis import analyze
-
+    changes: Optional[ContainerChanges] = None
+    omitted: list[str] = []
+    if len(snapshot.nodes) > DETAIL_NODES_MAX:
+        # a cluster: analyze it whole, once; the report details a few nodes (the path's, the
+        # control plane, …) and summarizes the rest in the overview, so only what it shows
+        # is redacted — the detailed nodes, the cluster objects and the analysis it prints
         analysis = analyze(snapshot, service=path_service, from_node=from_node)
+        _check_path(path_service, analysis)
+        detail = featured_nodes(analysis, DETAIL_NODES_MAX)
+        omitted = [n.name for n in snapshot.nodes if n.name not in detail]
+        if before is not None:
+            changes = container_changes(diff_snapshots(before, snapshot, analyses=(analyze(before), analysis)),
+                                        snapshot)
+        snapshot = snapshot.model_copy(update={"nodes": [n for n in snapshot.nodes if n.name in detail]})
+        analysis = analysis.model_copy(update={"nodes": [na for na in analysis.nodes if na.node in detail]})
+        if redact:
+            from labreport.redact import redact_snapshot, redact_value
+
+            snapshot, redacted = redact_snapshot(snapshot)
+            data, more = redact_value(analysis.model_dump(mode="json"))
+            analysis = Analysis.model_validate(data)
+            redacted = sorted(set(redacted) | set(more))
+            if changes is not None:
+                data, more = redact_value(changes.model_dump(mode="json"))
+                changes = ContainerChanges.model_validate(data)
+                redacted = sorted(set(redacted) | set(more))
+    else:
+        if redact:
+            from labreport.redact import redact_snapshot
+
+            snapshot, redacted = redact_snapshot(snapshot)
+            if before is not None:
+                before, more = redact_snapshot(before)
+                redacted = sorted(set(redacted) | set(more))
+        if analysis is None or redact or path_service or from_node:
+            analysis = analyze(snapshot, service=path_service, from_node=from_node)
+        _check_path(path_service, analysis)
+        if before is not None:
+            diff = diff_snapshots(before, snapshot, analyses=(analyze(before), analysis))
+            changes = container_changes(diff, snapshot)
+    if redacted is not None and snapshot.redaction is not None and snapshot.redaction.mode == "on":
+        # redacted when it was written (collect/import): what was replaced then counts too
+        redacted = sorted(set(redacted) | set(snapshot.redaction.kinds))
+    result.redacted = redacted
     path = analysis.path
-    if path_service and (path is None or path.service is None):
-        from labreport.analysis.path import service_names
-
-        known = service_names(analysis)
-        raise RenderError(f"--path {path_service}: no such service in the collected rules"
-                          + (f"; known: {', '.join(known[:20])}" if known else "; no service rules were collected"))
-    changes = None
-    if before is not None:
-        from labreport.analysis import analyze
-        from labreport.diff import container_changes, diff_snapshots
-
-        diff = diff_snapshots(before, snapshot, analyses=(analyze(before), analysis))
-        changes = container_changes(diff, snapshot)
-    ctx = build_context(snapshot, analysis, path=path, changes=changes, redacted=redacted)
+    ctx = build_context(snapshot, analysis, path=path, changes=changes, redacted=redacted, omitted=omitted)
     t = Translator(lang)
     block, files = _diagram_block(ctx, snapshot, analysis, fmt, t, out, result)
     html_frag = files.pop("__html__", None)
     md_text, m, tr = render_markdown(ctx, lang=lang, fmt=fmt, diagram_block=block)
     result.missing_keys = set(tr.missing)
-    title = tr("report.title") + (f" — {ctx.snapshot.title}" if ctx.snapshot.title else "")
+    title = tr("report.title") + (f" — {tr.phrase(ctx.snapshot.title)}" if ctx.snapshot.title else "")
+    # every file goes to a staging directory beside --out, published as one set at the end
+    # (labreport.outputs): a kill never leaves a mix of old and new files or a .tmp in --out
+    final = out
     try:
-        out.mkdir(parents=True, exist_ok=True)
+        out = _outputs.staging_dir(final)
     except OSError as exc:
-        raise RenderError(f"cannot create {out}: {exc.strerror or exc}") from None
+        raise RenderError(f"cannot create {final}: {exc.strerror or exc}") from None
+    try:
+        _write_files(result, out, fmt, files, md_text, m, html_frag, lang, title, make_zip)
+        main = result.main.name if result.main is not None else None
+        _outputs.publish(out, final, ours=_OWNED | {f.name for f in result.files}, main=main)
+    except BaseException:
+        shutil.rmtree(out, ignore_errors=True)
+        raise
+    result.files = [final / f.name for f in result.files]
+    result.main = final / result.main.name if result.main is not None else None
+    return result
+
+
+_OWNED = {"report.md", "report.html", "report.pdf", "report.zip", "topology.dot", "topology.svg", "topology.png",
+          "topology.mmd"}
+
+
+def _write_files(result: RenderResult, out: Path, fmt: str, files: dict[str, bytes | str], md_text: str, m: Markup,
+                 html_frag: Optional[str], lang: str, title: str, make_zip: bool) -> RenderResult:
     if fmt == "md":
         for name, data in files.items():
             _write(out / name, data)
@@ -576,11 +709,10 @@ def render_report(snapshot: Snapshot, *, fmt: str = "html", lang: str = "en", ou
         _write(out / "report.html", html_text)
         result.main = out / "report.html"
         result.files.append(result.main)
-        if "topology.png" in files:  # handy beside the page (the page itself needs nothing)
-            _write(out / "topology.png", files["topology.png"])
-            result.files.append(out / "topology.png")
-        _write(out / "topology.dot", files["topology.dot"])
-        result.files.append(out / "topology.dot")
+        for name, data in files.items():  # PNG and DOT handy beside the page (it needs nothing)
+            if name.endswith((".png", ".dot")):
+                _write(out / name, data)
+                result.files.append(out / name)
         if make_zip:
             result.files.append(_zip(out, list(result.files)))
         return result
@@ -592,6 +724,12 @@ def render_report(snapshot: Snapshot, *, fmt: str = "html", lang: str = "en", ou
     print_pdf(html_path, pdf)
     result.main = pdf
     result.files.append(pdf)
+    for name, data in files.items():
+        if name.endswith((".png", ".dot")):
+            _write(out / name, data)
+            result.files.append(out / name)
+    if make_zip:
+        result.files.append(_zip(out, list(result.files)))
     return result
 
 
@@ -640,6 +778,9 @@ def print_pdf(html_path: Path, pdf_path: Path, *, timeout: float = 120.0) -> Non
                           "from your browser)")
     with tempfile.TemporaryDirectory(prefix="labreport-chromium-") as profile:
         tmp_pdf = pdf_path.with_name(f".{pdf_path.name}.{os.getpid()}.tmp")
+        # what keeps the print from running script or loading local files is the page's CSP
+        # (escape.CSP: no script, no frames, no loads but data: images; Chromium's headless
+        # printing itself needs script enabled, so the CSP is what forbids it)
         args = chromium_args(chrome, profile) + ["--no-pdf-header-footer", f"--print-to-pdf={tmp_pdf}",
                                                  html_path.resolve().as_uri()]
         try:

@@ -6,25 +6,16 @@ it to a rich Console (colours when the console is a terminal).
 
 from __future__ import annotations
 
-from fractions import Fraction
 from typing import Optional
 
 from rich.console import Console
 from rich.table import Table
-from rich.text import Text
 
 from labreport.analysis.model import Analysis, Endpoint, NodeAnalysis, ServiceRecord
+from labreport.analysis.probability import format_probability
+from labreport.render.escape import TermText as Text  # every value shown is terminal text
 
 
-def share_text(p: Optional[float]) -> str:
-    """0.3333333 → '0.3333 (1/3)'; None → '?'."""
-    if p is None:
-        return "?"
-    frac = Fraction(p).limit_denominator(64)
-    s = f"{p:.4f}"
-    if frac.denominator > 1 and abs(float(frac) - p) < 5e-4:
-        s += f" ({frac.numerator}/{frac.denominator})"
-    return s
 
 
 class _Table(Table):
@@ -35,7 +26,7 @@ class _Table(Table):
 
 
 def _table(title: str, *cols: str) -> Table:
-    t = _Table(title=title, title_justify="left", show_lines=False, expand=False)
+    t = _Table(title=Text(title), title_justify="left", show_lines=False, expand=False)
     for c in cols:
         t.add_column(c, overflow="fold")
     return t
@@ -111,22 +102,22 @@ def _devices(na: NodeAnalysis, limit: int = 0) -> Optional[Table]:
     t = _table("Node devices", "device", "what", "details")
     if na.uplink:
         u = na.uplink
-        det = ", ".join(u.get("addresses") or []) + (f"; gateway {u['gateway']}" if u.get("gateway") else "")
-        t.add_row(str(u.get("name")), "uplink (default route)" + (" — guessed" if u.get("guessed") else ""), det)
+        det = ", ".join(u.addresses) + (f"; gateway {u.gateway}" if u.gateway else "")
+        t.add_row(str(u.name), "uplink (default route)" + (" — guessed" if u.guessed else ""), det)
     for br, ports in na.bridges.items():
         t.add_row(br, "bridge", f"{len(ports)} port(s): " + ", ".join(ports[:12]) + (" …" if len(ports) > 12 else ""))
     for o in na.overlays:
         det = []
-        for k in ("vni", "local", "port", "dev"):
-            if o.get(k) is not None:
-                det.append(f"{k} {o[k]}")
-        if o.get("addresses"):
-            det.append(", ".join(o["addresses"]))
-        if o.get("fdb"):
-            det.append(f"{len(o['fdb'])} fdb entr{'y' if len(o['fdb']) == 1 else 'ies'}")
-        if o.get("ports"):
-            det.append(f"{len(o['ports'])} port(s)")
-        t.add_row(str(o.get("name")), f"{o.get('type')} {o.get('kind') or ''}".strip(), "; ".join(det))
+        for k, v in (("vni", o.vni), ("local", o.local), ("port", o.port), ("dev", o.dev)):
+            if v is not None:
+                det.append(f"{k} {v}")
+        if o.addresses:
+            det.append(", ".join(o.addresses))
+        if o.fdb:
+            det.append(f"{len(o.fdb)} fdb entr{'y' if len(o.fdb) == 1 else 'ies'}")
+        if o.ports:
+            det.append(f"{len(o.ports)} port(s)")
+        t.add_row(o.name, f"{o.type} {o.kind or ''}".strip(), "; ".join(det))
     return t
 
 
@@ -145,7 +136,7 @@ def _endpoint_choice(s: ServiceRecord, e: Endpoint, index: int) -> str:
     if s.mode == "nftables":
         n = len(s.endpoints or [])
         return f"numgen {index} of {n}" if n > 1 else "only endpoint"
-    return "rule p=always" if e.rule_probability is None else f"rule p={e.rule_probability:.11g}"
+    return "rule p=" + format_probability(e.rule_probability, style="rule", missing="always")
 
 
 def _service_rows(s: ServiceRecord) -> tuple[str, str, str]:
@@ -166,7 +157,8 @@ def _service_rows(s: ServiceRecord) -> tuple[str, str, str]:
     else:
         lines = []
         for i, e in enumerate(s.endpoints):
-            line = f"{e.address}  {_endpoint_choice(s, e, i)}  share {share_text(e.probability)}"
+            share = format_probability(e.probability, style="fraction", missing="?")
+            line = f"{e.address}  {_endpoint_choice(s, e, i)}  share {share}"
             if e.pod:
                 line += f"  ({e.pod})"
             lines.append(line)

@@ -27,7 +27,10 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
+
+if TYPE_CHECKING:  # asyncssh is imported where a connection is made
+    import asyncssh
 
 import labreport
 from labreport.errors import TransportError
@@ -92,7 +95,8 @@ class Bootstrap:
             h.update(self.data)
         return h.hexdigest()
 
-    async def ensure(self, conn, node: str, phase: Callable[[str], None], failure: type) -> str:
+    async def ensure(self, conn: "asyncssh.SSHClientConnection", node: str, phase: Callable[[str], None],
+                     failure: type[Exception]) -> str:
         """The remote path of a labreport of this version, installing it when needed."""
         d = shlex.quote(self.remote_dir)
         r = await conn.run(f"mkdir -p {d} && cd {d} && pwd", check=False, encoding="utf-8", errors="replace")
@@ -115,7 +119,9 @@ class Bootstrap:
         r = await conn.run(f"cat > {shlex.quote(remote_wheel)}.part && mv {shlex.quote(remote_wheel)}.part "
                            f"{shlex.quote(remote_wheel)}", input=data, encoding=None, check=False)
         if r.exit_status != 0:
-            raise failure(f"--bootstrap: copying the wheel to {node} failed: {(r.stderr or b'').decode(errors='replace').strip()}")
+            err = r.stderr or b""  # bytes: run with encoding=None
+            err_text = err.decode(errors="replace") if isinstance(err, bytes) else err
+            raise failure(f"--bootstrap: copying the wheel to {node} failed: {err_text.strip()}")
         script = f"""
 set -e
 command -v python3 >/dev/null 2>&1 || {{ echo "LABREPORT-BOOTSTRAP: no python3" >&2; exit 21; }}

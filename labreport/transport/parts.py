@@ -53,8 +53,10 @@ class Parts:
     """The parts of one run in ``root`` (the snapshot directory, or a temporary one)."""
 
     def __init__(self, root: Path, nodes: Sequence[str], *, tool_version: Optional[str] = None,
-                 source: str = "ssh"):
+                 source: str = "ssh", redact: bool = True):
         self.root = Path(root)
+        self.redact = redact  # each part is redacted before it reaches the disk (labreport.redact)
+        self.redacted_kinds: set[str] = set()
         self.nodes = list(nodes)
         self.dir = self.root / PARTS_DIR
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -65,7 +67,14 @@ class Parts:
             "nodes": self.nodes}))
 
     def write(self, index: int, node: NodeSnapshot) -> NodeSnapshot:
-        """Write one node's part (atomically); returns the stub to keep in memory."""
+        """Write one node's part (atomically, redacted unless asked not to); returns the stub
+        to keep in memory."""
+        if self.redact:
+            from labreport.redact import redact_value
+
+            data, kinds = redact_value(node.model_dump(mode="json"))
+            node = NodeSnapshot.model_validate(data)
+            self.redacted_kinds.update(kinds)
         _write_atomic(self.dir / part_name(index, self.nodes[index]), node.model_dump_json())
         return stub(node)
 

@@ -72,6 +72,27 @@ Two nodes (``tests.lab.cluster``)::
   has Host ``master`` and ``worker`` (StrictHostKeyChecking yes, known_hosts filled). Run SSH
   clients *inside* a lab namespace (``c.exec("master", "ssh", …)``), never from the root one.
 
+Service labs for the kernel oracle (``tests.lab.svclab``, no container runtime: pods are
+plain namespaces running busybox httpd on 80 and 8080)::
+
+    from tests.lab.svclab import ServiceLab
+    lab = ServiceLab(mode="iptables", nodes=1).build()   # or mode="nftables", nodes=2; ~1 s
+    lab.flows                       # Flow cases (id, source ns, dst ip:port, expected kind)
+    lab.enable_kernel_trace()       # TRACE rules / an nftrace chain at priority -300 (after collecting)
+    lab.close()
+
+  One node ``n1``: bridge pods web-0..2 on cni0 (10.244.1.0/24), calico-style routed pods
+  routed-0 and client (10.244.65.0/24, /32 routes, proxy ARP), outside clients ``ext``
+  (192.168.56.100, inside the LB source range) and ``ext2`` (.150) on the node network;
+  Services ClusterIP+NodePort, eTP Local with/without a local endpoint, iTP Local,
+  ClientIP affinity, a LoadBalancer IP with loadBalancerSourceRanges, no endpoints, a
+  policy-like DROP of our own, a routed-pod endpoint. Two nodes: VXLAN (flannel.1) between
+  them, a Service over both nodes' pods and an eTP Local one. kube-proxy's rules for either
+  mode come from ``tests.lab.kprules`` (written per node the way kube-proxy writes them).
+  ``tests.lab.ktrace``: conntrack observation (``observe``) and the kernel's rule trace
+  (``kernel_trace``: xtables-monitor --trace / nft monitor trace, parsed into hops);
+  ``tests.lab.oracle_cases``: the comparisons tests/test_trace_kernel_*.py make.
+
 Other pieces: ``tests.lab.cri.CriClient(socket)`` (Version, Run/Stop/RemovePodSandbox,
 PodSandboxStatus verbose → (status, info JSON), Create/Start/Stop/RemoveContainer, List…,
 ListImages); ``tests.lab.sshd.SshServer(netns, dir, address, ClientKey.generate(dir)).start()``;

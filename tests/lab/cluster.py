@@ -91,8 +91,9 @@ class TwoNodeCluster:
         self.base.mkdir(parents=True)
         self.teardown.push("remove cluster dir", lambda: shutil.rmtree(self.base, ignore_errors=True))
         for s in self.specs:
-            add_netns(self.ns(s.role))
-            self.teardown.push(f"delete {s.role} netns", lambda n=self.ns(s.role): delete_netns(n))
+            ns = self.ns(s.role)
+            add_netns(ns)
+            self.teardown.push(f"delete {s.role} netns", lambda n=ns: delete_netns(n))
         # uplinks: each node's eth0 is a veth whose peer is a port of bridge br0 in a "lan"
         # namespace holding the gateway 192.168.56.1 (a host-only network + router): nodes need
         # a default route, since connect() routes a cluster IP before OUTPUT's DNAT rewrites it.

@@ -249,7 +249,8 @@ def iptables_rules(services: list[LabService], node: str, cluster_cidr: str,
                             f"-m {p} -p {p} -d {s.lb_ip} --dport {s.port} -j DROP")
         reachable: list[LabEndpoint] = []
 
-        def write_policy_chain(chain: str, eps: list[LabEndpoint], with_masq: bool) -> None:
+        def write_policy_chain(chain: str, eps: list[LabEndpoint], with_masq: bool, s: LabService = s,
+                               masq_rule: str = masq_rule, reachable: list[LabEndpoint] = reachable) -> None:
             n_chains.append(chain)
             if with_masq:
                 rules.append(masq_rule)
@@ -383,7 +384,8 @@ def nft_rules(services: list[LabService], node: str, cluster_cidr: str, service_
                 f"ip saddr != {cluster_cidr} jump mark-for-masquerade")
         reachable: list[LabEndpoint] = []
 
-        def policy_chain(chain: str, eps: list[LabEndpoint], with_masq: bool) -> None:
+        def policy_chain(chain: str, eps: list[LabEndpoint], with_masq: bool, s: LabService = s,
+                         masq: str = masq, reachable: list[LabEndpoint] = reachable) -> None:
             decls.append(f"add chain {t} {chain}")
             if with_masq:
                 body.append(masq)

@@ -44,6 +44,15 @@ LB_IP = "192.168.57.15"
 LB_RANGE = "192.168.56.96/28"
 VXLAN_DEV = "flannel.1"
 POD_PORTS = (80, 8080)
+# the flows each lab builds (tests parametrize over these ids; _services checks them)
+FLOW_IDS = {
+    1: ("pod-to-clusterip", "node-to-clusterip", "external-to-nodeport", "external-to-etp-local",
+        "external-to-etp-local-no-local-endpoint", "pod-to-itp-local", "pod-to-affinity",
+        "external-in-lb-source-range", "external-outside-lb-source-range", "pod-to-no-endpoints",
+        "pod-to-policy-dropped", "pod-to-routed-pod-service", "node-to-routed-pod-service"),
+    2: ("pod-to-clusterip-cross-node", "external-to-nodeport-cross-node", "external-to-etp-local-other-node",
+        "external-to-etp-local-this-node", "node-to-clusterip-cross-node"),
+}
 
 
 @dataclass
@@ -354,6 +363,8 @@ class ServiceLab:
                   "delivered", via=n2.name),
                 F("node-to-clusterip-cross-node", "node", n2.name, n2.ns, "10.96.1.10", 80, "delivered"),
             ]
+
+        assert tuple(f.id for f in self.flows) == FLOW_IDS[self.nodes]
 
     def _load_rules(self) -> None:
         for n in self.node_list:

@@ -9,10 +9,11 @@ from __future__ import annotations
 from typing import Optional
 
 from labreport.analysis.trace.addr import hostport, ip_int
-from labreport.analysis.trace.model import Flow, Outcome, TraceHop, TraceResult
+from labreport.analysis.trace.model import Flow, HopKind, Outcome, TraceHop, TraceResult
 from labreport.analysis.trace.netfilter import run_hook
 from labreport.analysis.trace.packet import Pkt
 from labreport.analysis.trace.world import NodeModel, World
+from labreport.snapshot import IpvsVirtualServer
 
 MAX_NODES = 6
 
@@ -32,11 +33,12 @@ class _Run:
         src = p.snat or (("masquerade" if p.masq else None))
         self.outcomes.append(Outcome(result=result, probability=p.prob, endpoint=endpoint, node=node, pod=pod,  # type: ignore[arg-type]
                                      masquerade=bool(p.masq or p.snat), source=src if src else p.src,
-                                     dnat=p.dnat, reason=reason, hops=p.hops))
+                                     dnat=p.dnat, reason=reason, hops=p.hops if p.record else []))
 
-    def hop(self, p: Pkt, kind: str, node: Optional[str], netns: Optional[str], device: Optional[str],
+    def hop(self, p: Pkt, kind: HopKind, node: Optional[str], netns: Optional[str], device: Optional[str],
             detail: str) -> None:
-        p.hops.append(TraceHop(kind=kind, node=node, netns=netns, device=device, detail=detail))  # type: ignore[arg-type]
+        if p.record:
+            p.hops.append(TraceHop(kind=kind, node=node, netns=netns, device=device, detail=detail))
 
     # ------------------------------------------------------------------ entry points
 
@@ -271,34 +273,32 @@ class _Run:
 
     # ------------------------------------------------------------------ ipvs
 
-    def _ipvs_vs(self, m: NodeModel, p: Pkt) -> Optional[dict]:
+    def _ipvs_vs(self, m: NodeModel, p: Pkt) -> Optional[IpvsVirtualServer]:
         for vs in m.ipvs:
-            if str(vs.get("protocol", "")).lower() != p.proto:
+            if vs.protocol.lower() != p.proto:
                 continue
-            if vs.get("address") == p.dst and vs.get("port") == p.dport:
-                return vs
-            if vs.get("address") in m.local and p.dst in m.local and vs.get("port") == p.dport and False:
+            if vs.address == p.dst and vs.port == p.dport:
                 return vs
         return None
 
-    def ipvs(self, m: NodeModel, p: Pkt, vs: dict, depth: int) -> None:
-        reals = [r for r in vs.get("real_servers") or [] if (r.get("weight") or 0) > 0]
-        label = f"{vs.get('protocol')} {hostport(str(vs.get('address')), vs.get('port'))} {vs.get('scheduler') or ''}".strip()
+    def ipvs(self, m: NodeModel, p: Pkt, vs: IpvsVirtualServer, depth: int) -> None:
+        reals = [r for r in vs.real_servers if (r.weight or 0) > 0]
+        label = f"{vs.protocol} {hostport(str(vs.address), vs.port)} {vs.scheduler or ''}".strip()
         if not reals:
             self.hop(p, "ipvs", m.name, m.netns, "kube-ipvs0", f"IPVS virtual server {label} has no real server "
                      "with a weight: the connection is refused")
             self.finish(p, "rejected", f"IPVS {label}: no real servers", node=m.name)
             return
-        sched = str(vs.get("scheduler") or "rr")
-        total = sum(int(r.get("weight") or 0) for r in reals)
+        sched = str(vs.scheduler or "rr")
+        total = sum(int(r.weight or 0) for r in reals)
         for r in reals:
             q = p.copy()
-            share = (int(r.get("weight") or 0) / total) if sched in ("wrr", "wlc", "lblc", "lblcr", "sed") else 1 / len(reals)
+            share = (int(r.weight or 0) / total) if sched in ("wrr", "wlc", "lblc", "lblcr", "sed") else 1 / len(reals)
             q.prob *= share
-            q.dst, q.dport = str(r.get("address")), int(r.get("port") or q.dport)
+            q.dst, q.dport = str(r.address), int(r.port or q.dport)
             q.dnat = hostport(q.dst, q.dport)
             self.hop(q, "ipvs", m.name, m.netns, "kube-ipvs0", f"IPVS virtual server {label} sends it to real server "
-                     f"{q.dnat} ({r.get('forward') or 'Masq'}, weight {r.get('weight')}; share {share:.4g})")
+                     f"{q.dnat} ({r.forward or 'Masq'}, weight {r.weight}; share {share:.4g})")
             q.local_out = True
             rt = self.route(m, q)
             if rt is None:
@@ -329,8 +329,16 @@ def _loopback(ip: str) -> bool:
     return v is not None and ((v[0] == 4 and (v[1] >> 24) == 127) or (v[0] == 6 and v[1] == 1))
 
 
-def run_flow(world: World, flow: Flow) -> TraceResult:
-    """Trace one flow (its first packet) through the world; never raises for missing data."""
+def run_flow(world: World, flow: Flow, hops: bool = True) -> TraceResult:
+    """Trace one flow (its first packet) through the world; never raises for missing data.
+    ``hops=False``: outcomes without their hop lists (``trace --all``)."""
+    from labreport.perf import gc_paused
+
+    with gc_paused():  # short-lived acyclic records; see labreport.perf
+        return _run_flow(world, flow, hops)
+
+
+def _run_flow(world: World, flow: Flow, hops: bool) -> TraceResult:
     res = TraceResult(flow=flow)
     run = _Run(world)
     m = world.node(flow.entry_node)
@@ -339,6 +347,7 @@ def run_flow(world: World, flow: Flow) -> TraceResult:
         return res
     p = Pkt(flow.src, flow.dst, flow.sport, flow.dport, flow.proto)
     p.node = m.name
+    p.record = hops
     if flow.entry == "process":
         run.from_process(m, p)
     elif flow.entry == "pod":
@@ -358,10 +367,10 @@ def run_flow(world: World, flow: Flow) -> TraceResult:
 
 def merge(outs: list[Outcome]) -> list[Outcome]:
     """Outcomes that took the same way (same hops) are one outcome with the summed probability."""
-    seen: dict[tuple, Outcome] = {}
+    seen: dict[tuple[object, ...], Outcome] = {}
     order: list[Outcome] = []
     for o in outs:
-        key = (o.result, o.endpoint, o.node, o.pod, o.masquerade, o.reason,
+        key = (o.result, o.endpoint, o.node, o.pod, o.masquerade, o.reason, o.dnat,
                tuple((h.kind, h.table, h.chain, h.rule_index, h.device) for h in o.hops))
         prev = seen.get(key)
         if prev is None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Optional
 
 from labreport.analysis.model import Analysis, ServiceRecord
+from labreport.analysis.probability import format_probability
 from labreport.analysis.trace.engine import run_flow
 from labreport.analysis.trace.model import Flow, Outcome
 from labreport.analysis.trace.resolve import all_services, rules_node
@@ -28,7 +29,7 @@ class FrontRow(Record):
 def _summary(outs: list[Outcome]) -> str:
     parts: list[str] = []
     for o in outs:
-        share = f"{o.probability * 100:.0f}%"
+        share = format_probability(o.probability, style="whole-percent")
         if o.result == "delivered":
             parts.append(f"{share} {o.endpoint}{' (masq)' if o.masquerade else ''}")
         elif o.result in ("dropped", "rejected"):
@@ -66,6 +67,14 @@ def pod_source(world: World, node: str) -> Optional[str]:
 
 def all_fronts(world: World, analysis: Optional[Analysis], via: Optional[str] = None,
                pod_ip: Optional[str] = None, outside_ip: str = OUTSIDE) -> list[FrontRow]:
+    from labreport.perf import gc_paused
+
+    with gc_paused():
+        return _all_fronts(world, analysis, via, pod_ip, outside_ip)
+
+
+def _all_fronts(world: World, analysis: Optional[Analysis], via: Optional[str], pod_ip: Optional[str],
+                outside_ip: str) -> list[FrontRow]:
     node = rules_node(world, via)
     rows: list[FrontRow] = []
     if node is None:
@@ -80,7 +89,7 @@ def all_fronts(world: World, analysis: Optional[Analysis], via: Optional[str] = 
                 entry = "pod" if skind == "pod" and src in world.pods else "outside"
                 flow = Flow(src=src, dst=ip, dport=port, proto=rec.protocol if rec.protocol in ("tcp", "udp", "sctp")
                             else "tcp", entry_node=node, entry=entry)  # type: ignore[arg-type]
-                res = run_flow(world, flow)
+                res = run_flow(world, flow, hops=False)
                 rows.append(FrontRow(service=rec.name, front=f"{ip}:{port}", kind=kind, source_kind=skind, source=src,
                                      summary=_summary(res.outcomes),
                                      outcomes=[{"result": o.result, "probability": o.probability,

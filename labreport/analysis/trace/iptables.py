@@ -76,7 +76,9 @@ class Chain:
     rules: list[Rule]
     # rules whose only address test is "-d HOST": HOST -> their positions; other rules: always tried
     by_dst: dict[str, list[int]] = field(default_factory=dict)
+    by_dport: dict[int, list[int]] = field(default_factory=dict)  # no "-d HOST" but one "--dport N"
     others: list[int] = field(default_factory=list)
+    indexed: bool = False
 
 
 # --------------------------------------------------------------------------- tokenising
@@ -84,8 +86,18 @@ class Chain:
 
 def tokenize(spec: str) -> list[str]:
     """Split like a shell, the way iptables-save quotes (double quotes, backslash escapes)."""
-    if '"' not in spec and "\\" not in spec:
-        return spec.split()
+    if "\\" not in spec:
+        if '"' not in spec:
+            return spec.split()
+        parts = spec.split('"')
+        if len(parts) % 2 == 1:  # balanced quotes: odd parts are quoted tokens
+            toks: list[str] = []
+            for k, part in enumerate(parts):
+                if k % 2:
+                    toks.append(part)
+                else:
+                    toks.extend(part.split())
+            return toks
     out: list[str] = []
     cur: list[str] = []
     inq = False
@@ -390,15 +402,15 @@ def _module_option(r: Rule, module: str, tok: str, t: list[str], i: int, neg: bo
         r.extras.append(syn)
         return i + 1
     if tok == "--tcp-flags":
-        mask, comp = set(val.split(",")), set((t[i + 2] if i + 2 < len(t) else "").split(","))
+        fmask, fcomp = set(val.split(",")), set((t[i + 2] if i + 2 < len(t) else "").split(","))
         first = {"SYN"}  # the first packet of a TCP connection
 
-        def flags(p: Pkt, e: Env, mask: set[str] = mask, comp: set[str] = comp, neg: bool = neg) -> bool:
+        def tcpflags(p: Pkt, e: Env, mask: set[str] = fmask, comp: set[str] = fcomp, neg: bool = neg) -> bool:
             m = {"SYN", "ACK", "FIN", "RST", "URG", "PSH"} if "ALL" in mask else mask
             got = first & m
             want = (m if "ALL" in comp else comp & m) - {"NONE"}
             return (got == want) != neg
-        r.extras.append(flags)
+        r.extras.append(tcpflags)
         return i + 3
     if tok in ("--limit", "--limit-burst", "--hashlimit", "--hashlimit-upto", "--hashlimit-above",
                "--hashlimit-burst", "--hashlimit-mode", "--hashlimit-name", "--hashlimit-htable-expire",
@@ -460,7 +472,18 @@ def _addr_kind(ip: str, local: frozenset[str]) -> Optional[str]:
 _CACHE: dict[int, tuple["weakref.ref[Iptables]", dict[str, dict[str, IptChain]], dict[tuple[str, str], Chain]]] = {}
 
 
+_LAST: list[object] = [None, None]  # (the Iptables last asked for, its store): most lookups repeat
+
+
 def _compiled(ipt: Iptables) -> dict[tuple[str, str], Chain]:
+    if _LAST[0] is ipt:
+        return _LAST[1]  # type: ignore[return-value]
+    got = _compiled_slow(ipt)
+    _LAST[0], _LAST[1] = ipt, got
+    return got
+
+
+def _compiled_slow(ipt: Iptables) -> dict[tuple[str, str], Chain]:
     key = id(ipt)
     hit = _CACHE.get(key)
     if hit is not None and hit[0]() is ipt:
@@ -470,6 +493,7 @@ def _compiled(ipt: Iptables) -> dict[tuple[str, str], Chain]:
 
     def _drop(_ref: object, key: int = key) -> None:
         _CACHE.pop(key, None)
+        _LAST[0] = _LAST[1] = None
     _CACHE[key] = (weakref.ref(ipt, _drop), tables, store)
     return store
 
@@ -488,25 +512,31 @@ def get_chain(ipt: Iptables, table: str, name: str) -> Optional[Chain]:
         return None
     rules = [compile_rule(i + 1, r.spec) for i, r in enumerate(raw.rules)]
     ch = Chain(name=name, policy=raw.policy, rules=rules)
-    if len(rules) > 32:  # index long chains (KUBE-SERVICES) by their single destination
+    if len(rules) > 32:  # index long chains (KUBE-SERVICES, KUBE-NODEPORTS) by destination and port
+        ch.indexed = True
         for pos, r in enumerate(rules):
-            if r.dst_exact is not None and r.bad is None:
+            if r.bad is not None:
+                ch.others.append(pos)
+            elif r.dst_exact is not None:
                 ch.by_dst.setdefault(r.dst_exact, []).append(pos)
+            elif r.dports is not None and not r.dports_neg and len(r.dports) == 1 and r.dports[0][0] == r.dports[0][1]:
+                ch.by_dport.setdefault(r.dports[0][0], []).append(pos)
             else:
                 ch.others.append(pos)
     store[(table, name)] = ch
     return ch
 
 
-def _candidates(ch: Chain, dst: str, start: int) -> list[int]:
-    if not ch.by_dst:
-        return list(range(start, len(ch.rules)))
-    a = ch.by_dst.get(dst, [])
-    b = ch.others
-    if not a:
-        return [x for x in b if x >= start] if start else b
-    merged = sorted(x for x in a + b if x >= start)
-    return merged
+def _candidates(ch: Chain, dst: str, dport: int, start: int) -> "range | list[int]":
+    if not ch.indexed:
+        return range(start, len(ch.rules))
+    a = ch.by_dst.get(dst)
+    b = ch.by_dport.get(dport)
+    if not a and not b:
+        return [x for x in ch.others if x >= start] if start else ch.others
+    merged = ch.others + (a or []) + (b or [])
+    merged.sort()
+    return [x for x in merged if x >= start] if start else merged
 
 
 # --------------------------------------------------------------------------- matching
@@ -569,10 +599,12 @@ Exit = tuple[Pkt, str]
 
 
 def _hop(p: Pkt, e: Env, table: str, chain: str, r: Optional[Rule], verdict: str) -> None:
-    p.hops.append(TraceHop(kind="netfilter", node=e.node, netns=e.netns, hook=e.hook,
-                           family="ip6" if p.family == "ipv6" else "ip", backend="iptables", table=table,
-                           chain=chain, rule_index=r.index if r else None, rule=r.text if r else None,
-                           verdict=verdict))
+    if p.record:
+        p.hops.append(TraceHop(kind="netfilter", node=e.node, netns=e.netns, hook=e.hook,
+                               family="ip6" if p.family == "ipv6" else "ip", backend="iptables", table=table,
+                               chain=chain, rule_index=r.index if r else None, rule=r.text if r else None,
+                               verdict=verdict))
+    p.last = ("iptables", table, chain, r.index if r else None, r.text if r else None, verdict)
 
 
 def _verdict_text(r: Rule) -> str:
@@ -608,7 +640,7 @@ def run_chain(ipt: Iptables, table: str, chain: str, p: Pkt, e: Env, depth: int 
     while stack:
         pk, start = stack.pop()
         done = False
-        for pos in _candidates(ch, pk.dst, start):
+        for pos in _candidates(ch, pk.dst, pk.dport, start):
             r = ch.rules[pos]
             if r.bad is not None:
                 _hop(pk, e, table, chain, r, "unknown")
@@ -674,10 +706,10 @@ def _apply(ipt: Iptables, table: str, chain: str, r: Rule, p: Pkt, e: Env, depth
         _hop(p, e, table, chain, r, vt)
         return [(p, "ACCEPT")]
     if t == "REDIRECT":
-        to = r.targs.get("--to-ports")
+        ports = r.targs.get("--to-ports")
         p.dst = "127.0.0.1" if e.hook == "OUTPUT" else (next(iter(sorted(e.local)), p.dst) if e.local else p.dst)
-        if to and to.split("-")[0].isdigit():
-            p.dport = int(to.split("-")[0])
+        if ports and ports.split("-")[0].isdigit():
+            p.dport = int(ports.split("-")[0])
         p.dnat = hostport(p.dst, p.dport)
         _hop(p, e, table, chain, r, vt)
         return [(p, "ACCEPT")]

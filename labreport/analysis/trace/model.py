@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, Optional
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from labreport.snapshot import Record
 
@@ -27,32 +27,36 @@ NETFILTER_KEYS = ("kind", "node", "netns", "hook", "family", "backend", "table",
                   "verdict")
 
 
-class TraceHop(Record):
-    kind: HopKind
-    node: Optional[str] = None
-    netns: Optional[str] = None
-    # netfilter
-    hook: Optional[str] = None
-    family: Optional[str] = None
-    backend: Optional[str] = None
-    table: Optional[str] = None
-    chain: Optional[str] = None
-    rule_index: Optional[int] = None
-    rule: Optional[str] = None
-    verdict: Optional[str] = None
-    # other hops
-    device: Optional[str] = None
-    detail: Optional[str] = None
+class TraceHop:
+    """One step of a trace. A plain slotted class, not a pydantic model: a trace makes dozens
+    and ``trace --all`` tens of thousands (``to_json`` gives the exact JSON shape)."""
+
+    __slots__ = ("kind", "node", "netns", "hook", "family", "backend", "table", "chain", "rule_index", "rule",
+                 "verdict", "device", "detail")
+
+    def __init__(self, kind: HopKind, node: Optional[str] = None, netns: Optional[str] = None,
+                 hook: Optional[str] = None, family: Optional[str] = None, backend: Optional[str] = None,
+                 table: Optional[str] = None, chain: Optional[str] = None, rule_index: Optional[int] = None,
+                 rule: Optional[str] = None, verdict: Optional[str] = None, device: Optional[str] = None,
+                 detail: Optional[str] = None) -> None:
+        self.kind, self.node, self.netns = kind, node, netns
+        self.hook, self.family, self.backend, self.table, self.chain = hook, family, backend, table, chain
+        self.rule_index, self.rule, self.verdict = rule_index, rule, verdict
+        self.device, self.detail = device, detail
 
     def to_json(self) -> dict[str, Any]:
         if self.kind == "netfilter":
             return {k: getattr(self, k) for k in NETFILTER_KEYS}
-        out: dict[str, Any] = {"kind": self.kind, "node": self.node, "netns": self.netns, "device": self.device,
-                               "detail": self.detail}
-        return out
+        return {"kind": self.kind, "node": self.node, "netns": self.netns, "device": self.device,
+                "detail": self.detail}
+
+    def __repr__(self) -> str:
+        return f"TraceHop({self.to_json()!r})"
 
 
 class Outcome(Record):
+    model_config = ConfigDict(extra="allow", populate_by_name=True, arbitrary_types_allowed=True)
+
     result: Result
     probability: float
     endpoint: Optional[str] = None  # "ip:port" the packet reached (after DNAT)

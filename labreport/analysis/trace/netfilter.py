@@ -79,6 +79,7 @@ Stop = tuple[Pkt, str, str]  # (packet, "dropped" | "rejected" | "unknown", reas
 def run_hook(node: NodeRules, hook: str, pkts: list[Pkt]) -> tuple[list[Pkt], list[Stop]]:
     going: list[Pkt] = []
     stopped: list[Stop] = []
+    env = ipt_mod.Env(node.name, node.netns, hook, node.local)
     for p in pkts:
         cur = [p]
         entries = node.hook_entries(hook, p.family)
@@ -90,7 +91,6 @@ def run_hook(node: NodeRules, hook: str, pkts: list[Pkt]) -> tuple[list[Pkt], li
                     if (q.nat_dst_done if dst_manip else q.nat_src_done):
                         nxt.append(q)
                         continue
-                env = ipt_mod.Env(node.name, node.netns, hook, node.local)
                 for r, verdict in ent.run(q, env):
                     if ent.is_nat:
                         if hook in ("PREROUTING", "OUTPUT"):
@@ -113,10 +113,10 @@ def run_hook(node: NodeRules, hook: str, pkts: list[Pkt]) -> tuple[list[Pkt], li
 
 
 def _last_rule(p: Pkt) -> Optional[str]:
-    for h in reversed(p.hops):
-        if h.kind == "netfilter":
-            where = f"{h.backend} {h.table} {h.chain}"
-            if h.rule_index is None:
-                return f"{where}: the chain's policy {h.verdict}"
-            return f"{where} rule {h.rule_index}: {h.rule}"
-    return None
+    if p.last is None:
+        return None
+    backend, table, chain, index, rule, verdict = p.last
+    where = f"{backend} {table} {chain}"
+    if index is None:
+        return f"{where}: the chain's policy {verdict}"
+    return f"{where} rule {index}: {rule}"

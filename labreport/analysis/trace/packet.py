@@ -14,7 +14,7 @@ from labreport.analysis.trace.model import TraceHop
 class Pkt:
     __slots__ = ("src", "dst", "sport", "dport", "proto", "mark", "ctmark", "in_if", "out_if", "dnat", "snat",
                  "masq", "prob", "hops", "node", "netns", "nat_dst_done", "nat_src_done", "family", "phys_in",
-                 "phys_out", "bridged", "local_out")
+                 "phys_out", "bridged", "local_out", "record", "last")
 
     def __init__(self, src: Optional[str], dst: str, sport: int, dport: int, proto: str) -> None:
         self.src = src
@@ -40,10 +40,13 @@ class Pkt:
         self.phys_out: Optional[str] = None
         self.bridged = False
         self.local_out = False
+        self.record = True  # False: no hop list (trace --all needs only the outcomes)
+        # the last netfilter step (backend, table, chain, rule index, rule, verdict): what a DROP/REJECT names
+        self.last: Optional[tuple[str, str, str, Optional[int], Optional[str], str]] = None
 
     def copy(self) -> "Pkt":
         p = Pkt.__new__(Pkt)
         for k in Pkt.__slots__:
             setattr(p, k, getattr(self, k))
-        p.hops = list(self.hops)
+        p.hops = list(self.hops) if self.record else self.hops
         return p

@@ -67,7 +67,9 @@ def resolve_dst(world: World, analysis: Optional[Analysis], word: str, via: Opti
     if ip_int(host) is not None:
         if port is not None:
             recs = match_services(all_services(analysis), w)
-            return Target(host, port, service=recs[0] if recs else None, label=w)
+            if not recs and host in world.node_of_addr:
+                recs = [r for r in all_services(analysis) if r.node_port == port]
+            return Target(host, port, recs[0].protocol if recs else None, recs[0] if recs else None, label=w)
         recs = [r for r in match_services(all_services(analysis), host) if r.port]
         if len(recs) == 1 or (recs and len({r.port for r in recs}) == 1):
             return Target(host, int(recs[0].port or 0), recs[0].protocol, recs[0], f"{host}:{recs[0].port}")
@@ -77,7 +79,9 @@ def resolve_dst(world: World, analysis: Optional[Analysis], word: str, via: Opti
         m = world.nodes[host]
         if m.primary is None:
             raise ResolveError(f"node {host}: its address is not in the snapshot (no `ip addr`); use NODE-IP:{port}")
-        return Target(m.primary, port, label=f"{host}:{port} ({m.primary}:{port})")
+        rec = next((r for r in all_services(analysis) if r.node_port == port), None)
+        return Target(m.primary, port, rec.protocol if rec else None, rec,
+                      f"{host}:{port} ({m.primary}:{port}" + (f", node port of {rec.name})" if rec else ")"))
     recs = match_services(all_services(analysis), w)
     if not recs:
         names = closest(all_services(analysis), w)

@@ -12,7 +12,7 @@ from labreport.analysis.model import Analysis, VethPair
 from labreport.analysis.trace import netfilter
 from labreport.analysis.trace.addr import Net, in_net, ip_int, net
 from labreport.analysis.trace.netfilter import HookEntry
-from labreport.snapshot import Link, NodeSnapshot, Route, Snapshot
+from labreport.snapshot import IpvsVirtualServer, Link, NodeSnapshot, Route, Snapshot
 
 BRIDGE_NAMES = ("cni0", "docker0", "cbr0", "weave", "kube-bridge")
 VXLAN_NAMES = ("flannel.1", "vxlan.calico", "vxlan0", "flannel-v6.1", "weave")
@@ -66,7 +66,7 @@ class NodeModel:
     bridges: dict[str, list[str]] = field(default_factory=dict)
     uplink: Optional[str] = None
     primary: Optional[str] = None  # the node's own address on its uplink
-    ipvs: list[dict[str, Any]] = field(default_factory=list)
+    ipvs: list[IpvsVirtualServer] = field(default_factory=list)
     ipvs_mode: bool = False
     _hooks: dict[tuple[str, str], list[HookEntry]] = field(default_factory=dict)
     nft_entries: Any = None  # set by the nft adapter
@@ -177,7 +177,7 @@ def _node_model(node: NodeSnapshot, na: Any) -> NodeModel:
         for vp in na.veth_pairs:
             m.veth_by_host[vp.host_ifname] = vp
         if na.uplink:
-            m.uplink = na.uplink.get("name")
+            m.uplink = na.uplink.name
     default = next((e for e in m.routes if e.net[2] == 0 and e.net[0] == 4), None)
     if default is not None and default.route.dev:
         m.uplink = m.uplink or default.route.dev
@@ -234,17 +234,18 @@ def build_world(snapshot: Snapshot, analysis: Optional[Analysis] = None) -> Worl
             spec = p.get("spec") or {}
             st = p.get("status") or {}
             key = f"{meta.get('namespace')}/{meta.get('name')}"
-            ips = [st.get("podIP")] + [x.get("ip") for x in st.get("podIPs") or [] if isinstance(x, dict)]
+            ips: list[Optional[str]] = [st.get("podIP")]
+            ips += [x.get("ip") for x in st.get("podIPs") or [] if isinstance(x, dict)]
             host_net = bool(spec.get("hostNetwork"))
-            for ip in ips:
-                if not ip:
+            for pip in ips:
+                if not pip:
                     continue
-                w.pod_ip_by_key.setdefault(key, ip)
+                w.pod_ip_by_key.setdefault(key, pip)
                 if host_net:
                     continue
-                place = w.pods.get(ip)
+                place = w.pods.get(pip)
                 if place is None:
-                    w.pods[ip] = PodPlace(spec.get("nodeName") or "", ip, key, None, "api")
+                    w.pods[pip] = PodPlace(spec.get("nodeName") or "", pip, key, None, "api")
                 elif place.pod is None:
                     place.pod = key
         for n in cluster.nodes:

@@ -1,0 +1,111 @@
+"""Per user Service: what a pod and what an outside client get, traced through the datapath
+model (labreport.analysis.trace) — endpoints and their shares, DROP/REJECT and by which rule,
+masquerade. The answers behind Q8/Q9/Q11 and the extra Service kinds. Pure.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from labreport.analysis.model import Analysis, ServiceRecord, ServiceTraffic, TrafficOutcome
+from labreport.analysis.trace import Flow, build_world, run_flow
+from labreport.analysis.trace.fronts import OUTSIDE, pod_source
+from labreport.analysis.trace.resolve import all_services
+from labreport.analysis.trace.world import World
+from labreport.snapshot import Snapshot
+
+SYSTEM_NAMESPACES = ("kube-system", "kube-flannel", "kube-public", "kube-node-lease", "calico-system",
+                     "tigera-operator")
+MAX_SERVICES = 60  # a report lists at most this many Services here (the rest: a note)
+
+
+def is_system(rec: ServiceRecord) -> bool:
+    ns = rec.namespace or rec.name.split("/", 1)[0]
+    svc = rec.service or rec.name.split("/", 1)[-1].split(":")[0]
+    return ns in SYSTEM_NAMESPACES or (ns == "default" and svc == "kubernetes")
+
+
+def _rules_node(world: World, analysis: Analysis) -> Optional[str]:
+    with_rules = [m for m in world.nodes.values() if m.has_rules()]
+    if not with_rules:
+        return None
+    # a node with pods of its own: its pods are the natural "from a pod" clients
+    for m in with_rules:
+        if any(p.node == m.name and p.veth is not None for p in world.pods.values()):
+            return m.name
+    return with_rules[0].name
+
+
+def service_traffic(snapshot: Snapshot, analysis: Analysis,
+                    world: Optional[World] = None) -> tuple[list[ServiceTraffic], Optional[str]]:
+    w = world or build_world(snapshot, analysis)
+    node = _rules_node(w, analysis)
+    if node is None:
+        return [], "no node has kube-proxy rules in the snapshot"
+    m = w.nodes[node]
+    recs = [r for r in all_services(analysis) if not is_system(r)]
+    note = None
+    if len(recs) > MAX_SERVICES:
+        note = f"{len(recs)} user Service ports; the first {MAX_SERVICES} are traced here (labreport trace --all: all)"
+        recs = recs[:MAX_SERVICES]
+    rows: list[ServiceTraffic] = []
+    for rec in recs:
+        eps = {e.address.rsplit(":", 1)[0] for e in rec.endpoints or ()}
+        pod_ip = _client_pod(w, node, eps)
+        proto = rec.protocol if rec.protocol in ("tcp", "udp", "sctp") else "tcp"
+        fronts: list[tuple[str, int, str, str]] = []
+        if rec.cluster_ip and rec.port:
+            fronts.append((rec.cluster_ip, rec.port, "cluster-ip", "pod"))
+        if rec.node_port and m.primary:
+            fronts.append((m.primary, rec.node_port, "node-port", "outside"))
+        for ip in rec.external_ips:
+            if rec.port:
+                fronts.append((ip, rec.port, "external-ip", "outside"))
+        for ip in rec.load_balancer_ips:
+            if rec.port:
+                fronts.append((ip, rec.port, "load-balancer", "outside"))
+        for ip, port, kind, source in fronts:
+            src = pod_ip if source == "pod" else OUTSIDE
+            if src is None:
+                continue
+            place = w.pods.get(src)
+            here = place is not None and place.node == node and place.veth is not None
+            if source == "pod":
+                label = f"pod {place.pod or '?'} ({src})" if place else f"pod {src}"
+                if not here:
+                    label += f", through the rules of {node}"
+            else:
+                label = f"{src} via {node}"
+            flow = Flow(src=src, dst=ip, dport=port, proto=proto, entry_node=node,  # type: ignore[arg-type]
+                        entry="pod" if here else "outside", pod=place.pod if place else None)
+            res = run_flow(w, flow, hops=False)
+            rows.append(ServiceTraffic(
+                service=rec.name, front=f"{ip}:{port}", kind=kind, source=source,  # type: ignore[arg-type]
+                source_label=label, source_ip=src, source_pod=place.pod if place and source == "pod" else None,
+                elsewhere=source == "pod" and not here, node=node,
+                outcomes=[TrafficOutcome(result=o.result, share=o.probability, endpoint=o.endpoint if o.result
+                                         in ("delivered", "unknown") else None, pod=o.pod, node=o.node,
+                                         masquerade=o.masquerade, reason=o.reason) for o in res.outcomes]))
+    if recs and not any(p.node == node and p.veth is not None for p in w.pods.values()):
+        why = (f"no pod of {node} (the node whose rules were collected) is in the snapshot: pod traffic is traced "
+               f"from another pod's address entering {node}'s rules, as kube-proxy writes the same rules on every "
+               "node (Local traffic policies aside)" if w.pods else "no pod is in the snapshot: traced from outside only")
+        note = ((note + "; ") if note else "") + why
+    return rows, note
+
+
+def _client_pod(w: World, node: str, endpoints: set[str]) -> Optional[str]:
+    """A pod on ``node`` to send from, preferring one that is not an endpoint itself."""
+    first = None
+    for ip, place in w.pods.items():
+        if place.node != node or place.veth is None:
+            continue
+        if ip not in endpoints:
+            return ip
+        first = first or ip
+    if first or pod_source(w, node):
+        return first or pod_source(w, node)
+    for ip in w.pods:  # a pod elsewhere (its own node's rules were not collected)
+        if ip not in endpoints:
+            return ip
+    return next(iter(w.pods), None)

@@ -1,0 +1,327 @@
+"""The text reader: ``nft list ruleset`` (and ``nft -a``) as printed or pasted → tables in
+the typed shape (:mod:`.build`). Long set literals may wrap; a line it cannot place
+becomes a warning with its number (the listing is kept whole as evidence)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Optional
+
+from labreport.parsers.base import ParseResult, strip_prompt
+from labreport.parsers.nft.build import new_chain, new_element, new_rule, new_set, new_table
+from labreport.parsers.nft.common import (
+    FAMILIES, _BLOCK_RE, _TABLE_RE, _scalar, _strip_handle, _unquote, parse_duration, priority_value, tokenize,
+)
+from labreport.parsers.nft.expr import STATEMENT_STARTS, _verdict
+from labreport.snapshot import NftRuleset
+
+_FAST_ELEM_RE = re.compile(r"^([^\s:{}\"]+(?: \. [^\s:{}\"]+)*)(?: : (goto|jump) (\S+))?$")
+
+
+def _parse_element(text: str, is_map: bool) -> dict[str, Any]:
+    text = text.strip()
+    m = _FAST_ELEM_RE.match(text)
+    if m and (is_map == bool(m.group(2))):
+        key = [_scalar(t) for t in m.group(1).split(" . ")]
+        value = {m.group(2): {"target": m.group(3)}} if m.group(2) else None
+        return new_element(key, value, text)
+    toks = tokenize(text)
+    key_toks: list[str] = []
+    comment: Optional[str] = None
+    durations: dict[str, Optional[float]] = {}
+    i, n = 0, len(toks)
+    in_value = False
+    value_toks: list[str] = []
+    while i < n:
+        t = toks[i]
+        if in_value:
+            value_toks.append(t)
+            i += 1
+            continue
+        if t == ":" and is_map:
+            in_value = True
+            i += 1
+            continue
+        if t == "comment" and i + 1 < n:
+            comment = _unquote(toks[i + 1])
+            i += 2
+            continue
+        if t in ("timeout", "expires") and i + 1 < n:
+            durations[t] = parse_duration(toks[i + 1])
+            i += 2
+            continue
+        if t == "counter":
+            i += 1
+            while i + 1 < n and toks[i] in ("packets", "bytes"):
+                i += 2
+            continue
+        if t != ".":
+            key_toks.append(t)
+        i += 1
+    # nft prints spaces around a map's colon, so an IPv6 key never swallows it
+    data: Any = None
+    if value_toks:
+        verdict, _ = _verdict(value_toks, 0)
+        data = verdict if verdict is not None else (
+            _scalar(value_toks[0]) if len(value_toks) == 1 else " ".join(value_toks)
+        )
+    return new_element([_scalar(t) for t in key_toks], data, text, comment,
+                       durations.get("timeout"), durations.get("expires"))
+
+
+class TextParser:
+    def __init__(self, text: str, result: ParseResult[NftRuleset]):
+        self.lines = text.split("\n")
+        self.res = result
+        self.tables: list[dict[str, Any]] = []
+
+    def warn(self, line_no: int, line: str, msg: str) -> None:
+        self.res.warn(line_no, line, msg)
+
+    def run(self) -> list[dict[str, Any]]:
+        i = 0
+        n = len(self.lines)
+        seen_table = False
+        while i < n:
+            raw = self.lines[i]
+            line, _ = strip_prompt(raw)
+            s = line.strip()
+            if not s or s.startswith("#"):
+                i += 1
+                continue
+            body, handle = _strip_handle(s)
+            m = _TABLE_RE.match(body)
+            if m:
+                seen_table = True
+                family, name = m.group(1), _unquote(m.group(2))
+                if family not in FAMILIES:
+                    self.warn(i + 1, raw, f"unknown table family {family!r}")
+                table = new_table(family, name, handle=handle, line_no=i + 1)
+                i = self._table_body(table, i + 1)
+                self.tables.append(table)
+                continue
+            if re.match(r"^(nft\s|sudo\s)", s):
+                i += 1  # the command line itself, pasted with the output
+                continue
+            self.warn(i + 1, raw, "outside any table: not part of an nft ruleset listing" if seen_table or i < 5 else "outside any table")
+            i += 1
+        return self.tables
+
+    def _table_body(self, table: dict[str, Any], i: int) -> int:
+        n = len(self.lines)
+        label = f"{table['family']} {table['name']}"
+        while i < n:
+            raw = self.lines[i]
+            s = raw.strip()
+            if not s or s.startswith("#"):
+                i += 1
+                continue
+            body, handle = _strip_handle(s)
+            if body == "}":
+                return i + 1
+            m = _BLOCK_RE.match(body) if body.endswith("{") else None
+            if m:
+                kind, name = m.group(1), _unquote(m.group(2))
+                if kind == "chain":
+                    chain = new_chain(name, handle=handle, line_no=i + 1)
+                    i = self._chain_body(chain, i + 1)
+                    table["chains"].append(chain)
+                elif kind in ("set", "map"):
+                    st = new_set(name, kind, handle=handle, line_no=i + 1)
+                    i = self._set_body(st, i + 1)
+                    table["sets"].append(st)
+                else:
+                    start = i
+                    i = self._skip_block(i + 1)
+                    table.setdefault("other", []).append("\n".join(x.strip() for x in self.lines[start:i]))
+                continue
+            if body.startswith("comment "):
+                table["comment"] = _unquote(body[len("comment ") :].strip())
+                i += 1
+                continue
+            if body.startswith("flags "):
+                table["flags"] = [f.strip() for f in body[len("flags ") :].split(",") if f.strip()]
+                i += 1
+                continue
+            if _TABLE_RE.match(body):
+                self.warn(i + 1, raw, f"table {label} is not closed before the next table")
+                return i
+            self.warn(i + 1, raw, f"not understood inside table {label}")
+            i += 1
+        self.warn(n, self.lines[-1] if self.lines else "", f"table {label}: missing closing brace (truncated input?)")
+        return n
+
+    def _skip_block(self, i: int) -> int:
+        depth = 1
+        n = len(self.lines)
+        while i < n:
+            s = self.lines[i]
+            depth += s.count("{") - s.count("}")
+            i += 1
+            if depth <= 0:
+                return i
+        return n
+
+    def _chain_body(self, chain: dict[str, Any], i: int) -> int:
+        n = len(self.lines)
+        lines = self.lines
+        rules = chain["rules"]
+        while i < n:
+            raw = lines[i]
+            s = raw.strip()
+            if not s:
+                i += 1
+                continue
+            if s[0] == "#" and not s.startswith("# handle"):
+                i += 1
+                continue
+            body, handle = _strip_handle(s)
+            if body == "}":
+                return i + 1
+            if body.endswith("{") and (_BLOCK_RE.match(body) or _TABLE_RE.match(body)):
+                self.warn(i + 1, raw, f"chain {chain['name']}: missing closing brace")
+                return i
+            if body.startswith("type ") and " hook " in body:
+                self._chain_header(chain, body, i, raw)
+                i += 1
+                continue
+            if body.startswith("comment ") and not rules and re.fullmatch(r'comment\s+"[^"]*"', body):
+                chain["comment"] = _unquote(body[len("comment ") :].strip())
+                i += 1
+                continue
+            if body.startswith("policy ") and body.rstrip(";").count(" ") == 1:
+                chain["policy"] = body.rstrip(";").split()[1]
+                i += 1
+                continue
+            # a rule; long set literals may wrap over several lines (braces open)
+            text = body
+            start = i
+            if "{" in text:
+                depth = text.count("{") - text.count("}")
+                parts = [text]
+                while depth > 0 and i + 1 < n:
+                    i += 1
+                    nxt, h2 = _strip_handle(lines[i].strip())
+                    parts.append(nxt)
+                    depth += nxt.count("{") - nxt.count("}")
+                    handle = h2 if h2 is not None else handle
+                text = " ".join(parts)
+            first = text.split(" ", 1)[0]
+            if first not in STATEMENT_STARTS and not first.startswith("@"):
+                self.warn(start + 1, raw, f"chain {chain['name']}: not an nft statement (a wrapped or cut line?); kept as a rule")
+            rules.append(new_rule(text, None, None, handle, start + 1))
+            i += 1
+        self.warn(n, "", f"chain {chain['name']}: missing closing brace (truncated input?)")
+        return n
+
+    def _chain_header(self, chain: dict[str, Any], body: str, i: int, raw: str) -> None:
+        for stmt in body.split(";"):
+            stmt = stmt.strip()
+            if not stmt:
+                continue
+            if stmt.startswith("type "):
+                m = re.match(r"type\s+(\S+)\s+hook\s+(\S+)(?:\s+device\s+(\"[^\"]*\"|\S+))?(?:\s+priority\s+(.+))?$", stmt)
+                if not m:
+                    self.warn(i + 1, raw, "chain header not understood")
+                    continue
+                chain["type"], chain["hook"] = m.group(1), m.group(2)
+                chain["device"] = _unquote(m.group(3)) if m.group(3) else None
+                if m.group(4):
+                    chain["priority"] = m.group(4).strip()
+                    chain["prio"] = priority_value(chain["priority"])
+            elif stmt.startswith("policy "):
+                chain["policy"] = stmt.split()[1]
+            elif stmt.startswith("comment "):
+                chain["comment"] = _unquote(stmt[len("comment ") :].strip())
+            else:
+                self.warn(i + 1, raw, f"chain header part not understood: {stmt!r}")
+
+    def _set_body(self, st: dict[str, Any], i: int) -> int:
+        n = len(self.lines)
+        label = f"{st['kind']} {st['name']}"
+        while i < n:
+            raw = self.lines[i]
+            s = raw.strip()
+            if not s or s.startswith("#"):
+                i += 1
+                continue
+            body, _ = _strip_handle(s)
+            if body == "}":
+                return i + 1
+            if body.startswith("elements = {") or body.startswith("elements={"):
+                start = i
+                first = body[body.index("{") :]
+                parts = [first]
+                depth = first.count("{") - first.count("}")
+                while depth > 0 and i + 1 < n:
+                    i += 1
+                    nxt = self.lines[i].strip()
+                    parts.append(nxt)
+                    depth += nxt.count("{") - nxt.count("}")
+                if depth > 0:
+                    self.warn(start + 1, raw, f"{label}: elements not closed (truncated input?)")
+                text = " ".join(parts)
+                inner = text.strip()[1:]
+                inner = inner[: inner.rfind("}")] if "}" in inner else inner
+                is_map = st["kind"] == "map"
+                elements = st["elements"]
+                for part in _split_elements(inner):
+                    try:
+                        elements.append(_parse_element(part, is_map))
+                    except Exception:
+                        self.warn(start + 1, part, f"{label}: element not understood; skipped")
+                i += 1
+                continue
+            for stmt in body.split(";"):
+                stmt = stmt.strip()
+                if not stmt:
+                    continue
+                key, _, val = stmt.partition(" ")
+                val = val.strip()
+                if key in ("type", "typeof"):
+                    if " : " in val:
+                        k, d = val.split(" : ", 1)
+                        st["type"] = [x.strip() for x in k.split(" . ")]
+                        st["map"] = d.strip()
+                    else:
+                        st["type"] = [x.strip() for x in val.split(" . ")]
+                elif key == "flags":
+                    st["flags"] = [f.strip() for f in val.split(",") if f.strip()]
+                elif key == "timeout":
+                    st["timeout"] = parse_duration(val)
+                elif key == "size":
+                    st["size"] = int(val) if val.isdigit() else None
+                elif key == "comment":
+                    st["comment"] = _unquote(val)
+                elif key in ("gc-interval", "policy", "counter", "auto-merge"):
+                    pass
+                else:
+                    self.warn(i + 1, raw, f"{label}: not understood")
+            i += 1
+        self.warn(n, "", f"{label}: missing closing brace (truncated input?)")
+        return n
+
+
+def _split_elements(inner: str) -> list[str]:
+    if '"' not in inner and "{" not in inner:
+        return [x.strip() for x in inner.split(",") if x.strip()]
+    out: list[str] = []
+    cur: list[str] = []
+    depth, quoted = 0, False
+    for ch in inner:
+        if ch == '"':
+            quoted = not quoted
+        elif not quoted and ch == "{":
+            depth += 1
+        elif not quoted and ch == "}":
+            depth -= 1
+        if ch == "," and depth == 0 and not quoted:
+            out.append("".join(cur).strip())
+            cur = []
+        else:
+            cur.append(ch)
+    if "".join(cur).strip():
+        out.append("".join(cur).strip())
+    return [x for x in out if x]
+
+

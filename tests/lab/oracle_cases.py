@@ -1,0 +1,248 @@
+"""The checks of tests/test_trace_kernel_*.py: ``labreport trace`` against the kernel.
+
+For a lab (tests.lab.svclab) the snapshot is what ``labreport collect --local`` records in
+each node namespace (merged into one snapshot of the cluster), collected before the kernel
+trace rules are added. For each flow:
+
+(a) ``check_conntrack``: real connections from the source namespace; conntrack in every
+    node namespace says which endpoints were reached and whether the source was
+    rewritten. The trace must predict the same set of endpoints, the same masquerade bit
+    per endpoint, probabilities the spread fits, and — for a dropped or rejected flow — no
+    established connection and the client error that goes with it (timeout / refused).
+(b) ``check_kernel_trace``: the kernel's own rule trace of the first packet must equal the
+    netfilter hops of the outcome the kernel took (same node, table, chain, rule index,
+    rule text and verdict, in order). The kernel prints matched rules and base-chain
+    policies only, so a trace hop for a user chain's fall-through is not compared.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from labreport import snapshot as snapmod
+from tests.lab import ktrace
+from tests.lab.cli import labreport_argv
+from tests.lab.netns import in_netns
+from tests.lab.svclab import Flow, ServiceLab
+
+TRIES = 30
+IPT_BASE = {"PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"}
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.environ.get("PYTHONPATH") or root
+    return env
+
+
+@dataclass
+class OracleLab:
+    lab: ServiceLab
+    snapshot_dir: Path
+    traces: dict[str, Any] = field(default_factory=dict)  # flow id -> trace JSON or error text
+    base_chains: dict[str, set[tuple[str, str]]] = field(default_factory=dict)  # node -> {(table, chain)}
+
+
+def collect_snapshot(lab: ServiceLab, out: Path) -> Path:
+    """``labreport collect --local`` inside every node namespace, merged into one snapshot."""
+    nodes = []
+    for n in lab.node_list:
+        cp = subprocess.run(in_netns(n.ns, *labreport_argv(), "collect", "--local", "--name", n.name, "--no-api",
+                                     "-q", "--out", "-"), capture_output=True, text=True, timeout=120, env=_env())
+        assert cp.returncode == 0, f"collect in {n.ns} failed: {cp.stderr[-2000:]}"
+        nodes.append(snapmod.from_dict(json.loads(cp.stdout)).nodes[0])
+    snap = snapmod.Snapshot(title=f"oracle lab {lab.tag} ({lab.mode}, {lab.nodes} node(s))",
+                            origin_note="tests/lab/svclab.py, collected live in the lab's node namespaces",
+                            nodes=nodes)
+    snapmod.save(snap, out)
+    return out
+
+
+def build(mode: str, nodes: int, tmp: Path) -> OracleLab:
+    lab = ServiceLab(mode=mode, nodes=nodes).build()  # type: ignore[arg-type]
+    try:
+        snap = collect_snapshot(lab, tmp / f"snap-{lab.tag}")
+        lab.enable_kernel_trace()
+        ol = OracleLab(lab, snap)
+        for n in lab.node_list:
+            if mode == "iptables":
+                ol.base_chains[n.name] = {(t, c) for t in ("nat", "filter", "mangle", "raw") for c in IPT_BASE}
+            else:
+                ol.base_chains[n.name] = {(t, c) for t in ("kube-proxy", "lab-policy")
+                                          for c in ktrace.base_chains(n.ns, "ip", t)}
+        return ol
+    except BaseException:
+        lab.close()
+        raise
+
+
+def trace(ol: OracleLab, flow: Flow) -> dict[str, Any]:
+    """``labreport trace SNAPSHOT --from … --to … --json`` (cached per flow); fails the test
+    with the command's own message when it does not answer."""
+    if flow.id not in ol.traces:
+        argv = [*labreport_argv(), "trace", str(ol.snapshot_dir), *flow.trace_args(), "--json"]
+        cp = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=_env())
+        try:
+            data = json.loads(cp.stdout) if cp.returncode == 0 else None
+        except ValueError:
+            data = None
+        ol.traces[flow.id] = data if data is not None else (
+            f"`{' '.join(argv[-9:])}` exit {cp.returncode}: {cp.stderr.strip()[-1500:] or cp.stdout[-1500:]}")
+    got = ol.traces[flow.id]
+    assert isinstance(got, dict), f"the trace gave no answer: {got}"
+    assert isinstance(got.get("outcomes"), list) and got["outcomes"], f"no outcomes in {json.dumps(got)[:1500]}"
+    return got
+
+
+def _delivered(outcomes: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for o in outcomes:
+        if o.get("result") == "delivered" and o.get("endpoint"):
+            prev = out.get(o["endpoint"])
+            if prev is None:
+                out[o["endpoint"]] = dict(o)
+            else:  # the same endpoint through two branches (e.g. affinity + random): shares add up
+                prev["probability"] = prev.get("probability", 0) + o.get("probability", 0)
+    return out
+
+
+def _summary(outcomes: list[dict[str, Any]]) -> str:
+    return "; ".join(f"{o.get('result')} {o.get('endpoint')} p={o.get('probability')} masq={o.get('masquerade')}"
+                     for o in outcomes)
+
+
+# ------------------------------------------------------------------------------ (a)
+
+
+def check_conntrack(ol: OracleLab, flow: Flow) -> None:
+    t = trace(ol, flow)
+    outcomes = t["outcomes"]
+    lab = ol.lab
+    if flow.affinity:
+        lab.reset_affinity()
+    tries = TRIES if flow.expect == "delivered" else 2
+    obs = ktrace.observe(lab, flow, tries)
+    seen = obs.endpoints()
+    where = f"{flow.id}: kernel saw {dict(seen)} (curl exit codes {dict(obs.curl_codes)}); trace: {_summary(outcomes)}"
+    results = {o.get("result") for o in outcomes}
+    if not seen:
+        # the kernel established nothing: the trace must say dropped or rejected, which
+        # the client's error tells apart (refused: an ICMP/RST came back; timeout: silence)
+        assert obs.ok == 0, where
+        kernel = "rejected" if obs.curl_codes.get(7) else "dropped" if obs.curl_codes.get(28) else "?"
+        assert kernel == flow.expect, f"the lab itself misbehaves: {where}"
+        assert results == {kernel}, where
+        return
+    assert obs.ok == obs.tries, f"some requests failed: {where}"
+    assert flow.expect == "delivered", f"the lab itself misbehaves: {where}"
+    predicted = _delivered(outcomes)
+    assert results == {"delivered"}, where
+    assert set(seen) <= set(predicted), f"the kernel reached endpoints the trace does not predict: {where}"
+    masq = obs.masquerade_by_endpoint()
+    for ep, bits in masq.items():
+        assert bits == {bool(predicted[ep].get("masquerade"))}, f"masquerade differs for {ep}: kernel {bits}; {where}"
+    total_p = sum(float(o.get("probability", 0)) for o in predicted.values())
+    assert abs(total_p - 1.0) < 1e-6, f"probabilities add up to {total_p}: {where}"
+    n = sum(seen.values())
+    if flow.affinity:
+        # ClientIP affinity: one client sticks to the endpoint its first connection got
+        assert len(seen) == 1, f"affinity: one client reached several endpoints: {where}"
+        return
+    for ep, o in predicted.items():
+        p = float(o.get("probability", 0))
+        k = seen.get(ep, 0)
+        if p >= 0.2:
+            assert k >= 1, f"{ep} (p={p}) never reached in {n} tries: {where}"
+        sd = math.sqrt(n * p * (1 - p))
+        assert abs(k - n * p) <= max(4.5 * sd, 3), f"{ep}: {k} of {n}, trace says p={p}: {where}"
+
+
+# ------------------------------------------------------------------------------ (b)
+
+
+def _trace_hops(ol: OracleLab, outcome: dict[str, Any]) -> dict[str, list[tuple]]:
+    per: dict[str, list[tuple]] = {}
+    for h in outcome.get("hops", []):
+        if h.get("kind") != "netfilter":
+            continue
+        node = h.get("node")
+        table, chain = h.get("table"), h.get("chain")
+        if h.get("rule_index") is None and (table, chain) not in ol.base_chains.get(node, set()):
+            continue  # a user chain's end: the kernel does not print it
+        per.setdefault(node, []).append(
+            (table, chain, h.get("rule_index"), ktrace.verdict_class(h.get("verdict"), h.get("rule"), kernel=False),
+             ktrace._norm_rule(h["rule"]) if h.get("rule") else None))
+    return per
+
+
+def _kernel_hops(kt: dict[str, list[ktrace.KernelHop]]) -> dict[str, list[tuple]]:
+    return {node: [(h.table, h.chain, h.rule_index, h.verdict, h.rule) for h in hops] for node, hops in kt.items()}
+
+
+def _fmt(per: dict[str, list[tuple]]) -> str:
+    lines = []
+    for node, hops in per.items():
+        for h in hops:
+            lines.append(f"  {node} {h[0]}:{h[1]} #{h[2]} {h[3]} | {(h[4] or '')[:110]}")
+    return "\n".join(lines)
+
+
+def check_kernel_trace(ol: OracleLab, flow: Flow) -> None:
+    t = trace(ol, flow)
+    kt = ktrace.kernel_trace(ol.lab, flow)
+    assert kt, f"{flow.id}: the kernel traced nothing: {ol.lab.last_monitor_output}"  # type: ignore[attr-defined]
+    kernel = _kernel_hops(kt)
+    entry = ol.lab.node_list[0].name if flow.via is None and flow.src_kind != "node" else (flow.via or flow.src)
+    dnat = next((h.verdict[5:] for h in kt.get(entry, []) if h.verdict.startswith("dnat ")), None)
+    outcomes = t["outcomes"]
+    chosen: Optional[dict[str, Any]] = None
+    if dnat:
+        # the outcome that reached that endpoint, or was rewritten to it and then stopped
+        chosen = next((o for o in outcomes if o.get("endpoint") == dnat), None) or next(
+            (o for o in outcomes if o.get("dnat") == dnat), None)
+        assert chosen is not None, (f"{flow.id}: the kernel DNATed to {dnat}, an endpoint the trace does not "
+                                    f"predict: {_summary(outcomes)}")
+    else:
+        candidates = [o for o in outcomes if o.get("result") in ("dropped", "rejected")] or outcomes
+        assert len(candidates) == 1, f"{flow.id}: the kernel did no DNAT; trace: {_summary(outcomes)}"
+        chosen = candidates[0]
+    predicted = _trace_hops(ol, chosen)
+    assert predicted == kernel, (f"{flow.id}: netfilter hops differ\nkernel:\n{_fmt(kernel)}\n"
+                                 f"trace ({chosen.get('result')} {chosen.get('endpoint')}):\n{_fmt(predicted)}")
+
+
+# ------------------------------------------------------------------------------ observed vs predicted
+
+
+def check_observed_in_analysis(ol: OracleLab, flow_ids: list[str], tmp: Path, tries: int = 6) -> None:
+    """Live collection records conntrack; ``labreport analyze`` puts each front's observed
+    connections beside trace's prediction for the same source: they must agree, and the
+    observed counts must be the connections really made."""
+    lab = ol.lab
+    lab.flush_conntrack()
+    lab.reset_affinity()
+    flows = [f for f in lab.flows if f.id in flow_ids]
+    for f in flows:
+        answered = ktrace.curl_loop(f.src_ns, f"http://{f.dst}/", tries)
+        assert all(rc == 0 for rc, _ in answered), (f.id, answered)
+    snap = collect_snapshot(lab, tmp)
+    cp = subprocess.run([*labreport_argv(), "analyze", str(snap), "--json"], capture_output=True, text=True,
+                        timeout=120, env=_env())
+    assert cp.returncode == 0, cp.stderr[-2000:]
+    rows = json.loads(cp.stdout).get("observed", [])
+    for f in flows:
+        src = lab.node(f.src).uplink_ip if f.src_kind == "node" else f.src
+        mine = [r for r in rows if r["front"] == f.dst and r["source"] == src]
+        assert len(mine) == 1, (f.id, [(r["front"], r["source"]) for r in rows])
+        r = mine[0]
+        assert r["source_kind"] == f.src_kind if f.src_kind != "external" else r["source_kind"] == "outside", r
+        assert sum(o["count"] for o in r["observed"]) == tries, r
+        assert r["agrees"] is True, r
+        assert {p["endpoint"] for p in r["predicted"]} >= {o["endpoint"] for o in r["observed"]}, r

@@ -1,0 +1,89 @@
+"""The report at cluster scale (#13 item 4): a cluster overview first (every node named,
+with its pod count, CNI, proxy mode and what failed), one diagram per node beyond a handful
+of nodes — all drawn by ONE `dot` run for SVG and PNG — and, beyond DETAIL_NODES_MAX nodes,
+detailed sections for a few nodes only. Input: copies of the live sample node (a real node
+lab's collection), renamed."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from labreport.render import report as report_mod
+from labreport.render.context import PER_NODE_DIAGRAMS_ABOVE
+from labreport.snapshot import Snapshot
+
+ROOT = Path(__file__).resolve().parent.parent
+LIVE = ROOT / "samples" / "live-containerd-docker-node" / "snapshot.json"
+needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot is not installed")
+
+
+def cluster(n: int, fail: int | None = None) -> Snapshot:
+    data = json.loads(LIVE.read_text("utf-8"))
+    node = json.dumps(data["nodes"][0])
+    old = json.dumps(data["nodes"][0]["name"])
+    nodes = [json.loads(node.replace(old, json.dumps(f"node-{i:03d}"))) for i in range(n)]
+    if fail is not None:
+        nodes[fail] = {"name": f"node-{fail:03d}", "status": "failed", "error": "ssh: connection refused"}
+    data["nodes"] = nodes
+    return Snapshot.model_validate(data)
+
+
+def _dot_runs(monkeypatch) -> list[list[str]]:
+    runs: list[list[str]] = []
+    real = subprocess.run
+
+    def spy(argv, *a, **kw):
+        if isinstance(argv, list) and argv and str(argv[0]).endswith("dot"):
+            runs.append([str(x) for x in argv])
+        return real(argv, *a, **kw)
+
+    monkeypatch.setattr(subprocess, "run", spy)
+    return runs
+
+
+@needs_dot
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_six_nodes_overview_first_and_a_diagram_per_node(tmp_path: Path, monkeypatch, lang: str):
+    n = PER_NODE_DIAGRAMS_ABOVE + 2
+    runs = _dot_runs(monkeypatch)
+    res = report_mod.render_report(cluster(n, fail=3), fmt="html", lang=lang, out_dir=tmp_path)
+    assert not res.missing_keys
+    assert len(runs) == 1 and "-Tsvg" in runs[0] and "-Tpng" in runs[0]  # one dot run, both formats
+    html = res.main.read_text("utf-8")
+    start = html.index({"en": ">Cluster overview<", "zh": ">集群概览<"}[lang])
+    overview = html[start:html.index({"en": "1. Environment", "zh": "1. 环境"}[lang], start)]
+    for i in range(n):
+        assert f"node-{i:03d}" in overview
+    assert "node-003" in overview and {"en": "failed", "zh": "失败"}[lang] in overview
+    assert html.count("<svg") == n  # one diagram per node (the failed one has an empty one)
+    pngs = sorted(p.name for p in tmp_path.glob("topology*.png"))
+    assert len(pngs) == n and "topology.png" in pngs
+
+
+@needs_dot
+def test_many_nodes_detail_a_few_and_name_every_node(tmp_path: Path, monkeypatch):
+    n = report_mod.DETAIL_NODES_MAX * 3
+    runs = _dot_runs(monkeypatch)
+    res = report_mod.render_report(cluster(n), fmt="md", lang="en", out_dir=tmp_path)
+    text = res.main.read_text("utf-8")
+    assert len(runs) == 1
+    for i in range(n):
+        assert f"| node-{i:03d} |" in text  # every node is a row of the overview
+    assert f"the other {n - report_mod.DETAIL_NODES_MAX} are summarized in the overview" in text
+    assert f"{n - report_mod.DETAIL_NODES_MAX} more nodes are not drawn" in text
+    # the detailed sections cover the featured nodes only
+    assert text.count("### node-000 — network devices") == 1 and "### node-020 — network devices" not in text
+    assert len(list(tmp_path.glob("topology*.svg"))) == report_mod.DETAIL_NODES_MAX
+
+
+def test_small_clusters_are_unchanged(tmp_path: Path, monkeypatch):
+    runs = _dot_runs(monkeypatch)
+    res = report_mod.render_report(cluster(2), fmt="md", lang="en", out_dir=tmp_path)
+    text = res.main.read_text("utf-8")
+    assert "Topology of" not in text and "summarized in the overview" not in text
+    assert len(runs) <= 1 and sorted(p.name for p in tmp_path.glob("topology*.svg")) in ([], ["topology.svg"])

@@ -1,0 +1,115 @@
+"""``labreport trace`` against the kernel, kube-proxy iptables mode (tests/lab/oracle_cases.py
+says what is compared). One lab of one node and one of two nodes joined by VXLAN, each
+built once for the module; every flow of each lab is a case, checked twice: (a) real
+connections and conntrack, (b) the kernel's rule trace (xtables-monitor --trace)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import missing_for_lab
+from tests.lab import oracle_cases
+from tests.lab.svclab import FLOW_IDS
+
+_why = missing_for_lab("iptables-restore", "xtables-monitor", "nft", "conntrack", "curl", "busybox")
+pytestmark = [pytest.mark.lab, pytest.mark.skipif(bool(_why), reason="node lab unavailable: " + ", ".join(_why))]
+
+MODE = "iptables"
+# the flows, by lab (names only: the lab builds them; see tests/lab/svclab.py)
+ONE = list(FLOW_IDS[1])
+TWO = list(FLOW_IDS[2])
+
+
+@pytest.fixture(scope="module")
+def labs(tmp_path_factory):
+    built: dict[int, oracle_cases.OracleLab] = {}
+
+    def get(nodes: int) -> oracle_cases.OracleLab:
+        if nodes not in built:
+            built[nodes] = oracle_cases.build(MODE, nodes, tmp_path_factory.mktemp(f"oracle-{MODE}-{nodes}"))
+        return built[nodes]
+
+    yield get
+    errors = [e for ol in built.values() for e in ol.lab.close()]
+    assert not errors, errors
+
+
+def _flow(ol, flow_id):
+    return next(f for f in ol.lab.flows if f.id == flow_id)
+
+
+@pytest.mark.parametrize("flow_id", ONE)
+def test_one_node_conntrack(labs, flow_id):
+    ol = labs(1)
+    oracle_cases.check_conntrack(ol, _flow(ol, flow_id))
+
+
+@pytest.mark.parametrize("flow_id", ONE)
+def test_one_node_kernel_rule_trace(labs, flow_id):
+    ol = labs(1)
+    oracle_cases.check_kernel_trace(ol, _flow(ol, flow_id))
+
+
+@pytest.mark.parametrize("flow_id", TWO)
+def test_two_nodes_conntrack(labs, flow_id):
+    ol = labs(2)
+    oracle_cases.check_conntrack(ol, _flow(ol, flow_id))
+
+
+@pytest.mark.parametrize("flow_id", TWO)
+def test_two_nodes_kernel_rule_trace(labs, flow_id):
+    ol = labs(2)
+    oracle_cases.check_kernel_trace(ol, _flow(ol, flow_id))
+
+
+def test_live_conntrack_beside_predicted_in_the_analysis(labs, tmp_path):
+    """collect --local records the conntrack table; analyze pairs it with trace's prediction."""
+    oracle_cases.check_observed_in_analysis(
+        labs(1), ["pod-to-clusterip", "node-to-clusterip", "external-to-nodeport", "external-to-etp-local"],
+        tmp_path / "after-traffic")
+
+
+def test_a_wrong_trace_fails_the_oracle(labs):
+    """The comparisons are not vacuous: the real answer for a flow, altered in one way at a
+    time (a masquerade bit, a lost endpoint, a rule index, a verdict), is caught."""
+    import copy
+
+    ol = labs(1)
+    flow = _flow(ol, "node-to-clusterip")
+    real = oracle_cases.trace(ol, flow)
+
+    def fails(mutate, check) -> bool:
+        bad = copy.deepcopy(real)
+        mutate(bad)
+        ol.traces[flow.id] = bad
+        try:
+            check(ol, flow)
+        except AssertionError:
+            return True
+        finally:
+            ol.traces[flow.id] = real
+        return False
+
+    def flip_masq(t):
+        for o in t["outcomes"]:
+            o["masquerade"] = not o["masquerade"]
+
+    def lose_endpoint(t):
+        gone = t["outcomes"].pop()
+        t["outcomes"][0]["probability"] += gone["probability"]
+
+    def shift_rule(t):
+        for o in t["outcomes"]:
+            hop = next(h for h in o["hops"] if h.get("kind") == "netfilter" and h.get("rule_index"))
+            hop["rule_index"] += 1
+
+    def other_verdict(t):
+        for o in t["outcomes"]:
+            hop = next(h for h in o["hops"] if h.get("kind") == "netfilter" and str(h.get("verdict", "")).startswith("DNAT"))
+            hop["verdict"] = "ACCEPT"
+
+    assert fails(flip_masq, oracle_cases.check_conntrack)
+    assert fails(lose_endpoint, oracle_cases.check_conntrack)
+    assert fails(shift_rule, oracle_cases.check_kernel_trace)
+    assert fails(other_verdict, oracle_cases.check_kernel_trace)
+    oracle_cases.check_conntrack(ol, flow)  # and the real answer still passes
