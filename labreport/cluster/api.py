@@ -226,15 +226,15 @@ def collect_cluster(*, kubeconfig: Optional[str] = None, context: Optional[str] 
             lists = [pool.submit(list_kind, spec) for spec in LISTS]
             cms = [pool.submit(read_cm, ref) for ref in CONFIGMAPS]
         for (field, _a, _m, _v, kind), fut in zip(LISTS, lists):
-            exc = fut.exception()
-            if exc is not None:
-                out.warnings.append(f"{kind} not listed: {_describe_error(exc)}")
+            failure = fut.exception()
+            if failure is not None:
+                out.warnings.append(f"{kind} not listed: {_describe_error(failure)}")
                 continue
             setattr(out, field, [scrub(obj, counter) for obj in fut.result()])
         for (namespace, name), fut in zip(CONFIGMAPS, cms):
-            exc = fut.exception()
-            if exc is not None:
-                out.warnings.append(f"ConfigMap {namespace}/{name} not read: {_describe_error(exc)}")
+            failure = fut.exception()
+            if failure is not None:
+                out.warnings.append(f"ConfigMap {namespace}/{name} not read: {_describe_error(failure)}")
                 continue
             out.configmaps.append(scrub(fut.result(), counter))
 
