@@ -251,7 +251,9 @@ async def collect_over_ssh(target: Target, command: Union[str, Callable[[Optiona
         preferred_auth=("publickey",),
         password=None,
         kbdint_auth=False,
-        connect_timeout=max(1.0, min(timeout, target.connect_timeout or timeout)),
+        # the node's own --timeout bounds connecting and logging in (as before ssh -G); the
+        # config's ConnectTimeout is recorded on the Target but not a second, shorter limit
+        connect_timeout=max(1.0, timeout),
         login_timeout=max(1.0, timeout),
         keepalive_interval=15,
         config=[],  # everything came from `ssh -G` (sshconfig.resolve): no second reading
@@ -325,6 +327,10 @@ async def collect_over_ssh(target: Target, command: Union[str, Callable[[Optiona
                     "there and the node's data dropped (a runaway or hostile collector?)",
                     fix="check what the node prints (ssh it and run the collector by hand), or raise "
                         "--max-node-output if the node really is that large") from None
+            except (asyncssh.ConnectionLost, asyncssh.DisconnectError, BrokenPipeError, ConnectionResetError):
+                raise NodeFailure(f"the ssh session to {target.node} ended before the collector finished "
+                                  "(the connection was lost, or sshd on the node died)",
+                                  fix=f"check the node and run again ({target.ssh_command()} tests the connection)") from None
             except (asyncssh.Error, OSError) as exc:
                 raise NodeFailure(f"the ssh session to {target.node} broke while the collector ran: {exc}") from None
             finally:
