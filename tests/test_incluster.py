@@ -239,3 +239,52 @@ def test_deadline_ends_a_run_whose_pods_never_start_and_leaves_no_pod(api, tmp_p
     assert cp.returncode == 11, cp.stderr
     assert all(n.status == "failed" for n in load(out).nodes)
     assert api.pods == {} and len(api.pods_created) == 2
+
+
+@needs_root
+def test_ctrl_c_deletes_every_pod_and_writes_what_arrived(api, tmp_path):
+    import signal
+
+    from labreport.snapshot import load
+
+    api.pending_nodes = {"worker": "ContainerCreating"}  # the worker's pod waits; the master's finishes
+    kc = api.write_kubeconfig(tmp_path / "kubeconfig")
+    out = tmp_path / "snap"
+    proc = subprocess.Popen([LABREPORT, "collect", "--kubeconfig", str(kc), "--all-nodes", "--out", str(out), "-q",
+                             "--remote-command", LABREPORT, "--pod-start-timeout", "300"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and len(list((out / "nodes").glob("*.json"))) < 1:
+        time.sleep(0.1)
+    assert len(api.pods) == 1  # the worker's, still Pending
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert api.pods == {} and len(api.pods_created) == 2
+    snap = load(out)
+    assert snap.node("master").status in ("ok", "partial") and snap.node("master").processes
+    assert snap.node("worker").status == "failed"
+
+
+@needs_root
+def test_a_killed_coordinators_expired_pods_are_swept_by_the_next_run(api, tmp_path):
+    from labreport.transport.kube import EXPIRES_LABEL, LABELS, RUN_LABEL, pod_manifest
+
+    stale = pod_manifest("labreport-dead0000-0", "labreport", "master", "registry.k8s.io/pause:3.6", ["sleep", "1"],
+                         run_id="dead0000", deadline_s=10)
+    stale["metadata"]["labels"][EXPIRES_LABEL] = str(int(time.time()) - 5)  # its run died long ago
+    fresh = pod_manifest("labreport-live0000-0", "labreport", "master", "registry.k8s.io/pause:3.6", ["sleep", "1"],
+                         run_id="live0000", deadline_s=600)  # another run's, still in time: kept
+    api.pending_nodes = {"master": "ContainerCreating"}
+    for body in (stale, fresh):
+        with api.pods_lock:
+            pod = apiserver._Pod(api, "labreport", body)
+            api.pods[("labreport", body["metadata"]["name"])] = pod
+        pod.start()
+    api.pending_nodes = {}
+    cp, _ = _collect(api, tmp_path, "--nodes", "worker", "--in-cluster")
+    assert cp.returncode == 0, cp.stderr
+    left = {name for (_ns, name) in api.pods}
+    assert left == {"labreport-live0000-0"}, left
+    assert all(api.pods[("labreport", n)].obj["metadata"]["labels"][RUN_LABEL] == "live0000" for n in left)
+    assert LABELS["app.kubernetes.io/managed-by"] == "labreport"
