@@ -288,3 +288,36 @@ def test_a_killed_coordinators_expired_pods_are_swept_by_the_next_run(api, tmp_p
     assert left == {"labreport-live0000-0"}, left
     assert all(api.pods[("labreport", n)].obj["metadata"]["labels"][RUN_LABEL] == "live0000" for n in left)
     assert LABELS["app.kubernetes.io/managed-by"] == "labreport"
+
+
+@needs_root
+def test_selector_picks_nodes_from_the_api(api, tmp_path):
+    from labreport.snapshot import load
+
+    cp, out = _collect(api, tmp_path, "-l", "node-role.kubernetes.io/control-plane")
+    assert cp.returncode == 0, cp.stderr
+    assert [n.name for n in load(out).nodes] == ["master"]
+    node_lists = [r for r in api.requests if r[0] == "GET" and r[1] == "/api/v1/nodes" and "labelSelector" in r[2]]
+    assert node_lists and node_lists[0][2]["labelSelector"] == ["node-role.kubernetes.io/control-plane"]
+    assert len(api.pods_created) == 1
+    cp, _ = _collect(api, tmp_path, "-l", "no-such-label=x")
+    assert cp.returncode == 6 and "the API lists no node matching 'no-such-label=x'" in cp.stderr
+
+
+def test_all_nodes_over_ssh_takes_the_names_from_the_api(tmp_path):
+    from labreport.snapshot import load
+
+    srv = apiserver.ApiServer(token="t")
+    with srv:
+        kc = srv.write_kubeconfig(tmp_path / "kc")
+        cfg = tmp_path / "ssh_config"
+        cfg.write_text("Host master worker\n  HostName 127.0.0.1\n  Port 9\n")  # refused: fast failures
+        out = tmp_path / "snap"
+        cp = subprocess.run([LABREPORT, "collect", "--all-nodes", "--ssh", "--kubeconfig", str(kc), "--ssh-config",
+                             str(cfg), "--timeout", "10", "--out", str(out), "-q"],
+                            capture_output=True, text=True, timeout=120)
+    assert cp.returncode == 11, cp.stderr
+    snap = load(out)
+    assert [(n.name, n.source) for n in snap.nodes] == [("master", "ssh"), ("worker", "ssh")]
+    assert all("connection refused" in n.error for n in snap.nodes)
+    assert srv.pods_created == []  # SSH: no pod
