@@ -321,3 +321,30 @@ def test_all_nodes_over_ssh_takes_the_names_from_the_api(tmp_path):
     assert [(n.name, n.source) for n in snap.nodes] == [("master", "ssh"), ("worker", "ssh")]
     assert all("connection refused" in n.error for n in snap.nodes)
     assert srv.pods_created == []  # SSH: no pod
+
+
+def test_in_cluster_config_when_run_in_a_pod(tmp_path, monkeypatch):
+    """No kubeconfig anywhere and the service account of a pod: the client's own in-cluster
+    loader is used (its token and CA paths pointed at files of ours)."""
+    import kubernetes.config.incluster_config as incluster
+
+    from labreport.cluster.api import NoCluster, load_client
+
+    token, ca = tmp_path / "token", tmp_path / "ca.crt"
+    token.write_text("pod-token-123")
+    ca.write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+    monkeypatch.setattr(incluster, "SERVICE_TOKEN_FILENAME", str(token))
+    monkeypatch.setattr(incluster, "SERVICE_CERT_FILENAME", str(ca))
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.kube/config
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1")
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", "443")
+    client, where = load_client(None, None)
+    assert where == "in-cluster service account"
+    assert client.configuration.host == "https://10.96.0.1:443"
+    assert "pod-token-123" in str(client.configuration.api_key) + str(client.configuration.get_api_key_with_prefix("BearerToken"))
+    with pytest.raises(NoCluster, match="--context lab: there is no kubeconfig"):
+        load_client(None, "lab")
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST")
+    with pytest.raises(NoCluster, match="not running in a cluster"):
+        load_client(None, None)
