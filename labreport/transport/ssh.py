@@ -107,6 +107,17 @@ def session_bound(command: str) -> str:
     return "sh -c " + shlex.quote(_SESSION_BOUND.format(cmd=command))
 
 
+def jump_command(target: Target) -> list[str]:
+    """ProxyJump as OpenSSH itself does it (``ssh -W host:port`` through the last hop, the
+    earlier hops with -J): each jump host is then resolved, authenticated and checked
+    against known_hosts by OpenSSH with the user's own config."""
+    hops = [h for h in (target.proxy_jump or "").split(",") if h]
+    argv = ["ssh"] + (["-F", target.config_path] if target.config_path else []) + ["-o", "BatchMode=yes"]
+    if len(hops) > 1:
+        argv += ["-J", ",".join(hops[:-1])]
+    return argv + ["-W", f"{target.hostname}:{target.port}", hops[-1]]
+
+
 def _known_hosts(target: Target) -> tuple[Any, bool]:
     """(asyncssh known_hosts argument, keys known for this host?)"""
     import asyncssh
@@ -268,8 +279,8 @@ async def collect_over_ssh(target: Target, command: Union[str, Callable[[Optiona
             kwargs["agent_identities"] = keys
     if target.proxy_command:
         kwargs["proxy_command"] = target.proxy_command
-    if target.proxy_jump:
-        kwargs["tunnel"] = target.proxy_jump
+    elif target.proxy_jump:
+        kwargs["proxy_command"] = jump_command(target)
     connect_to = target.hostname if target.resolved_by == "ssh -G" or not target.config_path else target.node
     phase(f"connecting to {target.where}")
     try:
@@ -293,7 +304,10 @@ async def collect_over_ssh(target: Target, command: Union[str, Callable[[Optiona
     except asyncssh.KeyImportError as exc:
         raise NodeFailure(f"cannot read the ssh key for {target.node}: {exc} (encrypted keys need the ssh agent: ssh-add)") from None
     except (asyncssh.Error, OSError) as exc:
-        raise NodeFailure(f"ssh to {target.where} failed: {type(exc).__name__}: {exc}") from None
+        via = (f" (through ProxyJump {target.proxy_jump})" if target.proxy_jump and not target.proxy_command else
+               f" (through ProxyCommand {target.proxy_command})" if target.proxy_command else "")
+        raise NodeFailure(f"ssh to {target.where}{via} failed: {type(exc).__name__}: {exc}",
+                          fix=f"test the hop: {target.ssh_command()}" if via else None) from None
 
     async with conn:
         if accept_new:
