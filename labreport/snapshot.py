@@ -799,9 +799,7 @@ def load(path: str | os.PathLike[str]) -> Snapshot:
 
     A directory holding a collect run that was killed before it finished (``run.json``
     and its per-node parts, labreport.transport.parts) loads as that partial snapshot."""
-    if Path(path).is_dir() and (Path(path) / "run.json").is_file():
-        from labreport.transport.parts import load_partial
-
+    if Path(path).is_dir() and (Path(path) / RUN_FILE).is_file():
         return load_partial(Path(path))
     p = snapshot_path(path)
     try:
@@ -1008,3 +1006,60 @@ def json_schema() -> dict[str, Any]:
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = f"labreport snapshot (schema_version {SCHEMA_VERSION})"
     return schema
+
+
+# --------------------------------------------------------------------------- a killed collect run
+# (labreport.transport.parts writes these; they live here so that load() needs no transport)
+
+RUN_FILE = "run.json"
+PARTS_DIR = "nodes"
+
+
+def _missing_node(name: str, why: str) -> NodeSnapshot:
+    return NodeSnapshot(name=name, source="ssh", status="failed", error=why, collected_at=None,
+                        collectors=[CollectorStatus(name="run", ok=False, reason=why,
+                                                    fix="collect this node again")])
+
+
+def _parts_by_index(root: Path) -> dict[int, Path]:
+    found: dict[int, Path] = {}
+    for p in sorted((root / PARTS_DIR).glob("*.json")):
+        head = p.name.split("-", 1)[0]
+        if head.isdigit():
+            found[int(head)] = p
+    return found
+
+
+def is_partial_run(directory: Path) -> bool:
+    return (directory / RUN_FILE).is_file()
+
+
+def load_partial(directory: Path) -> Snapshot:
+    """The nodes a run finished before it was killed (run.json + DIR/nodes/*), each node
+    it had not finished marked failed."""
+    try:
+        run: Any = json.loads((directory / RUN_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise SnapshotError(f"{directory / RUN_FILE}: unreadable ({exc})") from None
+    names = run.get("nodes") if isinstance(run, dict) else None
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise SnapshotError(f"{directory / RUN_FILE}: no node list; not a labreport run")
+    found = _parts_by_index(directory)
+    nodes: list[Any] = []
+    for i, name in enumerate(names):
+        p = found.get(i)
+        if p is None:
+            nodes.append(_missing_node(name, "the run was stopped (killed) before this node finished").model_dump(mode="json"))
+            continue
+        try:
+            nodes.append(json.loads(p.read_text(encoding="utf-8")))
+        except (OSError, ValueError) as exc:
+            nodes.append(_missing_node(name, f"its part {p.name} is unreadable: {exc}").model_dump(mode="json"))
+    snap = from_dict({"schema_version": SCHEMA_VERSION, "tool_version": run.get("tool_version"),
+                      "created_at": run.get("started_at"), "nodes": nodes,
+                      "origin_note": "a partial snapshot: the collect run that wrote it was killed before it finished "
+                                     f"({len(found)} of {len(names)} nodes arrived)"},
+                     where=str(directory))
+    if snap.cluster is None:
+        snap.cluster = ClusterObjects(error="not collected: the run was killed before the API part was stored")
+    return snap

@@ -24,14 +24,14 @@ import re
 import shutil
 import tempfile
 from pathlib import Path
-from typing import IO, Any, Optional, Sequence
+from typing import IO, Optional, Sequence
 
-from labreport.errors import SnapshotError
-from labreport.snapshot import (SCHEMA_VERSION, ClusterObjects, CollectorStatus, NodeSnapshot, Snapshot,
-                                _give_to_sudo_user, _umask, from_dict)
+from labreport.snapshot import (PARTS_DIR, RUN_FILE, NodeSnapshot, Snapshot, _give_to_sudo_user, _parts_by_index,
+                                _umask, is_partial_run, load_partial)
+from labreport.snapshot import _missing_node as _missing
 
-RUN_FILE = "run.json"
-PARTS_DIR = "nodes"
+__all__ = ["PARTS_DIR", "RUN_FILE", "Parts", "is_partial_run", "load_partial", "part_name", "stub"]
+
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -128,21 +128,6 @@ def _write_atomic(path: Path, text: str) -> None:
         raise
 
 
-def _missing(name: str, why: str) -> NodeSnapshot:
-    return NodeSnapshot(name=name, source="ssh", status="failed", error=why, collected_at=None,
-                        collectors=[CollectorStatus(name="run", ok=False, reason=why,
-                                                    fix="collect this node again")])
-
-
-def _parts_by_index(root: Path) -> dict[int, Path]:
-    found: dict[int, Path] = {}
-    for p in sorted((root / PARTS_DIR).glob("*.json")):
-        head = p.name.split("-", 1)[0]
-        if head.isdigit():
-            found[int(head)] = p
-    return found
-
-
 def _stream(parts: Parts, snap: Snapshot, fh: IO[str]) -> None:
     header = snap.model_dump(mode="json", exclude={"nodes", "cluster"})
     text = json.dumps(header, indent=1, ensure_ascii=False)
@@ -160,38 +145,3 @@ def _stream(parts: Parts, snap: Snapshot, fh: IO[str]) -> None:
     fh.write('\n ],\n "cluster": ')
     fh.write(snap.cluster.model_dump_json() if snap.cluster is not None else "null")
     fh.write("\n}\n")
-
-
-def is_partial_run(directory: Path) -> bool:
-    return (directory / RUN_FILE).is_file()
-
-
-def load_partial(directory: Path) -> Snapshot:
-    """The nodes a run finished before it was killed (run.json + DIR/nodes/*), each node
-    it had not finished marked failed."""
-    try:
-        run: Any = json.loads((directory / RUN_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise SnapshotError(f"{directory / RUN_FILE}: unreadable ({exc})") from None
-    names = run.get("nodes") if isinstance(run, dict) else None
-    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-        raise SnapshotError(f"{directory / RUN_FILE}: no node list; not a labreport run")
-    found = _parts_by_index(directory)
-    nodes: list[Any] = []
-    for i, name in enumerate(names):
-        p = found.get(i)
-        if p is None:
-            nodes.append(_missing(name, "the run was stopped (killed) before this node finished").model_dump(mode="json"))
-            continue
-        try:
-            nodes.append(json.loads(p.read_text(encoding="utf-8")))
-        except (OSError, ValueError) as exc:
-            nodes.append(_missing(name, f"its part {p.name} is unreadable: {exc}").model_dump(mode="json"))
-    snap = from_dict({"schema_version": SCHEMA_VERSION, "tool_version": run.get("tool_version"),
-                      "created_at": run.get("started_at"), "nodes": nodes,
-                      "origin_note": "a partial snapshot: the collect run that wrote it was killed before it finished "
-                                     f"({len(found)} of {len(names)} nodes arrived)"},
-                     where=str(directory))
-    if snap.cluster is None:
-        snap.cluster = ClusterObjects(error="not collected: the run was killed before the API part was stored")
-    return snap
