@@ -1063,3 +1063,7 @@ def json_schema() -> dict[str, Any]:
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = f"labreport snapshot (schema_version {SCHEMA_VERSION})"
     return schema
+
+
+def is_partial_run(directory: Path) -> bool:
+    return (directory / RUN_FILE).is_file()

@@ -122,3 +122,13 @@ def test_every_node_failed_has_its_own_exit_code(cli, tmp_path):
 def test_node_choice_is_checked(cli, args):
     code, _, err = cli(*args)
     assert code == 2, err
+
+
+def test_import_to_stdout_piped_into_analyze():
+    seed = ROOT / "tests" / "fixtures" / "seeds" / "seed000" / "worker-docker-ps-before.txt"
+    imp = _run("import", "--node", "worker", "--containers", str(seed), "--out", "-")
+    assert imp.returncode == 0, imp.stderr
+    assert json.loads(imp.stdout)["nodes"][0]["name"] == "worker"
+    an = _run("analyze", "-", "-o", "json", stdin=imp.stdout)
+    assert an.returncode == 0, an.stderr
+    assert [n["node"] for n in json.loads(an.stdout)["nodes"]] == ["worker"]

@@ -239,3 +239,112 @@ def test_deadline_ends_a_run_whose_pods_never_start_and_leaves_no_pod(api, tmp_p
     assert cp.returncode == 11, cp.stderr
     assert all(n.status == "failed" for n in load(out).nodes)
     assert api.pods == {} and len(api.pods_created) == 2
+
+
+@needs_root
+def test_ctrl_c_deletes_every_pod_and_writes_what_arrived(api, tmp_path):
+    import signal
+
+    from labreport.snapshot import load
+
+    api.pending_nodes = {"worker": "ContainerCreating"}  # the worker's pod waits; the master's finishes
+    kc = api.write_kubeconfig(tmp_path / "kubeconfig")
+    out = tmp_path / "snap"
+    proc = subprocess.Popen([LABREPORT, "collect", "--kubeconfig", str(kc), "--all-nodes", "--out", str(out), "-q",
+                             "--remote-command", LABREPORT, "--pod-start-timeout", "300"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and len(list((out / "nodes").glob("*.json"))) < 1:
+        time.sleep(0.1)
+    assert len(api.pods) == 1  # the worker's, still Pending
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert api.pods == {} and len(api.pods_created) == 2
+    snap = load(out)
+    assert snap.node("master").status in ("ok", "partial") and snap.node("master").processes
+    assert snap.node("worker").status == "failed"
+
+
+@needs_root
+def test_a_killed_coordinators_expired_pods_are_swept_by_the_next_run(api, tmp_path):
+    from labreport.transport.kube import EXPIRES_LABEL, LABELS, RUN_LABEL, pod_manifest
+
+    stale = pod_manifest("labreport-dead0000-0", "labreport", "master", "registry.k8s.io/pause:3.6", ["sleep", "1"],
+                         run_id="dead0000", deadline_s=10)
+    stale["metadata"]["labels"][EXPIRES_LABEL] = str(int(time.time()) - 5)  # its run died long ago
+    fresh = pod_manifest("labreport-live0000-0", "labreport", "master", "registry.k8s.io/pause:3.6", ["sleep", "1"],
+                         run_id="live0000", deadline_s=600)  # another run's, still in time: kept
+    api.pending_nodes = {"master": "ContainerCreating"}
+    for body in (stale, fresh):
+        with api.pods_lock:
+            pod = apiserver._Pod(api, "labreport", body)
+            api.pods[("labreport", body["metadata"]["name"])] = pod
+        pod.start()
+    api.pending_nodes = {}
+    cp, _ = _collect(api, tmp_path, "--nodes", "worker", "--in-cluster")
+    assert cp.returncode == 0, cp.stderr
+    left = {name for (_ns, name) in api.pods}
+    assert left == {"labreport-live0000-0"}, left
+    assert all(api.pods[("labreport", n)].obj["metadata"]["labels"][RUN_LABEL] == "live0000" for n in left)
+    assert LABELS["app.kubernetes.io/managed-by"] == "labreport"
+
+
+@needs_root
+def test_selector_picks_nodes_from_the_api(api, tmp_path):
+    from labreport.snapshot import load
+
+    cp, out = _collect(api, tmp_path, "-l", "node-role.kubernetes.io/control-plane")
+    assert cp.returncode == 0, cp.stderr
+    assert [n.name for n in load(out).nodes] == ["master"]
+    node_lists = [r for r in api.requests if r[0] == "GET" and r[1] == "/api/v1/nodes" and "labelSelector" in r[2]]
+    assert node_lists and node_lists[0][2]["labelSelector"] == ["node-role.kubernetes.io/control-plane"]
+    assert len(api.pods_created) == 1
+    cp, _ = _collect(api, tmp_path, "-l", "no-such-label=x")
+    assert cp.returncode == 6 and "the API lists no node matching 'no-such-label=x'" in cp.stderr
+
+
+def test_all_nodes_over_ssh_takes_the_names_from_the_api(tmp_path):
+    from labreport.snapshot import load
+
+    srv = apiserver.ApiServer(token="t")
+    with srv:
+        kc = srv.write_kubeconfig(tmp_path / "kc")
+        cfg = tmp_path / "ssh_config"
+        cfg.write_text("Host master worker\n  HostName 127.0.0.1\n  Port 9\n")  # refused: fast failures
+        out = tmp_path / "snap"
+        cp = subprocess.run([LABREPORT, "collect", "--all-nodes", "--ssh", "--kubeconfig", str(kc), "--ssh-config",
+                             str(cfg), "--timeout", "10", "--out", str(out), "-q"],
+                            capture_output=True, text=True, timeout=120)
+    assert cp.returncode == 11, cp.stderr
+    snap = load(out)
+    assert [(n.name, n.source) for n in snap.nodes] == [("master", "ssh"), ("worker", "ssh")]
+    assert all("connection refused" in n.error for n in snap.nodes)
+    assert srv.pods_created == []  # SSH: no pod
+
+
+def test_in_cluster_config_when_run_in_a_pod(tmp_path, monkeypatch):
+    """No kubeconfig anywhere and the service account of a pod: the client's own in-cluster
+    loader is used (its token and CA paths pointed at files of ours)."""
+    import kubernetes.config.incluster_config as incluster
+
+    from labreport.cluster.api import NoCluster, load_client
+
+    token, ca = tmp_path / "token", tmp_path / "ca.crt"
+    token.write_text("pod-token-123")
+    ca.write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+    monkeypatch.setattr(incluster, "SERVICE_TOKEN_FILENAME", str(token))
+    monkeypatch.setattr(incluster, "SERVICE_CERT_FILENAME", str(ca))
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.kube/config
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1")
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", "443")
+    client, where = load_client(None, None)
+    assert where == "in-cluster service account"
+    assert client.configuration.host == "https://10.96.0.1:443"
+    assert "pod-token-123" in str(client.configuration.api_key) + str(client.configuration.get_api_key_with_prefix("BearerToken"))
+    with pytest.raises(NoCluster, match="--context lab: there is no kubeconfig"):
+        load_client(None, "lab")
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST")
+    with pytest.raises(NoCluster, match="not running in a cluster"):
+        load_client(None, None)

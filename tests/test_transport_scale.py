@@ -100,6 +100,8 @@ def lab(tmp_path_factory):
         "Match originalhost matched",
         "  HostName 127.0.0.1", f"  Port {a.port}",
         "Host refused", "  HostName 127.0.0.1", f"  Port {free_port()}",
+        "Host viajump", "  HostName 127.0.0.1", f"  Port {a.port}", "  ProxyJump nodea",
+        "Host viadeadjump", "  HostName 127.0.0.1", f"  Port {a.port}", "  ProxyJump refused",
         hung,
         "Host *", "  User root", f"  IdentityFile {key}", f"  UserKnownHostsFile {kh}",
         "  StrictHostKeyChecking yes", "  IdentitiesOnly yes", "",
@@ -327,3 +329,20 @@ def test_sudoers_hint_grants_collection_only(lab, tmp_path):
     r = subprocess.run([sys.executable, "-c", "from labreport.cli.collect_only import run; run()",
                         "--cri-socket", "/etc/shadow"], capture_output=True, text=True, timeout=30)
     assert r.returncode == 2 and "not a socket" in r.stderr
+
+
+def test_proxy_jump_goes_through_openssh(lab):
+    """ProxyJump: the hop is OpenSSH's own (`ssh -W` through nodea), the target's key still ours to check."""
+    from labreport.transport.ssh import jump_command
+
+    t = resolve("viajump", ssh_config=str(lab["cfg"]))
+    assert t.proxy_jump == "nodea"
+    assert jump_command(t) == ["ssh", "-F", str(lab["cfg"]), "-o", "BatchMode=yes", "-W", f"127.0.0.1:{lab['a'].port}",
+                               "nodea"]
+    s = collect_nodes(["viajump"], ssh_config=str(lab["cfg"]), remote_command=LABREPORT, timeout=60, progress=False)[0]
+    assert s.status in ("ok", "partial"), s.error
+    assert s.name == "viajump" and s.processes
+    # the same target behind a jump host that refuses: the hop really is in the way
+    s = collect_nodes(["viadeadjump"], ssh_config=str(lab["cfg"]), remote_command=LABREPORT, timeout=30,
+                      progress=False)[0]
+    assert s.status == "failed" and "through ProxyJump refused" in s.error, s.error

@@ -171,7 +171,7 @@ def command(local: bool, nodes: Optional[str], out: str, name: Optional[str], cr
 
     snap = Snapshot(tool_version=__version__, created_at=_now())
     # The API is asked while the nodes are collected (a thread: the kubernetes client blocks).
-    api_job: Optional[concurrent.futures.Future] = None
+    api_job: Optional[concurrent.futures.Future[ClusterObjects]] = None
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="labreport-api")
     if not no_api:
         from labreport.cluster.api import collect_cluster
@@ -264,7 +264,7 @@ def _collect_local(out: str, name: Optional[str], cri_socket: Optional[str], doc
                    timeout: float, kubeconfig: Optional[str], kube_context: Optional[str], no_api: bool,
                    quiet: bool, no_redact: bool = False) -> None:
     snap = Snapshot(tool_version=__version__, created_at=_now())
-    api_job: Optional[concurrent.futures.Future] = None
+    api_job: Optional[concurrent.futures.Future[ClusterObjects]] = None
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="labreport-api")
     if not no_api and (kubeconfig or kube_context):
         from labreport.cluster.api import collect_cluster

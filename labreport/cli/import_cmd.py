@@ -80,7 +80,7 @@ A whole report (Markdown, text, PDF, .docx), cut into its command outputs:
 Whole cluster:
   --kubectl F                kubectl get -o json|yaml, or YAML manifests (repeatable)
   --title T                  snapshot title
-  --out DIR                  snapshot directory to write (required)
+  --out DIR                  snapshot directory to write (required; - prints snapshot.json on stdout)
   --keep-going               a file that cannot be read marks its node partial (exit 10)
                              instead of stopping with an error
   --max-input-size SIZE      refuse input files bigger than SIZE (default 64M)
@@ -196,8 +196,9 @@ def command(argv: tuple[str, ...]) -> None:
     from labreport import outputs
 
     out_path = Path(args.out or "")  # parse_args requires --out
+    to_stdout = args.out == "-" and not args.reports  # kubectl's convention: - is standard output
     as_file = out_path.suffix == ".json" and not out_path.is_dir()
-    if not as_file:  # before any work: a target that cannot hold a snapshot is said at once
+    if not as_file and not to_stdout:  # before any work: a target that cannot hold a snapshot is said at once
         outputs.check_target(out_path, what="snapshot", ours={"snapshot.json"})
     if args.max_input_size is not None:
         import labreport.importer as _importer
@@ -216,6 +217,13 @@ def command(argv: tuple[str, ...]) -> None:
     from labreport.redact import for_storage
 
     snap = for_storage(snap, redact=not args.no_redact)
+    if to_stdout:
+        import sys
+
+        from labreport.snapshot import dumps
+
+        sys.stdout.write(dumps(snap) + "\n")
+        return
     if as_file:
         try:
             path = save(snap, args.out)

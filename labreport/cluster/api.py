@@ -68,7 +68,7 @@ def _safe_server(url: Optional[str]) -> Optional[str]:
     return url
 
 
-def load_client(kubeconfig: Optional[str] = None, context: Optional[str] = None):
+def load_client(kubeconfig: Optional[str] = None, context: Optional[str] = None) -> tuple[Any, str]:
     """(ApiClient, where the config came from), found as kubectl finds it, through the
     client's own loader: ``--kubeconfig FILE``, else ``KUBECONFIG`` (a path list, merged
     as kubectl merges it: the first file to set a value wins, contexts from every file),
@@ -95,7 +95,7 @@ def load_client(kubeconfig: Optional[str] = None, context: Optional[str] = None)
         context = _first_current_context(env)
     if source is not None:
         try:
-            config.load_kube_config(config_file=source, context=context, client_configuration=cfg,
+            config.load_kube_config(config_file=source, context=context, client_configuration=cfg,  # type: ignore[no-untyped-call]
                                     persist_config=False)
         except ConfigException as exc:
             raise NoCluster(f"kubeconfig {source}: {exc}") from None
@@ -104,7 +104,7 @@ def load_client(kubeconfig: Optional[str] = None, context: Optional[str] = None)
         where = f"kubeconfig {source}" + (f", context {context}" if context else "")
     else:
         try:
-            config.load_incluster_config(client_configuration=cfg)
+            config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
         except ConfigException as exc:
             raise NoCluster(
                 "no kubeconfig (--kubeconfig, KUBECONFIG, ~/.kube/config) and not running in a cluster "
@@ -133,8 +133,9 @@ def _first_current_context(env: str) -> Optional[str]:
             doc = yaml.safe_load(path.read_text(encoding="utf-8", errors="replace"))
         except (OSError, yaml.YAMLError):
             continue
-        if isinstance(doc, dict) and isinstance(doc.get("current-context"), str) and doc["current-context"]:
-            return doc["current-context"]
+        current = doc.get("current-context") if isinstance(doc, dict) else None
+        if isinstance(current, str) and current:
+            return current
     return None
 
 
@@ -225,15 +226,15 @@ def collect_cluster(*, kubeconfig: Optional[str] = None, context: Optional[str] 
             lists = [pool.submit(list_kind, spec) for spec in LISTS]
             cms = [pool.submit(read_cm, ref) for ref in CONFIGMAPS]
         for (field, _a, _m, _v, kind), fut in zip(LISTS, lists):
-            exc = fut.exception()
-            if exc is not None:
-                out.warnings.append(f"{kind} not listed: {_describe_error(exc)}")
+            failure = fut.exception()
+            if failure is not None:
+                out.warnings.append(f"{kind} not listed: {_describe_error(failure)}")
                 continue
             setattr(out, field, [scrub(obj, counter) for obj in fut.result()])
         for (namespace, name), fut in zip(CONFIGMAPS, cms):
-            exc = fut.exception()
-            if exc is not None:
-                out.warnings.append(f"ConfigMap {namespace}/{name} not read: {_describe_error(exc)}")
+            failure = fut.exception()
+            if failure is not None:
+                out.warnings.append(f"ConfigMap {namespace}/{name} not read: {_describe_error(failure)}")
                 continue
             out.configmaps.append(scrub(fut.result(), counter))
 

@@ -228,7 +228,7 @@ def _waiting_reason(pod: dict[str, Any]) -> str:
 def _terminated(pod: dict[str, Any]) -> Optional[dict[str, Any]]:
     for cs in (pod.get("status") or {}).get("containerStatuses") or []:
         t = (cs.get("state") or {}).get("terminated")
-        if t:
+        if isinstance(t, dict) and t:
             return t
     return None
 
@@ -427,7 +427,8 @@ class PodRun:
             if exc.status == 404:
                 return None
             raise
-        return json.loads(resp.data)
+        pod: dict[str, Any] = json.loads(resp.data)
+        return pod
 
     def _follow(self, name: str, node: str, image: str, started: float, *, timeout: float, start_timeout: float,
                 max_output: int, phase: Callable[[str], None], stop: threading.Event) -> NodeSnapshot:
@@ -578,23 +579,24 @@ def collect_via_pods(api_client: Any, nodes: Sequence[NodeInfo], *, namespace: s
             f"[green]{snap.status}[/] ({time.monotonic() - t0:.1f}s)", done=True)
 
     pool = ThreadPoolExecutor(max_workers=max(1, parallel), thread_name_prefix="labreport-pod")
-    futures: list[Future] = []
+    futures: list[Future[None]] = []
+    undeleted: list[str] = []
     try:
         futures = [pool.submit(work, i, n) for i, n in enumerate(nodes)]
         end = None if deadline is None else time.monotonic() + deadline
         pending = set(futures)
         while pending:
-            left = None if end is None else max(0.0, end - time.monotonic())
-            done, pending = wait(pending, timeout=left if left is not None else 1.0, return_when=FIRST_COMPLETED)
+            remaining = 1.0 if end is None else max(0.0, end - time.monotonic())
+            _done, pending = wait(pending, timeout=remaining, return_when=FIRST_COMPLETED)
             if end is not None and time.monotonic() >= end and pending:
                 break
     finally:
         stop.set()
         for f in futures:
             f.cancel()
-        left = run.delete_all()  # ends the log streams too
+        run.delete_all()  # ends the log streams too
         pool.shutdown(wait=True, cancel_futures=True)
-        left += run.delete_all()
+        undeleted = run.delete_all()
     for i, info in enumerate(nodes):
         if results[i] is None:
             where = phases.get(i)
@@ -602,10 +604,10 @@ def collect_via_pods(api_client: Any, nodes: Sequence[NodeInfo], *, namespace: s
                    f"not started before the --deadline of {deadline:g}s") if deadline is not None else "not collected"
             snap = failed_pod_node(info.name, why, "raise --deadline or -j/--parallel", 0.0)
             results[i] = parts.write(i, snap) if parts is not None else snap
-    if left:
+    if undeleted:
         import sys
 
-        names = ", ".join(sorted(set(left)))
+        names = ", ".join(sorted(set(undeleted)))
 
         print(f"labreport: could not delete collector pod(s) {names} in namespace {namespace}: "
               f"kubectl -n {namespace} delete pod -l {SELECTOR}", file=sys.stderr)

@@ -231,4 +231,5 @@ def collect_nodes(nodes: Sequence[str], *, ssh_user: Optional[str] = None, ssh_c
     t = threading.Thread(target=lambda: box.setdefault("r", asyncio.run(coro)))
     t.start()
     t.join()
-    return box["r"]
+    result: list[NodeSnapshot] = box["r"]
+    return result

@@ -26,12 +26,11 @@ import tempfile
 from pathlib import Path
 from typing import IO, Optional, Sequence
 
-# the reading half of the parts (a killed run's directory loads as a partial snapshot) is
-# snapshot I/O: labreport.snapshot.load_partial, beside load, which dispatches to it
-from labreport.snapshot import (PARTS_DIR, RUN_FILE, NodeSnapshot, Snapshot, _give_to_sudo_user, _missing_node,
-                                _parts_by_index, _umask)
+from labreport.snapshot import (PARTS_DIR, RUN_FILE, NodeSnapshot, Snapshot, _give_to_sudo_user, _parts_by_index,
+                                _umask, is_partial_run, load_partial)
+from labreport.snapshot import _missing_node as _missing
 
-_missing = _missing_node
+__all__ = ["PARTS_DIR", "RUN_FILE", "Parts", "is_partial_run", "load_partial", "part_name", "stub"]
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -146,7 +145,3 @@ def _stream(parts: Parts, snap: Snapshot, fh: IO[str]) -> None:
     fh.write('\n ],\n "cluster": ')
     fh.write(snap.cluster.model_dump_json() if snap.cluster is not None else "null")
     fh.write("\n}\n")
-
-
-def is_partial_run(directory: Path) -> bool:
-    return (directory / RUN_FILE).is_file()

@@ -21,7 +21,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
 from labreport.snapshot import NodeSnapshot, from_dict
 from labreport.transport.sshconfig import Target
@@ -107,7 +107,18 @@ def session_bound(command: str) -> str:
     return "sh -c " + shlex.quote(_SESSION_BOUND.format(cmd=command))
 
 
-def _known_hosts(target: Target):
+def jump_command(target: Target) -> list[str]:
+    """ProxyJump as OpenSSH itself does it (``ssh -W host:port`` through the last hop, the
+    earlier hops with -J): each jump host is then resolved, authenticated and checked
+    against known_hosts by OpenSSH with the user's own config."""
+    hops = [h for h in (target.proxy_jump or "").split(",") if h]
+    argv = ["ssh"] + (["-F", target.config_path] if target.config_path else []) + ["-o", "BatchMode=yes"]
+    if len(hops) > 1:
+        argv += ["-J", ",".join(hops[:-1])]
+    return argv + ["-W", f"{target.hostname}:{target.port}", hops[-1]]
+
+
+def _known_hosts(target: Target) -> tuple[Any, bool]:
     """(asyncssh known_hosts argument, keys known for this host?)"""
     import asyncssh
 
@@ -193,7 +204,7 @@ class OutputTooLarge(NodeFailure):
     pass
 
 
-async def _read_capped(stream, sink, cap: int) -> int:
+async def _read_capped(stream: Any, sink: Any, cap: int) -> int:
     """Copy ``stream`` into ``sink`` 64 KiB at a time; stop past ``cap`` bytes. Never holds
     more than one chunk: a node printing without end costs a bounded amount of memory."""
     total = 0
@@ -207,7 +218,7 @@ async def _read_capped(stream, sink, cap: int) -> int:
         sink.write(chunk)
 
 
-async def _read_tail(stream, keep: int = 65536) -> bytes:
+async def _read_tail(stream: Any, keep: int = 65536) -> bytes:
     """The last ``keep`` bytes of ``stream`` (stderr: only its end says what went wrong)."""
     tail = b""
     while True:
@@ -244,14 +255,16 @@ async def collect_over_ssh(target: Target, command: Union[str, Callable[[Optiona
             # OpenSSH's accept-new: an unknown host's key is accepted and recorded; a known
             # host whose key changed is still refused (known_hosts is checked then)
             known_hosts, accept_new = None, True
-    kwargs: dict = dict(
+    kwargs: dict[str, Any] = dict(
         known_hosts=known_hosts,
         username=target.user,
         port=target.port,
         preferred_auth=("publickey",),
         password=None,
         kbdint_auth=False,
-        connect_timeout=max(1.0, min(timeout, target.connect_timeout or timeout)),
+        # the node's own --timeout bounds connecting and logging in (as before ssh -G); the
+        # config's ConnectTimeout is recorded on the Target but not a second, shorter limit
+        connect_timeout=max(1.0, timeout),
         login_timeout=max(1.0, timeout),
         keepalive_interval=15,
         config=[],  # everything came from `ssh -G` (sshconfig.resolve): no second reading
@@ -266,8 +279,8 @@ async def collect_over_ssh(target: Target, command: Union[str, Callable[[Optiona
             kwargs["agent_identities"] = keys
     if target.proxy_command:
         kwargs["proxy_command"] = target.proxy_command
-    if target.proxy_jump:
-        kwargs["tunnel"] = target.proxy_jump
+    elif target.proxy_jump:
+        kwargs["proxy_command"] = jump_command(target)
     connect_to = target.hostname if target.resolved_by == "ssh -G" or not target.config_path else target.node
     phase(f"connecting to {target.where}")
     try:
@@ -291,7 +304,10 @@ async def collect_over_ssh(target: Target, command: Union[str, Callable[[Optiona
     except asyncssh.KeyImportError as exc:
         raise NodeFailure(f"cannot read the ssh key for {target.node}: {exc} (encrypted keys need the ssh agent: ssh-add)") from None
     except (asyncssh.Error, OSError) as exc:
-        raise NodeFailure(f"ssh to {target.where} failed: {type(exc).__name__}: {exc}") from None
+        via = (f" (through ProxyJump {target.proxy_jump})" if target.proxy_jump and not target.proxy_command else
+               f" (through ProxyCommand {target.proxy_command})" if target.proxy_command else "")
+        raise NodeFailure(f"ssh to {target.where}{via} failed: {type(exc).__name__}: {exc}",
+                          fix=f"test the hop: {target.ssh_command()}" if via else None) from None
 
     async with conn:
         if accept_new:
@@ -325,6 +341,10 @@ async def collect_over_ssh(target: Target, command: Union[str, Callable[[Optiona
                     "there and the node's data dropped (a runaway or hostile collector?)",
                     fix="check what the node prints (ssh it and run the collector by hand), or raise "
                         "--max-node-output if the node really is that large") from None
+            except (asyncssh.ConnectionLost, asyncssh.DisconnectError, BrokenPipeError, ConnectionResetError):
+                raise NodeFailure(f"the ssh session to {target.node} ended before the collector finished "
+                                  "(the connection was lost, or sshd on the node died)",
+                                  fix=f"check the node and run again ({target.ssh_command()} tests the connection)") from None
             except (asyncssh.Error, OSError) as exc:
                 raise NodeFailure(f"the ssh session to {target.node} broke while the collector ran: {exc}") from None
             finally:
@@ -360,9 +380,10 @@ async def collect_over_ssh(target: Target, command: Union[str, Callable[[Optiona
                           "command": command, "exit_status": status, "bytes": len(stdout),
                           "duration_s": round(time.monotonic() - started, 3)}
         return RemoteRun(node=node, stderr=stderr, exit_status=status, warnings=warnings)
+    raise NodeFailure(f"the ssh session to {target.node} ended unexpectedly")  # not reached: for the type checker
 
 
-def _record_host_key(target: Target, key) -> str:
+def _record_host_key(target: Target, key: Any) -> str:
     """Append the server's key to the first known_hosts file (OpenSSH's accept-new)."""
     path = Path(target.known_hosts_files[0] if target.known_hosts_files else "~/.ssh/known_hosts").expanduser()
     host = target.hostname if target.port == 22 else f"[{target.hostname}]:{target.port}"

@@ -24,7 +24,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Optional, cast
 
 DEFAULT_CONFIG = "~/.ssh/config"
 DEFAULT_KNOWN_HOSTS = "~/.ssh/known_hosts"
@@ -192,11 +192,11 @@ def _resolve_asyncssh(node: str, host: str, spec_port: Optional[int], *, path: O
     user_arg: object = user_wanted if user_wanted else ()
     if path and Path(path).exists():
         cfg = SSHClientConfig.load(None, [path], False, False, False, local_user, user_arg, host, ())
-        hostname = cfg.get("Hostname") or host
-        port = spec_port or int(cfg.get("Port") or 22)
-        user = user_wanted or cfg.get("User") or local_user
-        identity = [str(Path(p).expanduser()) for p in (cfg.get("IdentityFile") or [])]
-        kh = [str(Path(p).expanduser()) for p in (cfg.get("UserKnownHostsFile") or [])]
+        hostname = str(cfg.get("Hostname") or host)
+        port = spec_port or int(str(cfg.get("Port") or 22))
+        user = str(user_wanted or cfg.get("User") or local_user)
+        identity = [str(Path(str(p)).expanduser()) for p in cast("list[object]", cfg.get("IdentityFile") or [])]
+        kh = [str(Path(str(p)).expanduser()) for p in cast("list[object]", cfg.get("UserKnownHostsFile") or [])]
     else:
         hostname, port, user, identity, kh = host, spec_port or 22, user_wanted or local_user, [], []
     if known_hosts:
