@@ -55,7 +55,7 @@ def _grow(path: Path, how: str) -> str:
             body = json.dumps(docs)
         except ValueError:
             body = text
-        return ("---\n" + body + "\n") * max(1, (TARGET // 2) // (len(body) + 5))
+        return ("---\n" + body + "\n") * ((TARGET // 2) // (len(body) + 5) + 1)
     return text * max(1, TARGET // len(text))
 
 

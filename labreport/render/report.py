@@ -498,8 +498,10 @@ def markdown_to_html(md_text: str, m: Markup, *, lang: str, title: str) -> str:
                        csp=_esc.html_text(_esc.CSP))
 
 
-def _stem(first: bool, node: str) -> str:
-    return "topology" if first else "topology-" + re.sub(r"[^A-Za-z0-9_.-]", "_", node)
+def _stem(index: int) -> str:
+    """A diagram's file name: by its position, never by a node's name (a name from a node or
+    a paste must not shape a path)."""
+    return "topology" if index == 0 else f"topology-{index + 1}"
 
 
 def _graphs(ctx: ReportContext, snapshot: Snapshot, analysis: Analysis, t: Translator,
@@ -510,7 +512,7 @@ def _graphs(ctx: ReportContext, snapshot: Snapshot, analysis: Analysis, t: Trans
     (its part of the traffic path drawn in it)."""
     row = PDF_PODS_PER_ROW if fmt == "pdf" else _diagram.ROW
     if fmt == "pdf" and not ctx.large and len(ctx.nodes) > 1:
-        return [(_stem(i == 0, nv.name), nv.name,
+        return [(_stem(i), nv.name,
                  _diagram.build(snapshot, analysis, ctx.path, t, only={nv.name}, row=row))
                 for i, nv in enumerate(ctx.nodes)]
     if fmt == "pdf" and not ctx.large:
@@ -529,7 +531,7 @@ def _graphs(ctx: ReportContext, snapshot: Snapshot, analysis: Analysis, t: Trans
                     _diagram.build(snapshot, analysis, ctx.path, t, only=set(path_nodes), row=row)))
     for n in shown:
         if n not in path_nodes:
-            out.append((_stem(not out, n), n, _diagram.build(snapshot, analysis, None, t, only={n}, row=row)))
+            out.append((_stem(len(out)), n, _diagram.build(snapshot, analysis, None, t, only={n}, row=row)))
     return out
 
 
