@@ -25,6 +25,7 @@ from pydantic import BaseModel, Field
 
 from labreport.errors import ParseError
 from labreport.reportimport.command import Output
+from labreport.diff import edit_distance
 
 _NEW_ONLY_RE = re.compile(r"多出|新增|新的容器|新创建的|only the new|new containers|added", re.I)
 _CONTAINER_PARSERS = ("docker-ps", "crictl-ps", "crictl-pods")
@@ -140,18 +141,7 @@ _OCR = str.maketrans({"O": "0", "o": "0", "I": "1", "l": "1", "S": "5", "B": "8"
 
 def _edit_distance(a: str, b: str, limit: int = 3) -> int:
     """Edit distance (capped at limit + 1) after folding the characters OCR confuses."""
-    a, b = a.translate(_OCR), b.translate(_OCR)
-    if abs(len(a) - len(b)) > limit:
-        return limit + 1
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i] + [0] * len(b)
-        for j, cb in enumerate(b, 1):
-            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb))
-        if min(cur) > limit:
-            return limit + 1
-        prev = cur
-    return prev[-1]
+    return edit_distance(a.translate(_OCR), b.translate(_OCR), limit)
 
 
 def _rule_key(spec: str) -> tuple[tuple[str, ...], tuple[float, ...], tuple[str, ...], tuple[str, ...]]:
