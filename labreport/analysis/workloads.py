@@ -156,7 +156,7 @@ def is_user(obj: Any) -> bool:
 
 
 def _flow(value: Any) -> str:
-    return yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=10000).strip()
+    return str(yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=10000)).strip()
 
 
 # --------------------------------------------------------------------------- manifests

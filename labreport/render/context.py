@@ -173,7 +173,7 @@ def service_evidence(rec: ServiceRecord) -> str:
 
 
 def to_yaml(obj: Any) -> str:
-    return yaml.safe_dump(obj, sort_keys=False, allow_unicode=True, default_flow_style=False, width=100)
+    return str(yaml.safe_dump(obj, sort_keys=False, allow_unicode=True, default_flow_style=False, width=100))
 
 
 # --------------------------------------------------------------------------- the whole report
