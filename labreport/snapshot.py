@@ -17,12 +17,12 @@ import gc
 import json
 import os
 import re
-import tempfile
 from pathlib import Path
-from typing import IO, Annotated, Any, Literal, Optional, Union
+from typing import Annotated, Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from labreport.atomic import atomic_write as atomic_write  # re-exported: callers import it from here
 from labreport.errors import SnapshotError
 
 SCHEMA_VERSION = 2
@@ -993,57 +993,6 @@ COMPACT_ABOVE_BYTES = 4_000_000
 def dumps(snap: Snapshot) -> str:
     size = sum(len(ev.stdout) for n in snap.nodes for ev in n.evidence)
     return snap.model_dump_json(indent=None if size > COMPACT_ABOVE_BYTES else 1, exclude_none=False)
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def _give_to_sudo_user(fd: int) -> None:
-    """Under ``sudo labreport collect``, the files belong to the user who ran sudo, so
-    ``labreport render`` works afterwards without sudo."""
-    if os.geteuid() != 0:
-        return
-    uid, gid = os.environ.get("SUDO_UID"), os.environ.get("SUDO_GID")
-    if uid and uid.isdigit() and gid and gid.isdigit():
-        try:
-            os.fchown(fd, int(uid), int(gid))
-        except OSError:
-            pass
-
-
-def atomic_write(path: str | os.PathLike[str], data: str | bytes) -> None:
-    """Write a file atomically: a temporary file in the same directory, fsync, rename."""
-    p = Path(path)
-    if not p.parent.exists():
-        p.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            dfd = os.open(p.parent, os.O_RDONLY)
-            try:
-                _give_to_sudo_user(dfd)
-            finally:
-                os.close(dfd)
-        except OSError:
-            pass
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-    try:
-        fh: IO[Any] = os.fdopen(fd, "wb") if isinstance(data, bytes) else os.fdopen(fd, "w", encoding="utf-8")
-        with fh:
-            fh.write(data)
-            fh.flush()
-            # mkstemp creates 0600; give the file the mode a plain open() would have.
-            os.fchmod(fh.fileno(), 0o666 & ~_umask())
-            _give_to_sudo_user(fh.fileno())
-            os.fsync(fh.fileno())
-        os.replace(tmp, p)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def save(snap: Snapshot, directory: str | os.PathLike[str]) -> Path:

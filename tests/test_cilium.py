@@ -92,6 +92,16 @@ def test_detection_and_bad_input() -> None:
     assert [w.line_no for w in res.warnings] == [3]  # the documentation's "[...]" elision
 
 
+@pytest.mark.parametrize("path,mod", [(ECHO_SVC, cilium_service), (ECHO_LB, cilium_lb)])
+def test_a_table_with_no_rows_is_empty_not_an_error(path: Path, mod) -> None:
+    """The real output's header alone, after the prompt it was typed at: an agent with no
+    services (empty, no warning); the prompt and blank lines are not rows."""
+    prompt, header = path.read_text().splitlines()[:2]
+    assert mod.HEADER_RE.match(header)
+    res = mod.parse(f"{prompt}\n\n{header}\n\n")
+    assert res.value == [] and res.warnings == []
+
+
 def test_import_cli_and_analyze(cli, tmp_path) -> None:
     out = tmp_path / "snap"
     code, _o, err = cli("import", "--node", "w3", "--cilium-service-list", str(ECHO_LB), "--out", str(out))

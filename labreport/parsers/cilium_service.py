@@ -16,26 +16,23 @@ from __future__ import annotations
 import re
 
 from labreport.errors import ParseError
-from labreport.parsers._common import is_prompt_line
+from labreport.parsers._table import TableReader, header_detector
 from labreport.parsers.base import ParseResult, ParserInfo, check_text
 from labreport.snapshot import CiliumBackend, CiliumService
 
 HEADER_RE = re.compile(r"^\s*ID\s+Frontend\s+Service Type\s+Backend\s*$")
-_ADDR = r"(?:\[[0-9a-fA-F:.]+\]|[0-9.]+):\d+(?:/[A-Za-z]+)?"
-_BACKEND = rf"(\d+) => ({_ADDR})(?: \(([A-Za-z-]+)\))?(?:\s+\[[^\]]*\])?"
-ROW_RE = re.compile(rf"^\s*(\d+)\s+({_ADDR})\s+([A-Za-z-]+)(?:\s+{_BACKEND})?\s*$")
+# an address and port as Cilium prints them (IPv6 in brackets), the protocol optional
+ADDR = r"(?:\[[0-9a-fA-F:.]+\]|[0-9.]+):\d+(?:/[A-Za-z]+)?"
+_BACKEND = rf"(\d+) => ({ADDR})(?: \(([A-Za-z-]+)\))?(?:\s+\[[^\]]*\])?"
+ROW_RE = re.compile(rf"^\s*(\d+)\s+({ADDR})\s+([A-Za-z-]+)(?:\s+{_BACKEND})?\s*$")
 CONT_RE = re.compile(rf"^\s+{_BACKEND}\s*$")
-
-
-def _detect(text: str) -> float:
-    return 0.97 if any(HEADER_RE.match(ln) for ln in text[:3000].splitlines()) else 0.0
 
 
 INFO = ParserInfo(
     name="cilium-service-list",
     commands=("cilium-dbg service list", "cilium service list"),
     description="Cilium's service table (kube-proxy replacement): frontends and their backends",
-    detect=_detect,
+    detect=header_detector(HEADER_RE),
     target="cilium",
 )
 
@@ -57,14 +54,8 @@ def parse(text: str | bytes, *, source: str = "<input>") -> ParseResult[list[Cil
     text = check_text(text, source)
     services: list[CiliumService] = []
     res: ParseResult[list[CiliumService]] = ParseResult(services, parser=INFO.name, source=source)
-    seen_header = False
-    for no, line in enumerate(text.splitlines(), 1):
-        if not line.strip() or is_prompt_line(line):
-            continue
-        if HEADER_RE.match(line):
-            seen_header = True
-            continue
-        m = ROW_RE.match(line)
+    table = TableReader(HEADER_RE, ROW_RE, CONT_RE)
+    for no, line, m, more in table.lines(text):
         if m:
             front, proto = split_address(m.group(2))
             svc = CiliumService(id=int(m.group(1)), frontend=front, protocol=proto, type=m.group(3))
@@ -72,12 +63,11 @@ def parse(text: str | bytes, *, source: str = "<input>") -> ParseResult[list[Cil
                 svc.backends.append(_backend(m.group(4), m.group(5), m.group(6)))
             services.append(svc)
             continue
-        m = CONT_RE.match(line)
-        if m and services:
-            services[-1].backends.append(_backend(m.group(1), m.group(2), m.group(3)))
+        if more and services:
+            services[-1].backends.append(_backend(more.group(1), more.group(2), more.group(3)))
             continue
         res.warn(no, line, "not a service row (ID Frontend Type [N => backend]) nor a backend line")
-    if not seen_header and not services:
+    if not table.seen_header and not services:
         raise ParseError("not `cilium-dbg service list` output (no `ID Frontend Service Type Backend` header)",
                          source=source)
     return res

@@ -19,15 +19,13 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import os
 import re
 import shutil
-import tempfile
 from pathlib import Path
 from typing import IO, Optional, Sequence
 
-from labreport.snapshot import (PARTS_DIR, RUN_FILE, NodeSnapshot, Snapshot, _give_to_sudo_user, _parts_by_index,
-                                _umask, is_partial_run, load_partial)
+from labreport.atomic import atomic_open, atomic_write
+from labreport.snapshot import PARTS_DIR, RUN_FILE, NodeSnapshot, Snapshot, _parts_by_index, is_partial_run, load_partial
 from labreport.snapshot import _missing_node as _missing
 
 __all__ = ["PARTS_DIR", "RUN_FILE", "Parts", "is_partial_run", "load_partial", "part_name", "stub"]
@@ -85,21 +83,8 @@ class Parts:
             _stream(self, snap, out)
             return None
         target = self.root / "snapshot.json"
-        fd, tmp = tempfile.mkstemp(prefix=".snapshot.json.", suffix=".tmp", dir=self.root)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                _stream(self, snap, fh)
-                fh.flush()
-                os.fchmod(fh.fileno(), 0o666 & ~_umask())
-                _give_to_sudo_user(fh.fileno())
-                os.fsync(fh.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        with atomic_open(target) as fh:
+            _stream(self, snap, fh)
         self.cleanup()
         return target
 
@@ -112,20 +97,9 @@ class Parts:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fchmod(fh.fileno(), 0o666 & ~_umask())
-            _give_to_sudo_user(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    # no fsync for a part or run.json: one per node would cost a disk flush per arrival,
+    # and the assembled snapshot.json is fsynced
+    atomic_write(path, text, fsync=False)
 
 
 def _stream(parts: Parts, snap: Snapshot, fh: IO[str]) -> None:

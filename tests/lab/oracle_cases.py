@@ -1,5 +1,9 @@
 """The checks of tests/test_trace_kernel_*.py: ``labreport trace`` against the kernel.
 
+Both modules get their lab and their per-flow cases from here (the end of this file):
+``labs = labs_fixture(MODE)`` and the four ``test_*`` functions imported by name, which
+pytest collects in each module as that module's own tests, over that module's labs.
+
 For a lab (tests.lab.svclab) the snapshot is what ``labreport collect --local`` records in
 each node namespace (merged into one snapshot of the cluster), collected before the kernel
 trace rules are added. For each flow:
@@ -23,13 +27,15 @@ import os
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Iterator, Optional
+
+import pytest
 
 from labreport import snapshot as snapmod
 from tests.lab import ktrace
 from tests.lab.cli import labreport_argv
 from tests.lab.netns import in_netns
-from tests.lab.svclab import Flow, ServiceLab
+from tests.lab.svclab import FLOW_IDS, Flow, ServiceLab
 
 TRIES = 30
 IPT_BASE = {"PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"}
@@ -265,3 +271,58 @@ def check_observed_in_analysis(ol: OracleLab, flow_ids: list[str], tmp: Path, tr
         assert sum(o["count"] for o in r["observed"]) == tries, r
         assert r["agrees"] is True, r
         assert {p["endpoint"] for p in r["predicted"]} >= {o["endpoint"] for o in r["observed"]}, r
+
+
+# ------------------------------------------------------------------------------ the cases of both modes
+
+
+def labs_fixture(mode: str) -> Callable[..., Any]:
+    """The module's ``labs`` fixture: ``labs(nodes)`` builds the lab of 1 or 2 nodes in
+    ``mode`` once for the module; every lab is closed (and must close cleanly) at its end."""
+    @pytest.fixture(scope="module", name="labs")
+    def labs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[int], OracleLab]]:
+        built: dict[int, OracleLab] = {}
+
+        def get(nodes: int) -> OracleLab:
+            if nodes not in built:
+                built[nodes] = build(mode, nodes, tmp_path_factory.mktemp(f"oracle-{mode}-{nodes}"))
+            return built[nodes]
+
+        yield get
+        errors = [e for ol in built.values() for e in ol.lab.close()]
+        assert not errors, errors
+
+    return labs
+
+
+def flow(ol: OracleLab, flow_id: str) -> Flow:
+    return next(f for f in ol.lab.flows if f.id == flow_id)
+
+
+# the flows, by lab (names only: the lab builds them; see tests/lab/svclab.py)
+ONE = list(FLOW_IDS[1])
+TWO = list(FLOW_IDS[2])
+
+
+@pytest.mark.parametrize("flow_id", ONE)
+def test_one_node_conntrack(labs: Callable[[int], OracleLab], flow_id: str) -> None:
+    ol = labs(1)
+    check_conntrack(ol, flow(ol, flow_id))
+
+
+@pytest.mark.parametrize("flow_id", ONE)
+def test_one_node_kernel_rule_trace(labs: Callable[[int], OracleLab], flow_id: str) -> None:
+    ol = labs(1)
+    check_kernel_trace(ol, flow(ol, flow_id))
+
+
+@pytest.mark.parametrize("flow_id", TWO)
+def test_two_nodes_conntrack(labs: Callable[[int], OracleLab], flow_id: str) -> None:
+    ol = labs(2)
+    check_conntrack(ol, flow(ol, flow_id))
+
+
+@pytest.mark.parametrize("flow_id", TWO)
+def test_two_nodes_kernel_rule_trace(labs: Callable[[int], OracleLab], flow_id: str) -> None:
+    ol = labs(2)
+    check_kernel_trace(ol, flow(ol, flow_id))
