@@ -176,6 +176,11 @@ class _Run:
                         pod=place.pod if place else None)
             return
         kind = m.dev_kind(dev)
+        if kind in ("bridge", "veth") and dev == m.uplink and not self._pod_here(m, p.dst):
+            # the node's own uplink, which may itself be a veth (a node in a container or a netns,
+            # kind, LXD) or a bridge (br0 over the NIC): host-gw routes `via <node> dev <uplink>`
+            # go onto the node network, not into a pod
+            kind = "device"
         if kind == "bridge" or kind == "veth":
             self.to_pod(m, p, dev, kind)
             return
@@ -195,6 +200,10 @@ class _Run:
         why = f"{m.name} sends it out of {dev} towards {nh}, which is not a node of the snapshot"
         self.hop(p, "device", m.name, m.netns, dev, why)
         self.finish(p, "unknown", why, node=None)
+
+    def _pod_here(self, m: NodeModel, ip: str) -> bool:
+        place = self.w.pods.get(ip)
+        return place is not None and place.node == m.name
 
     def to_pod(self, m: NodeModel, p: Pkt, dev: str, kind: str) -> None:
         place = self.w.pods.get(p.dst)
