@@ -227,3 +227,18 @@ def test_the_report_traffic_section_uses_the_table(cli, tmp_path) -> None:
     np_ = by_front["192.168.178.29:31940"]
     assert np_.kind == "node-port" and {(o.dnat, o.share) for o in np_.outcomes} == {
         ("10.217.0.107:80", 0.5), ("10.217.0.149:80", 0.5)}
+
+
+def test_the_report_path_takes_the_cilium_lookup() -> None:
+    """The report's red path (analysis.path.trace_path) over a Cilium node: the service step is
+    Cilium's lookup, then the host-gw route to the backend on the other node."""
+    from labreport.analysis.path import trace_path
+
+    s, a, _w = _world_with_table([CiliumService(id=4, frontend="10.96.5.5:80", type="ClusterIP", backends=[
+        CiliumBackend(address="10.244.0.5:80", state="active"), CiliumBackend(address="10.244.1.7:80", state="active")])])
+    path = trace_path(s, a, service="10.96.5.5:80", from_node="node-a")
+    assert path.complete and path.to_node == "node-b" and path.target == "10.244.1.7:80", path
+    keys = [h.key for h in path.hops]
+    assert keys[0] == "cilium_lb" and "output" not in keys and keys[-1] == "pod", keys
+    lb = path.hops[0]
+    assert lb.args["target"] == "10.244.1.7:80" and "10.96.5.5:80" in lb.args["rule"] and lb.detail.startswith("Cilium")

@@ -43,6 +43,8 @@ DETAILS: dict[str, str] = {
     "ipvs_vip": "{vip} is a local address (on kube-ipvs0), so IPVS sees the packet",
     "ipvs_nodeport": "{vip} is a NodePort on the node's own address, so IPVS receives the packet",
     "ipvs_real": "IPVS virtual server {vip} ({scheduler}) forwards to real server {target} (masq = DNAT)",
+    "cilium_lb": "Cilium's BPF service lookup (kube-proxy replacement, before netfilter) translates {vip} to the "
+                 "backend {target} (share {share})",
     "route": "routing on {node}: {dst} → {via}dev {dev}",
     "route_unknown": "routing on {node}: routes not collected; {target} is reached through {dev}",
     "overlay_out": "{dev} ({kind}) encapsulates the packet towards {remote}",
