@@ -242,3 +242,17 @@ def test_the_report_path_takes_the_cilium_lookup() -> None:
     assert keys[0] == "cilium_lb" and "output" not in keys and keys[-1] == "pod", keys
     lb = path.hops[0]
     assert lb.args["target"] == "10.244.1.7:80" and "10.96.5.5:80" in lb.args["rule"] and lb.detail.startswith("Cilium")
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_report_of_a_cilium_node(cli, tmp_path, lang) -> None:
+    """The rendered report of an imported Cilium table: the service walk, the listing's own
+    command and the path name Cilium's lookup, not kube-proxy's chains."""
+    snap = _imported(cli, tmp_path, DOCS, "n1")
+    code, _o, err = cli("render", str(snap), "--format", "md", "--lang", lang, "--out", str(tmp_path / f"rep-{lang}"))
+    assert code == 0, err
+    text = (tmp_path / f"rep-{lang}" / "report.md").read_text()
+    svc = text[text.index("n1 — "):] if lang == "en" else text
+    assert "$ cilium-dbg service list" in text and "$ iptables-save" not in text
+    assert "KUBE-SEP-" not in text and "BPF" in svc
+    assert "10.104.239.135:80" in text and "10.217.0.107:80" in text

@@ -383,6 +383,10 @@ def trace_path(snapshot: Snapshot, analysis: Analysis, service: Optional[str] = 
         add("nft_numgen", src_name, "numgen", chain, nft_ev, chain=chain, n=n, share=share_s)
         add("nft_endpoint", src_name, "dnat", ep.chain or "endpoint-…", nft_ev, chain=ep.chain or "endpoint-…",
             target=target)
+    elif mode == "cilium":  # Cilium's BPF service lookup (kube-proxy replacement): no netfilter rule
+        cil_ev = (src.cilium.evidence_id if src.cilium is not None else None) or _ev(src, "cilium")
+        add("cilium_lb", src_name, "cilium", "cilium service lb", cil_ev, vip=vip, target=target, share=share_s,
+            rule=next((e for e in rec.evidence if rec.cluster_ip and f"{rec.cluster_ip}:" in e), ""))
     elif mode == "ipvs":
         ipvs_ev = (src.ipvs.evidence_id if src.ipvs else None) or _ev(src, "ipvsadm")
         if rec.cluster_ip:

@@ -346,6 +346,9 @@ class _Run:
             return []
         out: list[Pkt] = []
         n = len(hit.choices)
+        local = [f for f in fe.flags if f in ("Local", "InternalLocal")]
+        policy = (f"; traffic policy {'/'.join(local)}: the agent keeps only this node's backends in the map for "
+                  "it, so the listed ones are taken as they are" if local else "")
         for c in hit.choices:
             host, _, port = c.backend.rpartition(":")
             host = host.strip("[]")
@@ -366,7 +369,7 @@ class _Run:
                 extra = (f"; to a backend on another node the packet is SNATed to {m.name} unless DSR is on, "
                          "which the table does not say")
             lb_hop(q, f"{front} → backend {q.dnat} (share {c.probability:.4g}: 1 of {n} active backends, "
-                      f"chosen at random){extra}")
+                      f"chosen at random){policy}{extra}")
             out.append(q)
         return out
 
