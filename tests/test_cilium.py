@@ -116,3 +116,153 @@ def test_import_cli_and_analyze(cli, tmp_path) -> None:
     assert na["proxy_mode"]["mode"] == "cilium"
     dns = next(s for s in na["services"] if s["cluster_ip"] == "10.96.0.10" and s["port"] == 53)
     assert sorted(e["address"] for e in dns["endpoints"]) == ["10.244.0.180:53", "10.244.0.238:53"]
+
+
+# --------------------------------------------------------------------------- the trace engine
+
+
+def _imported(cli, tmp_path: Path, fixture: Path, node: str) -> Path:
+    out = tmp_path / f"snap-{node}"
+    code, _o, err = cli("import", "--node", node, "--cilium-service-list", str(fixture), "--out", str(out))
+    assert code == 0, err
+    return out
+
+
+def _trace(cli, snap: Path, src: str, dst: str) -> dict:
+    code, text, err = cli("trace", str(snap), "--from", src, "--to", dst, "--json")
+    assert code == 0, err
+    return json.loads(text)
+
+
+def _backends(res: dict) -> dict[str, float]:
+    return {o["dnat"]: round(o["probability"], 9) for o in res["outcomes"]}
+
+
+def test_trace_to_a_frontend_gives_the_backends_of_the_table(cli, tmp_path) -> None:
+    docs = _imported(cli, tmp_path, DOCS, "n1")
+    want = {b.address: 1 / len(s.backends) for s in _table(DOCS).services if s.frontend == "192.168.178.29:31940"
+            for b in s.backends}
+    assert len(want) == 2
+    for src, dst in (("203.0.113.7", "192.168.178.29:31940"), ("n1", "10.104.239.135:80"),
+                     ("203.0.113.7", "172.16.0.29:31940")):
+        res = _trace(cli, docs, src, dst)
+        assert _backends(res) == want, (src, dst, res)
+        for o in res["outcomes"]:
+            (lb,) = [h for h in o["hops"] if h["kind"] == "cilium"]
+            assert dst in lb["rule"] and "cilium service lb" in lb["detail"] and o["dnat"] in lb["detail"]
+            # the snapshot has the table only: where the node sends the backend is unknown, said so
+            assert o["result"] == "unknown" and "not collected" in o["reason"], o
+    # the echo agent's bpf maps: kube-dns has two backends, each half
+    lb = _imported(cli, tmp_path, ECHO_LB, "w3")
+    assert _backends(_trace(cli, lb, "w3", "10.96.0.10:53")) == {"10.244.0.238:53": 0.5, "10.244.0.180:53": 0.5}
+    assert _backends(_trace(cli, lb, "w3", "10.96.0.1:443")) == {"172.20.0.5:6443": 1.0}
+
+
+def test_cluster_ip_from_outside_and_addresses_the_table_does_not_have(cli, tmp_path) -> None:
+    lb = _imported(cli, tmp_path, ECHO_LB, "w3")
+    (o,) = _trace(cli, lb, "203.0.113.7", "10.96.0.10:53")["outcomes"]  # non-routable: not translated
+    assert o["dnat"] is None and any("non-routable" in h["detail"] for h in o["hops"] if h["kind"] == "cilium")
+    svc = _imported(cli, tmp_path, ECHO_SVC, "w3s")  # service list: no flags, so the table cannot say
+    (o,) = _trace(cli, svc, "203.0.113.7", "10.96.0.10:53")["outcomes"]
+    assert o["result"] == "unknown" and "bpf-lb-external-clusterip" in o["reason"] and o["dnat"] is None
+    (o,) = _trace(cli, lb, "w3", "10.96.99.99:80")["outcomes"]  # no such frontend: no translation
+    assert o["dnat"] is None and not [h for h in o["hops"] if h["kind"] == "cilium"]
+
+
+def test_trace_all_lists_the_cilium_fronts(cli, tmp_path) -> None:
+    docs = _imported(cli, tmp_path, DOCS, "n1")
+    code, text, err = cli("trace", str(docs), "--all", "--json")
+    assert code == 0, err
+    rows = json.loads(text)["fronts"]
+    fronts = {(r["front"], r["kind"]) for r in rows}
+    assert {("10.104.239.135:80", "cluster-ip"), ("192.168.178.29:31940", "node-port"),
+            ("172.16.0.29:31940", "node-port")} <= fronts
+    for r in rows:
+        if r["front"] == "192.168.178.29:31940":
+            assert {o["dnat"] for o in r["outcomes"]} == {"10.217.0.107:80", "10.217.0.149:80"}, r
+
+
+def _world_with_table(services: list[CiliumService]):
+    from labreport.analysis import analyze
+    from labreport.analysis.trace import build_world
+    from tests.test_trace_routing import two_nodes
+
+    s = two_nodes()
+    s.nodes[0].cilium = CiliumServiceTable(services=services)
+    a = analyze(s)
+    return s, a, build_world(s, a)
+
+
+def test_the_translated_packet_is_routed_to_its_backend_pod() -> None:
+    """On a node with routes and pods (tests/test_trace_routing.py's records), the backends
+    that Cilium picks are reached: one on the node itself, one across the host-gw route."""
+    from labreport.analysis.trace import Flow, run_flow
+
+    _s, _a, w = _world_with_table([CiliumService(id=4, frontend="10.96.5.5:80", type="ClusterIP", backends=[
+        CiliumBackend(address="10.244.0.5:80", state="active"), CiliumBackend(address="10.244.1.7:80", state="active")])])
+    res = run_flow(w, Flow(src=None, dst="10.96.5.5", dport=80, entry="process", entry_node="node-a"))
+    got = {(o.result, o.node, o.endpoint, round(o.probability, 9)) for o in res.outcomes}
+    assert got == {("delivered", "node-a", "10.244.0.5:80", 0.5), ("delivered", "node-b", "10.244.1.7:80", 0.5)}
+    for o in res.outcomes:
+        assert o.hops[0].kind == "cilium" and "10.96.5.5:80" in (o.hops[0].rule or "")
+    # from outside, to the same ClusterIP: a service-list table has no flags, so unknown (not a guess)
+    (o,) = run_flow(w, Flow(src="203.0.113.7", dst="10.96.5.5", dport=80, entry="outside", entry_node="node-a")).outcomes
+    assert o.result == "unknown" and o.dnat is None
+
+
+def test_a_frontend_without_active_backends_is_dropped_not_rejected() -> None:
+    from labreport.analysis.trace import Flow, run_flow
+
+    table = _table(DOCS)
+    for svc in table.services:
+        for b in svc.backends:
+            b.state = "terminating"
+    table.services.append(CiliumService(id=8, frontend="10.96.8.8:80", type="ClusterIP"))  # no backend at all
+    _s, _a, w = _world_with_table(table.services)
+    for dst, port in (("10.104.239.135", 80), ("10.96.8.8", 80)):
+        (o,) = run_flow(w, Flow(src=None, dst=dst, dport=port, entry="process", entry_node="node-a")).outcomes
+        assert o.result == "dropped" and "DROP_NO_SERVICE" in (o.reason or "") and o.node == "node-a", o
+        assert [h.kind for h in o.hops] == ["cilium"]
+
+
+def test_the_report_traffic_section_uses_the_table(cli, tmp_path) -> None:
+    from labreport.analysis import analyze
+    from labreport.analysis.traffic import service_traffic
+    from labreport.snapshot import load
+
+    snap = load(_imported(cli, tmp_path, DOCS, "n1"))
+    rows, _note = service_traffic(snap, analyze(snap))
+    by_front = {r.front: r for r in rows}
+    assert {"192.168.178.29:31940", "172.16.0.29:31940"} <= set(by_front), rows
+    np_ = by_front["192.168.178.29:31940"]
+    assert np_.kind == "node-port" and {(o.dnat, o.share) for o in np_.outcomes} == {
+        ("10.217.0.107:80", 0.5), ("10.217.0.149:80", 0.5)}
+
+
+def test_the_report_path_takes_the_cilium_lookup() -> None:
+    """The report's red path (analysis.path.trace_path) over a Cilium node: the service step is
+    Cilium's lookup, then the host-gw route to the backend on the other node."""
+    from labreport.analysis.path import trace_path
+
+    s, a, _w = _world_with_table([CiliumService(id=4, frontend="10.96.5.5:80", type="ClusterIP", backends=[
+        CiliumBackend(address="10.244.0.5:80", state="active"), CiliumBackend(address="10.244.1.7:80", state="active")])])
+    path = trace_path(s, a, service="10.96.5.5:80", from_node="node-a")
+    assert path.complete and path.to_node == "node-b" and path.target == "10.244.1.7:80", path
+    keys = [h.key for h in path.hops]
+    assert keys[0] == "cilium_lb" and "output" not in keys and keys[-1] == "pod", keys
+    lb = path.hops[0]
+    assert lb.args["target"] == "10.244.1.7:80" and "10.96.5.5:80" in lb.args["rule"] and lb.detail.startswith("Cilium")
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_report_of_a_cilium_node(cli, tmp_path, lang) -> None:
+    """The rendered report of an imported Cilium table: the service walk, the listing's own
+    command and the path name Cilium's lookup, not kube-proxy's chains."""
+    snap = _imported(cli, tmp_path, DOCS, "n1")
+    code, _o, err = cli("render", str(snap), "--format", "md", "--lang", lang, "--out", str(tmp_path / f"rep-{lang}"))
+    assert code == 0, err
+    text = (tmp_path / f"rep-{lang}" / "report.md").read_text()
+    svc = text[text.index("n1 — "):] if lang == "en" else text
+    assert "$ cilium-dbg service list" in text and "$ iptables-save" not in text
+    assert "KUBE-SEP-" not in text and "BPF" in svc
+    assert "10.104.239.135:80" in text and "10.217.0.107:80" in text

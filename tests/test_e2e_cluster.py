@@ -440,8 +440,6 @@ def test_a_dead_node_does_not_lose_the_other(cluster, collected):
     assert "node worker: failed: connection refused" in cp.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="known regression since the path comes from the trace engine (issue 11): in the "
-                   "host-gw lab the trace delivers the path to a master endpoint, not across the uplink to the worker pod")
 def test_host_gw_lab_collected_and_traced(tmp_path_factory):
     """The same over host-gw routing (no overlay device): both nodes match the truth and the
     path from the master reaches a worker pod through the routes and the uplinks."""

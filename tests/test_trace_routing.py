@@ -74,3 +74,34 @@ def test_no_route_is_dropped_and_an_address_outside_is_unknown():
     assert o.result == "dropped" and "no route to 198.51.100.9 on node-a" in o.reason
     (o,) = run_flow(w, Flow(src=None, dst="198.51.100.9", dport=443, entry="process", entry_node="node-b")).outcomes
     assert o.result == "unknown" and "not a node of the snapshot" in o.reason
+
+
+def _uplinks_are_veths(s: Snapshot) -> Snapshot:
+    """Each node's eth0 a veth whose peer is a port of a bridge in another namespace, as the
+    two-node lab (tests/lab/cluster.py) and nodes in containers (kind, LXD) have it: the record
+    `ip -d -j link` gave for the lab's master eth0 (kind veth, link_netnsid 0 → the lan netns)."""
+    for node in s.nodes:
+        host = node.netns[0]
+        host.nsids = {**{k + 1: v for k, v in host.nsids.items()}, 0: "lan"}
+        for link in host.links:
+            if link.link_netnsid is not None:
+                link.link_netnsid += 1
+            if link.name == "eth0":
+                link.kind, link.peer_ifindex, link.link_netnsid, link.link_netns = "veth", 3, 0, "lan"
+    return s
+
+
+def test_host_gw_over_an_uplink_that_is_a_veth_reaches_the_other_node():
+    """Issue 11: a route `via <other node> dev eth0` where eth0 is a veth went into the 'pod'
+    behind eth0 (unknown: the lan-side peer does not have the pod IP) instead of onto the wire."""
+    s = _uplinks_are_veths(two_nodes())
+    a = analyze(s)
+    w = build_world(s, a)
+    (o,) = run_flow(w, Flow(src="10.244.1.7", dst="10.244.0.5", dport=80, entry="pod", entry_node="node-b")).outcomes
+    assert o.result == "delivered" and o.node == "node-a" and o.endpoint == "10.244.0.5:80", o
+    assert ("wire", "node-b") in kinds(o) and o.hops[-2].device == "cali1a2b3c"
+    (back,) = run_flow(w, Flow(src=None, dst="10.244.1.7", dport=80, entry="process", entry_node="node-a")).outcomes
+    assert back.result == "delivered" and back.node == "node-b" and back.hops[-2].device == "veth9f", back
+    # the node's own subnet on its uplink veth is still the node network, not a pod
+    (gw,) = run_flow(w, Flow(src=None, dst="192.168.56.77", dport=80, entry="process", entry_node="node-a")).outcomes
+    assert gw.result == "unknown" and "not a node of the snapshot" in (gw.reason or ""), gw

@@ -43,6 +43,8 @@ DETAILS: dict[str, str] = {
     "ipvs_vip": "{vip} is a local address (on kube-ipvs0), so IPVS sees the packet",
     "ipvs_nodeport": "{vip} is a NodePort on the node's own address, so IPVS receives the packet",
     "ipvs_real": "IPVS virtual server {vip} ({scheduler}) forwards to real server {target} (masq = DNAT)",
+    "cilium_lb": "Cilium's BPF service lookup (kube-proxy replacement, before netfilter) translates {vip} to the "
+                 "backend {target} (share {share})",
     "route": "routing on {node}: {dst} → {via}dev {dev}",
     "route_unknown": "routing on {node}: routes not collected; {target} is reached through {dev}",
     "overlay_out": "{dev} ({kind}) encapsulates the packet towards {remote}",
@@ -381,6 +383,10 @@ def trace_path(snapshot: Snapshot, analysis: Analysis, service: Optional[str] = 
         add("nft_numgen", src_name, "numgen", chain, nft_ev, chain=chain, n=n, share=share_s)
         add("nft_endpoint", src_name, "dnat", ep.chain or "endpoint-…", nft_ev, chain=ep.chain or "endpoint-…",
             target=target)
+    elif mode == "cilium":  # Cilium's BPF service lookup (kube-proxy replacement): no netfilter rule
+        cil_ev = (src.cilium.evidence_id if src.cilium is not None else None) or _ev(src, "cilium")
+        add("cilium_lb", src_name, "cilium", "cilium service lb", cil_ev, vip=vip, target=target, share=share_s,
+            rule=next((e for e in rec.evidence if rec.cluster_ip and f"{rec.cluster_ip}:" in e), ""))
     elif mode == "ipvs":
         ipvs_ev = (src.ipvs.evidence_id if src.ipvs else None) or _ev(src, "ipvsadm")
         if rec.cluster_ip:

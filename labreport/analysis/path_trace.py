@@ -4,7 +4,8 @@
 runs the datapath model (labreport.analysis.trace) from a process on ``src_node`` and
 turns the chosen outcome's hops into the report's :class:`Hop` list, with the same
 sentence keys the narrated path uses (output, services, svc, sep, route, overlay_out,
-uplink_out, wire, uplink_in, overlay_in, bridge, veth, pod, nft_*, ipvs_*) plus ``masq``.
+uplink_out, wire, uplink_in, overlay_in, bridge, veth, pod, nft_*, ipvs_*) plus ``masq`` and
+``cilium_lb`` (Cilium's service lookup, kube-proxy replacement).
 Returns None when no outcome was delivered (the caller then narrates what it can). Pure.
 """
 
@@ -72,6 +73,12 @@ def path_from_trace(snapshot: Snapshot, analysis: Analysis, src_node: str, dst_i
                        target_pod=out.pod, traced=True, probability=out.probability, masquerade=out.masquerade)
     path.hops = _hops(snapshot, w, out, f"{dst_ip}:{dst_port}", proto)
     path.complete = True
+    if want_endpoint and out.endpoint != want_endpoint:
+        # the endpoint the report meant to show was not delivered: say why instead of hiding it (issue 11)
+        missed = next((o for o in res.outcomes if o.endpoint == want_endpoint), None)
+        path.note = (f"the trace did not deliver to {want_endpoint}"
+                     + (f" ({missed.result}: {missed.reason})" if missed is not None and missed.reason else "")
+                     + f"; the path shows {out.endpoint} instead")
     return path, res
 
 
@@ -146,6 +153,10 @@ def _hops(snapshot: Snapshot, w: World, o: Outcome, vip: str, proto: str) -> lis
             add("pod", h.node, "pod", h.device or "eth0", _ev(node, f"ip-addr:{h.netns}", "ip-addr"), h.detail or "",
                 pod_if=h.device, netns=h.netns, ip=", ".join(vp.pod_ips) if vp else split_hostport(o.endpoint or "")[0],
                 pod=o.pod or "?")
+        elif h.kind == "cilium":
+            ev = (node.cilium.evidence_id if node is not None and node.cilium is not None else None) or _ev(node, "cilium")
+            add("cilium_lb", h.node, "cilium", "cilium service lb", ev, h.detail or "", vip=vip, target=o.endpoint,
+                share=share, rule=h.rule or "")
         elif h.kind == "ipvs":
             add("ipvs_vip", h.node, "device", "kube-ipvs0", _ev(node, "ip-addr"), "", vip=vip)
             add("ipvs_real", h.node, "ipvs", vip, _ev(node, "ipvsadm"), h.detail or "", vip=vip, target=o.endpoint,

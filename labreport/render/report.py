@@ -197,8 +197,10 @@ class _Helpers:
         rows = []
         eps = rec.endpoints or []
         for i, ep in enumerate(eps):
-            if rec.mode == "nftables":  # numgen random mod N vmap { 0 : goto …, 1 : … }
-                choice: Any = self.t("s.svc.numgen", i=i, n=len(eps))
+            if rec.mode == "cilium":  # Cilium's BPF lookup: one of the active backends at random
+                choice: Any = self.t("s.svc.cilium_random") if ep.ready is not False else "—"
+            elif rec.mode == "nftables":  # numgen random mod N vmap { 0 : goto …, 1 : … }
+                choice = self.t("s.svc.numgen", i=i, n=len(eps))
             elif rec.mode == "ipvs" or ep.weight is not None:
                 choice = ep.weight if ep.weight is not None else "?"
             elif ep.rule_probability is not None:
@@ -382,6 +384,8 @@ class _Helpers:
             return "nft list table ip kube-proxy"
         if mode == "ipvs":
             return "ipvsadm -Ln"
+        if mode == "cilium" and nv.snap.cilium is not None:
+            return "cilium-dbg bpf lb list" if nv.snap.cilium.source == "bpf-lb-list" else "cilium-dbg service list"
         return "iptables-save -t nat"
 
     def endpoint_total(self, nv: NodeView) -> int:
@@ -403,7 +407,7 @@ def _vip(rec: ServiceRecord) -> str:
 
 
 def _walk_mode(rec: ServiceRecord) -> str:
-    return rec.mode if rec.mode in ("iptables", "nftables", "ipvs") else "iptables"
+    return rec.mode if rec.mode in ("iptables", "nftables", "ipvs", "cilium") else "iptables"
 
 
 def _short_image(img: Optional[str]) -> str:

@@ -12,6 +12,7 @@ from labreport.analysis.trace.addr import hostport, ip_int
 from labreport.analysis.trace.model import Flow, HopKind, Outcome, TraceHop, TraceResult
 from labreport.analysis.trace.netfilter import run_hook
 from labreport.analysis.trace.packet import Pkt
+from labreport.analysis.services_cilium import lookup
 from labreport.analysis.trace.world import NodeModel, World
 from labreport.snapshot import IpvsVirtualServer
 
@@ -46,10 +47,19 @@ class _Run:
         p.in_if = dev
         self.hop(p, "wire", m.name, m.netns, dev, f"{p.src} → {hostport(p.dst, p.dport)} arrives on {m.name}"
                  + (f" ({dev})" if dev else " (its device is not known)"))
-        self.receive(m, [p], 0)
+        hits = self.cilium_lb(m, p, "outside")
+        self.receive(m, [p] if hits is None else hits, 0)
 
     def from_process(self, m: NodeModel, p: Pkt) -> None:
         p.local_out = True
+        hits = self.cilium_lb(m, p, "process")
+        if hits is not None:
+            for q in hits:
+                self._from_process(m, q)
+            return
+        self._from_process(m, p)
+
+    def _from_process(self, m: NodeModel, p: Pkt) -> None:
         re_ = m.route_for(p.dst) if m.has_routes else None
         if p.src is None:
             p.src = (re_.route.src if re_ is not None and re_.route.src else None) or (
@@ -86,6 +96,12 @@ class _Run:
 
     def from_pod(self, m: NodeModel, p: Pkt, netns: Optional[str], host_if: Optional[str], pod: str,
                  pod_if: Optional[str]) -> None:
+        hits = self.cilium_lb(m, p, "pod", netns)
+        for q in ([p] if hits is None else hits):
+            self._from_pod(m, q, netns, host_if, pod, pod_if)
+
+    def _from_pod(self, m: NodeModel, p: Pkt, netns: Optional[str], host_if: Optional[str], pod: str,
+                  pod_if: Optional[str]) -> None:
         who = f"the pod {pod}" if pod and pod != "?" else f"the pod at {p.src}"
         self.hop(p, "device", m.name, netns, pod_if or "eth0",
                  f"{who} sends {p.src} → {hostport(p.dst, p.dport)} ({p.proto}) from its {pod_if or 'eth0'}")
@@ -176,6 +192,11 @@ class _Run:
                         pod=place.pod if place else None)
             return
         kind = m.dev_kind(dev)
+        if kind in ("bridge", "veth") and dev == m.uplink and not self._pod_here(m, p.dst):
+            # the node's own uplink, which may itself be a veth (a node in a container or a netns,
+            # kind, LXD) or a bridge (br0 over the NIC): host-gw routes `via <node> dev <uplink>`
+            # go onto the node network, not into a pod
+            kind = "device"
         if kind == "bridge" or kind == "veth":
             self.to_pod(m, p, dev, kind)
             return
@@ -195,6 +216,10 @@ class _Run:
         why = f"{m.name} sends it out of {dev} towards {nh}, which is not a node of the snapshot"
         self.hop(p, "device", m.name, m.netns, dev, why)
         self.finish(p, "unknown", why, node=None)
+
+    def _pod_here(self, m: NodeModel, ip: str) -> bool:
+        place = self.w.pods.get(ip)
+        return place is not None and place.node == m.name
 
     def to_pod(self, m: NodeModel, p: Pkt, dev: str, kind: str) -> None:
         place = self.w.pods.get(p.dst)
@@ -272,6 +297,81 @@ class _Run:
         q.nat_src_done = False
         q.mark = 0
         self.receive(other, [q], depth + 1)
+
+    # ------------------------------------------------------------------ cilium (kube-proxy replacement)
+
+    def cilium_lb(self, m: NodeModel, p: Pkt, entry: str, netns: Optional[str] = None) -> Optional[list[Pkt]]:
+        """Cilium's BPF service lookup, before netfilter: at connect() (socket LB) for a process
+        or a pod, at tc ingress of the device (bpf_host) for a packet from outside. The packets
+        to go on with (one per active backend, with its share; none: dropped or unknown here),
+        or None: no table, or no frontend of it matches (the packet goes on as it is)."""
+        table = m.cilium
+        if table is None:
+            return None
+        node_ips = {ip for ip in m.local if not _loopback(ip)}
+        node_ips.update(a for a, n in self.w.node_of_addr.items() if n == m.name)
+        hit = lookup(table, p.dst, p.dport, p.proto, node_ips)
+        if hit is None:
+            return None
+        fe = hit.frontend
+        ftype = fe.type or "?"
+        where = {"process": f"at connect() of the process on {m.name} (socket LB)",
+                 "pod": "at the pod's connect() (socket LB; else at its veth, bpf_lxc)",
+                 "outside": f"at tc ingress of {p.in_if or 'the device'} on {m.name} (bpf_host)"}[entry]
+        ns = netns if entry == "pod" else m.netns
+        front = f"frontend {fe.frontend} ({ftype}" + (f", ID {fe.id}" if fe.id is not None else "") + ")"
+
+        def lb_hop(q: Pkt, detail: str) -> None:
+            if q.record:
+                q.hops.append(TraceHop(kind="cilium", node=m.name, netns=ns, device=p.in_if if entry == "outside"
+                                       else None, detail=f"cilium service lb {where}: {detail}", rule=hit.evidence))
+
+        if entry == "outside" and ftype == "ClusterIP":
+            if "non-routable" in fe.flags:
+                lb_hop(p, f"{front} is marked non-routable: Cilium does not translate a ClusterIP for traffic from "
+                       "outside the cluster; the packet goes on untranslated")
+                return None
+            why = (f"{fe.frontend} is a ClusterIP frontend of Cilium's service table; whether Cilium serves it to "
+                   "traffic from outside the cluster (bpf-lb-external-clusterip, the non-routable flag of "
+                   "`cilium-dbg bpf lb list`) is not in this table")
+            lb_hop(p, why)
+            self.finish(p, "unknown", why, node=m.name)
+            return []
+        if not hit.choices:
+            why = (f"Cilium service {fe.frontend} ({ftype}) has no active backend: Cilium drops the packet "
+                   "(DROP_NO_SERVICE), it does not reject it")
+            lb_hop(p, f"{front} has no active backend" + (f" ({len(fe.backends)} not active)" if fe.backends else "")
+                   + ": dropped (DROP_NO_SERVICE)")
+            self.finish(p, "dropped", why, node=m.name)
+            return []
+        out: list[Pkt] = []
+        n = len(hit.choices)
+        local = [f for f in fe.flags if f in ("Local", "InternalLocal")]
+        policy = (f"; traffic policy {'/'.join(local)}: the agent keeps only this node's backends in the map for "
+                  "it, so the listed ones are taken as they are" if local else "")
+        for c in hit.choices:
+            host, _, port = c.backend.rpartition(":")
+            host = host.strip("[]")
+            if ip_int(host) is None or not port.isdigit():
+                q = p.copy()
+                q.prob *= c.probability
+                why = f"Cilium service {fe.frontend}: backend {c.backend!r} is not an address:port"
+                lb_hop(q, why)
+                self.finish(q, "unknown", why, node=m.name)
+                continue
+            q = p.copy()
+            q.prob *= c.probability
+            q.dst, q.dport = host, int(port)
+            q.dnat = hostport(q.dst, q.dport)
+            q.family = "ipv6" if ":" in host else "ipv4"
+            extra = ""
+            if entry == "outside":
+                extra = (f"; to a backend on another node the packet is SNATed to {m.name} unless DSR is on, "
+                         "which the table does not say")
+            lb_hop(q, f"{front} → backend {q.dnat} (share {c.probability:.4g}: 1 of {n} active backends, "
+                      f"chosen at random){policy}{extra}")
+            out.append(q)
+        return out
 
     # ------------------------------------------------------------------ ipvs
 
@@ -367,7 +467,7 @@ def _run_flow(world: World, flow: Flow, hops: bool) -> TraceResult:
         run.from_outside(m, p, flow.entry_dev or m.uplink)
     res.outcomes = merge(run.outcomes)
     if not m.has_rules():
-        res.notes.append(f"{m.name}: no iptables, nftables or IPVS rules in the snapshot")
+        res.notes.append(f"{m.name}: no iptables, nftables or IPVS rules nor a Cilium service table in the snapshot")
     if not m.has_routes:
         res.notes.append(f"{m.name}: no routes in the snapshot (`ip route` not collected)")
     for n in world.nodes.values():

@@ -9,7 +9,7 @@ from labreport.analysis.probability import format_probability
 from labreport.analysis.trace.engine import run_flow
 from labreport.analysis.trace.model import Flow, Outcome
 from labreport.analysis.trace.resolve import all_services, rules_node
-from labreport.analysis.trace.world import World
+from labreport.analysis.trace.world import NodeModel, World
 from labreport.snapshot import Record
 
 if TYPE_CHECKING:  # annotations only: analysis.model imports observed, which traces
@@ -56,6 +56,35 @@ def _fronts(rec: ServiceRecord, node_ip: Optional[str]) -> list[tuple[str, int, 
     return out
 
 
+CILIUM_KINDS = {"ClusterIP": "cluster-ip", "NodePort": "node-port", "HostPort": "node-port",
+                "ExternalIPs": "external-ip", "LoadBalancer": "load-balancer"}
+
+
+def cilium_fronts(m: NodeModel, recs: list[ServiceRecord]) -> list[tuple[str, int, str, str]]:
+    """The frontends of ``m``'s Cilium service table as (ip, port, kind, service name): a
+    ``0.0.0.0`` NodePort on the node's own address (left out when that is not known)."""
+    if m.cilium is None:
+        return []
+    names: dict[str, str] = {}
+    for rec in recs:
+        if rec.mode == "cilium":
+            for line in rec.evidence:
+                for tok in line.split():
+                    names.setdefault(tok, rec.name)
+    out: list[tuple[str, int, str, str]] = []
+    for svc in m.cilium.services:
+        ip, _, port = svc.frontend.rpartition(":")
+        ip = ip.strip("[]")
+        if not port.isdigit():
+            continue
+        if ip in ("0.0.0.0", "::"):
+            if not m.primary:
+                continue
+            ip = m.primary
+        out.append((ip, int(port), CILIUM_KINDS.get(svc.type or "", "cluster-ip"), names.get(svc.frontend, svc.frontend)))
+    return out
+
+
 def pod_source(world: World, node: str) -> Optional[str]:
     """A pod IP on ``node`` (a pod with a veth, when there is one)."""
     best = None
@@ -83,18 +112,33 @@ def _all_fronts(world: World, analysis: Optional[Analysis], via: Optional[str], 
         return rows
     m = world.nodes[node]
     src_pod = pod_ip or pod_source(world, node)
-    for rec in all_services(analysis):
-        for ip, port, kind in _fronts(rec, m.primary):
-            for skind, src in (("pod", src_pod), ("outside", outside_ip)):
-                if src is None:
-                    continue
-                entry = "pod" if skind == "pod" and src in world.pods else "outside"
-                flow = Flow(src=src, dst=ip, dport=port, proto=rec.protocol if rec.protocol in ("tcp", "udp", "sctp")
-                            else "tcp", entry_node=node, entry=entry)  # type: ignore[arg-type]
-                res = run_flow(world, flow, hops=False)
-                rows.append(FrontRow(service=rec.name, front=f"{ip}:{port}", kind=kind, source_kind=skind, source=src,
-                                     summary=_summary(res.outcomes),
-                                     outcomes=[{"result": o.result, "probability": o.probability,
-                                                "endpoint": o.endpoint, "dnat": o.dnat, "masquerade": o.masquerade,
-                                                "reason": o.reason} for o in res.outcomes]))
+    recs = all_services(analysis)
+    todo: list[tuple[str, str, int, str, str]] = []  # service, ip, port, kind, proto
+    for rec in recs:
+        if rec.mode == "cilium" and m.cilium is not None:
+            continue  # from the table itself, below: every frontend, with its own address
+        proto = rec.protocol if rec.protocol in ("tcp", "udp", "sctp") else "tcp"
+        todo += [(rec.name, ip, port, kind, proto) for ip, port, kind in _fronts(rec, m.primary)]
+    if m.cilium is not None:
+        cil = {r.name: r for r in recs if r.mode == "cilium"}
+        for ip, port, kind, name in cilium_fronts(m, recs):
+            rec_ = cil.get(name)
+            proto = rec_.protocol if rec_ is not None and rec_.protocol in ("tcp", "udp", "sctp") else "tcp"
+            todo.append((name, ip, port, kind, proto))
+    for name, ip, port, kind, proto in todo:
+        sources: list[tuple[str, Optional[str]]] = [("pod", src_pod), ("outside", outside_ip)]
+        if src_pod is None and m.cilium is not None:
+            sources.insert(0, ("node", node))  # no pod to send from: a process on the node (socket LB alike)
+        for skind, src in sources:
+            if src is None:
+                continue
+            entry = "pod" if skind == "pod" and src in world.pods else ("process" if skind == "node" else "outside")
+            flow = Flow(src=None if skind == "node" else src, dst=ip, dport=port, proto=proto,  # type: ignore[arg-type]
+                        entry_node=node, entry=entry)  # type: ignore[arg-type]
+            res = run_flow(world, flow, hops=False)
+            rows.append(FrontRow(service=name, front=f"{ip}:{port}", kind=kind, source_kind=skind, source=src,
+                                 summary=_summary(res.outcomes),
+                                 outcomes=[{"result": o.result, "probability": o.probability,
+                                            "endpoint": o.endpoint, "dnat": o.dnat, "masquerade": o.masquerade,
+                                            "reason": o.reason} for o in res.outcomes]))
     return rows

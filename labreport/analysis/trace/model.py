@@ -9,7 +9,8 @@ fixed shape (the kernel-trace comparison reads it)::
 ``rule_index`` is the 1-based position of the rule in its chain, or None for the chain's
 policy / fall-through; ``rule`` is the rule's text as iptables-save / nft list print it.
 Other hops (route, device, bridge, veth, encap, wire, deliver, ipvs) carry node, netns,
-device and detail.
+device and detail; a ``cilium`` hop (Cilium's BPF service lookup, kube-proxy replacement)
+also carries ``rule``: the frontend's entry of the imported service table, its evidence.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pydantic import ConfigDict, Field
 from labreport.snapshot import Record
 
 Result = Literal["delivered", "dropped", "rejected", "unknown"]
-HopKind = Literal["netfilter", "route", "device", "bridge", "veth", "encap", "wire", "deliver", "ipvs"]
+HopKind = Literal["netfilter", "route", "device", "bridge", "veth", "encap", "wire", "deliver", "ipvs", "cilium"]
 
 NETFILTER_KEYS = ("kind", "node", "netns", "hook", "family", "backend", "table", "chain", "rule_index", "rule",
                   "verdict")
@@ -47,8 +48,11 @@ class TraceHop:
     def to_json(self) -> dict[str, Any]:
         if self.kind == "netfilter":
             return {k: getattr(self, k) for k in NETFILTER_KEYS}
-        return {"kind": self.kind, "node": self.node, "netns": self.netns, "device": self.device,
-                "detail": self.detail}
+        out: dict[str, Any] = {"kind": self.kind, "node": self.node, "netns": self.netns, "device": self.device,
+                               "detail": self.detail}
+        if self.kind == "cilium":
+            out["rule"] = self.rule
+        return out
 
     def __repr__(self) -> str:
         return f"TraceHop({self.to_json()!r})"

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Optional
 from labreport.analysis.trace import netfilter
 from labreport.analysis.trace.addr import Net, in_net, ip_int, net
 from labreport.analysis.trace.netfilter import HookEntry
-from labreport.snapshot import IpvsVirtualServer, Link, NodeSnapshot, Route, Snapshot
+from labreport.snapshot import CiliumServiceTable, IpvsVirtualServer, Link, NodeSnapshot, Route, Snapshot
 
 if TYPE_CHECKING:  # annotations only: analysis.model imports observed, which traces
     from labreport.analysis.model import Analysis, VethPair
@@ -72,6 +72,7 @@ class NodeModel:
     primary: Optional[str] = None  # the node's own address on its uplink
     ipvs: list[IpvsVirtualServer] = field(default_factory=list)
     ipvs_mode: bool = False
+    cilium: Optional[CiliumServiceTable] = None  # Cilium's service table (kube-proxy replacement), imported
     _hooks: dict[tuple[str, str], list[HookEntry]] = field(default_factory=dict)
     nft_entries: Any = None  # set by the nft adapter
 
@@ -88,7 +89,7 @@ class NodeModel:
         return got
 
     def has_rules(self) -> bool:
-        return bool(self.snap.iptables or self.snap.ip6tables or self.snap.nftables or self.ipvs)
+        return bool(self.snap.iptables or self.snap.ip6tables or self.snap.nftables or self.ipvs or self.cilium)
 
     def dev_kind(self, dev: Optional[str]) -> str:
         if not dev:
@@ -208,6 +209,8 @@ def _node_model(node: NodeSnapshot, na: Any) -> NodeModel:
                     break
             if m.primary:
                 break
+    if node.cilium is not None:
+        m.cilium = node.cilium
     if node.ipvs is not None:
         m.ipvs = list(node.ipvs.virtual_servers)
     mode = na.proxy_mode.mode if na is not None else None
