@@ -18,7 +18,6 @@ import json
 import os
 import re
 import tempfile
-from operator import attrgetter, methodcaller
 from pathlib import Path
 from typing import IO, Annotated, Any, Literal, Optional, Union
 
@@ -26,14 +25,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from labreport.errors import SnapshotError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 2
 # 2: nftables tables, chains, rules (with their typed statements), sets and IPVS virtual
 #    servers are models; version-1 snapshots (plain dicts, rules as text) are converted on
 #    load (``upgrade``).
-# 3: an iptables chain whose rules are consecutive lines of its evidence verbatim is
-#    written with their span only (``"rule_lines": [FIRST, COUNT]``, ``"rules": []``): each rule is
-#    stored once, in the evidence, and rebuilt from it on load (``_expand_rule_lines``).
-#    Version-2 snapshots (every rule written out) load unchanged.
 SNAPSHOT_FILE = "snapshot.json"
 
 
@@ -247,10 +242,6 @@ class IptRule(Record):
 
 
 class IptChain(Record):
-    """On disk (schema_version 3) a chain may hold ``rule_lines`` instead of its rules:
-    the line numbers of its ``-A NAME …`` lines in the evidence (see ``dumps``); in
-    memory ``rules`` always holds the rules."""
-
     name: str
     policy: Optional[str] = None  # ACCEPT/DROP for built-in chains, None ("-") for user chains
     rules: list[IptRule] = Field(default_factory=list)
@@ -904,110 +895,14 @@ def _load_current(raw: bytes, where: str) -> Optional[Snapshot]:
     and validated in one pass by pydantic's core (no Python dicts in between); None when
     it is of another version or not valid, for ``from_dict`` to judge and explain."""
     m = _VERSION_RE.match(raw[:200])
-    if m is None or int(m.group(1)) not in _READ_AS_IS:
+    if m is None or int(m.group(1)) != SCHEMA_VERSION:
         return None
     try:
         snap = Snapshot.model_validate_json(raw)
     except ValueError:  # pydantic.ValidationError (invalid JSON included)
         return None
     _check_nodes(snap, where)
-    _expand_rule_lines(snap, where)
-    snap.schema_version = SCHEMA_VERSION
     return snap
-
-
-# versions whose files validate as this one's models (3 only adds iptables rule_lines)
-_READ_AS_IS = (2, SCHEMA_VERSION)
-RULE_LINES = "rule_lines"
-
-
-def _expand_rule_lines(snap: Snapshot, where: str) -> None:
-    """Rebuild the rules of the chains written as ``rule_lines`` from their evidence."""
-    make: Any = None
-    for n in snap.nodes:
-        for ipt in (n.iptables, n.ip6tables):
-            if ipt is None:
-                continue
-            lines: Optional[list[str]] = None
-            for table in ipt.tables.values():
-                for chain in table.chains.values():
-                    extra = chain.__pydantic_extra__
-                    if not extra or RULE_LINES not in extra:
-                        continue
-                    span = extra.pop(RULE_LINES)
-                    if lines is None:
-                        ev = n.evidence_by_id(ipt.evidence_id) if ipt.evidence_id else None
-                        if ev is None:
-                            raise SnapshotError(f"{where}: node {n.name!r}: iptables chain {chain.name!r} refers to "
-                                                f"lines of evidence {ipt.evidence_id!r}, which the snapshot lacks")
-                        lines = ev.stdout.split("\n")
-                    head = f"-A {chain.name} "
-                    first = span[0] if isinstance(span, list) and len(span) == 2 else None
-                    count = span[1] if first is not None else None
-                    if (type(first) is not int or type(count) is not int or first < 1 or count < 1
-                            or first - 1 + count > len(lines)):
-                        got: list[str] = []
-                    else:
-                        got = lines[first - 1:first - 1 + count]
-                    if not got or not all(map(methodcaller("startswith", head), got)):
-                        raise SnapshotError(f"{where}: node {n.name!r}: iptables chain {chain.name!r}: its rule_lines "
-                                            f"{span!r} do not point at its -A lines in the evidence (a damaged snapshot)")
-                    if make is None:
-                        from labreport.perf import trusted_factory
-
-                        make = trusted_factory(IptRule, ("spec", "line_no", "counters"))
-                    cut = len(head)
-                    chain.rules = [make(ln[cut:], k, None) for k, ln in enumerate(got, first)] + chain.rules
-
-
-_SPEC, _LINE_NO, _COUNTERS, _EXTRA = (attrgetter(a) for a in ("spec", "line_no", "counters", "__pydantic_extra__"))
-
-
-def _compact_iptables(n: NodeSnapshot) -> NodeSnapshot:
-    """``n`` as written (a shallow copy when anything is compacted): each iptables chain
-    whose rules are consecutive lines of the evidence exactly (``-A NAME SPEC``, no
-    counters, nothing but spec and line_no) keeps the span of those lines only,
-    ``"rule_lines": [FIRST, COUNT]``. Checked a chain at a time in C (joins, one compare)."""
-    update: dict[str, Any] = {}
-    make: Any = None
-    for key in ("iptables", "ip6tables"):
-        ipt: Optional[Iptables] = getattr(n, key)
-        if ipt is None or not ipt.evidence_id:
-            continue
-        ev = n.evidence_by_id(ipt.evidence_id)
-        if ev is None or not ev.stdout:
-            continue
-        lines = ev.stdout.split("\n")
-        tables: dict[str, IptTable] = {}
-        changed = False
-        for tname, table in ipt.tables.items():
-            chains: dict[str, IptChain] = {}
-            for cname, chain in table.chains.items():
-                rules = chain.rules
-                chains[cname] = chain
-                if not rules:
-                    continue
-                first = rules[0].line_no
-                count = len(rules)
-                if (type(first) is not int or first < 1 or list(map(_LINE_NO, rules)) != list(range(first, first + count))
-                        or any(map(_COUNTERS, rules)) or any(map(_EXTRA, rules))):
-                    continue
-                head = f"-A {chain.name} "
-                if "\n".join(lines[first - 1:first - 1 + count]) != head + ("\n" + head).join(map(_SPEC, rules)):
-                    continue
-                if make is None:
-                    from labreport.perf import trusted_factory
-
-                    make = trusted_factory(IptChain, ("name", "policy", "rules"))
-                short = make(chain.name, chain.policy, [])
-                object.__setattr__(short, "__pydantic_extra__", {**(chain.__pydantic_extra__ or {}),
-                                                                 RULE_LINES: [first, count]})
-                chains[cname] = short
-                changed = True
-            tables[tname] = table.model_copy(update={"chains": chains})
-        if changed:
-            update[key] = ipt.model_copy(update={"tables": tables})
-    return n.model_copy(update=update) if update else n
 
 
 def _check_nodes(snap: Snapshot, where: str) -> None:
@@ -1037,8 +932,6 @@ def from_dict(data: Any, where: str = "snapshot") -> Snapshot:
     except Exception as exc:  # pydantic.ValidationError, with its full path list
         raise SnapshotError(f"{where}: not a valid snapshot: {_short_error(exc)}") from None
     _check_nodes(snap, where)
-    _expand_rule_lines(snap, where)
-    snap.schema_version = SCHEMA_VERSION
     return snap
 
 
@@ -1079,7 +972,7 @@ def upgrade(data: dict[str, Any]) -> None:
                     if isinstance(e, dict) and isinstance(e.get("key", []), list) else e
                     for e in elements
                 ]
-    data["schema_version"] = SCHEMA_VERSION  # 2 → 3 changes nothing stored before
+    data["schema_version"] = SCHEMA_VERSION
 
 
 def _upgrade_rule(rule: dict[str, Any], new_rule: Any) -> dict[str, Any]:
@@ -1099,12 +992,6 @@ COMPACT_ABOVE_BYTES = 4_000_000
 
 def dumps(snap: Snapshot) -> str:
     size = sum(len(ev.stdout) for n in snap.nodes for ev in n.evidence)
-    from labreport.perf import gc_paused
-
-    with gc_paused():  # ~10^5 small new objects
-        nodes = [_compact_iptables(n) for n in snap.nodes]
-    if any(a is not b for a, b in zip(nodes, snap.nodes)):
-        snap = snap.model_copy(update={"nodes": nodes})
     return snap.model_dump_json(indent=None if size > COMPACT_ABOVE_BYTES else 1, exclude_none=False)
 
 
