@@ -35,7 +35,7 @@ SNAPSHOT_FILE = "snapshot.json"
 class Record(BaseModel):
     """Base of every snapshot model: unknown fields are kept, not dropped."""
 
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    model_config = ConfigDict(extra="allow", populate_by_name=True, defer_build=True)
 
 
 # --------------------------------------------------------------------------- evidence
