@@ -421,8 +421,8 @@ def _parse(text: str, source: str) -> ParseResult[Iptables]:
                     and "\t" not in spec and "-c " not in spec and ' --> ' not in spec and spec.count('"') % 2 == 0):
                 # the common line of a clean dump: the next line starts another record, so
                 # nothing continues this rule (what flush() would do, without a _Pending)
-                t = tables.get(table)
-                chains = (t if t is not None else table_obj(table))["chains"]
+                tobj = tables.get(table)
+                chains = (tobj if tobj is not None else table_obj(table))["chains"]
                 ch = chains.get(parts[1])
                 if ch is None:
                     ch = chains[parts[1]] = {"name": parts[1], "policy": None, "rules": []}
