@@ -117,3 +117,33 @@ def trusted_model(cls: type[M], values: dict[str, Any]) -> M:
     obj = _impl[0](cls, values)
     assert isinstance(obj, cls)  # both constructors build a ``cls``
     return obj
+
+
+def trusted_factory(cls: type[M], fields: tuple[str, ...]) -> Callable[..., M]:
+    """A constructor ``make(v1, v2, …)`` for ``cls`` from one value per name of ``fields``
+    (every field of the model, in that order), values already of the fields' types: what
+    :func:`trusted_model` does, without building a dict of arguments and looking the
+    defaults up on each call (a 10,000-Service dump builds ~150,000 rules and chains).
+    Checked like :func:`trusted_model`; normal validation when the check fails."""
+    if set(fields) != set(cls.model_fields):
+        raise ValueError(f"{cls.__name__}: trusted_factory needs every field ({sorted(cls.model_fields)})")
+    if not _impl:
+        _impl.append(_unchecked if _self_check() else _validated)
+    if _impl[0] is not _unchecked:
+        def validated(*values: Any) -> M:
+            return cls(**dict(zip(fields, values)))
+
+        return validated
+    names = frozenset(fields)
+    new = cls.__new__
+    set_ = object.__setattr__
+
+    def make(*values: Any) -> M:
+        obj = new(cls)
+        set_(obj, "__dict__", dict(zip(fields, values)))
+        set_(obj, "__pydantic_fields_set__", set(names))
+        set_(obj, "__pydantic_extra__", {})
+        set_(obj, "__pydantic_private__", None)
+        return obj
+
+    return make

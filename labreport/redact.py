@@ -206,13 +206,34 @@ def _triggered(s: str) -> bool:
     return False
 
 
-def _hot_lines(s: str) -> list[int]:
-    """Indexes of the lines of ``s`` that contain a trigger, by substring search over the
-    whole text (no per-line work for the lines that cannot hold a secret)."""
-    if not s.isascii():
-        return [i for i, ln in enumerate(s.split("\n")) if _TRIGGER.search(ln)]
-    import bisect
+_AUTOMATA: list[Any] = []  # [exact-case automaton, lower-case automaton] or [None]
 
+
+def _automata() -> Any:
+    """The trigger words as two Aho-Corasick automata over bytes (ahocorasick_rs: one C-speed
+    pass for all the words, where a ``str.find`` per word costs a pass each); None when the
+    library is missing (the per-word finds are used instead)."""
+    if not _AUTOMATA:
+        try:
+            import ahocorasick_rs
+
+            _AUTOMATA.append((ahocorasick_rs.BytesAhoCorasick([w.encode() for w in _TRIGGER_EXACT]),
+                              ahocorasick_rs.BytesAhoCorasick([w.encode() for w in _TRIGGER_ANY_CASE])))
+        except ImportError:  # pragma: no cover - a dependency; the slower path gives the same answer
+            _AUTOMATA.append(None)
+    return _AUTOMATA[0]
+
+
+def _trigger_positions(s: str) -> list[int]:
+    """Start offsets of trigger words in the ASCII text ``s`` (every line holding one holds
+    at least one of them; overlapping hits may be left out: they lie on the same line and in
+    the same JSON string literal)."""
+    ac = _automata()
+    if ac is not None:
+        b = s.encode("ascii")
+        pos = [m[1] for m in ac[0].find_matches_as_indexes(b)]
+        pos += [m[1] for m in ac[1].find_matches_as_indexes(b.lower())]
+        return pos
     positions: list[int] = []
     low = s.lower()
     for text, words in ((s, _TRIGGER_EXACT), (low, _TRIGGER_ANY_CASE)):
@@ -221,6 +242,17 @@ def _hot_lines(s: str) -> list[int]:
             while i >= 0:
                 positions.append(i)
                 i = text.find(w, i + 1)
+    return positions
+
+
+def _hot_lines(s: str) -> list[int]:
+    """Indexes of the lines of ``s`` that contain a trigger, by a C-speed search over the
+    whole text (no per-line work for the lines that cannot hold a secret)."""
+    if not s.isascii():
+        return [i for i, ln in enumerate(s.split("\n")) if _TRIGGER.search(ln)]
+    import bisect
+
+    positions = _trigger_positions(s)
     if not positions:
         return []
     import itertools
@@ -408,28 +440,26 @@ def redact_value(value: Any) -> tuple[Any, list[str]]:
 def redact_snapshot(snap: Snapshot) -> tuple[Snapshot, list[str]]:
     """A redacted copy of ``snap`` and the sorted list of the kinds of secret replaced."""
     r = _Redactor()
-    data = snap.model_dump(mode="json")
     # A node's parsed rule sets are ~10^5 small records (a 10,000-Service iptables-save):
-    # walking them costs a second where one C-speed scan of their JSON says whether any
-    # string in them can hold a secret at all (every trigger word is free of the characters
-    # JSON escapes, so a word in a string is a word in the dump). Only a subtree with a
-    # trigger is walked; the others are set aside and put back as they are.
-    aside: list[tuple[dict[str, Any], str, Any]] = []
-    for node in data.get("nodes") or []:
-        if not isinstance(node, dict):
-            continue
+    # dumping and walking them costs seconds where one C-speed scan of their JSON (written
+    # by pydantic's core) says whether any string in them can hold a secret at all (every
+    # trigger word is free of the characters JSON escapes, so a word in a string is a word
+    # in the dump). Only a subtree with a trigger is dumped and walked; the others are left
+    # out of the dump and put back as the models they are.
+    aside: dict[int, dict[str, Any]] = {}
+    for i, node in enumerate(snap.nodes):
         for key in _RULE_SETS:
-            sub = node.get(key)
-            if sub and _subtree_is_clean(json.dumps(sub, ensure_ascii=False)):
-                aside.append((node, key, sub))
-                node[key] = None
+            sub = getattr(node, key, None)
+            if sub and _subtree_is_clean(node.model_dump_json(include={key})):
+                aside.setdefault(i, {})[key] = sub
+    data = snap.model_dump(mode="json", exclude={"nodes": {i: set(keys) for i, keys in aside.items()}} if aside else None)
     clean = r.mapping(data)
     if not r.kinds:
         return snap, []  # nothing replaced: no second validation of a large snapshot
-    for node, key, sub in aside:
-        for cnode in clean.get("nodes") or []:
-            if cnode.get("name") == node.get("name"):
-                cnode[key] = sub
+    cnodes = clean.get("nodes") or []
+    for i, keys in aside.items():
+        for key, sub in keys.items():
+            cnodes[i][key] = sub  # the mapping keeps the nodes' order
     return Snapshot.model_validate(clean), sorted(r.kinds)
 
 
@@ -444,31 +474,26 @@ def _subtree_is_clean(js: str) -> bool:
     happen to contain a trigger (kube-proxy's KUBE-SEP-…AIDA…) cost one literal each."""
     if not js.isascii():
         return not _triggered(js)
-    low = js.lower()
-    seen: set[int] = set()
     probe = _Redactor()
-    for text, words in ((js, _TRIGGER_EXACT), (low, _TRIGGER_ANY_CASE)):
-        for w in words:
-            i = text.find(w)
-            while i >= 0:
-                start = _literal_start(js, i)
-                if start is None:
-                    return False
-                if start not in seen:
-                    seen.add(start)
-                    end = _literal_end(js, i)
-                    if end is None:
-                        return False
-                    try:
-                        lit = json.loads(js[start:end + 1])
-                    except ValueError:
-                        return False
-                    is_key = js[end + 1:end + 3].lstrip()[:1] == ":"
-                    if (probe._subs(lit) != lit or _secretish_env_name(lit) or _ARGV_FLAG.match(lit)
-                            or (is_key and lit.lower() in _SECRET_KEYS) or len(lit) > _BIG):
-                        return False
-                    i = max(i, end)
-                i = text.find(w, i + 1)
+    done = -1  # the end of the last literal looked at: hits before it are in it
+    for i in sorted(_trigger_positions(js)):
+        if i <= done:
+            continue
+        start = _literal_start(js, i)
+        if start is None:
+            return False
+        end = _literal_end(js, i)
+        if end is None:
+            return False
+        try:
+            lit = json.loads(js[start:end + 1])
+        except ValueError:
+            return False
+        is_key = js[end + 1:end + 3].lstrip()[:1] == ":"
+        if (probe._subs(lit) != lit or _secretish_env_name(lit) or _ARGV_FLAG.match(lit)
+                or (is_key and lit.lower() in _SECRET_KEYS) or len(lit) > _BIG):
+            return False
+        done = end
     return True
 
 

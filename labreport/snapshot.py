@@ -35,7 +35,7 @@ SNAPSHOT_FILE = "snapshot.json"
 class Record(BaseModel):
     """Base of every snapshot model: unknown fields are kept, not dropped."""
 
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    model_config = ConfigDict(extra="allow", populate_by_name=True, defer_build=True)
 
 
 # --------------------------------------------------------------------------- evidence
@@ -990,9 +990,15 @@ def _upgrade_rule(rule: dict[str, Any], new_rule: Any) -> dict[str, Any]:
 COMPACT_ABOVE_BYTES = 4_000_000
 
 
-def dumps(snap: Snapshot) -> str:
+def dump_bytes(snap: Snapshot) -> bytes:
+    """The snapshot.json text, UTF-8, as pydantic's core writes it (no str between)."""
     size = sum(len(ev.stdout) for n in snap.nodes for ev in n.evidence)
-    return snap.model_dump_json(indent=None if size > COMPACT_ABOVE_BYTES else 1, exclude_none=False)
+    return snap.__pydantic_serializer__.to_json(snap, indent=None if size > COMPACT_ABOVE_BYTES else 1,
+                                                exclude_none=False)
+
+
+def dumps(snap: Snapshot) -> str:
+    return dump_bytes(snap).decode("utf-8")
 
 
 def save(snap: Snapshot, directory: str | os.PathLike[str]) -> Path:
@@ -1002,7 +1008,7 @@ def save(snap: Snapshot, directory: str | os.PathLike[str]) -> Path:
         target = d
     else:
         target = d / SNAPSHOT_FILE
-    atomic_write(target, dumps(snap))
+    atomic_write(target, dump_bytes(snap))
     return target
 
 

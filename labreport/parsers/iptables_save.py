@@ -67,7 +67,7 @@ from typing import Any, Callable, NamedTuple, Optional, Union
 
 from labreport.errors import ParseError
 from labreport.parsers.base import ParseResult, ParserInfo, check_text, strip_prompt
-from labreport.perf import gc_paused, trusted_model
+from labreport.perf import gc_paused, trusted_factory
 from labreport.snapshot import IptChain, Iptables, IptRule, IptTable
 
 NAME = "iptables-save"
@@ -94,6 +94,9 @@ _FILTER_ONLY_CHAINS = {
 _FILTER_TARGETS = {"REJECT", "DROP", "ACCEPT"}
 
 _LINE_STARTS = ("-A ", "-I ", "-P ", "-N ", ":", "*", "COMMIT", "#", "[")
+
+# a raw line starting so is a record of its own: the rule on the line before it ends there
+_ENDS_RULE = ("-A ", "-I ", ":", "*", "#")
 
 _TABLE_OPT_RE = re.compile(r"(?:^|\s)(?:-t\s*|--table[=\s]\s*)(nat|filter|mangle|raw|security)\b")
 
@@ -282,12 +285,10 @@ _COMMANDS = {
 }
 
 
-def _new_rule(spec: str, line_no: int, counters: Optional[tuple[int, int]]) -> IptRule:
-    return trusted_model(IptRule, {"spec": spec, "line_no": line_no, "counters": counters})
-
-
-def _new_chain(name: str, policy: Optional[str], rules: list[IptRule]) -> IptChain:
-    return trusted_model(IptChain, {"name": name, "policy": policy, "rules": rules})
+_new_rule: Callable[[str, int, Optional[tuple[int, int]]], IptRule] = trusted_factory(
+    IptRule, ("spec", "line_no", "counters"))
+_new_chain: Callable[[str, Optional[str], list[IptRule]], IptChain] = trusted_factory(
+    IptChain, ("name", "policy", "rules"))
 
 
 def _table_of_command(cmd: str) -> Optional[str]:
@@ -384,6 +385,7 @@ def _parse(text: str, source: str) -> ParseResult[Iptables]:
         return current or hinted
 
     lines = text.split("\n")
+    n_lines = len(lines)
     for idx, raw in enumerate(lines):
         line_no = idx + 1
         line = raw.strip()
@@ -411,8 +413,22 @@ def _parse(text: str, source: str) -> ParseResult[Iptables]:
             if len(parts) < 2:
                 result.warn(line_no, raw, "rule without a chain name")
                 continue
-            pending = _Pending(current or hinted, parts[1], parts[2] if len(parts) > 2 else "", line_no, None, raw)
             n_records += 1
+            spec = parts[2] if len(parts) > 2 else ""
+            nxt = lines[line_no] if line_no < n_lines else ""
+            table = current or hinted
+            if (table is not None and (not nxt or nxt.startswith(_ENDS_RULE) or nxt == "COMMIT") and "  " not in spec
+                    and "\t" not in spec and "-c " not in spec and ' --> ' not in spec and spec.count('"') % 2 == 0):
+                # the common line of a clean dump: the next line starts another record, so
+                # nothing continues this rule (what flush() would do, without a _Pending)
+                tobj = tables.get(table)
+                chains = (tobj if tobj is not None else table_obj(table))["chains"]
+                ch = chains.get(parts[1])
+                if ch is None:
+                    ch = chains[parts[1]] = {"name": parts[1], "policy": None, "rules": []}
+                ch["rules"].append(_new_rule(spec, line_no, None))
+                continue
+            pending = _Pending(table, parts[1], spec, line_no, None, raw)
             continue
         if c == ":":
             flush()
