@@ -374,12 +374,15 @@ def _parse(text: str, source: str) -> ParseResult[Iptables]:
         if p.table is None:
             headerless.append(_LooseRule(p.chain, rule))
         else:
-            t = tables.get(p.table)
-            chains = (t if t is not None else table_obj(p.table))["chains"]
-            ch = chains.get(p.chain)
-            if ch is None:
-                ch = chains[p.chain] = {"name": p.chain, "policy": None, "rules": []}
-            ch["rules"].append(rule)
+            append_rule(p.table, p.chain, rule)
+
+    def append_rule(tname: str, chain: str, rule: IptRule) -> None:
+        t = tables.get(tname)
+        chains = (t if t is not None else table_obj(tname))["chains"]
+        ch = chains.get(chain)
+        if ch is None:
+            ch = chains[chain] = {"name": chain, "policy": None, "rules": []}
+        ch["rules"].append(rule)
 
     def table_for_new() -> Optional[str]:
         return current or hinted
@@ -421,12 +424,7 @@ def _parse(text: str, source: str) -> ParseResult[Iptables]:
                     and "\t" not in spec and "-c " not in spec and ' --> ' not in spec and spec.count('"') % 2 == 0):
                 # the common line of a clean dump: the next line starts another record, so
                 # nothing continues this rule (what flush() would do, without a _Pending)
-                tobj = tables.get(table)
-                chains = (tobj if tobj is not None else table_obj(table))["chains"]
-                ch = chains.get(parts[1])
-                if ch is None:
-                    ch = chains[parts[1]] = {"name": parts[1], "policy": None, "rules": []}
-                ch["rules"].append(_new_rule(spec, line_no, None))
+                append_rule(table, parts[1], _new_rule(spec, line_no, None))
                 continue
             pending = _Pending(table, parts[1], spec, line_no, None, raw)
             continue
