@@ -10,7 +10,7 @@ from typing import Optional
 from labreport.analysis.model import Analysis, ServiceTraffic, TrafficOutcome
 from labreport.analysis.namespaces import is_system_record
 from labreport.analysis.trace import Flow, build_world, run_flow
-from labreport.analysis.trace.fronts import OUTSIDE, cilium_fronts, pod_source
+from labreport.analysis.trace.fronts import OUTSIDE, cilium_fronts, pod_source, service_fronts
 from labreport.analysis.trace.resolve import all_services
 from labreport.analysis.trace.world import World
 from labreport.snapshot import Snapshot
@@ -36,31 +36,23 @@ def service_traffic(snapshot: Snapshot, analysis: Analysis,
     if node is None:
         return [], "no node has kube-proxy rules or a Cilium service table in the snapshot"
     m = w.nodes[node]
-    recs = [r for r in all_services(analysis) if not is_system_record(r)]
+    every = all_services(analysis)
+    recs = [r for r in every if not is_system_record(r)]
     note = None
     if len(recs) > MAX_SERVICES:
         note = f"{len(recs)} user Service ports; the first {MAX_SERVICES} are traced here (labreport trace --all: all)"
         recs = recs[:MAX_SERVICES]
     rows: list[ServiceTraffic] = []
-    cil_fronts = cilium_fronts(m, all_services(analysis))
+    cil_fronts = cilium_fronts(m, every)
     for rec in recs:
         eps = {e.address.rsplit(":", 1)[0] for e in rec.endpoints or ()}
         pod_ip = _client_pod(w, node, eps)
         proto = rec.protocol if rec.protocol in ("tcp", "udp", "sctp") else "tcp"
-        fronts: list[tuple[str, int, str, str]] = []
         if rec.mode == "cilium" and m.cilium is not None:  # Cilium's own frontends, each with its address
-            fronts = [(ip, port, kind, "pod" if kind == "cluster-ip" else "outside")
-                      for ip, port, kind, name in cil_fronts if name == rec.name]
-        elif rec.cluster_ip and rec.port:
-            fronts.append((rec.cluster_ip, rec.port, "cluster-ip", "pod"))
-        if rec.node_port and m.primary and not (rec.mode == "cilium" and m.cilium is not None):
-            fronts.append((m.primary, rec.node_port, "node-port", "outside"))
-        for ip in rec.external_ips if rec.mode != "cilium" or m.cilium is None else ():
-            if rec.port:
-                fronts.append((ip, rec.port, "external-ip", "outside"))
-        for ip in rec.load_balancer_ips if rec.mode != "cilium" or m.cilium is None else ():
-            if rec.port:
-                fronts.append((ip, rec.port, "load-balancer", "outside"))
+            triples = [(ip, port, kind) for ip, port, kind, name in cil_fronts if name == rec.name]
+        else:
+            triples = service_fronts(rec, m.primary)
+        fronts = [(ip, port, kind, "pod" if kind == "cluster-ip" else "outside") for ip, port, kind in triples]
         for ip, port, kind, source in fronts:
             src = pod_ip if source == "pod" else OUTSIDE
             if src is None:

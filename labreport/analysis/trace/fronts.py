@@ -41,7 +41,9 @@ def _summary(outs: list[Outcome]) -> str:
     return "; ".join(parts) if parts else "no outcome"
 
 
-def _fronts(rec: ServiceRecord, node_ip: Optional[str]) -> list[tuple[str, int, str]]:
+def service_fronts(rec: ServiceRecord, node_ip: Optional[str]) -> list[tuple[str, int, str]]:
+    """The fronts of a kube-proxy Service port as (ip, port, kind): its cluster IP, its node
+    port on ``node_ip`` (when known), its external and load-balancer IPs."""
     out: list[tuple[str, int, str]] = []
     if rec.cluster_ip and rec.port:
         out.append((rec.cluster_ip, rec.port, "cluster-ip"))
@@ -118,7 +120,7 @@ def _all_fronts(world: World, analysis: Optional[Analysis], via: Optional[str], 
         if rec.mode == "cilium" and m.cilium is not None:
             continue  # from the table itself, below: every frontend, with its own address
         proto = rec.protocol if rec.protocol in ("tcp", "udp", "sctp") else "tcp"
-        todo += [(rec.name, ip, port, kind, proto) for ip, port, kind in _fronts(rec, m.primary)]
+        todo += [(rec.name, ip, port, kind, proto) for ip, port, kind in service_fronts(rec, m.primary)]
     if m.cilium is not None:
         cil = {r.name: r for r in recs if r.mode == "cilium"}
         for ip, port, kind, name in cilium_fronts(m, recs):
