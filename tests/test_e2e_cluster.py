@@ -362,6 +362,17 @@ def test_a_node_lost_mid_run_times_out_alone(cluster, collected):
     assert {x.id for x in master.containers} == {x.id for x in collected["snap"].node("master").containers}
 
 
+def _runs(pids: list[int], needle: str) -> bool:
+    """Whether one of ``pids`` has ``needle`` in its command line."""
+    for pid in pids:
+        try:
+            if needle.encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
+                return True
+        except OSError:
+            continue
+    return False
+
+
 def _descendants(pid: int) -> list[int]:
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
@@ -395,11 +406,12 @@ def test_worker_sshd_killed_mid_run(cluster, collected):
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 10
-        while not _descendants(sshd.pid) and time.monotonic() < deadline:  # the worker's session is up
+        # the worker's collecting session is up: the slow wrapper runs under its sshd (an earlier,
+        # short session of the transport, e.g. its probe, must not be taken for it)
+        while not _runs(_descendants(sshd.pid), str(slow)) and time.monotonic() < deadline:
             time.sleep(0.05)
-        time.sleep(0.5)
         session = _descendants(sshd.pid)
-        assert session, "no ssh session on the worker"
+        assert _runs(session, str(slow)), "no ssh session running the collector on the worker"
         c.ssh["worker"].stop()
         for pid in session:  # the session's sshd, the shell, the sleeping wrapper
             try:
