@@ -42,9 +42,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, TypeVar
+
+from pydantic import BaseModel
 
 from labreport.snapshot import Redaction, Snapshot
+
+_M = TypeVar("_M", bound=BaseModel)
 
 REDACTED = "<redacted>"  # the generic form; stored values use placeholder(secret)
 _SALT = b"labreport-redact-v1\0"
@@ -437,8 +441,20 @@ def redact_value(value: Any) -> tuple[Any, list[str]]:
     return r.value(value), sorted(r.kinds)
 
 
+def redact_model(obj: _M) -> tuple[_M, list[str]]:
+    """A pydantic model (an analysis, a diff) redacted as JSON data, and the kinds found;
+    ``obj`` itself when its JSON holds nothing to replace (``json_is_clean``: no dump to
+    Python data, no walk, no validation)."""
+    if json_is_clean(obj.__pydantic_serializer__.to_json(obj)):
+        return obj, []
+    data, kinds = redact_value(obj.model_dump(mode="json"))
+    return (type(obj).model_validate(data) if kinds else obj), kinds
+
+
 def redact_snapshot(snap: Snapshot) -> tuple[Snapshot, list[str]]:
     """A redacted copy of ``snap`` and the sorted list of the kinds of secret replaced."""
+    if json_is_clean(snap.__pydantic_serializer__.to_json(snap)):
+        return snap, []  # nothing the walk would replace: no dump, no walk (SCAN_STATS)
     r = _Redactor()
     # A node's parsed rule sets are ~10^5 small records (a 10,000-Service iptables-save):
     # dumping and walking them costs seconds where one C-speed scan of their JSON (written
@@ -464,6 +480,151 @@ def redact_snapshot(snap: Snapshot) -> tuple[Snapshot, list[str]]:
 
 
 _RULE_SETS = ("iptables", "ip6tables", "nftables", "ipvs", "netns")
+
+# -- the JSON-text level: whether a serialized document holds anything the walk replaces
+
+# What the walk looks at beyond the text triggers: the structural forms (a secret-named
+# env entry or upper-case env key, a Secret object, a secret's key such as
+# "client-certificate-data", a "--password"/"-p"/"-P" item of a command line, also inside
+# JSON kept in a string, where its quotes are escaped). Searched in the lower-cased text.
+_JSON_WORDS_ANY_CASE = tuple(sorted(set(_TRIGGER_ANY_CASE) | {
+    "key", "auth", "pwd", "--user", '-p"', '-a"', '-u"', "-p\\", "-a\\", "-u\\"} | _SECRET_KEYS))
+# İ ı ſ K: re's IGNORECASE matches them to i, s and k (a "paſſword" is triggered), and
+# bytes.lower() does not fold them
+_FOLDS_TO_ASCII = (b"\xc4\xb0", b"\xc4\xb1", b"\xc5\xbf", b"\xe2\x84\xaa")
+# a \uXXXX escape other than a control character's: a word could hide behind it ("\u0070ass")
+_HIDING_ESCAPE = re.compile(rb"\\u(?!00[01][0-9a-fA-F])")
+_JSON_AUTOMATA: list[Any] = []
+_AFTER_NAME = re.compile(rb'"name"\s*:\s*\Z')
+SCAN_STATS = {"clean": 0, "not_clean": 0}  # json_is_clean's answers (tests see the fast path taken)
+
+
+def _json_hits(b: bytes) -> Optional[list[int]]:
+    """Start offsets of every trigger word (text triggers and structural words) in ``b``;
+    None when ``b`` holds a character re's IGNORECASE folds to ASCII (``_FOLDS_TO_ASCII``)
+    or a ``\\u`` escape that could hide a word: the caller walks."""
+    if not _JSON_AUTOMATA:
+        ac = _automata()
+        if ac is None:
+            _JSON_AUTOMATA.append(None)
+        else:
+            import ahocorasick_rs
+
+            exact = [w.encode() for w in _TRIGGER_EXACT] + list(_FOLDS_TO_ASCII) + [b"\\u"]
+            _JSON_AUTOMATA.append((ahocorasick_rs.BytesAhoCorasick(exact),
+                                   ahocorasick_rs.BytesAhoCorasick([w.encode() for w in _JSON_WORDS_ANY_CASE])))
+    low = b.lower()
+    ac = _JSON_AUTOMATA[0]
+    pos: list[int] = []
+    if ac is not None:
+        n = len(_TRIGGER_EXACT)
+        for w, i, _end in ac[0].find_matches_as_indexes(b):
+            if w >= n:
+                if w < n + len(_FOLDS_TO_ASCII) or _HIDING_ESCAPE.match(b, i):
+                    return None
+                continue
+            pos.append(i)
+        pos += [m[1] for m in ac[1].find_matches_as_indexes(low)]
+        return pos
+    if not b.isascii() and any(f in b for f in _FOLDS_TO_ASCII) or (b"\\u" in b and _HIDING_ESCAPE.search(b)):
+        return None
+    for text, words in ((b, _TRIGGER_EXACT), (low, _JSON_WORDS_ANY_CASE)):
+        for word in words:
+            wb = word.encode()
+            i = text.find(wb)
+            while i >= 0:
+                pos.append(i)
+                i = text.find(wb, i + 1)
+    return pos
+
+
+def json_is_clean(js: bytes | str) -> bool:
+    """True when the JSON document ``js`` holds nothing the redaction's walk would replace
+    (``redact_value(json.loads(js))`` would report no kind): one C-speed search for the
+    trigger words, then each string literal holding one is judged as the walk would — the
+    catalogue applied to it (and to the JSON inside it), and whether it names a secret (an
+    env name, a secret's key, a command-line flag whose next item is the secret; judged
+    without looking at that item, so a snapshot whose secrets are already placeholders may
+    answer False: the walk then finds nothing to replace). False is always safe: the caller
+    walks. A document without any trigger word costs one pass and no Python work per string."""
+    b = js.encode("utf-8", "surrogatepass") if isinstance(js, str) else js
+    hits = _json_hits(b)
+    if hits is None:
+        SCAN_STATS["not_clean"] += 1
+        return False
+    probe = _Redactor()
+    seen: dict[tuple[bytes, bool, bool], bool] = {}  # a literal judged before (a cluster repeats its nodes' strings)
+    done = -1
+    for i in sorted(hits):
+        if i <= done:
+            continue
+        start = _literal_start_b(b, i)
+        end = _literal_end_b(b, i + 1 if b[i:i + 1] == b'"' else i)
+        if start is None or end is None or start >= end:
+            SCAN_STATS["not_clean"] += 1
+            return False
+        is_key = b[end + 1:end + 3].lstrip()[:1] == b":"
+        after_name = not is_key and _AFTER_NAME.search(b, max(0, start - 16), start) is not None
+        raw = b[start:end + 1]
+        memo = (raw, is_key, after_name)
+        ok = seen.get(memo)
+        if ok is None:
+            ok = seen[memo] = _literal_is_clean(raw, probe, is_key=is_key, after_name=after_name)
+        if not ok:
+            SCAN_STATS["not_clean"] += 1
+            return False
+        done = end
+    SCAN_STATS["clean"] += 1
+    return True
+
+
+def _literal_is_clean(raw: bytes, probe: _Redactor, *, is_key: bool, after_name: bool) -> bool:
+    """Whether the walk leaves the JSON string literal ``raw`` and what it names alone: as
+    a key, a secret's key (``"password":``) or a secret-named upper-case env key; as the
+    value of ``"name":``, a secret-named env entry; a Secret's kind; a command-line flag
+    whose next item is the secret; else the walk's own answer for the string."""
+    try:
+        lit = json.loads(raw)
+    except ValueError:
+        return False
+    if not isinstance(lit, str):
+        return False
+    if is_key:  # the walk never changes a key
+        return not (lit.lower() in _SECRET_KEYS or (lit.isupper() and _secretish_env_name(lit)))
+    if lit == "Secret" or (after_name and _secretish_env_name(lit)) or (len(lit) < 64 and _ARGV_FLAG.match(lit)):
+        return False
+    probe.kinds.clear()
+    probe.value(lit)  # the walk's own answer for a string (JSON inside it included)
+    return not probe.kinds
+
+
+def _literal_start_b(b: bytes, i: int) -> Optional[int]:
+    """``_literal_start`` over UTF-8 bytes (a quote or backslash byte never occurs inside a
+    multi-byte character)."""
+    j = i
+    while True:
+        j = b.rfind(b'"', 0, j)
+        if j < 0:
+            return None
+        k = j - 1
+        while k >= 0 and b[k] == 0x5C:
+            k -= 1
+        if (j - 1 - k) % 2 == 0:
+            return j
+
+
+def _literal_end_b(b: bytes, i: int) -> Optional[int]:
+    j = i
+    while True:
+        j = b.find(b'"', j)
+        if j < 0:
+            return None
+        k = j - 1
+        while k >= 0 and b[k] == 0x5C:
+            k -= 1
+        if (j - 1 - k) % 2 == 0:
+            return j
+        j += 1
 
 
 def _subtree_is_clean(js: str) -> bool:

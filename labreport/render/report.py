@@ -653,15 +653,13 @@ def render_report(snapshot: Snapshot, *, fmt: str = "html", lang: str = "en", ou
         snapshot = snapshot.model_copy(update={"nodes": [n for n in snapshot.nodes if n.name in detail]})
         analysis = analysis.model_copy(update={"nodes": [na for na in analysis.nodes if na.node in detail]})
         if redact:
-            from labreport.redact import redact_snapshot, redact_value
+            from labreport.redact import redact_model, redact_snapshot
 
             snapshot, redacted = redact_snapshot(snapshot)
-            data, more = redact_value(analysis.model_dump(mode="json"))
-            analysis = Analysis.model_validate(data)
+            analysis, more = redact_model(analysis)
             redacted = sorted(set(redacted) | set(more))
             if changes is not None:
-                data, more = redact_value(changes.model_dump(mode="json"))
-                changes = ContainerChanges.model_validate(data)
+                changes, more = redact_model(changes)
                 redacted = sorted(set(redacted) | set(more))
     else:
         if redact:
