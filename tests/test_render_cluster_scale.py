@@ -38,15 +38,25 @@ def cluster(n: int, fail: int | None = None) -> Snapshot:
 
 
 def _dot_runs(monkeypatch) -> list[list[str]]:
+    """The `dot` command lines a render starts (subprocess.run or Popen)."""
     runs: list[list[str]] = []
-    real = subprocess.run
+    real_run, real_popen = subprocess.run, subprocess.Popen
 
-    def spy(argv, *a, **kw):
+    def seen(argv):
         if isinstance(argv, list) and argv and str(argv[0]).endswith("dot"):
             runs.append([str(x) for x in argv])
-        return real(argv, *a, **kw)
 
-    monkeypatch.setattr(subprocess, "run", spy)
+    def spy_run(argv, *a, **kw):
+        seen(argv)
+        return real_run(argv, *a, **kw)
+
+    class SpyPopen(real_popen):  # type: ignore[misc, valid-type]
+        def __init__(self, argv, *a, **kw):
+            seen(argv)
+            super().__init__(argv, *a, **kw)
+
+    monkeypatch.setattr(subprocess, "run", spy_run)
+    monkeypatch.setattr(subprocess, "Popen", SpyPopen)
     return runs
 
 
@@ -57,7 +67,9 @@ def test_six_nodes_overview_first_and_a_diagram_per_node(tmp_path: Path, monkeyp
     runs = _dot_runs(monkeypatch)
     res = report_mod.render_report(cluster(n, fail=3), fmt="html", lang=lang, out_dir=tmp_path)
     assert not res.missing_keys
-    assert len(runs) == 1 and "-Tsvg" in runs[0] and "-Tpng" in runs[0]  # one dot run, both formats
+    # one dot run per diagram, started together, each writing both formats from one layout
+    assert len(runs) == n and all("-Tsvg" in r and "-Tpng" in r and sum(a.endswith(".dot") for a in r) == 1
+                                  for r in runs)
     html = res.main.read_text("utf-8")
     start = html.index({"en": ">Cluster overview<", "zh": ">集群概览<"}[lang])
     overview = html[start:html.index({"en": "1. Environment", "zh": "1. 环境"}[lang], start)]
@@ -75,7 +87,7 @@ def test_many_nodes_detail_a_few_and_name_every_node(tmp_path: Path, monkeypatch
     runs = _dot_runs(monkeypatch)
     res = report_mod.render_report(cluster(n), fmt="md", lang="en", out_dir=tmp_path)
     text = res.main.read_text("utf-8")
-    assert len(runs) == 1
+    assert len(runs) == report_mod.DETAIL_NODES_MAX  # one per diagram drawn
     for i in range(n):
         assert f"| node-{i:03d} |" in text  # every node is a row of the overview
     assert f"the other {n - report_mod.DETAIL_NODES_MAX} are summarized in the overview" in text
