@@ -500,31 +500,33 @@ SCAN_STATS = {"clean": 0, "not_clean": 0}  # json_is_clean's answers (tests see 
 
 
 def _json_hits(b: bytes) -> Optional[list[int]]:
-    """Start offsets of every trigger word (text triggers and structural words) in ``b``;
+    """Start offsets of trigger words (text triggers and structural words) in ``b``: one
+    pass of one automaton over the lower-cased text, every word lower-cased (an exact-case
+    word is found wherever it occurs, with more hits to judge). A word overlapping a hit is
+    not reported, and needs not be: it starts inside that hit's literal, judged as a whole.
     None when ``b`` holds a character re's IGNORECASE folds to ASCII (``_FOLDS_TO_ASCII``)
-    or a ``\\u`` escape that could hide a word: the caller walks."""
+    or a ``\\u`` escape that could hide a word, outside a literal judged anyway: the
+    caller walks."""
     if not _JSON_AUTOMATA:
-        ac = _automata()
-        if ac is None:
+        words = sorted({w.lower() for w in _TRIGGER_EXACT + _JSON_WORDS_ANY_CASE})
+        if _automata() is None:
             _JSON_AUTOMATA.append(None)
         else:
             import ahocorasick_rs
 
-            exact = [w.encode() for w in _TRIGGER_EXACT] + list(_FOLDS_TO_ASCII) + [b"\\u"]
-            _JSON_AUTOMATA.append((ahocorasick_rs.BytesAhoCorasick(exact),
-                                   ahocorasick_rs.BytesAhoCorasick([w.encode() for w in _JSON_WORDS_ANY_CASE])))
+            pats = [w.encode() for w in words] + list(_FOLDS_TO_ASCII) + [b"\\u"]
+            _JSON_AUTOMATA.append((ahocorasick_rs.BytesAhoCorasick(pats), len(words)))
     low = b.lower()
     ac = _JSON_AUTOMATA[0]
     pos: list[int] = []
     if ac is not None:
-        n = len(_TRIGGER_EXACT)
-        for w, i, _end in ac[0].find_matches_as_indexes(b):
+        automaton, n = ac
+        for w, i, _end in automaton.find_matches_as_indexes(low):
             if w >= n:
                 if w < n + len(_FOLDS_TO_ASCII) or _HIDING_ESCAPE.match(b, i):
                     return None
                 continue
             pos.append(i)
-        pos += [m[1] for m in ac[1].find_matches_as_indexes(low)]
         return pos
     if not b.isascii() and any(f in b for f in _FOLDS_TO_ASCII) or (b"\\u" in b and _HIDING_ESCAPE.search(b)):
         return None
