@@ -452,9 +452,30 @@ def redact_model(obj: _M) -> tuple[_M, list[str]]:
 
 
 def redact_snapshot(snap: Snapshot) -> tuple[Snapshot, list[str]]:
-    """A redacted copy of ``snap`` and the sorted list of the kinds of secret replaced."""
-    if json_is_clean(snap.__pydantic_serializer__.to_json(snap)):
+    """A redacted copy of ``snap`` and the sorted list of the kinds of secret replaced.
+
+    Judged by parts first (``json_is_clean`` of each node's JSON and of the rest): a clean
+    snapshot is returned as it is, neither dumped nor walked; otherwise only the nodes that
+    hold something to replace are walked, with the rest of the snapshot (cluster objects,
+    title …), and the clean nodes are put back as the models they are. The walk of a node
+    does not depend on the other nodes, so the result is the whole walk's."""
+    dirty = [i for i, n in enumerate(snap.nodes) if not json_is_clean(n.__pydantic_serializer__.to_json(n))]
+    rest_clean = json_is_clean(snap.__pydantic_serializer__.to_json(snap, exclude={"nodes"}))
+    if not dirty and rest_clean:
         return snap, []  # nothing the walk would replace: no dump, no walk (SCAN_STATS)
+    if len(dirty) == len(snap.nodes):
+        return _walk_snapshot(snap)
+    part, kinds = _walk_snapshot(snap.model_copy(update={"nodes": [snap.nodes[i] for i in dirty]}))
+    if not kinds:
+        return snap, []
+    nodes = list(snap.nodes)
+    for j, i in enumerate(dirty):
+        nodes[i] = part.nodes[j]
+    return part.model_copy(update={"nodes": nodes}), kinds
+
+
+def _walk_snapshot(snap: Snapshot) -> tuple[Snapshot, list[str]]:
+    """``redact_snapshot`` by the walk over the whole of ``snap``."""
     r = _Redactor()
     # A node's parsed rule sets are ~10^5 small records (a 10,000-Service iptables-save):
     # dumping and walking them costs seconds where one C-speed scan of their JSON (written
@@ -496,6 +517,7 @@ _FOLDS_TO_ASCII = (b"\xc4\xb0", b"\xc4\xb1", b"\xc5\xbf", b"\xe2\x84\xaa")
 _HIDING_ESCAPE = re.compile(rb"\\u(?!00[01][0-9a-fA-F])")
 _JSON_AUTOMATA: list[Any] = []
 _AFTER_NAME = re.compile(rb'"name"\s*:\s*\Z')
+_JUDGED: dict[tuple[bytes, bool, bool], bool] = {}
 SCAN_STATS = {"clean": 0, "not_clean": 0}  # json_is_clean's answers (tests see the fast path taken)
 
 
@@ -555,7 +577,9 @@ def json_is_clean(js: bytes | str) -> bool:
         SCAN_STATS["not_clean"] += 1
         return False
     probe = _Redactor()
-    seen: dict[tuple[bytes, bool, bool], bool] = {}  # a literal judged before (a cluster repeats its nodes' strings)
+    seen = _JUDGED  # a literal judged before (a cluster repeats its nodes' strings): a pure function of the key
+    if len(seen) > 200_000:
+        seen.clear()
     done = -1
     for i in sorted(hits):
         if i <= done:

@@ -120,10 +120,40 @@ def test_a_clean_snapshot_is_neither_dumped_nor_walked(monkeypatch):
         raise AssertionError("the walk ran on a clean snapshot")
 
     monkeypatch.setattr(redact._Redactor, "mapping", no_walk)
-    before = SCAN_STATS["clean"]
+    before = dict(SCAN_STATS)
     out, kinds = redact_snapshot(snap)
     assert out is snap and kinds == []
-    assert SCAN_STATS["clean"] == before + 1
+    assert SCAN_STATS["clean"] == before["clean"] + len(snap.nodes) + 1  # each node, then the rest
+    assert SCAN_STATS["not_clean"] == before["not_clean"]
+
+
+def test_only_the_nodes_holding_a_secret_are_walked(monkeypatch):
+    """A cluster with a secret on one node: that node (with the cluster objects) is walked,
+    the others are kept as they are; the result is the whole walk's."""
+    data = json.loads(SAMPLE.read_text("utf-8"))
+    base = data["nodes"][0]
+    data["nodes"] = []
+    for i in range(6):
+        n = copy.deepcopy(base)
+        n["name"] = f"node-{i}"
+        data["nodes"].append(n)
+    data["nodes"][4]["processes"].append({"pid": 61003, "user": "root", "command": "etcd --password=OneNodePw55"})
+    snap = from_dict(data)
+    whole, whole_kinds = redact._walk_snapshot(snap)
+    walked: list[list[str]] = []
+    real = redact._walk_snapshot
+
+    def spy(s):  # noqa: ANN001
+        walked.append([n.name for n in s.nodes])
+        return real(s)
+
+    monkeypatch.setattr(redact, "_walk_snapshot", spy)
+    out, kinds = redact_snapshot(snap)
+    assert walked == [["node-4"]]
+    assert kinds == whole_kinds == ["cli-credential"]
+    assert out.model_dump_json() == whole.model_dump_json()
+    assert "OneNodePw55" not in out.model_dump_json() and [n.name for n in out.nodes] == [f"node-{i}" for i in range(6)]
+    assert out.nodes[0] is snap.nodes[0]  # a clean node is the model it was
 
 
 SECRETS = {
