@@ -530,14 +530,14 @@ def _json_hits(b: bytes) -> Optional[list[int]]:
     or a ``\\u`` escape that could hide a word, outside a literal judged anyway: the
     caller walks."""
     if not _JSON_AUTOMATA:
-        words = sorted({w.lower() for w in _TRIGGER_EXACT + _JSON_WORDS_ANY_CASE})
+        lowered = sorted({w.lower() for w in _TRIGGER_EXACT + _JSON_WORDS_ANY_CASE})
         if _automata() is None:
             _JSON_AUTOMATA.append(None)
         else:
             import ahocorasick_rs
 
-            pats = [w.encode() for w in words] + list(_FOLDS_TO_ASCII) + [b"\\u"]
-            _JSON_AUTOMATA.append((ahocorasick_rs.BytesAhoCorasick(pats), len(words)))
+            pats = [w.encode() for w in lowered] + list(_FOLDS_TO_ASCII) + [b"\\u"]
+            _JSON_AUTOMATA.append((ahocorasick_rs.BytesAhoCorasick(pats), len(lowered)))
     low = b.lower()
     ac = _JSON_AUTOMATA[0]
     pos: list[int] = []
