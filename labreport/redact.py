@@ -516,7 +516,7 @@ _FOLDS_TO_ASCII = (b"\xc4\xb0", b"\xc4\xb1", b"\xc5\xbf", b"\xe2\x84\xaa")
 # a \uXXXX escape other than a control character's: a word could hide behind it ("\u0070ass")
 _HIDING_ESCAPE = re.compile(rb"\\u(?!00[01][0-9a-fA-F])")
 _JSON_AUTOMATA: list[Any] = []
-_AFTER_NAME = re.compile(rb'"name"\s*:\s*\Z')
+_JSON_SPACE = b" \t\r\n"
 _JUDGED: dict[tuple[bytes, bool, bool], bool] = {}
 SCAN_STATS = {"clean": 0, "not_clean": 0}  # json_is_clean's answers (tests see the fast path taken)
 
@@ -589,8 +589,8 @@ def json_is_clean(js: bytes | str) -> bool:
         if start is None or end is None or start >= end:
             SCAN_STATS["not_clean"] += 1
             return False
-        is_key = b[end + 1:end + 3].lstrip()[:1] == b":"
-        after_name = not is_key and _AFTER_NAME.search(b, max(0, start - 16), start) is not None
+        is_key = _is_key(b, end)
+        after_name = not is_key and _after_name(b, start)
         raw = b[start:end + 1]
         memo = (raw, is_key, after_name)
         ok = seen.get(memo)
@@ -622,6 +622,27 @@ def _literal_is_clean(raw: bytes, probe: _Redactor, *, is_key: bool, after_name:
     probe.kinds.clear()
     probe.value(lit)  # the walk's own answer for a string (JSON inside it included)
     return not probe.kinds
+
+
+def _is_key(b: bytes, end: int) -> bool:
+    """Whether the literal closing at ``end`` is an object's key (a ``:`` follows it)."""
+    j = end + 1
+    while j < len(b) and b[j] in _JSON_SPACE:
+        j += 1
+    return b[j:j + 1] == b":"
+
+
+def _after_name(b: bytes, start: int) -> bool:
+    """Whether the literal opening at ``start`` is the value of a ``"name"`` key."""
+    j = start - 1
+    while j >= 0 and b[j] in _JSON_SPACE:
+        j -= 1
+    if j < 0 or b[j] != 0x3A:  # ':'
+        return False
+    j -= 1
+    while j >= 0 and b[j] in _JSON_SPACE:
+        j -= 1
+    return j >= 5 and b[j - 5:j + 1] == b'"name"'  # (an escaped quote before it too: the walk decides)
 
 
 def _literal_start_b(b: bytes, i: int) -> Optional[int]:

@@ -91,6 +91,8 @@ def test_most_kept_forms_take_the_fast_path():
 
 
 @pytest.mark.parametrize("text", [
+    '{"env": [{"name"  \n :  "DB_PASSWORD", "value": "plainvalue1"}]}',  # JSON's own spaces around ':'
+    '{"password"    :   "plainvalue2"}',
     '{"a": "\\u0070assword=hunter2hunter2"}',  # an escape hiding a trigger word
     '{"a": "pa\u017f\u017fword=hunter2hunter2"}',  # long s: re's IGNORECASE folds it to s
     '{"a": "to\u212aen: hunter2hunter2"}',  # Kelvin sign: folded to k
