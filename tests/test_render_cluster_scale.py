@@ -103,3 +103,25 @@ def test_small_clusters_are_unchanged(tmp_path: Path, monkeypatch):
     text = res.main.read_text("utf-8")
     assert "Topology of" not in text and "summarized in the overview" not in text
     assert len(runs) <= 1 and sorted(p.name for p in tmp_path.glob("topology*.svg")) in ([], ["topology.svg"])
+
+
+@needs_dot
+def test_start_many_runs_every_dot_at_once_and_keeps_each_result_apart(tmp_path: Path, monkeypatch):
+    """start_many starts one dot per diagram before any is waited for; a graph dot rejects
+    fails alone; each SVG is what dot draws of that graph alone (scaled back to 72 dpi)."""
+    from labreport.render import diagram
+
+    good = [diagram.Diagram(dot=f'digraph {{ a{i} -> b{i} [label="edge {i}"] }}', mermaid="") for i in range(3)]
+    bad = diagram.Diagram(dot="digraph { a -> }", mermaid="")
+    runs = _dot_runs(monkeypatch)
+    pending = diagram.start_many([good[0], bad, good[1], good[2]])
+    assert len(runs) == 4  # all started, none waited for yet
+    res = pending.wait()
+    assert res[1].svg is None and res[1].error and res[1].error.startswith("dot failed")
+    for i, r in zip((0, 1, 2), (res[0], res[2], res[3])):
+        assert r.error is None and r.png and r.png.startswith(b"\x89PNG")
+        alone = subprocess.run(["dot", f"-Gdpi={diagram.PNG_DPI}", "-Tsvg"], input=good[i].dot.encode(),
+                               capture_output=True, check=True).stdout.decode()
+        assert r.svg == diagram._svg_at_72dpi(alone)
+        assert f"edge {i}" in r.svg
+    assert pending.wait() is res  # collected once
