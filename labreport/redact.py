@@ -42,9 +42,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, TypeVar
+
+from pydantic import BaseModel
 
 from labreport.snapshot import Redaction, Snapshot
+
+_M = TypeVar("_M", bound=BaseModel)
 
 REDACTED = "<redacted>"  # the generic form; stored values use placeholder(secret)
 _SALT = b"labreport-redact-v1\0"
@@ -437,8 +441,41 @@ def redact_value(value: Any) -> tuple[Any, list[str]]:
     return r.value(value), sorted(r.kinds)
 
 
+def redact_model(obj: _M) -> tuple[_M, list[str]]:
+    """A pydantic model (an analysis, a diff) redacted as JSON data, and the kinds found;
+    ``obj`` itself when its JSON holds nothing to replace (``json_is_clean``: no dump to
+    Python data, no walk, no validation)."""
+    if json_is_clean(obj.__pydantic_serializer__.to_json(obj)):
+        return obj, []
+    data, kinds = redact_value(obj.model_dump(mode="json"))
+    return (type(obj).model_validate(data) if kinds else obj), kinds
+
+
 def redact_snapshot(snap: Snapshot) -> tuple[Snapshot, list[str]]:
-    """A redacted copy of ``snap`` and the sorted list of the kinds of secret replaced."""
+    """A redacted copy of ``snap`` and the sorted list of the kinds of secret replaced.
+
+    Judged by parts first (``json_is_clean`` of each node's JSON and of the rest): a clean
+    snapshot is returned as it is, neither dumped nor walked; otherwise only the nodes that
+    hold something to replace are walked, with the rest of the snapshot (cluster objects,
+    title …), and the clean nodes are put back as the models they are. The walk of a node
+    does not depend on the other nodes, so the result is the whole walk's."""
+    dirty = [i for i, n in enumerate(snap.nodes) if not json_is_clean(n.__pydantic_serializer__.to_json(n))]
+    rest_clean = json_is_clean(snap.__pydantic_serializer__.to_json(snap, exclude={"nodes"}))
+    if not dirty and rest_clean:
+        return snap, []  # nothing the walk would replace: no dump, no walk (SCAN_STATS)
+    if len(dirty) == len(snap.nodes):
+        return _walk_snapshot(snap)
+    part, kinds = _walk_snapshot(snap.model_copy(update={"nodes": [snap.nodes[i] for i in dirty]}))
+    if not kinds:
+        return snap, []
+    nodes = list(snap.nodes)
+    for j, i in enumerate(dirty):
+        nodes[i] = part.nodes[j]
+    return part.model_copy(update={"nodes": nodes}), kinds
+
+
+def _walk_snapshot(snap: Snapshot) -> tuple[Snapshot, list[str]]:
+    """``redact_snapshot`` by the walk over the whole of ``snap``."""
     r = _Redactor()
     # A node's parsed rule sets are ~10^5 small records (a 10,000-Service iptables-save):
     # dumping and walking them costs seconds where one C-speed scan of their JSON (written
@@ -464,6 +501,177 @@ def redact_snapshot(snap: Snapshot) -> tuple[Snapshot, list[str]]:
 
 
 _RULE_SETS = ("iptables", "ip6tables", "nftables", "ipvs", "netns")
+
+# -- the JSON-text level: whether a serialized document holds anything the walk replaces
+
+# What the walk looks at beyond the text triggers: the structural forms (a secret-named
+# env entry or upper-case env key, a Secret object, a secret's key such as
+# "client-certificate-data", a "--password"/"-p"/"-P" item of a command line, also inside
+# JSON kept in a string, where its quotes are escaped). Searched in the lower-cased text.
+_JSON_WORDS_ANY_CASE = tuple(sorted(set(_TRIGGER_ANY_CASE) | {
+    "key", "auth", "pwd", "--user", '-p"', '-a"', '-u"', "-p\\", "-a\\", "-u\\"} | _SECRET_KEYS))
+# İ ı ſ K: re's IGNORECASE matches them to i, s and k (a "paſſword" is triggered), and
+# bytes.lower() does not fold them
+_FOLDS_TO_ASCII = (b"\xc4\xb0", b"\xc4\xb1", b"\xc5\xbf", b"\xe2\x84\xaa")
+# a \uXXXX escape other than a control character's: a word could hide behind it ("\u0070ass")
+_HIDING_ESCAPE = re.compile(rb"\\u(?!00[01][0-9a-fA-F])")
+_JSON_AUTOMATA: list[Any] = []
+_JSON_SPACE = b" \t\r\n"
+_JUDGED: dict[tuple[bytes, bool, bool], bool] = {}
+SCAN_STATS = {"clean": 0, "not_clean": 0}  # json_is_clean's answers (tests see the fast path taken)
+
+
+def _json_hits(b: bytes) -> Optional[list[int]]:
+    """Start offsets of trigger words (text triggers and structural words) in ``b``: one
+    pass of one automaton over the lower-cased text, every word lower-cased (an exact-case
+    word is found wherever it occurs, with more hits to judge). A word overlapping a hit is
+    not reported, and needs not be: it starts inside that hit's literal, judged as a whole.
+    None when ``b`` holds a character re's IGNORECASE folds to ASCII (``_FOLDS_TO_ASCII``)
+    or a ``\\u`` escape that could hide a word, outside a literal judged anyway: the
+    caller walks."""
+    if not _JSON_AUTOMATA:
+        lowered = sorted({w.lower() for w in _TRIGGER_EXACT + _JSON_WORDS_ANY_CASE})
+        if _automata() is None:
+            _JSON_AUTOMATA.append(None)
+        else:
+            import ahocorasick_rs
+
+            pats = [w.encode() for w in lowered] + list(_FOLDS_TO_ASCII) + [b"\\u"]
+            _JSON_AUTOMATA.append((ahocorasick_rs.BytesAhoCorasick(pats), len(lowered)))
+    low = b.lower()
+    ac = _JSON_AUTOMATA[0]
+    pos: list[int] = []
+    if ac is not None:
+        automaton, n = ac
+        for w, i, _end in automaton.find_matches_as_indexes(low):
+            if w >= n:
+                if w < n + len(_FOLDS_TO_ASCII) or _HIDING_ESCAPE.match(b, i):
+                    return None
+                continue
+            pos.append(i)
+        return pos
+    if not b.isascii() and any(f in b for f in _FOLDS_TO_ASCII) or (b"\\u" in b and _HIDING_ESCAPE.search(b)):
+        return None
+    for text, words in ((b, _TRIGGER_EXACT), (low, _JSON_WORDS_ANY_CASE)):
+        for word in words:
+            wb = word.encode()
+            i = text.find(wb)
+            while i >= 0:
+                pos.append(i)
+                i = text.find(wb, i + 1)
+    return pos
+
+
+def json_is_clean(js: bytes | str) -> bool:
+    """True when the JSON document ``js`` holds nothing the redaction's walk would replace
+    (``redact_value(json.loads(js))`` would report no kind): one C-speed search for the
+    trigger words, then each string literal holding one is judged as the walk would — the
+    catalogue applied to it (and to the JSON inside it), and whether it names a secret (an
+    env name, a secret's key, a command-line flag whose next item is the secret; judged
+    without looking at that item, so a snapshot whose secrets are already placeholders may
+    answer False: the walk then finds nothing to replace). False is always safe: the caller
+    walks. A document without any trigger word costs one pass and no Python work per string."""
+    b = js.encode("utf-8", "surrogatepass") if isinstance(js, str) else js
+    hits = _json_hits(b)
+    if hits is None:
+        SCAN_STATS["not_clean"] += 1
+        return False
+    probe = _Redactor()
+    seen = _JUDGED  # a literal judged before (a cluster repeats its nodes' strings): a pure function of the key
+    if len(seen) > 200_000:
+        seen.clear()
+    done = -1
+    for i in sorted(hits):
+        if i <= done:
+            continue
+        start = _literal_start_b(b, i)
+        end = _literal_end_b(b, i + 1 if b[i:i + 1] == b'"' else i)
+        if start is None or end is None or start >= end:
+            SCAN_STATS["not_clean"] += 1
+            return False
+        is_key = _is_key(b, end)
+        after_name = not is_key and _after_name(b, start)
+        raw = b[start:end + 1]
+        memo = (raw, is_key, after_name)
+        ok = seen.get(memo)
+        if ok is None:
+            ok = seen[memo] = _literal_is_clean(raw, probe, is_key=is_key, after_name=after_name)
+        if not ok:
+            SCAN_STATS["not_clean"] += 1
+            return False
+        done = end
+    SCAN_STATS["clean"] += 1
+    return True
+
+
+def _literal_is_clean(raw: bytes, probe: _Redactor, *, is_key: bool, after_name: bool) -> bool:
+    """Whether the walk leaves the JSON string literal ``raw`` and what it names alone: as
+    a key, a secret's key (``"password":``) or a secret-named upper-case env key; as the
+    value of ``"name":``, a secret-named env entry; a Secret's kind; a command-line flag
+    whose next item is the secret; else the walk's own answer for the string."""
+    try:
+        lit = json.loads(raw)
+    except ValueError:
+        return False
+    if not isinstance(lit, str):
+        return False
+    if is_key:  # the walk never changes a key
+        return not (lit.lower() in _SECRET_KEYS or (lit.isupper() and _secretish_env_name(lit)))
+    if lit == "Secret" or (after_name and _secretish_env_name(lit)) or (len(lit) < 64 and _ARGV_FLAG.match(lit)):
+        return False
+    probe.kinds.clear()
+    probe.value(lit)  # the walk's own answer for a string (JSON inside it included)
+    return not probe.kinds
+
+
+def _is_key(b: bytes, end: int) -> bool:
+    """Whether the literal closing at ``end`` is an object's key (a ``:`` follows it)."""
+    j = end + 1
+    while j < len(b) and b[j] in _JSON_SPACE:
+        j += 1
+    return b[j:j + 1] == b":"
+
+
+def _after_name(b: bytes, start: int) -> bool:
+    """Whether the literal opening at ``start`` is the value of a ``"name"`` key."""
+    j = start - 1
+    while j >= 0 and b[j] in _JSON_SPACE:
+        j -= 1
+    if j < 0 or b[j] != 0x3A:  # ':'
+        return False
+    j -= 1
+    while j >= 0 and b[j] in _JSON_SPACE:
+        j -= 1
+    return j >= 5 and b[j - 5:j + 1] == b'"name"'  # (an escaped quote before it too: the walk decides)
+
+
+def _literal_start_b(b: bytes, i: int) -> Optional[int]:
+    """``_literal_start`` over UTF-8 bytes (a quote or backslash byte never occurs inside a
+    multi-byte character)."""
+    j = i
+    while True:
+        j = b.rfind(b'"', 0, j)
+        if j < 0:
+            return None
+        k = j - 1
+        while k >= 0 and b[k] == 0x5C:
+            k -= 1
+        if (j - 1 - k) % 2 == 0:
+            return j
+
+
+def _literal_end_b(b: bytes, i: int) -> Optional[int]:
+    j = i
+    while True:
+        j = b.find(b'"', j)
+        if j < 0:
+            return None
+        k = j - 1
+        while k >= 0 and b[k] == 0x5C:
+            k -= 1
+        if (j - 1 - k) % 2 == 0:
+            return j
+        j += 1
 
 
 def _subtree_is_clean(js: str) -> bool:

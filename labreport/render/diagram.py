@@ -16,6 +16,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
@@ -427,40 +428,84 @@ def _svg_at_72dpi(svg: str) -> str:
     return re.sub(r'(<g id="[^"]*graph0" class="graph" transform=")scale\([\d.]+ [\d.]+\)', r"\1scale(1 1)", svg, count=1)
 
 
-def render_many(diagrams: list[Diagram], *, timeout: float = 120.0) -> list[DiagramResult]:
-    """SVG and PNG of every diagram from ONE ``dot`` run (each graph laid out once, both
-    formats written from that layout)."""
-    dot = dot_available()
-    if dot is None:
-        err = "Graphviz's `dot` is not installed (Debian/Ubuntu: apt-get install graphviz)"
-        return [DiagramResult(error=err) for _ in diagrams]
-    with tempfile.TemporaryDirectory(prefix="labreport-dot-") as tmp:
-        files = []
+class PendingDiagrams:
+    """``dot`` runs started by :func:`start_many`, one per diagram (SVG and PNG from each
+    graph's one layout), running while the caller does other work; :meth:`wait` collects
+    them (and removes their files)."""
+
+    def __init__(self, diagrams: list[Diagram], timeout: float) -> None:
+        self.timeout = timeout
+        self.results: Optional[list[DiagramResult]] = None
+        self.procs: list[tuple[Path, Optional[subprocess.Popen[bytes]], str]] = []
+        self.tmp: Optional[tempfile.TemporaryDirectory[str]] = None
+        self.started = time.monotonic()
+        dot = dot_available()
+        if dot is None:
+            err = "Graphviz's `dot` is not installed (Debian/Ubuntu: apt-get install graphviz)"
+            self.results = [DiagramResult(error=err) for _ in diagrams]
+            return
+        self.tmp = tempfile.TemporaryDirectory(prefix="labreport-dot-")
         for i, d in enumerate(diagrams):
-            f = Path(tmp) / f"g{i}.dot"
+            f = Path(self.tmp.name) / f"g{i}.dot"
             f.write_text(d.dot, "utf-8")
-            files.append(f)
+            try:
+                proc: Optional[subprocess.Popen[bytes]] = subprocess.Popen(
+                    [dot, f"-Gdpi={PNG_DPI}", "-Tsvg", "-Tpng", "-O", str(f)], stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                why = ""
+            except OSError as exc:
+                proc, why = None, f"cannot run dot: {exc}"
+            self.procs.append((f, proc, why))
+
+    def wait(self) -> list[DiagramResult]:
+        if self.results is not None:
+            return self.results
+        out: list[DiagramResult] = []
         try:
-            proc = subprocess.run([dot, f"-Gdpi={PNG_DPI}", "-Tsvg", "-Tpng", "-O", *map(str, files)],
-                                  capture_output=True, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return [DiagramResult(error=f"dot took longer than {timeout:.0f} s") for _ in diagrams]
-        except OSError as exc:
-            return [DiagramResult(error=f"cannot run dot: {exc}") for _ in diagrams]
-        out = []
-        why = proc.stderr.decode("utf-8", "replace").strip()[:500]
-        for f in files:
-            svg_f, png_f = f.with_name(f.name + ".svg"), f.with_name(f.name + ".png")
-            if proc.returncode != 0 or not svg_f.exists():
-                out.append(DiagramResult(error=f"dot failed: {why}"))
-                continue
-            r = DiagramResult(svg=_svg_at_72dpi(svg_f.read_text("utf-8")))
-            if png_f.exists():
-                r.png = png_f.read_bytes()
-            else:
-                r.error = f"dot -Tpng failed: {why[:300]}"
-            out.append(r)
+            for f, proc, why in self.procs:
+                if proc is None:
+                    out.append(DiagramResult(error=why))
+                    continue
+                left = max(0.1, self.timeout - (time.monotonic() - self.started))
+                try:
+                    _o, err = proc.communicate(timeout=left)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.communicate()
+                    out.append(DiagramResult(error=f"dot took longer than {self.timeout:.0f} s"))
+                    continue
+                why = err.decode("utf-8", "replace").strip()[:500]
+                svg_f, png_f = f.with_name(f.name + ".svg"), f.with_name(f.name + ".png")
+                if proc.returncode != 0 or not svg_f.exists():
+                    out.append(DiagramResult(error=f"dot failed: {why}"))
+                    continue
+                r = DiagramResult(svg=_svg_at_72dpi(svg_f.read_text("utf-8")))
+                if png_f.exists():
+                    r.png = png_f.read_bytes()
+                else:
+                    r.error = f"dot -Tpng failed: {why[:300]}"
+                out.append(r)
+        finally:
+            for _f, proc, _why in self.procs:  # a failure above: no dot left running
+                if proc is not None and proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+            if self.tmp is not None:
+                self.tmp.cleanup()
+        self.results = out
         return out
+
+
+def start_many(diagrams: list[Diagram], *, timeout: float = 120.0) -> PendingDiagrams:
+    """Start one ``dot`` per diagram at once (they run side by side, on as many cores as
+    there are, and beside the caller's own work); ``.wait()`` gives their results in order."""
+    return PendingDiagrams(diagrams, timeout)
+
+
+def render_many(diagrams: list[Diagram], *, timeout: float = 120.0) -> list[DiagramResult]:
+    """SVG and PNG of every diagram (one ``dot`` run per diagram, all started at once; each
+    graph laid out once, both formats written from that layout)."""
+    return start_many(diagrams, timeout=timeout).wait()
 
 
 def render(d: Diagram, *, timeout: float = 60.0) -> DiagramResult:

@@ -52,21 +52,34 @@ def _clean(s: str) -> str:
     return _CTRL.sub("\ufffd", s.replace("\r\n", "\n").replace("\r", "\n"))
 
 
+# A value holding none of these is its own Markdown text (md_text) or HTML text (html_text):
+# most values of a report (names, addresses, states) skip every substitution below.
+_MD_PLAIN = re.compile(r"[\x00-\x1f\x7f-\x9f&<>\\`*\[\]|_]")
+_HTML_PLAIN = re.compile(r"[\x00-\x1f\x7f-\x9f&<>\"']")
+_MD_SPECIAL = re.compile(r"[\\`*\[\]|]")
+_MD_UNDERSCORE = re.compile(r"(^|\W)_|_(\W|$)")
+_MD_LINE_MARK = re.compile(r"\n([ \t]*)([#+-])")
+_MD_LINE_NUMBER = re.compile(r"\n([ \t]*\d+)\.")
+
+
 def md_text(v: Any, *, inline: bool = False) -> Safe:
     """``v`` as literal Markdown text (and inert HTML). ``inline``: newlines become spaces
     (table cells, headings)."""
     if v is None:
         return Safe("")
-    s = _clean(str(v))
+    s = str(v)
+    if not _MD_PLAIN.search(s):
+        return Safe(s)
+    s = _clean(s)
     s = s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     # Backslash-escape what Markdown would read as syntax (only characters Python-Markdown
     # and CommonMark both accept escaped): ``_`` only where it could open emphasis, and
     # ``#`` ``+`` ``-`` ``1.`` only at the start of a line inside the value (where the value
     # starts, a template's own line, such syntax is only a heading or list: not live).
-    s = re.sub(r"[\\`*\[\]|]", lambda m: "\\" + m.group(0), s)
-    s = re.sub(r"(^|\W)_|_(\W|$)", lambda m: (m.group(1) or "") + "\\_" + (m.group(2) or ""), s)
-    s = re.sub(r"\n([ \t]*)([#+-])", lambda m: "\n" + m.group(1) + "\\" + m.group(2), s)
-    s = re.sub(r"\n([ \t]*\d+)\.", lambda m: "\n" + m.group(1) + "\\.", s)
+    s = _MD_SPECIAL.sub(lambda m: "\\" + m.group(0), s)
+    s = _MD_UNDERSCORE.sub(lambda m: (m.group(1) or "") + "\\_" + (m.group(2) or ""), s)
+    s = _MD_LINE_MARK.sub(lambda m: "\n" + m.group(1) + "\\" + m.group(2), s)
+    s = _MD_LINE_NUMBER.sub(lambda m: "\n" + m.group(1) + "\\.", s)
     if inline:
         s = s.replace("\n", " ")
     return Safe(s)
@@ -86,7 +99,12 @@ def md_code_span(v: Any, in_table: bool = False) -> Safe:
 
 def html_text(v: Any) -> str:
     """``v`` as HTML text or attribute value."""
-    return _html.escape(_clean(str(v)) if v is not None else "", quote=True)
+    if v is None:
+        return ""
+    s = str(v)
+    if not _HTML_PLAIN.search(s):
+        return s
+    return _html.escape(_clean(s), quote=True)
 
 
 def finalize(v: Any) -> Any:

@@ -539,12 +539,10 @@ def _graphs(ctx: ReportContext, snapshot: Snapshot, analysis: Analysis, t: Trans
     return out
 
 
-def _diagram_block(ctx: ReportContext, snapshot: Snapshot, analysis: Analysis, fmt: str, t: Translator,
-                   out_dir: Path, result: RenderResult) -> tuple[str, dict[str, bytes | str]]:
-    """The diagram's part of the report, and the files to write beside it (every graph
-    drawn by one `dot` run, SVG and PNG together)."""
-    graphs = _graphs(ctx, snapshot, analysis, t, fmt)
-    imgs = _diagram.render_many([d for _, _, d in graphs])
+def _diagram_parts(ctx: ReportContext, graphs: list[tuple[str, Optional[str], _diagram.Diagram]],
+                   imgs: list[_diagram.DiagramResult], fmt: str, t: Translator,
+                   result: RenderResult) -> tuple[str, dict[str, bytes | str]]:
+    """The diagram's part of the report and its files, from the graphs and what `dot` drew."""
     m = Markup("html" if fmt in ("html", "pdf") else "md")
     caption = t("s.net.caption", service=(ctx.path.service if ctx.path and ctx.path.service else "—"))
     files: dict[str, bytes | str] = {}
@@ -653,15 +651,13 @@ def render_report(snapshot: Snapshot, *, fmt: str = "html", lang: str = "en", ou
         snapshot = snapshot.model_copy(update={"nodes": [n for n in snapshot.nodes if n.name in detail]})
         analysis = analysis.model_copy(update={"nodes": [na for na in analysis.nodes if na.node in detail]})
         if redact:
-            from labreport.redact import redact_snapshot, redact_value
+            from labreport.redact import redact_model, redact_snapshot
 
             snapshot, redacted = redact_snapshot(snapshot)
-            data, more = redact_value(analysis.model_dump(mode="json"))
-            analysis = Analysis.model_validate(data)
+            analysis, more = redact_model(analysis)
             redacted = sorted(set(redacted) | set(more))
             if changes is not None:
-                data, more = redact_value(changes.model_dump(mode="json"))
-                changes = ContainerChanges.model_validate(data)
+                changes, more = redact_model(changes)
                 redacted = sorted(set(redacted) | set(more))
     else:
         if redact:
@@ -684,10 +680,19 @@ def render_report(snapshot: Snapshot, *, fmt: str = "html", lang: str = "en", ou
     path = analysis.path
     ctx = build_context(snapshot, analysis, path=path, changes=changes, redacted=redacted, omitted=omitted)
     t = Translator(lang)
-    block, files = _diagram_block(ctx, snapshot, analysis, fmt, t, out, result)
+    # the diagrams are drawn (one `dot` each, all started at once) while the text is filled
+    # in: the Markdown gets a placeholder that only this render knows, replaced afterwards
+    graphs = _graphs(ctx, snapshot, analysis, t, fmt)
+    pending = _diagram.start_many([d for _, _, d in graphs])
+    try:
+        token = f"@@DIAGRAMS-{_esc.placeholder_nonce()}@@"
+        md_text, m, tr = render_markdown(ctx, lang=lang, fmt=fmt, diagram_block=_esc.Safe(token))
+    finally:
+        imgs = pending.wait()
+    block, files = _diagram_parts(ctx, graphs, imgs, fmt, t, result)
+    md_text = re.sub(r"\n{3,}", "\n\n", md_text.replace(token, block, 1))  # as render_markdown does
     frag = files.pop("__html__", None)  # the figure's HTML (_figure puts it there as text)
     html_frag = frag.decode("utf-8") if isinstance(frag, bytes) else frag
-    md_text, m, tr = render_markdown(ctx, lang=lang, fmt=fmt, diagram_block=block)
     result.missing_keys = set(tr.missing)
     title = tr("report.title") + (f" — {tr.phrase(ctx.snapshot.title)}" if ctx.snapshot.title else "")
     # every file goes to a staging directory beside --out, published as one set at the end
