@@ -10,11 +10,12 @@ import pytest
 from tests.conftest import missing_for_lab
 from tests.lab import oracle_cases
 from tests.lab.oracle_cases import (  # noqa: F401  (pytest collects them here, over this module's labs)
-    test_one_node_conntrack, test_one_node_kernel_rule_trace, test_two_nodes_conntrack,
-    test_two_nodes_kernel_rule_trace)
+    test_hairpin_reply_broken_without_br_netfilter, test_hairpin_reply_with_br_netfilter, test_one_node_conntrack,
+    test_one_node_kernel_rule_trace, test_two_nodes_conntrack, test_two_nodes_kernel_rule_trace)
 
 _why = missing_for_lab("nft", "conntrack", "curl", "busybox")
 pytestmark = [pytest.mark.lab, pytest.mark.skipif(bool(_why), reason="node lab unavailable: " + ", ".join(_why))]
 
 MODE = "nftables"
 labs = oracle_cases.labs_fixture(MODE)
+hairpin = oracle_cases.hairpin_fixture(MODE)

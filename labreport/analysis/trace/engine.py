@@ -78,7 +78,7 @@ class _Run:
             p.out_if = "lo"
         self.hop(p, "device", m.name, m.netns, None, f"a process on {m.name} connects from {p.src or '?'} to "
                  f"{hostport(p.dst, p.dport)} ({p.proto})")
-        p.ct_in = (m.name, p.tuple4())
+        p.ct_in = (m.name, p.tuple4(), bool(p.masq or p.snat))
         going, stopped = run_hook(m, "OUTPUT", [p])
         self.stopped(stopped, m)
         for q in going:
@@ -128,7 +128,7 @@ class _Run:
 
     def receive(self, m: NodeModel, pkts: list[Pkt], depth: int) -> None:
         for p in pkts:
-            p.ct_in = (m.name, p.tuple4())  # this node's conntrack sees the connection from here
+            p.ct_in = (m.name, p.tuple4(), bool(p.masq or p.snat))  # this node's conntrack sees it from here
         going, stopped = run_hook(m, "PREROUTING", pkts)
         self.stopped(stopped, m)
         for p in going:
@@ -517,8 +517,8 @@ def merge(outs: list[Outcome]) -> list[Outcome]:
 def _ct_close(p: Pkt) -> None:
     """The connection's conntrack entry on the node the packet leaves (or is delivered in)."""
     if p.ct_in is not None:
-        node, entered = p.ct_in
-        p.ct = p.ct + ((node, entered, p.tuple4()),)
+        node, entered, natted_before = p.ct_in
+        p.ct = p.ct + ((node, entered, p.tuple4(), bool(p.masq or p.snat) and not natted_before),)
         p.ct_in = None
 
 
@@ -528,9 +528,9 @@ def _hp(t: tuple[str, int]) -> str:
 
 def ct_entries(p: Pkt) -> list[CtEntry]:
     out: list[CtEntry] = []
-    for node, a, b in p.ct:
-        nat = "+".join(x for x, on in (("dnat", (a[2], a[3]) != (b[2], b[3])), ("snat", (a[0], a[1]) != (b[0], b[1])))
-                       if on) or None
+    for node, a, b, snat in p.ct:
+        nat = "+".join(x for x, on in (("dnat", (a[2], a[3]) != (b[2], b[3])),
+                                       ("snat", snat or (a[0], a[1]) != (b[0], b[1]))) if on) or None
         out.append(CtEntry(node=node, original=f"{_hp((a[0], a[1]))} → {_hp((a[2], a[3]))}",
                            reply=f"{_hp((b[2], b[3]))} → {_hp((b[0], b[1]))}", nat=nat))
     return out
@@ -725,7 +725,7 @@ class _ReplyRun(_Run):
             return Reply(result="delivered", node=node, seen_src=seen_src, seen_dst=seen_dst, hops=hop_list,
                          reason=f"{c.describe()}: the answer {how} as {seen_src} → {seen_dst}, the address it "
                                 "connected to", **base)
-        natted = [n for n, a, b in self.records.values() if a != b]
+        natted = [n for n, a, b, snat in self.records.values() if a != b or snat]
         bypassed = [n for n in natted if n not in self.matched]
         where = ", ".join(bypassed) or ", ".join(natted) or "?"
         if self.proto == "tcp":
@@ -760,7 +760,7 @@ def trace_reply(world: World, flow: Flow, p: Pkt, pod: Optional[str], hops: bool
                      reason="the forward trace recorded no conntrack entry")
     records = {r[0]: r for r in p.ct}
     client = _Client(flow, p.ct[0][1])
-    end_node, _entered, left = p.ct[-1]
+    end_node, _entered, left, _snat = p.ct[-1]
     q = Pkt(left[2], left[0], left[3], left[1], p.proto)
     q.record = hops
     q.tcpflags = "synack"

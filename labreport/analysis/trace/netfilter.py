@@ -156,7 +156,7 @@ def ct_manip(node: NodeRules, hook: str, p: Pkt) -> None:
     (the cluster IP or node port the client connected to)."""
     if p.ctdir != "reply" or p.ct_here is None:
         return
-    _n, orig, out = p.ct_here
+    _n, orig, out, _snat = p.ct_here
     dnat, snat = p.ct_status()
     if hook in ("PREROUTING", "OUTPUT"):
         if snat and (p.dst, p.dport) == (out[0], out[1]):

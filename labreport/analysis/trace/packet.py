@@ -11,7 +11,9 @@ from typing import Optional, Tuple
 from labreport.analysis.trace.model import TraceHop
 
 Tuple4 = Tuple[str, int, str, int]  # (src, sport, dst, dport)
-CtRecord = Tuple[str, Tuple4, Tuple4]  # (node, the tuple the packet entered with, the tuple it left with)
+# (node, the tuple the packet entered with, the tuple it left with, whether this node SNATed or
+# masqueraded it: a masquerade to the address it already had still remaps the port, --random-fully)
+CtRecord = Tuple[str, Tuple4, Tuple4, bool]
 
 
 class Pkt:
@@ -56,7 +58,8 @@ class Pkt:
         # the connection as each node's conntrack recorded it, node by node: (node, the tuple
         # as the packet entered, the tuple as it left), tuples (src, sport, dst, dport)
         self.ct: tuple[CtRecord, ...] = ()
-        self.ct_in: Optional[tuple[str, Tuple4]] = None  # the node it is in and the tuple it entered with
+        # the node it is in, the tuple it entered with, whether its source was NATed before
+        self.ct_in: Optional[tuple[str, Tuple4, bool]] = None
         self.ct_here: Optional[CtRecord] = None  # the reply: the entry of this node it matched
         self.left = False  # sent out of the snapshot (towards an address no node owns)
 
@@ -80,6 +83,6 @@ class Pkt:
     def ct_status(self) -> tuple[bool, bool]:
         """conntrack's status bits of the connection in this node: (destination NATed, source NATed)."""
         if self.ct_here is not None:
-            _node, a, b = self.ct_here
-            return (a[2], a[3]) != (b[2], b[3]), (a[0], a[1]) != (b[0], b[1])
+            _node, a, b, snat = self.ct_here
+            return (a[2], a[3]) != (b[2], b[3]), snat or (a[0], a[1]) != (b[0], b[1])
         return bool(self.dnat), bool(self.snat or self.masq)
