@@ -200,3 +200,22 @@ def test_cli_json_text_and_all_replies(capsys, tmp_path):
     assert plain and all("reply_summary" not in f for f in plain)
     assert all("reply" not in o for f in plain for o in f["outcomes"])
     assert cli(capsys, d, "--all").splitlines()[0].split()[-1] == "RESULT"
+
+
+def test_several_nat_chains_per_hook_run_until_one_maps_the_packet(two):
+    # the nftables labs have a table lab-nat beside kube-proxy's, with nat chains at
+    # prerouting (dstnat - 10) and postrouting (srcnat - 10) that map no lab flow: the
+    # kernel runs them first, then kube-proxy's, which DNAT and masquerade; a filter chain at
+    # the same priority as a nat chain (-110) runs before it (the NAT core sits at -100)
+    res = trace(two, "192.168.56.100", "192.168.56.10:30090", via="n1")
+    assert {o.result for o in res.outcomes} == {"delivered"} and all(o.masquerade for o in res.outcomes)
+    for o in res.outcomes:
+        chains = [(h.table, h.chain) for h in o.hops if h.kind == "netfilter" and h.node == "n1"
+                  and h.rule_index is None and h.chain in ("filter-prerouting-pre-dnat", "pre", "post")]
+        assert chains == [("kube-proxy", "filter-prerouting-pre-dnat"), ("lab-nat", "pre"), ("lab-nat", "post")]
+        dnat = [i for i, h in enumerate(o.hops) if h.kind == "netfilter" and str(h.verdict).startswith("DNAT")]
+        pre = [i for i, h in enumerate(o.hops) if h.kind == "netfilter" and h.table == "lab-nat" and h.chain == "pre"]
+        assert len(dnat) == 1 and pre and pre[0] < dnat[0]
+        assert any(h.verdict == "MASQUERADE" and h.table == "kube-proxy" for h in o.hops)
+        assert o.reply is not None and o.reply.result == "delivered"
+        assert not [h for h in o.reply.hops if h.kind == "netfilter" and h.table == "lab-nat"]  # established: no nat

@@ -328,7 +328,7 @@ def kernel_trace_both(lab: ServiceLab, flow: Flow) -> tuple[dict[str, list[Kerne
             handles = {("ip", t): _handles(n.ns, "ip", t) for t in ("nat", "filter", "mangle")}
             hops = parse_xtables_monitor(outputs[n.name], n.name, handles)
         else:
-            handles = {("ip", t): _handles(n.ns, "ip", t) for t in ("kube-proxy", "lab-policy")}
+            handles = {("ip", t): _handles(n.ns, "ip", t) for t in ("kube-proxy", "lab-policy", "lab-nat")}
             hops = parse_nft_monitor(outputs[n.name], n.name, handles)
         ours = [h for h in hops if h.table not in OURS]
         fwd = first_packet([h for h in ours if h.flags == "syn"])

@@ -84,7 +84,7 @@ def build(mode: str, nodes: int, tmp: Path) -> OracleLab:
             if mode == "iptables":
                 ol.base_chains[n.name] = {(t, c) for t in ("nat", "filter", "mangle", "raw") for c in IPT_BASE}
             else:
-                ol.base_chains[n.name] = {(t, c) for t in ("kube-proxy", "lab-policy")
+                ol.base_chains[n.name] = {(t, c) for t in ("kube-proxy", "lab-policy", "lab-nat")
                                           for c in ktrace.base_chains(n.ns, "ip", t)}
         return ol
     except BaseException:

@@ -55,6 +55,16 @@ FLOW_IDS = {
 }
 
 
+# a second table with nat chains at the same hooks as kube-proxy's, whose rules match no lab
+# flow (as a CNI's or a firewall's may sit beside kube-proxy): the kernel runs every nat chain
+# of a hook in priority order until one maps the packet, so kube-proxy's still do their NAT
+LAB_NAT = ("add table ip lab-nat\n"
+           "add chain ip lab-nat pre { type nat hook prerouting priority dstnat - 10 ; }\n"
+           "add chain ip lab-nat post { type nat hook postrouting priority srcnat - 10 ; }\n"
+           "add rule ip lab-nat pre ip daddr 203.0.113.9 tcp dport 1 dnat to 10.244.1.2:80\n"
+           "add rule ip lab-nat post ip saddr 203.0.113.0/24 masquerade\n")
+
+
 @dataclass
 class LabPod:
     key: str  # "lab/web-0"
@@ -378,6 +388,7 @@ class ServiceLab:
             else:
                 kprules.load_nft(n.ns, kprules.nft_rules(self.services, n.name, CLUSTER_CIDR, SERVICE_CIDR,
                                                          [n.uplink_ip]))
+                kprules.load_nft(n.ns, LAB_NAT)
                 if self.policy_rule and n is self.node_list[0]:
                     src, dst, port = self.policy_rule
                     kprules.load_nft(n.ns, "add table ip lab-policy\n"
