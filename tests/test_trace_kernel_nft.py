@@ -1,7 +1,10 @@
 """``labreport trace`` against the kernel, kube-proxy nftables mode (tests/lab/oracle_cases.py
 says what is compared). One lab of one node and one of two nodes joined by VXLAN, each
 built once for the module; every flow of each lab is a case, checked twice: (a) real
-connections and conntrack, (b) the kernel's rule trace (nft monitor trace with meta nftrace set 1)."""
+connections and conntrack, (b) the kernel's rule trace (nft monitor trace with meta nftrace set 1) of the first
+packet and, on the same connection, of its reply (the SYN-ACK: the outcome's reply hops,
+conntrack's tuples, the client's answer). A hairpin lab (client and endpoint on one bridge)
+shows the broken reply the trace predicts without br_netfilter, and the working one with it."""
 
 from __future__ import annotations
 

@@ -11,7 +11,6 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from labreport import snapshot as snapmod
 from labreport.analysis import analyze

@@ -10,7 +10,10 @@ fixed shape (the kernel-trace comparison reads it)::
 policy / fall-through; ``rule`` is the rule's text as iptables-save / nft list print it.
 Other hops (route, device, bridge, veth, encap, wire, deliver, ipvs) carry node, netns,
 device and detail; a ``cilium`` hop (Cilium's BPF service lookup, kube-proxy replacement)
-also carries ``rule``: the frontend's entry of the imported service table, its evidence.
+also carries ``rule``: the frontend's entry of the imported service table, its evidence;
+a ``conntrack`` hop (the reply: the entry it matched, a NAT conntrack reversed) also
+carries ``hook``. A delivered outcome traced with replies has ``"reply"``
+(:meth:`Reply.to_json`): the way back, with its own result and hops.
 """
 
 from __future__ import annotations
