@@ -218,3 +218,19 @@ def test_several_nat_chains_per_hook_run_until_one_maps_the_packet(two):
         assert any(h.verdict == "MASQUERADE" and h.table == "kube-proxy" for h in o.hops)
         assert o.reply is not None and o.reply.result == "delivered"
         assert not [h for h in o.reply.hops if h.kind == "netfilter" and h.table == "lab-nat"]  # established: no nat
+
+
+def test_a_connection_cilium_translated_has_an_unknown_reply_not_a_broken_one():
+    # Cilium's socket LB / bpf_host translate before netfilter and reverse it themselves
+    # (rev-NAT): no conntrack entry of the node holds the DNAT, yet the client is answered
+    # as the frontend. The trace does not model rev-NAT, so it must not call that broken.
+    from labreport.analysis.trace import Flow
+    from labreport.snapshot import CiliumBackend, CiliumService
+    from tests.test_cilium import _world_with_table
+
+    _s, _a, w = _world_with_table([CiliumService(id=4, frontend="10.96.5.5:80", type="ClusterIP", backends=[
+        CiliumBackend(address="10.244.0.5:80", state="active"), CiliumBackend(address="10.244.1.7:80", state="active")])])
+    res = run_flow(w, Flow(src=None, dst="10.96.5.5", dport=80, entry="process", entry_node="node-a"), replies=True)
+    assert {o.result for o in res.outcomes} == {"delivered"}
+    for o in res.outcomes:
+        assert o.reply.result == "unknown" and "rev-NAT" in o.reply.reason and o.reply.expected_src == "10.96.5.5:80"

@@ -376,6 +376,7 @@ class _Run:
             q.prob *= c.probability
             q.dst, q.dport = host, int(port)
             q.dnat = hostport(q.dst, q.dport)
+            q.bpf_lb = True
             q.family = "ipv6" if ":" in host else "ipv4"
             extra = ""
             if entry == "outside":
@@ -579,12 +580,17 @@ class _ReplyRun(_Run):
         if rec is not None and t == (rec[2][2], rec[2][3], rec[2][0], rec[2][1]):
             p.ct_here, p.ctstate, p.ctdir = rec, "established", "reply"
             self.matched.add(m.name)
+            if not m.has_rules():
+                return  # no rule here needs conntrack (or its state): nothing to say
             self.hop(p, "conntrack", m.name, m.netns, None, f"conntrack on {m.name}: {_hp((t[0], t[1]))} → "
                      f"{_hp((t[2], t[3]))} is the reply tuple of the connection {_hp((rec[1][0], rec[1][1]))} → "
                      f"{_hp((rec[1][2], rec[1][3]))}: ESTABLISHED, direction reply (the nat chains are skipped)")
             return
         p.ct_here = None
         p.ctdir = "original"
+        if not m.has_rules():
+            p.ctstate = "new"
+            return
         if self.proto == "tcp":
             p.ctstate = "invalid"
             why = ("a SYN-ACK that opens no connection: ctstate INVALID, no NAT is reversed"
@@ -758,6 +764,12 @@ def trace_reply(world: World, flow: Flow, p: Pkt, pod: Optional[str], hops: bool
     if not p.ct:
         return Reply(result="unknown", src="?", dst="?", expected_src="?", expected_dst="?",
                      reason="the forward trace recorded no conntrack entry")
+    if p.bpf_lb:
+        return Reply(result="unknown", src=hostport(p.dst, p.dport), dst=hostport(p.tuple4()[0], p.sport),
+                     expected_src=hostport(flow.dst, flow.dport), expected_dst=hostport(p.tuple4()[0], p.sport),
+                     conntrack=ct_entries(p),
+                     reason="Cilium's BPF service LB translated this connection before conntrack and reverses it "
+                            "itself (rev-NAT at the socket or the device), which the trace does not model")
     records = {r[0]: r for r in p.ct}
     client = _Client(flow, p.ct[0][1])
     end_node, _entered, left, _snat = p.ct[-1]

@@ -20,7 +20,7 @@ class Pkt:
     __slots__ = ("src", "dst", "sport", "dport", "proto", "mark", "ctmark", "in_if", "out_if", "dnat", "snat",
                  "masq", "prob", "hops", "node", "netns", "nat_dst_done", "nat_src_done", "family", "phys_in",
                  "phys_out", "bridged", "local_out", "record", "last", "ctstate", "ctdir", "tcpflags", "ct", "ct_in",
-                 "ct_here", "left")
+                 "ct_here", "left", "bpf_lb")
 
     def __init__(self, src: Optional[str], dst: str, sport: int, dport: int, proto: str) -> None:
         self.src = src
@@ -62,6 +62,7 @@ class Pkt:
         self.ct_in: Optional[tuple[str, Tuple4, bool]] = None
         self.ct_here: Optional[CtRecord] = None  # the reply: the entry of this node it matched
         self.left = False  # sent out of the snapshot (towards an address no node owns)
+        self.bpf_lb = False  # translated by Cilium's BPF service LB, before netfilter and conntrack
 
     def copy(self) -> "Pkt":
         p = Pkt.__new__(Pkt)
@@ -73,7 +74,7 @@ class Pkt:
         p.family, p.phys_in, p.phys_out, p.bridged = self.family, self.phys_in, self.phys_out, self.bridged
         p.local_out, p.record, p.last = self.local_out, self.record, self.last
         p.ctstate, p.ctdir, p.tcpflags, p.ct, p.ct_in = self.ctstate, self.ctdir, self.tcpflags, self.ct, self.ct_in
-        p.ct_here, p.left = self.ct_here, self.left
+        p.ct_here, p.left, p.bpf_lb = self.ct_here, self.left, self.bpf_lb
         return p
 
     def tuple4(self) -> Tuple4:
