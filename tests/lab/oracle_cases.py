@@ -38,6 +38,7 @@ from labreport import snapshot as snapmod
 from tests.lab import ktrace
 from tests.lab.cli import labreport_argv
 from tests.lab.netns import in_netns
+from tests.lab.proc import run
 from tests.lab.svclab import FLOW_IDS, Flow, HairpinLab, ServiceLab
 
 TRIES = 30
@@ -423,9 +424,9 @@ def check_hairpin(ol: OracleLab, bridge_nf: int) -> None:
     """The client pod and the endpoint share cni0. The first packet reaches the endpoint
     either way (its netfilter hops equal the kernel's); the reply is switched on the bridge.
     With bridge-nf-call-iptables=0 the trace must say the reply is dropped because it
-    bypasses n1's conntrack entry, and the kernel must agree: the client gets no answer,
-    the SYN-ACK meets no netfilter hook, and n1's entry stays [UNREPLIED] SYN_SENT with the
-    reply tuple the trace predicted. With 1 the reply passes br_netfilter and conntrack: an
+    bypasses n1's conntrack entry, and the kernel must agree: the client gets no answer and
+    its kernel sends a RST (TCP OutRsts grows), the SYN-ACK meets no netfilter hook, and n1's
+    entry stays [UNREPLIED] SYN_SENT with the reply tuple the trace predicted. With 1 the reply passes br_netfilter and conntrack: an
     answer, and check_reply compares it all."""
     lab = ol.lab
     f = lab.flows[0]
@@ -435,7 +436,9 @@ def check_hairpin(ol: OracleLab, bridge_nf: int) -> None:
     assert [o["result"] for o in outcomes] == ["delivered"], _summary(outcomes)
     chosen = outcomes[0]
     reply = chosen.get("reply") or {}
+    rsts = _tcp_out_rsts(f.src_ns)
     kt, both = ktrace.kernel_trace_both(lab, f)
+    rsts = _tcp_out_rsts(f.src_ns) - rsts  # RSTs the client's kernel sent meanwhile
     assert _trace_hops(ol, chosen) == _kernel_hops(kt), f"first packet:\n{_fmt(_kernel_hops(kt))}"
     check_reply(ol, f, chosen, both)  # the answer, the SYN-ACK's hops, conntrack's tuples
     n1 = lab.node_list[0].name
@@ -447,6 +450,7 @@ def check_hairpin(ol: OracleLab, bridge_nf: int) -> None:
         assert not [h for h in reply["hops"] if h["kind"] == "netfilter"], "a bridged frame met netfilter?"
         assert both.reply == {}, f"the kernel traced the SYN-ACK: {_fmt(_kernel_hops(both.reply))}"
         assert all(rc == 28 for rc, _ in both.curl), both.curl  # curl: timed out, never connected
+        assert rsts >= 1, "the client's kernel sent no RST for the SYN-ACK it did not expect"
         (e,) = [e for e in both.conntrack.get(n1, []) if e.original.dst == vip]
         assert e.state == "SYN_SENT" and "UNREPLIED" in e.flags, e
         assert (e.reply.src, e.reply.dst) == (web, f.src), e
@@ -454,6 +458,13 @@ def check_hairpin(ol: OracleLab, bridge_nf: int) -> None:
         assert reply["result"] == "delivered", reply
         assert reply["seen_src"] == f"{vip}:80", reply
         assert both.reply.get(n1), "the kernel traced no SYN-ACK hop"
+        assert rsts == 0, f"the client's kernel sent {rsts} RST(s) on a connection that worked"
+
+
+def _tcp_out_rsts(ns: str) -> int:
+    """The namespace's TCP OutRsts counter (/proc/net/snmp: a header line, then the values)."""
+    lines = [x.split() for x in run(in_netns(ns, "cat", "/proc/net/snmp")).stdout.splitlines() if x.startswith("Tcp:")]
+    return int(dict(zip(lines[0], lines[1]))["OutRsts"])
 
 
 def test_hairpin_reply_broken_without_br_netfilter(hairpin: dict[int, OracleLab]) -> None:
