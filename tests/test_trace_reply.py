@@ -234,3 +234,16 @@ def test_a_connection_cilium_translated_has_an_unknown_reply_not_a_broken_one():
     assert {o.result for o in res.outcomes} == {"delivered"}
     for o in res.outcomes:
         assert o.reply.result == "unknown" and "rev-NAT" in o.reply.reason and o.reply.expected_src == "10.96.5.5:80"
+
+
+def test_all_fronts_with_replies_names_the_node_a_reply_bypasses():
+    from labreport.analysis.trace.fronts import all_fronts
+
+    snap = load("hairpin-bridge-nf-0")
+    a = analyze(snap)
+    w = build_world(snap, a)
+    rows = all_fronts(w, a, pod_ip="10.244.1.30", replies=True)
+    (row,) = [r for r in rows if r.source_kind == "pod" and r.front == "10.96.0.20:80"]
+    assert row.reply_summary == "10.244.1.2:80: DROPPED (bypasses n1)"
+    assert row.outcomes[0]["reply"]["seen_src"] == "10.244.1.2:80"  # type: ignore[index]
+    assert all(r.reply_summary is None for r in all_fronts(w, a, pod_ip="10.244.1.30"))
