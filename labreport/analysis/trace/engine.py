@@ -2,14 +2,19 @@
 device by device, until it is delivered to a socket, dropped, rejected, or the snapshot
 cannot say (unknown, with what is missing). Forks at probabilistic rules; every outcome has
 its probability and its hops. Pure: no I/O.
+
+On its way the first packet leaves a conntrack entry in every node it crosses (the tuple it
+entered with, the tuple it left with). ``run_flow(..., replies=True)`` then sends each
+delivered outcome's answer back (:class:`_ReplyRun`, :func:`trace_reply`): from the
+endpoint's namespace, through the same hooks, where each node's entry decides the packet's
+conntrack state and which NAT conntrack reverses, to the client — or not.
 """
 
 from __future__ import annotations
 
 from typing import Any, Optional
 
-from labreport.analysis.trace.addr import hostport, ip_int
-from labreport.analysis.trace.addr import in_net
+from labreport.analysis.trace.addr import hostport, in_net, ip_int
 from labreport.analysis.trace.model import CtEntry, Flow, HopKind, Outcome, Reply, TraceHop, TraceResult
 from labreport.analysis.trace.netfilter import run_hook
 from labreport.analysis.trace.packet import CtRecord, Pkt, Tuple4

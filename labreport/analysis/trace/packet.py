@@ -83,7 +83,10 @@ class Pkt:
 
     def ct_status(self) -> tuple[bool, bool]:
         """conntrack's status bits of the connection in this node: (destination NATed, source NATed)."""
-        if self.ct_here is not None:
+        if self.ct_here is not None:  # the reply: the entry it matched
             _node, a, b, snat = self.ct_here
             return (a[2], a[3]) != (b[2], b[3]), snat or (a[0], a[1]) != (b[0], b[1])
+        if self.ct_in is not None:  # the first packet: what this node's conntrack has done to it so far
+            _node, a, natted_before = self.ct_in
+            return (self.dst, self.dport) != (a[2], a[3]), bool(self.masq or self.snat) and not natted_before
         return bool(self.dnat), bool(self.snat or self.masq)
