@@ -103,10 +103,28 @@ class KernelHop:
     verdict: str  # normalized (verdict_class)
     raw_verdict: str
     flags: str = "syn"  # the traced packet: "syn" (the first packet) or "synack" (its reply)
+    ipid: Optional[int] = None  # its IP ID (a retransmitted SYN has another one)
 
 
 _XT_PACKET_RE = re.compile(r"^PACKET:\s+\d+\s+([0-9a-f]+)\s")
 _NFT_FLAGS_RE = re.compile(r"tcp flags == (\S+)")
+
+
+_IPID_RE = re.compile(r"(?:\bID=|\bip id )(\d+)")
+
+
+def _ipid_of(text: str) -> Optional[int]:
+    m = _IPID_RE.search(text)
+    return int(m.group(1)) if m else None
+
+
+def first_ipid(hops: list[KernelHop]) -> list[KernelHop]:
+    """The hops of the first packet's IP ID only: a SYN retransmitted before the client gave
+    up (a broken reply, a slow machine) is not the first packet — after the first it meets
+    no nat chain (conntrack has the entry), so it does not restart where the first did."""
+    if not hops or hops[0].ipid is None:
+        return hops
+    return [h for h in hops if h.ipid == hops[0].ipid]
 
 
 def _flags_of(text: str, nft: bool) -> str:
@@ -207,10 +225,12 @@ def parse_xtables_monitor(text: str, node: str, handles: dict[tuple[str, str], d
                           ) -> list[KernelHop]:
     hops: list[KernelHop] = []
     flags: dict[str, str] = {}  # trace id -> the flags of its last packet line
+    ipids: dict[str, Optional[int]] = {}
     for line in text.splitlines():
         pm = _XT_PACKET_RE.match(line.strip())
         if pm:
             flags[pm.group(1)] = _flags_of(line, nft=False)
+            ipids[pm.group(1)] = _ipid_of(line)
             continue
         m = _XT_RE.match(line)
         if not m:
@@ -228,7 +248,7 @@ def parse_xtables_monitor(text: str, node: str, handles: dict[tuple[str, str], d
         if kind == "return":
             v = "return"
         hops.append(KernelHop(node, "ip", table, chain, idx if kind == "rule" else None, rule, v, raw,
-                              flags.get(_id, "syn")))
+                              flags.get(_id, "syn"), ipids.get(_id)))
     return hops
 
 
@@ -236,6 +256,7 @@ def parse_nft_monitor(text: str, node: str, handles: dict[tuple[str, str], dict[
                       ) -> list[KernelHop]:
     hops: list[KernelHop] = []
     flags: dict[str, str] = {}
+    ipids: dict[str, Optional[int]] = {}
     for line in text.splitlines():
         m = _NFT_RE.match(line.strip())
         if not m:
@@ -243,8 +264,9 @@ def parse_nft_monitor(text: str, node: str, handles: dict[tuple[str, str], dict[
         _id, family, table, chain, rest = m.groups()
         if rest.startswith("packet:"):
             flags[_id] = _flags_of(rest, nft=True)
+            ipids[_id] = _ipid_of(rest)
             continue
-        fl = flags.get(_id, "syn")
+        fl, ipid = flags.get(_id, "syn"), ipids.get(_id)
         if rest.startswith("rule "):
             mm = re.match(r"^rule (.*) \(verdict ([^)]*)\)$", rest)
             if not mm:
@@ -255,11 +277,11 @@ def parse_nft_monitor(text: str, node: str, handles: dict[tuple[str, str], dict[
                 if t == rule:
                     idx = i
                     break
-            hops.append(KernelHop(node, family, table, chain, idx, rule, verdict_class(verdict, rule), verdict, fl))
+            hops.append(KernelHop(node, family, table, chain, idx, rule, verdict_class(verdict, rule), verdict, fl, ipid))
         elif rest.startswith("policy "):
-            hops.append(KernelHop(node, family, table, chain, None, None, verdict_class(rest[7:], None), rest, fl))
+            hops.append(KernelHop(node, family, table, chain, None, None, verdict_class(rest[7:], None), rest, fl, ipid))
         elif rest.startswith(("return", "verdict ")):
-            hops.append(KernelHop(node, family, table, chain, None, None, "return", rest, fl))
+            hops.append(KernelHop(node, family, table, chain, None, None, "return", rest, fl, ipid))
     return hops
 
 
@@ -331,8 +353,8 @@ def kernel_trace_both(lab: ServiceLab, flow: Flow) -> tuple[dict[str, list[Kerne
             handles = {("ip", t): _handles(n.ns, "ip", t) for t in ("kube-proxy", "lab-policy", "lab-nat")}
             hops = parse_nft_monitor(outputs[n.name], n.name, handles)
         ours = [h for h in hops if h.table not in OURS]
-        fwd = first_packet([h for h in ours if h.flags == "syn"])
-        rep = first_packet([h for h in ours if h.flags == "synack"])
+        fwd = first_packet(first_ipid([h for h in ours if h.flags == "syn"]))
+        rep = first_packet(first_ipid([h for h in ours if h.flags == "synack"]))
         if fwd:
             result[n.name] = fwd
         if rep:
