@@ -12,6 +12,10 @@
 3. ``trace --all`` (every front: cluster IPs and node ports, from a pod and from outside),
    checked to cover every front.
 
+4. Replies (``trace`` prints each delivered outcome's way back; ``--all --replies``): the
+   rules-alone node delivers nothing, so they are timed on the oracle lab's recorded
+   snapshot (tests/fixtures/trace-reply/iptables-one-node), a trace with and without them.
+
 Floor, measured in the same run: one pass over all 154,043 rules doing a dict lookup per
 rule — the least any interpreter that looks at every rule once must spend.
 Targets (issue 11): one trace ≤ 50 ms after load; ``--all`` ≤ 5 s.
@@ -104,6 +108,10 @@ def main(argv: list[str] | None = None) -> int:
     if bad_rows:
         errors.append(f"--all: {len(bad_rows)} fronts without a DNAT, e.g. {bad_rows[0].front}: {bad_rows[0].summary}")
 
+    # replies: the rules-alone node above delivers nothing (no routes, no pods), so the way
+    # back is timed on the oracle lab's recorded snapshot (pods, routes, veths, rules)
+    t_reply, n_reply, t_plain, t_all_r, t_all_p, n_all = _replies(errors)
+
     print(f"rule set: {n_rules:,} rules ({text.count(chr(10)):,} lines), {len(svcs):,} service ports")
     print(f"floor: one dict lookup per rule over all rules: {t_floor * 1000:.1f} ms")
     print(f"decode Services once: {t_decode * 1000:.0f} ms; build the datapath model (compiles the chains of more "
@@ -113,11 +121,50 @@ def main(argv: list[str] | None = None) -> int:
           f"max {max(rest) * 1000:.2f} ms (target ≤ 50 ms)")
     print(f"trace --all: {len(rows):,} fronts (cluster IPs and node ports, from a pod and from outside) in "
           f"{t_all:.2f} s (target ≤ 5 s)")
+    print(f"with replies (tests/fixtures/trace-reply/iptables-one-node, {n_reply} delivered outcomes): one trace "
+          f"and its replies median {t_reply * 1000:.2f} ms, the same trace without them {t_plain * 1000:.2f} ms "
+          f"(target ≤ 50 ms); trace --all --replies {n_all} fronts {t_all_r * 1000:.1f} ms, --all "
+          f"{t_all_p * 1000:.1f} ms")
     if errors:
         print("WRONG:", *errors[:10], sep="\n  ")
         return 1
     print("every trace matched the generator's truth")
     return 0
+
+
+def _replies(errors: list[str]) -> tuple[float, int, float, float, float, int]:
+    import gzip
+    import json
+
+    from labreport import snapshot as snapmod
+    from labreport.analysis import analyze
+    from labreport.analysis.trace.resolve import make_flow
+
+    fix = ROOT / "tests" / "fixtures" / "trace-reply" / "iptables-one-node.json.gz"
+    snap = snapmod.from_dict(json.loads(gzip.decompress(fix.read_bytes())))
+    analysis = analyze(snap)
+    world = build_world(snap, analysis)
+    flow, _ = make_flow(world, analysis, "10.244.65.20", "10.96.0.10:80", "tcp", None)
+    with_r: list[float] = []
+    without: list[float] = []
+    n = 0
+    for _ in range(50):
+        t0 = time.perf_counter()
+        res = run_flow(world, flow, replies=True)
+        with_r.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        run_flow(world, flow)
+        without.append(time.perf_counter() - t0)
+        n = sum(1 for o in res.outcomes if o.reply is not None)
+        if any(o.reply is None or o.reply.result != "delivered" for o in res.outcomes):
+            errors.append("replies: an outcome of pod-to-clusterip without a delivered reply")
+    t0 = time.perf_counter()
+    rows = all_fronts(world, analysis, replies=True)
+    t_all_r = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    all_fronts(world, analysis)
+    t_all_p = time.perf_counter() - t0
+    return statistics.median(with_r), n, statistics.median(without), t_all_r, t_all_p, len(rows)
 
 
 if __name__ == "__main__":

@@ -2,8 +2,10 @@
 through the model of each node's datapath (labreport.analysis.trace).
 
 Every outcome with its probability: delivered (endpoint, node, pod, masquerade), dropped or
-rejected (the rule), unknown (what the snapshot lacks). ``--all``: every Service front
-from a pod and from outside, as a table. ``--json``: ``{"outcomes": [...]}``.
+rejected (the rule), unknown (what the snapshot lacks); each delivered outcome with its
+reply (the endpoint's answer traced back through conntrack to the client). ``--all``: every
+Service front from a pod and from outside, as a table (``--replies``: with a REPLY column).
+``--json``: ``{"outcomes": [...]}``, a delivered outcome with ``"reply"``.
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ def _print_result(res, as_json: bool, fmt: Optional[str] = None) -> None:  # typ
         click.echo(head)
         if o.reason:
             click.echo(f"    why: {o.reason}")
+        if o.reply is not None:
+            click.echo(f"    reply: {o.reply.summary()}")
         for h in o.hops:
             if h.kind == "netfilter":
                 rule = h.rule if h.rule is not None else "(policy / end of chain)"
@@ -54,6 +58,16 @@ def _print_result(res, as_json: bool, fmt: Optional[str] = None) -> None:  # typ
                 click.echo(f"    {h.node} {h.hook:<11} {h.backend} {h.table}/{h.chain} #{idx}: {rule}  ⇒ {h.verdict}")
             else:
                 click.echo(f"    {h.node or ''} {h.kind:<8} {h.device or ''}: {h.detail or ''}")
+        if o.reply is not None and o.reply.hops:
+            click.echo("    the way back:")
+            for h in o.reply.hops:
+                if h.kind == "netfilter":
+                    rule = h.rule if h.rule is not None else "(policy / end of chain)"
+                    idx = h.rule_index if h.rule_index is not None else "-"
+                    click.echo(f"      {h.node} {h.hook:<11} {h.backend} {h.table}/{h.chain} #{idx}: {rule}  ⇒ "
+                               f"{h.verdict}")
+                else:
+                    click.echo(f"      {h.node or ''} {h.kind:<9} {h.device or ''}: {h.detail or ''}")
 
 
 @click.command("trace")
@@ -63,10 +77,11 @@ def _print_result(res, as_json: bool, fmt: Optional[str] = None) -> None:  # typ
 @click.option("--proto", type=click.Choice(["tcp", "udp", "sctp"]), default=None, help="Protocol (default: the Service's, else tcp).")
 @click.option("--via", default=None, metavar="NODE", help="The node an outside packet arrives at.")
 @click.option("--all", "all_fronts", is_flag=True, help="Every Service front, from a pod and from outside.")
+@click.option("--replies", is_flag=True, help="With --all: trace each delivered outcome's reply too (a REPLY column).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (-o json).")
 @output_option
 def command(snapshot: str, src: Optional[str], dst: Optional[str], proto: Optional[str], via: Optional[str],
-            all_fronts: bool, as_json: bool, output: Optional[str] = None) -> None:
+            all_fronts: bool, replies: bool, as_json: bool, output: Optional[str] = None) -> None:
     """Trace a packet through the datapath model of the snapshot's nodes."""
     from labreport.analysis import analyze
     from labreport.analysis.trace import build_world, run_flow
@@ -84,13 +99,14 @@ def command(snapshot: str, src: Optional[str], dst: Optional[str], proto: Option
     if all_fronts:
         from labreport.analysis.trace.fronts import all_fronts as run_all
 
-        rows = run_all(world, analysis, via=via)
+        rows = run_all(world, analysis, via=via, replies=replies)
+        dumped = [r.model_dump(mode="json", exclude=None if replies else {"reply_summary"}) for r in rows]
         if fmt == "yaml":
-            emit({"fronts": [r.model_dump(mode="json") for r in rows]}, "yaml")
+            emit({"fronts": dumped}, "yaml")
         elif as_json:
-            click.echo(json.dumps({"fronts": [r.model_dump(mode="json") for r in rows]}, indent=1))
+            click.echo(json.dumps({"fronts": dumped}, indent=1))
         else:
-            for line in _table(rows):
+            for line in _table(rows, replies):
                 click.echo(line)
         return
     assert src is not None and dst is not None
@@ -98,15 +114,20 @@ def command(snapshot: str, src: Optional[str], dst: Optional[str], proto: Option
         flow, tgt = make_flow(world, analysis, src, dst, proto, via)
     except ResolveError as exc:
         raise LabreportError(str(exc)) from None
-    res = run_flow(world, flow)
+    res = run_flow(world, flow, replies=True)
     who = f"pod {flow.pod}" if flow.entry == "pod" else (
         f"a process on {flow.entry_node}" if flow.entry == "process" else f"{flow.src} (outside, via {flow.entry_node})")
     res.description = f"{who} → {tgt.label or dst} [{flow.proto}]"
     _print_result(res, as_json, fmt)
 
 
-def _table(rows) -> list[str]:  # type: ignore[no-untyped-def]
-    out = [f"{'SERVICE':<40} {'FRONT':<26} {'FROM':<8} RESULT"]
+def _table(rows, replies: bool = False) -> list[str]:  # type: ignore[no-untyped-def]
+    if not replies:
+        out = [f"{'SERVICE':<40} {'FRONT':<26} {'FROM':<8} RESULT"]
+        for r in rows:
+            out.append(f"{r.service[:40]:<40} {r.front[:26]:<26} {r.source_kind:<8} {r.summary}")
+        return out
+    out = [f"{'SERVICE':<40} {'FRONT':<26} {'FROM':<8} {'RESULT':<44} REPLY"]
     for r in rows:
-        out.append(f"{r.service[:40]:<40} {r.front[:26]:<26} {r.source_kind:<8} {r.summary}")
+        out.append(f"{r.service[:40]:<40} {r.front[:26]:<26} {r.source_kind:<8} {r.summary:<44} {r.reply_summary}")
     return out

@@ -102,6 +102,40 @@ class KernelHop:
     rule: Optional[str]
     verdict: str  # normalized (verdict_class)
     raw_verdict: str
+    flags: str = "syn"  # the traced packet: "syn" (the first packet) or "synack" (its reply)
+    ipid: Optional[int] = None  # its IP ID (a retransmitted SYN has another one)
+
+
+_XT_PACKET_RE = re.compile(r"^PACKET:\s+\d+\s+([0-9a-f]+)\s")
+_NFT_FLAGS_RE = re.compile(r"tcp flags == (\S+)")
+
+
+_IPID_RE = re.compile(r"(?:\bID=|\bip id )(\d+)")
+
+
+def _ipid_of(text: str) -> Optional[int]:
+    m = _IPID_RE.search(text)
+    return int(m.group(1)) if m else None
+
+
+def first_ipid(hops: list[KernelHop]) -> list[KernelHop]:
+    """The hops of the first packet's IP ID only: a SYN retransmitted before the client gave
+    up (a broken reply, a slow machine) is not the first packet — after the first it meets
+    no nat chain (conntrack has the entry), so it does not restart where the first did."""
+    if not hops or hops[0].ipid is None:
+        return hops
+    return [h for h in hops if h.ipid == hops[0].ipid]
+
+
+def _flags_of(text: str, nft: bool) -> str:
+    """"syn" or "synack" from a monitor's packet line (xtables-monitor: ``… SYN ACK``; nft:
+    ``tcp flags == syn`` / ``== 0x12``)."""
+    if nft:
+        m = _NFT_FLAGS_RE.search(text)
+        v = m.group(1) if m else ""
+        return "synack" if ("ack" in v or v == "0x12") else "syn"
+    words = text.split()
+    return "synack" if "SYN" in words and "ACK" in words else "syn"
 
 
 _XT_RE = re.compile(r"^\s*TRACE:\s+(\d+)\s+([0-9a-f]+)\s+([^:\s]+):([^:\s]+):(rule|policy|return):?(0x[0-9a-f]+)?:?"
@@ -190,7 +224,14 @@ def _norm_rule(text: str) -> str:
 def parse_xtables_monitor(text: str, node: str, handles: dict[tuple[str, str], dict[str, list[tuple[int, str]]]]
                           ) -> list[KernelHop]:
     hops: list[KernelHop] = []
+    flags: dict[str, str] = {}  # trace id -> the flags of its last packet line
+    ipids: dict[str, Optional[int]] = {}
     for line in text.splitlines():
+        pm = _XT_PACKET_RE.match(line.strip())
+        if pm:
+            flags[pm.group(1)] = _flags_of(line, nft=False)
+            ipids[pm.group(1)] = _ipid_of(line)
+            continue
         m = _XT_RE.match(line)
         if not m:
             continue
@@ -206,20 +247,26 @@ def parse_xtables_monitor(text: str, node: str, handles: dict[tuple[str, str], d
         v = verdict_class(verdict.replace(":", " ", 1) if verdict else kind, rule)
         if kind == "return":
             v = "return"
-        hops.append(KernelHop(node, "ip", table, chain, idx if kind == "rule" else None, rule, v, raw))
+        hops.append(KernelHop(node, "ip", table, chain, idx if kind == "rule" else None, rule, v, raw,
+                              flags.get(_id, "syn"), ipids.get(_id)))
     return hops
 
 
 def parse_nft_monitor(text: str, node: str, handles: dict[tuple[str, str], dict[str, list[tuple[int, str]]]]
                       ) -> list[KernelHop]:
     hops: list[KernelHop] = []
+    flags: dict[str, str] = {}
+    ipids: dict[str, Optional[int]] = {}
     for line in text.splitlines():
         m = _NFT_RE.match(line.strip())
         if not m:
             continue
         _id, family, table, chain, rest = m.groups()
         if rest.startswith("packet:"):
+            flags[_id] = _flags_of(rest, nft=True)
+            ipids[_id] = _ipid_of(rest)
             continue
+        fl, ipid = flags.get(_id, "syn"), ipids.get(_id)
         if rest.startswith("rule "):
             mm = re.match(r"^rule (.*) \(verdict ([^)]*)\)$", rest)
             if not mm:
@@ -230,11 +277,11 @@ def parse_nft_monitor(text: str, node: str, handles: dict[tuple[str, str], dict[
                 if t == rule:
                     idx = i
                     break
-            hops.append(KernelHop(node, family, table, chain, idx, rule, verdict_class(verdict, rule), verdict))
+            hops.append(KernelHop(node, family, table, chain, idx, rule, verdict_class(verdict, rule), verdict, fl, ipid))
         elif rest.startswith("policy "):
-            hops.append(KernelHop(node, family, table, chain, None, None, verdict_class(rest[7:], None), rest))
+            hops.append(KernelHop(node, family, table, chain, None, None, verdict_class(rest[7:], None), rest, fl, ipid))
         elif rest.startswith(("return", "verdict ")):
-            hops.append(KernelHop(node, family, table, chain, None, None, "return", rest))
+            hops.append(KernelHop(node, family, table, chain, None, None, "return", rest, fl, ipid))
     return hops
 
 
@@ -257,6 +304,23 @@ OURS = {"raw", "labtrace"}  # the tables the trace rules live in (not part of th
 
 def kernel_trace(lab: ServiceLab, flow: Flow) -> dict[str, list[KernelHop]]:
     """Send one connection and return, per node, the netfilter hops of its first packet."""
+    return kernel_trace_both(lab, flow)[0]
+
+
+@dataclass
+class BothWays:
+    """One connection seen by the kernel: per node the hops of its first packet (the SYN) and
+    of the first reply (the SYN-ACK), the client's result, and each node's conntrack entries
+    right after it (reply tuples included)."""
+
+    forward: dict[str, list[KernelHop]]
+    reply: dict[str, list[KernelHop]]
+    curl: list[tuple[int, str]]
+    conntrack: dict[str, list[ConntrackEntry]]
+
+
+def kernel_trace_both(lab: ServiceLab, flow: Flow) -> tuple[dict[str, list[KernelHop]], BothWays]:
+    """One connection, traced both ways (the lab's trace rules mark SYN and SYN-ACK)."""
     lab.flush_conntrack()
     lab.reset_affinity()
     procs: dict[str, subprocess.Popen] = {}
@@ -267,7 +331,7 @@ def kernel_trace(lab: ServiceLab, flow: Flow) -> dict[str, list[KernelHop]]:
     outputs: dict[str, str] = {}
     try:
         time.sleep(0.5)  # the monitors subscribe to the trace group
-        curl_loop(flow.src_ns, f"http://{flow.dst}/", 1, timeout_s=1.0)
+        answered = curl_loop(flow.src_ns, f"http://{flow.dst}/", 1, timeout_s=1.0)
         time.sleep(0.4)
     finally:
         for name, p in procs.items():
@@ -279,15 +343,24 @@ def kernel_trace(lab: ServiceLab, flow: Flow) -> dict[str, list[KernelHop]]:
                 p.kill()
                 outputs[name], _ = p.communicate()
     result: dict[str, list[KernelHop]] = {}
+    back: dict[str, list[KernelHop]] = {}
+    cts: dict[str, list[ConntrackEntry]] = {}
     for n in lab.node_list:
         if lab.mode == "iptables":
             handles = {("ip", t): _handles(n.ns, "ip", t) for t in ("nat", "filter", "mangle")}
             hops = parse_xtables_monitor(outputs[n.name], n.name, handles)
         else:
-            handles = {("ip", t): _handles(n.ns, "ip", t) for t in ("kube-proxy", "lab-policy")}
+            handles = {("ip", t): _handles(n.ns, "ip", t) for t in ("kube-proxy", "lab-policy", "lab-nat")}
             hops = parse_nft_monitor(outputs[n.name], n.name, handles)
-        hops = first_packet([h for h in hops if h.table not in OURS])
-        if hops:
-            result[n.name] = hops
+        ours = [h for h in hops if h.table not in OURS]
+        fwd = first_packet(first_ipid([h for h in ours if h.flags == "syn"]))
+        rep = first_packet(first_ipid([h for h in ours if h.flags == "synack"]))
+        if fwd:
+            result[n.name] = fwd
+        if rep:
+            back[n.name] = rep
+        es = conntrack_of(n.ns)
+        if es:
+            cts[n.name] = es
     lab.last_monitor_output = outputs  # type: ignore[attr-defined]
-    return result
+    return result, BothWays(result, back, answered, cts)

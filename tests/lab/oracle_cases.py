@@ -17,6 +17,9 @@ trace rules are added. For each flow:
     netfilter hops of the outcome the kernel took (same node, table, chain, rule index,
     rule text and verdict, in order). The kernel prints matched rules and base-chain
     policies only, so a trace hop for a user chain's fall-through is not compared.
+(c) ``check_reply`` (within (b), on the same connection): for a delivered outcome, its
+    ``reply`` — the client's answer, the kernel's rule trace of the SYN-ACK, and every node's
+    conntrack entry (original and reply tuples) — against what the kernel did.
 """
 
 from __future__ import annotations
@@ -35,7 +38,8 @@ from labreport import snapshot as snapmod
 from tests.lab import ktrace
 from tests.lab.cli import labreport_argv
 from tests.lab.netns import in_netns
-from tests.lab.svclab import FLOW_IDS, Flow, ServiceLab
+from tests.lab.proc import run
+from tests.lab.svclab import FLOW_IDS, Flow, HairpinLab, ServiceLab
 
 TRIES = 30
 IPT_BASE = {"PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"}
@@ -81,7 +85,7 @@ def build(mode: str, nodes: int, tmp: Path) -> OracleLab:
             if mode == "iptables":
                 ol.base_chains[n.name] = {(t, c) for t in ("nat", "filter", "mangle", "raw") for c in IPT_BASE}
             else:
-                ol.base_chains[n.name] = {(t, c) for t in ("kube-proxy", "lab-policy")
+                ol.base_chains[n.name] = {(t, c) for t in ("kube-proxy", "lab-policy", "lab-nat")
                                           for c in ktrace.base_chains(n.ns, "ip", t)}
         return ol
     except BaseException:
@@ -220,7 +224,7 @@ def check_kernel_trace(ol: OracleLab, flow: Flow) -> None:
 
 
 def _compare_one(ol: OracleLab, flow: Flow, t: dict[str, Any]) -> set[str]:
-    kt = ktrace.kernel_trace(ol.lab, flow)
+    kt, both = ktrace.kernel_trace_both(ol.lab, flow)
     assert kt, f"{flow.id}: the kernel traced nothing: {ol.lab.last_monitor_output}"  # type: ignore[attr-defined]
     kernel = _kernel_hops(kt)
     entry = ol.lab.node_list[0].name if flow.via is None and flow.src_kind != "node" else (flow.via or flow.src)
@@ -240,7 +244,65 @@ def _compare_one(ol: OracleLab, flow: Flow, t: dict[str, Any]) -> set[str]:
     predicted = _trace_hops(ol, chosen)
     assert predicted == kernel, (f"{flow.id}: netfilter hops differ\nkernel:\n{_fmt(kernel)}\n"
                                  f"trace ({chosen.get('result')} {chosen.get('endpoint')}):\n{_fmt(predicted)}")
+    if chosen.get("result") == "delivered":
+        check_reply(ol, flow, chosen, both)
     return set(kernel)
+
+
+# ------------------------------------------------------------------------------ (c) the way back
+
+
+def _tuple(text: str) -> tuple[str, int, str, int]:
+    """"10.0.0.1:40000 → 10.96.0.10:80" → ("10.0.0.1", 40000, "10.96.0.10", 80)."""
+    a, b = (x.strip() for x in text.split("→"))
+    ah, _, ap = a.rpartition(":")
+    bh, _, bp = b.rpartition(":")
+    return ah, int(ap), bh, int(bp)
+
+
+def check_reply(ol: OracleLab, flow: Flow, chosen: dict[str, Any], both: ktrace.BothWays) -> None:
+    """(c) the same connection's way back: the outcome's ``reply`` against the kernel.
+
+    - the client got an answer exactly when the reply says delivered;
+    - the kernel's rule trace of the SYN-ACK, node by node, equals the reply's netfilter hops
+      (the nat chains, skipped for an established connection, are in neither);
+    - each node's conntrack entry equals the one the trace predicts (``reply.conntrack``): the
+      original destination, the reply's source (the endpoint) and destination (the source as
+      rewritten, or kept), and the client address. The client's port is the kernel's choice
+      and a masqueraded one conntrack's (--random-fully): not compared, but an unrewritten
+      source must come back to the same port."""
+    reply = chosen.get("reply")
+    where = f"{flow.id} (endpoint {chosen.get('endpoint')})"
+    assert isinstance(reply, dict), f"{where}: a delivered outcome without its reply: {json.dumps(chosen)[:800]}"
+    answered = bool(both.curl) and all(rc == 0 for rc, _ in both.curl)
+    assert answered == (reply["result"] == "delivered"), (
+        f"{where}: the client {'got' if answered else 'did not get'} an answer (curl {both.curl}); the reply says "
+        f"{reply['result']}: {reply.get('reason')}")
+    if answered:
+        predicted = _trace_hops(ol, reply)
+        kernel = _kernel_hops(both.reply)
+        assert predicted == kernel, (f"{where}: the reply's netfilter hops differ\nkernel (SYN-ACK):\n{_fmt(kernel)}\n"
+                                     f"trace (reply {reply['src']} → {reply['dst']}):\n{_fmt(predicted)}")
+    cts = reply.get("conntrack") or []
+    assert cts, f"{where}: the reply names no conntrack entry"
+    for c in cts:
+        node = c["node"]
+        osrc, _osport, odst, odport = _tuple(c["original"])
+        rsrc, rsport, rdst, _rdport = _tuple(c["reply"])
+        mine = [e for e in both.conntrack.get(node, []) if e.original.dst == odst and e.original.dport == odport
+                and e.reply.src == rsrc and e.reply.sport == rsport]
+        seen = [(f"{e.original.src}:{e.original.sport} → {e.original.dst}:{e.original.dport}",
+                 f"{e.reply.src}:{e.reply.sport} → {e.reply.dst}:{e.reply.dport}", e.state, e.flags)
+                for e in both.conntrack.get(node, [])]
+        assert len(mine) == 1, f"{where}: {node}: no conntrack entry {c}; the kernel's: {seen}"
+        e = mine[0]
+        assert e.original.src == osrc and e.reply.dst == rdst, f"{where}: {node}: predicted {c}; kernel: {seen}"
+        if "snat" not in (c.get("nat") or ""):
+            assert e.reply.dport == e.original.sport, f"{where}: {node}: the source was rewritten: {seen}"
+        if answered:
+            assert "UNREPLIED" not in e.flags, f"{where}: {node}: answered but unreplied: {seen}"
+    last = _tuple(cts[-1]["reply"])
+    assert _tuple(f"{reply['src']} → {reply['dst']}") == last, f"{where}: the reply {reply} is not {cts[-1]}"
 
 
 # ------------------------------------------------------------------------------ observed vs predicted
@@ -326,3 +388,88 @@ def test_two_nodes_conntrack(labs: Callable[[int], OracleLab], flow_id: str) -> 
 def test_two_nodes_kernel_rule_trace(labs: Callable[[int], OracleLab], flow_id: str) -> None:
     ol = labs(2)
     check_kernel_trace(ol, flow(ol, flow_id))
+
+
+# ------------------------------------------------------------------------------ the broken reply, for real
+
+
+def hairpin_fixture(mode: str) -> Callable[..., Any]:
+    """The module's ``hairpin`` fixture: a HairpinLab (tests/lab/svclab.py) in ``mode``, its
+    node collected twice — with net.bridge.bridge-nf-call-iptables 0 and 1 — before the
+    kernel trace rules go in: {0: OracleLab, 1: OracleLab} over the same lab."""
+    @pytest.fixture(scope="module", name="hairpin")
+    def hairpin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[int, OracleLab]]:
+        lab = HairpinLab(mode=mode).build()  # type: ignore[arg-type]
+        try:
+            tmp = tmp_path_factory.mktemp(f"hairpin-{mode}")
+            labs: dict[int, OracleLab] = {}
+            for value in (0, 1):
+                lab.set_bridge_nf(value)
+                labs[value] = OracleLab(lab, collect_snapshot(lab, tmp / f"snap-bridge-nf-{value}"))
+            lab.enable_kernel_trace()
+            for ol in labs.values():
+                n = lab.node_list[0]
+                ol.base_chains[n.name] = (
+                    {(t, c) for t in ("nat", "filter", "mangle", "raw") for c in IPT_BASE} if mode == "iptables"
+                    else {("kube-proxy", c) for c in ktrace.base_chains(n.ns, "ip", "kube-proxy")})
+            yield labs
+        finally:
+            errors = lab.close()
+        assert not errors, errors
+
+    return hairpin
+
+
+def check_hairpin(ol: OracleLab, bridge_nf: int) -> None:
+    """The client pod and the endpoint share cni0. The first packet reaches the endpoint
+    either way (its netfilter hops equal the kernel's); the reply is switched on the bridge.
+    With bridge-nf-call-iptables=0 the trace must say the reply is dropped because it
+    bypasses n1's conntrack entry, and the kernel must agree: the client gets no answer and
+    its kernel sends a RST (TCP OutRsts grows), the SYN-ACK meets no netfilter hook, and n1's
+    entry stays [UNREPLIED] SYN_SENT with the reply tuple the trace predicted. With 1 the reply passes br_netfilter and conntrack: an
+    answer, and check_reply compares it all."""
+    lab = ol.lab
+    f = lab.flows[0]
+    lab.set_bridge_nf(bridge_nf)
+    t = trace(ol, f)
+    outcomes = t["outcomes"]
+    assert [o["result"] for o in outcomes] == ["delivered"], _summary(outcomes)
+    chosen = outcomes[0]
+    reply = chosen.get("reply") or {}
+    rsts = _tcp_out_rsts(f.src_ns)
+    kt, both = ktrace.kernel_trace_both(lab, f)
+    rsts = _tcp_out_rsts(f.src_ns) - rsts  # RSTs the client's kernel sent meanwhile
+    assert _trace_hops(ol, chosen) == _kernel_hops(kt), f"first packet:\n{_fmt(_kernel_hops(kt))}"
+    check_reply(ol, f, chosen, both)  # the answer, the SYN-ACK's hops, conntrack's tuples
+    n1 = lab.node_list[0].name
+    web, vip = lab.pod("lab/web-0").ip, f.dst_ip
+    if bridge_nf == 0:
+        assert reply["result"] == "dropped", reply
+        assert f"reply bypasses the conntrack entry on {n1} (client sees {web}, expected {vip})" in reply["reason"]
+        assert reply["seen_src"] == f"{web}:80" and reply["expected_src"] == f"{vip}:80", reply
+        assert not [h for h in reply["hops"] if h["kind"] == "netfilter"], "a bridged frame met netfilter?"
+        assert both.reply == {}, f"the kernel traced the SYN-ACK: {_fmt(_kernel_hops(both.reply))}"
+        assert all(rc == 28 for rc, _ in both.curl), both.curl  # curl: timed out, never connected
+        assert rsts >= 1, "the client's kernel sent no RST for the SYN-ACK it did not expect"
+        (e,) = [e for e in both.conntrack.get(n1, []) if e.original.dst == vip]
+        assert e.state == "SYN_SENT" and "UNREPLIED" in e.flags, e
+        assert (e.reply.src, e.reply.dst) == (web, f.src), e
+    else:
+        assert reply["result"] == "delivered", reply
+        assert reply["seen_src"] == f"{vip}:80", reply
+        assert both.reply.get(n1), "the kernel traced no SYN-ACK hop"
+        assert rsts == 0, f"the client's kernel sent {rsts} RST(s) on a connection that worked"
+
+
+def _tcp_out_rsts(ns: str) -> int:
+    """The namespace's TCP OutRsts counter (/proc/net/snmp: a header line, then the values)."""
+    lines = [x.split() for x in run(in_netns(ns, "cat", "/proc/net/snmp")).stdout.splitlines() if x.startswith("Tcp:")]
+    return int(dict(zip(lines[0], lines[1]))["OutRsts"])
+
+
+def test_hairpin_reply_broken_without_br_netfilter(hairpin: dict[int, OracleLab]) -> None:
+    check_hairpin(hairpin[0], 0)
+
+
+def test_hairpin_reply_with_br_netfilter(hairpin: dict[int, OracleLab]) -> None:
+    check_hairpin(hairpin[1], 1)

@@ -55,6 +55,16 @@ FLOW_IDS = {
 }
 
 
+# a second table with nat chains at the same hooks as kube-proxy's, whose rules match no lab
+# flow (as a CNI's or a firewall's may sit beside kube-proxy): the kernel runs every nat chain
+# of a hook in priority order until one maps the packet, so kube-proxy's still do their NAT
+LAB_NAT = ("add table ip lab-nat\n"
+           "add chain ip lab-nat pre { type nat hook prerouting priority dstnat - 10 ; }\n"
+           "add chain ip lab-nat post { type nat hook postrouting priority srcnat - 10 ; }\n"
+           "add rule ip lab-nat pre ip daddr 203.0.113.9 tcp dport 1 dnat to 10.244.1.2:80\n"
+           "add rule ip lab-nat post ip saddr 203.0.113.0/24 masquerade\n")
+
+
 @dataclass
 class LabPod:
     key: str  # "lab/web-0"
@@ -378,6 +388,7 @@ class ServiceLab:
             else:
                 kprules.load_nft(n.ns, kprules.nft_rules(self.services, n.name, CLUSTER_CIDR, SERVICE_CIDR,
                                                          [n.uplink_ip]))
+                kprules.load_nft(n.ns, LAB_NAT)
                 if self.policy_rule and n is self.node_list[0]:
                     src, dst, port = self.policy_rule
                     kprules.load_nft(n.ns, "add table ip lab-policy\n"
@@ -387,20 +398,23 @@ class ServiceLab:
 
     # ----------------------------------------------------------------- kernel tracing
     def enable_kernel_trace(self) -> None:
-        """Mark every TCP SYN for the kernel's rule trace, in every node: an iptables TRACE
-        rule in raw PREROUTING/OUTPUT, or an nft chain at priority -300 setting nftrace.
+        """Mark every TCP SYN and SYN-ACK for the kernel's rule trace, in every node: iptables
+        TRACE rules in raw PREROUTING/OUTPUT, or an nft chain at priority -300 setting nftrace.
         Call after the snapshot was collected (the trace rules are not part of the node)."""
         for n in self.node_list:
             if self.mode == "iptables":
                 for chain in ("PREROUTING", "OUTPUT"):
-                    run(in_netns(n.ns, "iptables", "-t", "raw", "-A", chain, "-p", "tcp", "--tcp-flags", "SYN,ACK",
-                                 "SYN", "-j", "TRACE"))
+                    for flags in ("SYN", "SYN,ACK"):  # the first packet and the first reply
+                        run(in_netns(n.ns, "iptables", "-t", "raw", "-A", chain, "-p", "tcp", "--tcp-flags",
+                                     "SYN,ACK", flags, "-j", "TRACE"))
             else:
                 kprules.load_nft(n.ns, "add table ip labtrace\n"
                                  "add chain ip labtrace pre { type filter hook prerouting priority -300 ; }\n"
                                  "add chain ip labtrace out { type filter hook output priority -300 ; }\n"
                                  "add rule ip labtrace pre tcp flags & (syn|ack) == syn meta nftrace set 1\n"
-                                 "add rule ip labtrace out tcp flags & (syn|ack) == syn meta nftrace set 1\n")
+                                 "add rule ip labtrace out tcp flags & (syn|ack) == syn meta nftrace set 1\n"
+                                 "add rule ip labtrace pre tcp flags & (syn|ack) == syn|ack meta nftrace set 1\n"
+                                 "add rule ip labtrace out tcp flags & (syn|ack) == syn|ack meta nftrace set 1\n")
 
     def flush_conntrack(self) -> None:
         for n in self.node_list:
@@ -428,3 +442,45 @@ class ServiceLab:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+
+
+HAIRPIN_FLOW = "bridge-pod-to-clusterip-hairpin"
+
+
+@dataclass
+class HairpinLab(ServiceLab):
+    """The classic broken reply, for real: one node, a client pod and the Service's only
+    endpoint on the same bridge (cni0), kube-proxy's rules (no masquerade: the client is a
+    pod). The first packet goes to the node (the cluster IP is routed via cni0's address) and
+    is DNATed there; the endpoint answers the client on its own link, so cni0 switches the
+    reply port to port. Only with ``net.bridge.bridge-nf-call-iptables=1`` does that bridged
+    frame pass netfilter and conntrack, which rewrite its source back to the cluster IP;
+    with 0 the client gets a SYN-ACK from the pod's address, which no socket of it expects.
+    ``set_bridge_nf(0|1)`` switches it inside the node's namespace only."""
+
+    def _build(self) -> None:
+        self.base.mkdir(parents=True)
+        self.teardown.push("remove lab dir", lambda: shutil.rmtree(self.base, ignore_errors=True))
+        n = LabNode(name="n1", ns=f"lro{self.tag}1", index=1, uplink_ip="192.168.56.10", bridge_ip="10.244.1.1",
+                    pod_cidr="10.244.1.0/24", routed_cidr="10.244.65.0/24")
+        self.node_list.append(n)
+        self._ns(n.ns)
+        run(in_netns(n.ns, "sysctl", "-qw", "net.ipv4.ip_forward=1"))
+        run(["ip", "-n", n.ns, "link", "set", "lo", "up"])
+        run(["ip", "-n", n.ns, "link", "add", "cni0", "type", "bridge"])
+        run(["ip", "-n", n.ns, "addr", "add", f"{n.bridge_ip}/24", "dev", "cni0"])
+        run(["ip", "-n", n.ns, "link", "set", "cni0", "up"])
+        web = self._bridge_pod(n, "web-0", 2)
+        client = self._bridge_pod(n, "client", 30)
+        self._serve(web)
+        self.services = [LabService("lab", "hairpin", "http", "10.96.0.20", 80, [self._ep("lab/web-0")])]
+        self.flows = [Flow(HAIRPIN_FLOW, "pod", client.ip, client.netns, "10.96.0.20", 80, "delivered")]
+        if self.mode == "iptables":
+            kprules.load_iptables(n.ns, kprules.iptables_rules(self.services, n.name, CLUSTER_CIDR))
+        else:
+            kprules.load_nft(n.ns, kprules.nft_rules(self.services, n.name, CLUSTER_CIDR, SERVICE_CIDR, [n.uplink_ip]))
+        wait_for("httpd in lab/web-0", lambda: run(in_netns(n.ns, "curl", "-s", "-m", "1", f"http://{web.ip}:80/"),
+                                                   check=False).stdout.startswith("pod "), timeout=15)
+
+    def set_bridge_nf(self, value: int) -> None:
+        run(in_netns(self.node_list[0].ns, "sysctl", "-qw", f"net.bridge.bridge-nf-call-iptables={value}"))

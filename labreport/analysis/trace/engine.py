@@ -2,27 +2,36 @@
 device by device, until it is delivered to a socket, dropped, rejected, or the snapshot
 cannot say (unknown, with what is missing). Forks at probabilistic rules; every outcome has
 its probability and its hops. Pure: no I/O.
+
+On its way the first packet leaves a conntrack entry in every node it crosses (the tuple it
+entered with, the tuple it left with). ``run_flow(..., replies=True)`` then sends each
+delivered outcome's answer back (:class:`_ReplyRun`, :func:`trace_reply`): from the
+endpoint's namespace, through the same hooks, where each node's entry decides the packet's
+conntrack state and which NAT conntrack reverses, to the client — or not.
 """
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
-from labreport.analysis.trace.addr import hostport, ip_int
-from labreport.analysis.trace.model import Flow, HopKind, Outcome, TraceHop, TraceResult
+from labreport.analysis.trace.addr import hostport, in_net, ip_int
+from labreport.analysis.trace.model import CtEntry, Flow, HopKind, Outcome, Reply, TraceHop, TraceResult
 from labreport.analysis.trace.netfilter import run_hook
-from labreport.analysis.trace.packet import Pkt
+from labreport.analysis.trace.packet import CtRecord, Pkt, Tuple4
 from labreport.analysis.services_cilium import lookup
-from labreport.analysis.trace.world import NodeModel, World
+from labreport.analysis.trace.world import NodeModel, PodPlace, RouteEntry, World
 from labreport.snapshot import IpvsVirtualServer
 
 MAX_NODES = 6
 
 
 class _Run:
+    reply_mode = False
+
     def __init__(self, world: World) -> None:
         self.w = world
         self.outcomes: list[Outcome] = []
+        self.delivered: dict[int, tuple[Pkt, Optional[str]]] = {}  # id(outcome) -> its packet, the pod it reached
 
     # ------------------------------------------------------------------ outcomes
 
@@ -32,9 +41,13 @@ class _Run:
         if result == "unknown" and p.dnat is None and reason and "rule" in reason:
             endpoint = None
         src = p.snat or (("masquerade" if p.masq else None))
-        self.outcomes.append(Outcome(result=result, probability=p.prob, endpoint=endpoint, node=node, pod=pod,  # type: ignore[arg-type]
-                                     masquerade=bool(p.masq or p.snat), source=src if src else p.src,
-                                     dnat=p.dnat, reason=reason, hops=p.hops if p.record else []))
+        o = Outcome(result=result, probability=p.prob, endpoint=endpoint, node=node, pod=pod,  # type: ignore[arg-type]
+                    masquerade=bool(p.masq or p.snat), source=src if src else p.src,
+                    dnat=p.dnat, reason=reason, hops=p.hops if p.record else [])
+        if result == "delivered":
+            _ct_close(p)
+            self.delivered[id(o)] = (p, pod)
+        self.outcomes.append(o)
 
     def hop(self, p: Pkt, kind: HopKind, node: Optional[str], netns: Optional[str], device: Optional[str],
             detail: str) -> None:
@@ -70,6 +83,7 @@ class _Run:
             p.out_if = "lo"
         self.hop(p, "device", m.name, m.netns, None, f"a process on {m.name} connects from {p.src or '?'} to "
                  f"{hostport(p.dst, p.dport)} ({p.proto})")
+        p.ct_in = (m.name, p.tuple4(), bool(p.masq or p.snat))
         going, stopped = run_hook(m, "OUTPUT", [p])
         self.stopped(stopped, m)
         for q in going:
@@ -118,6 +132,8 @@ class _Run:
     # ------------------------------------------------------------------ inside a node
 
     def receive(self, m: NodeModel, pkts: list[Pkt], depth: int) -> None:
+        for p in pkts:
+            p.ct_in = (m.name, p.tuple4(), bool(p.masq or p.snat))  # this node's conntrack sees it from here
         going, stopped = run_hook(m, "PREROUTING", pkts)
         self.stopped(stopped, m)
         for p in going:
@@ -215,7 +231,8 @@ class _Run:
             return
         why = f"{m.name} sends it out of {dev} towards {nh}, which is not a node of the snapshot"
         self.hop(p, "device", m.name, m.netns, dev, why)
-        self.finish(p, "unknown", why, node=None)
+        p.left = True
+        self.finish(p, "unknown", why, node=m.name if self.reply_mode else None)
 
     def _pod_here(self, m: NodeModel, ip: str) -> bool:
         place = self.w.pods.get(ip)
@@ -282,6 +299,7 @@ class _Run:
             self.finish(p, "unknown", f"more than {MAX_NODES} nodes on the path (a loop?)")
             return
         self.hop(p, "wire", m.name, m.netns, dev, detail)
+        _ct_close(p)
         q = p
         q.in_if = other.uplink
         if tunnel_dev is not None:
@@ -363,6 +381,7 @@ class _Run:
             q.prob *= c.probability
             q.dst, q.dport = host, int(port)
             q.dnat = hostport(q.dst, q.dport)
+            q.bpf_lb = True
             q.family = "ipv6" if ":" in host else "ipv4"
             extra = ""
             if entry == "outside":
@@ -433,20 +452,21 @@ def _loopback(ip: str) -> bool:
     return v is not None and ((v[0] == 4 and (v[1] >> 24) == 127) or (v[0] == 6 and v[1] == 1))
 
 
-def run_flow(world: World, flow: Flow, hops: bool = True) -> TraceResult:
+def run_flow(world: World, flow: Flow, hops: bool = True, replies: bool = False) -> TraceResult:
     """Trace one flow (its first packet) through the world; never raises for missing data.
-    ``hops=False``: outcomes without their hop lists (``trace --all``)."""
+    ``hops=False``: outcomes without their hop lists (``trace --all``). ``replies``: also the
+    way back of each delivered outcome (:class:`Reply` on the outcome)."""
     import gc
 
     from labreport.perf import gc_paused
 
     if not gc.isenabled():  # already paused (trace --all): no context manager per flow
-        return _run_flow(world, flow, hops)
+        return _run_flow(world, flow, hops, replies)
     with gc_paused():  # short-lived acyclic records; see labreport.perf
-        return _run_flow(world, flow, hops)
+        return _run_flow(world, flow, hops, replies)
 
 
-def _run_flow(world: World, flow: Flow, hops: bool) -> TraceResult:
+def _run_flow(world: World, flow: Flow, hops: bool, replies: bool = False) -> TraceResult:
     res = TraceResult(flow=flow)
     run = _Run(world)
     m = world.node(flow.entry_node)
@@ -466,6 +486,11 @@ def _run_flow(world: World, flow: Flow, hops: bool) -> TraceResult:
     else:
         run.from_outside(m, p, flow.entry_dev or m.uplink)
     res.outcomes = merge(run.outcomes)
+    if replies:
+        for o in res.outcomes:
+            got = run.delivered.get(id(o))
+            if got is not None:
+                o.reply = trace_reply(world, flow, got[0], got[1], hops)
     if not m.has_rules():
         res.notes.append(f"{m.name}: no iptables, nftables or IPVS rules nor a Cilium service table in the snapshot")
     if not m.has_routes:
@@ -493,3 +518,288 @@ def merge(outs: list[Outcome]) -> list[Outcome]:
     for o in order:
         o.probability = round(o.probability, 12)
     return order
+
+
+def _ct_close(p: Pkt) -> None:
+    """The connection's conntrack entry on the node the packet leaves (or is delivered in)."""
+    if p.ct_in is not None:
+        node, entered, natted_before = p.ct_in
+        p.ct = p.ct + ((node, entered, p.tuple4(), bool(p.masq or p.snat) and not natted_before),)
+        p.ct_in = None
+
+
+def _hp(t: tuple[str, int]) -> str:
+    return hostport(t[0], t[1])
+
+
+def ct_entries(p: Pkt) -> list[CtEntry]:
+    out: list[CtEntry] = []
+    for node, a, b, snat in p.ct:
+        nat = "+".join(x for x, on in (("dnat", (a[2], a[3]) != (b[2], b[3])),
+                                       ("snat", snat or (a[0], a[1]) != (b[0], b[1]))) if on) or None
+        out.append(CtEntry(node=node, original=f"{_hp((a[0], a[1]))} → {_hp((a[2], a[3]))}",
+                           reply=f"{_hp((b[2], b[3]))} → {_hp((b[0], b[1]))}", nat=nat))
+    return out
+
+
+class _Client:
+    """Who waits for the reply: the tuple it sent and where it is."""
+
+    def __init__(self, flow: Flow, first: Tuple4) -> None:
+        self.kind = flow.entry  # pod | process | outside
+        self.node = flow.entry_node
+        self.ip, self.port = first[0], first[1]
+        self.want_src, self.want_sport = first[2], first[3]
+
+    @property
+    def expected_src(self) -> str:
+        return hostport(self.want_src, self.want_sport)
+
+    @property
+    def expected_dst(self) -> str:
+        return hostport(self.ip, self.port)
+
+    def describe(self) -> str:
+        return {"pod": f"the client pod at {self.ip}", "process": f"the client process on {self.node}"}.get(
+            self.kind, f"the client {self.ip} outside the cluster")
+
+
+class _ReplyRun(_Run):
+    """The reply's walk: the same machinery, with each node's conntrack entry deciding
+    ctstate (ESTABLISHED in the reply direction when the packet is the entry's reply tuple,
+    INVALID for a TCP SYN-ACK no entry knows) and conntrack's NAT reversal in the hooks."""
+
+    reply_mode = True
+
+    def __init__(self, world: World, records: dict[str, CtRecord], client: _Client, proto: str) -> None:
+        super().__init__(world)
+        self.records = records
+        self.client = client
+        self.proto = proto
+        self.matched: set[str] = set()
+        self.ends: list[tuple[Pkt, str, Optional[str], Optional[str]]] = []  # packet, result, reason, node
+
+    def ct_lookup(self, m: NodeModel, p: Pkt) -> None:
+        rec = self.records.get(m.name)
+        t = p.tuple4()
+        if rec is not None and t == (rec[2][2], rec[2][3], rec[2][0], rec[2][1]):
+            p.ct_here, p.ctstate, p.ctdir = rec, "established", "reply"
+            self.matched.add(m.name)
+            if not m.has_rules():
+                return  # no rule here needs conntrack (or its state): nothing to say
+            self.hop(p, "conntrack", m.name, m.netns, None, f"conntrack on {m.name}: {_hp((t[0], t[1]))} → "
+                     f"{_hp((t[2], t[3]))} is the reply tuple of the connection {_hp((rec[1][0], rec[1][1]))} → "
+                     f"{_hp((rec[1][2], rec[1][3]))}: ESTABLISHED, direction reply (the nat chains are skipped)")
+            return
+        p.ct_here = None
+        p.ctdir = "original"
+        if not m.has_rules():
+            p.ctstate = "new"
+            return
+        if self.proto == "tcp":
+            p.ctstate = "invalid"
+            why = ("a SYN-ACK that opens no connection: ctstate INVALID, no NAT is reversed"
+                   + (f" (its entry here is for {_hp((rec[2][2], rec[2][3]))} → {_hp((rec[2][0], rec[2][1]))})"
+                      if rec is not None else ""))
+        else:
+            p.ctstate = "new"
+            why = "a new connection for it here (ctstate NEW)"
+        self.hop(p, "conntrack", m.name, m.netns, None, f"conntrack on {m.name}: no entry has "
+                 f"{_hp((t[0], t[1]))} → {_hp((t[2], t[3]))} as its reply: {why}")
+
+    def receive(self, m: NodeModel, pkts: list[Pkt], depth: int) -> None:
+        for p in pkts:
+            self.ct_lookup(m, p)
+        super().receive(m, pkts, depth)
+
+    def finish(self, p: Pkt, result: str, reason: Optional[str] = None, node: Optional[str] = None,
+               pod: Optional[str] = None) -> None:
+        self.ends.append((p, result, reason, node))
+
+    # ------------------------------------------------------------------ where the endpoint answers from
+
+    def from_endpoint_pod(self, m: NodeModel, p: Pkt, place: PodPlace) -> None:
+        vp = place.veth
+        assert vp is not None
+        who = f"the pod {place.pod}" if place.pod else f"the pod at {p.src}"
+        routes = self.w.netns_routes(m.name, vp.netns)
+        gw: Optional[str] = None
+        if routes is None:
+            self.hop(p, "device", m.name, vp.netns, vp.pod_ifname, f"{who} answers {_hp((p.src or '?', p.sport))} → "
+                     f"{_hp((p.dst, p.dport))}; the routes of {vp.netns} were not collected: taken as its default "
+                     f"route via {m.name}")
+        else:
+            re_ = _lookup(routes, p.dst)
+            if re_ is None:
+                self.hop(p, "route", m.name, vp.netns, None, f"{who} has no route to {p.dst}")
+                self.end(p, "dropped", f"{who} has no route to {p.dst} (its namespace {vp.netns})", m.name)
+                return
+            gw = re_.route.gateway
+            self.hop(p, "device", m.name, vp.netns, re_.route.dev or vp.pod_ifname,
+                     f"{who} answers {_hp((p.src or '?', p.sport))} → {_hp((p.dst, p.dport))} by `{re_.text}` "
+                     f"in {vp.netns}")
+        self.hop(p, "veth", m.name, m.netns, vp.host_ifname, f"{vp.pod_ifname} is the peer of {vp.host_ifname} on "
+                 f"{m.name}")
+        br = vp.bridge or self._bridge_of(m, vp.host_ifname)
+        p.in_if = vp.host_ifname
+        if br and routes is not None and gw is None and p.dst not in m.local:
+            other = self.w.pods.get(p.dst)
+            ov = other.veth if other is not None and other.node == m.name else None
+            if ov is not None and (ov.bridge or self._bridge_of(m, ov.host_ifname)) == br:
+                self.bridged(m, p, br, vp.host_ifname, ov.host_ifname)
+                return
+            why = f"{p.dst} is on the link of {who} but no port of {br} on {m.name} has it"
+            self.hop(p, "bridge", m.name, m.netns, br, why)
+            self.end(p, "unknown", why, m.name)
+            return
+        if br:
+            p.in_if, p.bridged, p.phys_in = br, True, vp.host_ifname
+            self.hop(p, "bridge", m.name, m.netns, br, f"{vp.host_ifname} is a port of the bridge {br}; the frame is "
+                     f"for {gw or 'the bridge'}: {br} hands it to {m.name}'s IP stack")
+        self.receive(m, [p], 0)
+
+    def bridged(self, m: NodeModel, p: Pkt, br: str, port_in: str, port_out: str) -> None:
+        """A reply to a pod on the same bridge: switched at layer 2, port to port. Only
+        br_netfilter (net.bridge.bridge-nf-call-iptables=1) puts such a frame through the
+        IPv4 hooks, and with them conntrack, which alone can reverse the DNAT."""
+        sysctl = m.snap.info.sysctls.get("net.bridge.bridge-nf-call-iptables")
+        self.hop(p, "bridge", m.name, m.netns, br, f"{p.dst} is on the same bridge: {br} switches the frame from "
+                 f"{port_in} to {port_out} at layer 2, not through {m.name}'s routing")
+        if sysctl is None:
+            why = (f"the reply is bridged on {m.name} ({br}, {port_in} → {port_out}); whether bridged IPv4 goes "
+                   "through netfilter and conntrack (net.bridge.bridge-nf-call-iptables, br_netfilter) was not "
+                   "collected")
+            self.end(p, "unknown", why, m.name)
+            return
+        if sysctl.strip() == "1":
+            self.hop(p, "bridge", m.name, m.netns, br, "net.bridge.bridge-nf-call-iptables = 1: br_netfilter runs "
+                     "the IPv4 hooks (PREROUTING, FORWARD, POSTROUTING) on the bridged frame")
+            p.in_if, p.bridged, p.phys_in = br, True, port_in
+            self.ct_lookup(m, p)
+            going, stopped = run_hook(m, "PREROUTING", [p])
+            self.stopped(stopped, m)
+            for q in going:
+                q.out_if, q.phys_out = br, port_out
+            going, stopped = run_hook(m, "FORWARD", going)
+            self.stopped(stopped, m)
+            going, stopped = run_hook(m, "POSTROUTING", going)
+            self.stopped(stopped, m)
+            for q in going:
+                self.to_pod(m, q, br, "bridge")
+            return
+        self.hop(p, "bridge", m.name, m.netns, br, f"net.bridge.bridge-nf-call-iptables = {sysctl.strip()}: the "
+                 "bridged frame skips netfilter and conntrack")
+        self.to_pod(m, p, br, "bridge")
+
+    def from_endpoint_node(self, m: NodeModel, p: Pkt) -> None:
+        self.hop(p, "device", m.name, m.netns, None, f"the socket on {m.name} answers {_hp((p.src or '?', p.sport))} "
+                 f"→ {_hp((p.dst, p.dport))}")
+        p.local_out = True
+        re_ = m.route_for(p.dst) if m.has_routes else None
+        p.out_if = "lo" if (p.dst in m.local or _loopback(p.dst)) else (re_.route.dev if re_ is not None else None)
+        self.ct_lookup(m, p)
+        going, stopped = run_hook(m, "OUTPUT", [p])
+        self.stopped(stopped, m)
+        for q in going:
+            self.after_output(m, q, 0)
+
+    def end(self, p: Pkt, result: str, reason: Optional[str], node: Optional[str]) -> None:
+        self.ends.append((p, result, reason, node))
+
+    # ------------------------------------------------------------------ the verdict
+
+    def verdict(self, hops: bool, start: Pkt) -> Reply:
+        c = self.client
+        base: dict[str, Any] = dict(src=_hp((start.src or "?", start.sport)), dst=_hp((start.dst, start.dport)),
+                                    expected_src=c.expected_src, expected_dst=c.expected_dst)
+        if not self.ends:
+            return Reply(result="unknown", reason="the reply's walk ended without an outcome", **base)
+        p, result, reason, node = self.ends[0]
+        seen_src, seen_dst = _hp((p.src or "?", p.sport)), _hp((p.dst, p.dport))
+        hop_list = p.hops if hops else []
+        place_ok = False
+        if result == "delivered" or (result == "unknown" and p.left):
+            if c.kind == "pod":
+                place_ok = result == "delivered" and p.dst == c.ip and node is not None
+            elif c.kind == "process":
+                place_ok = result == "delivered" and node == c.node and p.dst == c.ip
+            else:
+                place_ok = p.left and p.dst == c.ip
+        if not place_ok:
+            if result == "delivered":
+                result, reason = "unknown", (f"the reply reaches {seen_dst} on {node or '?'}, not "
+                                             f"{c.describe()} ({c.expected_dst})")
+            return Reply(result=result, reason=reason, node=node, seen_src=seen_src, seen_dst=seen_dst,  # type: ignore[arg-type]
+                         hops=hop_list, **base)
+        if (seen_src, seen_dst) == (c.expected_src, c.expected_dst):
+            how = "leaves towards it" if c.kind == "outside" else "reaches it"
+            return Reply(result="delivered", node=node, seen_src=seen_src, seen_dst=seen_dst, hops=hop_list,
+                         reason=f"{c.describe()}: the answer {how} as {seen_src} → {seen_dst}, the address it "
+                                "connected to", **base)
+        natted = [n for n, a, b, snat in self.records.values() if a != b or snat]
+        bypassed = [n for n in natted if n not in self.matched]
+        where = ", ".join(bypassed) or ", ".join(natted) or "?"
+        if self.proto == "tcp":
+            what = ("no socket of the client has that 4-tuple: its kernel answers the SYN-ACK with a RST and "
+                    "retransmits its SYN; the connection never completes")
+            if bypassed:
+                what += f" ({where}'s conntrack entry stays [UNREPLIED] SYN_SENT)"
+        else:
+            what = "the client's socket, connected to the address it asked, does not take a datagram from another one"
+        why = (f"reply bypasses the conntrack entry on {where} (client sees {seen_src.rsplit(':', 1)[0]}, expected "
+               f"{c.want_src}): {c.describe()} receives {seen_src} → {seen_dst} but connected to {c.expected_src}; "
+               f"{what}")
+        return Reply(result="dropped", reason=why, node=node, seen_src=seen_src, seen_dst=seen_dst, hops=hop_list,
+                     **base)
+
+
+def _lookup(routes: list[RouteEntry], dst: str) -> Optional[RouteEntry]:
+    best: Optional[RouteEntry] = None
+    for re_ in routes:  # longest prefix first
+        if in_net(dst, re_.net):
+            if best is None or re_.net[2] > best.net[2]:
+                best = re_
+            elif re_.net[2] < best.net[2]:
+                break
+    return best
+
+
+def trace_reply(world: World, flow: Flow, p: Pkt, pod: Optional[str], hops: bool = True) -> Reply:
+    """The reply of the delivered packet ``p``: from the endpoint back to the client."""
+    if not p.ct:
+        return Reply(result="unknown", src="?", dst="?", expected_src="?", expected_dst="?",
+                     reason="the forward trace recorded no conntrack entry")
+    if p.bpf_lb:
+        return Reply(result="unknown", src=hostport(p.dst, p.dport), dst=hostport(p.tuple4()[0], p.sport),
+                     expected_src=hostport(flow.dst, flow.dport), expected_dst=hostport(p.tuple4()[0], p.sport),
+                     conntrack=ct_entries(p),
+                     reason="Cilium's BPF service LB translated this connection before conntrack and reverses it "
+                            "itself (rev-NAT at the socket or the device), which the trace does not model")
+    records = {r[0]: r for r in p.ct}
+    client = _Client(flow, p.ct[0][1])
+    end_node, _entered, left, _snat = p.ct[-1]
+    q = Pkt(left[2], left[0], left[3], left[1], p.proto)
+    q.record = hops
+    q.tcpflags = "synack"
+    run = _ReplyRun(world, records, client, p.proto)
+    m = world.nodes.get(end_node)
+    cts = ct_entries(p)
+    if m is None:
+        return Reply(result="unknown", src=_hp((q.src or "?", q.sport)), dst=_hp((q.dst, q.dport)),
+                     expected_src=client.expected_src, expected_dst=client.expected_dst, conntrack=cts,
+                     reason=f"the endpoint's node {end_node} is not in the snapshot")
+    start = q.copy()
+    place = world.pods.get(left[2])
+    at_node = left[2] in m.local or _loopback(left[2])
+    if not at_node and place is not None and place.veth is not None and place.node == end_node:
+        run.from_endpoint_pod(m, q, place)
+    elif at_node:
+        run.from_endpoint_node(m, q)
+    else:
+        why = (f"the endpoint {pod or left[2]} has no collected pod interface on {end_node}: where it sends its answer "
+               "is not known")
+        return Reply(result="unknown", src=_hp((q.src or "?", q.sport)), dst=_hp((q.dst, q.dport)),
+                     expected_src=client.expected_src, expected_dst=client.expected_dst, conntrack=cts, reason=why)
+    r = run.verdict(hops, start)
+    r.conntrack = cts
+    return r

@@ -26,6 +26,22 @@ class FrontRow(Record):
     source: str
     summary: str
     outcomes: list[dict[str, object]]
+    reply_summary: Optional[str] = None  # with replies: each delivered outcome's way back
+
+
+def _reply_summary(outs: list[Outcome]) -> Optional[str]:
+    parts: list[str] = []
+    for o in outs:
+        if o.reply is None:
+            continue
+        r = o.reply
+        if r.result == "delivered":
+            parts.append(f"{o.endpoint}: ok")
+        else:
+            node = (r.reason or "").split("conntrack entry on ", 1)[-1].split(" ", 1)[0] if r.reason and \
+                "conntrack entry on " in r.reason else None
+            parts.append(f"{o.endpoint}: {r.result.upper()}" + (f" (bypasses {node})" if node else ""))
+    return "; ".join(parts) if parts else ("-" if outs else None)
 
 
 def _summary(outs: list[Outcome]) -> str:
@@ -99,15 +115,16 @@ def pod_source(world: World, node: str) -> Optional[str]:
 
 
 def all_fronts(world: World, analysis: Optional[Analysis], via: Optional[str] = None,
-               pod_ip: Optional[str] = None, outside_ip: str = OUTSIDE) -> list[FrontRow]:
+               pod_ip: Optional[str] = None, outside_ip: str = OUTSIDE, replies: bool = False) -> list[FrontRow]:
+    """``replies``: each delivered outcome's reply traced too (``trace --all --replies``)."""
     from labreport.perf import gc_paused
 
     with gc_paused():
-        return _all_fronts(world, analysis, via, pod_ip, outside_ip)
+        return _all_fronts(world, analysis, via, pod_ip, outside_ip, replies)
 
 
 def _all_fronts(world: World, analysis: Optional[Analysis], via: Optional[str], pod_ip: Optional[str],
-                outside_ip: str) -> list[FrontRow]:
+                outside_ip: str, replies: bool = False) -> list[FrontRow]:
     node = rules_node(world, via)
     rows: list[FrontRow] = []
     if node is None:
@@ -137,10 +154,17 @@ def _all_fronts(world: World, analysis: Optional[Analysis], via: Optional[str], 
             entry = "pod" if skind == "pod" and src in world.pods else ("process" if skind == "node" else "outside")
             flow = Flow(src=None if skind == "node" else src, dst=ip, dport=port, proto=proto,  # type: ignore[arg-type]
                         entry_node=node, entry=entry)  # type: ignore[arg-type]
-            res = run_flow(world, flow, hops=False)
+            res = run_flow(world, flow, hops=False, replies=replies)
+            outs: list[dict[str, object]] = []
+            for o in res.outcomes:
+                d: dict[str, object] = {"result": o.result, "probability": o.probability, "endpoint": o.endpoint,
+                                        "dnat": o.dnat, "masquerade": o.masquerade, "reason": o.reason}
+                if o.reply is not None:
+                    d["reply"] = {"result": o.reply.result, "src": o.reply.src, "dst": o.reply.dst,
+                                  "seen_src": o.reply.seen_src, "seen_dst": o.reply.seen_dst,
+                                  "reason": o.reply.reason}
+                outs.append(d)
             rows.append(FrontRow(service=name, front=f"{ip}:{port}", kind=kind, source_kind=skind, source=src,
-                                 summary=_summary(res.outcomes),
-                                 outcomes=[{"result": o.result, "probability": o.probability,
-                                            "endpoint": o.endpoint, "dnat": o.dnat, "masquerade": o.masquerade,
-                                            "reason": o.reason} for o in res.outcomes]))
+                                 summary=_summary(res.outcomes), outcomes=outs,
+                                 reply_summary=_reply_summary(res.outcomes) if replies else None))
     return rows

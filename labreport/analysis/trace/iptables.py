@@ -338,17 +338,31 @@ def _module_option(r: Rule, module: str, tok: str, t: list[str], i: int, neg: bo
             return i + 2
 
         def ctstate(p: Pkt, e: Env, states: set[str] = states, neg: bool = neg) -> bool:
-            mine = {"NEW"}  # the first packet of a connection
-            if p.dnat:
+            mine = {p.ctstate.upper()}  # NEW: the first packet; ESTABLISHED: its reply; INVALID
+            dnat, snat = p.ct_status()
+            if dnat:
                 mine.add("DNAT")
-            if p.snat or p.masq:
+            if snat:
                 mine.add("SNAT")
             return bool(mine & states) != neg
         r.extras.append(ctstate)
         r.reads |= {'ct'}
         return i + 2
+    if tok == "--ctdir":
+        want = val.upper()
+        if want not in ("ORIGINAL", "REPLY"):
+            r.bad = f"conntrack --ctdir {val!r} is not modelled"
+            return i + 2
+
+        def ctdir(p: Pkt, e: Env, want: str = want, neg: bool = neg) -> Optional[bool]:
+            if p.ctstate == "invalid":
+                return False  # no conntrack entry: --ctdir matches neither direction
+            return (p.ctdir.upper() == want) != neg
+        r.extras.append(ctdir)
+        r.reads |= {'ct'}
+        return i + 2
     if tok in ("--ctorigdst", "--ctorigsrc", "--ctreplsrc", "--ctrepldst", "--ctproto", "--ctstatus",
-               "--ctdir", "--ctexpire", "--ctorigsrcport", "--ctorigdstport"):
+               "--ctexpire", "--ctorigsrcport", "--ctorigdstport"):
         r.bad = f"conntrack {tok} is not modelled"
         return i + 2
     if tok == "--mode" and module == "statistic":
@@ -418,20 +432,21 @@ def _module_option(r: Rule, module: str, tok: str, t: list[str], i: int, neg: bo
             return i + 2
     if tok == "--syn":
         def syn(p: Pkt, e: Env, neg: bool = neg) -> bool:
-            return (p.proto == "tcp") != neg
+            return (p.proto == "tcp" and p.tcpflags == "syn") != neg
         r.extras.append(syn)
-        r.reads |= {'proto'}
+        r.reads |= {'proto', 'ct'}
         return i + 1
     if tok == "--tcp-flags":
         fmask, fcomp = set(val.split(",")), set((t[i + 2] if i + 2 < len(t) else "").split(","))
-        first = {"SYN"}  # the first packet of a TCP connection
 
         def tcpflags(p: Pkt, e: Env, mask: set[str] = fmask, comp: set[str] = fcomp, neg: bool = neg) -> bool:
             m = {"SYN", "ACK", "FIN", "RST", "URG", "PSH"} if "ALL" in mask else mask
-            got = first & m
+            # the first packet of a TCP connection is a SYN, its first reply a SYN-ACK
+            got = ({"SYN"} if p.tcpflags == "syn" else {"SYN", "ACK"}) & m
             want = (m if "ALL" in comp else comp & m) - {"NONE"}
             return (got == want) != neg
         r.extras.append(tcpflags)
+        r.reads |= {'ct'}
         return i + 3
     if tok in ("--limit", "--limit-burst", "--hashlimit", "--hashlimit-upto", "--hashlimit-above",
                "--hashlimit-burst", "--hashlimit-mode", "--hashlimit-name", "--hashlimit-htable-expire",
@@ -762,7 +777,7 @@ def chain_reads(ipt: Iptables, table: str, chain: str, seen: Optional[set[str]] 
 
 def _field(p: Pkt, e: Env, f: str) -> object:
     if f == "ct":
-        return (bool(p.dnat), bool(p.snat or p.masq))
+        return p.ct_status(), p.ctstate, p.ctdir, p.tcpflags
     if f == "phys":
         return (p.bridged, p.phys_in, p.phys_out)
     if f == "local":

@@ -10,7 +10,10 @@ fixed shape (the kernel-trace comparison reads it)::
 policy / fall-through; ``rule`` is the rule's text as iptables-save / nft list print it.
 Other hops (route, device, bridge, veth, encap, wire, deliver, ipvs) carry node, netns,
 device and detail; a ``cilium`` hop (Cilium's BPF service lookup, kube-proxy replacement)
-also carries ``rule``: the frontend's entry of the imported service table, its evidence.
+also carries ``rule``: the frontend's entry of the imported service table, its evidence;
+a ``conntrack`` hop (the reply: the entry it matched, a NAT conntrack reversed) also
+carries ``hook``. A delivered outcome traced with replies has ``"reply"``
+(:meth:`Reply.to_json`): the way back, with its own result and hops.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ from pydantic import ConfigDict, Field
 from labreport.snapshot import Record
 
 Result = Literal["delivered", "dropped", "rejected", "unknown"]
-HopKind = Literal["netfilter", "route", "device", "bridge", "veth", "encap", "wire", "deliver", "ipvs", "cilium"]
+HopKind = Literal["netfilter", "route", "device", "bridge", "veth", "encap", "wire", "deliver", "ipvs", "cilium",
+                  "conntrack"]
 
 NETFILTER_KEYS = ("kind", "node", "netns", "hook", "family", "backend", "table", "chain", "rule_index", "rule",
                   "verdict")
@@ -52,10 +56,62 @@ class TraceHop:
                                "detail": self.detail}
         if self.kind == "cilium":
             out["rule"] = self.rule
+        if self.kind == "conntrack":
+            out["hook"] = self.hook
         return out
 
     def __repr__(self) -> str:
         return f"TraceHop({self.to_json()!r})"
+
+
+class CtEntry(Record):
+    """A node's conntrack entry for the connection, as the trace predicts it (``conntrack -L``:
+    the original tuple, then the reply tuple; "ip:port → ip:port")."""
+
+    node: str
+    original: str
+    reply: str
+    nat: Optional[str] = None  # "dnat", "snat", "dnat+snat" (what this node rewrote), None: none
+
+    def to_json(self) -> dict[str, Any]:
+        return {"node": self.node, "original": self.original, "reply": self.reply, "nat": self.nat}
+
+
+class Reply(Record):
+    """The way back of a delivered outcome: the endpoint's answer (a TCP SYN-ACK) traced from
+    the endpoint through every node's conntrack (ESTABLISHED, direction reply: the nat chains
+    are skipped, conntrack reverses the NAT) until it reaches the client, or not.
+
+    ``src``/``dst``: what the endpoint sends (the reply tuple of the connection where it was
+    NATed); ``seen_src``/``seen_dst``: what arrives at the client; ``expected_src``: the
+    address the client connected to, which its socket waits for. ``delivered`` means the client
+    gets an answer it accepts; ``dropped`` with the reason when it would not (the reply
+    bypassed a conntrack entry, so the client sees the pod, not the address it asked for)."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    result: Result
+    src: str
+    dst: str
+    expected_src: str
+    expected_dst: str
+    seen_src: Optional[str] = None
+    seen_dst: Optional[str] = None
+    node: Optional[str] = None  # where the reply ended
+    reason: Optional[str] = None
+    conntrack: list[CtEntry] = Field(default_factory=list)
+    hops: list[TraceHop] = Field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"result": self.result, "src": self.src, "dst": self.dst, "expected_src": self.expected_src,
+                "expected_dst": self.expected_dst, "seen_src": self.seen_src, "seen_dst": self.seen_dst,
+                "node": self.node, "reason": self.reason, "conntrack": [c.to_json() for c in self.conntrack],
+                "hops": [h.to_json() for h in self.hops]}
+
+    def summary(self) -> str:
+        if self.result == "delivered":
+            return f"{self.src} → {self.dst}, seen as {self.seen_src} → {self.seen_dst}: accepted"
+        return f"{self.result.upper()}: {self.reason or '?'}"
 
 
 class Outcome(Record):
@@ -71,11 +127,16 @@ class Outcome(Record):
     dnat: Optional[str] = None  # the DNAT target, when a rule rewrote the destination
     reason: Optional[str] = None  # dropped/rejected: the rule; unknown: what is missing
     hops: list[TraceHop] = Field(default_factory=list)
+    reply: Optional[Reply] = None  # delivered outcomes, when replies were traced
 
     def to_json(self) -> dict[str, Any]:
-        return {"result": self.result, "probability": self.probability, "endpoint": self.endpoint,
-                "node": self.node, "pod": self.pod, "masquerade": self.masquerade, "source": self.source,
-                "dnat": self.dnat, "reason": self.reason, "hops": [h.to_json() for h in self.hops]}
+        out: dict[str, Any] = {"result": self.result, "probability": self.probability, "endpoint": self.endpoint,
+                               "node": self.node, "pod": self.pod, "masquerade": self.masquerade,
+                               "source": self.source, "dnat": self.dnat, "reason": self.reason,
+                               "hops": [h.to_json() for h in self.hops]}
+        if self.reply is not None:
+            out["reply"] = self.reply.to_json()
+        return out
 
 
 class Flow(Record):

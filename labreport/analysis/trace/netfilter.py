@@ -15,6 +15,8 @@ from __future__ import annotations
 from typing import Callable, Optional, Protocol
 
 from labreport.analysis.trace import iptables as ipt_mod
+from labreport.analysis.trace.addr import hostport
+from labreport.analysis.trace.model import TraceHop
 from labreport.analysis.trace.packet import Pkt
 from labreport.snapshot import Iptables
 
@@ -76,27 +78,53 @@ def iptables_entries(ipt: Optional[Iptables], hook: str) -> list[HookEntry]:
 Stop = tuple[Pkt, str, str]  # (packet, "dropped" | "rejected" | "unknown", reason)
 
 
+# where the NAT core sits in each hook: every nat chain of every table (iptables' nat table,
+# nftables "type nat" chains) runs inside it, in its own priority order (nf_nat_register_fn)
+NAT_CORE = {"PREROUTING": -100, "OUTPUT": -100, "INPUT": 100, "POSTROUTING": 100}
+
+
+def entry_order(hook: str, e: HookEntry) -> tuple[int, int]:
+    """The order the kernel runs a hook's chains in: a nat chain at the NAT core's place."""
+    return (NAT_CORE.get(hook, e.priority) if e.is_nat else e.priority), e.priority
+
+
 def run_hook(node: NodeRules, hook: str, pkts: list[Pkt]) -> tuple[list[Pkt], list[Stop]]:
+    """The chains of ``hook`` over each packet. A connection's first packet goes through the
+    nat chains in order until one of them maps it (the kernel's nf_nat_inet_fn: a chain that
+    accepts without NAT hands the packet to the next nat chain; after the last, conntrack
+    records a null binding). A packet of a known connection (``ctstate`` not "new": the
+    reply) skips every nat chain; at the NAT core's place conntrack reverses the connection's
+    NAT instead (:func:`ct_manip`)."""
     going: list[Pkt] = []
     stopped: list[Stop] = []
     env = ipt_mod.Env(node.name, node.netns, hook, node.local)
+    dst_manip = hook in ("PREROUTING", "OUTPUT")
+    core = NAT_CORE.get(hook)
     for p in pkts:
         cur = [p]
         entries = node.hook_entries(hook, p.family)
+        established = p.ctstate != "new"
+        manip_done = not established or core is None
         for ent in entries:
+            if not manip_done and (entry_order(hook, ent)[0] > core or ent.is_nat):  # type: ignore[operator]
+                for q in cur:
+                    ct_manip(node, hook, q)
+                manip_done = True
             nxt: list[Pkt] = []
             for q in cur:
                 if ent.is_nat:
-                    dst_manip = hook in ("PREROUTING", "OUTPUT")
-                    if (q.nat_dst_done if dst_manip else q.nat_src_done):
+                    if established or (q.nat_dst_done if dst_manip else q.nat_src_done):
                         nxt.append(q)
                         continue
+                    before = (q.dst, q.dport, q.dnat) if dst_manip else (q.snat, q.masq)
                 for r, verdict in ent.run(q, env):
-                    if ent.is_nat:
-                        if hook in ("PREROUTING", "OUTPUT"):
-                            r.nat_dst_done = True
-                        else:
-                            r.nat_src_done = True
+                    if ent.is_nat and verdict in ("ACCEPT", "RETURN", "CONTINUE"):
+                        mapped = ((r.dst, r.dport, r.dnat) if dst_manip else (r.snat, r.masq)) != before
+                        if mapped:
+                            if dst_manip:
+                                r.nat_dst_done = True
+                            else:
+                                r.nat_src_done = True
                     if verdict in ("ACCEPT", "RETURN", "CONTINUE"):
                         nxt.append(r)
                     elif verdict == "DROP":
@@ -108,8 +136,45 @@ def run_hook(node: NodeRules, hook: str, pkts: list[Pkt]) -> tuple[list[Pkt], li
                     else:
                         stopped.append((r, "unknown", f"{ent.label}: verdict {verdict} is not modelled"))
             cur = nxt
+        if not manip_done:
+            for q in cur:
+                ct_manip(node, hook, q)
+        if core is not None and not established:
+            for q in cur:  # no nat chain mapped it: conntrack's null binding for this manip type
+                if dst_manip:
+                    q.nat_dst_done = True
+                else:
+                    q.nat_src_done = True
         going.extend(cur)
     return going, stopped
+
+
+def ct_manip(node: NodeRules, hook: str, p: Pkt) -> None:
+    """conntrack reversing a connection's NAT on its reply (nf_nat_packet): at PREROUTING or
+    OUTPUT the destination goes back from the SNAT/masquerade address to the original source;
+    at INPUT or POSTROUTING the source goes back from the endpoint to the original destination
+    (the cluster IP or node port the client connected to)."""
+    if p.ctdir != "reply" or p.ct_here is None:
+        return
+    _n, orig, out, _snat = p.ct_here
+    dnat, snat = p.ct_status()
+    if hook in ("PREROUTING", "OUTPUT"):
+        if snat and (p.dst, p.dport) == (out[0], out[1]):
+            was = hostport(p.dst, p.dport)
+            p.dst, p.dport = orig[0], orig[1]
+            p.family = "ipv6" if ":" in p.dst else "ipv4"
+            _ct_hop(p, node, hook, f"conntrack on {node.name} ({hook}): the reply's destination {was} was the "
+                    f"connection's source NAT; restored to the original source {hostport(p.dst, p.dport)}")
+    elif dnat and (p.src, p.sport) == (out[2], out[3]):
+        was = hostport(p.src or "?", p.sport)
+        p.src, p.sport = orig[2], orig[3]
+        _ct_hop(p, node, hook, f"conntrack on {node.name} ({hook}): the reply's source {was} is the DNAT "
+                f"target; rewritten to the original destination {hostport(p.src, p.sport)}")
+
+
+def _ct_hop(p: Pkt, node: NodeRules, hook: str, detail: str) -> None:
+    if p.record:
+        p.hops.append(TraceHop(kind="conntrack", node=node.name, netns=node.netns, hook=hook, detail=detail))
 
 
 def _last_rule(p: Pkt) -> Optional[str]:

@@ -130,14 +130,19 @@ def _value(x: Any, p: Pkt, e: Env) -> Any:
         if x.dir is not None or x.family is not None:
             raise _Unknown(f"ct {x.dir or ''} {x.key} is not modelled")
         if x.key == "state":
-            return "new"  # the first packet of a connection
+            return p.ctstate  # new: the first packet of a connection; established: its reply
+        if x.key == "direction":
+            if p.ctstate == "invalid":
+                raise _Unknown("ct direction of a packet conntrack has no entry for")
+            return p.ctdir
         if x.key == "mark":
             return p.ctmark
         if x.key == "status":
             st = []
-            if p.dnat:
+            dnat, snat = p.ct_status()
+            if dnat:
                 st.append("dnat")
-            if p.snat or p.masq:
+            if snat:
                 st.append("snat")
             return tuple(st)
         raise _Unknown(f"ct {x.key} is not modelled")

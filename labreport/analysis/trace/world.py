@@ -84,7 +84,7 @@ class NodeModel:
             got = netfilter.iptables_entries(ipt, hook)
             if self.nft_entries is not None:
                 got = got + self.nft_entries(hook, family, skip_iptables_tables=ipt is not None)
-            got.sort(key=lambda e: e.priority)
+            got.sort(key=lambda e: netfilter.entry_order(hook, e))
             self._hooks[key] = got
         return got
 
@@ -142,8 +142,31 @@ class World:
     pod_ip_by_key: dict[str, str] = field(default_factory=dict)  # "ns/name" -> ip
     notes: list[str] = field(default_factory=list)
 
+    _netns_routes: dict[tuple[str, str], Optional[list[RouteEntry]]] = field(default_factory=dict)
+
     def node(self, name: Optional[str]) -> Optional[NodeModel]:
         return self.nodes.get(name or "")
+
+    def netns_routes(self, node: str, netns: str) -> Optional[list[RouteEntry]]:
+        """The main routing table of the namespace ``netns`` (a pod's) as ``node`` collected it,
+        longest prefix first, with the prefix routes its addresses make; None: not collected."""
+        key = (node, netns)
+        if key in self._netns_routes:
+            return self._netns_routes[key]
+        m = self.nodes.get(node)
+        ns = next((n for n in m.snap.netns if n.name == netns or netns in n.aliases), None) if m else None
+        out: Optional[list[RouteEntry]] = None
+        if ns is not None and ns.routes:
+            out = []
+            for r in ns.routes:
+                if r.table not in (None, "main", "254") or r.type in ("local", "broadcast", "multicast", "anycast"):
+                    continue
+                n = net(r.dst) if r.dst != "default" else (6 if r.family == "inet6" else 4, 0, 0)
+                if n is not None:
+                    out.append(RouteEntry(n, r))
+            out.sort(key=lambda e: -e.net[2])
+        self._netns_routes[key] = out
+        return out
 
 
 def _node_model(node: NodeSnapshot, na: Any) -> NodeModel:
