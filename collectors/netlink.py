@@ -618,7 +618,7 @@ def _dump(h: NsHandle, node: NsHandle) -> None:
                     r = decode_route(m, names)
                     if r is not None:
                         routes.append(r)
-            rules = []
+            rules: list[IpRule] = []
             for seq, fam in ((7, socket.AF_INET), (8, socket.AF_INET6)):
                 try:
                     rules.extend(decode_rule(m) for m in nl_dump(sock, RTM_GETRULE, fam, seq=seq))

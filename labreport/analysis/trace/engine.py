@@ -12,6 +12,7 @@ from labreport.analysis.trace.addr import hostport, ip_int
 from labreport.analysis.trace.model import Flow, HopKind, Outcome, TraceHop, TraceResult
 from labreport.analysis.trace.netfilter import run_hook
 from labreport.analysis.trace.packet import Pkt
+from labreport.analysis.trace import policy
 from labreport.analysis.services_cilium import lookup
 from labreport.analysis.trace.world import NodeModel, World
 from labreport.snapshot import IpvsVirtualServer
@@ -37,9 +38,10 @@ class _Run:
                                      dnat=p.dnat, reason=reason, hops=p.hops if p.record else []))
 
     def hop(self, p: Pkt, kind: HopKind, node: Optional[str], netns: Optional[str], device: Optional[str],
-            detail: str) -> None:
+            detail: str, table: Optional[str] = None, rule: Optional[str] = None) -> None:
         if p.record:
-            p.hops.append(TraceHop(kind=kind, node=node, netns=netns, device=device, detail=detail))
+            p.hops.append(TraceHop(kind=kind, node=node, netns=netns, device=device, detail=detail, table=table,
+                                   rule=rule))
 
     # ------------------------------------------------------------------ entry points
 
@@ -60,16 +62,27 @@ class _Run:
         self._from_process(m, p)
 
     def _from_process(self, m: NodeModel, p: Pkt) -> None:
-        re_ = m.route_for(p.dst) if m.has_routes else None
+        local = p.dst in m.local or _loopback(p.dst)
+        re_ = None
+        first: Optional[policy.Choice] = None
+        if m.has_routes and not local:
+            # connect(): the route lookup that picks the source address (with the source unset
+            # when the socket is not bound: a `from` rule then sees 0.0.0.0); it fails the
+            # connect before any packet (and any netfilter hook) when it finds no way
+            first = self.choose(m, p)
+            re_ = first.entry if first.kind == "route" else None
         if p.src is None:
             p.src = (re_.route.src if re_ is not None and re_.route.src else None) or (
                 m.addr_on(re_.route.dev) if re_ is not None else None) or m.primary
         if re_ is not None:
             p.out_if = re_.route.dev
-        if p.dst in m.local or _loopback(p.dst):
+        if local:
             p.out_if = "lo"
         self.hop(p, "device", m.name, m.netns, None, f"a process on {m.name} connects from {p.src or '?'} to "
                  f"{hostport(p.dst, p.dport)} ({p.proto})")
+        if first is not None and first.kind not in ("route", "local"):
+            self.apply(m, p, first)
+            return
         going, stopped = run_hook(m, "OUTPUT", [p])
         self.stopped(stopped, m)
         for q in going:
@@ -88,6 +101,14 @@ class _Run:
             return
         rt = self.route(m, p)
         if rt is None:
+            return
+        if rt == "local":  # a `local` route of another table (AnyIP, TPROXY): delivered here
+            p.out_if = "lo"
+            going, stopped = run_hook(m, "POSTROUTING", [p])
+            self.stopped(stopped, m)
+            for q in going:
+                q.in_if = "lo"
+                self.local_in(m, q, depth)
             return
         going, stopped = run_hook(m, "POSTROUTING", [p])
         self.stopped(stopped, m)
@@ -144,6 +165,9 @@ class _Run:
         rt = self.route(m, p)
         if rt is None:
             return
+        if rt == "local":  # an ip rule's table routes it to this node (TPROXY's `local default dev lo`)
+            self.local_in(m, p, depth)
+            return
         going, stopped = run_hook(m, "FORWARD", [p])
         self.stopped(stopped, m)
         going, stopped = run_hook(m, "POSTROUTING", going)
@@ -151,8 +175,9 @@ class _Run:
         for q in going:
             self.egress(m, q, depth)
 
-    def route(self, m: NodeModel, p: Pkt) -> Optional[bool]:
-        """Pick the output device (sets p.out_if); False/None and an outcome when it cannot."""
+    def route(self, m: NodeModel, p: Pkt) -> Optional[str]:
+        """Pick the output device (sets p.out_if, p.rt): "ok", "local" (an ip rule's table says
+        the destination is this node's), or None with an outcome when it cannot."""
         if not m.has_routes:
             place = self.w.pods.get(p.dst)
             p.out_if = None
@@ -160,22 +185,52 @@ class _Run:
                 p.out_if = place.veth.bridge or place.veth.host_ifname
                 self.hop(p, "route", m.name, m.netns, p.out_if, f"routes of {m.name} were not collected; "
                          f"{p.dst} is the pod {place.pod or '?'} behind {place.veth.host_ifname} (inferred)")
-                return True
-            return True  # decided at egress: where it goes is not known
-        re_ = m.route_for(p.dst)
-        if re_ is None:
-            self.hop(p, "route", m.name, m.netns, None, f"no route to {p.dst} on {m.name}")
-            self.finish(p, "dropped", f"no route to {p.dst} on {m.name}", node=m.name)
+                return "ok"
+            return "ok"  # decided at egress: where it goes is not known
+        return self.apply(m, p, self.choose(m, p))
+
+    def choose(self, m: NodeModel, p: Pkt) -> policy.Choice:
+        iif = "lo" if p.local_out else p.in_if
+        return policy.choose(m, p.family, p.src, p.dst, iif, p.mark, p.proto, p.sport, p.dport)
+
+    def apply(self, m: NodeModel, p: Pkt, c: policy.Choice) -> Optional[str]:
+        """The route lookup's answer as hops and, when it stops the packet, an outcome."""
+        by = policy.chosen_by(c, m)
+        rule = c.rule_label or None
+        if c.kind == "unknown":
+            self.hop(p, "route", m.name, m.netns, None, c.why, table=c.table, rule=rule)
+            self.finish(p, "unknown", f"{m.name}: {c.why}", node=m.name)
             return None
-        r = re_.route
-        if r.type in ("blackhole", "unreachable", "prohibit"):
-            self.hop(p, "route", m.name, m.netns, None, f"route {re_.text}")
-            self.finish(p, "dropped" if r.type == "blackhole" else "rejected", f"{m.name}: route {re_.text}",
-                        node=m.name)
+        if c.kind == "noroute":
+            why = f"no route to {p.dst} on {m.name}"
+            if c.passed or policy.non_default(m):
+                why += " (no ip rule's table has one" + (": " + "; ".join(c.passed) if c.passed else "") + ")"
+            self.hop(p, "route", m.name, m.netns, None, why)
+            self.finish(p, "dropped", why, node=m.name)
             return None
-        p.out_if = r.dev
-        self.hop(p, "route", m.name, m.netns, r.dev, f"{m.name} routes {p.dst} by `{re_.text}`")
-        return True
+        result = "dropped" if c.kind == "blackhole" else "rejected"
+        if c.kind in ("blackhole", "unreachable", "prohibit") and c.entry is not None:
+            self.hop(p, "route", m.name, m.netns, None, f"route {c.entry.text} ({by})", table=c.table, rule=rule)
+            self.finish(p, result, f"{m.name}: route {c.entry.text} (table {c.table}, ip rule {rule})", node=m.name)
+            return None
+        if c.kind in ("blackhole", "unreachable", "prohibit"):
+            self.hop(p, "route", m.name, m.netns, None, f"ip rule {rule} {'drops' if result == 'dropped' else 'rejects'}"
+                     f" it ({c.kind})", rule=rule)
+            self.finish(p, result, f"{m.name}: ip rule {rule}", node=m.name)
+            return None
+        if c.kind == "local":
+            what = f"`{c.entry.text}`" if c.entry is not None else "an address of the node"
+            self.hop(p, "route", m.name, m.netns, "lo", f"{p.dst} is local on {m.name}: {what} ({by})",
+                     table=c.table, rule=rule)
+            p.out_if = "lo"
+            return "local"
+        re_ = c.entry
+        assert re_ is not None
+        p.out_if = re_.route.dev
+        p.rt = re_
+        self.hop(p, "route", m.name, m.netns, re_.route.dev, f"{m.name} routes {p.dst} by `{re_.text}` ({by})",
+                 table=c.table, rule=rule)
+        return "ok"
 
     def egress(self, m: NodeModel, p: Pkt, depth: int) -> None:
         if p.masq and p.snat is None:
@@ -207,7 +262,7 @@ class _Run:
             self.local_in(m, p, depth)
             return
         # a plain device: the next hop is the gateway or the destination itself
-        re_ = m.route_for(p.dst)
+        re_ = p.rt or m.route_for(p.dst)
         nh = re_.route.gateway if re_ is not None and re_.route.gateway else p.dst
         other = self.w.node_of_addr.get(nh)
         if other is not None and other != m.name and other in self.w.nodes:
@@ -247,7 +302,7 @@ class _Run:
         self.finish(p, "delivered", None, node=m.name, pod=pod)
 
     def tunnel(self, m: NodeModel, p: Pkt, dev: str, kind: str, depth: int) -> None:
-        re_ = m.route_for(p.dst)
+        re_ = p.rt or m.route_for(p.dst)
         gw = re_.route.gateway if re_ is not None else None
         remote: Optional[str] = None
         how = ""
@@ -296,6 +351,7 @@ class _Run:
         q.nat_dst_done = False
         q.nat_src_done = False
         q.mark = 0
+        q.rt = None
         self.receive(other, [q], depth + 1)
 
     # ------------------------------------------------------------------ cilium (kube-proxy replacement)
@@ -407,6 +463,9 @@ class _Run:
             rt = self.route(m, q)
             if rt is None:
                 continue
+            if rt == "local":
+                self.local_in(m, q, depth)
+                continue
             going, stopped = run_hook(m, "POSTROUTING", [q])
             self.stopped(stopped, m)
             for x in going:
@@ -471,9 +530,9 @@ def _run_flow(world: World, flow: Flow, hops: bool) -> TraceResult:
     if not m.has_routes:
         res.notes.append(f"{m.name}: no routes in the snapshot (`ip route` not collected)")
     for n in world.nodes.values():
-        if n.other_tables:
+        if n.other_tables and not n.rules_known:
             res.notes.append(f"{n.name}: routing tables {', '.join(n.other_tables)} exist but its ip rules were not "
-                             "collected: the main table decides here")
+                             "collected: the kernel's default rules (0 local, 32766 main, 32767 default) are assumed")
     return res
 
 

@@ -10,7 +10,9 @@ fixed shape (the kernel-trace comparison reads it)::
 policy / fall-through; ``rule`` is the rule's text as iptables-save / nft list print it.
 Other hops (route, device, bridge, veth, encap, wire, deliver, ipvs) carry node, netns,
 device and detail; a ``cilium`` hop (Cilium's BPF service lookup, kube-proxy replacement)
-also carries ``rule``: the frontend's entry of the imported service table, its evidence.
+also carries ``rule``: the frontend's entry of the imported service table, its evidence; a
+``route`` hop carries ``table`` (the routing table looked up) and ``rule`` (the ip rule that
+chose it, "PRIO: SELECTORS ACTION", or that dropped/rejected the packet).
 """
 
 from __future__ import annotations
@@ -52,6 +54,8 @@ class TraceHop:
                                "detail": self.detail}
         if self.kind == "cilium":
             out["rule"] = self.rule
+        elif self.kind == "route":
+            out["table"], out["rule"] = self.table, self.rule  # the routing table and the ip rule that chose it
         return out
 
     def __repr__(self) -> str:

@@ -6,15 +6,18 @@ and copies it thousands of times in ``trace --all``.
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from labreport.analysis.trace.model import TraceHop
+
+if TYPE_CHECKING:  # annotations only: world imports netfilter, which imports this module
+    from labreport.analysis.trace.world import RouteEntry
 
 
 class Pkt:
     __slots__ = ("src", "dst", "sport", "dport", "proto", "mark", "ctmark", "in_if", "out_if", "dnat", "snat",
                  "masq", "prob", "hops", "node", "netns", "nat_dst_done", "nat_src_done", "family", "phys_in",
-                 "phys_out", "bridged", "local_out", "record", "last")
+                 "phys_out", "bridged", "local_out", "record", "last", "rt")
 
     def __init__(self, src: Optional[str], dst: str, sport: int, dport: int, proto: str) -> None:
         self.src = src
@@ -43,6 +46,7 @@ class Pkt:
         self.record = True  # False: no hop list (trace --all needs only the outcomes)
         # the last netfilter step (backend, table, chain, rule index, rule, verdict): what a DROP/REJECT names
         self.last: Optional[tuple[str, str, str, Optional[int], Optional[str], str]] = None
+        self.rt: Optional[RouteEntry] = None  # the route the last lookup on this node chose (its gateway)
 
     def copy(self) -> "Pkt":
         p = Pkt.__new__(Pkt)
@@ -52,5 +56,5 @@ class Pkt:
         p.hops = list(self.hops) if self.record else self.hops
         p.node, p.netns, p.nat_dst_done, p.nat_src_done = self.node, self.netns, self.nat_dst_done, self.nat_src_done
         p.family, p.phys_in, p.phys_out, p.bridged = self.family, self.phys_in, self.phys_out, self.bridged
-        p.local_out, p.record, p.last = self.local_out, self.record, self.last
+        p.local_out, p.record, p.last, p.rt = self.local_out, self.record, self.last, self.rt
         return p
