@@ -365,7 +365,7 @@ def rule_text(r: IpRule) -> str:
         parts.append(f"goto {r.goto}" + (" [unresolved]" if r.unresolved else ""))
     elif r.action not in ("lookup",):
         parts.append(r.action)
-    if r.protocol:
+    if r.protocol and r.protocol not in ("kernel", "unspec"):  # iproute2 hides these without -d
         parts.append(f"proto {r.protocol}")
     return " ".join(parts)
 
@@ -381,7 +381,7 @@ def is_default(r: IpRule) -> bool:
     32767 default; IPv6 has no 32767)."""
     if (r.priority, r.table) not in DEFAULT_RULES.get(r.family, ()) or r.action != "lookup":
         return False
-    return rule_text(r) in (f"from all lookup {r.table}", f"from all lookup {r.table} proto kernel")
+    return rule_text(r) == f"from all lookup {r.table}"
 
 
 def default_rules(family: Literal["inet", "inet6"]) -> list[IpRule]:

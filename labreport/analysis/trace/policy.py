@@ -193,7 +193,8 @@ def choose(m: NodeModel, family: str, src: Optional[str], dst: str, iif: Optiona
         table = table_key(r.table)
         kind, entry = _table_lookup(m, table, dst)
         if kind is None:
-            passed.append(f"{label(r)}: table {table} has no route to {dst}")
+            if table != "local":  # every packet not for the node passes the local table: not worth saying
+                passed.append(f"{label(r)}: table {table} has no route to {dst}")
             i += 1
             continue
         if kind == "local":
