@@ -91,3 +91,42 @@ def test_partly_readable_ip_rule_keeps_the_rest_and_warns(cli, tmp_path):
     assert code == ExitStatus.PARTIAL and "Traceback" not in err
     snap = snapmod.load(tmp_path / "partial")
     assert snap.nodes[0].status == "partial" and len(snap.nodes[0].netns[0].rules) == 21
+
+
+@pytest.mark.parametrize("lang,title,word", [("en", "ip rules (policy routing)", "Matches"),
+                                             ("zh", "ip rule（策略路由）", "匹配条件")])
+def test_report_lists_the_non_default_rules(cli, tmp_path, lang, title, word):
+    from labreport.render.report import render_report
+
+    snap = _import(cli, tmp_path, FIX / "ip-rule.out")
+    res = render_report(snap, fmt="md", lang=lang, out_dir=tmp_path / lang)
+    assert not res.missing_keys
+    text = res.main.read_text("utf-8")
+    assert title in text and word in text
+    section = text[text.index(title):]
+    section = section[:section.find("\n#", 1) if "\n#" in section[1:] else len(section)]
+    rows = [ln for ln in section.splitlines() if ln.startswith("| IPv4")]
+    non_default = [ln for ln in (FIX / "ip-rule.out").read_text().splitlines()
+                   if ln.split(":")[0] not in ("0", "32766", "32767")]
+    assert len(rows) == len(non_default) == 18
+    assert any("`from 192.168.71.128/25`" in r and "`lookup 100`" in r for r in rows), rows
+    assert any("`not from all to 10.96.0.0/12`" in r for r in rows), rows
+    assert not any(r.split("|")[2].strip() in ("0", "32766", "32767") for r in rows)
+    # with only the kernel's defaults (an import of a fresh namespace's ip rule): no section
+    fresh = Path(__file__).resolve().parent / "fixtures" / "parsers" / "ip-rule" / "here-ip-rule-defaults.out"
+    snap = _import(cli, tmp_path, fresh, name="defaults")
+    assert len(snap.nodes[0].netns[0].rules) == 3
+    res = render_report(snap, fmt="md", lang=lang, out_dir=tmp_path / (lang + "-defaults"))
+    assert title not in res.main.read_text("utf-8")
+
+
+def test_report_escapes_rule_text(cli, tmp_path):
+    """An interface name is free text in a paste: it reaches the HTML escaped."""
+    from labreport.render.report import render_report
+
+    f = tmp_path / "rule.txt"
+    f.write_text("0:\tfrom all lookup local\n100:\tfrom all iif <b>x</b> lookup 100\n32766:\tfrom all lookup main\n")
+    snap = _import(cli, tmp_path, f)
+    res = render_report(snap, fmt="html", lang="en", out_dir=tmp_path / "html")
+    html = res.main.read_text("utf-8")
+    assert "iif &lt;b&gt;x&lt;/b&gt;" in html and "<b>x</b>" not in html

@@ -328,6 +328,13 @@ def parse(text: str, *, source: str = "<input>") -> ParseResult[list[IpRule]]:
 
 def rule_text(r: IpRule) -> str:
     """One rule as ``ip rule`` prints it (without the ``PRIO:`` column)."""
+    selector, action = rule_parts(r)
+    return f"{selector} {action}".strip()
+
+
+def rule_parts(r: IpRule) -> tuple[str, str]:
+    """(the selectors, the action) as ``ip rule`` prints them: ("from all fwmark 0x10/0xff",
+    "lookup 200")."""
     parts = ["not"] if r.invert else []
     parts.append(f"from {r.src or 'all'}")
     if r.dst:
@@ -340,8 +347,6 @@ def rule_text(r: IpRule) -> str:
         parts.append(f"iif {r.iif}" + (" [detached]" if r.detached else ""))
     if r.oif:
         parts.append(f"oif {r.oif}" + (" [detached]" if r.detached and not r.iif else ""))
-    if r.l3mdev:
-        parts.append("lookup [l3mdev-table]")
     if r.uidrange:
         parts.append(f"uidrange {r.uidrange}")
     if r.ipproto:
@@ -353,21 +358,24 @@ def rule_text(r: IpRule) -> str:
             parts.append(f"{key} {lo if lo == hi or not hi else v}")
     if r.tun_id:
         parts.append(f"tun_id {r.tun_id}")
+    act: list[str] = []
+    if r.l3mdev:
+        act.append("lookup [l3mdev-table]")
     if r.action == "lookup" and r.table:
-        parts.append(f"lookup {r.table}")
+        act.append(f"lookup {r.table}")
         if r.suppress_prefixlen is not None:
-            parts.append(f"suppress_prefixlength {r.suppress_prefixlen}")
+            act.append(f"suppress_prefixlength {r.suppress_prefixlen}")
         if r.suppress_ifgroup is not None:
-            parts.append(f"suppress_ifgroup {r.suppress_ifgroup}")
+            act.append(f"suppress_ifgroup {r.suppress_ifgroup}")
     if r.realms:
-        parts.append(f"realms {r.realms}")
+        act.append(f"realms {r.realms}")
     if r.action == "goto":
-        parts.append(f"goto {r.goto}" + (" [unresolved]" if r.unresolved else ""))
+        act.append(f"goto {r.goto}" + (" [unresolved]" if r.unresolved else ""))
     elif r.action not in ("lookup",):
-        parts.append(r.action)
+        act.append(r.action)
     if r.protocol and r.protocol not in ("kernel", "unspec"):  # iproute2 hides these without -d
-        parts.append(f"proto {r.protocol}")
-    return " ".join(parts)
+        act.append(f"proto {r.protocol}")
+    return " ".join(parts), " ".join(act)
 
 
 DEFAULT_RULES: dict[str, tuple[tuple[int, str], ...]] = {
