@@ -62,6 +62,8 @@ from labreport.snapshot import (
 from collectors import rtnl
 from labreport.parsers.ip_addr import render as render_ip_addr
 from labreport.parsers.ip_route import render as render_ip_route
+from labreport.parsers.ip_rule import is_default
+from labreport.parsers.ip_rule import render as render_ip_rule
 
 CLONE_NEWNET = 0x40000000
 NETLINK_ROUTE = 0
@@ -704,7 +706,12 @@ IP_ADDR = CommandSpec("ip-addr", ("ip", "addr", "show"), optional=True)
 IP_ROUTE = CommandSpec("ip-route", ("ip", "route", "show"), optional=True)
 IP_LINK_VXLAN = CommandSpec("ip-link-vxlan", ("ip", "-d", "link", "show", "type", "vxlan"), optional=True)
 BRIDGE_FDB = CommandSpec("bridge-fdb", ("bridge", "fdb", "show"), optional=True)
-COMMANDS = (IP_ADDR, IP_ROUTE, IP_LINK_VXLAN, BRIDGE_FDB)
+IP_RULE = CommandSpec("ip-rule", ("ip", "rule", "show"), optional=True)  # where rules besides the defaults exist
+COMMANDS = (IP_ADDR, IP_ROUTE, IP_LINK_VXLAN, BRIDGE_FDB, IP_RULE)
+
+
+def _policy_routed(ns: NetNamespace) -> bool:
+    return any(not is_default(r) for r in ns.rules if r.family == "inet")
 
 
 def in_namespace(spec: CommandSpec, h: NsHandle) -> list[str]:
@@ -726,8 +733,9 @@ REAL_TEXT_LIMIT = 24
 
 def gather_evidence(ctx: CollectContext, handles: list[NsHandle], out: CollectorOutput,
                     budget_s: float) -> None:
-    """Real `ip addr` / `ip route` per namespace when `ip` exists (in parallel, within a
-    time budget); otherwise, or when a command fails, the synthesized equivalent."""
+    """Real `ip addr` / `ip route` (and `ip rule` where rules besides the kernel's defaults
+    exist) per namespace when `ip` exists (in parallel, within a time budget); otherwise,
+    or when a command fails, the synthesized equivalent."""
     readable = [h for h in handles if h.ns is not None and h.ns.error is None]
     have_ip = ctx.which("ip") is not None
     have_nsenter = ctx.which("nsenter") is not None
@@ -750,6 +758,8 @@ def gather_evidence(ctx: CollectContext, handles: list[NsHandle], out: Collector
         specs = [IP_ADDR, IP_ROUTE]
         if any(ln.vxlan is not None for ln in h.net.links):
             specs += [IP_LINK_VXLAN, BRIDGE_FDB]
+        if _policy_routed(h.net):
+            specs.append(IP_RULE)
         jobs.extend((h, spec.evidence_id, in_namespace(spec, h)) for spec in specs)
 
     results: dict[tuple[int, str], Evidence] = {}
@@ -776,6 +786,10 @@ def gather_evidence(ctx: CollectContext, handles: list[NsHandle], out: Collector
         ev = results.get((id(h), IP_ROUTE.evidence_id)) or synthesized(
             IP_ROUTE.evidence_id + sfx, where + "ip route", render_ip_route(h.net))
         out.evidence.append(ev)
+        if _policy_routed(h.net):
+            ev = results.get((id(h), IP_RULE.evidence_id)) or synthesized(
+                IP_RULE.evidence_id + sfx, where + "ip rule show", render_ip_rule(h.net.rules, "inet"))
+            out.evidence.append(ev)
         for kind in (IP_LINK_VXLAN.evidence_id, BRIDGE_FDB.evidence_id):
             if (id(h), kind) in results:
                 out.evidence.append(results[(id(h), kind)])

@@ -299,6 +299,24 @@ def test_evidence_real_for_node_and_pods(lab, result):
     assert pod["origin"] == "live" and "10.244.9.10/24" in pod["stdout"]
     assert ev[f"ip-addr:pid:{lab.docker_proc.pid}"]["command"].startswith("nsenter --net=/proc/")
     assert "flannel.1" in ev["ip-link-vxlan"]["stdout"] and "192.168.250.2" in ev["bridge-fdb"]["stdout"]
+    # `ip rule` only where rules besides the kernel's defaults exist (the node here, no pod)
+    assert ev["ip-rule"]["origin"] == "live" and "from 10.244.9.0/24 lookup 100" in ev["ip-rule"]["stdout"]
+    assert not any(k.startswith("ip-rule:") for k in ev)
+
+
+def test_ip_rule_text_reads_back_into_the_collected_rules(lab, result):
+    """The collected IPv4 rules, rendered as `ip rule` text, parse (with the import's parser)
+    into the same records; and the kernel's own `ip rule` text parses into them too."""
+    from labreport.parsers import ip_rule
+    from labreport.snapshot import IpRule
+
+    # (`ip rule` does not print `proto kernel`, which the kernel's own three rules have)
+    rules = [IpRule(**{**r, "protocol": None if r["protocol"] == "kernel" else r["protocol"]})
+             for r in result["netns"][0]["rules"] if r["family"] == "inet"]
+    assert sum(r["protocol"] == "kernel" for r in result["netns"][0]["rules"] if r["family"] == "inet") == 3
+    assert ip_rule.parse(ip_rule.render(rules)).value == rules
+    live = ip_rule.parse(sh("ip", "-n", lab.node, "rule")).value
+    assert live == rules and len(rules) > 10
 
 
 def test_synthesized_ip_addr_reads_back_through_the_parser(lab):

@@ -394,3 +394,9 @@ def is_default(r: IpRule) -> bool:
 
 def default_rules(family: Literal["inet", "inet6"]) -> list[IpRule]:
     return [IpRule(priority=p, family=family, action="lookup", table=t) for p, t in DEFAULT_RULES[family]]
+
+
+def render(rules: list[IpRule], family: str = "inet") -> str:
+    """``ip rule`` text (one family) in iproute2's format; :func:`parse` reads it back."""
+    out = [f"{r.priority}:\t{rule_text(r)}" for r in sorted(rules, key=lambda r: r.priority) if r.family == family]
+    return "\n".join(out) + ("\n" if out else "")
