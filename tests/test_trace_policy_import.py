@@ -35,9 +35,10 @@ def _import(cli, tmp_path: Path, *rule_files: Path, name: str = "snap") -> snapm
 
 @pytest.mark.parametrize("rules", ["ip-rule.out", "ip-j-rule.out"])
 def test_imported_rules_route_like_the_kernel(cli, tmp_path, rules):
-    snap = _import(cli, tmp_path, FIX / rules)
+    snap = _import(cli, tmp_path, FIX / rules, FIX / "ip-6-rule.out")
     host = snap.nodes[0].netns[0]
-    assert len(host.rules) == len((FIX / "ip-rule.out").read_text().strip().splitlines())
+    assert len(host.rules) == sum(len((FIX / f).read_text().strip().splitlines()) for f in ("ip-rule.out", "ip-6-rule.out"))
+    assert sum(r.family == "inet6" for r in host.rules) == 5  # the 3 rules and the 2 defaults
     assert any(e.command == ("ip -j rule" if "-j" in rules else "ip rule") for e in snap.nodes[0].evidence)
     world = build_world(snap, analyze(snap))
     assert len(ANSWERS) == len(FORWARDED)

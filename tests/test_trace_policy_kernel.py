@@ -9,7 +9,8 @@ Lab (namespaces of this module's own, unique names, removed after):
       take every selector and action the model reads (from-prefix, fwmark with a mask — the
       mark set by iptables MARK rules in mangle PREROUTING/OUTPUT —, iif, ipproto/dport,
       prohibit/blackhole/unreachable, suppress_prefixlength, goto, not) plus two it must
-      not guess (oif, uidrange).
+      not guess (oif, uidrange); IPv6 addresses on lan0/up1/up2 with a from-prefix rule, a
+      prohibit and a blackhole rule and a prohibit route.
 The snapshot is what ``labreport collect --local`` records inside R. For each flow the
 model's route (device, gateway, table) or outcome is compared with the kernel's own
 ``ip route get … from … iif … mark … ipproto … dport …`` answer in R; a few flows also
@@ -76,6 +77,17 @@ rule add to 10.97.0.0/16 lookup 400 pref 420
 rule add to 10.90.0.0/16 lookup 100 pref 430
 rule add not to 10.96.0.0/12 lookup 500 pref 450
 """
+ROUTES_AND_RULES_6 = """\
+addr add fd71::1/64 dev lan0 nodad
+addr add fd01::1/64 dev up1 nodad
+addr add fd02::1/64 dev up2 nodad
+route add default via fd01::2 dev up1
+route add default via fd02::2 dev up2 table 100
+route add prohibit fd77::/32 table 100
+rule add from fd71::80/121 lookup 100 pref 100
+rule add to fd88::/32 prohibit pref 250
+rule add to fd89::/32 blackhole pref 260
+"""
 MANGLE = [
     ["-t", "mangle", "-A", "PREROUTING", "-p", "udp", "--dport", "5353", "-j", "MARK", "--set-xmark", "0x10/0xff"],
     ["-t", "mangle", "-A", "PREROUTING", "-p", "udp", "--dport", "6000", "-j", "MARK", "--set-mark", "0x20"],
@@ -105,7 +117,8 @@ class Lab:
         for dev, peer in (("lan0", "c"), ("lan1", "k"), ("up1", "d1"), ("up2", "d2")):
             sh("ip", "-n", r, "link", "add", dev, "type", "veth", "peer", "name", "eth0", "netns", self.ns[peer])
         sh("ip", "-n", r, "-batch", "-", input=ROUTES_AND_RULES)
-        for key in ("net.ipv4.ip_forward=1", "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0"):
+        sh("ip", "-n", r, "-6", "-batch", "-", input=ROUTES_AND_RULES_6)
+        for key in ("net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1", "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0"):
             sh("ip", "netns", "exec", r, "sysctl", "-qw", key)
         for args in MANGLE:
             sh("ip", "netns", "exec", r, "iptables", *args)
@@ -205,6 +218,11 @@ FORWARDED = [
     _out("192.168.71.2", "10.50.1.1", 8080, proto="tcp"),  # ipproto tcp dport 8000-8099 → table 100
     _out("192.168.71.2", "10.50.1.1", 9090, proto="tcp"),  # outside the range: rule 450 → table 500
     _out("192.168.71.2", "10.50.1.1", 8080, proto="udp"),  # udp: rule 300 does not match
+    _out("fd71::5", "fd99::9", 9000),  # IPv6: main
+    _out("fd71::85", "fd99::9", 9000),  # IPv6 from-prefix → table 100
+    _out("fd71::85", "fd77::1", 9000),  # table 100's prohibit route
+    _out("fd71::5", "fd88::1", 9000),  # IPv6 rule: prohibit
+    _out("fd71::5", "fd89::1", 9000),  # IPv6 rule: blackhole
 ]
 
 
@@ -246,6 +264,7 @@ def test_forwarded_packets_take_the_kernels_route(lab, world):
         o, hop = model(world, case)
         check_same(case, k, o, hop)
         answers.append(k)
+    assert sum(":" in c.flow["dst"] and a["kind"] == "route" for c, a in zip(FORWARDED, answers)) == 2
     # the lab exercises what it claims: several tables, a local prefix and each refusal
     tables = {a["table"] for a in answers if a["kind"] == "route"}
     assert {"main", "100", "200", "300", "400", "500"} <= tables, tables

@@ -1,7 +1,7 @@
 """Record the policy-routing lab's outputs for tests/test_trace_policy_import.py (root):
 ``python3 -m tests.support.capture_policy [DIR]`` builds the lab of
 tests/test_trace_policy_kernel.py, writes what `ip addr`, `ip route show table all`,
-`ip rule`, `ip -j rule` and `iptables-save` print in its node namespace, and the kernel's
+`ip rule`, `ip -6 rule`, `ip -j rule` and `iptables-save` print in its node namespace, and the kernel's
 `ip -j route get …` answer for each of that module's forwarded flows (kernel-answers.json),
 then removes the lab."""
 
@@ -23,6 +23,7 @@ def main(out: Path) -> None:
         for name, argv in (("ip-addr.out", ["ip", "-n", r, "addr"]),
                            ("ip-route-table-all.out", ["ip", "-n", r, "route", "show", "table", "all"]),
                            ("ip-rule.out", ["ip", "-n", r, "rule"]),
+                           ("ip-6-rule.out", ["ip", "-n", r, "-6", "rule"]),
                            ("ip-j-rule.out", ["ip", "-n", r, "-j", "rule"]),
                            ("iptables-save.out", ["ip", "netns", "exec", r, "iptables-save"])):
             (out / name).write_text(sh(*argv).stdout.replace(r, "node"))

@@ -195,7 +195,15 @@ class _Run:
 
     def apply(self, m: NodeModel, p: Pkt, c: policy.Choice) -> Optional[str]:
         """The route lookup's answer as hops and, when it stops the packet, an outcome."""
-        by = policy.chosen_by(c, m)
+        if c.kind == "route":  # the common case first, its words only when hops are kept
+            re_ = c.entry
+            assert re_ is not None
+            p.out_if = re_.route.dev
+            p.rt = re_
+            if p.record:
+                self.hop(p, "route", m.name, m.netns, re_.route.dev, f"{m.name} routes {p.dst} by `{re_.text}` "
+                         f"({policy.chosen_by(c, m)})", table=c.table, rule=c.rule_label or None)
+            return "ok"
         rule = c.rule_label or None
         if c.kind == "unknown":
             self.hop(p, "route", m.name, m.netns, None, c.why, table=c.table, rule=rule)
@@ -208,29 +216,23 @@ class _Run:
             self.hop(p, "route", m.name, m.netns, None, why)
             self.finish(p, "dropped", why, node=m.name)
             return None
-        result = "dropped" if c.kind == "blackhole" else "rejected"
-        if c.kind in ("blackhole", "unreachable", "prohibit") and c.entry is not None:
-            self.hop(p, "route", m.name, m.netns, None, f"route {c.entry.text} ({by})", table=c.table, rule=rule)
-            self.finish(p, result, f"{m.name}: route {c.entry.text} (table {c.table}, ip rule {rule})", node=m.name)
-            return None
-        if c.kind in ("blackhole", "unreachable", "prohibit"):
-            self.hop(p, "route", m.name, m.netns, None, f"ip rule {rule} {'drops' if result == 'dropped' else 'rejects'}"
-                     f" it ({c.kind})", rule=rule)
-            self.finish(p, result, f"{m.name}: ip rule {rule}", node=m.name)
-            return None
         if c.kind == "local":
             what = f"`{c.entry.text}`" if c.entry is not None else "an address of the node"
-            self.hop(p, "route", m.name, m.netns, "lo", f"{p.dst} is local on {m.name}: {what} ({by})",
-                     table=c.table, rule=rule)
+            if p.record:
+                self.hop(p, "route", m.name, m.netns, "lo", f"{p.dst} is local on {m.name}: {what} "
+                         f"({policy.chosen_by(c, m)})", table=c.table, rule=rule)
             p.out_if = "lo"
             return "local"
-        re_ = c.entry
-        assert re_ is not None
-        p.out_if = re_.route.dev
-        p.rt = re_
-        self.hop(p, "route", m.name, m.netns, re_.route.dev, f"{m.name} routes {p.dst} by `{re_.text}` ({by})",
-                 table=c.table, rule=rule)
-        return "ok"
+        result = "dropped" if c.kind == "blackhole" else "rejected"
+        if c.entry is not None:  # a blackhole/unreachable/prohibit route of the chosen table
+            self.hop(p, "route", m.name, m.netns, None, f"route {c.entry.text} ({policy.chosen_by(c, m)})",
+                     table=c.table, rule=rule)
+            self.finish(p, result, f"{m.name}: route {c.entry.text} (table {c.table}, ip rule {rule})", node=m.name)
+            return None
+        self.hop(p, "route", m.name, m.netns, None, f"ip rule {rule} {'drops' if result == 'dropped' else 'rejects'}"
+                 f" it ({c.kind})", rule=rule)
+        self.finish(p, result, f"{m.name}: ip rule {rule}", node=m.name)
+        return None
 
     def egress(self, m: NodeModel, p: Pkt, depth: int) -> None:
         if p.masq and p.snat is None:

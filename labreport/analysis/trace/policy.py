@@ -48,8 +48,20 @@ class Choice:
         return label(self.rule) if self.rule is not None else ""
 
 
+_LABELS: dict[int, tuple[IpRule, str]] = {}  # id(rule) -> (rule, label): rules live as long as their world
+
+
 def label(r: IpRule) -> str:
-    return f"{r.priority}: {rule_text(r)}"
+    got = _LABELS.get(id(r))
+    if got is None or got[0] is not r:
+        if len(_LABELS) > 100_000:
+            _LABELS.clear()
+        got = _LABELS[id(r)] = (r, f"{r.priority}: {rule_text(r)}")
+    return got[1]
+
+
+_DEFAULTS = {"ipv4": default_rules("inet"), "ipv6": default_rules("inet6")}
+_BY_PRIO: dict[int, tuple[list[IpRule], dict[int, int]]] = {}
 
 
 def rules_for(m: NodeModel, family: str) -> tuple[list[IpRule], bool]:
@@ -57,7 +69,20 @@ def rules_for(m: NodeModel, family: str) -> tuple[list[IpRule], bool]:
     got = m.rules.get(family)
     if got:
         return got, True
-    return default_rules("inet6" if family == "ipv6" else "inet"), False
+    return _DEFAULTS["ipv6" if family == "ipv6" else "ipv4"], False
+
+
+def _index(rules: list[IpRule]) -> dict[int, int]:
+    """priority -> position of its first rule (goto targets), computed once per rule list."""
+    got = _BY_PRIO.get(id(rules))
+    if got is None or got[0] is not rules:
+        by_prio: dict[int, int] = {}
+        for i, r in enumerate(rules):
+            by_prio.setdefault(r.priority, i)
+        if len(_BY_PRIO) > 10_000:
+            _BY_PRIO.clear()
+        got = _BY_PRIO[id(rules)] = (rules, by_prio)
+    return got[1]
 
 
 def non_default(m: NodeModel) -> bool:
@@ -155,9 +180,7 @@ def choose(m: NodeModel, family: str, src: Optional[str], dst: str, iif: Optiona
     """The kernel's route lookup through the ip rules (see the module docstring)."""
     rules, _known = rules_for(m, family)
     passed: list[str] = []
-    by_prio: dict[int, int] = {}
-    for i, r in enumerate(rules):
-        by_prio.setdefault(r.priority, i)
+    by_prio = _index(rules)
     i = 0
     steps = 0
     while i < len(rules):
