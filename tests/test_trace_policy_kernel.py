@@ -150,14 +150,19 @@ def lab():
         lab.close()
 
 
-@pytest.fixture(scope="module")
-def world(lab):
+def collect(ns: str, name: str = "r") -> snapmod.Snapshot:
+    """``labreport collect --local`` inside ``ns`` (the node named ``name``)."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.environ.get("PYTHONPATH") or str(__import__("pathlib").Path(__file__).resolve().parents[1])
-    cp = subprocess.run(["ip", "netns", "exec", lab.ns["r"], *labreport_argv(), "collect", "--local", "--name", "r",
+    cp = subprocess.run(["ip", "netns", "exec", ns, *labreport_argv(), "collect", "--local", "--name", name,
                          "--no-api", "-q", "--out", "-"], capture_output=True, text=True, timeout=120, env=env)
     assert cp.returncode == 0, cp.stderr[-2000:]
-    snap = snapmod.from_dict(json.loads(cp.stdout))
+    return snapmod.from_dict(json.loads(cp.stdout))
+
+
+@pytest.fixture(scope="module")
+def world(lab):
+    snap = collect(lab.ns["r"])
     node = snap.nodes[0]
     listed = sum(len(sh("ip", "-n", lab.ns["r"], *fam, "rule").stdout.strip().splitlines()) for fam in ([], ["-6"]))
     assert node.node_netns() is not None and len(node.node_netns().rules) == listed > 20  # type: ignore[union-attr]
@@ -170,8 +175,10 @@ _ERRNO = {"Invalid argument": "EINVAL", "Permission denied": "EACCES", "Network 
           "No route to host": "EHOSTUNREACH"}
 
 
-def kernel(lab: Lab, *args: str) -> dict[str, Any]:
-    cp = sh("ip", "-n", lab.ns["r"], "-j", "route", "get", *args, check=False)
+def kernel(lab: Lab | str, *args: str) -> dict[str, Any]:
+    """`ip -j route get ARGS` in the lab's node namespace (or the namespace named)."""
+    ns = lab if isinstance(lab, str) else lab.ns["r"]
+    cp = sh("ip", "-n", ns, "-j", "route", "get", *args, check=False)
     if cp.returncode != 0:
         msg = cp.stderr.strip().removeprefix("RTNETLINK answers: ")
         return {"kind": "error", "errno": _ERRNO.get(msg, msg)}
@@ -234,7 +241,7 @@ def model(world, case: Case) -> tuple[Any, Any]:
     return o, (routes[-1] if routes else None)
 
 
-def check_same(case: Case, k: dict[str, Any], o: Any, hop: Any) -> None:
+def check_same(case: Case, k: dict[str, Any], o: Any, hop: Any, node: str = "r") -> None:
     what = f"{case.id}: kernel {k}, model {o.result} {o.reason!r} {hop.to_json() if hop else None}"
     if k["kind"] == "route":
         assert hop is not None and hop.device == k["dev"], what
@@ -243,7 +250,7 @@ def check_same(case: Case, k: dict[str, Any], o: Any, hop: Any) -> None:
         assert hop.table == k["table"], what
         assert hop.rule and re.match(r"^\d+: ", hop.rule), what  # the hop names the rule that chose it
     elif k["kind"] == "local":
-        assert o.result == "delivered" and o.node == "r", what
+        assert o.result == "delivered" and o.node == node, what
         assert hop is not None and hop.table == k["table"], what
     else:
         want = {"EINVAL": ("dropped", "blackhole"), "EACCES": ("rejected", "prohibit"),
@@ -350,3 +357,42 @@ def test_real_packets_leave_where_the_model_says(lab, world):
         assert got == {UPLINK_PEER[hop.device]}, (where, dst, dport, hop.to_json(), before, after)
         seen |= got
     assert seen == {"d1", "d2"}
+
+
+def test_a_moved_local_rule_lets_earlier_rules_route_the_nodes_own_address():
+    """VRF-style: `ip rule del pref 0; ip rule add pref 1000 lookup local`. A rule before it
+    then routes even an address of the node (here out of lan0), as the kernel does."""
+    v, c = lab_name("prv"), lab_name("prw")
+    try:
+        for n in (v, c):
+            sh("ip", "netns", "add", n)
+            sh("ip", "-n", n, "link", "set", "lo", "up")
+        sh("ip", "-n", v, "link", "add", "lan0", "type", "veth", "peer", "name", "eth0", "netns", c)
+        sh("ip", "-n", v, "link", "add", "up1", "type", "veth", "peer", "name", "up1p")
+        sh("ip", "-n", v, "-batch", "-", input="\n".join([
+            "addr add 192.168.81.1/24 dev lan0", "addr add 10.211.1.1/24 dev up1", "link set lan0 up",
+            "link set up1 up", "link set up1p up", "route add 10.211.1.0/24 via 192.168.81.2 dev lan0 table 100",
+            "rule add pref 1000 lookup local", "rule del pref 0", "rule add pref 500 to 10.211.1.1 lookup 100"]) + "\n")
+        sh("ip", "netns", "exec", v, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+        sh("ip", "-n", c, "addr", "add", "192.168.81.2/24", "dev", "eth0")
+        sh("ip", "-n", c, "link", "set", "eth0", "up")
+        snap = collect(v, "v")
+        w = build_world(snap, analyze(snap))
+        answers = []
+        for dst in ("10.211.1.1", "192.168.81.1"):
+            case = Case(f"moved>{dst}", {"src": "192.168.81.2", "dst": dst, "dport": 9000, "proto": "udp",
+                                         "entry": "outside", "entry_dev": "lan0"}, [])
+            res = run_flow(w, Flow(entry_node="v", sport=40000, **case.flow))
+            (o,) = res.outcomes
+            routes = [h for h in o.hops if h.kind == "route"]
+            k = kernel(v, dst, "from", "192.168.81.2", "iif", "lan0")
+            answers.append(k)
+            check_same(case, k, o, routes[-1] if routes else None, node="v")
+        assert [a["kind"] for a in answers] == ["route", "local"]  # the own address 10.211.1.1 is routed
+        (o,) = run_flow(w, Flow(entry_node="v", src=None, dst="10.211.1.1", dport=9000, proto="udp",
+                                entry="process")).outcomes
+        k = kernel(v, "10.211.1.1")
+        assert k["kind"] == "route" and [h.device for h in o.hops if h.kind == "route"][-1] == k["dev"], (k, o)
+    finally:
+        for n in (v, c):
+            subprocess.run(["ip", "netns", "del", n], capture_output=True)

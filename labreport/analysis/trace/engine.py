@@ -62,7 +62,7 @@ class _Run:
         self._from_process(m, p)
 
     def _from_process(self, m: NodeModel, p: Pkt) -> None:
-        local = p.dst in m.local or _loopback(p.dst)
+        local = self._local_addr(m, p, say=False)
         re_ = None
         first: Optional[policy.Choice] = None
         if m.has_routes and not local:
@@ -91,7 +91,7 @@ class _Run:
             self.after_output(m, q, 0)
 
     def after_output(self, m: NodeModel, p: Pkt, depth: int) -> None:
-        if p.dst in m.local or _loopback(p.dst) or (m.ipvs_mode and self._ipvs_vs(m, p) is not None):
+        if self._local_addr(m, p) or (m.ipvs_mode and self._ipvs_vs(m, p) is not None):
             p.out_if = "lo"
             going, stopped = run_hook(m, "POSTROUTING", [p])
             self.stopped(stopped, m)
@@ -143,8 +143,7 @@ class _Run:
         self.stopped(stopped, m)
         for p in going:
             p.bridged = False
-            if p.dst in m.local or p.dst in m.broadcast or _loopback(p.dst) or (
-                    m.ipvs_mode and self._ipvs_vs(m, p) is not None):
+            if self._local_addr(m, p) or (m.ipvs_mode and self._ipvs_vs(m, p) is not None):
                 self.local_in(m, p, depth)
             else:
                 self.forward(m, p, depth)
@@ -273,6 +272,21 @@ class _Run:
         why = f"{m.name} sends it out of {dev} towards {nh}, which is not a node of the snapshot"
         self.hop(p, "device", m.name, m.netns, dev, why)
         self.finish(p, "unknown", why, node=None)
+
+    def _local_addr(self, m: NodeModel, p: Pkt, say: bool = True) -> bool:
+        """The destination is one of the node's addresses and the local table is read first
+        (rule 0, the kernel's default), or the rules before it find it local too (then a
+        route hop names the rule, when ``say``)."""
+        if not (p.dst in m.local or p.dst in m.broadcast or _loopback(p.dst)):
+            return False
+        if policy.local_first(m, p.family):
+            return True
+        c = self.choose(m, p)
+        if c.kind != "local":
+            return False
+        if say:
+            self.apply(m, p, c)
+        return True
 
     def _pod_here(self, m: NodeModel, ip: str) -> bool:
         place = self.w.pods.get(ip)

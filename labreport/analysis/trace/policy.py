@@ -85,6 +85,25 @@ def _index(rules: list[IpRule]) -> dict[int, int]:
     return got[1]
 
 
+_LOCAL_FIRST: dict[int, tuple[list[IpRule], bool]] = {}
+
+
+def local_first(m: NodeModel, family: str) -> bool:
+    """Whether the first rule is an unconditional ``lookup local`` (the kernel's rule 0): then
+    the node's own addresses are delivered before any other rule is read. A VRF-style setup
+    moves it (``ip rule del pref 0; ip rule add pref 1000 lookup local``): then the rules
+    before it decide even for the node's addresses."""
+    rules, _ = rules_for(m, family)
+    got = _LOCAL_FIRST.get(id(rules))
+    if got is None or got[0] is not rules:
+        first = rules[0] if rules else None
+        ok = first is not None and first.table == "local" and is_default(first)
+        if len(_LOCAL_FIRST) > 10_000:
+            _LOCAL_FIRST.clear()
+        got = _LOCAL_FIRST[id(rules)] = (rules, ok)
+    return got[1]
+
+
 def non_default(m: NodeModel) -> bool:
     """Whether a rule besides the kernel's defaults decides anything on this node."""
     return any(not is_default(r) for rules in m.rules.values() for r in rules)
