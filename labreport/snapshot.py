@@ -20,7 +20,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 from labreport.atomic import atomic_write as atomic_write  # re-exported: callers import it from here
 from labreport.errors import SnapshotError
@@ -216,7 +216,7 @@ class IpRule(Record):
     inverted). ``action``: "lookup" (``table``), "goto" (``goto``: a priority), "nop",
     "blackhole", "unreachable", "prohibit". ``table``: "local", "main", "default" or the
     number as text (or a name from /etc/iproute2/rt_tables, as ``ip rule`` printed it).
-    Ranges are "start-end" ("53-53" for one port). Selectors of the trace model does not
+    Ranges are "start-end" ("53-53" for one port). Selectors the trace model does not
     interpret are kept too (``oif``, ``uidrange``, ``tos``, ``l3mdev``, ``tun_id``, ``realms``).
     """
 
@@ -245,6 +245,15 @@ class IpRule(Record):
     protocol: Optional[str] = None  # who added it (kernel, boot, static …), when stated
     unresolved: bool = False  # a goto whose target priority has no rule
     detached: bool = False  # iif/oif names a device that does not exist (``[detached]``)
+
+    @model_serializer(mode="wrap")
+    def _compact(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Written without the selectors it does not have: every pod namespace holds the
+        kernel's five default rules, which would otherwise be ~40 % of a 200-pod node's
+        namespaces in snapshot.json. Loading fills them back with their defaults."""
+        out: dict[str, Any] = handler(self)
+        return {k: v for k, v in out.items() if k in ("priority", "family", "action") or (
+            v is not None and v is not False)}
 
 
 class NetNamespace(Record):
