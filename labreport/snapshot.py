@@ -20,7 +20,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
+from pydantic import BaseModel, ConfigDict, Field, SerializationInfo, SerializerFunctionWrapHandler, model_serializer
 
 from labreport.atomic import atomic_write as atomic_write  # re-exported: callers import it from here
 from labreport.errors import SnapshotError
@@ -247,11 +247,14 @@ class IpRule(Record):
     detached: bool = False  # iif/oif names a device that does not exist (``[detached]``)
 
     @model_serializer(mode="wrap")
-    def _compact(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        """Written without the selectors it does not have: every pod namespace holds the
-        kernel's five default rules, which would otherwise be ~40 % of a 200-pod node's
-        namespaces in snapshot.json. Loading fills them back with their defaults."""
+    def _compact(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo) -> dict[str, Any]:
+        """In snapshot.json (``dump_bytes``) without the selectors it does not have: every pod
+        namespace holds the kernel's five default rules, which would otherwise be ~40 % of a
+        200-pod node's namespaces there. Loading fills them back with their defaults;
+        ``model_dump`` elsewhere gives every field."""
         out: dict[str, Any] = handler(self)
+        if not (isinstance(info.context, dict) and info.context.get("compact")):
+            return out
         return {k: v for k, v in out.items() if k in ("priority", "family", "action") or (
             v is not None and v is not False)}
 
@@ -1043,8 +1046,11 @@ COMPACT_ABOVE_BYTES = 4_000_000
 def dump_bytes(snap: Snapshot) -> bytes:
     """The snapshot.json text, UTF-8, as pydantic's core writes it (no str between)."""
     size = sum(len(ev.stdout) for n in snap.nodes for ev in n.evidence)
-    return snap.__pydantic_serializer__.to_json(snap, indent=None if size > COMPACT_ABOVE_BYTES else 1,
-                                                exclude_none=False)
+    indent = None if size > COMPACT_ABOVE_BYTES else 1
+    try:  # the context lets IpRule leave out the selectors it does not have
+        return snap.__pydantic_serializer__.to_json(snap, indent=indent, exclude_none=False, context={"compact": True})
+    except TypeError:  # pydantic < 2.7 has no serialization context: every field is written
+        return snap.__pydantic_serializer__.to_json(snap, indent=indent, exclude_none=False)
 
 
 def dumps(snap: Snapshot) -> str:
