@@ -1,4 +1,4 @@
-"""Network namespaces, links, addresses, routes, neighbours and VXLAN FDBs via netlink
+"""Network namespaces, links, addresses, routes (every table), ip rules, neighbours and VXLAN FDBs via netlink
 (rtnetlink dumps decoded by :mod:`collectors.rtnl`), plus `ip addr` / `ip route` text per
 namespace as evidence.
 
@@ -52,6 +52,7 @@ from labreport.snapshot import (
     Address,
     Evidence,
     FdbEntry,
+    IpRule,
     Link,
     NetNamespace,
     Neighbour,
@@ -61,6 +62,8 @@ from labreport.snapshot import (
 from collectors import rtnl
 from labreport.parsers.ip_addr import render as render_ip_addr
 from labreport.parsers.ip_route import render as render_ip_route
+from labreport.parsers.ip_rule import is_default
+from labreport.parsers.ip_rule import render as render_ip_rule
 
 CLONE_NEWNET = 0x40000000
 NETLINK_ROUTE = 0
@@ -129,7 +132,7 @@ def query_nsid(sock: socket.socket, target_fd: int, seq: int = 1) -> Optional[in
     return None
 
 
-RTM_GETLINK, RTM_GETADDR, RTM_GETROUTE, RTM_GETNEIGH = 18, 22, 26, 30
+RTM_GETLINK, RTM_GETADDR, RTM_GETROUTE, RTM_GETNEIGH, RTM_GETRULE = 18, 22, 26, 30, 34
 NLM_F_DUMP = 0x300
 NLMSG_DONE = 3
 _HDR = {  # the family header each dump request carries (family filled in)
@@ -137,6 +140,7 @@ _HDR = {  # the family header each dump request carries (family filled in)
     RTM_GETADDR: "=BBBBi",  # ifaddrmsg: family, prefixlen, flags, scope, index
     RTM_GETROUTE: "=BBBBBBBBI",  # rtmsg
     RTM_GETNEIGH: "=BxxxiHBB",  # ndmsg
+    RTM_GETRULE: "=BBBBBBBBI",  # fib_rule_hdr
 }
 _marshal_local = threading.local()
 
@@ -156,7 +160,7 @@ def _marshal() -> Any:
 _LINK_KEEP = {1, 2, 3, 4, 5, 6, 10, 13, 16, 18, 37}  # ADDRESS BROADCAST IFNAME MTU LINK QDISC MASTER
 #                                                    TXQLEN OPERSTATE LINKINFO LINK_NETNSID
 _LINKINFO_KEEP = {1, 2}  # IFLA_INFO_KIND, IFLA_INFO_DATA
-_FAMILY_HDR = {RTM_GETLINK: 16, RTM_GETADDR: 8, RTM_GETROUTE: 12, RTM_GETNEIGH: 12}
+_FAMILY_HDR = {RTM_GETLINK: 16, RTM_GETADDR: 8, RTM_GETROUTE: 12, RTM_GETNEIGH: 12, RTM_GETRULE: 12}
 NLA_TYPE_MASK = 0x3FFF
 
 
@@ -179,8 +183,8 @@ def _filter_attrs(buf: bytes, keep: set[int], nested: Optional[dict[int, set[int
 
 
 def _slim(data: bytes, mtype: int) -> bytes:
-    """Keep the messages and attributes the records need (see _LINK_KEEP); routes of the
-    local table (this host's own addresses, not routing decisions) are dropped here."""
+    """Keep the messages and attributes the records need (see _LINK_KEEP); the kernel's own
+    routes of the local table (this host's addresses, proto kernel) are dropped here."""
     fam_len = _FAMILY_HDR[mtype]
     out = []
     off = 0
@@ -190,7 +194,7 @@ def _slim(data: bytes, mtype: int) -> bytes:
             break
         msg = data[off:off + length]
         off += (length + 3) & ~3
-        if mtype == RTM_GETROUTE and len(msg) >= 16 + fam_len and msg[16 + 4] == 255:
+        if mtype == RTM_GETROUTE and len(msg) >= 16 + fam_len and msg[16 + 4] == 255 and msg[16 + 5] == 2:
             continue
         if mtype == RTM_GETLINK and len(msg) >= 16 + fam_len:
             attrs = _filter_attrs(msg[16 + fam_len:], _LINK_KEEP, {18: _LINKINFO_KEEP})
@@ -373,7 +377,10 @@ def decode_addr(msg: Any) -> tuple[int, Address]:
 
 def decode_route(msg: Any, names: dict[int, str]) -> Optional[Route]:
     table = _attr(msg, "RTA_TABLE") or msg["table"]
-    if table == 255:  # the local table: addresses of this host, not routing decisions
+    if table == 255 and msg["proto"] == 2:
+        # the kernel's entries of the local table: this host's addresses and broadcasts, which
+        # the addresses already say; routes someone added there (`ip route add local
+        # 10.0.0.0/8 dev lo`, AnyIP for TPROXY) are kept
         return None
     family: Literal["inet", "inet6"] = "inet6" if msg["family"] == socket.AF_INET6 else "inet"
     dst = _attr(msg, "RTA_DST")
@@ -401,6 +408,93 @@ def decode_route(msg: Any, names: dict[int, str]) -> Optional[Route]:
         onlink=bool(msg["flags"] & RTNH_F_ONLINK),
         family=family,
     )
+
+
+_RULE_ACTIONS = {1: "lookup", 2: "goto", 3: "nop", 6: "blackhole", 7: "unreachable", 8: "prohibit"}
+_IPPROTOS = {1: "icmp", 6: "tcp", 17: "udp", 58: "ipv6-icmp", 132: "sctp", 136: "udplite"}
+FIB_RULE_INVERT, FIB_RULE_UNRESOLVED, FIB_RULE_IIF_DETACHED, FIB_RULE_OIF_DETACHED = 0x2, 0x4, 0x8, 0x10
+_UNSET = 0xFFFFFFFF
+
+
+def decode_rule(msg: Any) -> IpRule:
+    """One RTM_NEWRULE message as an IpRule (what ``ip rule`` prints of it)."""
+    family: Literal["inet", "inet6"] = "inet6" if msg["family"] == socket.AF_INET6 else "inet"
+    action = _RULE_ACTIONS.get(msg["action"], str(msg["action"]))
+    table = _attr(msg, "FRA_TABLE") or msg["table"]
+    src, dst = _attr(msg, "FRA_SRC"), _attr(msg, "FRA_DST")
+    full = 32 if family == "inet" else 128
+    mark, mask = _attr(msg, "FRA_FWMARK"), _attr(msg, "FRA_FWMASK")
+    if mark is None:
+        # the kernel sends FRA_FWMASK 0 with no FRA_FWMARK for a rule without a mark
+        mask = None if not mask else mask
+        mark = 0 if mask else None
+    elif mask is None:
+        mask = _UNSET
+    sup, group = _attr(msg, "FRA_SUPPRESS_PREFIXLEN"), _attr(msg, "FRA_SUPPRESS_IFGROUP")
+    ipproto = _attr(msg, "FRA_IP_PROTO")
+    proto = _attr(msg, "FRA_PROTOCOL")
+    flow = _attr(msg, "FRA_FLOW")
+
+    def rng(name: str) -> Optional[str]:
+        v = _attr(msg, name)
+        return str(v).replace(":", "-") if v else None
+
+    flags = msg["flags"]
+    # model_construct: every value is typed here already (a 200-pod node has 1,000 rules)
+    return IpRule.model_construct(
+        priority=_attr(msg, "FRA_PRIORITY") or 0,
+        family=family,
+        action=action,
+        table=_TABLES.get(table, str(table)) if action == "lookup" and table else None,
+        goto=_attr(msg, "FRA_GOTO") if action == "goto" else None,
+        src=(src if msg["src_len"] == full else f"{src}/{msg['src_len']}") if src else None,
+        dst=(dst if msg["dst_len"] == full else f"{dst}/{msg['dst_len']}") if dst else None,
+        iif=_attr(msg, "FRA_IIFNAME"),
+        oif=_attr(msg, "FRA_OIFNAME"),
+        fwmark=mark,
+        fwmask=mask,
+        invert=bool(flags & FIB_RULE_INVERT),
+        suppress_prefixlen=None if sup in (None, _UNSET) else sup,
+        suppress_ifgroup=None if group in (None, _UNSET) else group,
+        ipproto=_IPPROTOS.get(ipproto, str(ipproto)) if ipproto else None,
+        sport=rng("FRA_SPORT_RANGE"),
+        dport=rng("FRA_DPORT_RANGE"),
+        uidrange=rng("FRA_UID_RANGE"),
+        tos=msg["tos"] or None,
+        l3mdev=bool(_attr(msg, "FRA_L3MDEV")),
+        tun_id=_attr(msg, "FRA_TUN_ID") or None,
+        realms=f"{flow >> 16}/{flow & 0xFFFF}" if flow else None,
+        protocol=_PROTOS.get(proto, str(proto)) if proto else None,
+        unresolved=bool(flags & FIB_RULE_UNRESOLVED),
+        detached=bool(flags & (FIB_RULE_IIF_DETACHED | FIB_RULE_OIF_DETACHED)),
+    )
+
+
+_RULE_DUMPS: dict[bytes, list[IpRule]] = {}
+
+
+def rules_of_dump(data: bytes) -> list[IpRule]:
+    """The rules of one RTM_GETRULE dump. Every pod namespace sends the same bytes (the
+    kernel's default rules; only the header's sequence number and port id differ): decoded
+    once, and the records shared — they are not changed after collection."""
+    key = b"".join(data[i:i + 8] + data[i + 16:i + n] for i, n in _msg_offsets(data))  # without seq and port id
+    got = _RULE_DUMPS.get(key)
+    if got is None:
+        got = [decode_rule(m) for m in rtnl.decode(data)]
+        if len(_RULE_DUMPS) > 256:
+            _RULE_DUMPS.clear()
+        _RULE_DUMPS[key] = got
+    return list(got)
+
+
+def _msg_offsets(data: bytes) -> Iterable[tuple[int, int]]:
+    off = 0
+    while off + 16 <= len(data):
+        (length,) = struct.unpack_from("=I", data, off)
+        if length < 16:
+            return
+        yield off, length
+        off += (length + 3) & ~3
 
 
 def decode_neigh(msg: Any, names: dict[int, str]) -> Optional[Neighbour]:
@@ -554,6 +648,13 @@ def _dump(h: NsHandle, node: NsHandle) -> None:
                     r = decode_route(m, names)
                     if r is not None:
                         routes.append(r)
+            rules: list[IpRule] = []
+            for seq, fam in ((7, socket.AF_INET), (8, socket.AF_INET6)):
+                try:
+                    rules.extend(rules_of_dump(nl_dump_bytes(sock, RTM_GETRULE, fam, seq=seq)))
+                except OSError as exc:
+                    if fam == socket.AF_INET or exc.errno not in (errno.EAFNOSUPPORT, errno.EOPNOTSUPP):
+                        raise  # IPv6 may be off (ipv6.disable=1); IPv4 rules always exist
             neigh = []
             for m in nl_dump(sock, RTM_GETNEIGH, seq=5):
                 if m["family"] == AF_BRIDGE:
@@ -576,7 +677,7 @@ def _dump(h: NsHandle, node: NsHandle) -> None:
                 ln.master = names.get(raw["master"], f"if{raw['master']}")
             if ln.vxlan is not None and raw.get("vxlan_dev"):
                 ln.vxlan.dev = names.get(raw["vxlan_dev"], f"if{raw['vxlan_dev']}")
-        ns.links, ns.routes, ns.neighbours = links, routes, neigh
+        ns.links, ns.routes, ns.neighbours, ns.rules = links, routes, neigh, rules
     except NamespaceSwitchError:
         raise
     except OSError as exc:
@@ -633,7 +734,12 @@ IP_ADDR = CommandSpec("ip-addr", ("ip", "addr", "show"), optional=True)
 IP_ROUTE = CommandSpec("ip-route", ("ip", "route", "show"), optional=True)
 IP_LINK_VXLAN = CommandSpec("ip-link-vxlan", ("ip", "-d", "link", "show", "type", "vxlan"), optional=True)
 BRIDGE_FDB = CommandSpec("bridge-fdb", ("bridge", "fdb", "show"), optional=True)
-COMMANDS = (IP_ADDR, IP_ROUTE, IP_LINK_VXLAN, BRIDGE_FDB)
+IP_RULE = CommandSpec("ip-rule", ("ip", "rule", "show"), optional=True)  # where rules besides the defaults exist
+COMMANDS = (IP_ADDR, IP_ROUTE, IP_LINK_VXLAN, BRIDGE_FDB, IP_RULE)
+
+
+def _policy_routed(ns: NetNamespace) -> bool:
+    return any(not is_default(r) for r in ns.rules if r.family == "inet")
 
 
 def in_namespace(spec: CommandSpec, h: NsHandle) -> list[str]:
@@ -655,8 +761,9 @@ REAL_TEXT_LIMIT = 24
 
 def gather_evidence(ctx: CollectContext, handles: list[NsHandle], out: CollectorOutput,
                     budget_s: float) -> None:
-    """Real `ip addr` / `ip route` per namespace when `ip` exists (in parallel, within a
-    time budget); otherwise, or when a command fails, the synthesized equivalent."""
+    """Real `ip addr` / `ip route` (and `ip rule` where rules besides the kernel's defaults
+    exist) per namespace when `ip` exists (in parallel, within a time budget); otherwise,
+    or when a command fails, the synthesized equivalent."""
     readable = [h for h in handles if h.ns is not None and h.ns.error is None]
     have_ip = ctx.which("ip") is not None
     have_nsenter = ctx.which("nsenter") is not None
@@ -679,6 +786,8 @@ def gather_evidence(ctx: CollectContext, handles: list[NsHandle], out: Collector
         specs = [IP_ADDR, IP_ROUTE]
         if any(ln.vxlan is not None for ln in h.net.links):
             specs += [IP_LINK_VXLAN, BRIDGE_FDB]
+        if _policy_routed(h.net):
+            specs.append(IP_RULE)
         jobs.extend((h, spec.evidence_id, in_namespace(spec, h)) for spec in specs)
 
     results: dict[tuple[int, str], Evidence] = {}
@@ -705,6 +814,10 @@ def gather_evidence(ctx: CollectContext, handles: list[NsHandle], out: Collector
         ev = results.get((id(h), IP_ROUTE.evidence_id)) or synthesized(
             IP_ROUTE.evidence_id + sfx, where + "ip route", render_ip_route(h.net))
         out.evidence.append(ev)
+        if _policy_routed(h.net):
+            ev = results.get((id(h), IP_RULE.evidence_id)) or synthesized(
+                IP_RULE.evidence_id + sfx, where + "ip rule show", render_ip_rule(h.net.rules, "inet"))
+            out.evidence.append(ev)
         for kind in (IP_LINK_VXLAN.evidence_id, BRIDGE_FDB.evidence_id):
             if (id(h), kind) in results:
                 out.evidence.append(results[(id(h), kind)])

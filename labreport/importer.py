@@ -20,7 +20,8 @@ File kinds (the keys of ``build_node``'s ``files``):
                    ``inspect:NAME`` says which container a fragment is about
 ``ip-link``        ip link (any form ip-addr reads)
 ``ip-addr``        ip addr / ip -j addr / ip -d link
-``ip-route``       ip route / ip -j route
+``ip-route``       ip route / ip -j route / ip route show table all
+``ip-rule``        ip rule / ip -6 rule / ip -j rule (the node namespace's ``rules``)
 ``pod-ip-addr:NS`` ``ip addr`` run inside a pod: a namespace named NS
 ``bridge-fdb``     ``bridge fdb show`` (text or -j): the VXLAN forwarding entries of the
                    node namespace's links (``Link.vxlan.fdb``)
@@ -84,6 +85,7 @@ KIND_PARSERS: dict[str, list[str]] = {
     "ip-link": ["ip-addr"],
     "ip-addr": ["ip-addr"],
     "ip-route": ["ip-route"],
+    "ip-rule": ["ip-rule"],
     "pod-ip-addr": ["ip-addr"],
     "ip-netns": [],  # read here (parse_netns_ids): three lines of text, not worth a registry entry
     "bridge-fdb": [],  # ip_addr.parse_fdb: entries attached to the node namespace's VXLAN links
@@ -103,6 +105,7 @@ DEFAULT_COMMANDS: dict[str, str] = {
     "crictl-pods": "crictl pods",
     "ip-addr": "ip addr",
     "ip-route": "ip route",
+    "ip-rule": "ip rule",
     "iptables-save": "iptables-save",
     "nft": "nft list ruleset",
     "ipvsadm": "ipvsadm -Ln",
@@ -243,7 +246,7 @@ def command_from_paste(text: str) -> Optional[str]:
 
 OPTION_FOR_PARSER = {
     "ps": "--ps", "docker-ps": "--containers", "crictl-ps": "--containers", "crictl-pods": "--containers",
-    "docker-inspect": "--inspect", "ip-addr": "--ip-addr", "ip-route": "--ip-route",
+    "docker-inspect": "--inspect", "ip-addr": "--ip-addr", "ip-route": "--ip-route", "ip-rule": "--ip-rule",
     "iptables-save": "--iptables-save", "nft": "--nft", "ipvsadm": "--ipvsadm", "kubectl": "--kubectl",
     "cilium-service-list": "--cilium-service-list", "cilium-bpf-lb-list": "--cilium-service-list",
     "ctr-containers": "--containers",
@@ -588,7 +591,7 @@ def build_node(name: str, files: dict[str, list[tuple[str, str]]], *, keep_going
     host: Optional[NetNamespace] = None
     errors: list[str] = []
     order = ["ps", "containers", "pods", "inspect", "ip-netns", "ip-link", "ip-addr", "bridge-fdb", "ip-route",
-             "pod-ip-addr",
+             "ip-rule", "pod-ip-addr",
              "iptables-save", "nft", "ipvsadm", "cilium", "kubectl"]
     kinds = sorted(files, key=lambda k: order.index(k.split(":", 1)[0]) if k.split(":", 1)[0] in order else 99)
     for kind in kinds:
@@ -662,6 +665,11 @@ def build_node(name: str, files: dict[str, list[tuple[str, str]]], *, keep_going
                     pod_ns = NetNamespace(name=arg, kind="named")
                     node.netns.append(pod_ns)
                 _merge_links(pod_ns, value)
+            elif parser == "ip-rule":
+                if host is None:
+                    host = NetNamespace(name=NODE_NS, kind="node")
+                    node.netns.insert(0, host)
+                host.rules.extend(value)
             elif parser in ("ip-addr", "ip-route"):
                 if host is None:
                     host = NetNamespace(name=NODE_NS, kind="node")
@@ -709,7 +717,7 @@ def _default_command(parser: str, base: str, arg: str, text: str = "") -> str:
     if structured:
         json_forms = {"docker-ps": "docker ps --format '{{json .}}'", "crictl-ps": "crictl ps -o json",
                       "crictl-pods": "crictl pods -o json", "ip-addr": "ip -j addr", "ip-route": "ip -j route",
-                      "kubectl": "kubectl get -o json", "nft": "nft -j list ruleset"}
+                      "ip-rule": "ip -j rule", "kubectl": "kubectl get -o json", "nft": "nft -j list ruleset"}
         if parser in json_forms:
             return json_forms[parser]
     return DEFAULT_COMMANDS.get(parser, parser)

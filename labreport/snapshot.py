@@ -20,7 +20,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializationInfo, SerializerFunctionWrapHandler, model_serializer
 
 from labreport.atomic import atomic_write as atomic_write  # re-exported: callers import it from here
 from labreport.errors import SnapshotError
@@ -207,6 +207,58 @@ class Neighbour(Record):
     state: Optional[str] = None
 
 
+class IpRule(Record):
+    """One policy-routing rule (``ip rule``; netlink RTM_NEWRULE), as the kernel keeps it.
+
+    Selectors left at None match every packet. ``src``/``dst``: a prefix ("10.0.0.0/8";
+    None: all). ``fwmark``/``fwmask``: the mark matches when ``(mark ^ fwmark) & fwmask == 0``
+    (``fwmask`` 0xffffffff when not given). ``invert``: ``not`` (the selectors' result is
+    inverted). ``action``: "lookup" (``table``), "goto" (``goto``: a priority), "nop",
+    "blackhole", "unreachable", "prohibit". ``table``: "local", "main", "default" or the
+    number as text (or a name from /etc/iproute2/rt_tables, as ``ip rule`` printed it).
+    Ranges are "start-end" ("53-53" for one port). Selectors the trace model does not
+    interpret are kept too (``oif``, ``uidrange``, ``tos``, ``l3mdev``, ``tun_id``, ``realms``).
+    """
+
+    priority: int
+    family: Literal["inet", "inet6"] = "inet"
+    action: str = "lookup"
+    table: Optional[str] = None
+    goto: Optional[int] = None
+    src: Optional[str] = None
+    dst: Optional[str] = None
+    iif: Optional[str] = None
+    oif: Optional[str] = None
+    fwmark: Optional[int] = None
+    fwmask: Optional[int] = None
+    invert: bool = False
+    suppress_prefixlen: Optional[int] = None
+    suppress_ifgroup: Optional[int] = None
+    ipproto: Optional[str] = None  # "tcp", "udp", … or the number as text
+    sport: Optional[str] = None  # "start-end"
+    dport: Optional[str] = None
+    uidrange: Optional[str] = None
+    tos: Optional[int] = None
+    l3mdev: bool = False
+    tun_id: Optional[int] = None
+    realms: Optional[str] = None
+    protocol: Optional[str] = None  # who added it (kernel, boot, static …), when stated
+    unresolved: bool = False  # a goto whose target priority has no rule
+    detached: bool = False  # iif/oif names a device that does not exist (``[detached]``)
+
+    @model_serializer(mode="wrap")
+    def _compact(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo) -> dict[str, Any]:
+        """In snapshot.json (``dump_bytes``) without the selectors it does not have: every pod
+        namespace holds the kernel's five default rules, which would otherwise be ~40 % of a
+        200-pod node's namespaces there. Loading fills them back with their defaults;
+        ``model_dump`` elsewhere gives every field."""
+        out: dict[str, Any] = handler(self)
+        if not (isinstance(info.context, dict) and info.context.get("compact")):
+            return out
+        return {k: v for k, v in out.items() if k in ("priority", "family", "action") or (
+            v is not None and v is not False)}
+
+
 class NetNamespace(Record):
     """One network namespace as seen by the collector.
 
@@ -222,7 +274,8 @@ class NetNamespace(Record):
     inode: Optional[int] = None  # st_ino of the nsfs file: identifies the namespace
     pid: Optional[int] = None
     links: list[Link] = Field(default_factory=list)
-    routes: list[Route] = Field(default_factory=list)
+    routes: list[Route] = Field(default_factory=list)  # every table but the kernel's own local-table entries
+    rules: list[IpRule] = Field(default_factory=list)  # ip rules, IPv4 and IPv6 (empty: not collected)
     neighbours: list[Neighbour] = Field(default_factory=list)
     nsids: dict[int, str] = Field(default_factory=dict)
     error: Optional[str] = None  # e.g. the namespace vanished mid-collection
@@ -995,8 +1048,11 @@ COMPACT_ABOVE_BYTES = 4_000_000
 def dump_bytes(snap: Snapshot) -> bytes:
     """The snapshot.json text, UTF-8, as pydantic's core writes it (no str between)."""
     size = sum(len(ev.stdout) for n in snap.nodes for ev in n.evidence)
-    return snap.__pydantic_serializer__.to_json(snap, indent=None if size > COMPACT_ABOVE_BYTES else 1,
-                                                exclude_none=False)
+    indent = None if size > COMPACT_ABOVE_BYTES else 1
+    try:  # the context lets IpRule leave out the selectors it does not have
+        return snap.__pydantic_serializer__.to_json(snap, indent=indent, exclude_none=False, context={"compact": True})
+    except TypeError:  # pydantic < 2.7 has no serialization context: every field is written
+        return snap.__pydantic_serializer__.to_json(snap, indent=indent, exclude_none=False)
 
 
 def dumps(snap: Snapshot) -> str:

@@ -79,7 +79,20 @@ class Lab:
             "link set up0 up", "link set up0p up",
             "link add flannel.1 type vxlan id 42 local 192.168.250.1 dev up0 dstport 8472 nolearning",
             "link set flannel.1 up",
+            # policy routing: tables besides main and ip rules of every kind the collector decodes
+            "route add default via 192.168.250.7 table 100",
+            "route add blackhole 10.66.0.0/16 table 70000",
+            "route add local 10.123.0.0/16 dev lo table local",
+            "rule add from 10.244.9.0/24 lookup 100 pref 100",
+            "rule add fwmark 0x10/0xff lookup 70000 pref 200",
+            "rule add not iif cni0 to 10.0.0.0/8 lookup main suppress_prefixlength 0 pref 300",
+            "rule add ipproto tcp sport 1000-2000 dport 8080 prohibit pref 400",
+            "rule add oif up0 uidrange 100-200 tos 0x10 unreachable pref 500",
+            "rule add fwmark 0x5 goto 32766 pref 600",
+            "rule add from 10.1.0.0/16 blackhole pref 700",
+            "rule add iif nosuchdev lookup 100 pref 800",
         ]) + "\n")
+        sh("ip", "-n", n, "-6", "rule", "add", "from", "fd00:1::/64", "lookup", "100", "pref", "900")
         sh("ip", "netns", "exec", n, "bridge", "fdb", "append", "00:00:00:00:00:00", "dst", "192.168.250.2",
            "dev", "flannel.1")
         sh("ip", "netns", "exec", n, "bridge", "fdb", "add", "66:77:88:99:aa:bb", "dst", "192.168.250.3",
@@ -203,6 +216,45 @@ def test_pod_addresses_routes_and_flags(lab, result):
                for r in p["routes"])
 
 
+def test_ip_rules_and_every_table(lab, result):
+    """The node's ip rules (IPv4 and IPv6, every selector) and routes of tables besides main,
+    compared with what `ip rule` prints in the same namespace."""
+    from labreport.snapshot import IpRule
+
+    node = result["netns"][0]
+    # (snapshot.json leaves out the selectors a rule does not have: read back as records)
+    rules = {(r.family, r.priority): r for r in (IpRule(**d) for d in node["rules"])}
+    text = sh("ip", "-n", lab.node, "rule")
+    # every rule `ip rule` (and `ip -6 rule`) lists was collected, with its priority
+    listed = [int(ln.split(":")[0]) for ln in text.splitlines() if ln.strip()]
+    assert sorted(p for f, p in rules if f == "inet") == listed
+    assert (("inet6", 0) in rules and ("inet6", 32766) in rules and ("inet6", 900) in rules)
+    r = rules[("inet", 100)]
+    assert (r.src, r.action, r.table) == ("10.244.9.0/24", "lookup", "100")
+    r = rules[("inet", 200)]
+    assert (r.fwmark, r.fwmask, r.table) == (0x10, 0xff, "70000")  # FRA_TABLE: a table > 255
+    r = rules[("inet", 300)]
+    assert (r.invert, r.iif, r.dst, r.table, r.suppress_prefixlen) == (
+        True, "cni0", "10.0.0.0/8", "main", 0)
+    r = rules[("inet", 400)]
+    assert (r.ipproto, r.sport, r.dport, r.action) == ("tcp", "1000-2000", "8080-8080", "prohibit")
+    r = rules[("inet", 500)]
+    assert (r.oif, r.uidrange, r.tos, r.action) == ("up0", "100-200", 0x10, "unreachable")
+    r = rules[("inet", 600)]
+    assert (r.action, r.goto, r.fwmark, r.fwmask) == ("goto", 32766, 5, 0xFFFFFFFF)
+    assert (rules[("inet", 700)].action, rules[("inet", 700)].src) == ("blackhole", "10.1.0.0/16")
+    assert rules[("inet", 800)].detached and "[detached]" in text
+    assert rules[("inet", 0)].table == "local" and rules[("inet", 32767)].table == "default"
+    assert rules[("inet", 0)].fwmark is None and rules[("inet", 0)].suppress_prefixlen is None
+    assert rules[("inet6", 900)].src == "fd00:1::/64"
+    routes = {(r["table"], r["dst"]): r for r in node["routes"]}
+    assert routes[("100", "default")]["gateway"] == "192.168.250.7"
+    assert routes[("70000", "10.66.0.0/16")]["type"] == "blackhole"
+    assert routes[("local", "10.123.0.0/16")]["type"] == "local"  # added by hand: kept
+    # the kernel's own local-table entries are not kept (the addresses say them)
+    assert not any(r["table"] == "local" and r["protocol"] == "kernel" for r in node["routes"])
+
+
 def test_bridge_ports_and_vxlan(lab, result):
     node = by_name(result)[lab.node]
     assert link(node, "cni0")["kind"] == "bridge"
@@ -250,6 +302,24 @@ def test_evidence_real_for_node_and_pods(lab, result):
     assert pod["origin"] == "live" and "10.244.9.10/24" in pod["stdout"]
     assert ev[f"ip-addr:pid:{lab.docker_proc.pid}"]["command"].startswith("nsenter --net=/proc/")
     assert "flannel.1" in ev["ip-link-vxlan"]["stdout"] and "192.168.250.2" in ev["bridge-fdb"]["stdout"]
+    # `ip rule` only where rules besides the kernel's defaults exist (the node here, no pod)
+    assert ev["ip-rule"]["origin"] == "live" and "from 10.244.9.0/24 lookup 100" in ev["ip-rule"]["stdout"]
+    assert not any(k.startswith("ip-rule:") for k in ev)
+
+
+def test_ip_rule_text_reads_back_into_the_collected_rules(lab, result):
+    """The collected IPv4 rules, rendered as `ip rule` text, parse (with the import's parser)
+    into the same records; and the kernel's own `ip rule` text parses into them too."""
+    from labreport.parsers import ip_rule
+    from labreport.snapshot import IpRule
+
+    # (`ip rule` does not print `proto kernel`, which the kernel's own three rules have)
+    rules = [IpRule(**{**r, "protocol": None if r.get("protocol") == "kernel" else r.get("protocol")})
+             for r in result["netns"][0]["rules"] if r["family"] == "inet"]
+    assert sum(r.get("protocol") == "kernel" for r in result["netns"][0]["rules"] if r["family"] == "inet") == 3
+    assert ip_rule.parse(ip_rule.render(rules)).value == rules
+    live = ip_rule.parse(sh("ip", "-n", lab.node, "rule")).value
+    assert live == rules and len(rules) > 10
 
 
 def test_synthesized_ip_addr_reads_back_through_the_parser(lab):
@@ -391,7 +461,8 @@ def test_veth_pair_with_equal_ifindexes_keeps_its_peer():
 
 def test_rtnl_decoder_gives_what_pyroute2_gives(lab):
     """collectors.rtnl (struct-based) against pyroute2's marshal on the same dumps of the lab
-    node's namespaces: links (with VXLAN info), addresses, routes, neighbours, FDB entries."""
+    node's namespaces: links (with VXLAN info), addresses, routes, neighbours, FDB entries,
+    ip rules (the node's have every selector the decoder reads)."""
     code = r"""
 import json, socket
 from collectors import netlink as nl
@@ -403,8 +474,10 @@ for h in hs:
         continue
     s = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, 0) if h is hs[0] else nl.sockets_in_netns(h.fd, 1)[0]
     for mt, fam, kind in ((nl.RTM_GETLINK, 0, "link"), (nl.RTM_GETADDR, 0, "addr"), (nl.RTM_GETROUTE, socket.AF_INET, "route"),
-                          (nl.RTM_GETROUTE, socket.AF_INET6, "route"), (nl.RTM_GETNEIGH, 0, "neigh"), (nl.RTM_GETNEIGH, 7, "fdb")):
+                          (nl.RTM_GETROUTE, socket.AF_INET6, "route"), (nl.RTM_GETNEIGH, 0, "neigh"), (nl.RTM_GETNEIGH, 7, "fdb"),
+                          (nl.RTM_GETRULE, socket.AF_INET, "rule"), (nl.RTM_GETRULE, socket.AF_INET6, "rule")):
         dec = {"link": lambda m: nl.decode_link(m), "addr": nl.decode_addr, "route": lambda m: nl.decode_route(m, {}),
+               "rule": nl.decode_rule,
                "neigh": lambda m: nl.decode_neigh(m, {}) if m["family"] != 7 else None,
                "fdb": lambda m: nl.decode_fdb(m, {})}[kind]
         # (None: a local-table route or a bridge neighbour, which the collector skips;
@@ -412,6 +485,7 @@ for h in hs:
         a = [r for r in (dec(m) for m in nl.nl_dump(s, mt, fam, seq=7)) if r is not None]
         b = [r for r in (dec(m) for m in nl.nl_dump_pyroute2(s, mt, fam, seq=8)) if r is not None]
         out["records"] += len(a)
+        out["rules"] = out.get("rules", 0) + (len(a) if kind == "rule" else 0)
         if a != b:
             out["diffs"].append(f"{h.name} {kind}: {len(a)} vs {len(b)}")
     s.close()
@@ -422,3 +496,4 @@ print(json.dumps(out))
     data = json.loads(sh("ip", "netns", "exec", lab.node, sys.executable, "-c", code))
     assert data["diffs"] == []
     assert data["records"] > 20
+    assert data["rules"] > 12

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from labreport.analysis.model import DeviceRow, NodeAnalysis, RouteRow
+from labreport.analysis.model import DeviceRow, IpRuleRow, NodeAnalysis, RouteRow
+from labreport.analysis.trace.world import table_key
+from labreport.parsers.ip_rule import is_default, rule_parts
 from labreport.snapshot import NodeSnapshot
 
 CONTROL_PLANE = ("kube-apiserver", "etcd", "kube-scheduler")
@@ -75,6 +77,26 @@ def routes(node: NodeSnapshot) -> list[RouteRow]:
     return out
 
 
+def ip_rules(node: NodeSnapshot) -> list[IpRuleRow]:
+    """The node namespace's ip rules that are not the kernel's defaults (none: only those)."""
+    ns = node.node_netns()
+    if ns is None:
+        return []
+    counts: dict[str, int] = {}
+    for r in ns.routes:
+        key = table_key(r.table)
+        counts[key] = counts.get(key, 0) + 1
+    out = []
+    for rule in sorted(ns.rules, key=lambda r: (r.family != "inet", r.priority)):
+        if is_default(rule):
+            continue
+        selector, action = rule_parts(rule)
+        out.append(IpRuleRow(family="IPv6" if rule.family == "inet6" else "IPv4", priority=rule.priority,
+                             selector=selector, action=action,
+                             table_routes=counts.get(table_key(rule.table), 0) if rule.action == "lookup" else 0))
+    return out
+
+
 def _nft_chain_count(table: Any) -> int:
     chains = _get(table, "chains")
     return len(chains) if isinstance(chains, (list, dict)) else 0
@@ -103,4 +125,5 @@ def describe_node(node: NodeSnapshot, na: NodeAnalysis) -> None:
     na.control_plane = is_control_plane(na)
     na.devices = devices(node, na)
     na.routes = routes(node)
+    na.ip_rules = ip_rules(node)
     na.rule_counts = rule_counts(node)

@@ -292,6 +292,7 @@ class NodeAnalysis(Record):
     control_plane: bool = False  # runs kube-apiserver / etcd / the scheduler (process or pod)
     devices: list["DeviceRow"] = Field(default_factory=list)
     routes: list["RouteRow"] = Field(default_factory=list)  # main table, IPv4, no local/broadcast
+    ip_rules: list["IpRuleRow"] = Field(default_factory=list)  # the node's ip rules besides the kernel's defaults
     rule_counts: dict[str, int] = Field(default_factory=dict)  # nat_rules, svc_chains, nft_chains …
 
 
@@ -463,6 +464,16 @@ class RouteRow(Record):
     proto: str = ""
     scope: str = ""
     onlink: bool = False
+
+
+class IpRuleRow(Record):
+    """One ip rule of the node's namespace that is not one of the kernel's defaults."""
+
+    family: str  # "IPv4" / "IPv6"
+    priority: int
+    selector: str  # "from 10.0.0.0/8 fwmark 0x10/0xff" as ip rule prints it
+    action: str  # "lookup 100", "prohibit", "goto 900" …
+    table_routes: int = 0  # routes the looked-up table holds in the snapshot (0: none collected)
 
 
 class NodeSummary(Record):

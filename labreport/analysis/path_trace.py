@@ -107,7 +107,8 @@ def _hops(snapshot: Snapshot, w: World, o: Outcome, vip: str, proto: str) -> lis
         if h.kind == "route" and hops and hops[-1].key == "overlay_in":
             continue  # overlay_in already says how the other node routes it
         if h.kind == "route":
-            re_ = m.route_for(split_hostport(o.endpoint or "")[0]) if m is not None else None
+            # the table the trace's ip rule chose (main without policy routing)
+            re_ = m.route_for(split_hostport(o.endpoint or "")[0], h.table or "main") if m is not None else None
             r = re_.route if re_ is not None else None
             add("route", h.node, "route", h.device or "?", _ev(node, "ip-route"), h.detail or "",
                 dst=r.dst if r else "?", via=f"via {r.gateway} " if r is not None and r.gateway else "",

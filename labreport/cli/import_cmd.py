@@ -28,6 +28,7 @@ NODE_FILE_OPTIONS: dict[str, str] = {
     "--ip-link": "ip-link",
     "--ip-addr": "ip-addr",
     "--ip-route": "ip-route",
+    "--ip-rule": "ip-rule",
     "--ip-netns": "ip-netns",
     "--bridge-fdb": "bridge-fdb",
     "--pod-ip-addr": "pod-ip-addr",
@@ -58,7 +59,9 @@ Per node (each applies to the most recent --node; without --node, one node "node
   --inspect [NAME=]F         docker inspect JSON, or a `| grep NetworkMode` fragment of it
                              (NAME: the container inspected; merged into its docker ps row)
   --ip-link F, --ip-addr F   ip link / ip addr (text, -d, or -j)
-  --ip-route F               ip route (text or -j)
+  --ip-route F               ip route (text or -j; `ip route show table all` keeps
+                             every table)
+  --ip-rule F                ip rule / ip -6 rule (text or -j): policy routing
   --bridge-fdb F             bridge fdb show (VXLAN forwarding entries; after --ip-addr)
   --ip-netns F               ip netns list (names with "(id: N)"): the nsid table that
                              ip -j output needs to name a link-netnsid

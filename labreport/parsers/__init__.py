@@ -22,6 +22,7 @@ PARSERS: dict[str, str] = {
     "ctr-containers": "labreport.parsers.ctr_containers",  # ctr -n k8s.io c ls (shows pause sandboxes)
     "ip-addr": "labreport.parsers.ip_addr",  # ip link / ip addr, text and -j
     "ip-route": "labreport.parsers.ip_route",
+    "ip-rule": "labreport.parsers.ip_rule",  # ip rule / ip -6 rule / ip -j rule
     "iptables-save": "labreport.parsers.iptables_save",  # iptables-save and iptables -S
     "kubectl": "labreport.parsers.kubectl",  # kubectl get -o json|yaml
     "nft": "labreport.parsers.nft",  # nft list ruleset, text and -j

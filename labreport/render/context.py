@@ -152,7 +152,7 @@ def node_view(node: NodeSnapshot, na: NodeAnalysis) -> NodeView:
         nv.containers_ev.append(excerpt(ev))
     nv.devices = list(na.devices)
     nv.routes = list(na.routes)
-    for ev in find_evidence(node, "ip-addr", "ip-link", "ip-route"):
+    for ev in find_evidence(node, "ip-addr", "ip-link", "ip-route", "ip-rule"):
         nv.addr_ev.append(excerpt(ev, max_lines=80))
     for rec in na.services:
         (nv.system_services if is_system_record(rec) else nv.user_services).append(rec)

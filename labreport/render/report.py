@@ -193,6 +193,11 @@ class _Helpers:
     def route_row(self, r: Any) -> list[Any]:
         return [Code(r.dst), Code(r.via) if r.via else "", Code(r.dev), r.proto]
 
+    def ip_rule_row(self, r: Any) -> list[Any]:
+        routes = (self.t("s.net.rule_table_routes", count=r.table_routes) if r.table_routes
+                  else (self.t("s.net.rule_table_empty") if r.action.startswith("lookup") else "—"))
+        return [r.family, str(r.priority), Code(r.selector), Code(r.action), routes]
+
     def endpoint_rows(self, rec: ServiceRecord) -> list[list[Any]]:
         rows = []
         eps = rec.endpoints or []
@@ -468,7 +473,7 @@ def render_markdown(ctx: ReportContext, *, lang: str, fmt: str, diagram_block: s
     h = _Helpers(t, m, ctx)
     env = _env()
     for name in ("check_row", "api_node_row", "info_line", "component_row", "pod_rows", "field_row",
-                 "new_container_row", "device_row", "veth_row", "route_row", "endpoint_rows", "service_row",
+                 "new_container_row", "device_row", "veth_row", "route_row", "ip_rule_row", "endpoint_rows", "service_row",
                  "volume_row", "mismatch_row", "pods_without_sandbox", "check_title", "excerpt_block",
                  "diff_note", "problem_line", "overview_row"):
         env.filters[name] = getattr(h, name)

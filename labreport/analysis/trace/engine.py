@@ -18,6 +18,7 @@ from labreport.analysis.trace.addr import hostport, in_net, ip_int
 from labreport.analysis.trace.model import CtEntry, Flow, HopKind, Outcome, Reply, TraceHop, TraceResult
 from labreport.analysis.trace.netfilter import run_hook
 from labreport.analysis.trace.packet import CtRecord, Pkt, Tuple4
+from labreport.analysis.trace import policy
 from labreport.analysis.services_cilium import lookup
 from labreport.analysis.trace.world import NodeModel, PodPlace, RouteEntry, World
 from labreport.snapshot import IpvsVirtualServer
@@ -50,9 +51,10 @@ class _Run:
         self.outcomes.append(o)
 
     def hop(self, p: Pkt, kind: HopKind, node: Optional[str], netns: Optional[str], device: Optional[str],
-            detail: str) -> None:
+            detail: str, table: Optional[str] = None, rule: Optional[str] = None) -> None:
         if p.record:
-            p.hops.append(TraceHop(kind=kind, node=node, netns=netns, device=device, detail=detail))
+            p.hops.append(TraceHop(kind=kind, node=node, netns=netns, device=device, detail=detail, table=table,
+                                   rule=rule))
 
     # ------------------------------------------------------------------ entry points
 
@@ -73,17 +75,28 @@ class _Run:
         self._from_process(m, p)
 
     def _from_process(self, m: NodeModel, p: Pkt) -> None:
-        re_ = m.route_for(p.dst) if m.has_routes else None
+        local = self._local_addr(m, p, say=False)
+        re_ = None
+        first: Optional[policy.Choice] = None
+        if m.has_routes and not local:
+            # connect(): the route lookup that picks the source address (with the source unset
+            # when the socket is not bound: a `from` rule then sees 0.0.0.0); it fails the
+            # connect before any packet (and any netfilter hook) when it finds no way
+            first = self.choose(m, p)
+            re_ = first.entry if first.kind == "route" else None
         if p.src is None:
             p.src = (re_.route.src if re_ is not None and re_.route.src else None) or (
                 m.addr_on(re_.route.dev) if re_ is not None else None) or m.primary
         if re_ is not None:
             p.out_if = re_.route.dev
-        if p.dst in m.local or _loopback(p.dst):
+        if local:
             p.out_if = "lo"
         self.hop(p, "device", m.name, m.netns, None, f"a process on {m.name} connects from {p.src or '?'} to "
                  f"{hostport(p.dst, p.dport)} ({p.proto})")
         p.ct_in = (m.name, p.tuple4(), bool(p.masq or p.snat))
+        if first is not None and first.kind not in ("route", "local"):
+            self.apply(m, p, first)
+            return
         going, stopped = run_hook(m, "OUTPUT", [p])
         self.stopped(stopped, m)
         for q in going:
@@ -92,7 +105,7 @@ class _Run:
             self.after_output(m, q, 0)
 
     def after_output(self, m: NodeModel, p: Pkt, depth: int) -> None:
-        if p.dst in m.local or _loopback(p.dst) or (m.ipvs_mode and self._ipvs_vs(m, p) is not None):
+        if self._local_addr(m, p) or (m.ipvs_mode and self._ipvs_vs(m, p) is not None):
             p.out_if = "lo"
             going, stopped = run_hook(m, "POSTROUTING", [p])
             self.stopped(stopped, m)
@@ -102,6 +115,14 @@ class _Run:
             return
         rt = self.route(m, p)
         if rt is None:
+            return
+        if rt == "local":  # a `local` route of another table (AnyIP, TPROXY): delivered here
+            p.out_if = "lo"
+            going, stopped = run_hook(m, "POSTROUTING", [p])
+            self.stopped(stopped, m)
+            for q in going:
+                q.in_if = "lo"
+                self.local_in(m, q, depth)
             return
         going, stopped = run_hook(m, "POSTROUTING", [p])
         self.stopped(stopped, m)
@@ -138,8 +159,7 @@ class _Run:
         self.stopped(stopped, m)
         for p in going:
             p.bridged = False
-            if p.dst in m.local or p.dst in m.broadcast or _loopback(p.dst) or (
-                    m.ipvs_mode and self._ipvs_vs(m, p) is not None):
+            if self._local_addr(m, p) or (m.ipvs_mode and self._ipvs_vs(m, p) is not None):
                 self.local_in(m, p, depth)
             else:
                 self.forward(m, p, depth)
@@ -160,6 +180,9 @@ class _Run:
         rt = self.route(m, p)
         if rt is None:
             return
+        if rt == "local":  # an ip rule's table routes it to this node (TPROXY's `local default dev lo`)
+            self.local_in(m, p, depth)
+            return
         going, stopped = run_hook(m, "FORWARD", [p])
         self.stopped(stopped, m)
         going, stopped = run_hook(m, "POSTROUTING", going)
@@ -167,8 +190,9 @@ class _Run:
         for q in going:
             self.egress(m, q, depth)
 
-    def route(self, m: NodeModel, p: Pkt) -> Optional[bool]:
-        """Pick the output device (sets p.out_if); False/None and an outcome when it cannot."""
+    def route(self, m: NodeModel, p: Pkt) -> Optional[str]:
+        """Pick the output device (sets p.out_if, p.rt): "ok", "local" (an ip rule's table says
+        the destination is this node's), or None with an outcome when it cannot."""
         if not m.has_routes:
             place = self.w.pods.get(p.dst)
             p.out_if = None
@@ -176,22 +200,54 @@ class _Run:
                 p.out_if = place.veth.bridge or place.veth.host_ifname
                 self.hop(p, "route", m.name, m.netns, p.out_if, f"routes of {m.name} were not collected; "
                          f"{p.dst} is the pod {place.pod or '?'} behind {place.veth.host_ifname} (inferred)")
-                return True
-            return True  # decided at egress: where it goes is not known
-        re_ = m.route_for(p.dst)
-        if re_ is None:
-            self.hop(p, "route", m.name, m.netns, None, f"no route to {p.dst} on {m.name}")
-            self.finish(p, "dropped", f"no route to {p.dst} on {m.name}", node=m.name)
+                return "ok"
+            return "ok"  # decided at egress: where it goes is not known
+        return self.apply(m, p, self.choose(m, p))
+
+    def choose(self, m: NodeModel, p: Pkt) -> policy.Choice:
+        iif = "lo" if p.local_out else p.in_if
+        return policy.choose(m, p.family, p.src, p.dst, iif, p.mark, p.proto, p.sport, p.dport)
+
+    def apply(self, m: NodeModel, p: Pkt, c: policy.Choice) -> Optional[str]:
+        """The route lookup's answer as hops and, when it stops the packet, an outcome."""
+        if c.kind == "route":  # the common case first, its words only when hops are kept
+            re_ = c.entry
+            assert re_ is not None
+            p.out_if = re_.route.dev
+            p.rt = re_
+            if p.record:
+                self.hop(p, "route", m.name, m.netns, re_.route.dev, f"{m.name} routes {p.dst} by `{re_.text}` "
+                         f"({policy.chosen_by(c, m)})", table=c.table, rule=c.rule_label or None)
+            return "ok"
+        rule = c.rule_label or None
+        if c.kind == "unknown":
+            self.hop(p, "route", m.name, m.netns, None, c.why, table=c.table, rule=rule)
+            self.finish(p, "unknown", f"{m.name}: {c.why}", node=m.name)
             return None
-        r = re_.route
-        if r.type in ("blackhole", "unreachable", "prohibit"):
-            self.hop(p, "route", m.name, m.netns, None, f"route {re_.text}")
-            self.finish(p, "dropped" if r.type == "blackhole" else "rejected", f"{m.name}: route {re_.text}",
-                        node=m.name)
+        if c.kind == "noroute":
+            why = f"no route to {p.dst} on {m.name}"
+            if c.passed or policy.non_default(m):
+                why += " (no ip rule's table has one" + (": " + "; ".join(c.passed) if c.passed else "") + ")"
+            self.hop(p, "route", m.name, m.netns, None, why)
+            self.finish(p, "dropped", why, node=m.name)
             return None
-        p.out_if = r.dev
-        self.hop(p, "route", m.name, m.netns, r.dev, f"{m.name} routes {p.dst} by `{re_.text}`")
-        return True
+        if c.kind == "local":
+            what = f"`{c.entry.text}`" if c.entry is not None else "an address of the node"
+            if p.record:
+                self.hop(p, "route", m.name, m.netns, "lo", f"{p.dst} is local on {m.name}: {what} "
+                         f"({policy.chosen_by(c, m)})", table=c.table, rule=rule)
+            p.out_if = "lo"
+            return "local"
+        result = "dropped" if c.kind == "blackhole" else "rejected"
+        if c.entry is not None:  # a blackhole/unreachable/prohibit route of the chosen table
+            self.hop(p, "route", m.name, m.netns, None, f"route {c.entry.text} ({policy.chosen_by(c, m)})",
+                     table=c.table, rule=rule)
+            self.finish(p, result, f"{m.name}: route {c.entry.text} (table {c.table}, ip rule {rule})", node=m.name)
+            return None
+        self.hop(p, "route", m.name, m.netns, None, f"ip rule {rule} {'drops' if result == 'dropped' else 'rejects'}"
+                 f" it ({c.kind})", rule=rule)
+        self.finish(p, result, f"{m.name}: ip rule {rule}", node=m.name)
+        return None
 
     def egress(self, m: NodeModel, p: Pkt, depth: int) -> None:
         if p.masq and p.snat is None:
@@ -223,7 +279,7 @@ class _Run:
             self.local_in(m, p, depth)
             return
         # a plain device: the next hop is the gateway or the destination itself
-        re_ = m.route_for(p.dst)
+        re_ = p.rt or m.route_for(p.dst)
         nh = re_.route.gateway if re_ is not None and re_.route.gateway else p.dst
         other = self.w.node_of_addr.get(nh)
         if other is not None and other != m.name and other in self.w.nodes:
@@ -233,6 +289,21 @@ class _Run:
         self.hop(p, "device", m.name, m.netns, dev, why)
         p.left = True
         self.finish(p, "unknown", why, node=m.name if self.reply_mode else None)
+
+    def _local_addr(self, m: NodeModel, p: Pkt, say: bool = True) -> bool:
+        """The destination is one of the node's addresses and the local table is read first
+        (rule 0, the kernel's default), or the rules before it find it local too (then a
+        route hop names the rule, when ``say``)."""
+        if not (p.dst in m.local or p.dst in m.broadcast or _loopback(p.dst)):
+            return False
+        if policy.local_first(m, p.family):
+            return True
+        c = self.choose(m, p)
+        if c.kind != "local":
+            return False
+        if say:
+            self.apply(m, p, c)
+        return True
 
     def _pod_here(self, m: NodeModel, ip: str) -> bool:
         place = self.w.pods.get(ip)
@@ -264,7 +335,7 @@ class _Run:
         self.finish(p, "delivered", None, node=m.name, pod=pod)
 
     def tunnel(self, m: NodeModel, p: Pkt, dev: str, kind: str, depth: int) -> None:
-        re_ = m.route_for(p.dst)
+        re_ = p.rt or m.route_for(p.dst)
         gw = re_.route.gateway if re_ is not None else None
         remote: Optional[str] = None
         how = ""
@@ -314,6 +385,7 @@ class _Run:
         q.nat_dst_done = False
         q.nat_src_done = False
         q.mark = 0
+        q.rt = None
         self.receive(other, [q], depth + 1)
 
     # ------------------------------------------------------------------ cilium (kube-proxy replacement)
@@ -426,6 +498,9 @@ class _Run:
             rt = self.route(m, q)
             if rt is None:
                 continue
+            if rt == "local":
+                self.local_in(m, q, depth)
+                continue
             going, stopped = run_hook(m, "POSTROUTING", [q])
             self.stopped(stopped, m)
             for x in going:
@@ -496,9 +571,9 @@ def _run_flow(world: World, flow: Flow, hops: bool, replies: bool = False) -> Tr
     if not m.has_routes:
         res.notes.append(f"{m.name}: no routes in the snapshot (`ip route` not collected)")
     for n in world.nodes.values():
-        if n.other_tables:
+        if n.other_tables and not n.rules_known:
             res.notes.append(f"{n.name}: routing tables {', '.join(n.other_tables)} exist but its ip rules were not "
-                             "collected: the main table decides here")
+                             "collected: the kernel's default rules (0 local, 32766 main, 32767 default) are assumed")
     return res
 
 

@@ -14,6 +14,8 @@ also carries ``rule``: the frontend's entry of the imported service table, its e
 a ``conntrack`` hop (the reply: the entry it matched, a NAT conntrack reversed) also
 carries ``hook``. A delivered outcome traced with replies has ``"reply"``
 (:meth:`Reply.to_json`): the way back, with its own result and hops.
+A ``route`` hop carries ``table`` (the routing table looked up) and ``rule`` (the ip rule that
+chose it, "PRIO: SELECTORS ACTION", or that dropped/rejected the packet).
 """
 
 from __future__ import annotations
@@ -58,6 +60,8 @@ class TraceHop:
             out["rule"] = self.rule
         if self.kind == "conntrack":
             out["hook"] = self.hook
+        elif self.kind == "route":
+            out["table"], out["rule"] = self.table, self.rule  # the routing table and the ip rule that chose it
         return out
 
     def __repr__(self) -> str:

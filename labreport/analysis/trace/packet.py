@@ -6,9 +6,12 @@ and copies it thousands of times in ``trace --all``.
 
 from __future__ import annotations
 
-from typing import Optional, Tuple
+from typing import TYPE_CHECKING, Optional, Tuple
 
 from labreport.analysis.trace.model import TraceHop
+
+if TYPE_CHECKING:  # annotations only: world imports netfilter, which imports this module
+    from labreport.analysis.trace.world import RouteEntry
 
 Tuple4 = Tuple[str, int, str, int]  # (src, sport, dst, dport)
 # (node, the tuple the packet entered with, the tuple it left with, whether this node SNATed or
@@ -20,7 +23,7 @@ class Pkt:
     __slots__ = ("src", "dst", "sport", "dport", "proto", "mark", "ctmark", "in_if", "out_if", "dnat", "snat",
                  "masq", "prob", "hops", "node", "netns", "nat_dst_done", "nat_src_done", "family", "phys_in",
                  "phys_out", "bridged", "local_out", "record", "last", "ctstate", "ctdir", "tcpflags", "ct", "ct_in",
-                 "ct_here", "left", "bpf_lb")
+                 "ct_here", "left", "bpf_lb", "rt")
 
     def __init__(self, src: Optional[str], dst: str, sport: int, dport: int, proto: str) -> None:
         self.src = src
@@ -63,6 +66,7 @@ class Pkt:
         self.ct_here: Optional[CtRecord] = None  # the reply: the entry of this node it matched
         self.left = False  # sent out of the snapshot (towards an address no node owns)
         self.bpf_lb = False  # translated by Cilium's BPF service LB, before netfilter and conntrack
+        self.rt: Optional[RouteEntry] = None  # the route the last lookup on this node chose (its gateway)
 
     def copy(self) -> "Pkt":
         p = Pkt.__new__(Pkt)
@@ -72,7 +76,7 @@ class Pkt:
         p.hops = list(self.hops) if self.record else self.hops
         p.node, p.netns, p.nat_dst_done, p.nat_src_done = self.node, self.netns, self.nat_dst_done, self.nat_src_done
         p.family, p.phys_in, p.phys_out, p.bridged = self.family, self.phys_in, self.phys_out, self.bridged
-        p.local_out, p.record, p.last = self.local_out, self.record, self.last
+        p.local_out, p.record, p.last, p.rt = self.local_out, self.record, self.last, self.rt
         p.ctstate, p.ctdir, p.tcpflags, p.ct, p.ct_in = self.ctstate, self.ctdir, self.tcpflags, self.ct, self.ct_in
         p.ct_here, p.left, p.bpf_lb = self.ct_here, self.left, self.bpf_lb
         return p

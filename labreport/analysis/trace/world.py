@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Optional
 from labreport.analysis.trace import netfilter
 from labreport.analysis.trace.addr import Net, in_net, ip_int, net
 from labreport.analysis.trace.netfilter import HookEntry
-from labreport.snapshot import CiliumServiceTable, IpvsVirtualServer, Link, NodeSnapshot, Route, Snapshot
+from labreport.snapshot import CiliumServiceTable, IpRule, IpvsVirtualServer, Link, NodeSnapshot, Route, Snapshot
 
 if TYPE_CHECKING:  # annotations only: analysis.model imports observed, which traces
     from labreport.analysis.model import Analysis, VethPair
@@ -64,6 +64,9 @@ class NodeModel:
     has_routes: bool = False
     has_links: bool = False
     other_tables: list[str] = field(default_factory=list)  # routing tables besides main (policy routing)
+    tables: dict[str, list[RouteEntry]] = field(default_factory=dict)  # table → routes, longest prefix first
+    rules: dict[str, list[IpRule]] = field(default_factory=dict)  # "ipv4"/"ipv6" → ip rules by priority
+    rules_known: bool = False  # the namespace's ip rules were collected (else the kernel's defaults)
     neighbours: dict[str, str] = field(default_factory=dict)  # ip -> lladdr
     fdb: dict[str, str] = field(default_factory=dict)  # mac -> remote ip (vxlan)
     veth_by_host: dict[str, VethPair] = field(default_factory=dict)
@@ -110,12 +113,13 @@ class NodeModel:
             return "dummy"
         return "device"
 
-    def route_for(self, dst: str) -> Optional[RouteEntry]:
+    def route_for(self, dst: str, table: str = "main") -> Optional[RouteEntry]:
+        """The longest-prefix match for ``dst`` in one routing table (lowest metric on ties)."""
         v = ip_int(dst)
         if v is None:
             return None
         best: Optional[RouteEntry] = None
-        for re_ in self.routes:  # sorted longest prefix first
+        for re_ in (self.routes if table == "main" else self.tables.get(table, ())):  # longest prefix first
             if re_.net[0] != v[0]:
                 continue
             if in_net(dst, re_.net):
@@ -169,6 +173,15 @@ class World:
         return out
 
 
+_TABLE_KEYS = {None: "main", "": "main", "254": "main", "255": "local", "253": "default", "0": "unspec"}
+
+
+def table_key(table: Optional[str]) -> str:
+    """One name per routing table: "main", "local", "default", else the number (or the
+    rt_tables name) as printed."""
+    return _TABLE_KEYS.get(table, table or "main")
+
+
 def _node_model(node: NodeSnapshot, na: Any) -> NodeModel:
     ns = node.node_netns()
     m = NodeModel(name=node.name, netns=(ns.name if ns is not None else node.name), snap=node)
@@ -188,23 +201,34 @@ def _node_model(node: NodeSnapshot, na: Any) -> NodeModel:
                     if f.dst:
                         m.fdb[f.mac.lower()] = f.dst
         for r in ns.routes:
-            if r.type == "local" and r.dst:
+            n = net(r.dst) if r.dst != "default" else (6 if r.family == "inet6" else 4, 0, 0)
+            tkey = table_key(r.table)
+            if r.type == "local" and r.dst and (n is None or n[2] == (32 if n[0] == 4 else 128)):
                 local.add(r.dst.split("/")[0])
             if r.type == "broadcast" and r.dst:
                 bcast.add(r.dst.split("/")[0])
-            if r.table not in (None, "main", "254", "local", "255"):
-                if r.table not in m.other_tables:
+            if tkey != "main":
+                if tkey != "local" and r.table not in m.other_tables and r.table is not None:
                     m.other_tables.append(r.table)
-                continue
-            if r.table in ("local", "255"):
+                # another table's routes, for the ip rules (a `local` route there: delivered
+                # here, e.g. TPROXY's `local default dev lo table 100`; the local table's
+                # broadcast/multicast entries are the addresses' own)
+                if n is not None and r.type not in ("broadcast", "multicast", "anycast"):
+                    m.tables.setdefault(tkey, []).append(RouteEntry(n, r))
                 continue
             if r.type in ("local", "broadcast", "multicast", "anycast"):
                 continue
-            n = net(r.dst) if r.dst != "default" else (6 if r.family == "inet6" else 4, 0, 0)
             if n is not None:
                 m.routes.append(RouteEntry(n, r))
         m.routes.sort(key=lambda e: -e.net[2])
-        m.has_routes = bool(m.routes)
+        for entries in m.tables.values():
+            entries.sort(key=lambda e: -e.net[2])
+        m.tables["main"] = m.routes
+        m.has_routes = any(m.tables.values())
+        if ns.rules:
+            m.rules_known = True
+            for rule in sorted(ns.rules, key=lambda r: r.priority):
+                m.rules.setdefault("ipv6" if rule.family == "inet6" else "ipv4", []).append(rule)
         for nb in ns.neighbours:
             if nb.lladdr:
                 m.neighbours[nb.dst] = nb.lladdr.lower()
