@@ -450,7 +450,10 @@ def redact_snapshot(snap: Snapshot) -> tuple[Snapshot, list[str]]:
     for i, node in enumerate(snap.nodes):
         for key in _RULE_SETS:
             sub = getattr(node, key, None)
-            if sub and _subtree_is_clean(node.model_dump_json(include={key})):
+            if not sub:
+                continue
+            fast = _nft_is_clean(sub) if key == "nftables" else None
+            if fast is not False and (fast or _subtree_is_clean(node.model_dump_json(include={key}))):
                 aside.setdefault(i, {})[key] = sub
     data = snap.model_dump(mode="json", exclude={"nodes": {i: set(keys) for i, keys in aside.items()}} if aside else None)
     clean = r.mapping(data)
@@ -475,6 +478,7 @@ def _subtree_is_clean(js: str) -> bool:
     if not js.isascii():
         return not _triggered(js)
     probe = _Redactor()
+    seen: set[str] = set()  # literals (with the character after them) judged clean already
     done = -1  # the end of the last literal looked at: hits before it are in it
     for i in sorted(_trigger_positions(js)):
         if i <= done:
@@ -485,15 +489,72 @@ def _subtree_is_clean(js: str) -> bool:
         end = _literal_end(js, i)
         if end is None:
             return False
+        done = end
+        # the same literal in the same role (a key when a colon follows) is judged once:
+        # a typed nft rule set repeats the keys "key" and "right" ~10^5 times each
+        raw = js[start:end + 3]
+        if raw in seen:
+            continue
         try:
             lit = json.loads(js[start:end + 1])
         except ValueError:
             return False
-        is_key = js[end + 1:end + 3].lstrip()[:1] == ":"
-        if (probe._subs(lit) != lit or _secretish_env_name(lit) or _ARGV_FLAG.match(lit)
-                or (is_key and lit.lower() in _SECRET_KEYS) or len(lit) > _BIG):
+        if js[end + 1:end + 3].lstrip()[:1] == ":":
+            # a key: the walk never rewrites keys, it only reads a secret's key or an
+            # environment's secret-named upper-case key ("key" of nft's meta/ct/map
+            # expressions is neither)
+            if lit.lower() in _SECRET_KEYS or (lit.isupper() and _secretish_env_name(lit)):
+                return False
+        elif (probe._subs(lit) != lit or _secretish_env_name(lit) or _ARGV_FLAG.match(lit)
+                or len(lit) > _BIG):
             return False
-        done = end
+        seen.add(raw)
+    return True
+
+
+def _nft_is_clean(ruleset: Any) -> Optional[bool]:
+    """Whether the walk would leave an nft rule set as its text parser built it untouched,
+    judged from the listing it was read from (``NftRuleset._source_text``) by one
+    Aho-Corasick pass instead of a dump of its ~600,000 typed statements: every string of
+    the tables is a piece of that text (names, tokens, rule texts — a rule wrapped over
+    lines joined by a space, hence the ``-u`` test for the " -u" / "-u " triggers) or the
+    models' own field names and words. No trigger in the text: clean. A trigger on a line:
+    the chain or set holding it is judged by its JSON (``_subtree_is_clean``), and each
+    table's own strings too. None when this cannot tell (no text: a loaded snapshot, JSON
+    input): the caller judges the whole rule set's JSON."""
+    text = getattr(ruleset, "_source_text", None)
+    if not isinstance(text, str) or not text.isascii() or "\\" in text or "-u" in text:
+        return None
+    hot = _hot_lines(text)
+    if not hot:
+        return True
+    import bisect
+
+    blocks: list[tuple[int, Any]] = []  # (first line, chain or set), None for a table's own lines
+    for t in ruleset.tables:
+        if t.line_no is None:
+            return None
+        # the table's own strings (name, comment, flags, flowtables …), wherever they stood
+        if not _subtree_is_clean(t.model_dump_json(exclude={"chains", "sets"})):
+            return False
+        blocks.append((t.line_no, None))
+        for b in (*t.chains, *t.sets):
+            if b.line_no is None:
+                return None
+            blocks.append((b.line_no, b))
+    blocks.sort(key=lambda x: x[0])
+    starts = [b[0] for b in blocks]
+    judged: set[int] = set()
+    for idx in hot:  # 0-based line indexes; line_no is 1-based
+        k = bisect.bisect_right(starts, idx + 1) - 1
+        if k < 0:
+            continue  # before any table: no string of the rule set comes from it
+        block = blocks[k][1]
+        if block is None or id(block) in judged:  # a table's line: judged above
+            continue
+        if not _subtree_is_clean(block.model_dump_json()):
+            return False
+        judged.add(id(block))
     return True
 
 

@@ -20,7 +20,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from labreport.atomic import atomic_write as atomic_write  # re-exported: callers import it from here
 from labreport.errors import SnapshotError
@@ -553,6 +553,10 @@ class NftRuleset(Record):
 
     tables: list[NftTable] = Field(default_factory=list)
     evidence_id: Optional[str] = None
+    # the ``nft list ruleset`` text these tables were read from, set by parsers/nft (never
+    # stored): labreport.redact judges a rule set as its parser built it by one scan of
+    # that text instead of a dump of ~10^5 typed rules
+    _source_text: Optional[str] = PrivateAttr(default=None)
 
 
 # IPVS

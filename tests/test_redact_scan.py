@@ -115,3 +115,72 @@ def test_console_script_output_is_whole_after_a_large_snapshot(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "labreport", "analyze", str(tmp_path / "nothing"), "--json"],
                          capture_output=True, env=env, cwd=tmp_path)
     assert bad.returncode != 0 and b"Traceback" not in bad.stderr
+
+
+# the listings (`nft list ruleset` as printed); *.rules*.nft are the transactions loaded
+NFT_FIXTURES = sorted(p for p in (ROOT / "tests" / "fixtures" / "parsers" / "nft").glob("*.nft") if ".rules" not in p.name)
+
+
+def _nft_planted(base: str, *, without: str = "") -> tuple[str, list[str]]:
+    """The catalogue's one-line examples (with no quote or backslash of their own) planted
+    where nft prints strings: rule comments, a chain's comment, a set element's comment
+    and the table's comment — as a user's rule set could hold them."""
+    rows = [(ex, secret) for _form, ex, secret, _kind in CATALOGUE if "\n" not in ex and '"' not in ex
+            and "\\" not in ex and not (without and without in ex)]
+    lines = base.split("\n")
+    chain_at = [i for i, ln in enumerate(lines) if ln.strip().startswith("chain ") and ln.rstrip().endswith("{")]
+    assert chain_at, "a listing with chains"
+    secrets = []
+    for k, (ex, secret) in enumerate(rows):
+        at = chain_at[k % len(chain_at)] + 1
+        lines.insert(at, f'\t\tcounter packets 0 bytes 0 comment "{ex}"')
+        chain_at = [i + 1 if i >= at else i for i in chain_at]
+        secrets.append(secret)
+    return "\n".join(lines), secrets
+
+
+@pytest.mark.parametrize("path", NFT_FIXTURES, ids=lambda p: p.name)
+def test_nft_text_scan_agrees_with_the_rule_sets_json(path):
+    """The scan of the listing (``_nft_is_clean``) never calls clean what the scan of the
+    rule set's JSON does not: on each real listing, and with secrets planted in it."""
+    from labreport.parsers import nft
+
+    text = path.read_text()
+    rs = nft.parse(text, source=path.name).value
+    fast = redact._nft_is_clean(rs)
+    assert fast is not None
+    assert fast == redact._subtree_is_clean(rs.model_dump_json())
+    planted, _secrets = _nft_planted(text)
+    rs2 = nft.parse(planted, source=path.name).value
+    assert redact._nft_is_clean(rs2) is not True  # None: "-u" (curl -u) leaves it to the JSON
+    assert redact._subtree_is_clean(rs2.model_dump_json()) is False
+    planted, _secrets = _nft_planted(text, without="-u")
+    rs3 = nft.parse(planted, source=path.name).value
+    assert redact._nft_is_clean(rs3) is False
+    # a rule set loaded from a snapshot has no listing to scan: its JSON is judged
+    loaded = type(rs).model_validate_json(rs.model_dump_json())
+    assert redact._nft_is_clean(loaded) is None
+
+
+def test_nft_listing_scan_redacts_as_the_json_scan_does(monkeypatch):
+    """The import's redaction with the listing scan gives the very snapshot the scan of the
+    rule set's JSON gives; a clean listing is set aside (the same models)."""
+    from labreport.importer import import_files
+
+    base = (ROOT / "tests" / "fixtures" / "parsers" / "nft" / "kube-proxy-lab.nft").read_text()
+    planted, secrets = _nft_planted(base, without="-u")
+    for text in (base, planted):
+        snap = import_files([("n", {"nft": [("ruleset.nft", text)], "ps": [("ps.txt", PS)]})], kubectl=[])
+        out, kinds = redact_snapshot(snap)
+        stored = out.model_dump_json()
+        assert "PsPw0002" not in stored
+        with monkeypatch.context() as m:
+            m.setattr(redact, "_nft_is_clean", lambda _rs: None)
+            slow, slow_kinds = redact_snapshot(snap)
+        assert stored == slow.model_dump_json() and kinds == slow_kinds
+        if text is base:
+            assert out.nodes[0].nftables is snap.nodes[0].nftables  # set aside, not re-validated
+        else:
+            assert out.nodes[0].nftables is not snap.nodes[0].nftables
+            rules = out.nodes[0].nftables.model_dump_json()
+            assert sum(secret not in rules for secret in secrets) >= len(secrets) // 2
