@@ -885,9 +885,11 @@ def load(path: str | os.PathLike[str]) -> Snapshot:
             except (ValueError, UnicodeDecodeError) as exc:
                 raise SnapshotError(f"{p} is not valid JSON: {exc}") from None
             snap = from_dict(data, where=str(p))
-    # The loaded snapshot lives as long as the command: move it out of the collector's
-    # generations so later collections do not re-scan ~10^6 objects (gc.freeze, 3.7+).
-    gc.freeze()
+        # The loaded snapshot lives as long as the command: move it out of the collector's
+        # generations so later collections do not re-scan ~10^6 objects (gc.freeze, 3.7+) —
+        # before the collector is back on, whose first pass would otherwise scan them all
+        # once (0.5 s for a 10,000-Service nft rule set)
+        gc.freeze()
     return snap
 
 
