@@ -514,7 +514,7 @@ def _subtree_is_clean(js: str) -> bool:
 
 def _nft_is_clean(ruleset: Any) -> Optional[bool]:
     """Whether the walk would leave an nft rule set as its text parser built it untouched,
-    judged from the listing it was read from (``NftRuleset._source_text``) by one
+    judged from the listing it was read from (``NftRuleset.source_text``) by one
     Aho-Corasick pass instead of a dump of its ~600,000 typed statements: every string of
     the tables is a piece of that text (names, tokens, rule texts — a rule wrapped over
     lines joined by a space, hence the ``-u`` test for the " -u" / "-u " triggers) or the
@@ -522,7 +522,7 @@ def _nft_is_clean(ruleset: Any) -> Optional[bool]:
     the chain or set holding it is judged by its JSON (``_subtree_is_clean``), and each
     table's own strings too. None when this cannot tell (no text: a loaded snapshot, JSON
     input): the caller judges the whole rule set's JSON."""
-    text = getattr(ruleset, "_source_text", None)
+    text = ruleset.source_text
     if not isinstance(text, str) or not text.isascii() or "\\" in text or "-u" in text:
         return None
     hot = _hot_lines(text)
