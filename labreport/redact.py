@@ -245,9 +245,23 @@ def _trigger_positions(s: str) -> list[int]:
     return positions
 
 
+# [the last long text, its hot lines, the automata list they were found with]: a rule set's
+# check (_ipt_is_clean, _nft_is_clean) and the walk of its dump's evidence share one pass
+_HOT_MEMO: list[Any] = [None, [], None]
+
+
 def _hot_lines(s: str) -> list[int]:
     """Indexes of the lines of ``s`` that contain a trigger, by a C-speed search over the
     whole text (no per-line work for the lines that cannot hold a secret)."""
+    if _HOT_MEMO[0] is s and _HOT_MEMO[2] is _AUTOMATA:
+        return list(_HOT_MEMO[1])
+    hot = _hot_lines_of(s)
+    if len(s) > _BIG:
+        _HOT_MEMO[:] = [s, hot, _AUTOMATA]
+    return list(hot)
+
+
+def _hot_lines_of(s: str) -> list[int]:
     if not s.isascii():
         return [i for i, ln in enumerate(s.split("\n")) if _TRIGGER.search(ln)]
     import bisect
@@ -452,7 +466,8 @@ def redact_snapshot(snap: Snapshot) -> tuple[Snapshot, list[str]]:
             sub = getattr(node, key, None)
             if not sub:
                 continue
-            fast = _nft_is_clean(sub) if key == "nftables" else None
+            fast = (_nft_is_clean(sub) if key == "nftables" else _ipt_is_clean(sub)
+                    if key in ("iptables", "ip6tables") else None)
             if fast is not False and (fast or _subtree_is_clean(node.model_dump_json(include={key}))):
                 aside.setdefault(i, {})[key] = sub
     data = snap.model_dump(mode="json", exclude={"nodes": {i: set(keys) for i, keys in aside.items()}} if aside else None)
@@ -555,6 +570,53 @@ def _nft_is_clean(ruleset: Any) -> Optional[bool]:
         if not _subtree_is_clean(block.model_dump_json()):
             return False
         judged.add(id(block))
+    return True
+
+
+def _ipt_is_clean(ipt: Any) -> Optional[bool]:
+    """Whether the walk would leave iptables rules as iptables_save's clean-dump path read
+    them untouched, judged from the dump (``Iptables.source_text``: every rule's spec, chain
+    and table name is a piece of its line) by the Aho-Corasick pass the walk of the dump's
+    evidence makes anyway: a chain on a line with a trigger is judged by its JSON, and the
+    fields not read from the text (family, backend, note) by theirs. None when this cannot
+    tell (no text: a loaded snapshot or a pasted, wrapped dump)."""
+    text = ipt.source_text
+    if not isinstance(text, str) or not text.isascii() or "\\" in text:
+        return None
+    if not _subtree_is_clean(ipt.model_dump_json(exclude={"tables"})):
+        return False
+    hot = _hot_lines(text)
+    if not hot:
+        return True
+    lines = text.split("\n")
+    judged: set[str] = set()
+    for idx in hot:
+        ln = lines[idx].strip()
+        if ln.startswith(("-A ", "-I ", "-P ", "-N ")):
+            parts = ln.split(None, 2)
+            name = parts[1] if len(parts) > 1 else ""
+        elif ln.startswith(":"):
+            name = (ln[1:].split() or [""])[0]
+        elif ln.startswith("*"):
+            if not _subtree_is_clean(json.dumps(sorted(ipt.tables))):
+                return False
+            continue
+        elif ln[:1].isdecimal():
+            return None  # a code block's line numbers: read by another path
+        else:
+            continue  # comments, prompts, skipped lines: no string of the rules comes from them
+        if name in judged:
+            continue
+        found = False
+        for t in ipt.tables.values():
+            ch = t.chains.get(name)
+            if ch is not None:
+                found = True
+                if not _subtree_is_clean(ch.model_dump_json()):
+                    return False
+        if not found:
+            return None
+        judged.add(name)
     return True
 
 

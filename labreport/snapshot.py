@@ -264,7 +264,22 @@ class IptablesBackend(Record):
     kube_chains: int = 0  # KUBE-* chains in it
 
 
-class Iptables(Record):
+class _ReadFromText:
+    """A rule set that knows the text its parser just read it from (never stored, not
+    compared, gone once the snapshot is written and loaded again): labreport.redact judges
+    it by one scan of that text instead of a dump of its ~10^5 rules."""
+
+    @property
+    def source_text(self) -> Optional[str]:
+        text = self.__dict__.get("_source_text")
+        return text if isinstance(text, str) else None
+
+    def set_source_text(self, text: str) -> None:
+        """Said by the parser: every string of the rule set is a piece of ``text``."""
+        self.__dict__["_source_text"] = text
+
+
+class Iptables(_ReadFromText, Record):
     family: Literal["ipv4", "ipv6"] = "ipv4"
     backend: Optional[str] = None  # "nf_tables" | "legacy" | None (unknown)
     tables: dict[str, IptTable] = Field(default_factory=dict)
@@ -579,21 +594,11 @@ class NftTable(Record):
 
 
 
-class NftRuleset(Record):
+class NftRuleset(_ReadFromText, Record):
     """``nft list ruleset``, structured (parsers/nft)."""
 
     tables: list[NftTable] = Field(default_factory=list)
     evidence_id: Optional[str] = None
-    @property
-    def source_text(self) -> Optional[str]:
-        """The ``nft list ruleset`` text these tables were read from, when parsers/nft just
-        read them (never stored, not compared): labreport.redact judges a rule set as its
-        parser built it by one scan of that text instead of a dump of ~10^5 typed rules."""
-        text = self.__dict__.get("_source_text")
-        return text if isinstance(text, str) else None
-
-    def set_source_text(self, text: str) -> None:
-        self.__dict__["_source_text"] = text
 
 
 # IPVS

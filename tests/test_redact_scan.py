@@ -184,3 +184,64 @@ def test_nft_listing_scan_redacts_as_the_json_scan_does(monkeypatch):
             assert out.nodes[0].nftables is not snap.nodes[0].nftables
             rules = out.nodes[0].nftables.model_dump_json()
             assert sum(secret not in rules for secret in secrets) >= len(secrets) // 2
+
+
+IPT_FIXTURES = sorted(p for p in (ROOT / "tests" / "fixtures" / "parsers" / "iptables-save").glob("*.txt"))
+
+
+def _ipt_planted(base: str, *, verbatim: bool = False) -> tuple[str, list[str]]:
+    """The catalogue's one-line examples (no quote or backslash of their own) as rule
+    comments in the first table's INPUT chain; ``verbatim``: only those a clean dump's line
+    could hold as is (no double space or tab, which the parser normalizes)."""
+    rows = [(ex, secret) for _form, ex, secret, _kind in CATALOGUE if "\n" not in ex and '"' not in ex
+            and "\\" not in ex and not (verbatim and ("  " in ex or "\t" in ex or "-c " in ex))]
+    lines = base.split("\n")
+    at = next(i for i, ln in enumerate(lines) if ln.startswith("COMMIT"))
+    for ex, _secret in rows:
+        lines.insert(at, f'-A INPUT -m comment --comment "{ex}" -j ACCEPT')
+    return "\n".join(lines), [secret for _ex, secret in rows]
+
+
+@pytest.mark.parametrize("path", IPT_FIXTURES, ids=lambda p: p.name)
+def test_iptables_dump_scan_agrees_with_the_rules_json(path):
+    """``_ipt_is_clean`` never calls clean what the scan of the rules' JSON does not: on the
+    real dumps and pastes (a wrapped paste is left to the JSON: None), and with secrets
+    planted as rule comments."""
+    from labreport.parsers import iptables_save
+
+    text = path.read_text()
+    ipt = iptables_save.parse(text, source=path.name).value
+    fast = redact._ipt_is_clean(ipt)
+    full = redact._subtree_is_clean(ipt.model_dump_json())
+    assert fast is None or fast == full
+    if "COMMIT" in text and ipt.source_text is not None:
+        planted, _ = _ipt_planted(text)
+        ipt2 = iptables_save.parse(planted, source=path.name).value
+        assert redact._ipt_is_clean(ipt2) is not True and redact._subtree_is_clean(ipt2.model_dump_json()) is False
+        planted, _ = _ipt_planted(text, verbatim=True)
+        ipt3 = iptables_save.parse(planted, source=path.name).value
+        assert ipt3.source_text is not None and redact._ipt_is_clean(ipt3) is False
+    loaded = type(ipt).model_validate_json(ipt.model_dump_json())
+    assert redact._ipt_is_clean(loaded) is None
+
+
+def test_iptables_dump_scan_redacts_as_the_json_scan_does(monkeypatch):
+    from labreport.importer import import_files
+
+    clean = _dump(100)
+    planted, secrets = _ipt_planted(clean, verbatim=True)
+    wrapped = clean.replace("-j KUBE-SVC-", "-j KUBE-SVC-\n", 1)  # a hard-wrapped paste: assembled, not verbatim
+    for text in (clean, planted, wrapped):
+        snap = import_files([("n", {"iptables-save": [("ipt.txt", text)], "ps": [("ps.txt", PS)]})], kubectl=[])
+        assert (snap.nodes[0].iptables.source_text is None) == (text is wrapped)
+        out, kinds = redact_snapshot(snap)
+        with monkeypatch.context() as m:
+            m.setattr(redact, "_ipt_is_clean", lambda _ipt: None)
+            slow, slow_kinds = redact_snapshot(snap)
+        assert out.model_dump_json() == slow.model_dump_json() and kinds == slow_kinds
+        rules = out.nodes[0].iptables.model_dump_json()
+        if text is planted:
+            assert out.nodes[0].iptables is not snap.nodes[0].iptables
+            assert sum(secret not in rules for secret in secrets) >= len(secrets) // 2
+        else:
+            assert out.nodes[0].iptables is snap.nodes[0].iptables
