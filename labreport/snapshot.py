@@ -524,7 +524,10 @@ def _statements_of_text(text: str) -> list[Any]:
 
         _STATEMENTS.append(TypeAdapter(list[NftStatement]))
     stmts, _comment = statements_of_text(text)
-    out: list[Any] = _STATEMENTS[0].validate_python(stmts)
+    try:
+        out: list[Any] = _STATEMENTS[0].validate_python(stmts)
+    except ValueError:  # pydantic.ValidationError: a shape the reader got wrong; the words, as a reader would keep them
+        out = [NftOther(text=text)]
     return out
 
 
