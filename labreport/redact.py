@@ -532,13 +532,13 @@ def _nft_is_clean(ruleset: Any) -> Optional[bool]:
     judged from the listing it was read from (``NftRuleset.source_text``) by one
     Aho-Corasick pass instead of a dump of its ~600,000 typed statements: every string of
     the tables is a piece of that text (names, tokens, rule texts — a rule wrapped over
-    lines joined by a space, hence the ``-u`` test for the " -u" / "-u " triggers) or the
-    models' own field names and words. No trigger in the text: clean. A trigger on a line:
+    lines joined by a space, hence ``_u_at_a_line_edge`` for the " -u" / "-u " triggers) or
+    the models' own field names and words. No trigger in the text: clean. A trigger on a line:
     the chain or set holding it is judged by its JSON (``_subtree_is_clean``), and each
     table's own strings too. None when this cannot tell (no text: a loaded snapshot, JSON
     input): the caller judges the whole rule set's JSON."""
     text = ruleset.source_text
-    if not isinstance(text, str) or not text.isascii() or "\\" in text or "-u" in text:
+    if not isinstance(text, str) or not text.isascii() or "\\" in text or _u_at_a_line_edge(text):
         return None
     hot = _hot_lines(text)
     if not hot:
@@ -571,6 +571,26 @@ def _nft_is_clean(ruleset: Any) -> Optional[bool]:
             return False
         judged.add(id(block))
     return True
+
+
+def _u_at_a_line_edge(text: str) -> bool:
+    """A ``-u`` that starts or ends a line (spaces and tabs aside): where lines joined by a
+    space (a wrapped nft rule or element list) would make the " -u" / "-u " triggers the
+    text itself does not hold."""
+    i = text.find("-u")
+    while i >= 0:
+        j = i
+        while j > 0 and text[j - 1] in " \t":
+            j -= 1
+        if j == 0 or text[j - 1] == "\n":
+            return True
+        k = i + 2
+        while k < len(text) and text[k] in " \t":
+            k += 1
+        if k == len(text) or text[k] == "\n":
+            return True
+        i = text.find("-u", i + 2)
+    return False
 
 
 def _ipt_is_clean(ipt: Any) -> Optional[bool]:

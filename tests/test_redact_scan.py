@@ -245,3 +245,13 @@ def test_iptables_dump_scan_redacts_as_the_json_scan_does(monkeypatch):
             assert sum(secret not in rules for secret in secrets) >= len(secrets) // 2
         else:
             assert out.nodes[0].iptables is snap.nodes[0].iptables
+
+
+@pytest.mark.parametrize("text,edge", [
+    ("a -u b", False), ("kube-up pod-uid\n", False), ("x\n  -u b", True), ("a -u\nb", True),
+    ("a -u \t\nb", True), ("-u", True), ("x\n\t-up", True),
+])
+def test_a_u_at_a_line_edge_leaves_the_listing_to_the_json(text, edge):
+    """Lines joined by a space (a wrapped rule) would make " -u" / "-u " of a -u that starts
+    or ends a line: such a listing is not judged from its text."""
+    assert redact._u_at_a_line_edge(text) is edge
