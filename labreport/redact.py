@@ -249,9 +249,23 @@ def _trigger_positions(s: str) -> list[int]:
     return positions
 
 
+# [the last long text, its hot lines, the automata list they were found with]: a rule set's
+# check (_ipt_is_clean, _nft_is_clean) and the walk of its dump's evidence share one pass
+_HOT_MEMO: list[Any] = [None, [], None]
+
+
 def _hot_lines(s: str) -> list[int]:
     """Indexes of the lines of ``s`` that contain a trigger, by a C-speed search over the
     whole text (no per-line work for the lines that cannot hold a secret)."""
+    if _HOT_MEMO[0] is s and _HOT_MEMO[2] is _AUTOMATA:
+        return list(_HOT_MEMO[1])
+    hot = _hot_lines_of(s)
+    if len(s) > _BIG:
+        _HOT_MEMO[:] = [s, hot, _AUTOMATA]
+    return list(hot)
+
+
+def _hot_lines_of(s: str) -> list[int]:
     if not s.isascii():
         return [i for i, ln in enumerate(s.split("\n")) if _TRIGGER.search(ln)]
     import bisect
@@ -487,7 +501,11 @@ def _walk_snapshot(snap: Snapshot) -> tuple[Snapshot, list[str]]:
     for i, node in enumerate(snap.nodes):
         for key in _RULE_SETS:
             sub = getattr(node, key, None)
-            if sub and _subtree_is_clean(node.model_dump_json(include={key})):
+            if not sub:
+                continue
+            fast = (_nft_is_clean(sub) if key == "nftables" else _ipt_is_clean(sub)
+                    if key in ("iptables", "ip6tables") else None)
+            if fast is not False and (fast or _subtree_is_clean(node.model_dump_json(include={key}))):
                 aside.setdefault(i, {})[key] = sub
     data = snap.model_dump(mode="json", exclude={"nodes": {i: set(keys) for i, keys in aside.items()}} if aside else None)
     clean = r.mapping(data)
@@ -683,6 +701,7 @@ def _subtree_is_clean(js: str) -> bool:
     if not js.isascii():
         return not _triggered(js)
     probe = _Redactor()
+    seen: set[str] = set()  # literals (with the character after them) judged clean already
     done = -1  # the end of the last literal looked at: hits before it are in it
     for i in sorted(_trigger_positions(js)):
         if i <= done:
@@ -693,15 +712,139 @@ def _subtree_is_clean(js: str) -> bool:
         end = _literal_end(js, i)
         if end is None:
             return False
+        done = end
+        # the same literal in the same role (a key when a colon follows) is judged once:
+        # a typed nft rule set repeats the keys "key" and "right" ~10^5 times each
+        raw = js[start:end + 3]
+        if raw in seen:
+            continue
         try:
             lit = json.loads(js[start:end + 1])
         except ValueError:
             return False
-        is_key = js[end + 1:end + 3].lstrip()[:1] == ":"
-        if (probe._subs(lit) != lit or _secretish_env_name(lit) or _ARGV_FLAG.match(lit)
-                or (is_key and lit.lower() in _SECRET_KEYS) or len(lit) > _BIG):
+        if js[end + 1:end + 3].lstrip()[:1] == ":":
+            # a key: the walk never rewrites keys, it only reads a secret's key or an
+            # environment's secret-named upper-case key ("key" of nft's meta/ct/map
+            # expressions is neither)
+            if lit.lower() in _SECRET_KEYS or (lit.isupper() and _secretish_env_name(lit)):
+                return False
+        elif (probe._subs(lit) != lit or _secretish_env_name(lit) or _ARGV_FLAG.match(lit)
+                or len(lit) > _BIG):
             return False
-        done = end
+        seen.add(raw)
+    return True
+
+
+def _nft_is_clean(ruleset: Any) -> Optional[bool]:
+    """Whether the walk would leave an nft rule set as its text parser built it untouched,
+    judged from the listing it was read from (``NftRuleset.source_text``) by one
+    Aho-Corasick pass instead of a dump of its ~600,000 typed statements: every string of
+    the tables is a piece of that text (names, tokens, rule texts — a rule wrapped over
+    lines joined by a space, hence ``_u_at_a_line_edge`` for the " -u" / "-u " triggers) or
+    the models' own field names and words. No trigger in the text: clean. A trigger on a line:
+    the chain or set holding it is judged by its JSON (``_subtree_is_clean``), and each
+    table's own strings too. None when this cannot tell (no text: a loaded snapshot, JSON
+    input): the caller judges the whole rule set's JSON."""
+    text = ruleset.source_text
+    if not isinstance(text, str) or not text.isascii() or "\\" in text or _u_at_a_line_edge(text):
+        return None
+    hot = _hot_lines(text)
+    if not hot:
+        return True
+    import bisect
+
+    blocks: list[tuple[int, Any]] = []  # (first line, chain or set), None for a table's own lines
+    for t in ruleset.tables:
+        if t.line_no is None:
+            return None
+        # the table's own strings (name, comment, flags, flowtables …), wherever they stood
+        if not _subtree_is_clean(t.model_dump_json(exclude={"chains", "sets"})):
+            return False
+        blocks.append((t.line_no, None))
+        for b in (*t.chains, *t.sets):
+            if b.line_no is None:
+                return None
+            blocks.append((b.line_no, b))
+    blocks.sort(key=lambda x: x[0])
+    starts = [b[0] for b in blocks]
+    judged: set[int] = set()
+    for idx in hot:  # 0-based line indexes; line_no is 1-based
+        k = bisect.bisect_right(starts, idx + 1) - 1
+        if k < 0:
+            continue  # before any table: no string of the rule set comes from it
+        block = blocks[k][1]
+        if block is None or id(block) in judged:  # a table's line: judged above
+            continue
+        if not _subtree_is_clean(block.model_dump_json()):
+            return False
+        judged.add(id(block))
+    return True
+
+
+def _u_at_a_line_edge(text: str) -> bool:
+    """A ``-u`` that starts or ends a line (spaces and tabs aside): where lines joined by a
+    space (a wrapped nft rule or element list) would make the " -u" / "-u " triggers the
+    text itself does not hold."""
+    i = text.find("-u")
+    while i >= 0:
+        j = i
+        while j > 0 and text[j - 1] in " \t":
+            j -= 1
+        if j == 0 or text[j - 1] == "\n":
+            return True
+        k = i + 2
+        while k < len(text) and text[k] in " \t":
+            k += 1
+        if k == len(text) or text[k] == "\n":
+            return True
+        i = text.find("-u", i + 2)
+    return False
+
+
+def _ipt_is_clean(ipt: Any) -> Optional[bool]:
+    """Whether the walk would leave iptables rules as iptables_save's clean-dump path read
+    them untouched, judged from the dump (``Iptables.source_text``: every rule's spec, chain
+    and table name is a piece of its line) by the Aho-Corasick pass the walk of the dump's
+    evidence makes anyway: a chain on a line with a trigger is judged by its JSON, and the
+    fields not read from the text (family, backend, note) by theirs. None when this cannot
+    tell (no text: a loaded snapshot or a pasted, wrapped dump)."""
+    text = ipt.source_text
+    if not isinstance(text, str) or not text.isascii() or "\\" in text:
+        return None
+    if not _subtree_is_clean(ipt.model_dump_json(exclude={"tables"})):
+        return False
+    hot = _hot_lines(text)
+    if not hot:
+        return True
+    lines = text.split("\n")
+    judged: set[str] = set()
+    for idx in hot:
+        ln = lines[idx].strip()
+        if ln.startswith(("-A ", "-I ", "-P ", "-N ")):
+            parts = ln.split(None, 2)
+            name = parts[1] if len(parts) > 1 else ""
+        elif ln.startswith(":"):
+            name = (ln[1:].split() or [""])[0]
+        elif ln.startswith("*"):
+            if not _subtree_is_clean(json.dumps(sorted(ipt.tables))):
+                return False
+            continue
+        elif ln[:1].isdecimal():
+            return None  # a code block's line numbers: read by another path
+        else:
+            continue  # comments, prompts, skipped lines: no string of the rules comes from them
+        if name in judged:
+            continue
+        found = False
+        for t in ipt.tables.values():
+            ch = t.chains.get(name)
+            if ch is not None:
+                found = True
+                if not _subtree_is_clean(ch.model_dump_json()):
+                    return False
+        if not found:
+            return None
+        judged.add(name)
     return True
 
 

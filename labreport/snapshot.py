@@ -17,6 +17,7 @@ import gc
 import json
 import os
 import re
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal, Optional, Union
 
@@ -25,10 +26,13 @@ from pydantic import BaseModel, ConfigDict, Field, SerializationInfo, Serializer
 from labreport.atomic import atomic_write as atomic_write  # re-exported: callers import it from here
 from labreport.errors import SnapshotError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # 2: nftables tables, chains, rules (with their typed statements), sets and IPVS virtual
 #    servers are models; version-1 snapshots (plain dicts, rules as text) are converted on
 #    load (``upgrade``).
+# 3: an nft rule read from text stores its text only: its typed statements are read from
+#    it when first used (``NftRule.expr``); a rule from nft's JSON keeps them (``typed``).
+#    Version-2 rules keep the statements they stored, as ``typed`` (``upgrade_nft_v2``).
 SNAPSHOT_FILE = "snapshot.json"
 
 
@@ -313,7 +317,22 @@ class IptablesBackend(Record):
     kube_chains: int = 0  # KUBE-* chains in it
 
 
-class Iptables(Record):
+class _ReadFromText:
+    """A rule set that knows the text its parser just read it from (never stored, not
+    compared, gone once the snapshot is written and loaded again): labreport.redact judges
+    it by one scan of that text instead of a dump of its ~10^5 rules."""
+
+    @property
+    def source_text(self) -> Optional[str]:
+        text = self.__dict__.get("_source_text")
+        return text if isinstance(text, str) else None
+
+    def set_source_text(self, text: str) -> None:
+        """Said by the parser: every string of the rule set is a piece of ``text``."""
+        self.__dict__["_source_text"] = text
+
+
+class Iptables(_ReadFromText, Record):
     family: Literal["ipv4", "ipv6"] = "ipv4"
     backend: Optional[str] = None  # "nf_tables" | "legacy" | None (unknown)
     tables: dict[str, IptTable] = Field(default_factory=dict)
@@ -528,11 +547,41 @@ NftStatement = Annotated[
 
 
 class NftRule(Record):
+    """One rule. ``expr``, its typed statements, is read from ``text`` when first used (the
+    parsers' own reader, :func:`labreport.parsers.nft.build.statements_of_text`): a
+    10,000-Service ruleset's ~600,000 statement models are neither built, written nor
+    validated for the rules nobody reads. ``typed`` holds the statements of a rule whose
+    text is not where they come from (nft's JSON input; version-2 snapshots)."""
+
     text: str  # as nft prints it (from JSON input: rendered back into nft syntax)
-    expr: list[NftStatement] = Field(default_factory=list)
+    typed: Optional[list[NftStatement]] = None
     comment: Optional[str] = None
     handle: Optional[int] = None
     line_no: Optional[int] = None
+
+    @cached_property
+    def expr(self) -> list[NftStatement]:
+        if self.typed is not None:
+            return self.typed
+        return _statements_of_text(self.text)
+
+
+_STATEMENTS: list[Any] = []  # [TypeAdapter(list[NftStatement])], built when first used
+
+
+def _statements_of_text(text: str) -> list[Any]:
+    from labreport.parsers.nft.build import statements_of_text
+
+    if not _STATEMENTS:
+        from pydantic import TypeAdapter
+
+        _STATEMENTS.append(TypeAdapter(list[NftStatement]))
+    stmts, _comment = statements_of_text(text)
+    try:
+        out: list[Any] = _STATEMENTS[0].validate_python(stmts)
+    except ValueError:  # pydantic.ValidationError: a shape the reader got wrong; the words, as a reader would keep them
+        out = [NftOther(text=text)]
+    return out
 
 
 class NftChain(Record):
@@ -601,7 +650,7 @@ class NftTable(Record):
 
 
 
-class NftRuleset(Record):
+class NftRuleset(_ReadFromText, Record):
     """``nft list ruleset``, structured (parsers/nft)."""
 
     tables: list[NftTable] = Field(default_factory=list)
@@ -937,7 +986,7 @@ def load(path: str | os.PathLike[str]) -> Snapshot:
         # The loaded snapshot lives as long as the command: move it out of the collector's
         # generations so later collections do not re-scan ~10^6 objects (gc.freeze, 3.7+)
         # — before the collector is back on, whose first pass would otherwise scan them all
-        # once (0.3 s for 500 nodes)
+        # once (0.3 s for 500 nodes, 0.5 s for a 10,000-Service nft rule set)
         gc.freeze()
     return snap
 
@@ -980,7 +1029,7 @@ def from_dict(data: Any, where: str = "snapshot") -> Snapshot:
         # An incompatible format from a newer labreport: guessing at it would misreport.
         raise SnapshotError(f"{where}: schema_version {version} is newer than this labreport reads "
                             f"(schema_version {SCHEMA_VERSION}); upgrade labreport to read it")
-    if version < 2:
+    if version < SCHEMA_VERSION:
         upgrade(data)
     try:
         snap = Snapshot.model_validate(data)
@@ -1000,8 +1049,40 @@ def _short_error(exc: Exception, limit: int = 2000) -> str:
 
 
 def upgrade(data: dict[str, Any]) -> None:
-    """Version 1 → 2, in place: nft rules stored as text (their statements in nft's JSON
-    schema when kept) get their typed statements; element keys and values become typed."""
+    """An older snapshot to this version, in place (``data["schema_version"]`` says which)."""
+    version = data.get("schema_version")
+    if isinstance(version, int) and version < 2:
+        upgrade_v1(data)  # its rules come out in version 3's shape
+    elif isinstance(version, int) and version < 3:
+        upgrade_nft_v2(data)
+    data["schema_version"] = SCHEMA_VERSION
+
+
+def _nft_rule_lists(data: dict[str, Any]) -> Any:
+    nodes = data.get("nodes")
+    for node in nodes if isinstance(nodes, list) else []:
+        nft = node.get("nftables") if isinstance(node, dict) else None
+        tables = nft.get("tables") if isinstance(nft, dict) else None
+        for table in tables if isinstance(tables, list) else []:
+            for chain in (table.get("chains") or []) if isinstance(table, dict) else []:
+                rules = chain.get("rules") if isinstance(chain, dict) else None
+                if isinstance(rules, list):
+                    yield rules
+
+
+def upgrade_nft_v2(data: dict[str, Any]) -> None:
+    """Version 2 → 3, in place: each rule's stored statements (``expr``) become ``typed``,
+    so the rule reads as it did (they are not read again from its text)."""
+    for rules in _nft_rule_lists(data):
+        for r in rules:
+            if isinstance(r, dict) and "expr" in r:
+                r["typed"] = r.pop("expr")
+
+
+def upgrade_v1(data: dict[str, Any]) -> None:
+    """Version 1 → 3, in place: nft rules stored as text (their statements in nft's JSON
+    schema when kept) are rules of this version (statements from the text, or typed from
+    the JSON kept); element keys and values become typed."""
     from labreport.parsers.nft.build import new_element, new_rule  # the readers' own builders
 
     nodes = data.get("nodes")
@@ -1027,16 +1108,15 @@ def upgrade(data: dict[str, Any]) -> None:
                     if isinstance(e, dict) and isinstance(e.get("key", []), list) else e
                     for e in elements
                 ]
-    data["schema_version"] = SCHEMA_VERSION
 
 
 def _upgrade_rule(rule: dict[str, Any], new_rule: Any) -> dict[str, Any]:
     expr = rule.get("expr")
     if isinstance(expr, list) and all(isinstance(e, dict) and "kind" in e for e in expr) and expr:
-        return rule  # already typed
+        return {**{k: v for k, v in rule.items() if k != "expr"}, "typed": expr}  # already typed
     built: dict[str, Any] = new_rule(str(rule.get("text") or ""), expr if isinstance(expr, list) else None,
                                      rule.get("comment"), rule.get("handle"), rule.get("line_no"))
-    return {**rule, **built}
+    return {**{k: v for k, v in rule.items() if k != "expr"}, **built}
 
 
 # Above this much command output, the file is written without indentation: a

@@ -150,3 +150,18 @@ def test_ip6_table_of_a_dual_stack_node(name):
     assert [e.address for e in web6.endpoints] == ["[fd00:10:244:1::5]:80", "[fd00:10:244:2::7]:80", "[fd00:10:244:3::9]:80"]
     assert by["default/empty6"].no_endpoints and by["default/empty6"].protocol == "udp"
     assert by["default/web6"].node_port == 30086
+
+
+def test_statements_are_read_only_for_the_rules_the_decoder_needs():
+    """A text rule's statements are read when first used: the decoder reads those of the
+    numgen, affinity and dnat rules, not of the endpoint chains' masquerade-mark rules; the
+    records are those of the same ruleset from nft's JSON (statements stored)."""
+    text_rs = nft.parse((NFT / "kube-proxy-lab.nft").read_text()).value
+    json_rs = nft.parse((NFT / "kube-proxy-lab.json").read_text()).value
+    from_text, _ = decode_nft(text_rs)
+    from_json, _ = decode_nft(json_rs)
+    assert from_text and [r.model_dump() for r in from_text] == [r.model_dump() for r in from_json]
+    ep_rules = [r for t in text_rs.tables for c in t.chains if c.name.startswith("endpoint-") for r in c.rules]
+    marks = [r for r in ep_rules if "mark-for-masquerade" in r.text]
+    assert marks and not any("expr" in r.__dict__ for r in marks)
+    assert all("expr" in r.__dict__ for r in ep_rules if "dnat" in r.text)

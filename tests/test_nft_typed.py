@@ -28,7 +28,8 @@ def test_schema_describes_nft_and_ipvs():
         assert name in defs, name
     assert defs["NftRuleset"]["properties"]["tables"]["items"] == {"$ref": "#/$defs/NftTable"}
     assert defs["Ipvs"]["properties"]["virtual_servers"]["items"] == {"$ref": "#/$defs/IpvsVirtualServer"}
-    rule_expr = json.dumps(defs["NftRule"]["properties"]["expr"])
+    # statements stored (nft's JSON input); a text rule's are read from its text when used
+    rule_expr = json.dumps(defs["NftRule"]["properties"]["typed"])
     assert "NftMatch" in rule_expr and "NftVmap" in rule_expr and "NftNat" in rule_expr
     assert "CollectorStatus" in defs and "not_applicable" in defs["CollectorStatus"]["properties"]
 
@@ -72,7 +73,7 @@ def _as_version_1(tables: list[snapshot.NftTable]) -> list[dict]:
         d = t.model_dump(exclude_none=True)
         for c in d["chains"]:
             for r in c["rules"]:
-                r.pop("expr")
+                r.pop("typed", None)
                 r.pop("comment", None)
         for st, st_model in zip(d["sets"], t.sets):
             st["elements"] = [
@@ -95,6 +96,42 @@ def test_a_version_1_snapshot_loads_into_the_typed_models(name):
     snap = snapshot.from_dict(v1)
     assert snap.schema_version == snapshot.SCHEMA_VERSION
     assert snap.nodes[0].nftables.tables == parsed.tables
+
+
+@pytest.mark.parametrize("name", ["kube-proxy-lab.nft", "firewall-inet-filter.nft", "kube-proxy-lab.json"])
+def test_a_version_2_snapshot_keeps_its_stored_statements(name):
+    """Version 2 stored every rule's typed statements (``expr``): they load as the rule's
+    statements (``typed``), not read again from its text; written again, as version 3."""
+    parsed = nft.parse((NFT / name).read_text()).value
+    tables = [t.model_dump(mode="json") for t in parsed.tables]
+    for t in tables:
+        for c in t["chains"]:
+            for r in c["rules"]:
+                typed = r.pop("typed")
+                r["expr"] = typed if typed is not None else [
+                    s.model_dump(mode="json") for s in snapshot._statements_of_text(r["text"])]
+    v2 = {"schema_version": 2, "nodes": [{"name": "n", "nftables": {"tables": tables}}]}
+    snap = snapshot.from_dict(json.loads(json.dumps(v2)))
+    assert snap.schema_version == snapshot.SCHEMA_VERSION == 3
+    got = [r for t in snap.nodes[0].nftables.tables for c in t.chains for r in c.rules]
+    want = [r for t in parsed.tables for c in t.chains for r in c.rules]
+    assert len(got) == len(want) >= 6
+    for g, w in zip(got, want):
+        assert g.typed is not None and g.expr == w.expr and g.text == w.text
+    again = json.loads(snapshot.dumps(snap))
+    assert again["schema_version"] == 3
+    assert not [r for t in again["nodes"][0]["nftables"]["tables"] for c in t["chains"] for r in c["rules"]
+                if "expr" in r]
+
+
+def test_a_text_rule_stores_its_text_and_reads_its_statements_when_used():
+    parsed = nft.parse((NFT / "kube-proxy-lab.nft").read_text()).value
+    rule = next(r for t in parsed.tables for c in t.chains for r in c.rules if "dnat" in r.text)
+    stored = json.loads(rule.model_dump_json())
+    assert "expr" not in stored and stored["typed"] is None
+    assert "expr" not in rule.__dict__  # not read yet
+    assert any(isinstance(s, snapshot.NftNat) for s in rule.expr)
+    assert rule.expr is rule.expr  # read once
 
 
 def test_the_live_sample_of_version_1_still_loads_and_decodes():

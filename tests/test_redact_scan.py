@@ -115,3 +115,143 @@ def test_console_script_output_is_whole_after_a_large_snapshot(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "labreport", "analyze", str(tmp_path / "nothing"), "--json"],
                          capture_output=True, env=env, cwd=tmp_path)
     assert bad.returncode != 0 and b"Traceback" not in bad.stderr
+
+
+# the listings (`nft list ruleset` as printed); *.rules*.nft are the transactions loaded
+NFT_FIXTURES = sorted(p for p in (ROOT / "tests" / "fixtures" / "parsers" / "nft").glob("*.nft") if ".rules" not in p.name)
+
+
+def _nft_planted(base: str, *, without: str = "") -> tuple[str, list[str]]:
+    """The catalogue's one-line examples (with no quote or backslash of their own) planted
+    where nft prints strings: rule comments, a chain's comment, a set element's comment
+    and the table's comment — as a user's rule set could hold them."""
+    rows = [(ex, secret) for _form, ex, secret, _kind in CATALOGUE if "\n" not in ex and '"' not in ex
+            and "\\" not in ex and not (without and without in ex)]
+    lines = base.split("\n")
+    chain_at = [i for i, ln in enumerate(lines) if ln.strip().startswith("chain ") and ln.rstrip().endswith("{")]
+    assert chain_at, "a listing with chains"
+    secrets = []
+    for k, (ex, secret) in enumerate(rows):
+        at = chain_at[k % len(chain_at)] + 1
+        lines.insert(at, f'\t\tcounter packets 0 bytes 0 comment "{ex}"')
+        chain_at = [i + 1 if i >= at else i for i in chain_at]
+        secrets.append(secret)
+    return "\n".join(lines), secrets
+
+
+@pytest.mark.parametrize("path", NFT_FIXTURES, ids=lambda p: p.name)
+def test_nft_text_scan_agrees_with_the_rule_sets_json(path):
+    """The scan of the listing (``_nft_is_clean``) never calls clean what the scan of the
+    rule set's JSON does not: on each real listing, and with secrets planted in it."""
+    from labreport.parsers import nft
+
+    text = path.read_text()
+    rs = nft.parse(text, source=path.name).value
+    fast = redact._nft_is_clean(rs)
+    assert fast is not None
+    assert fast == redact._subtree_is_clean(rs.model_dump_json())
+    planted, _secrets = _nft_planted(text)
+    rs2 = nft.parse(planted, source=path.name).value
+    assert redact._nft_is_clean(rs2) is not True  # None: "-u" (curl -u) leaves it to the JSON
+    assert redact._subtree_is_clean(rs2.model_dump_json()) is False
+    planted, _secrets = _nft_planted(text, without="-u")
+    rs3 = nft.parse(planted, source=path.name).value
+    assert redact._nft_is_clean(rs3) is False
+    # a rule set loaded from a snapshot has no listing to scan: its JSON is judged
+    loaded = type(rs).model_validate_json(rs.model_dump_json())
+    assert redact._nft_is_clean(loaded) is None
+
+
+def test_nft_listing_scan_redacts_as_the_json_scan_does(monkeypatch):
+    """The import's redaction with the listing scan gives the very snapshot the scan of the
+    rule set's JSON gives; a clean listing is set aside (the same models)."""
+    from labreport.importer import import_files
+
+    base = (ROOT / "tests" / "fixtures" / "parsers" / "nft" / "kube-proxy-lab.nft").read_text()
+    planted, secrets = _nft_planted(base, without="-u")
+    for text in (base, planted):
+        snap = import_files([("n", {"nft": [("ruleset.nft", text)], "ps": [("ps.txt", PS)]})], kubectl=[])
+        out, kinds = redact_snapshot(snap)
+        stored = out.model_dump_json()
+        assert "PsPw0002" not in stored
+        with monkeypatch.context() as m:
+            m.setattr(redact, "_nft_is_clean", lambda _rs: None)
+            slow, slow_kinds = redact_snapshot(snap)
+        assert stored == slow.model_dump_json() and kinds == slow_kinds
+        if text is base:
+            assert out.nodes[0].nftables is snap.nodes[0].nftables  # set aside, not re-validated
+        else:
+            assert out.nodes[0].nftables is not snap.nodes[0].nftables
+            rules = out.nodes[0].nftables.model_dump_json()
+            assert sum(secret not in rules for secret in secrets) >= len(secrets) // 2
+
+
+IPT_FIXTURES = sorted(p for p in (ROOT / "tests" / "fixtures" / "parsers" / "iptables-save").glob("*.txt"))
+
+
+def _ipt_planted(base: str, *, verbatim: bool = False) -> tuple[str, list[str]]:
+    """The catalogue's one-line examples (no quote or backslash of their own) as rule
+    comments in the first table's INPUT chain; ``verbatim``: only those a clean dump's line
+    could hold as is (no double space or tab, which the parser normalizes)."""
+    rows = [(ex, secret) for _form, ex, secret, _kind in CATALOGUE if "\n" not in ex and '"' not in ex
+            and "\\" not in ex and not (verbatim and ("  " in ex or "\t" in ex or "-c " in ex))]
+    lines = base.split("\n")
+    at = next(i for i, ln in enumerate(lines) if ln.startswith("COMMIT"))
+    for ex, _secret in rows:
+        lines.insert(at, f'-A INPUT -m comment --comment "{ex}" -j ACCEPT')
+    return "\n".join(lines), [secret for _ex, secret in rows]
+
+
+@pytest.mark.parametrize("path", IPT_FIXTURES, ids=lambda p: p.name)
+def test_iptables_dump_scan_agrees_with_the_rules_json(path):
+    """``_ipt_is_clean`` never calls clean what the scan of the rules' JSON does not: on the
+    real dumps and pastes (a wrapped paste is left to the JSON: None), and with secrets
+    planted as rule comments."""
+    from labreport.parsers import iptables_save
+
+    text = path.read_text()
+    ipt = iptables_save.parse(text, source=path.name).value
+    fast = redact._ipt_is_clean(ipt)
+    full = redact._subtree_is_clean(ipt.model_dump_json())
+    assert fast is None or fast == full
+    if "COMMIT" in text and ipt.source_text is not None:
+        planted, _ = _ipt_planted(text)
+        ipt2 = iptables_save.parse(planted, source=path.name).value
+        assert redact._ipt_is_clean(ipt2) is not True and redact._subtree_is_clean(ipt2.model_dump_json()) is False
+        planted, _ = _ipt_planted(text, verbatim=True)
+        ipt3 = iptables_save.parse(planted, source=path.name).value
+        assert ipt3.source_text is not None and redact._ipt_is_clean(ipt3) is False
+    loaded = type(ipt).model_validate_json(ipt.model_dump_json())
+    assert redact._ipt_is_clean(loaded) is None
+
+
+def test_iptables_dump_scan_redacts_as_the_json_scan_does(monkeypatch):
+    from labreport.importer import import_files
+
+    clean = _dump(100)
+    planted, secrets = _ipt_planted(clean, verbatim=True)
+    wrapped = clean.replace("-j KUBE-SVC-", "-j KUBE-SVC-\n", 1)  # a hard-wrapped paste: assembled, not verbatim
+    for text in (clean, planted, wrapped):
+        snap = import_files([("n", {"iptables-save": [("ipt.txt", text)], "ps": [("ps.txt", PS)]})], kubectl=[])
+        assert (snap.nodes[0].iptables.source_text is None) == (text is wrapped)
+        out, kinds = redact_snapshot(snap)
+        with monkeypatch.context() as m:
+            m.setattr(redact, "_ipt_is_clean", lambda _ipt: None)
+            slow, slow_kinds = redact_snapshot(snap)
+        assert out.model_dump_json() == slow.model_dump_json() and kinds == slow_kinds
+        rules = out.nodes[0].iptables.model_dump_json()
+        if text is planted:
+            assert out.nodes[0].iptables is not snap.nodes[0].iptables
+            assert sum(secret not in rules for secret in secrets) >= len(secrets) // 2
+        else:
+            assert out.nodes[0].iptables is snap.nodes[0].iptables
+
+
+@pytest.mark.parametrize("text,edge", [
+    ("a -u b", False), ("kube-up pod-uid\n", False), ("x\n  -u b", True), ("a -u\nb", True),
+    ("a -u \t\nb", True), ("-u", True), ("x\n\t-up", True),
+])
+def test_a_u_at_a_line_edge_leaves_the_listing_to_the_json(text, edge):
+    """Lines joined by a space (a wrapped rule) would make " -u" / "-u " of a -u that starts
+    or ends a line: such a listing is not judged from its text."""
+    assert redact._u_at_a_line_edge(text) is edge

@@ -50,7 +50,7 @@ from typing import Any, Optional
 
 from labreport.analysis.model import Endpoint, MasqueradeInfo, ServiceRecord
 from labreport.snapshot import (
-    NftBinop, NftChain, NftElement, NftFib, NftMangle, NftMatch, NftNat, NftNumgen, NftRange, NftRuleset, NftStatement,
+    NftBinop, NftChain, NftElement, NftFib, NftMangle, NftMatch, NftNat, NftNumgen, NftRange, NftRule, NftRuleset, NftStatement,
     NftTable, NftVerdict, NftVmap,
 )
 
@@ -170,6 +170,15 @@ def _dnat(expr: list[NftStatement]) -> Optional[str]:
                 return addr
             return f"[{addr}]:{e.port}" if ":" in addr else f"{addr}:{e.port}"
     return None
+
+
+def _may_hold(rule: NftRule, word: str) -> bool:
+    """Whether ``rule`` can hold a statement printed with ``word`` (``numgen``, ``dnat``,
+    ``affinity-``): statements read from a rule's text are read from their keywords, so a
+    text without the word holds none and its statements need not be built (a 10,000-Service
+    ruleset's endpoint chains are half masquerade-mark rules); stored ones (nft's JSON
+    input, version-2 snapshots) are looked at."""
+    return rule.typed is not None or word in rule.text
 
 
 def _has_fib_saddr_local(expr: list[NftStatement]) -> bool:
@@ -356,7 +365,7 @@ class _TableDecoder:
         mod: Optional[int] = None
         affinity_sets: dict[str, str] = {}
         for rule in chain.rules:
-            ng = _numgen_vmap(rule.expr)
+            ng = _numgen_vmap(rule.expr) if _may_hold(rule, "numgen") else None
             if ng is not None:
                 mod, pairs = ng
                 acc.chains["numgen"] = f"numgen random mod {mod}"
@@ -369,7 +378,7 @@ class _TableDecoder:
                 if len(pairs) != mod:
                     acc.warnings.append(f"numgen mod {mod} but {len(pairs)} map entries in {policy_chain}")
                 continue
-            ag = _affinity_goto(rule.expr)
+            ag = _affinity_goto(rule.expr) if _may_hold(rule, "affinity-") else None
             if ag is not None:
                 affinity_sets[ag[1]] = ag[0]
                 continue
@@ -388,7 +397,7 @@ class _TableDecoder:
             address = None
             if ch is not None:
                 for rule in ch.rules:
-                    a = _dnat(rule.expr)
+                    a = _dnat(rule.expr) if _may_hold(rule, "dnat") else None
                     if a:
                         address = a
                         acc.evidence.append(f"chain {ep_chain}: {rule.text}")

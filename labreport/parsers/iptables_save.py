@@ -333,6 +333,10 @@ def _parse(text: str, source: str) -> ParseResult[Iptables]:
     headerless: list[_Loose] = []
     pending: Optional[_Pending] = None
     n_records = 0
+    # every rule's spec a piece of its line (the clean-dump path; no rule assembled by a
+    # _Pending: joined, its whitespace normalized, counters taken out): labreport.redact
+    # may then judge the rules by a scan of the text
+    verbatim = True
 
     def table_obj(name: str) -> dict[str, Any]:
         t = tables.get(name)
@@ -427,6 +431,7 @@ def _parse(text: str, source: str) -> ParseResult[Iptables]:
                 append_rule(table, parts[1], _new_rule(spec, line_no, None))
                 continue
             pending = _Pending(table, parts[1], spec, line_no, None, raw)
+            verbatim = False
             continue
         if c == ":":
             flush()
@@ -471,6 +476,7 @@ def _parse(text: str, source: str) -> ParseResult[Iptables]:
                 if len(parts) >= 2:
                     pending = _Pending(table_for_new(), parts[1], parts[2] if len(parts) > 2 else "", line_no,
                                        (int(nums[0]), int(nums[1])), raw)
+                    verbatim = False
                     n_records += 1
                     continue
             result.warn(line_no, raw, "unreadable counters line")
@@ -561,6 +567,8 @@ def _parse(text: str, source: str) -> ParseResult[Iptables]:
             for tname, t in tables.items()
         },
     )
+    if verbatim:
+        result.value.set_source_text(text)
     return result
 
 

@@ -46,14 +46,15 @@ def statements_of_text(text: str) -> tuple[list[dict[str, Any]], Optional[str]]:
 
 def new_rule(text: str, expr: Optional[list[Any]] = None, comment: Optional[str] = None,
              handle: Optional[int] = None, line_no: Optional[int] = None) -> dict[str, Any]:
-    """A rule from its printed text (statements read from it) or, from JSON input, with
-    nft's JSON statements (``expr``)."""
+    """A rule from its printed text (its statements are read from it when first used:
+    ``NftRule.expr``; its comment now, when it may have one) or, from JSON input, with
+    nft's JSON statements (``expr``), kept typed."""
+    d: dict[str, Any] = {"text": text}
     if expr is None:
-        stmts, text_comment = statements_of_text(text)
-        comment = comment if comment is not None else text_comment
+        if comment is None and "comment" in text:  # the reader's comment (a rule without the word has none)
+            comment = statements_of_text(text)[1]
     else:
-        stmts = typed_statements(expr)
-    d: dict[str, Any] = {"text": text, "expr": stmts}
+        d["typed"] = typed_statements(expr)
     if comment is not None:
         d["comment"] = comment
     if handle is not None:
