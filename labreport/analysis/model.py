@@ -177,6 +177,20 @@ class Hop(Record):
     why_args: dict[str, Any] = Field(default_factory=dict)
 
 
+class PathReply(Record):
+    """The way back of the report's path (the trace's reply of the chosen outcome): what the
+    endpoint sends, what reaches the client, and the nodes whose conntrack reversed a NAT."""
+
+    result: Literal["delivered", "dropped", "rejected", "unknown"]
+    src: str  # "ip:port" the endpoint answers from
+    dst: Optional[str] = None  # the address it answers to (hosts only: the client's port is the kernel's choice)
+    seen_src: Optional[str] = None
+    seen_dst: Optional[str] = None
+    expected_src: Optional[str] = None
+    nat_nodes: list[str] = Field(default_factory=list)
+    reason: Optional[str] = None
+
+
 class TrafficPath(Record):
     service: Optional[str] = None
     from_node: Optional[str] = None
@@ -189,6 +203,7 @@ class TrafficPath(Record):
     traced: bool = False  # the hops come from a trace through the datapath model (labreport trace)
     probability: Optional[float] = None  # the traced outcome's probability
     masquerade: Optional[bool] = None  # the traced outcome's source NAT
+    reply: Optional[PathReply] = None  # the way back, traced through conntrack
 
 
 class TrafficOutcome(Record):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from labreport.analysis.model import Analysis, Hop, TrafficPath
+from labreport.analysis.model import Analysis, Hop, PathReply, TrafficPath
 from labreport.analysis.probability import format_probability
 from labreport.analysis.trace import Flow, build_world, run_flow
 from labreport.analysis.trace.addr import split_hostport
@@ -30,6 +30,10 @@ def _ev(node: Optional[NodeSnapshot], *prefixes: str) -> Optional[str]:
             if ev.id == p or ev.id.startswith(p):
                 return ev.id
     return None
+
+
+def _host(hostport: Optional[str]) -> Optional[str]:
+    return split_hostport(hostport)[0] if hostport else hostport
 
 
 def _fmt_prob(p: Optional[float]) -> str:
@@ -65,13 +69,19 @@ def path_from_trace(snapshot: Snapshot, analysis: Analysis, src_node: str, dst_i
     w = world or build_world(snapshot, analysis)
     flow = Flow(src=None, dst=dst_ip, dport=dst_port, proto=proto if proto in ("tcp", "udp", "sctp") else "tcp",  # type: ignore[arg-type]
                 entry="process", entry_node=src_node)
-    res = run_flow(w, flow)
+    res = run_flow(w, flow, replies=True)
     out = choose(res, want_endpoint, src_node)
     if out is None:
         return None, res
     path = TrafficPath(service=service, from_node=src_node, to_node=out.node, target=out.endpoint,
                        target_pod=out.pod, traced=True, probability=out.probability, masquerade=out.masquerade)
     path.hops = _hops(snapshot, w, out, f"{dst_ip}:{dst_port}", proto)
+    if out.reply is not None:
+        r = out.reply
+        # the client's port is the model's stand-in (the kernel picks it): the report names hosts only
+        path.reply = PathReply(result=r.result, src=r.src, dst=_host(r.dst), seen_src=r.seen_src,
+                               seen_dst=_host(r.seen_dst), expected_src=r.expected_src, reason=r.reason,
+                               nat_nodes=list(dict.fromkeys(c.node for c in r.conntrack if c.nat)))
     path.complete = True
     if want_endpoint and out.endpoint != want_endpoint:
         # the endpoint the report meant to show was not delivered: say why instead of hiding it (issue 11)
