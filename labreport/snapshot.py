@@ -19,7 +19,7 @@ import os
 import re
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any, Literal, Optional, Union
+from typing import Annotated, Any, Callable, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, SerializationInfo, SerializerFunctionWrapHandler, model_serializer
 
@@ -957,14 +957,15 @@ def load_partial(directory: Path) -> Snapshot:
     return snap
 
 
-def load(path: str | os.PathLike[str], *, redacting: bool = True) -> Snapshot:
+def load(path: str | os.PathLike[str], *, on_read: Optional[Callable[[Snapshot, bytes], Any]] = None) -> Snapshot:
     """Load a snapshot from a directory (or its snapshot.json). Raises SnapshotError.
 
     A directory holding a collect run that was killed before it finished (``run.json``
     and its per-node parts, written by labreport.transport.parts) loads as that partial snapshot.
-    ``redacting``: the caller will redact it (``redact.redact_snapshot``); a file of this
-    version whose record says this very redaction wrote it is then judged from its text
-    once here (``redact.note_loaded``), and not dumped and judged again by the redaction."""
+    ``on_read(snap, raw)``: called with a file of this version as read straight into the
+    snapshot and the file's bytes (a command that redacts passes ``redact.note_loaded``: a
+    file that this very redaction wrote is judged from its text once, not dumped and judged
+    again)."""
     if Path(path).is_dir() and (Path(path) / RUN_FILE).is_file():
         return load_partial(Path(path))
     p = snapshot_path(path)
@@ -984,11 +985,8 @@ def load(path: str | os.PathLike[str], *, redacting: bool = True) -> Snapshot:
 
     with gc_paused():  # a large snapshot is ~10^5 small acyclic objects; see labreport.perf
         snap = _load_current(raw, str(p))
-        if snap is not None and redacting and snap.redaction is not None and snap.redaction.mode == "on" \
-                and snap.redaction.catalogue is not None:
-            from labreport.redact import note_loaded
-
-            note_loaded(snap, raw)  # read as written: the file's text is the snapshot's JSON
+        if snap is not None and on_read is not None:
+            on_read(snap, raw)  # read as written: the file's text is the snapshot's JSON
         if snap is None:  # an older version, or something wrong: the checked path says what
             try:
                 data = json.loads(raw)

@@ -21,12 +21,18 @@ import pytest
 
 from labreport import redact
 from labreport.redact import SCAN_STATS, for_storage
-from labreport.snapshot import load, save
+from labreport.snapshot import load as _load
+from labreport.snapshot import save
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "samples" / "live-containerd-docker-node" / "snapshot.json"
 PROC_PW = "Plant3d-Proc-Pw77"
 ENV_PW = "Plant3dEnvPw4242"
+
+
+def load(d: Path, *, redacting: bool = True) -> Any:
+    """As a command that redacts loads it (cli.output.load_snapshot)."""
+    return _load(d, on_read=redact.note_loaded if redacting else None)
 
 
 def _written(tmp_path: Path, *, redact_it: bool = True, name: str = "snap") -> Path:

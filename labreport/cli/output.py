@@ -45,7 +45,11 @@ def load_snapshot(arg: str, *, redacting: bool = True) -> Any:
     from labreport.snapshot import load
 
     if arg != "-":
-        return load(arg, redacting=redacting)
+        if not redacting:
+            return load(arg)
+        from labreport.redact import note_loaded
+
+        return load(arg, on_read=note_loaded)
     from labreport.errors import SnapshotError
     from labreport.snapshot import from_dict
 
