@@ -40,7 +40,7 @@ own source for ``CATALOGUE``).
 Redacted once: a snapshot is redacted when it is written (``for_storage``), and its record
 (``Snapshot.redaction``) says so with ``CATALOGUE``, the fingerprint of this module's source
 (every pattern, trigger word and form of the walk is in it). A later command that loads
-such a file of the current version (``snapshot.load(…, redacting=True)``) with the same
+such a file of the current version (``snapshot.load(…, on_read=note_loaded)``) with the same
 fingerprint does not dump and judge the loaded snapshot again: ``note_loaded`` judges the
 file's own text once (``json_is_clean`` of the bytes read, the backstop: the record is a
 claim the file makes about itself, and a secret added to it by hand after it was written
