@@ -34,7 +34,19 @@ The catalogue (every form is a row of tests/test_hostile_redact.py's table):
 Every string of the snapshot is scanned (processes, containers with their labels and
 annotations, evidence, cluster objects with last-applied annotations), so a secret cannot
 slip through a field nobody thought of. Image and container IDs (``sha256:…`` without the
-discovery flag) are not touched. Pure: no I/O.
+discovery flag) are not touched. Pure: no I/O (but once, at import, the module reads its
+own source for ``CATALOGUE``).
+
+Redacted once: a snapshot is redacted when it is written (``for_storage``), and its record
+(``Snapshot.redaction``) says so with ``CATALOGUE``, the fingerprint of this module's source
+(every pattern, trigger word and form of the walk is in it). A later command that loads
+such a file of the current version (``snapshot.load(…, on_read=note_loaded)``) with the same
+fingerprint does not dump and judge the loaded snapshot again: ``note_loaded`` judges the
+file's own text once (``json_is_clean`` of the bytes read, the backstop: the record is a
+claim the file makes about itself, and a secret added to it by hand after it was written
+is still found), and ``redact_snapshot`` returns that very object as it is. A record that
+is off (``--no-redact``), missing (an older file) or of another catalogue, or a file whose
+text is not clean (its placeholders included), is redacted as before.
 """
 
 from __future__ import annotations
@@ -42,6 +54,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import weakref
 from typing import Any, Callable, Optional, TypeVar
 
 from pydantic import BaseModel
@@ -443,6 +456,47 @@ class _Redactor:
         return out
 
 
+def _catalogue() -> Optional[str]:
+    """The fingerprint of this redaction: a SHA-256 of this module's source (its patterns,
+    trigger words, forms and walk); None (no record is ever trusted) when it is unreadable."""
+    try:
+        with open(__file__, "rb") as fh:
+            return hashlib.sha256(fh.read()).hexdigest()[:16]
+    except OSError:
+        return None
+
+
+CATALOGUE: Optional[str] = _catalogue()
+_NOTED: dict[int, "weakref.ref[Snapshot]"] = {}  # loaded snapshots whose file was judged clean
+
+
+def note_loaded(snap: Snapshot, raw: bytes) -> bool:
+    """Called by ``snapshot.load`` for a file of the current version read straight into
+    ``snap`` (``raw``: the file's bytes): when its record says this redaction (``CATALOGUE``)
+    wrote it, and its text holds nothing the walk would replace (``json_is_clean``: the
+    backstop against a record that claims more than the file holds), ``redact_snapshot(snap)``
+    returns ``snap`` without judging it again. True when it is so noted."""
+    r = snap.redaction
+    if CATALOGUE is None or r is None or r.mode != "on" or r.catalogue != CATALOGUE:
+        return False
+    if not json_is_clean(raw):
+        return False
+    for k in [k for k, ref in _NOTED.items() if ref() is None]:
+        del _NOTED[k]
+    _NOTED[id(snap)] = weakref.ref(snap)
+    return True
+
+
+def _noted(snap: Snapshot) -> bool:
+    ref = _NOTED.get(id(snap))
+    return ref is not None and ref() is snap
+
+
+def storage_record(kinds: Any = ()) -> Redaction:
+    """The record of a snapshot redacted by this redaction (``kinds``: what it replaced)."""
+    return Redaction(mode="on", kinds=sorted(set(kinds)), catalogue=CATALOGUE)
+
+
 def redact_text(text: str) -> tuple[str, list[str]]:
     """One string, redacted; and the kinds found."""
     r = _Redactor()
@@ -472,7 +526,12 @@ def redact_snapshot(snap: Snapshot) -> tuple[Snapshot, list[str]]:
     snapshot is returned as it is, neither dumped nor walked; otherwise only the nodes that
     hold something to replace are walked, with the rest of the snapshot (cluster objects,
     title …), and the clean nodes are put back as the models they are. The walk of a node
-    does not depend on the other nodes, so the result is the whole walk's."""
+    does not depend on the other nodes, so the result is the whole walk's. A snapshot loaded
+    from a file this redaction wrote and whose text was judged clean (``note_loaded``) is
+    returned as it is at once."""
+    if _noted(snap):
+        SCAN_STATS["noted"] += 1
+        return snap, []
     dirty = [i for i, n in enumerate(snap.nodes) if not json_is_clean(n.__pydantic_serializer__.to_json(n))]
     rest_clean = json_is_clean(snap.__pydantic_serializer__.to_json(snap, exclude={"nodes"}))
     if not dirty and rest_clean:
@@ -536,7 +595,8 @@ _HIDING_ESCAPE = re.compile(rb"\\u(?!00[01][0-9a-fA-F])")
 _JSON_AUTOMATA: list[Any] = []
 _JSON_SPACE = b" \t\r\n"
 _JUDGED: dict[tuple[bytes, bool, bool], bool] = {}
-SCAN_STATS = {"clean": 0, "not_clean": 0}  # json_is_clean's answers (tests see the fast path taken)
+# json_is_clean's answers, and redact_snapshot's returns of a noted snapshot (tests see the fast path taken)
+SCAN_STATS = {"clean": 0, "not_clean": 0, "noted": 0}
 
 
 def _json_hits(b: bytes) -> Optional[list[int]]:
@@ -886,5 +946,5 @@ def for_storage(snap: Snapshot, *, redact: bool = True) -> Snapshot:
         return snap.model_copy(update={"redaction": Redaction(mode="off", kinds=[])})
     clean, kinds = redact_snapshot(snap)
     before = snap.redaction.kinds if snap.redaction is not None and snap.redaction.mode == "on" else []
-    clean.redaction = Redaction(mode="on", kinds=sorted(set(kinds) | set(before)))
+    clean.redaction = storage_record(set(kinds) | set(before))
     return clean

@@ -19,7 +19,7 @@ import os
 import re
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any, Literal, Optional, Union
+from typing import Annotated, Any, Callable, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, SerializationInfo, SerializerFunctionWrapHandler, model_serializer
 
@@ -866,10 +866,14 @@ class ClusterObjects(Record):
 
 class Redaction(Record):
     """Whether the secrets were taken out when the snapshot was written (labreport.redact).
-    ``off``: the user asked to keep them (``--no-redact``); ``kinds``: what was replaced."""
+    ``off``: the user asked to keep them (``--no-redact``); ``kinds``: what was replaced;
+    ``catalogue``: the fingerprint of the redaction that did it (``redact.CATALOGUE``): a
+    later command with the same redaction need not walk the snapshot again (it still judges
+    the file's text, ``redact.note_loaded``); None: written before labreport recorded it."""
 
     mode: Literal["on", "off"] = "on"
     kinds: list[str] = Field(default_factory=list)
+    catalogue: Optional[str] = None
 
 
 class Snapshot(Record):
@@ -953,11 +957,15 @@ def load_partial(directory: Path) -> Snapshot:
     return snap
 
 
-def load(path: str | os.PathLike[str]) -> Snapshot:
+def load(path: str | os.PathLike[str], *, on_read: Optional[Callable[[Snapshot, bytes], Any]] = None) -> Snapshot:
     """Load a snapshot from a directory (or its snapshot.json). Raises SnapshotError.
 
     A directory holding a collect run that was killed before it finished (``run.json``
-    and its per-node parts, written by labreport.transport.parts) loads as that partial snapshot."""
+    and its per-node parts, written by labreport.transport.parts) loads as that partial snapshot.
+    ``on_read(snap, raw)``: called with a file of this version as read straight into the
+    snapshot and the file's bytes (a command that redacts passes ``redact.note_loaded``: a
+    file that this very redaction wrote is judged from its text once, not dumped and judged
+    again)."""
     if Path(path).is_dir() and (Path(path) / RUN_FILE).is_file():
         return load_partial(Path(path))
     p = snapshot_path(path)
@@ -977,6 +985,8 @@ def load(path: str | os.PathLike[str]) -> Snapshot:
 
     with gc_paused():  # a large snapshot is ~10^5 small acyclic objects; see labreport.perf
         snap = _load_current(raw, str(p))
+        if snap is not None and on_read is not None:
+            on_read(snap, raw)  # read as written: the file's text is the snapshot's JSON
         if snap is None:  # an older version, or something wrong: the checked path says what
             try:
                 data = json.loads(raw)

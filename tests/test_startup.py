@@ -46,3 +46,25 @@ def test_a_narrow_terminal_and_other_arguments_go_to_click(monkeypatch):
     assert cli._fast(["--help"]) is None
     assert cli._fast(["analyze", "--help"]) is None
     assert cli._fast(["--help", "--version"]) is None
+
+
+HEAVY = ("kubernetes", "grpc", "docker", "jinja2", "graphviz", "markdown", "pyroute2", "asyncssh", "paramiko",
+         "rich", "yaml")
+
+
+def test_import_and_analyze_json_import_no_heavy_library(tmp_path):
+    """`labreport import --iptables-save` and `labreport analyze --json` (#14: start-up per
+    command) import none of the libraries of the other commands (API client, transports,
+    templates, diagrams, netlink, text tables, YAML)."""
+    dump = tmp_path / "ipt.txt"
+    dump.write_text("*nat\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -j ACCEPT\nCOMMIT\n", "utf-8")
+    code = ("import os, sys; from labreport.cli import main; sys.stdout = open(os.devnull, 'w');"
+            "rc = main(sys.argv[1:]);"
+            f"bad = sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r}));"
+            "print(rc, bad, file=sys.stderr)")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    snap = tmp_path / "snap"
+    for argv in (["import", "--iptables-save", str(dump), "--out", str(snap), "-q"], ["analyze", str(snap), "--json"]):
+        err = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, env=env,
+                             check=True).stderr
+        assert err.rstrip().splitlines()[-1] in ("0 []", "10 []"), (argv, err)

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-import yaml
-
 from labreport.analysis.model import (Analysis, ApiNode, HpaCondition, HpaView, ManifestField, ManifestView,
                                       ShapeProblem, VolumeUse, WorkloadViews)
 from labreport.analysis.namespaces import SYSTEM_NAMESPACES
@@ -156,6 +154,8 @@ def is_user(obj: Any) -> bool:
 
 
 def _flow(value: Any) -> str:
+    import yaml  # only for manifests shown as YAML: not imported by every command (start-up)
+
     return str(yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=10000)).strip()
 
 

@@ -59,7 +59,7 @@ def command(snapshot: str, as_json: bool, nodes: tuple[str, ...], service: Optio
     from labreport.analysis import analyze
 
     fmt = chosen(as_json, output)
-    snap = load_snapshot(snapshot)  # SnapshotError: a clear message, no traceback
+    snap = load_snapshot(snapshot, redacting=not no_redact)  # SnapshotError: a clear message, no traceback
     if not no_redact:  # key flags, commands and env in the output: never a secret unless asked
         from labreport.redact import redact_snapshot
 

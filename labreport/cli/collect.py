@@ -228,12 +228,11 @@ def command(local: bool, nodes: Optional[str], out: str, name: Optional[str], cr
     finally:
         signal.signal(signal.SIGTERM, old_term)
         pool.shutdown(wait=False, cancel_futures=True)
-    from labreport.redact import for_storage
-    from labreport.snapshot import Redaction
+    from labreport.redact import for_storage, storage_record
 
     snap = for_storage(snap, redact=not no_redact)  # the cluster objects; the nodes were redacted as parts
     if snap.redaction is not None and snap.redaction.mode == "on":
-        snap.redaction = Redaction(mode="on", kinds=sorted(set(snap.redaction.kinds) | parts.redacted_kinds))
+        snap.redaction = storage_record(set(snap.redaction.kinds) | parts.redacted_kinds)
     if out == "-":
         parts.assemble(snap, out=sys.stdout)
         sys.stdout.flush()

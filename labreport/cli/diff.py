@@ -100,7 +100,7 @@ def command(before: str, after: str, as_json: bool, output: Optional[str] = None
     fmt = chosen(as_json, output)
     if before == "-" and after == "-":
         raise click.UsageError("only one of BEFORE and AFTER can be - (standard input)")
-    old, new = load_snapshot(before), load_snapshot(after)
+    old, new = load_snapshot(before, redacting=not no_redact), load_snapshot(after, redacting=not no_redact)
     if not no_redact:  # the same stable placeholders on both sides: a changed secret still shows
         from labreport.redact import redact_snapshot
 

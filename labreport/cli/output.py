@@ -39,12 +39,17 @@ def emit(data: Any, fmt: str, *, json_text: Optional[str] = None) -> None:
     sys.stdout.write("\n")
 
 
-def load_snapshot(arg: str) -> Any:
-    """A snapshot from a directory, its snapshot.json, or ``-`` (standard input)."""
+def load_snapshot(arg: str, *, redacting: bool = True) -> Any:
+    """A snapshot from a directory, its snapshot.json, or ``-`` (standard input);
+    ``redacting``: the command will redact it (``snapshot.load``)."""
     from labreport.snapshot import load
 
     if arg != "-":
-        return load(arg)
+        if not redacting:
+            return load(arg)
+        from labreport.redact import note_loaded
+
+        return load(arg, on_read=note_loaded)
     from labreport.errors import SnapshotError
     from labreport.snapshot import from_dict
 

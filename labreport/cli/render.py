@@ -50,8 +50,8 @@ def command(snapshot: str, fmt: str, lang: str, out: str, path_service: Optional
     """Write the lab report for SNAPSHOT (a snapshot directory, its snapshot.json, or - for stdin)."""
     from labreport.cli.output import load_snapshot
 
-    snap = load_snapshot(snapshot)
-    before_snap = load_snapshot(before) if before else None
+    snap = load_snapshot(snapshot, redacting=not no_redact)
+    before_snap = load_snapshot(before, redacting=not no_redact) if before else None
     result = render_report(snap, fmt=fmt, lang=lang, out_dir=out, path_service=path_service, from_node=from_node,
                            before=before_snap, redact=not no_redact, make_zip=make_zip)
     echo_result(result, quiet)

@@ -93,7 +93,7 @@ def command(snapshot: str, src: Optional[str], dst: Optional[str], proto: Option
     as_json = fmt == "json"
     if not all_fronts and (not src or not dst):
         raise click.UsageError("give --from SRC and --to DST, or --all")
-    snap = load_snapshot(snapshot)
+    snap = load_snapshot(snapshot, redacting=False)  # trace does not redact
     analysis = analyze(snap)
     world = build_world(snap, analysis)
     if all_fronts:
