@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import missing_for_lab
+from tests.lab.sshd import RC_ENV
 
 from labreport.snapshot import load
 from labreport.transport import multi
@@ -57,7 +58,7 @@ class Sshd:
             f"Port {self.port}", "ListenAddress 127.0.0.1", f"HostKey {self.host_key}", f"PidFile {d / 'sshd.pid'}",
             f"AuthorizedKeysFile {d / 'authorized_keys'}", "StrictModes no", "PasswordAuthentication no",
             "KbdInteractiveAuthentication no", "PermitRootLogin prohibit-password", "UsePAM no",
-            f"SetEnv PATH={Path(sys.executable).parent}:/usr/sbin:/usr/bin:/sbin:/bin", "",
+            f"SetEnv PATH={Path(sys.executable).parent}:/usr/sbin:/usr/bin:/sbin:/bin {RC_ENV}", "",
         ]))
         Path("/run/sshd").mkdir(exist_ok=True)  # OpenSSH's privilege separation directory
         self.proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(self.cfg)], stderr=open(d / "sshd.log", "w"))

@@ -15,6 +15,14 @@ from pathlib import Path
 from tests.lab.netns import in_netns
 from tests.lab.proc import Daemon, LabError, run, wait_for
 
+# Every session's shell reads root's ~/.bashrc, which on these machines runs `pyenv rehash`
+# under a lock file (~/.pyenv/shims/.pyenv-shim). A session killed mid-rehash (the tests kill
+# sshd and hung sessions on purpose) leaves the lock behind, and every later session then waits
+# PYENV_REHASH_TIMEOUT (60 s by default) before running its command: seen here as 'timed out
+# after 60s (collecting)' in every SSH test after one such kill. Two seconds is ample for a
+# real rehash by a concurrent session.
+RC_ENV = "PYENV_REHASH_TIMEOUT=2"
+
 
 def default_remote_path() -> str:
     """PATH for the remote side: this interpreter's bin dir first, so ``labreport`` resolves."""
@@ -79,7 +87,7 @@ class SshServer:
             "UsePAM no",
             "X11Forwarding no",
             "PrintMotd no",
-            f"SetEnv PATH={self.remote_path}"
+            f"SetEnv PATH={self.remote_path} {RC_ENV}"
             # a checkout run with PYTHONPATH (a worktree beside the installed one) is the
             # labreport the remote side runs too
             + (f" PYTHONPATH={os.environ['PYTHONPATH']}" if os.environ.get("PYTHONPATH") else ""),
