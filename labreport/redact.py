@@ -126,9 +126,19 @@ _BEARER = re.compile(r"(?i)(\b(?:bearer|basic)\s+)" + _NOT_REDACTED + r"([A-Za-z
 _HEADER_KEY = re.compile(r"(?i)(\b(?:x-)?(?:api-key|auth-token|access-token|private-token|vault-token)[ \t]*:[ \t]*)"
                          + _NOT_REDACTED + r"([^\s\"',;]+)")
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}")
+# the YAML keys of a secret (kubeconfig users, registry and cloud credentials in YAML)
+_YAML_KEYS = (r"(?:token|client-key-data|client-certificate-data|password|passwd|id-token|refresh-token|"
+              r"access-token|client-secret|secret|auth|bearer-?token|client_secret|clientSecret|private_key_id|"
+              r"private_key|api_key|apiKey|access_token|refresh_token|id_token|secret_key|identitytoken|"
+              r"registrytoken|accountKey|webhook_url|webhookUrl)")
 _KUBECONFIG_LINE = re.compile(
-    r"(?im)^(\s*-?\s*[\"']?(?:token|client-key-data|client-certificate-data|password|id-token|refresh-token|"
-    r"access-token|client-secret|secret|auth)[\"']?\s*:\s*)(?!\s*$)" + _NOT_REDACTED + r"(\S.*?)\s*$")
+    r"(?im)^(\s*-?\s*[\"']?" + _YAML_KEYS + r"[\"']?[ \t]*:[ \t]*)(?!\s*$)(?![\"']?<redacted)(\S.*?)\s*$")
+# the same ``key: value`` inside a line: a rule's comment (nft ``comment "client-key-data: …"``,
+# iptables ``--comment "token: …"``), a label or a note quoting a kubeconfig line. A space after
+# the colon, as YAML has it (``auth:http``, ``ns/token:8080`` are a Service port's names)
+_KUBECONFIG_INLINE = re.compile(
+    r"(?i)((?:^|(?<=[\s\"'{(,;\[=]))[\"']?" + _YAML_KEYS + r"[\"']?[ \t]*:[ \t]+)(?![\"']?<redacted)"
+    + r"(\"[^\"\n]+\"|'[^'\n]+'|[^\s\"',;}\]]+)")
 _JSON_KEYS = (r"(?:auth|password|passwd|token|secret|private_key_id|private_key|client_secret|clientSecret|"
               r"api_key|apiKey|access_token|refresh_token|id_token|identitytoken|registrytoken|secret_key|"
               r"aws_secret_access_key|aws_session_token|accountKey|webhook_url|webhookUrl)")
@@ -175,6 +185,7 @@ _SUBS: list[_Sub] = [
     ("cli-credential", _CLI_FLAG, _keep(1, 2, secret=3)),
     ("env-credential", _ENV_VAR, _keep(1, secret=2)),
     ("kubeconfig-credential", _KUBECONFIG_LINE, _keep(1, secret=2)),
+    ("kubeconfig-credential", _KUBECONFIG_INLINE, _keep(1, secret=2)),
 ]
 
 # One cheap scan decides whether a string can hold a secret at all: most strings of a
