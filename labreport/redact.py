@@ -302,6 +302,16 @@ _ENV_NAME_NOT = re.compile(r"(?i)(?:_(?:file|path|dir|name|ref|url_file|id_file)
 _ARGV_FLAG = re.compile(r"(?i)^--?(?:[A-Za-z0-9]+[-_.])*" + _FLAG_WORDS + r"$|^-p$|^-a$|^--user$|^-u$")
 
 
+# a port after ``-p`` (``httpd -f -p 80``, ``ssh -p 22``, ``nc -p 1234``) is not a password; but
+# ``sshpass -p`` takes the password itself, digits or not
+_PORT = re.compile(r"[0-9]{1,5}")
+
+
+def _runs(items: list[Any], program: str) -> bool:
+    """Whether the command line ``items`` runs ``program`` (its first item, by base name)."""
+    return bool(items) and isinstance(items[0], str) and items[0].rsplit("/", 1)[-1] == program
+
+
 def _secretish_env_name(name: str) -> bool:
     return bool(_ENV_NAME.search(name)) and not _ENV_NAME_NOT.search(name)
 
@@ -414,15 +424,19 @@ class _Redactor:
         """A list; in a command line (Args/Cmd/command), the item after ``--password`` is the secret."""
         out: list[Any] = []
         secret_next = False
+        prev = ""
         for x in items:
             if secret_next and isinstance(x, str) and x and not x.startswith("-"):
-                out.append(self.replace("cli-credential", x))
                 secret_next = False
-                continue
+                if not (prev == "-p" and _PORT.fullmatch(x) and not _runs(items, "sshpass")):
+                    out.append(self.replace("cli-credential", x))
+                    prev = x
+                    continue
             secret_next = isinstance(x, str) and len(x) < 64 and x[:1] == "-" and bool(_ARGV_FLAG.match(x))
             if secret_next and x in ("-p", "-a", "-u", "--user") and key.lower() not in (
                     "args", "cmd", "command", "entrypoint", "argv"):
                 secret_next = False  # short flags only in a command line
+            prev = x if isinstance(x, str) else ""
             out.append(self.value(x, key))
         return out
 

@@ -65,3 +65,188 @@ iptables-save
         text = redacted.model_dump_json()
         assert KEY_DATA not in text and KC_TOKEN not in text
         assert "client-key-data: <redacted:" in text and "token: <redacted:" in text
+
+
+# -- the differential test: every catalogue form, in every string-bearing place of real fixtures
+
+import json  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any, Callable  # noqa: E402
+
+import yaml  # noqa: E402
+
+from labreport.redact import _ipt_is_clean, _nft_is_clean, _Redactor, json_is_clean, redact_text  # noqa: E402
+from labreport.snapshot import Snapshot  # noqa: E402
+from tests.support.secrets_catalogue import CATALOGUE  # noqa: E402
+
+FIX = Path(__file__).resolve().parent / "fixtures" / "parsers"
+NFT = (FIX / "nft" / "kube-proxy-lab.nft").read_text()
+IPT = (FIX / "iptables-save" / "lab-iptables-save.txt").read_text()
+PS = (FIX / "ps" / "here-ps-ef-grep.out").read_text()
+DOCKER = (FIX / "docker-inspect" / "here-docker-inspect-pod.out").read_text()
+POD = (FIX / "kubectl" / "seed000-pod.out").read_text()
+
+
+def _variants() -> list[tuple[str, str, str]]:
+    """(variant id, planted text, its secret part): each catalogue form as it stands, JSON-
+    escaped (as it reads inside a JSON string kept in a string), upper-cased, quoted."""
+    out = []
+    for form, example, secret, _kind in CATALOGUE:
+        out.append((f"{form}", example, secret))
+        out.append((f"{form} (json-escaped)", json.dumps(example)[1:-1], json.dumps(secret)[1:-1]))
+        out.append((f"{form} (upper)", example.upper(), secret.upper()))
+        out.append((f"{form} (single-quoted)", f"'{example}'", secret))
+        out.append((f"{form} (double-quoted)", f'"{example}"', secret))
+    return out
+
+
+VARIANTS = _variants()
+Plant = Callable[[str], tuple[dict[str, list[tuple[str, str]]], list[tuple[str, str]]]]
+
+
+def _nft_comment(anchor: str) -> Plant:
+    def plant(v: str) -> Any:
+        assert f'comment "{anchor}"' in NFT
+        return {"nft": [("ruleset.nft", NFT.replace(f'comment "{anchor}"', f'comment "{v}"', 1))]}, []
+    return plant
+
+
+def _ipt_comment(v: str) -> Any:
+    anchor = '--comment "kubernetes load balancer firewall"'
+    assert anchor in IPT
+    return {"iptables-save": [("ipt.txt", IPT.replace(anchor, f'--comment "{v}"', 1))]}, []
+
+
+def _ps_cmdline(v: str) -> Any:
+    anchor = "--hostname-override=lrp-worker"
+    assert anchor in PS
+    return {"ps": [("ps.txt", PS.replace(anchor, f"{anchor} {v}", 1))]}, []
+
+
+def _docker(where: str) -> Plant:
+    def plant(v: str) -> Any:
+        objs = json.loads(DOCKER)
+        app = objs[1]
+        if where == "env":
+            app["Config"]["Env"] = [*(app["Config"]["Env"] or []), v]
+        elif where == "args":
+            app["Args"] = [*app["Args"], v]
+            app["Config"]["Cmd"] = [*(app["Config"]["Cmd"] or []), v]
+        elif where == "label":
+            app["Config"]["Labels"]["io.example.note"] = v
+        return {"inspect": [("inspect.json", json.dumps(objs, indent=4))]}, []
+    return plant
+
+
+def _pod(where: str) -> Plant:
+    def plant(v: str) -> Any:
+        pod = yaml.safe_load(POD)
+        c = pod["spec"]["containers"][0]
+        if where == "label":
+            pod["metadata"]["labels"]["note"] = v
+        elif where == "annotation":
+            pod["metadata"]["annotations"] = {"example.com/note": v}
+        elif where == "env":
+            c["env"] = [{"name": "NOTE", "value": v}]
+        elif where == "args":
+            c["args"] = ["--verbose", v]
+        elif where == "name":
+            pod["metadata"]["name"] = v
+        return {}, [("pod.json", json.dumps(pod, indent=4))]
+    return plant
+
+
+# (place, planter, characters the place cannot carry in its real syntax)
+PLACES: list[tuple[str, Plant, str]] = [
+    ("nft table comment", _nft_comment("rules for kube-proxy"), '"\n'),
+    ("nft set comment", _nft_comment("Active ClusterIPs"), '"\n'),
+    ("nft set element comment", _nft_comment("default/empty"), '"\n'),
+    ("nft rule comment", _nft_comment("short-circuit pod traffic"), '"\n'),
+    ("iptables comment", _ipt_comment, '"\n'),
+    ("ps command line", _ps_cmdline, "\n"),
+    ("docker env", _docker("env"), ""),
+    ("docker args", _docker("args"), ""),
+    ("docker label", _docker("label"), ""),
+    ("pod label", _pod("label"), ""),
+    ("pod annotation", _pod("annotation"), ""),
+    ("pod env", _pod("env"), ""),
+    ("pod args", _pod("args"), ""),
+    ("pod name", _pod("name"), ""),
+]
+
+
+def _snapshot(files: dict[str, list[tuple[str, str]]], kubectl: list[tuple[str, str]]) -> Snapshot:
+    return import_files([("node-a", files)], kubectl=kubectl)
+
+
+def _full_walk(snap: Snapshot) -> Any:
+    """The walk over the whole snapshot with no fast path: the reference."""
+    r = _Redactor()
+    return r.mapping(snap.model_dump(mode="json")), r.kinds
+
+
+def _is_secret_alone(example: str, secret: str) -> bool:
+    out, _ = redact_text(example)
+    return secret not in out
+
+
+def _check(place: str, plant: Plant, vid: str, text: str, secret: str) -> list[str]:
+    """The failures of one planted variant in one place (empty: it passed)."""
+    files, kubectl = plant(text)
+    snap = _snapshot(files, kubectl)
+    raw = snap.model_dump_json()
+    if secret not in raw:
+        return []  # the parser did not keep it (a place that drops the text): nothing to leak
+    ref, ref_kinds = _full_walk(snap)
+    ref_json = json.dumps(ref, sort_keys=True)
+    fails = []
+    got, kinds = redact_snapshot(snap)
+    got_json = json.dumps(got.model_dump(mode="json"), sort_keys=True)
+    if ref_kinds and got_json != json.dumps(Snapshot.model_validate(ref).model_dump(mode="json"), sort_keys=True):
+        fails.append(f"{place} / {vid}: redact_snapshot differs from the full walk")
+    if not ref_kinds and got is not snap:
+        fails.append(f"{place} / {vid}: the walk changes nothing but redact_snapshot made a copy")
+    # (a) each fast path says "not clean" whenever the walk changes something in its part
+    for node, rnode in zip(snap.nodes, ref["nodes"]):
+        node_data = node.model_dump(mode="json")
+        if rnode != node_data and json_is_clean(node.__pydantic_serializer__.to_json(node)):
+            fails.append(f"{place} / {vid}: json_is_clean(node) says clean, the walk changes it")
+        for key, judge in (("nftables", _nft_is_clean), ("iptables", _ipt_is_clean)):
+            sub = getattr(node, key, None)
+            if sub and rnode.get(key) != node_data.get(key) and judge(sub) is True:
+                fails.append(f"{place} / {vid}: the fast path of {key} says clean, the walk changes it")
+    rest = {k: v for k, v in ref.items() if k != "nodes"}
+    if rest != snap.model_dump(mode="json", exclude={"nodes"}) and json_is_clean(
+            snap.__pydantic_serializer__.to_json(snap, exclude={"nodes"})):
+        fails.append(f"{place} / {vid}: json_is_clean(rest) says clean, the walk changes it")
+    # (b) a form the catalogue redacts alone is redacted here too
+    if _is_secret_alone(text, secret):
+        if secret in got_json or secret in ref_json:
+            fails.append(f"{place} / {vid}: the secret {secret!r} survives")
+    return fails
+
+
+def test_every_form_in_every_place_fast_paths_agree_with_the_walk_and_nothing_leaks():
+    fails: list[str] = []
+    checked = 0
+    for place, plant, cannot in PLACES:
+        for vid, text, secret in VARIANTS:
+            if any(c in text for c in cannot):
+                continue
+            checked += 1
+            fails.extend(_check(place, plant, vid, text, secret))
+    assert checked > 500
+    assert not fails, f"{len(fails)} of {checked}:\n" + "\n".join(fails)
+
+
+@pytest.mark.parametrize("place,plant,cannot", PLACES, ids=[p[0] for p in PLACES])
+def test_clean_fixtures_stay_byte_identical(place: str, plant: Plant, cannot: str):
+    """(c) the real fixtures as they are (a word of no secret planted): nothing replaced."""
+    files, kubectl = plant("plain-note")
+    snap = _snapshot(files, kubectl)
+    got, kinds = redact_snapshot(snap)
+    assert not kinds and got is snap
+    stored = for_storage(snap)
+    assert stored.model_dump_json(exclude={"redaction"}) == snap.model_dump_json(exclude={"redaction"})
+    ref, ref_kinds = _full_walk(snap)
+    assert not ref_kinds and ref == snap.model_dump(mode="json")
