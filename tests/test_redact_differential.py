@@ -250,3 +250,113 @@ def test_clean_fixtures_stay_byte_identical(place: str, plant: Plant, cannot: st
     assert stored.model_dump_json(exclude={"redaction"}) == snap.model_dump_json(exclude={"redaction"})
     ref, ref_kinds = _full_walk(snap)
     assert not ref_kinds and ref == snap.model_dump(mode="json")
+
+
+# -- the outputs: analyze --json, render md/html, trace, diff (the CLI in a subprocess)
+
+import sys  # noqa: E402
+
+from labreport.snapshot import save  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+LIVE = ROOT / "samples" / "live-containerd-docker-node"
+
+
+def _cli(*args: Any) -> tuple[int, str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""), "COLUMNS": "400"}
+    p = subprocess.run([sys.executable, "-m", "labreport", *map(str, args)], capture_output=True, text=True,
+                       timeout=300, cwd=str(ROOT), env=env)
+    assert "Traceback" not in p.stderr, p.stderr[-3000:]
+    return p.returncode, p.stdout + p.stderr
+
+
+def _outputs(tmp: Path, snapdir: Path, *extra: str) -> dict[str, str]:
+    """Every output of the snapshot: analyze --json, render md and html (all files), trace --all (text
+    and JSON)."""
+    outs: dict[str, str] = {}
+    rc, outs["analyze --json"] = _cli("analyze", snapdir, "--json", *extra)
+    assert rc in (0, 10), outs["analyze --json"][-2000:]
+    for fmt in ("md", "html"):
+        d = tmp / f"out-{fmt}-{len(extra)}"
+        rc, err = _cli("render", snapdir, "--format", fmt, "--out", d, "--quiet", *extra)
+        assert rc in (0, 10), err[-2000:]
+        outs[f"render {fmt}"] = err + "".join(f.read_text("utf-8", "replace") for f in sorted(d.rglob("*"))
+                                              if f.is_file() and f.suffix in (".md", ".html", ".json", ".dot", ".svg"))
+    for args in (("--all",), ("--all", "--json")):
+        rc, outs["trace " + " ".join(args)] = _cli("trace", snapdir, *args, *extra)
+        assert rc in (0, 10), outs["trace " + " ".join(args)][-2000:]
+    return outs
+
+
+def test_planted_secrets_reach_no_output_of_the_cli(tmp_path):
+    """Every base catalogue form its places can carry, each in its own node (a real nft and
+    iptables listing with the form as a rule comment, a ps line, a docker container's env,
+    label and args) and its own pod (label, annotation, env, args): no output of analyze,
+    render, trace holds a planted secret; with --no-redact they do (the control)."""
+    nodes = []
+    pods = []
+    planted: list[str] = []
+    for i, (form, example, secret, _kind) in enumerate(CATALOGUE):
+        if not _is_secret_alone(example, secret):
+            continue
+        planted.append(secret)
+        files: dict[str, list[tuple[str, str]]] = {}
+        if '"' not in example and "\n" not in example:
+            files.update(_nft_comment("short-circuit pod traffic")(example)[0])
+            files.update(_ipt_comment(example)[0])
+        if "\n" not in example:
+            files.update(_ps_cmdline(example)[0])
+        for where in ("env", "label", "args"):
+            inspect = _docker(where)(example)[0]["inspect"]
+            files.setdefault("inspect", []).append((f"inspect-{where}.json", inspect[0][1]))
+        nodes.append((f"node-{i}", files))
+        for where in ("label", "annotation", "env", "args"):
+            pod = json.loads(_pod(where)(example)[1][0][1])
+            pod["metadata"]["name"] = f"pod-{i}-{where}"
+            pods.append(pod)
+    kubectl = [("pods.json", json.dumps({"apiVersion": "v1", "kind": "List", "items": pods}))]
+    snap = import_files(nodes, kubectl=kubectl, keep_going=True)
+    raw = snap.model_dump_json()
+    assert all(s in raw for s in planted)  # the control: every secret is in the snapshot
+    snapdir = tmp_path / "snap"
+    save(snap, snapdir)
+    leaks = [f"{name}: {s!r}" for name, text in _outputs(tmp_path, snapdir).items() for s in planted if s in text]
+    assert not leaks, "\n".join(leaks)
+    shown = _outputs(tmp_path, snapdir, "--no-redact")
+    assert any(s in shown["analyze --json"] for s in planted)  # the control: the outputs do print these places
+
+
+def _live_with(plant: str, where: str) -> str:
+    text = (LIVE / "snapshot.json").read_text("utf-8")
+    assert text.count(where) >= 1
+    return text.replace(where, plant)
+
+
+def test_trace_and_diff_print_no_planted_secret(tmp_path):
+    """``trace`` prints rule texts (with their comments) and names, ``diff`` the names and
+    details of what changed: a kubeconfig line in a rule comment and a password in a
+    container's name (the live sample, minimally edited) are redacted in both."""
+    secret = KEY_DATA
+    d = tmp_path / "planted"
+    d.mkdir()
+    text = _live_with(f"client-key-data: {secret}", "kubernetes service portals")
+    name = json.loads(text)["nodes"][0]["containers"][0]["name"]
+    text = text.replace(f'"{name}"', f'"{name} DB_PASSWORD=DiffPw0001"')
+    (d / "snapshot.json").write_text(text, "utf-8")
+    runs = {}
+    for args in (("trace", d, "--from", "default/fileserver", "--to", "default/web:http", "--json"),
+                 ("trace", d, "--from", "default/fileserver", "--to", "default/web:http"),
+                 ("trace", d, "--all", "--json"), ("trace", d, "--all", "--replies"),
+                 ("diff", LIVE, d), ("diff", LIVE, d, "--json")):
+        rc, out = _cli(*args)
+        assert rc in (0, 10), out[-2000:]
+        runs[" ".join(map(str, args))] = out
+    for k, out in runs.items():
+        assert secret not in out and "DiffPw0001" not in out, k
+    # the controls: the planted strings are where these commands print them
+    rc, shown = _cli("trace", d, "--from", "default/fileserver", "--to", "default/web:http", "--json", "--no-redact")
+    assert secret in shown
+    assert "client-key-data: <redacted:" in runs[next(iter(runs))]
+    rc, shown = _cli("diff", LIVE, d, "--no-redact")
+    assert "DiffPw0001" in shown
+    assert "DB_PASSWORD=<redacted:" in runs[f"diff {LIVE} {d}"]
