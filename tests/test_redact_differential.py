@@ -97,6 +97,7 @@ def _variants() -> list[tuple[str, str, str]]:
         out.append((f"{form} (upper)", example.upper(), secret.upper()))
         out.append((f"{form} (single-quoted)", f"'{example}'", secret))
         out.append((f"{form} (double-quoted)", f'"{example}"', secret))
+        out.append((f"{form} (in a sentence)", f"note from ops: {example} (rotate monthly)", secret))
     return out
 
 
@@ -156,6 +157,16 @@ def _pod(where: str) -> Plant:
     return plant
 
 
+CONFIGMAP = (Path(__file__).resolve().parent / "fixtures" / "k8s-api" / "configmap-kube-proxy.json").read_text()
+
+
+def _configmap(v: str) -> Any:
+    """A line of the kubeconfig kube-proxy's ConfigMap carries (its data, as kubectl -o json prints it)."""
+    cm = json.loads(CONFIGMAP)
+    cm["data"]["kubeconfig.conf"] = cm["data"]["kubeconfig.conf"].rstrip("\n") + "\n" + v + "\n"
+    return {}, [("cm.json", json.dumps(cm, indent=2))]
+
+
 # (place, planter, characters the place cannot carry in its real syntax)
 PLACES: list[tuple[str, Plant, str]] = [
     ("nft table comment", _nft_comment("rules for kube-proxy"), '"\n'),
@@ -172,6 +183,7 @@ PLACES: list[tuple[str, Plant, str]] = [
     ("pod env", _pod("env"), ""),
     ("pod args", _pod("args"), ""),
     ("pod name", _pod("name"), ""),
+    ("configmap data", _configmap, ""),
 ]
 
 
@@ -323,7 +335,8 @@ def test_planted_secrets_reach_no_output_of_the_cli(tmp_path):
     leaks = [f"{name}: {s!r}" for name, text in _outputs(tmp_path, snapdir).items() for s in planted if s in text]
     assert not leaks, "\n".join(leaks)
     shown = _outputs(tmp_path, snapdir, "--no-redact")
-    assert any(s in shown["analyze --json"] for s in planted)  # the control: the outputs do print these places
+    for name in ("analyze --json", "render md", "render html"):  # the control: these outputs print every place
+        assert all(s in shown[name] for s in planted), name
 
 
 def _live_with(plant: str, where: str) -> str:
