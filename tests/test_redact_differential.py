@@ -13,15 +13,23 @@ with the walk.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
+import sys
 import uuid
+from pathlib import Path
+from typing import Any, Callable
 
 import pytest
+import yaml
 
 from labreport.importer import import_files
-from labreport.redact import _walk_snapshot, for_storage, redact_snapshot
+from labreport.redact import (_ipt_is_clean, _nft_is_clean, _Redactor, _walk_snapshot, for_storage, json_is_clean,
+                              redact_snapshot, redact_text)
+from labreport.snapshot import Snapshot, save
+from tests.support.secrets_catalogue import CATALOGUE
 
 KEY_DATA = "LS0tLS1CRUdJTiBSU0EgUFJJVkFURSBLRVktLS0tLQ=="
 KC_TOKEN = "kc-token-8f2e1d9c"
@@ -69,15 +77,6 @@ iptables-save
 
 # -- the differential test: every catalogue form, in every string-bearing place of real fixtures
 
-import json  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any, Callable  # noqa: E402
-
-import yaml  # noqa: E402
-
-from labreport.redact import _ipt_is_clean, _nft_is_clean, _Redactor, json_is_clean, redact_text  # noqa: E402
-from labreport.snapshot import Snapshot  # noqa: E402
-from tests.support.secrets_catalogue import CATALOGUE  # noqa: E402
 
 FIX = Path(__file__).resolve().parent / "fixtures" / "parsers"
 NFT = (FIX / "nft" / "kube-proxy-lab.nft").read_text()
@@ -266,9 +265,6 @@ def test_clean_fixtures_stay_byte_identical(place: str, plant: Plant, cannot: st
 
 # -- the outputs: analyze --json, render md/html, trace, diff (the CLI in a subprocess)
 
-import sys  # noqa: E402
-
-from labreport.snapshot import save  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 LIVE = ROOT / "samples" / "live-containerd-docker-node"
@@ -308,7 +304,7 @@ def test_planted_secrets_reach_no_output_of_the_cli(tmp_path):
     nodes = []
     pods = []
     planted: list[str] = []
-    for i, (form, example, secret, _kind) in enumerate(CATALOGUE):
+    for i, (_form, example, secret, _kind) in enumerate(CATALOGUE):
         if not _is_secret_alone(example, secret):
             continue
         planted.append(secret)
