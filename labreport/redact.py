@@ -109,7 +109,10 @@ _OPENSSL_PASS = re.compile(r"(-pass(?:in|out)?[ \t]+pass:)" + _NOT_REDACTED + r"
 _JSON_ARGV = re.compile(r"(\"--?(?:[A-Za-z0-9]+[-_])*" + _FLAG_WORDS + r"\"\s*,\s*\")" + _NOT_REDACTED
                         + r"([^\"\\]*(?:\\.[^\"\\]*)*)\"", re.I)
 _ENV_WORDS = r"(?:PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|APIKEY|ACCESS_?KEY|PRIVATE_?KEY|SECRET_?KEY|CREDENTIALS?|AUTH)"
-_ENV_VAR = re.compile(r"(?<![\w-])((?:[A-Za-z][A-Za-z0-9]*_)*" + _ENV_WORDS + r"(?:_[A-Za-z0-9]+)*)=" + _NOT_REDACTED
+# PGPASSWORD (libpq), MYSQL_PWD (the mysql client): a password word glued to its prefix, a
+# PWD after one (the bare PWD, OLDPWD are directories)
+_ENV_VAR = re.compile(r"(?<![\w-])((?:[A-Za-z][A-Za-z0-9]*_)*(?:[A-Za-z0-9]*(?:PASSWORD|PASSWD)|" + _ENV_WORDS
+                      + r")(?:_[A-Za-z0-9]+)*|(?:[A-Za-z][A-Za-z0-9]*_)+PWD)=" + _NOT_REDACTED
                       + r"(?!(?:true|false)\b)([^\s\"',;&]+)", re.I)
 _URL_CRED = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://)([^\s:/@<>\"']+):" + _NOT_REDACTED + r"([^\s@/<>\"']+)@")
 _QUERY_CRED = re.compile(r"([?&](?:token|access_token|auth|api_key|apikey|key|sig|signature|password|secret|"
@@ -198,7 +201,7 @@ _SUBS: list[_Sub] = [
 # ("--token", "bootstrap-token-…", "Root Token:", "vault …"), which triggers.
 _TRIGGER_ANY_CASE = ("pass", "token", "secret", "bearer", "basic", "credential", "webhook", "authoriz", "vault",
                      "join", "private", "discovery")
-_TRIGGER_EXACT = ("key", "Key", "KEY_", "_KEY", "KEY=", "auth", "Auth", "AUTH_", "_AUTH", "AUTH=", "pwd",
+_TRIGGER_EXACT = ("key", "Key", "KEY_", "_KEY", "KEY=", "auth", "Auth", "AUTH_", "_AUTH", "AUTH=", "pwd", "_PWD",
                   "-----BEGIN", "://", "eyJ", "AKIA", "ASIA", "AGPA", "AIDA", "AROA", "ANPA", "AIza", "hvs.", "hvb.",
                   "hvr.", "gh", "glpat", "xox", "sk-", "sha256:", "mysql", "mariadb", "sshpass", "redis-cli",
                   "curl", "--user", "sig=", "code=", "hooks.", "AccountKey", "SharedAccess", " -u", "-u ")
@@ -297,7 +300,7 @@ _SECRET_KEYS = {"token", "bearertoken", "client-key-data", "client-certificate-d
                 "api_key", "apikey", "secret_key", "aws_secret_access_key", "aws_session_token", "identitytoken",
                 "registrytoken", "accountkey", "webhook_url", "webhookurl"}
 _ENV_NAME = re.compile(r"(?i)(?:password|passwd|secret|token|api_?key|access_?key|private_?key|credentials?|"
-                       r"(?:^|_)key(?:$|_)|(?:^|_)auth(?:$|_))")
+                       r"(?:^|_)key(?:$|_)|(?:^|_)auth(?:$|_)|_pwd$)")
 _ENV_NAME_NOT = re.compile(r"(?i)(?:_(?:file|path|dir|name|ref|url_file|id_file)$|^.*_file_)")
 _ARGV_FLAG = re.compile(r"(?i)^--?(?:[A-Za-z0-9]+[-_.])*" + _FLAG_WORDS + r"$|^-p$|^-a$|^--user$|^-u$")
 

@@ -44,6 +44,8 @@ CATALOGUE: list[tuple[str, str, str, str]] = [
     ("bare API_KEY=", "API_KEY=BareKey0003", "BareKey0003", "env-credential"),
     ("X_PASSWORD= env", "MYSQL_ROOT_PASSWORD=x1y2z3w4", "x1y2z3w4", "env-credential"),
     ("X_SECRET= env", "DJANGO_SECRET_KEY=dj4ngoS3cret", "dj4ngoS3cret", "env-credential"),
+    ("PGPASSWORD= (libpq env)", "PGPASSWORD=PgEnvPw0042 psql -h db -U app", "PgEnvPw0042", "env-credential"),
+    ("MYSQL_PWD= (mysql client env)", "MYSQL_PWD=MyEnvPw0043 mysql -h db -u app", "MyEnvPw0043", "env-credential"),
     ("registry auths (JSON)", '{"auths":{"registry.example.com":{"auth":"dXNlcjpSZWdQYXNz","password":"RegPass"}}}',
      "dXNlcjpSZWdQYXNz", "json-credential"),
     ("private_key_id (GCP SA JSON)", '{"type": "service_account", "private_key_id": "5f1e2d3c4b5a69788796a5b4c3d2e1f0a9b8c7d6"}',
@@ -89,6 +91,7 @@ KEPT: list[tuple[str, str]] = [
     ("iptables rule", "-A KUBE-SVC-X -p tcp -m comment --comment \"default/web\" -j KUBE-SEP-Y"),
     ("kubelet authorization config", "authorization:\n  mode: Webhook"),
     ("working directory env", "PWD=/root"),
+    ("previous working directory env", "OLDPWD=/root/src"),
     ("authorization mode flag", "--authorization-mode=Node,RBAC"),
     ("mysql -p prompt", "mysql -u root -p wordpress"),
 ]
