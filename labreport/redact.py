@@ -140,12 +140,19 @@ _KUBECONFIG_LINE = re.compile(
 # iptables ``--comment "token: …"``), a label or a note quoting a kubeconfig line. A space after
 # the colon, as YAML has it (``auth:http``, ``ns/token:8080`` are a Service port's names)
 _KUBECONFIG_INLINE = re.compile(
-    r"(?i)((?:^|(?<=[\s\"'{(,;\[=]))[\"']?" + _YAML_KEYS + r"[\"']?[ \t]*:[ \t]+)(?![\"']?<redacted)"
-    + r"(\"[^\"\n]+\"|'[^'\n]+'|[^\s\"',;}\]]+)")
+    r"(?i)((?:^|(?<=[\s\"'{(,;\[=]))[\"']?" + _YAML_KEYS + r"(?:\\*[\"'])?[ \t]*:[ \t]+)(?!(?:\\*[\"'])?<redacted)"
+    + r"(\\+\"[^\"\\\n]+\\+\"|\"[^\"\n]+\"|'[^'\n]+'|[^\s\"',;}\]\\]+)")
 _JSON_KEYS = (r"(?:auth|password|passwd|token|secret|private_key_id|private_key|client_secret|clientSecret|"
               r"api_key|apiKey|access_token|refresh_token|id_token|identitytoken|registrytoken|secret_key|"
               r"aws_secret_access_key|aws_session_token|accountKey|webhook_url|webhookUrl)")
 _JSON_FIELD = re.compile(r"(\"" + _JSON_KEYS + r"\"\s*:\s*\")" + _NOT_REDACTED + r"([^\"\\]*(?:\\.[^\"\\]*)*)\"")
+# the same with its quotes escaped: JSON quoted in a string as text keeps it (iptables-save
+# prints a comment's quotes as \", so --comment '{"token": "X"}' reads {\"token\": \"X\"})
+_Q = r"\\+\""  # a quote escaped once or more (JSON in a string in JSON, then iptables-save's own)
+_JSON_FIELD_ESCAPED = re.compile(r"(" + _Q + _JSON_KEYS + _Q + r"\s*:\s*" + _Q + r")" + _NOT_REDACTED
+                                 + r"([^\"\\]+)" + _Q)
+_JSON_ARGV_ESCAPED = re.compile(r"(" + _Q + r"--?(?:[A-Za-z0-9]+[-_])*" + _FLAG_WORDS + _Q + r"\s*,\s*" + _Q + r")"
+                                + _NOT_REDACTED + r"([^\"\\]+)" + _Q, re.I)
 _AWS_KEY_ID = re.compile(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA)[0-9A-Z]{16}\b")
 _AWS_SECRET_LINE = re.compile(r"(?i)(\baws_(?:secret_access_key|session_token)[ \t]*[=:][ \t]*[\"']?)" + _NOT_REDACTED
                               + r"([^\s\"']+)")
@@ -164,6 +171,8 @@ _SUBS: list[_Sub] = [
     ("discovery-hash", _DISCOVERY, _keep(1, secret=2)),
     ("json-credential", _JSON_FIELD, _keep(1, secret=2)),
     ("cli-credential", _JSON_ARGV, _keep(1, secret=2)),
+    ("json-credential", _JSON_FIELD_ESCAPED, _keep(1, secret=2)),
+    ("cli-credential", _JSON_ARGV_ESCAPED, _keep(1, secret=2)),
     ("url-credential", _WEBHOOK, _keep(1, secret=2)),
     ("url-credential", _URL_CRED, _keep(1, 2, secret=3)),
     ("url-credential", _QUERY_CRED, _keep(1, secret=2)),
