@@ -102,6 +102,9 @@ _CURL_USER = re.compile(r"(?<![\w-])(-u[ \t]*|--user[= \t]+|--proxy-user[= \t]+)
                         + _NOT_REDACTED + r"([^\s\"']+)")
 _MYSQL_P = re.compile(r"(\b(?:mysql|mysqldump|mysqladmin|mariadb|mariadb-dump)\b[^\n]*?\s-p)" + _NOT_REDACTED
                       + r"([^\s-][^\s]*)")
+# docker login -u USER -p PASS (podman, nerdctl, buildah, skopeo, helm registry alike)
+_LOGIN_P = re.compile(r"(\b(?:docker|podman|nerdctl|buildah|skopeo|helm registry|oras)\s+login\b[^\n]*?\s-p[ \t]+)"
+                      + _NOT_REDACTED + r"([^\s\"']+)")
 _SSHPASS = re.compile(r"(\bsshpass\b[^\n]*?\s-p[ \t]*)" + _NOT_REDACTED + r"([^\s]+)")
 _REDIS_A = re.compile(r"(\bredis-cli\b[^\n]*?\s-a[ \t]+)" + _NOT_REDACTED + r"([^\s]+)")
 _OPENSSL_PASS = re.compile(r"(-pass(?:in|out)?[ \t]+pass:)" + _NOT_REDACTED + r"([^\s]+)")
@@ -114,7 +117,8 @@ _ENV_WORDS = r"(?:PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|APIKEY|ACCESS_?KEY|PRIVA
 _ENV_VAR = re.compile(r"(?<![\w-])((?:[A-Za-z][A-Za-z0-9]*_)*(?:[A-Za-z0-9]*(?:PASSWORD|PASSWD)|" + _ENV_WORDS
                       + r")(?:_[A-Za-z0-9]+)*|(?:[A-Za-z][A-Za-z0-9]*_)+PWD)=" + _NOT_REDACTED
                       + r"(?!(?:true|false)\b)([^\s\"',;&]+)", re.I)
-_URL_CRED = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://)([^\s:/@<>\"']+):" + _NOT_REDACTED + r"([^\s@/<>\"']+)@")
+# (an empty user too: redis://:PASS@host, as Redis clients take a password alone)
+_URL_CRED = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://)([^\s:/@<>\"']*):" + _NOT_REDACTED + r"([^\s@/<>\"']+)@")
 _QUERY_CRED = re.compile(r"([?&](?:token|access_token|auth|api_key|apikey|key|sig|signature|password|secret|"
                          r"client_secret|code)=)" + _NOT_REDACTED + r"([^&\s\"'#<>]+)", re.I)
 _WEBHOOK = re.compile(r"(https?://(?:hooks\.slack\.com/services/|(?:discord|discordapp)\.com/api/webhooks/\d+/|"
@@ -191,6 +195,7 @@ _SUBS: list[_Sub] = [
     ("cli-credential", _CURL_USER, _keep(1, 2, 3, secret=4)),
     ("cli-credential", _MYSQL_P, _keep(1, secret=2)),
     ("cli-credential", _SSHPASS, _keep(1, secret=2)),
+    ("cli-credential", _LOGIN_P, _keep(1, secret=2)),
     ("cli-credential", _REDIS_A, _keep(1, secret=2)),
     ("cli-credential", _OPENSSL_PASS, _keep(1, secret=2)),
     ("cli-credential", _JAVA_PROP, _keep(1, secret=2)),
@@ -213,7 +218,7 @@ _TRIGGER_ANY_CASE = ("pass", "token", "secret", "bearer", "basic", "credential",
 _TRIGGER_EXACT = ("key", "Key", "KEY_", "_KEY", "KEY=", "auth", "Auth", "AUTH_", "_AUTH", "AUTH=", "pwd", "_PWD",
                   "-----BEGIN", "://", "eyJ", "AKIA", "ASIA", "AGPA", "AIDA", "AROA", "ANPA", "AIza", "hvs.", "hvb.",
                   "hvr.", "gh", "glpat", "xox", "sk-", "sha256:", "mysql", "mariadb", "sshpass", "redis-cli",
-                  "curl", "--user", "sig=", "code=", "hooks.", "AccountKey", "SharedAccess", " -u", "-u ")
+                  "curl", "--user", "sig=", "code=", "hooks.", "AccountKey", "SharedAccess", " -u", "-u ", "login")
 _TRIGGER = re.compile("|".join(re.escape(w) for w in _TRIGGER_EXACT) + "|(?i:"
                       + "|".join(re.escape(w) for w in _TRIGGER_ANY_CASE) + ")")
 _BIG = 4096  # longer strings are redacted by lines: only the lines that can hold a secret
