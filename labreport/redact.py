@@ -105,6 +105,11 @@ _MYSQL_P = re.compile(r"(\b(?:mysql|mysqldump|mysqladmin|mariadb|mariadb-dump)\b
 # docker login -u USER -p PASS (podman, nerdctl, buildah, skopeo, helm registry alike)
 _LOGIN_P = re.compile(r"(\b(?:docker|podman|nerdctl|buildah|skopeo|helm registry|oras)\s+login\b[^\n]*?\s-p[ \t]+)"
                       + _NOT_REDACTED + r"([^\s\"']+)")
+# mongo -u USER -p PASS (mongosh and the mongo tools; -p takes the next word), ldapsearch -w PASS
+_MONGO_P = re.compile(r"(\b(?:mongo|mongosh|mongodump|mongorestore|mongoexport|mongoimport|mongostat|mongotop)\b"
+                      r"[^\n]*?\s-p[ \t]+)" + _NOT_REDACTED + r"([^\s\"'-][^\s\"']*)")
+_LDAP_W = re.compile(r"(\bldap(?:search|add|modify|delete|whoami|passwd|compare|modrdn)\b[^\n]*?\s-w[ \t]+)"
+                     + _NOT_REDACTED + r"([^\s\"']+)")
 _SSHPASS = re.compile(r"(\bsshpass\b[^\n]*?\s-p[ \t]*)" + _NOT_REDACTED + r"([^\s]+)")
 _REDIS_A = re.compile(r"(\bredis-cli\b[^\n]*?\s-a[ \t]+)" + _NOT_REDACTED + r"([^\s]+)")
 _OPENSSL_PASS = re.compile(r"(-pass(?:in|out)?[ \t]+pass:)" + _NOT_REDACTED + r"([^\s]+)")
@@ -196,6 +201,8 @@ _SUBS: list[_Sub] = [
     ("cli-credential", _MYSQL_P, _keep(1, secret=2)),
     ("cli-credential", _SSHPASS, _keep(1, secret=2)),
     ("cli-credential", _LOGIN_P, _keep(1, secret=2)),
+    ("cli-credential", _MONGO_P, _keep(1, secret=2)),
+    ("cli-credential", _LDAP_W, _keep(1, secret=2)),
     ("cli-credential", _REDIS_A, _keep(1, secret=2)),
     ("cli-credential", _OPENSSL_PASS, _keep(1, secret=2)),
     ("cli-credential", _JAVA_PROP, _keep(1, secret=2)),
@@ -218,7 +225,8 @@ _TRIGGER_ANY_CASE = ("pass", "token", "secret", "bearer", "basic", "credential",
 _TRIGGER_EXACT = ("key", "Key", "KEY_", "_KEY", "KEY=", "auth", "Auth", "AUTH_", "_AUTH", "AUTH=", "pwd", "_PWD",
                   "-----BEGIN", "://", "eyJ", "AKIA", "ASIA", "AGPA", "AIDA", "AROA", "ANPA", "AIza", "hvs.", "hvb.",
                   "hvr.", "gh", "glpat", "xox", "sk-", "sha256:", "mysql", "mariadb", "sshpass", "redis-cli",
-                  "curl", "--user", "sig=", "code=", "hooks.", "AccountKey", "SharedAccess", " -u", "-u ", "login")
+                  "curl", "--user", "sig=", "code=", "hooks.", "AccountKey", "SharedAccess", " -u", "-u ", "login", "mongo",
+                  "ldap")
 _TRIGGER = re.compile("|".join(re.escape(w) for w in _TRIGGER_EXACT) + "|(?i:"
                       + "|".join(re.escape(w) for w in _TRIGGER_ANY_CASE) + ")")
 _BIG = 4096  # longer strings are redacted by lines: only the lines that can hold a secret

@@ -59,6 +59,8 @@ CATALOGUE: list[tuple[str, str, str, str]] = [
     ("URL credentials", "git clone https://u5er:pa55word@example.org/repo.git", "pa55word", "url-credential"),
     ("URL password without a user", "redis-cli -u redis://:R3disUrlPw@10.0.0.5:6379/0 ping", "R3disUrlPw",
      "url-credential"),
+    ("mongosh -p", "mongosh mongodb://10.0.0.7:27017 -u root -p MongoShPw01", "MongoShPw01", "cli-credential"),
+    ("ldapsearch -w", "ldapsearch -x -D cn=admin,dc=lab -w LdapBindPw1 -b dc=lab", "LdapBindPw1", "cli-credential"),
     ("docker login -p", "docker login -u admin -p DockerLoginPw1 registry.example.com", "DockerLoginPw1",
      "cli-credential"),
     ("kubeconfig client-key-data", "    client-key-data: LS0tLS1CRUdJTiBSU0EgUFJJVkFURSBLRVktLS0tLQ==",
