@@ -115,6 +115,14 @@ _CURL_USER = re.compile(r"(?<![\w-])(-u[ \t]*|--user[= \t]+|--proxy-user[= \t]+)
                         + _NOT_REDACTED + r"([^\s\"']+)")
 _MYSQL_P = re.compile(r"(\b(?:mysql|mysqldump|mysqladmin|mariadb|mariadb-dump)\b[^\n]*?\s-p)" + _NOT_REDACTED
                       + r"([^\s-][^\s]*)")
+# docker login -u USER -p PASS (podman, nerdctl, buildah, skopeo, helm registry alike)
+_LOGIN_P = re.compile(r"(\b(?:docker|podman|nerdctl|buildah|skopeo|helm registry|oras)\s+login\b[^\n]*?\s-p[ \t]+)"
+                      + _NOT_REDACTED + r"([^\s\"']+)")
+# mongo -u USER -p PASS (mongosh and the mongo tools; -p takes the next word), ldapsearch -w PASS
+_MONGO_P = re.compile(r"(\b(?:mongo|mongosh|mongodump|mongorestore|mongoexport|mongoimport|mongostat|mongotop)\b"
+                      r"[^\n]*?\s-p[ \t]+)" + _NOT_REDACTED + r"([^\s\"'-][^\s\"']*)")
+_LDAP_W = re.compile(r"(\bldap(?:search|add|modify|delete|whoami|passwd|compare|modrdn)\b[^\n]*?\s-w[ \t]+)"
+                     + _NOT_REDACTED + r"([^\s\"']+)")
 _SSHPASS = re.compile(r"(\bsshpass\b[^\n]*?\s-p[ \t]*)" + _NOT_REDACTED + r"([^\s]+)")
 _REDIS_A = re.compile(r"(\bredis-cli\b[^\n]*?\s-a[ \t]+)" + _NOT_REDACTED + r"([^\s]+)")
 _OPENSSL_PASS = re.compile(r"(-pass(?:in|out)?[ \t]+pass:)" + _NOT_REDACTED + r"([^\s]+)")
@@ -122,9 +130,13 @@ _OPENSSL_PASS = re.compile(r"(-pass(?:in|out)?[ \t]+pass:)" + _NOT_REDACTED + r"
 _JSON_ARGV = re.compile(r"(\"--?(?:[A-Za-z0-9]+[-_])*" + _FLAG_WORDS + r"\"\s*,\s*\")" + _NOT_REDACTED
                         + r"([^\"\\]*(?:\\.[^\"\\]*)*)\"", re.I)
 _ENV_WORDS = r"(?:PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|APIKEY|ACCESS_?KEY|PRIVATE_?KEY|SECRET_?KEY|CREDENTIALS?|AUTH)"
-_ENV_VAR = re.compile(r"(?<![\w-])((?:[A-Za-z][A-Za-z0-9]*_)*" + _ENV_WORDS + r"(?:_[A-Za-z0-9]+)*)=" + _NOT_REDACTED
+# PGPASSWORD (libpq), MYSQL_PWD (the mysql client): a password word glued to its prefix, a
+# PWD after one (the bare PWD, OLDPWD are directories)
+_ENV_VAR = re.compile(r"(?<![\w-])((?:[A-Za-z][A-Za-z0-9]*_)*(?:[A-Za-z0-9]*(?:PASSWORD|PASSWD)|" + _ENV_WORDS
+                      + r")(?:_[A-Za-z0-9]+)*|(?:[A-Za-z][A-Za-z0-9]*_)+PWD)=" + _NOT_REDACTED
                       + r"(?!(?:true|false)\b)([^\s\"',;&]+)", re.I)
-_URL_CRED = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://)([^\s:/@<>\"']+):" + _NOT_REDACTED + r"([^\s@/<>\"']+)@")
+# (an empty user too: redis://:PASS@host, as Redis clients take a password alone)
+_URL_CRED = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://)([^\s:/@<>\"']*):" + _NOT_REDACTED + r"([^\s@/<>\"']+)@")
 _QUERY_CRED = re.compile(r"([?&](?:token|access_token|auth|api_key|apikey|key|sig|signature|password|secret|"
                          r"client_secret|code)=)" + _NOT_REDACTED + r"([^&\s\"'#<>]+)", re.I)
 _WEBHOOK = re.compile(r"(https?://(?:hooks\.slack\.com/services/|(?:discord|discordapp)\.com/api/webhooks/\d+/|"
@@ -139,13 +151,30 @@ _BEARER = re.compile(r"(?i)(\b(?:bearer|basic)\s+)" + _NOT_REDACTED + r"([A-Za-z
 _HEADER_KEY = re.compile(r"(?i)(\b(?:x-)?(?:api-key|auth-token|access-token|private-token|vault-token)[ \t]*:[ \t]*)"
                          + _NOT_REDACTED + r"([^\s\"',;]+)")
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}")
+# the YAML keys of a secret (kubeconfig users, registry and cloud credentials in YAML)
+_YAML_KEYS = (r"(?:token|client-key-data|client-certificate-data|password|passwd|id-token|refresh-token|"
+              r"access-token|client-secret|secret|auth|bearer-?token|client_secret|clientSecret|private_key_id|"
+              r"private_key|api_key|apiKey|access_token|refresh_token|id_token|secret_key|identitytoken|"
+              r"registrytoken|accountKey|webhook_url|webhookUrl)")
 _KUBECONFIG_LINE = re.compile(
-    r"(?im)^(\s*-?\s*[\"']?(?:token|client-key-data|client-certificate-data|password|id-token|refresh-token|"
-    r"access-token|client-secret|secret|auth)[\"']?\s*:\s*)(?!\s*$)" + _NOT_REDACTED + r"(\S.*?)\s*$")
+    r"(?im)^(\s*-?\s*[\"']?" + _YAML_KEYS + r"[\"']?[ \t]*:[ \t]*)(?!\s*$)(?![\"']?<redacted)(\S.*?)\s*$")
+# the same ``key: value`` inside a line: a rule's comment (nft ``comment "client-key-data: …"``,
+# iptables ``--comment "token: …"``), a label or a note quoting a kubeconfig line. A space after
+# the colon, as YAML has it (``auth:http``, ``ns/token:8080`` are a Service port's names)
+_KUBECONFIG_INLINE = re.compile(
+    r"(?i)((?:^|(?<=[\s\"'{(,;\[=]))[\"']?" + _YAML_KEYS + r"(?:\\*[\"'])?[ \t]*:[ \t]+)(?!(?:\\*[\"'])?<redacted)"
+    + r"(\\+\"[^\"\\\n]+\\+\"|\"[^\"\n]+\"|'[^'\n]+'|[^\s\"',;}\]\\]+)")
 _JSON_KEYS = (r"(?:auth|password|passwd|token|secret|private_key_id|private_key|client_secret|clientSecret|"
               r"api_key|apiKey|access_token|refresh_token|id_token|identitytoken|registrytoken|secret_key|"
               r"aws_secret_access_key|aws_session_token|accountKey|webhook_url|webhookUrl)")
 _JSON_FIELD = re.compile(r"(\"" + _JSON_KEYS + r"\"\s*:\s*\")" + _NOT_REDACTED + r"([^\"\\]*(?:\\.[^\"\\]*)*)\"")
+# the same with its quotes escaped: JSON quoted in a string as text keeps it (iptables-save
+# prints a comment's quotes as \", so --comment '{"token": "X"}' reads {\"token\": \"X\"})
+_Q = r"\\+\""  # a quote escaped once or more (JSON in a string in JSON, then iptables-save's own)
+_JSON_FIELD_ESCAPED = re.compile(r"(" + _Q + _JSON_KEYS + _Q + r"\s*:\s*" + _Q + r")" + _NOT_REDACTED
+                                 + r"([^\"\\]+)" + _Q)
+_JSON_ARGV_ESCAPED = re.compile(r"(" + _Q + r"--?(?:[A-Za-z0-9]+[-_])*" + _FLAG_WORDS + _Q + r"\s*,\s*" + _Q + r")"
+                                + _NOT_REDACTED + r"([^\"\\]+)" + _Q, re.I)
 _AWS_KEY_ID = re.compile(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA)[0-9A-Z]{16}\b")
 _AWS_SECRET_LINE = re.compile(r"(?i)(\baws_(?:secret_access_key|session_token)[ \t]*[=:][ \t]*[\"']?)" + _NOT_REDACTED
                               + r"([^\s\"']+)")
@@ -164,6 +193,8 @@ _SUBS: list[_Sub] = [
     ("discovery-hash", _DISCOVERY, _keep(1, secret=2)),
     ("json-credential", _JSON_FIELD, _keep(1, secret=2)),
     ("cli-credential", _JSON_ARGV, _keep(1, secret=2)),
+    ("json-credential", _JSON_FIELD_ESCAPED, _keep(1, secret=2)),
+    ("cli-credential", _JSON_ARGV_ESCAPED, _keep(1, secret=2)),
     ("url-credential", _WEBHOOK, _keep(1, secret=2)),
     ("url-credential", _URL_CRED, _keep(1, 2, secret=3)),
     ("url-credential", _QUERY_CRED, _keep(1, secret=2)),
@@ -182,12 +213,16 @@ _SUBS: list[_Sub] = [
     ("cli-credential", _CURL_USER, _keep(1, 2, 3, secret=4)),
     ("cli-credential", _MYSQL_P, _keep(1, secret=2)),
     ("cli-credential", _SSHPASS, _keep(1, secret=2)),
+    ("cli-credential", _LOGIN_P, _keep(1, secret=2)),
+    ("cli-credential", _MONGO_P, _keep(1, secret=2)),
+    ("cli-credential", _LDAP_W, _keep(1, secret=2)),
     ("cli-credential", _REDIS_A, _keep(1, secret=2)),
     ("cli-credential", _OPENSSL_PASS, _keep(1, secret=2)),
     ("cli-credential", _JAVA_PROP, _keep(1, secret=2)),
     ("cli-credential", _CLI_FLAG, _keep(1, 2, secret=3)),
     ("env-credential", _ENV_VAR, _keep(1, secret=2)),
     ("kubeconfig-credential", _KUBECONFIG_LINE, _keep(1, secret=2)),
+    ("kubeconfig-credential", _KUBECONFIG_INLINE, _keep(1, secret=2)),
 ]
 
 # One cheap scan decides whether a string can hold a secret at all: most strings of a
@@ -200,10 +235,11 @@ _SUBS: list[_Sub] = [
 # ("--token", "bootstrap-token-…", "Root Token:", "vault …"), which triggers.
 _TRIGGER_ANY_CASE = ("pass", "token", "secret", "bearer", "basic", "credential", "webhook", "authoriz", "vault",
                      "join", "private", "discovery")
-_TRIGGER_EXACT = ("key", "Key", "KEY_", "_KEY", "KEY=", "auth", "Auth", "AUTH_", "_AUTH", "AUTH=", "pwd",
+_TRIGGER_EXACT = ("key", "Key", "KEY_", "_KEY", "KEY=", "auth", "Auth", "AUTH_", "_AUTH", "AUTH=", "pwd", "_PWD",
                   "-----BEGIN", "://", "eyJ", "AKIA", "ASIA", "AGPA", "AIDA", "AROA", "ANPA", "AIza", "hvs.", "hvb.",
                   "hvr.", "gh", "glpat", "xox", "sk-", "sha256:", "mysql", "mariadb", "sshpass", "redis-cli",
-                  "curl", "--user", "sig=", "code=", "hooks.", "AccountKey", "SharedAccess", " -u", "-u ")
+                  "curl", "--user", "sig=", "code=", "hooks.", "AccountKey", "SharedAccess", " -u", "-u ", "login", "mongo",
+                  "ldap")
 _TRIGGER = re.compile("|".join(re.escape(w) for w in _TRIGGER_EXACT) + "|(?i:"
                       + "|".join(re.escape(w) for w in _TRIGGER_ANY_CASE) + ")")
 _BIG = 4096  # longer strings are redacted by lines: only the lines that can hold a secret
@@ -299,9 +335,19 @@ _SECRET_KEYS = {"token", "bearertoken", "client-key-data", "client-certificate-d
                 "api_key", "apikey", "secret_key", "aws_secret_access_key", "aws_session_token", "identitytoken",
                 "registrytoken", "accountkey", "webhook_url", "webhookurl"}
 _ENV_NAME = re.compile(r"(?i)(?:password|passwd|secret|token|api_?key|access_?key|private_?key|credentials?|"
-                       r"(?:^|_)key(?:$|_)|(?:^|_)auth(?:$|_))")
+                       r"(?:^|_)key(?:$|_)|(?:^|_)auth(?:$|_)|_pwd$)")
 _ENV_NAME_NOT = re.compile(r"(?i)(?:_(?:file|path|dir|name|ref|url_file|id_file)$|^.*_file_)")
 _ARGV_FLAG = re.compile(r"(?i)^--?(?:[A-Za-z0-9]+[-_.])*" + _FLAG_WORDS + r"$|^-p$|^-a$|^--user$|^-u$")
+
+
+# a port after ``-p`` (``httpd -f -p 80``, ``ssh -p 22``, ``nc -p 1234``) is not a password; but
+# ``sshpass -p`` takes the password itself, digits or not
+_PORT = re.compile(r"[0-9]{1,5}")
+
+
+def _runs(items: list[Any], program: str) -> bool:
+    """Whether the command line ``items`` runs ``program`` (its first item, by base name)."""
+    return bool(items) and isinstance(items[0], str) and items[0].rsplit("/", 1)[-1] == program
 
 
 def _secretish_env_name(name: str) -> bool:
@@ -416,15 +462,19 @@ class _Redactor:
         """A list; in a command line (Args/Cmd/command), the item after ``--password`` is the secret."""
         out: list[Any] = []
         secret_next = False
+        prev = ""
         for x in items:
             if secret_next and isinstance(x, str) and x and not x.startswith("-"):
-                out.append(self.replace("cli-credential", x))
                 secret_next = False
-                continue
+                if not (prev == "-p" and _PORT.fullmatch(x) and not _runs(items, "sshpass")):
+                    out.append(self.replace("cli-credential", x))
+                    prev = x
+                    continue
             secret_next = isinstance(x, str) and len(x) < 64 and x[:1] == "-" and bool(_ARGV_FLAG.match(x))
             if secret_next and x in ("-p", "-a", "-u", "--user") and key.lower() not in (
                     "args", "cmd", "command", "entrypoint", "argv"):
                 secret_next = False  # short flags only in a command line
+            prev = x if isinstance(x, str) else ""
             out.append(self.value(x, key))
         return out
 

@@ -80,8 +80,10 @@ def _print_result(res, as_json: bool, fmt: Optional[str] = None) -> None:  # typ
 @click.option("--replies", is_flag=True, help="With --all: trace each delivered outcome's reply too (a REPLY column).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (-o json).")
 @output_option
+@click.option("--no-redact", is_flag=True, help="Show passwords, tokens and keys (redacted by default).")
 def command(snapshot: str, src: Optional[str], dst: Optional[str], proto: Optional[str], via: Optional[str],
-            all_fronts: bool, replies: bool, as_json: bool, output: Optional[str] = None) -> None:
+            all_fronts: bool, replies: bool, as_json: bool, output: Optional[str] = None,
+            no_redact: bool = False) -> None:
     """Trace a packet through the datapath model of the snapshot's nodes."""
     from labreport.analysis import analyze
     from labreport.analysis.trace import build_world, run_flow
@@ -93,7 +95,11 @@ def command(snapshot: str, src: Optional[str], dst: Optional[str], proto: Option
     as_json = fmt == "json"
     if not all_fronts and (not src or not dst):
         raise click.UsageError("give --from SRC and --to DST, or --all")
-    snap = load_snapshot(snapshot, redacting=False)  # trace does not redact
+    snap = load_snapshot(snapshot, redacting=not no_redact)
+    if not no_redact:  # rule texts, comments, names in the output: never a secret unless asked (as analyze)
+        from labreport.redact import redact_snapshot
+
+        snap, _ = redact_snapshot(snap)
     analysis = analyze(snap)
     world = build_world(snap, analysis)
     if all_fronts:
