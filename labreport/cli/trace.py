@@ -6,6 +6,8 @@ rejected (the rule), unknown (what the snapshot lacks); each delivered outcome w
 reply (the endpoint's answer traced back through conntrack to the client). ``--all``: every
 Service front from a pod and from outside, as a table (``--replies``: with a REPLY column).
 ``--json``: ``{"outcomes": [...]}``, a delivered outcome with ``"reply"``.
+``--mark VALUE[/MASK]``: the packet's fwmark before the first hook; ``--iif DEV``: the device
+an outside packet arrives on (at ``--via``); both in the header line and the JSON flow.
 """
 
 from __future__ import annotations
@@ -70,20 +72,16 @@ def _print_result(res, as_json: bool, fmt: Optional[str] = None) -> None:  # typ
                     click.echo(f"      {h.node or ''} {h.kind:<9} {h.device or ''}: {h.detail or ''}")
 
 
-class _Mark(click.ParamType):
+def _mark_option(ctx: click.Context, param: click.Parameter, value: Optional[str]) -> Optional[tuple[int, Optional[int]]]:
     """``--mark VALUE[/MASK]``: hex or decimal, as `ip rule` prints ``fwmark 0x10/0xff``."""
+    if value is None:
+        return None
+    from labreport.analysis.trace.resolve import parse_mark
 
-    name = "VALUE[/MASK]"
-
-    def convert(self, value, param, ctx):  # type: ignore[no-untyped-def]
-        if isinstance(value, tuple):
-            return value
-        from labreport.analysis.trace.resolve import parse_mark
-
-        try:
-            return parse_mark(str(value))
-        except ValueError as exc:
-            self.fail(str(exc), param, ctx)
+    try:
+        return parse_mark(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
 
 
 @click.command("trace")
@@ -92,7 +90,7 @@ class _Mark(click.ParamType):
 @click.option("--to", "dst", default=None, metavar="DST", help="Service (name, ns/name, ns/name:port), IP:port, NODE:NODEPORT.")
 @click.option("--proto", type=click.Choice(["tcp", "udp", "sctp"]), default=None, help="Protocol (default: the Service's, else tcp).")
 @click.option("--via", default=None, metavar="NODE", help="The node an outside packet arrives at.")
-@click.option("--mark", "mark", type=_Mark(), default=None, metavar="VALUE[/MASK]",
+@click.option("--mark", "mark", callback=_mark_option, default=None, metavar="VALUE[/MASK]",
               help="The packet's fwmark before the first hook (hex or decimal, as ip rule prints fwmark 0x10/0xff).")
 @click.option("--iif", default=None, metavar="DEV", help="The device an outside packet arrives on (on the --via node).")
 @click.option("--all", "all_fronts", is_flag=True, help="Every Service front, from a pod and from outside.")
