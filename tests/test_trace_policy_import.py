@@ -131,3 +131,73 @@ def test_report_escapes_rule_text(cli, tmp_path):
     res = render_report(snap, fmt="html", lang="en", out_dir=tmp_path / "html")
     html = res.main.read_text("utf-8")
     assert "iif &lt;b&gt;x&lt;/b&gt;" in html and "<b>x</b>" not in html
+
+
+def _route(cli, snap_dir: Path, *extra: str) -> tuple[dict, dict]:
+    code, out, err = cli("trace", snap_dir, "--from", "192.168.71.2", "--to", "10.96.5.5:5300", "--proto", "udp",
+                         "--via", "r", *extra, "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    (o,) = data["outcomes"]
+    return data, [h for h in o["hops"] if h["kind"] == "route"][-1]
+
+
+def test_trace_mark_and_iif_choose_the_rule_the_kernel_chose(cli, tmp_path):
+    """`trace --mark` sets the packet's fwmark before the first hook, `--iif` the device it
+    arrives on: each changes the table the recorded rules pick, as the kernel's answers say."""
+    _import(cli, tmp_path, FIX / "ip-rule.out")
+    snap_dir = tmp_path / "snap"
+    # udp/5300: no mangle rule marks it, so the mark is only the one --mark gives
+    plain = ANSWERS["192.168.71.2>10.96.5.5:udp/5300@lan0"]["answer"]
+    marked = ANSWERS["192.168.71.2>10.96.5.5:udp/5353@lan0+0x10"]["answer"]  # the mark decides, not the port
+    assert plain["table"] != marked["table"]
+    data, hop = _route(cli, snap_dir, "--iif", "lan0")
+    assert (hop["table"], hop["device"]) == (plain["table"], plain["dev"]) and data["flow"]["mark"] == 0
+    for mark in ("0x10/0xff", "16", "0x10"):
+        data, hop = _route(cli, snap_dir, "--iif", "lan0", "--mark", mark)
+        assert (hop["table"], hop["device"]) == (marked["table"], marked["dev"]), (mark, hop)
+        assert hop["rule"].startswith("150:") and data["flow"]["mark"] == 0x10
+        assert "mark 0x10" in data["description"] and "iif lan0" in data["description"]
+    # bits the rule's mask leaves out do not matter: 0x110/0xfff still matches fwmark 0x10/0xff
+    _, hop = _route(cli, snap_dir, "--iif", "lan0", "--mark", "0x110/0xfff")
+    assert hop["table"] == marked["table"]
+    _, hop = _route(cli, snap_dir, "--iif", "lan0", "--mark", "0x11")  # one bit inside the mask differs
+    assert hop["table"] == plain["table"]
+    # --iif lan1: rule 200 `iif lan1 lookup 300`, as the kernel answered for a packet on lan1
+    lan1 = ANSWERS["192.168.72.2>10.99.99.9:udp/9000@lan1"]["answer"]
+    code, out, err = cli("trace", snap_dir, "--from", "192.168.72.2", "--to", "10.99.99.9:9000", "--proto", "udp",
+                         "--via", "r", "--iif", "lan1", "--json")
+    assert code == 0, err
+    hop = [h for h in json.loads(out)["outcomes"][0]["hops"] if h["kind"] == "route"][-1]
+    assert (hop["table"], hop["device"]) == (lan1["table"], lan1["dev"]) == ("300", "up2")
+    assert json.loads(out)["flow"]["entry_dev"] == "lan1"
+    # the text header line shows both
+    code, out, err = cli("trace", snap_dir, "--from", "192.168.71.2", "--to", "10.96.5.5:5300", "--proto", "udp",
+                         "--via", "r", "--iif", "lan0", "--mark", "0x10/0xff")
+    assert code == 0, err
+    assert out.splitlines()[0].endswith("[udp, mark 0x10/0xff, iif lan0]"), out
+    assert "rule 150 `from all fwmark 0x10/0xff lookup 200`" in out
+
+
+@pytest.mark.parametrize("args,words", [
+    (["--mark", "zz"], ["--mark", "'zz'", "not a number"]),
+    (["--mark", "0x10/"], ["--mark", "mask", "not a number"]),
+    (["--mark", "0x100/0xff"], ["--mark", "outside the mask 0xff"]),
+    (["--mark", "0x100000000"], ["--mark", "32 bits"]),
+    (["--mark", "-1"], ["--mark", "32 bits"]),
+    (["--iif", "eth9"], ["--iif", "no device 'eth9' on r", "lan0, lan1, lo, up1, up2"]),
+])
+def test_trace_bad_mark_or_iif_is_a_click_error(cli, tmp_path, args, words):
+    _import(cli, tmp_path, FIX / "ip-rule.out")
+    code, out, err = cli("trace", tmp_path / "snap", "--from", "192.168.71.2", "--to", "10.96.5.5:5300", "--via", "r",
+                         *args)
+    assert code == 2 and "Traceback" not in out + err, (code, out, err)
+    assert all(w in err for w in words), err
+
+
+def test_trace_iif_is_for_an_outside_packet(cli, tmp_path):
+    _import(cli, tmp_path, FIX / "ip-rule.out")
+    code, out, err = cli("trace", tmp_path / "snap", "--from", "r", "--to", "10.96.5.5:5300", "--iif", "lan0")
+    assert code == 2 and "Traceback" not in out + err and "outside" in err and "--iif" in err, err
+    code, out, err = cli("trace", tmp_path / "snap", "--all", "--mark", "1")
+    assert code == 2 and "--all" in err, err

@@ -6,6 +6,8 @@ rejected (the rule), unknown (what the snapshot lacks); each delivered outcome w
 reply (the endpoint's answer traced back through conntrack to the client). ``--all``: every
 Service front from a pod and from outside, as a table (``--replies``: with a REPLY column).
 ``--json``: ``{"outcomes": [...]}``, a delivered outcome with ``"reply"``.
+``--mark VALUE[/MASK]``: the packet's fwmark before the first hook; ``--iif DEV``: the device
+an outside packet arrives on (at ``--via``); both in the header line and the JSON flow.
 """
 
 from __future__ import annotations
@@ -70,12 +72,27 @@ def _print_result(res, as_json: bool, fmt: Optional[str] = None) -> None:  # typ
                     click.echo(f"      {h.node or ''} {h.kind:<9} {h.device or ''}: {h.detail or ''}")
 
 
+def _mark_option(ctx: click.Context, param: click.Parameter, value: Optional[str]) -> Optional[tuple[int, Optional[int]]]:
+    """``--mark VALUE[/MASK]``: hex or decimal, as `ip rule` prints ``fwmark 0x10/0xff``."""
+    if value is None:
+        return None
+    from labreport.analysis.trace.resolve import parse_mark
+
+    try:
+        return parse_mark(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
+
+
 @click.command("trace")
 @click.argument("snapshot", type=click.Path())
 @click.option("--from", "src", default=None, metavar="SRC", help="pod (ns/name or name), pod IP, node name, or an outside address.")
 @click.option("--to", "dst", default=None, metavar="DST", help="Service (name, ns/name, ns/name:port), IP:port, NODE:NODEPORT.")
 @click.option("--proto", type=click.Choice(["tcp", "udp", "sctp"]), default=None, help="Protocol (default: the Service's, else tcp).")
 @click.option("--via", default=None, metavar="NODE", help="The node an outside packet arrives at.")
+@click.option("--mark", "mark", callback=_mark_option, default=None, metavar="VALUE[/MASK]",
+              help="The packet's fwmark before the first hook (hex or decimal, as ip rule prints fwmark 0x10/0xff).")
+@click.option("--iif", default=None, metavar="DEV", help="The device an outside packet arrives on (on the --via node).")
 @click.option("--all", "all_fronts", is_flag=True, help="Every Service front, from a pod and from outside.")
 @click.option("--replies", is_flag=True, help="With --all: trace each delivered outcome's reply too (a REPLY column).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (-o json).")
@@ -83,11 +100,12 @@ def _print_result(res, as_json: bool, fmt: Optional[str] = None) -> None:  # typ
 @click.option("--no-redact", is_flag=True, help="Show passwords, tokens and keys (redacted by default).")
 def command(snapshot: str, src: Optional[str], dst: Optional[str], proto: Optional[str], via: Optional[str],
             all_fronts: bool, replies: bool, as_json: bool, output: Optional[str] = None,
-            no_redact: bool = False) -> None:
+            no_redact: bool = False, mark: Optional[tuple[int, Optional[int]]] = None,
+            iif: Optional[str] = None) -> None:
     """Trace a packet through the datapath model of the snapshot's nodes."""
     from labreport.analysis import analyze
     from labreport.analysis.trace import build_world, run_flow
-    from labreport.analysis.trace.resolve import ResolveError, make_flow
+    from labreport.analysis.trace.resolve import IifError, ResolveError, format_mark, make_flow
 
     from labreport.cli.output import chosen, emit, load_snapshot
 
@@ -95,6 +113,8 @@ def command(snapshot: str, src: Optional[str], dst: Optional[str], proto: Option
     as_json = fmt == "json"
     if not all_fronts and (not src or not dst):
         raise click.UsageError("give --from SRC and --to DST, or --all")
+    if all_fronts and (mark is not None or iif is not None):
+        raise click.UsageError("--mark and --iif are for one flow (--from/--to), not --all")
     snap = load_snapshot(snapshot, redacting=not no_redact)
     if not no_redact:  # rule texts, comments, names in the output: never a secret unless asked (as analyze)
         from labreport.redact import redact_snapshot
@@ -117,13 +137,16 @@ def command(snapshot: str, src: Optional[str], dst: Optional[str], proto: Option
         return
     assert src is not None and dst is not None
     try:
-        flow, tgt = make_flow(world, analysis, src, dst, proto, via)
+        flow, tgt = make_flow(world, analysis, src, dst, proto, via, mark=mark[0] if mark else 0, iif=iif)
+    except IifError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--iif'") from None
     except ResolveError as exc:
         raise LabreportError(str(exc)) from None
     res = run_flow(world, flow, replies=True)
     who = f"pod {flow.pod}" if flow.entry == "pod" else (
         f"a process on {flow.entry_node}" if flow.entry == "process" else f"{flow.src} (outside, via {flow.entry_node})")
-    res.description = f"{who} → {tgt.label or dst} [{flow.proto}]"
+    extra = ([f"mark {format_mark(*mark)}"] if mark is not None else []) + ([f"iif {iif}"] if iif else [])
+    res.description = f"{who} → {tgt.label or dst} [{flow.proto}{', ' + ', '.join(extra) if extra else ''}]"
     _print_result(res, as_json, fmt)
 
 

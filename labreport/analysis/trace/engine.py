@@ -549,6 +549,7 @@ def _run_flow(world: World, flow: Flow, hops: bool, replies: bool = False) -> Tr
         res.notes.append(f"no node {flow.entry_node!r} in the snapshot")
         return res
     p = Pkt(flow.src, flow.dst, flow.sport, flow.dport, flow.proto)
+    p.mark = flow.mark
     p.node = m.name
     p.record = hops
     if flow.entry == "process":

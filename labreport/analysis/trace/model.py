@@ -156,6 +156,7 @@ class Flow(Record):
     entry_netns: Optional[str] = None  # a pod's netns (entry "pod")
     entry_dev: Optional[str] = None  # the device it arrives on (entry "outside")
     pod: Optional[str] = None  # the source pod, "ns/name"
+    mark: int = 0  # the packet's fwmark before the first hook (``trace --mark``)
 
 
 class TraceResult(Record):

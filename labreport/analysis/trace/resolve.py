@@ -26,6 +26,43 @@ class ResolveError(ValueError):
     pass
 
 
+class IifError(ResolveError):
+    """``--iif`` does not fit the flow (not an outside packet, or no such device on the node)."""
+
+
+def parse_mark(text: str) -> tuple[int, Optional[int]]:
+    """``VALUE[/MASK]``, hex (``0x10``) or decimal, as `ip rule` prints a selector (``fwmark
+    0x10/0xff``): the packet's mark is VALUE; a MASK only says which bits matter, so VALUE may
+    not set a bit outside it. A :class:`ValueError` says what is wrong."""
+    t = text.strip()
+    vtext, sep, mtext = t.partition("/")
+    out: list[int] = []
+    for part, what in ((vtext, "value"), (mtext, "mask")) if sep else ((vtext, "value"),):
+        try:
+            n = int(part.strip(), 0)
+        except ValueError:
+            raise ValueError(f"{text!r}: the {what} {part.strip()!r} is not a number (hex 0x10 or decimal 16; "
+                             "VALUE or VALUE/MASK as `ip rule` prints fwmark)") from None
+        if not 0 <= n <= 0xFFFFFFFF:
+            raise ValueError(f"{text!r}: the {what} {part.strip()} is outside 0..0xffffffff (a mark is 32 bits)")
+        out.append(n)
+    value, mask = out[0], (out[1] if sep else None)
+    if mask is not None and value & ~mask:
+        raise ValueError(f"{text!r}: the value {value:#x} sets bits outside the mask {mask:#x}")
+    return value, mask
+
+
+def format_mark(value: int, mask: Optional[int]) -> str:
+    return f"{value:#x}" + (f"/{mask:#x}" if mask is not None else "")
+
+
+def node_devices(world: World, node: Optional[str]) -> list[str]:
+    m = world.node(node)
+    if m is None:
+        return []
+    return sorted(set(m.links) | set(m.addr_of_dev))
+
+
 @dataclass
 class Target:
     ip: str
@@ -133,7 +170,10 @@ def resolve_src(world: World, analysis: Optional[Analysis], word: str, via: Opti
 
 
 def make_flow(world: World, analysis: Optional[Analysis], src: str, dst: str, proto: Optional[str] = None,
-              via: Optional[str] = None) -> tuple[Flow, Target]:
+              via: Optional[str] = None, mark: int = 0, iif: Optional[str] = None) -> tuple[Flow, Target]:
+    """``mark``: the packet's fwmark before the first hook; ``iif``: the device an outside
+    packet arrives on (on ``via``, else the node it enters), an :class:`IifError` naming the
+    node's devices when the node has none of that name."""
     if via and via not in world.nodes:
         raise ResolveError(f"no node {via!r} in the snapshot" + _closest_words(via, list(world.nodes)))
     tgt = resolve_dst(world, analysis, dst, via)
@@ -143,4 +183,14 @@ def make_flow(world: World, analysis: Optional[Analysis], src: str, dst: str, pr
     if p not in ("tcp", "udp", "sctp"):
         raise ResolveError(f"protocol {p!r}: tcp, udp or sctp")
     flow.proto = p  # type: ignore[assignment]
+    flow.mark = mark
+    if iif is not None:
+        if flow.entry != "outside":
+            raise IifError(f"{iif}: --iif is the device an outside packet arrives on; {src!r} is "
+                           + (f"the pod {flow.pod}" if flow.entry == "pod" else f"a process on {flow.entry_node}")
+                           + " (give an outside address as --from)")
+        devs = node_devices(world, flow.entry_node)
+        if devs and iif not in devs:
+            raise IifError(f"no device {iif!r} on {flow.entry_node}; its devices: {', '.join(devs)}")
+        flow.entry_dev = iif
     return flow, tgt
