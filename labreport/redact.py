@@ -16,7 +16,9 @@ The catalogue (every form is a row of tests/test_hostile_redact.py's table):
   ``Authorization:`` header value, JSON Web Tokens (service-account tokens)
 - ``cli-credential``: ``--password=…``, ``--token …``, ``--requirepass …``, ``curl -u user:pass``,
   ``mysql -pX``, ``sshpass -p X``, ``redis-cli -a X``, ``openssl … -passout pass:X``,
-  ``-Dx.keyStorePassword=X``, ``["--password", "X"]`` in container Args/Cmd
+  ``-Dx.keyStorePassword=X``, ``["--password", "X"]`` in container Args/Cmd, positional
+  passwords (``htpasswd -b FILE USER X`` / ``-nb USER X``, ``rabbitmqctl add_user USER X``,
+  ``mc alias set ALIAS URL AK X``, ``mysqladmin … password X``)
 - ``env-credential``: ``DB_PASSWORD=…``, bare ``PASSWORD=`` / ``TOKEN=`` / ``API_KEY=``, a name
   saying PASSWORD/TOKEN/SECRET/KEY, ``{"name": "X_PASSWORD", "value": …}`` in pod specs
 - ``url-credential``: the password of ``scheme://user:pass@host``; ``?token=`` / ``&sig=`` query
@@ -123,6 +125,27 @@ _MONGO_P = re.compile(r"(\b(?:mongo|mongosh|mongodump|mongorestore|mongoexport|m
                       r"[^\n]*?\s-p[ \t]+)" + _NOT_REDACTED + r"([^\s\"'-][^\s\"']*)")
 _LDAP_W = re.compile(r"(\bldap(?:search|add|modify|delete|whoami|passwd|compare|modrdn)\b[^\n]*?\s-w[ \t]+)"
                      + _NOT_REDACTED + r"([^\s\"']+)")
+# positional passwords: htpasswd -b[…] FILE USER PASS / -nb USER PASS (the last word, -b a
+# flag of any cluster; -n: no file), rabbitmqctl add_user|change_password|authenticate_user
+# USER PASS, mc (mcli) alias set|config host add ALIAS URL ACCESSKEY SECRETKEY, mysqladmin …
+# password NEW. The command word is a trigger ('pass' in htpasswd, 'rabbitmqctl', '://' of
+# mc's URL, 'mysql'). Each starts with its word, ``word(?<!\wword)`` for ``\bword``: a literal
+# prefix lets re skip to it (~0.07 µs a line instead of ~1 µs for a leading \b).
+# (-C and -r take a number: a cluster ending in C or r takes it, no other does, so a word
+# is never read both ways and a redacted line reads the same again)
+_HT_OPT = r"[ \t]+-(?:[A-Za-z]*[Cr][ \t]+[0-9]+|[A-Za-z]*[A-BD-Za-qs-z])"
+_HT_HAS = r"(?=(?:" + _HT_OPT + r")*?[ \t]+-[A-Za-z]*{}[A-Za-z]*(?:[ \t]|$))"
+_POS = r"(?:<redacted:[0-9a-f]{8}>|(?![<>;&|])[^\s\"'-][^\s\"']*)[ \t]+"  # a word (an AKIA… already redacted too)
+_ARG = r"(?!-)(?![<>;&|])" + _VALUE
+_HTPASSWD_N = re.compile(r"(htpasswd(?<!\whtpasswd)" + _HT_HAS.format("b") + _HT_HAS.format("n") + r"(?:" + _HT_OPT
+                         + r")+[ \t]+" + _POS + r")" + _NOT_REDACTED + _ARG)
+_HTPASSWD_B = re.compile(r"(htpasswd(?<!\whtpasswd)" + _HT_HAS.format("b") + r"(?!" + _HT_HAS.format("n")[3:-1] + r")(?:"
+                         + _HT_OPT + r")+[ \t]+" + _POS + _POS + r")" + _NOT_REDACTED + _ARG)
+_RABBITMQCTL = re.compile(r"(rabbitmqctl(?<!\wrabbitmqctl)\b[^\n]*?[ \t](?:add_user|change_password|authenticate_user)[ \t]+"
+                          r"(?:--[\w-]+[ \t]+)*" + _POS + r")" + _NOT_REDACTED + _ARG)
+_MC_ALIAS = re.compile(r"(mc(?<!\wmc)(?:li)?[ \t]+(?:alias[ \t]+set|config[ \t]+host[ \t]+add)[ \t]+(?:--?[\w-]+[ \t]+)*"
+                       + _POS + r"[A-Za-z][A-Za-z0-9+.-]*://[^\s\"']*[ \t]+" + _POS + r")" + _NOT_REDACTED + _ARG)
+_MYSQLADMIN_PW = re.compile(r"(mysqladmin(?<!\wmysqladmin)\b[^\n]*?[ \t]password[ \t]+)" + _NOT_REDACTED + _ARG)
 _SSHPASS = re.compile(r"(\bsshpass\b[^\n]*?\s-p[ \t]*)" + _NOT_REDACTED + r"([^\s]+)")
 _REDIS_A = re.compile(r"(\bredis-cli\b[^\n]*?\s-a[ \t]+)" + _NOT_REDACTED + r"([^\s]+)")
 _OPENSSL_PASS = re.compile(r"(-pass(?:in|out)?[ \t]+pass:)" + _NOT_REDACTED + r"([^\s]+)")
@@ -217,6 +240,11 @@ _SUBS: list[_Sub] = [
     ("cli-credential", _MONGO_P, _keep(1, secret=2)),
     ("cli-credential", _LDAP_W, _keep(1, secret=2)),
     ("cli-credential", _REDIS_A, _keep(1, secret=2)),
+    ("cli-credential", _HTPASSWD_N, _keep(1, secret=2)),
+    ("cli-credential", _HTPASSWD_B, _keep(1, secret=2)),
+    ("cli-credential", _RABBITMQCTL, _keep(1, secret=2)),
+    ("cli-credential", _MC_ALIAS, _keep(1, secret=2)),
+    ("cli-credential", _MYSQLADMIN_PW, _keep(1, secret=2)),
     ("cli-credential", _OPENSSL_PASS, _keep(1, secret=2)),
     ("cli-credential", _JAVA_PROP, _keep(1, secret=2)),
     ("cli-credential", _CLI_FLAG, _keep(1, 2, secret=3)),
@@ -239,7 +267,7 @@ _TRIGGER_EXACT = ("key", "Key", "KEY_", "_KEY", "KEY=", "auth", "Auth", "AUTH_",
                   "-----BEGIN", "://", "eyJ", "AKIA", "ASIA", "AGPA", "AIDA", "AROA", "ANPA", "AIza", "hvs.", "hvb.",
                   "hvr.", "gh", "glpat", "xox", "sk-", "sha256:", "mysql", "mariadb", "sshpass", "redis-cli",
                   "curl", "--user", "sig=", "code=", "hooks.", "AccountKey", "SharedAccess", " -u", "-u ", "login", "mongo",
-                  "ldap")
+                  "ldap", "rabbitmqctl")
 _TRIGGER = re.compile("|".join(re.escape(w) for w in _TRIGGER_EXACT) + "|(?i:"
                       + "|".join(re.escape(w) for w in _TRIGGER_ANY_CASE) + ")")
 _BIG = 4096  # longer strings are redacted by lines: only the lines that can hold a secret
