@@ -740,8 +740,8 @@ def json_is_clean(js: bytes | str) -> bool:
     for i in sorted(hits):
         if i <= done:
             continue
-        start = _literal_start_b(b, i)
-        end = _literal_end_b(b, i + 1 if b[i:i + 1] == b'"' else i)
+        start = _literal_start(b, i)
+        end = _literal_end(b, i + 1 if b[i:i + 1] == b'"' else i)
         if start is None or end is None or start >= end:
             SCAN_STATS["not_clean"] += 1
             return False
@@ -799,35 +799,6 @@ def _after_name(b: bytes, start: int) -> bool:
     while j >= 0 and b[j] in _JSON_SPACE:
         j -= 1
     return j >= 5 and b[j - 5:j + 1] == b'"name"'  # (an escaped quote before it too: the walk decides)
-
-
-def _literal_start_b(b: bytes, i: int) -> Optional[int]:
-    """``_literal_start`` over UTF-8 bytes (a quote or backslash byte never occurs inside a
-    multi-byte character)."""
-    j = i
-    while True:
-        j = b.rfind(b'"', 0, j)
-        if j < 0:
-            return None
-        k = j - 1
-        while k >= 0 and b[k] == 0x5C:
-            k -= 1
-        if (j - 1 - k) % 2 == 0:
-            return j
-
-
-def _literal_end_b(b: bytes, i: int) -> Optional[int]:
-    j = i
-    while True:
-        j = b.find(b'"', j)
-        if j < 0:
-            return None
-        k = j - 1
-        while k >= 0 and b[k] == 0x5C:
-            k -= 1
-        if (j - 1 - k) % 2 == 0:
-            return j
-        j += 1
 
 
 def _subtree_is_clean(js: str) -> bool:
@@ -986,35 +957,34 @@ def _ipt_is_clean(ipt: Any) -> Optional[bool]:
     return True
 
 
-def _literal_start(js: str, i: int) -> Optional[int]:
+def _escaped(js: str | bytes, j: int) -> bool:
+    """Whether the quote at ``j`` is escaped: an odd run of backslashes before it (text or
+    UTF-8 bytes alike: a quote or backslash byte never occurs inside a multi-byte character)."""
+    bs: str | bytes = "\\" if isinstance(js, str) else b"\\"
+    k = j
+    while k > 0 and js[k - 1:k] == bs:
+        k -= 1
+    return (j - k) % 2 == 1
+
+
+def _literal_start(js: str | bytes, i: int) -> Optional[int]:
     """Index of the opening quote of the JSON string literal around position ``i`` (trigger
     words never occur in JSON's own syntax, so a hit is inside a literal: the first
     unescaped quote before it opens that literal)."""
-    j = i
-    while True:
-        j = js.rfind('"', 0, j)
-        if j < 0:
-            return None
-        k = j - 1
-        while k >= 0 and js[k] == "\\":
-            k -= 1
-        if (j - 1 - k) % 2 == 0:  # not escaped
-            return j
+    q: Any = '"' if isinstance(js, str) else b'"'
+    j = js.rfind(q, 0, i)
+    while j >= 0 and _escaped(js, j):
+        j = js.rfind(q, 0, j)
+    return j if j >= 0 else None
 
 
-def _literal_end(js: str, i: int) -> Optional[int]:
+def _literal_end(js: str | bytes, i: int) -> Optional[int]:
     """Index of the closing quote of the JSON string literal containing position ``i``."""
-    j = i
-    while True:
-        j = js.find('"', j)
-        if j < 0:
-            return None
-        k = j - 1
-        while k >= 0 and js[k] == "\\":
-            k -= 1
-        if (j - 1 - k) % 2 == 0:
-            return j
-        j += 1
+    q: Any = '"' if isinstance(js, str) else b'"'
+    j = js.find(q, i)
+    while j >= 0 and _escaped(js, j):
+        j = js.find(q, j + 1)
+    return j if j >= 0 else None
 
 
 def for_storage(snap: Snapshot, *, redact: bool = True) -> Snapshot:
