@@ -106,23 +106,13 @@ class _Run:
 
     def after_output(self, m: NodeModel, p: Pkt, depth: int) -> None:
         if self._local_addr(m, p) or (m.ipvs_mode and self._ipvs_vs(m, p) is not None):
-            p.out_if = "lo"
-            going, stopped = run_hook(m, "POSTROUTING", [p])
-            self.stopped(stopped, m)
-            for q in going:
-                q.in_if = "lo"
-                self.local_in(m, q, depth)
+            self._loop_back(m, p, depth)
             return
         rt = self.route(m, p)
         if rt is None:
             return
         if rt == "local":  # a `local` route of another table (AnyIP, TPROXY): delivered here
-            p.out_if = "lo"
-            going, stopped = run_hook(m, "POSTROUTING", [p])
-            self.stopped(stopped, m)
-            for q in going:
-                q.in_if = "lo"
-                self.local_in(m, q, depth)
+            self._loop_back(m, p, depth)
             return
         going, stopped = run_hook(m, "POSTROUTING", [p])
         self.stopped(stopped, m)
@@ -248,6 +238,15 @@ class _Run:
                  f" it ({c.kind})", rule=rule)
         self.finish(p, result, f"{m.name}: ip rule {rule}", node=m.name)
         return None
+
+    def _loop_back(self, m: NodeModel, p: Pkt, depth: int) -> None:
+        """A locally sent packet for this node: out of lo through POSTROUTING, back in on lo."""
+        p.out_if = "lo"
+        going, stopped = run_hook(m, "POSTROUTING", [p])
+        self.stopped(stopped, m)
+        for q in going:
+            q.in_if = "lo"
+            self.local_in(m, q, depth)
 
     def egress(self, m: NodeModel, p: Pkt, depth: int) -> None:
         if p.masq and p.snat is None:
