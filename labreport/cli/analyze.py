@@ -14,7 +14,7 @@ from typing import Optional
 import click
 
 from labreport.analysis.model import Analysis, ServiceRecord
-from labreport.cli.output import chosen, emit, load_snapshot, output_option
+from labreport.cli.output import chosen, emit, load_redacted, output_option
 from labreport.errors import LabreportError
 
 
@@ -59,11 +59,8 @@ def command(snapshot: str, as_json: bool, nodes: tuple[str, ...], service: Optio
     from labreport.analysis import analyze
 
     fmt = chosen(as_json, output)
-    snap = load_snapshot(snapshot, redacting=not no_redact)  # SnapshotError: a clear message, no traceback
-    if not no_redact:  # key flags, commands and env in the output: never a secret unless asked
-        from labreport.redact import redact_snapshot
-
-        snap, _ = redact_snapshot(snap)
+    # key flags, commands and env in the output; SnapshotError: a clear message, no traceback
+    snap = load_redacted(snapshot, redact=not no_redact)
     import gc
 
     from labreport.perf import gc_paused

@@ -95,17 +95,13 @@ def render_text(diff: dict[str, Any], console: Console) -> None:
 def command(before: str, after: str, as_json: bool, output: Optional[str] = None, no_redact: bool = False) -> None:
     """Show what was added and removed between two snapshots, node by node (either may be -
     for standard input)."""
-    from labreport.cli.output import chosen, emit, load_snapshot
+    from labreport.cli.output import chosen, emit, load_redacted
 
     fmt = chosen(as_json, output)
     if before == "-" and after == "-":
         raise click.UsageError("only one of BEFORE and AFTER can be - (standard input)")
-    old, new = load_snapshot(before, redacting=not no_redact), load_snapshot(after, redacting=not no_redact)
-    if not no_redact:  # the same stable placeholders on both sides: a changed secret still shows
-        from labreport.redact import redact_snapshot
-
-        old, _ = redact_snapshot(old)
-        new, _ = redact_snapshot(new)
+    # the same stable placeholders on both sides: a changed secret still shows
+    old, new = load_redacted(before, redact=not no_redact), load_redacted(after, redact=not no_redact)
     diff = diff_snapshots(old, new)
     if fmt is not None:
         emit(diff, fmt)

@@ -61,3 +61,14 @@ def load_snapshot(arg: str, *, redacting: bool = True) -> Any:
     except (ValueError, UnicodeDecodeError) as exc:
         raise SnapshotError(f"standard input (-) is not a JSON snapshot: {exc}") from None
     return from_dict(data, where="standard input")
+
+
+def load_redacted(arg: str, *, redact: bool) -> Any:
+    """``load_snapshot`` for a command that prints what it read: redacted unless ``redact``
+    is False (the command's --no-redact), so no secret reaches its output unless asked."""
+    snap = load_snapshot(arg, redacting=redact)
+    if redact:
+        from labreport.redact import redact_snapshot
+
+        snap, _ = redact_snapshot(snap)
+    return snap

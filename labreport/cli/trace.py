@@ -107,7 +107,7 @@ def command(snapshot: str, src: Optional[str], dst: Optional[str], proto: Option
     from labreport.analysis.trace import build_world, run_flow
     from labreport.analysis.trace.resolve import IifError, ResolveError, format_mark, make_flow
 
-    from labreport.cli.output import chosen, emit, load_snapshot
+    from labreport.cli.output import chosen, emit, load_redacted
 
     fmt = chosen(as_json, output)
     as_json = fmt == "json"
@@ -115,11 +115,7 @@ def command(snapshot: str, src: Optional[str], dst: Optional[str], proto: Option
         raise click.UsageError("give --from SRC and --to DST, or --all")
     if all_fronts and (mark is not None or iif is not None):
         raise click.UsageError("--mark and --iif are for one flow (--from/--to), not --all")
-    snap = load_snapshot(snapshot, redacting=not no_redact)
-    if not no_redact:  # rule texts, comments, names in the output: never a secret unless asked (as analyze)
-        from labreport.redact import redact_snapshot
-
-        snap, _ = redact_snapshot(snap)
+    snap = load_redacted(snapshot, redact=not no_redact)  # rule texts, comments, names in the output
     analysis = analyze(snap)
     world = build_world(snap, analysis)
     if all_fronts:
