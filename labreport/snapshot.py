@@ -565,8 +565,26 @@ class NftRule(Record):
             return self.typed
         return _statements_of_text(self.text)
 
+    def read_shape(self, what: str) -> tuple[bool, Any]:
+        """``(True, answer)`` for a rule read from text in one of the shapes kube-proxy writes
+        by the ten thousand: what a decoder reads of its statements, read from the text's
+        shape without building them (:mod:`labreport.parsers.nft.fast`); ``(False, None)``
+        for any other rule (read ``expr``). ``what``: "numgen" (``(mod, [(index, chain)])``
+        or None), "dnat" (``addr[:port]`` or None), "targets" (the jump/goto targets of its
+        statements), "set_refs" (the ``@set`` right-hand sides of its matches)."""
+        if self.typed is not None:
+            return False, None
+        if not _SHAPE_READERS:
+            from labreport.parsers.nft import fast
+
+            _SHAPE_READERS.update(numgen=fast.numgen_of, dnat=fast.dnat_of, targets=fast.targets_of,
+                                  set_refs=fast.set_refs_of, miss=fast.MISS)
+        got = _SHAPE_READERS[what](self.text)
+        return (False, None) if got is _SHAPE_READERS["miss"] else (True, got)
+
 
 _STATEMENTS: list[Any] = []  # [TypeAdapter(list[NftStatement])], built when first used
+_SHAPE_READERS: dict[str, Any] = {}  # NftRule.read_shape's readers (parsers/nft/fast.py), imported when first used
 
 
 def _statements_of_text(text: str) -> list[Any]:

@@ -172,13 +172,62 @@ def _dnat(expr: list[NftStatement]) -> Optional[str]:
     return None
 
 
-def _may_hold(rule: NftRule, word: str) -> bool:
-    """Whether ``rule`` can hold a statement printed with ``word`` (``numgen``, ``dnat``,
-    ``affinity-``): statements read from a rule's text are read from their keywords, so a
-    text without the word holds none and its statements need not be built (a 10,000-Service
-    ruleset's endpoint chains are half masquerade-mark rules); stored ones (nft's JSON
-    input, version-2 snapshots) are looked at."""
-    return rule.typed is not None or word in rule.text
+# Readers of one rule: a rule read from its text in one of the shapes kube-proxy writes by
+# the ten thousand is read from that shape (``NftRule.read_shape``), the answer its typed
+# statements would give; any other rule from its typed statements (``NftRule.expr``, built
+# and validated when first used). A 10,000-Service ruleset's ~40,000 rules read here are then
+# neither built as statement models nor kept. A statement read from a rule's text is read
+# from its keyword, so a text without the word holds none.
+
+
+def _rule_numgen(rule: NftRule) -> Optional[tuple[int, list[tuple[int, str]]]]:
+    if rule.typed is None:
+        if "numgen" not in rule.text:
+            return None
+        known, got = rule.read_shape("numgen")
+        if known:
+            return got  # type: ignore[no-any-return]
+    return _numgen_vmap(rule.expr)
+
+
+def _rule_dnat(rule: NftRule) -> Optional[str]:
+    if rule.typed is None:
+        if "dnat" not in rule.text:
+            return None
+        known, got = rule.read_shape("dnat")
+        if known:
+            return got  # type: ignore[no-any-return]
+    return _dnat(rule.expr)
+
+
+def _rule_affinity_goto(rule: NftRule) -> Optional[tuple[str, str]]:
+    if rule.typed is None:
+        if "affinity-" not in rule.text:
+            return None
+        known, refs = rule.read_shape("set_refs")
+        if known:
+            aff = next((r[1:] for r in reversed(refs) if r.startswith("@affinity-")), None)
+            if aff is None:
+                return None
+            targets = rule.read_shape("targets")[1]
+            return (aff, targets[0]) if targets else None
+    return _affinity_goto(rule.expr)
+
+
+def _rule_targets(rule: NftRule) -> list[str]:
+    if rule.typed is None:
+        if "goto" not in rule.text and "jump" not in rule.text:
+            return []
+        known, got = rule.read_shape("targets")
+        if known:
+            return got  # type: ignore[no-any-return]
+    return [t for t in map(_target, rule.expr) if t]
+
+
+def _rule_fib_saddr_local(rule: NftRule) -> bool:
+    if rule.typed is None and "fib" not in rule.text:
+        return False
+    return _has_fib_saddr_local(rule.expr)
 
 
 def _has_fib_saddr_local(expr: list[NftStatement]) -> bool:
@@ -188,10 +237,7 @@ def _has_fib_saddr_local(expr: list[NftStatement]) -> bool:
 def _gotos(chain: NftChain) -> list[str]:
     out = []
     for r in chain.rules:
-        for e in r.expr:
-            t = _target(e)
-            if t:
-                out.append(t)
+        out.extend(_rule_targets(r))
     return out
 
 
@@ -365,7 +411,7 @@ class _TableDecoder:
         mod: Optional[int] = None
         affinity_sets: dict[str, str] = {}
         for rule in chain.rules:
-            ng = _numgen_vmap(rule.expr) if _may_hold(rule, "numgen") else None
+            ng = _rule_numgen(rule)
             if ng is not None:
                 mod, pairs = ng
                 acc.chains["numgen"] = f"numgen random mod {mod}"
@@ -378,7 +424,7 @@ class _TableDecoder:
                 if len(pairs) != mod:
                     acc.warnings.append(f"numgen mod {mod} but {len(pairs)} map entries in {policy_chain}")
                 continue
-            ag = _affinity_goto(rule.expr) if _may_hold(rule, "affinity-") else None
+            ag = _rule_affinity_goto(rule)
             if ag is not None:
                 affinity_sets[ag[1]] = ag[0]
                 continue
@@ -397,7 +443,7 @@ class _TableDecoder:
             address = None
             if ch is not None:
                 for rule in ch.rules:
-                    a = _dnat(rule.expr) if _may_hold(rule, "dnat") else None
+                    a = _rule_dnat(rule)
                     if a:
                         address = a
                         acc.evidence.append(f"chain {ep_chain}: {rule.text}")
@@ -444,7 +490,7 @@ class _TableDecoder:
             if ext and ext in self.chains:
                 ext_rules = self.chains[ext].rules
                 acc.evidence.extend(f"chain {ext}: {r.text}" for r in ext_rules)
-                is_local = any(_has_fib_saddr_local(r.expr) for r in ext_rules) or any(
+                is_local = any(_rule_fib_saddr_local(r) for r in ext_rules) or any(
                     t.startswith("local-") for t in _gotos(self.chains[ext])
                 )
                 rec.external_traffic_policy = "Local" if is_local else "Cluster"
@@ -471,7 +517,7 @@ class _TableDecoder:
                 if eps is not None and rec.external_traffic_policy == "Local" and local_chain in self.chains:
                     acc.chains["local"] = local_chain
                     local_targets = set(_gotos(self.chains[local_chain])) | {
-                        t for r in self.chains[local_chain].rules for _, t in (_numgen_vmap(r.expr) or (0, []))[1]
+                        t for r in self.chains[local_chain].rules for _, t in (_rule_numgen(r) or (0, []))[1]
                     }
                     for ep in eps:
                         ep.local = ep.chain in local_targets

@@ -80,12 +80,104 @@ _SHAPES: list[tuple[re.Pattern[str], Callable[[re.Match[str]], Optional[list[dic
 ]
 
 
+# the shapes, by their place in _SHAPES, and those a text can be by its first letter
+ADDR_VERDICT, NAT, SVC_MASQ, NUMGEN, UPDATE, VERDICT = range(6)
+_BY_FIRST = {"i": (ADDR_VERDICT, SVC_MASQ), "m": (NAT,), "n": (NUMGEN,), "u": (UPDATE,), "a": (UPDATE,),
+             "j": (VERDICT,), "g": (VERDICT,)}
+
+
+def shape_of(text: str) -> Optional[tuple[int, re.Match[str]]]:
+    """Which of the common shapes ``text`` is (its place in ``_SHAPES``) and its match; None
+    for any other rule. ``fast_statements`` builds its statements from exactly this."""
+    if not text or '"' in text:
+        return None
+    for i in _BY_FIRST.get(text[0], ()):  # the shapes that can start with its first letter, in order
+        m = _SHAPES[i][0].fullmatch(text)
+        if m is not None:
+            return i, m
+    return None
+
+
 def fast_statements(text: str) -> Optional[list[dict[str, Any]]]:
     """The typed statements of one of kube-proxy's common rule shapes; None otherwise."""
-    if '"' in text:
+    got = shape_of(text)
+    return _SHAPES[got[0]][1](got[1]) if got is not None else None
+
+
+# What the services decoder reads of a rule, straight from the match of its shape: the
+# answers its readers of the typed statements give for the statements ``fast_statements``
+# builds (tests/test_nft_fast.py compares both on every rule of the fixtures), without
+# building or validating them (``NftRule.read_shape``). ``MISS``: not a common shape (or one
+# whose statements come from the general reader): read the typed statements.
+MISS: Any = object()
+
+
+def _known(text: str) -> Optional[tuple[int, re.Match[str], list[tuple[int, str]]]]:
+    """The shape, its match and a numgen map's ``(index, chain)`` pairs, for a text whose
+    statements ``fast_statements`` builds; None for any other."""
+    got = shape_of(text)
+    if got is None:
         return None
-    for rx, build in _SHAPES:
-        m = rx.fullmatch(text)
-        if m is not None:
-            return build(m)
-    return None
+    shape, m = got
+    pairs = []
+    if shape == NUMGEN:
+        for it in m.group(2).split(", "):
+            im = _VMAP_ITEM_RE.fullmatch(it)
+            if im is None:
+                return None  # fast_statements gives None: the general reader's statements
+            pairs.append((int(im.group(1)), im.group(3)))
+    return shape, m, pairs
+
+
+def numgen_of(text: str) -> Any:
+    """(mod, [(index, chain)]) of ``numgen random mod N vmap { i : goto|jump c, … }``; None
+    for another common shape (it holds no numgen map); ``MISS`` otherwise."""
+    got = _known(text)
+    if got is None:
+        return MISS
+    shape, m, pairs = got
+    return (int(m.group(1)), pairs) if shape == NUMGEN else None
+
+
+def dnat_of(text: str) -> Any:
+    """``addr[:port]`` of ``meta l4proto P dnat to addr[:port]``; None for another common
+    shape; ``MISS`` otherwise."""
+    got = _known(text)
+    if got is None:
+        return MISS
+    shape, m, _ = got
+    if shape != NAT or m.group(2) != "dnat":
+        return None
+    return f"{m.group(3)}:{m.group(4)}" if m.group(4) else m.group(3)
+
+
+def targets_of(text: str) -> Any:
+    """The jump / goto targets of a common shape's statements (a vmap's entries are not
+    statements); ``MISS`` otherwise."""
+    got = _known(text)
+    if got is None:
+        return MISS
+    shape, m, _ = got
+    if shape == ADDR_VERDICT:
+        return [m.group(6)]
+    if shape == SVC_MASQ:
+        return [m.group(7)]
+    if shape == VERDICT:
+        return [m.group(2)]
+    return []
+
+
+def set_refs_of(text: str) -> Any:
+    """The right-hand words of a common shape's matches that are set references
+    (``@name``), in order; ``MISS`` otherwise."""
+    got = _known(text)
+    if got is None:
+        return MISS
+    shape, m, _ = got
+    if shape == ADDR_VERDICT:
+        rights = [m.group(4)]
+    elif shape == SVC_MASQ:
+        rights = [m.group(2), m.group(6)]
+    else:
+        return []  # nat: `meta l4proto \w+`; numgen, update, verdict: no match
+    return [r for r in rights if r.startswith("@")]

@@ -1,0 +1,64 @@
+"""The services decoder's readers of one rule (issue 14): a rule of one of the shapes
+kube-proxy writes is read from its text's shape (``NftRule.read_shape``, parsers/nft/fast.py),
+any other from its typed statements; both must give the same answer on every rule."""
+
+from __future__ import annotations
+
+import pytest
+
+from labreport.analysis import services_nft as sn
+from labreport.parsers import nft
+from labreport.parsers.nft import fast
+from labreport.snapshot import NftRule
+
+from tests.conftest import FIXTURES
+
+NFT = FIXTURES / "parsers" / "nft"
+TEXT_FIXTURES = ["kube-proxy-lab.nft", "public-k3s-kube-proxy.nft", "iptables-nft-kube-services.nft",
+                 "firewall-inet-filter.nft", "firewall-inet-filter.a.out"]
+
+
+def _rules(name: str) -> list[NftRule]:
+    res = nft.parse((NFT / name).read_text())
+    return [r for t in res.value.tables for c in t.chains for r in c.rules]
+
+
+@pytest.mark.parametrize("name", TEXT_FIXTURES)
+def test_shape_readers_give_what_the_typed_statements_give(name):
+    known = 0
+    for r in _rules(name):
+        assert r.typed is None
+        fresh = NftRule(text=r.text)  # its statements not built yet: the shape is what is read
+        got = (sn._rule_numgen(fresh), sn._rule_dnat(fresh), sn._rule_affinity_goto(fresh), sn._rule_targets(fresh),
+               sn._rule_fib_saddr_local(fresh))
+        want = (sn._numgen_vmap(r.expr), sn._dnat(r.expr), sn._affinity_goto(r.expr),
+                [t for t in map(sn._target, r.expr) if t], sn._has_fib_saddr_local(r.expr))
+        assert got == want, r.text
+        known += fresh.read_shape("targets")[0]
+        # the shape is the first of them all that the text is (fast_statements' order)
+        brute = next((i for i, (rx, _) in enumerate(fast._SHAPES) if rx.fullmatch(r.text)), None)
+        got_shape = fast.shape_of(r.text)
+        assert (got_shape[0] if got_shape else None) == (None if '"' in r.text else brute), r.text
+    if name.startswith(("kube-proxy", "public-k3s")):
+        assert known >= 10  # the shapes are what these rules are read by
+
+
+def test_a_rule_of_another_shape_is_read_from_its_statements():
+    # IPv6 dnat, a quoted comment, a numgen map with a range: not the common shapes
+    for text, dnat, numgen in [
+        ("meta l4proto tcp dnat to [fd00:10:244:1::5]:80", "[fd00:10:244:1::5]:80", None),
+        ('meta l4proto tcp dnat to 10.0.0.1:80 comment "x"', "10.0.0.1:80", None),
+        ("numgen random mod 3 vmap { 0-1 : goto endpoint-a, 2 : goto endpoint-b }", None,
+         (3, [(0, "endpoint-a"), (1, "endpoint-a"), (2, "endpoint-b")])),
+    ]:
+        r = NftRule(text=text)
+        assert r.read_shape("dnat") == (False, None) and r.read_shape("numgen") == (False, None)
+        assert sn._rule_dnat(r) == dnat and sn._rule_numgen(r) == numgen
+        assert "expr" in r.__dict__
+
+
+def test_stored_statements_are_read_not_the_text():
+    # a rule from nft's JSON keeps its statements (``typed``): those are what is read
+    r = NftRule(text="jump a", typed=[{"kind": "verdict", "verdict": "goto", "target": "b"}])
+    assert r.read_shape("targets") == (False, None)
+    assert sn._rule_targets(r) == ["b"]
