@@ -62,3 +62,30 @@ def test_stored_statements_are_read_not_the_text():
     r = NftRule(text="jump a", typed=[{"kind": "verdict", "verdict": "goto", "target": "b"}])
     assert r.read_shape("targets") == (False, None)
     assert sn._rule_targets(r) == ["b"]
+
+
+def test_a_large_snapshot_stores_nft_records_without_their_empty_fields(tmp_path, monkeypatch):
+    """Above COMPACT_ABOVE_BYTES of evidence, the nft records are written without their
+    None fields (loaded: the same models, with only the fields the file names marked set);
+    the file still starts with schema_version and loads as it did."""
+    import json
+
+    from labreport import snapshot
+
+    text = (NFT / "kube-proxy-lab.nft").read_text()
+    ruleset = nft.parse(text).value
+    ev = snapshot.Evidence(id="nft", command="nft list ruleset", stdout=text, origin="import")
+    snap = snapshot.Snapshot(title="t", nodes=[
+        snapshot.NodeSnapshot(name="a", nftables=ruleset, evidence=[ev]), snapshot.NodeSnapshot(name="b")])
+    full = snapshot.dump_bytes(snap)
+    monkeypatch.setattr(snapshot, "COMPACT_ABOVE_BYTES", 0)
+    raw = snapshot.dump_bytes(snap)
+    assert raw.startswith(b'{"schema_version":') and len(raw) < len(full) * 0.9
+    assert b'"typed": null' in full and b'"typed":null' not in raw and b'"line_no":null' not in raw
+    assert json.loads(raw)["nodes"][1]["name"] == "b"
+    snapshot.save(snap, tmp_path)
+    again = snapshot.load(tmp_path)
+    assert again == snap and again.model_dump() == snap.model_dump()
+    rule = again.nodes[0].nftables.tables[0].chains[0].rules[0]
+    assert "typed" not in rule.model_fields_set and "text" in rule.model_fields_set
+    assert snapshot.from_dict(json.loads(full)) == snap  # every field written: the same snapshot

@@ -11,7 +11,8 @@ statements parsed once by parsers/nft) through :func:`view`, which only indexes 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Callable, Optional
 
 from labreport.analysis.trace.addr import hostport, in_net, ip_int, net
@@ -21,20 +22,33 @@ from labreport.analysis.trace.netfilter import HookEntry
 from labreport.analysis.trace.packet import Pkt
 from labreport.snapshot import (NftBinop, NftChain, NftConcat, NftCounter, NftCt, NftFib, NftMangle, NftMatch,
                                 NftMeta, NftNat, NftNumgen, NftOther, NftPayload, NftPrefix, NftRange, NftReject,
-                                NftRule, NftRuleset, NftSetLiteral, NftSetUpdate, NftVerdict, NftVmap, NftXt)
+                                NftRule, NftRuleset, NftSet, NftSetLiteral, NftSetUpdate, NftVerdict, NftVmap, NftXt)
 
 IPT_TABLES = {"filter", "nat", "mangle", "raw", "security"}
 PROTO_NUM = {6: "tcp", 17: "udp", 132: "sctp", 1: "icmp", 58: "ipv6-icmp"}
 PRIORITY_NAMES = {"raw": -300, "mangle": -150, "dstnat": -100, "filter": 0, "security": 50, "srcnat": 100}
 
 
-@dataclass
 class NSet:
-    name: str
-    kind: str
-    elements: list[tuple[list[Any], Any]] = field(default_factory=list)
-    # exact keys -> value, for maps/sets whose keys are all plain values
-    exact: Optional[dict[tuple[Any, ...], Any]] = None
+    """A set or map, indexed when first looked up (a 10,000-Service kube-proxy table has
+    ~1,800 sets and maps and ~21,000 elements; a trace looks up a few of them)."""
+
+    def __init__(self, st: NftSet):
+        self.name, self.kind, self._st = st.name, st.kind, st
+
+    @cached_property
+    def elements(self) -> list[tuple[list[Any], Any]]:
+        return [([_norm(k) for k in e.key], e.value) for e in self._st.elements]
+
+    @cached_property
+    def exact(self) -> Optional[dict[tuple[Any, ...], Any]]:
+        """exact keys -> value, for maps/sets whose keys are all plain values"""
+        exact: dict[tuple[Any, ...], Any] = {}
+        for key, value in self.elements:
+            if not all(isinstance(k, (str, int)) and not (isinstance(k, str) and "/" in k) for k in key):
+                return None
+            exact[tuple(key)] = value
+        return exact
 
 
 @dataclass
@@ -67,25 +81,8 @@ def _norm(v: Any) -> Any:
 
 def view(ruleset: NftRuleset) -> list[NTable]:
     """Index the typed tables: chains by name, sets by name with an exact-key dictionary."""
-    out: list[NTable] = []
-    for t in ruleset.tables:
-        chains = {c.name: c for c in t.chains}
-        sets: dict[str, NSet] = {}
-        for st in t.sets:
-            ns = NSet(name=st.name, kind=st.kind)
-            exact: Optional[dict[tuple[Any, ...], Any]] = {}
-            for e in st.elements:
-                key = [_norm(k) for k in e.key]
-                ns.elements.append((key, e.value))
-                if exact is not None:
-                    if all(isinstance(k, (str, int)) and not (isinstance(k, str) and "/" in k) for k in key):
-                        exact[tuple(key)] = e.value
-                    else:
-                        exact = None
-            ns.exact = exact
-            sets[ns.name] = ns
-        out.append(NTable(family=t.family, name=t.name, chains=chains, sets=sets))
-    return out
+    return [NTable(family=t.family, name=t.name, chains={c.name: c for c in t.chains},
+                   sets={st.name: NSet(st) for st in t.sets}) for t in ruleset.tables]
 
 
 # --------------------------------------------------------------------------- values
