@@ -1173,18 +1173,20 @@ def _dump_nft_compact(snap: Snapshot) -> bytes:
     of sets). Every optional field of the nft models defaults to None, so loading gives the
     same models. Pieces of one snapshot joined as JSON: ``schema_version`` first, ``nodes``
     last, a node's ``nftables`` last."""
-    ser = Snapshot.__pydantic_serializer__
     ctx = {"compact": True}
-
-    def node_json(n: NodeSnapshot) -> bytes:
+    head = Snapshot.__pydantic_serializer__.to_json(snap, exclude={"nodes"}, context=ctx)
+    parts: list[Any] = [memoryview(head)[:-1], b',"nodes":[']  # joined once: no copy but the result
+    for i, n in enumerate(snap.nodes):
+        if i:
+            parts.append(b",")
         if n.nftables is None:
-            return n.__pydantic_serializer__.to_json(n, context=ctx)
+            parts.append(n.__pydantic_serializer__.to_json(n, context=ctx))
+            continue
         rest = n.__pydantic_serializer__.to_json(n, exclude={"nftables"}, context=ctx)
-        nft = n.nftables.__pydantic_serializer__.to_json(n.nftables, exclude_none=True, context=ctx)
-        return rest[:-1] + (b',"nftables":' if len(rest) > 2 else b'"nftables":') + nft + b"}"
-
-    head = ser.to_json(snap, exclude={"nodes"}, context=ctx)
-    return head[:-1] + b',"nodes":[' + b",".join(node_json(n) for n in snap.nodes) + b"]}"
+        parts += [memoryview(rest)[:-1], b',"nftables":' if len(rest) > 2 else b'"nftables":',
+                  n.nftables.__pydantic_serializer__.to_json(n.nftables, exclude_none=True, context=ctx), b"}"]
+    parts.append(b"]}")
+    return b"".join(parts)
 
 
 def dumps(snap: Snapshot) -> str:
