@@ -546,7 +546,57 @@ NftStatement = Annotated[
 ]
 
 
-class NftRule(Record):
+class _Shared(Record):
+    """A table, chain, rule or element: after loading, records that were read with the same
+    fields share one ``__pydantic_fields_set__`` set, and those without unknown fields one
+    empty ``__pydantic_extra__`` (``share_records``): a 10,000-Service kube-proxy table has
+    ~150,000 records, and their own set and dict are ~40 MB. Setting an attribute gives
+    the record its own again first, so no record's set or extras is changed through another."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in type(self).__pydantic_fields__:
+            if name not in self.__pydantic_fields_set__:
+                object.__setattr__(self, "__pydantic_fields_set__", set(self.__pydantic_fields_set__))
+        elif self.__pydantic_extra__ is _NO_EXTRA:
+            object.__setattr__(self, "__pydantic_extra__", {})
+        super().__setattr__(name, value)
+
+
+_NO_EXTRA: dict[str, Any] = {}  # the shared extras of records without unknown fields: never written to
+
+
+def share_records(ruleset: Optional[NftRuleset]) -> None:
+    """Let the loaded records of ``ruleset`` share their fields sets and empty extras
+    (:class:`_Shared`)."""
+    if ruleset is None:
+        return
+    sets: dict[frozenset[str], set[str]] = {}
+    put = object.__setattr__
+
+    def share(records: list[Any]) -> None:
+        last: Any = None
+        for r in records:
+            fs = r.__pydantic_fields_set__
+            if fs is not last:
+                if fs == last:
+                    put(r, "__pydantic_fields_set__", last)
+                else:
+                    last = sets.setdefault(frozenset(fs), fs)
+                    if last is not fs:
+                        put(r, "__pydantic_fields_set__", last)
+            if not r.__pydantic_extra__ and r.__pydantic_extra__ is not None:
+                put(r, "__pydantic_extra__", _NO_EXTRA)
+
+    for t in ruleset.tables:
+        share(t.chains)
+        for c in t.chains:
+            share(c.rules)
+        share(t.sets)
+        for st in t.sets:
+            share(st.elements)
+
+
+class NftRule(_Shared):
     """One rule. ``expr``, its typed statements, is read from ``text`` when first used (the
     parsers' own reader, :func:`labreport.parsers.nft.build.statements_of_text`): a
     10,000-Service ruleset's ~600,000 statement models are neither built, written nor
@@ -602,7 +652,7 @@ def _statements_of_text(text: str) -> list[Any]:
     return out
 
 
-class NftChain(Record):
+class NftChain(_Shared):
     name: str
     type: Optional[str] = None  # filter | nat | route
     hook: Optional[str] = None
@@ -616,7 +666,7 @@ class NftChain(Record):
     line_no: Optional[int] = None
 
 
-class NftElement(Record):
+class NftElement(_Shared):
     key: list[NftValue] = Field(default_factory=list)  # one item per concatenated component
     value: Optional[NftValue] = None  # maps: a verdict (verdict maps) or the data
     comment: Optional[str] = None
@@ -625,7 +675,7 @@ class NftElement(Record):
     text: Optional[str] = None  # as nft printed it
 
 
-class NftSet(Record):
+class NftSet(_Shared):
     """A set or a map (``kind``); ``type`` lists the concatenated key types, ``map`` is a
     map's data type ("verdict", "ipv4_addr" …), ``timeout`` in seconds."""
 
@@ -642,7 +692,7 @@ class NftSet(Record):
     line_no: Optional[int] = None
 
 
-class NftTable(Record):
+class NftTable(_Shared):
     family: str
     name: str
     handle: Optional[int] = None
@@ -1034,6 +1084,8 @@ def _load_current(raw: bytes, where: str) -> Optional[Snapshot]:
     except ValueError:  # pydantic.ValidationError (invalid JSON included)
         return None
     _check_nodes(snap, where)
+    for n in snap.nodes:
+        share_records(n.nftables)
     return snap
 
 

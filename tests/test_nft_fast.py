@@ -89,3 +89,21 @@ def test_a_large_snapshot_stores_nft_records_without_their_empty_fields(tmp_path
     rule = again.nodes[0].nftables.tables[0].chains[0].rules[0]
     assert "typed" not in rule.model_fields_set and "text" in rule.model_fields_set
     assert snapshot.from_dict(json.loads(full)) == snap  # every field written: the same snapshot
+
+
+def test_loaded_records_share_their_fields_sets_and_setting_one_changes_no_other(tmp_path, monkeypatch):
+    from labreport import snapshot
+
+    monkeypatch.setattr(snapshot, "COMPACT_ABOVE_BYTES", -1)  # written as a large one is: None fields left out
+    ruleset = nft.parse((NFT / "kube-proxy-lab.nft").read_text()).value
+    snapshot.save(snapshot.Snapshot(nodes=[snapshot.NodeSnapshot(name="a", nftables=ruleset)]), tmp_path)
+    again = snapshot.load(tmp_path).nodes[0].nftables
+    assert again == ruleset
+    rules = [r for t in again.tables for c in t.chains for r in c.rules]
+    a, b = [r for r in rules if r.model_fields_set == {"text", "line_no"}][:2]
+    assert a.__pydantic_fields_set__ is b.__pydantic_fields_set__  # shared after loading
+    a.comment = "set on a"  # a field: a gets its own set
+    assert "comment" in a.model_fields_set and "comment" not in b.model_fields_set and b.comment is None
+    a.note = "an unknown field"  # kept as an extra of a only
+    assert a.model_extra == {"note": "an unknown field"} and b.model_extra == {}
+    assert snapshot.NftRule.model_validate(a.model_dump()) == a
