@@ -295,8 +295,9 @@ class _TableDecoder:
         st = self.sets.get(name)
         return st.elements if st else []
 
-    def acc_for_chain(self, chain_name: str) -> Optional[_Acc]:
-        cn = split_chain_name(chain_name)
+    def acc_for_chain(self, chain_name: str, cn: Optional[ChainName] = None) -> Optional[_Acc]:
+        """The service port a chain belongs to (``cn``: the chain's name, split)."""
+        cn = cn or split_chain_name(chain_name)
         if cn is None:
             return None
         acc = self.accs.get(cn.base)
@@ -327,11 +328,10 @@ class _TableDecoder:
             if len(key) != 3 or target is None:
                 continue
             ip, proto, port = str(key[0]), str(key[1]), key[2]
-            acc = self.acc_for_chain(target)
-            if acc is None:
-                continue
             cn = split_chain_name(target)
-            assert cn is not None
+            acc = self.acc_for_chain(target, cn) if cn is not None else None
+            if acc is None or cn is None:
+                continue
             acc.protocol = acc.protocol or proto
             acc.port = int(str(port)) if isinstance(port, int) or str(port).isdigit() else acc.port
             acc.evidence.append(f"map service-ips: {el.text}")

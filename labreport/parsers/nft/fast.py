@@ -142,13 +142,16 @@ def numgen_of(text: str) -> Any:
 def dnat_of(text: str) -> Any:
     """``addr[:port]`` of ``meta l4proto P dnat to addr[:port]``; None for another common
     shape; ``MISS`` otherwise."""
-    got = _known(text)
+    got = shape_of(text)
     if got is None:
         return MISS
-    shape, m, _ = got
-    if shape != NAT or m.group(2) != "dnat":
+    shape, m = got
+    if shape != NAT:
+        return None if shape != NUMGEN or _known(text) is not None else MISS
+    _proto, kind, addr, port = m.groups()
+    if kind != "dnat":
         return None
-    return f"{m.group(3)}:{m.group(4)}" if m.group(4) else m.group(3)
+    return f"{addr}:{port}" if port else addr
 
 
 def targets_of(text: str) -> Any:
