@@ -347,6 +347,57 @@ class Iptables(_ReadFromText, Record):
 # by ``kind``; values are ints, strings ("tcp", "10.0.0.1", "@set-name") or tagged models.
 
 
+class _Shared(Record):
+    """A table, chain, rule or element: after loading, records that were read with the same
+    fields share one ``__pydantic_fields_set__`` set, and those without unknown fields one
+    empty ``__pydantic_extra__`` (``share_records``): a 10,000-Service kube-proxy table has
+    ~150,000 records, and their own set and dict are ~40 MB. Setting an attribute gives
+    the record its own again first, so no record's set or extras is changed through another."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in type(self).__pydantic_fields__:
+            if name not in self.__pydantic_fields_set__:
+                object.__setattr__(self, "__pydantic_fields_set__", set(self.__pydantic_fields_set__))
+        elif self.__pydantic_extra__ is _NO_EXTRA:
+            object.__setattr__(self, "__pydantic_extra__", {})
+        super().__setattr__(name, value)
+
+
+_NO_EXTRA: dict[str, Any] = {}  # the shared extras of records without unknown fields: never written to
+
+
+def share_records(ruleset: Optional[NftRuleset]) -> None:
+    """Let the loaded records of ``ruleset`` share their fields sets and empty extras
+    (:class:`_Shared`)."""
+    if ruleset is None:
+        return
+    sets: dict[frozenset[str], set[str]] = {}
+    put = object.__setattr__
+
+    def share(records: list[Any]) -> None:
+        last: Any = None
+        for r in records:
+            fs = r.__pydantic_fields_set__
+            if fs is not last:
+                if fs == last:
+                    put(r, "__pydantic_fields_set__", last)
+                else:
+                    last = sets.setdefault(frozenset(fs), fs)
+                    if last is not fs:
+                        put(r, "__pydantic_fields_set__", last)
+            if not r.__pydantic_extra__ and r.__pydantic_extra__ is not None:
+                put(r, "__pydantic_extra__", _NO_EXTRA)
+
+    for t in ruleset.tables:
+        share(t.chains)
+        for c in t.chains:
+            share(c.rules)
+        share(t.sets)
+        for st in t.sets:
+            share(st.elements)
+            share([e.value for e in st.elements if isinstance(e.value, NftVerdict)])  # a verdict map's
+
+
 class NftPayload(Record):
     """``ip daddr``, ``tcp dport``, ``th dport``: a header field."""
 
@@ -439,7 +490,7 @@ class NftMapLookup(Record):
     entries: list[NftMapEntry] = Field(default_factory=list)  # an anonymous one
 
 
-class NftVerdict(Record):
+class NftVerdict(_Shared):
     """``accept``, ``drop``, ``return``, ``jump X``, ``goto X`` (also a verdict map's data)."""
 
     kind: Literal["verdict"] = "verdict"
@@ -544,56 +595,6 @@ NftStatement = Annotated[
     Union[NftMatch, NftVerdict, NftVmap, NftNat, NftSetUpdate, NftMangle, NftCounter, NftReject, NftXt, NftOther],
     Field(discriminator="kind"),
 ]
-
-
-class _Shared(Record):
-    """A table, chain, rule or element: after loading, records that were read with the same
-    fields share one ``__pydantic_fields_set__`` set, and those without unknown fields one
-    empty ``__pydantic_extra__`` (``share_records``): a 10,000-Service kube-proxy table has
-    ~150,000 records, and their own set and dict are ~40 MB. Setting an attribute gives
-    the record its own again first, so no record's set or extras is changed through another."""
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name in type(self).__pydantic_fields__:
-            if name not in self.__pydantic_fields_set__:
-                object.__setattr__(self, "__pydantic_fields_set__", set(self.__pydantic_fields_set__))
-        elif self.__pydantic_extra__ is _NO_EXTRA:
-            object.__setattr__(self, "__pydantic_extra__", {})
-        super().__setattr__(name, value)
-
-
-_NO_EXTRA: dict[str, Any] = {}  # the shared extras of records without unknown fields: never written to
-
-
-def share_records(ruleset: Optional[NftRuleset]) -> None:
-    """Let the loaded records of ``ruleset`` share their fields sets and empty extras
-    (:class:`_Shared`)."""
-    if ruleset is None:
-        return
-    sets: dict[frozenset[str], set[str]] = {}
-    put = object.__setattr__
-
-    def share(records: list[Any]) -> None:
-        last: Any = None
-        for r in records:
-            fs = r.__pydantic_fields_set__
-            if fs is not last:
-                if fs == last:
-                    put(r, "__pydantic_fields_set__", last)
-                else:
-                    last = sets.setdefault(frozenset(fs), fs)
-                    if last is not fs:
-                        put(r, "__pydantic_fields_set__", last)
-            if not r.__pydantic_extra__ and r.__pydantic_extra__ is not None:
-                put(r, "__pydantic_extra__", _NO_EXTRA)
-
-    for t in ruleset.tables:
-        share(t.chains)
-        for c in t.chains:
-            share(c.rules)
-        share(t.sets)
-        for st in t.sets:
-            share(st.elements)
 
 
 class NftRule(_Shared):
