@@ -355,7 +355,7 @@ class _Shared(Record):
     the record its own again first, so no record's set or extras is changed through another."""
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if name in type(self).__pydantic_fields__:
+        if name in type(self).model_fields:
             if name not in self.__pydantic_fields_set__:
                 object.__setattr__(self, "__pydantic_fields_set__", set(self.__pydantic_fields_set__))
         elif self.__pydantic_extra__ is _NO_EXTRA:
