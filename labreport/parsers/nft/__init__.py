@@ -34,7 +34,9 @@ input that is empty, binary, or not an nft ruleset at all.
 The package's modules: :mod:`.text` (the text reader), :mod:`.json` (the JSON reader),
 :mod:`.expr` (one printed rule → nft's JSON statements), :mod:`.typed` / :mod:`.to_json` (nft's JSON ↔
 the snapshot's typed statements), :mod:`.render_text` (JSON statements → nft's text),
-:mod:`.build` (the records in the typed shape), :mod:`.common` (durations, priorities,
+:mod:`.build` (the records in the typed shape), :mod:`.fast` (the rule shapes kube-proxy writes
+by the ten thousand, read straight from their text: their statements, and what the services
+decoder reads of them through ``NftRule.read_shape``), :mod:`.common` (durations, priorities,
 tokens).
 """
 
