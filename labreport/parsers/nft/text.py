@@ -8,12 +8,12 @@ import re
 from typing import Any, Optional
 
 from labreport.parsers.base import ParseResult, strip_prompt
-from labreport.parsers.nft.build import new_chain, new_element, new_rule, new_set, new_table
+from labreport.parsers.nft.build import new_element, new_rule, new_set, new_table
 from labreport.parsers.nft.common import (
     FAMILIES, _BLOCK_RE, _TABLE_RE, _scalar, _strip_handle, _unquote, parse_duration, priority_value, tokenize,
 )
 from labreport.parsers.nft.expr import STATEMENT_STARTS, _verdict
-from labreport.snapshot import NftChain, NftRuleset
+from labreport.snapshot import NftChain, NftRuleset, NftTable
 
 _FAST_ELEM_RE = re.compile(r"^([^\s:{}\"]+(?: \. [^\s:{}\"]+)*)(?: : (goto|jump) (\S+))?$")
 
@@ -73,15 +73,12 @@ def _parse_element(text: str, is_map: bool) -> dict[str, Any]:
 # models of a 10,000-Service kube-proxy table (~41,000 chains, ~85,000 rules) are not all
 # built while the dicts they come from are all alive too (~50 MB less at the peak).
 _CHAIN_BATCH = 2000
-_CHAINS: list[Any] = []  # [TypeAdapter(list[NftChain])], built when first used
 
 
-def _typed_chains(chains: list[dict[str, Any]]) -> list[Any]:
-    if not _CHAINS:
-        from pydantic import TypeAdapter
-
-        _CHAINS.append(TypeAdapter(list[NftChain]))
-    return _CHAINS[0].validate_python(chains)  # type: ignore[no-any-return]
+def _typed_chains(chains: list[dict[str, Any]]) -> list[NftChain]:
+    # through the table's validator, which the table is validated by anyway (a validator of
+    # its own for list[NftChain] is one more schema to build, ~10 ms)
+    return NftTable.model_validate({"family": "", "name": "", "chains": chains}).chains
 
 
 class TextParser:
@@ -140,7 +137,9 @@ class TextParser:
             if m:
                 kind, name = m.group(1), _unquote(m.group(2))
                 if kind == "chain":
-                    chain = new_chain(name, handle=handle, line_no=i + 1)
+                    chain = {"name": name, "rules": [], "line_no": i + 1}  # new_chain's record
+                    if handle is not None:
+                        chain["handle"] = handle
                     i = self._chain_body(chain, i + 1)
                     chains.append(chain)
                     if len(chains) - typed >= _CHAIN_BATCH:
@@ -192,6 +191,15 @@ class TextParser:
             if not s:
                 i += 1
                 continue
+            # most lines of a large table: a one-line rule with no handle, comment or brace,
+            # which the general path below reads as exactly this
+            if ("#" not in s and "{" not in s and "comment" not in s and s != "}"
+                    and not s.startswith(("type ", "policy "))):
+                first = s.split(" ", 1)[0]
+                if first in STATEMENT_STARTS or first[0] == "@":
+                    rules.append({"text": s, "line_no": i + 1})
+                    i += 1
+                    continue
             if s[0] == "#" and not s.startswith("# handle"):
                 i += 1
                 continue
