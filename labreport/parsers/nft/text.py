@@ -13,6 +13,7 @@ from labreport.parsers.nft.common import (
     FAMILIES, _BLOCK_RE, _TABLE_RE, _scalar, _strip_handle, _unquote, parse_duration, priority_value, tokenize,
 )
 from labreport.parsers.nft.expr import STATEMENT_STARTS, _verdict
+from labreport.parsers.nft.typed import typed_value
 from labreport.snapshot import NftChain, NftRuleset, NftTable
 
 _FAST_ELEM_RE = re.compile(r"^([^\s:{}\"]+(?: \. [^\s:{}\"]+)*)(?: : (goto|jump) (\S+))?$")
@@ -22,9 +23,13 @@ def _parse_element(text: str, is_map: bool) -> dict[str, Any]:
     text = text.strip()
     m = _FAST_ELEM_RE.match(text)
     if m and (is_map == bool(m.group(2))):
-        key = [_scalar(t) for t in m.group(1).split(" . ")]
-        value = {m.group(2): {"target": m.group(3)}} if m.group(2) else None
-        return new_element(key, value, text)
+        # new_element's record, built at once: ~21,000 elements in a 10,000-Service table
+        key = [int(t) if t.isdigit() else _scalar(t) for t in m.group(1).split(" . ")]
+        d: dict[str, Any] = {"key": [k if isinstance(k, (int, str)) else typed_value(k) for k in key]}
+        if m.group(2):
+            d["value"] = {"kind": "verdict", "verdict": m.group(2), "target": m.group(3)}  # typed_value's
+        d["text"] = text
+        return d
     toks = tokenize(text)
     key_toks: list[str] = []
     comment: Optional[str] = None
