@@ -135,6 +135,15 @@ class TextParser:
             if not s or s.startswith("#"):
                 i += 1
                 continue
+            if s.startswith("chain ") and s.endswith(" {") and "#" not in s and '"' not in s:
+                # `chain NAME {`, tens of thousands of times: what _BLOCK_RE reads of it
+                name = s[6:-2]
+                if name.split() == [name]:
+                    i = self._new_chain(chains, name, None, i)
+                    if len(chains) - typed >= _CHAIN_BATCH:
+                        chains[typed:] = _typed_chains(chains[typed:])
+                        typed = len(chains)
+                    continue
             body, handle = _strip_handle(s)
             if body == "}":
                 return i + 1
@@ -142,11 +151,7 @@ class TextParser:
             if m:
                 kind, name = m.group(1), _unquote(m.group(2))
                 if kind == "chain":
-                    chain = {"name": name, "rules": [], "line_no": i + 1}  # new_chain's record
-                    if handle is not None:
-                        chain["handle"] = handle
-                    i = self._chain_body(chain, i + 1)
-                    chains.append(chain)
+                    i = self._new_chain(chains, name, handle, i)
                     if len(chains) - typed >= _CHAIN_BATCH:
                         chains[typed:] = _typed_chains(chains[typed:])
                         typed = len(chains)
@@ -174,6 +179,15 @@ class TextParser:
             i += 1
         self.warn(n, self.lines[-1] if self.lines else "", f"table {label}: missing closing brace (truncated input?)")
         return n
+
+    def _new_chain(self, chains: list[Any], name: str, handle: Optional[int], i: int) -> int:
+        """Read the chain whose header is line ``i`` into ``chains``; the line after it."""
+        chain: dict[str, Any] = {"name": name, "rules": [], "line_no": i + 1}  # new_chain's record
+        if handle is not None:
+            chain["handle"] = handle
+        i = self._chain_body(chain, i + 1)
+        chains.append(chain)
+        return i
 
     def _skip_block(self, i: int) -> int:
         depth = 1
