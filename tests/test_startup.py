@@ -7,10 +7,15 @@ import os
 import subprocess
 import sys
 
+from typing import Optional
+
 import pytest
+from pydantic import Field
 
 from labreport import cli
 from labreport.cli import app
+from labreport.perf import complete_models
+from labreport.snapshot import Record
 
 from tests.conftest import ROOT
 
@@ -68,3 +73,53 @@ def test_import_and_analyze_json_import_no_heavy_library(tmp_path):
         err = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, env=env,
                              check=True).stderr
         assert err.rstrip().splitlines()[-1] in ("0 []", "10 []"), (argv, err)
+
+
+# models of this module for complete_models (module level: their forward references are
+# resolved in this module's namespace, as in labreport/analysis/model.py)
+class _Leaf(Record):
+    v: int = 0
+
+
+class _Mid(Record):
+    leaves: list["_Leaf"] = Field(default_factory=list)
+
+
+class _Top(Record):
+    mid: Optional[_Mid] = None
+    by_name: dict[str, list[_Leaf]] = Field(default_factory=dict)
+
+
+def test_complete_models_builds_contained_models_first_and_once():
+    """perf.complete_models (#14): a contained model is built before the model that holds
+    it, so that pydantic reuses its schema instead of building it again when it is used on
+    its own; the models validate and dump as without it."""
+    assert not any(c.__pydantic_complete__ for c in (_Leaf, _Mid, _Top))  # deferred (Record's defer_build)
+    complete_models([_Top])
+    assert all(c.__pydantic_complete__ for c in (_Leaf, _Mid, _Top))
+    data = {"mid": {"leaves": [{"v": 1}, {"v": "2"}]}, "by_name": {"a": [{"v": 3, "extra": "kept"}]}}
+    top = _Top.model_validate(data)
+    assert isinstance(top.mid, _Mid) and [x.v for x in top.mid.leaves] == [1, 2]
+    assert top.model_dump_json() == '{"mid":{"leaves":[{"v":1},{"v":2}]},"by_name":{"a":[{"v":3,"extra":"kept"}]}}'
+    with pytest.raises(ValueError):
+        _Top.model_validate({"mid": {"leaves": [{"v": "x"}]}})
+
+
+def test_the_analysis_models_are_built_at_import_each_once():
+    """Importing labreport.analysis.model leaves no analysis model to build at analysis time
+    (they were built at import by complete_models, contained models first)."""
+    code = ("import pydantic._internal._model_construction as mc, collections\n"
+            "built = collections.Counter(); orig = mc.complete_model_class\n"
+            "def count(cls, *a, **k):\n"
+            "    built[cls.__name__] += 1\n"
+            "    return orig(cls, *a, **k)\n"
+            "mc.complete_model_class = count\n"
+            "from labreport.analysis import model\n"
+            "from labreport.snapshot import Record\n"
+            "ours = [c for c in vars(model).values() if isinstance(c, type) and issubclass(c, Record) "
+            "and c.__module__ == model.__name__]\n"
+            "print(len(ours), all(c.__pydantic_complete__ for c in ours), max(built[c.__name__] for c in ours))\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
+    n, complete, most = out.split()
+    assert int(n) > 30 and complete == "True" and most == "1", out
