@@ -13,7 +13,8 @@ module is compiled again each run unless a __pycache__ is already there); ``cach
 each command once without it first, so the bytecode is cached as an installed package
 has it; ``none`` removes this tree's __pycache__ directories first and sets
 PYTHONDONTWRITEBYTECODE=1 (every module compiled each run). ``--pythonpath``: the labreport
-tree to measure (default: this one), for before/after comparisons.
+tree to measure (default: this one), for before/after comparisons (the commands run in a
+temporary directory, so that ``python3 -m`` does not import the labreport of the current one).
 Exit 1 when an output is not what it should be (tests/test_startup.py checks --help too).
 """
 
@@ -66,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.bytecode == "cached":
             warm = {k: v for k, v in env.items() if k != "PYTHONDONTWRITEBYTECODE"}
             for cmd in cases.values():
-                subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=warm, check=True)
+                subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=warm, check=True, cwd=tmp)
         times: dict[str, list[float]] = {k: [] for k in cases}
         cpus: dict[str, list[float]] = {k: [] for k in cases}
         outputs: dict[str, bytes] = {}
@@ -74,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
             for name, cmd in cases.items():
                 c0 = _child_cpu()
                 t0 = time.perf_counter()
-                out = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, check=True).stdout
+                out = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, check=True,
+                                     cwd=tmp).stdout
                 times[name].append(time.perf_counter() - t0)
                 cpus[name].append(_child_cpu() - c0)
                 outputs[name] = out
