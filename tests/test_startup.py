@@ -123,3 +123,31 @@ def test_the_analysis_models_are_built_at_import_each_once():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
     n, complete, most = out.split()
     assert int(n) > 30 and complete == "True" and most == "1", out
+
+
+def test_doctor_tells_when_the_bytecode_is_not_cached(tmp_path, monkeypatch):
+    """`labreport doctor` says when PYTHONDONTWRITEBYTECODE (kept: the user's choice) and no
+    current cache make every command compile labreport's modules again, and how to cache
+    them once; a module whose .pyc is current (what py_compile writes) counts as cached."""
+    import py_compile
+
+    from labreport.cli import doctor
+
+    src = tmp_path / "m.py"
+    src.write_text("X = 1\n", "utf-8")
+    assert not doctor._bytecode_current(src)
+    py_compile.compile(str(src), doraise=True)
+    assert doctor._bytecode_current(src)
+    src.write_text("X = 12\n", "utf-8")  # another size: the cached .pyc is stale
+    assert not doctor._bytecode_current(src)
+
+    monkeypatch.setattr(doctor, "_bytecode_current", lambda p: False)
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+    check = doctor.bytecode_check()
+    assert not check["ok"] and "PYTHONDONTWRITEBYTECODE" in check["detail"]
+    assert check["fix"].startswith("python3 -m compileall -q ") and str(ROOT / "labreport") in check["fix"]
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
+    assert doctor.bytecode_check()["ok"]  # Python writes the cache itself
+    monkeypatch.setattr(doctor, "_bytecode_current", lambda p: True)
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+    assert doctor.bytecode_check()["ok"]
