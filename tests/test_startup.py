@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -151,3 +152,27 @@ def test_doctor_tells_when_the_bytecode_is_not_cached(tmp_path, monkeypatch):
     monkeypatch.setattr(doctor, "_bytecode_current", lambda p: True)
     monkeypatch.setattr(sys, "dont_write_bytecode", True)
     assert doctor.bytecode_check()["ok"]
+
+
+def test_an_older_snapshot_and_its_redaction_build_each_node_schema_once():
+    """A snapshot of an older version (the bundled samples) loads through from_dict, which
+    builds NodeSnapshot before Snapshot: the redaction, which judges the nodes one by one,
+    then finds NodeSnapshot built and Snapshot's schema reused it (one build each)."""
+    code = ("import pydantic._internal._model_construction as mc\n"
+            "built = []; orig = mc.complete_model_class\n"
+            "def count(cls, *a, **k):\n"
+            "    built.append(cls.__name__)\n"
+            "    return orig(cls, *a, **k)\n"
+            "mc.complete_model_class = count\n"
+            "import json, sys\n"
+            "from labreport.snapshot import load\n"
+            "from labreport.redact import redact_snapshot\n"
+            "snap = load(sys.argv[1])\n"
+            "redact_snapshot(snap)\n"
+            "print(json.dumps([n for n in built if n in ('NodeSnapshot', 'Snapshot')]))\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    sample = ROOT / "samples" / "live-containerd-docker-node"
+    assert json.loads((sample / "snapshot.json").read_text("utf-8"))["schema_version"] < 3  # through from_dict
+    out = subprocess.run([sys.executable, "-c", code, str(sample)], capture_output=True, text=True, env=env,
+                         check=True).stdout
+    assert json.loads(out) == ["NodeSnapshot", "Snapshot"], out  # before: Snapshot, then NodeSnapshot again
