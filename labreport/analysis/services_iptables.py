@@ -47,16 +47,45 @@ Names come from the comments (``ns/svc:port``; ``ns/svc`` for an unnamed port; t
 
 from __future__ import annotations
 
+import re
 import shlex
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional
 
 from labreport.analysis.model import Endpoint, MasqueradeInfo, ServiceRecord
-from labreport.perf import gc_paused, trusted_model
+from labreport.perf import gc_paused, trusted_factory
 from labreport.snapshot import IptChain, Iptables, IptRule, IptTable
 
 # Records are built from values of the right types (10,000 services × 3 endpoints make
-# 40,000 models): the trusted constructor skips re-validating them (labreport.perf).
-_new = trusted_model
+# 40,000 models): the trusted constructors skip re-validating them (labreport.perf).
+# (the names in the order the models' dicts had before: a model with extra fields is
+# serialized in the order of its __dict__)
+_new_endpoint: Callable[..., Endpoint] = trusted_factory(
+    Endpoint, ("address", "probability", "rule_probability", "chain", "weight", "ready", "local", "pod"))
+_RECORD_FIELDS = (
+    "name", "namespace", "service", "port_name", "cluster_ip", "port", "protocol", "node_port", "external_ips",
+    "load_balancer_ips", "session_affinity", "affinity_timeout_s", "external_traffic_policy",
+    "internal_traffic_policy", "endpoints", "no_endpoints", "mode", "chains", "evidence", "warnings",
+)
+_new_record: Callable[..., ServiceRecord] = trusted_factory(ServiceRecord, _RECORD_FIELDS)
+
+# The shapes kube-proxy writes for nearly every rule, read with one regular expression each
+# instead of a _Rule (a 10,000-service dump has ~110,000 of them). Each shape is narrow
+# enough that the general reading of the rule (``_Rule``) gives exactly these groups — the
+# comment has no quote or backslash, every other token is fixed or a plain word — so a
+# rule either matches and is read the same way, or does not and is read by ``_Rule``.
+# ``_FAST[0] = False`` reads every rule the general way (tests compare the two).
+_FAST = [True]
+# KUBE-SVC/KUBE-SVL: '-m comment --comment "ns/svc:port -> ip:port" [-m statistic --mode
+# random --probability P] -j KUBE-SEP-X' → (comment, P or None, target)
+_SEP_JUMP = re.compile(
+    r'-m comment --comment "([^"\\]*)"(?: -m statistic --mode random --probability ([0-9.]+))? -j (KUBE-SEP-[^\s"]*)'
+).fullmatch
+# KUBE-SERVICES: '-d IP/32 -p tcp -m comment --comment "ns/svc:port cluster IP" -m tcp --dport N -j KUBE-SVC-H'
+# (KUBE-NODEPORTS the same without -d) → (dst or None, proto, comment, dport, target)
+_ENTRY = re.compile(
+    r'(?:-d ([0-9A-Fa-f.:]+/[0-9]+) )?-p ([a-z]+) -m comment --comment "([^"\\]*)" -m [a-z]+ --dport ([0-9]+) '
+    r'-j (KUBE-(?:SVC|SVL|EXT|FW|XLB)-[^\s"]*)'
+).fullmatch
 
 _SERVICE_PREFIXES = ("KUBE-SVC-", "KUBE-SVL-", "KUBE-EXT-", "KUBE-FW-", "KUBE-XLB-")
 _ROLE_OF_PREFIX = {"KUBE-SVC-": "svc", "KUBE-SVL-": "svl", "KUBE-EXT-": "ext", "KUBE-FW-": "fw", "KUBE-XLB-": "xlb"}
@@ -229,7 +258,7 @@ class _Svc:
     __slots__ = (
         "key", "name", "cluster_ip", "port", "protocol", "node_port", "external_ips", "lb_ips", "chains",
         "itp", "etp", "no_endpoints", "evidence", "warnings", "seen", "affinity", "affinity_s", "endpoints",
-        "filter_only",
+        "filter_only", "seps",
     )
 
     def __init__(self, key: str):
@@ -247,7 +276,8 @@ class _Svc:
         self.no_endpoints = False
         self.evidence: list[str] = []
         self.warnings: list[str] = []
-        self.seen: set[str] = set()
+        self.seen: set[str] = set()  # evidence lines, for the duplicates (but see _walk_service_chain)
+        self.seps: set[str] = set()  # the KUBE-SEP chains whose lines are in the evidence
         self.affinity = False
         self.affinity_s: Optional[int] = None
         self.endpoints: Optional[list[Endpoint]] = None
@@ -283,21 +313,53 @@ def _rules(table: Optional[IptTable], chain: str) -> list[IptRule]:
     return ch.rules if ch is not None else []
 
 
+# The lines of a service's KUBE-SVC, KUBE-SVL/KUBE-XLB and KUBE-SEP chains go to its
+# evidence without ``_Svc.seen``: a line ``-A CHAIN spec`` can equal another only when the
+# chain names do (a KUBE-SEP name, a jump's target, has no space; the other chains' names
+# start differently: KUBE-SVC-, KUBE-SVL-, KUBE-XLB-, KUBE-SEP- against KUBE-SERVICES,
+# KUBE-NODEPORTS, KUBE-EXT-, KUBE-FW-, KUBE-EXTERNAL-SERVICES, KUBE-PROXY-FIREWALL), and each
+# of these chains is read once per service: a KUBE-SVC/KUBE-SVL chain's repeated rules are
+# caught by its own walk (``seen_specs``), a KUBE-SEP chain's by ``_Svc.seps`` and its own.
+
+
 def _walk_service_chain(
-    svc: _Svc, nat: IptTable, chain: IptChain
+    svc: _Svc, chains: dict[str, IptChain], chain: IptChain
 ) -> list[Endpoint]:
     """Endpoints of a KUBE-SVC/KUBE-SVL/KUBE-XLB chain, in rule order, with shares."""
     eps: list[Endpoint] = []
     remaining = 1.0
     last_prob: Optional[float] = None
     seen_specs: set[str] = set()
+    name = chain.name
+    lead = f"-A {name} "
+    evidence, warnings = svc.evidence, svc.warnings
+    fast = _FAST[0]
     for rule in chain.rules:
-        if rule.spec in seen_specs:
-            svc.warnings.append(f"duplicate rule ignored (pasted twice?): -A {chain.name} {rule.spec}")
+        spec = rule.spec
+        if spec in seen_specs:
+            warnings.append(f"duplicate rule ignored (pasted twice?): -A {name} {spec}")
             continue
-        seen_specs.add(rule.spec)
-        r = _Rule(chain.name, rule.spec)
-        svc.add_evidence(r)
+        seen_specs.add(spec)
+        evidence.append(lead + spec)
+        if fast and svc.name is not None:
+            m = _SEP_JUMP(spec)
+            if m is not None:  # an endpoint's jump: the branch below, read from the groups
+                comment, ptext, t = m.groups()
+                p: Optional[float] = None
+                if ptext is not None:
+                    try:
+                        p = float(ptext)
+                    except ValueError:
+                        p = None
+                share = remaining * (p if p is not None else 1.0)
+                remaining = remaining * (1.0 - p) if p is not None else 0.0
+                last_prob = p
+                address = _endpoint_address(svc, chains, t, comment)
+                eps.append(_new_endpoint(address, share, p, t, None, None, None, None))
+                continue
+            if "KUBE-SEP-" not in spec and "REJECT" not in spec and "endpoints" not in spec:
+                continue  # no target or comment the branches below act on: evidence only
+        r = _Rule(name, spec)
         svc.take_name(r.comment)
         t = r.target
         if t.startswith("KUBE-SEP-"):
@@ -311,40 +373,52 @@ def _walk_service_chain(
             share = remaining * (p if p is not None else 1.0)
             remaining = remaining * (1.0 - p) if p is not None else 0.0
             last_prob = p
-            address = _endpoint_address(svc, nat, t, r)
-            eps.append(_new(Endpoint, {"address": address, "probability": share, "rule_probability": p, "chain": t}))
+            address = _endpoint_address(svc, chains, t, r.comment)
+            eps.append(_new_endpoint(address, share, p, t, None, None, None, None))
             if r.garbled_addr:
-                svc.warnings.append(
-                    f"{chain.name}: comment garbled by PDF conversion ('--> {r.garbled_addr}'); read as '-> {r.garbled_addr}'"
+                warnings.append(
+                    f"{name}: comment garbled by PDF conversion ('--> {r.garbled_addr}'); read as '-> {r.garbled_addr}'"
                 )
         elif t == "KUBE-MARK-DROP" and r.comment and "no local endpoints" in r.comment:
-            svc.warnings.append(f"{chain.name}: no local endpoints on this node; external traffic is dropped")
+            warnings.append(f"{name}: no local endpoints on this node; external traffic is dropped")
         elif t == "REJECT" or (r.comment and r.comment.endswith("has no endpoints")):
             svc.no_endpoints = True
     if eps and last_prob is not None:
-        svc.warnings.append(
-            f"{chain.name}: the last endpoint rule has a probability ({last_prob}); "
+        warnings.append(
+            f"{name}: the last endpoint rule has a probability ({last_prob}); "
             f"shares sum to {1.0 - remaining:.6f} (rules missing from the input?)"
         )
     return eps
 
 
-def _endpoint_address(svc: _Svc, nat: IptTable, sep: str, jump: _Rule) -> str:
-    """The DNAT destination of a KUBE-SEP chain (its rules go to the evidence), else the
-    ``-> ip:port`` of the jump's comment, else "?" with a warning."""
-    ch = nat.chains.get(sep)
+def _endpoint_address(svc: _Svc, chains: dict[str, IptChain], sep: str, comment: Optional[str]) -> str:
+    """The DNAT destination of a KUBE-SEP chain (its rules go to the evidence, once), else
+    the ``-> ip:port`` of the jump's comment, else "?" with a warning."""
+    ch = chains.get(sep)
     addr: Optional[str] = None
     if ch is not None:
-        for rule in ch.rules:
+        rules = ch.rules
+        first = sep not in svc.seps
+        if first:
+            svc.seps.add(sep)
+        lead = f"-A {sep} "
+        seen: set[str] = set()
+        evidence = svc.evidence
+        for rule in rules:
             spec = rule.spec
-            svc.add_line(f"-A {sep} {spec}")
+            if first and spec not in seen:
+                seen.add(spec)
+                evidence.append(lead + spec)
             if addr is None:
                 k = spec.find("-j DNAT ")
                 if k >= 0:
-                    addr = _value(spec[k:] + " ", " --to-destination ")
+                    padded = spec + " "  # _value(spec[k:] + " ", " --to-destination "), without the copy
+                    i = padded.find(" --to-destination ", k)
+                    if i >= 0:
+                        addr = padded[i + 18:padded.find(" ", i + 18)]
             if " --set " in spec:
                 svc.affinity = True
-    from_comment = _comment_endpoint(jump.comment)
+    from_comment = _comment_endpoint(comment)
     if addr is None:
         if from_comment:
             if ch is None:
@@ -386,9 +460,35 @@ class _Decoding:
 
     def entries(self, chain_name: str) -> Iterator[tuple[_Rule, str, _Svc]]:
         """The jumps of an entry chain to a service's chain, as (rule, chain prefix,
-        service); a KUBE-MARK-MASQ jump there is kept for the masquerade info."""
+        service); a KUBE-MARK-MASQ jump there is kept for the masquerade info. A rule of
+        kube-proxy's usual shape (``_ENTRY``) is applied here instead (``_service_entry``,
+        ``_nodeport_entry``) and not yielded."""
+        fast = _FAST[0]
+        services = chain_name == "KUBE-SERVICES"
+        lead = f"-A {chain_name} "
         for rule in _rules(self.nat, chain_name):
-            r = _Rule(chain_name, rule.spec)
+            spec = rule.spec
+            m = _ENTRY(spec) if fast else None
+            if m is not None and (services or m.group(1) is None):
+                dst, proto, comment, dport, target = m.groups()
+                pre = _prefix(target)
+                assert pre is not None  # the pattern names the prefixes
+                svc = self.get(target[len(pre):])
+                line = lead + spec  # svc.add_evidence, inline
+                if line in svc.seen:
+                    svc.warnings.append(f"duplicate rule ignored (pasted twice?): {line}")
+                    continue
+                svc.seen.add(line)
+                svc.evidence.append(line)
+                svc.chains.setdefault(_ROLE_OF_PREFIX[pre], target)
+                if svc.name is None:
+                    svc.name = _name_in(comment)
+                if services:
+                    _service_entry(svc, pre, _strip_prefix(dst), comment, int(dport), proto)
+                else:
+                    _nodeport_entry(svc, int(dport), proto)
+                continue
+            r = _Rule(chain_name, spec)
             pre = _prefix(r.target)
             if pre is None:
                 if r.target == "KUBE-MARK-MASQ":
@@ -437,31 +537,40 @@ def _entry_role(pre: str, comment: str, svc: _Svc) -> str:
 
 def _read_service_entries(d: _Decoding) -> None:
     for r, pre, svc in d.entries("KUBE-SERVICES"):
-        ip = _strip_prefix(r.dst)
-        role = _entry_role(pre, r.comment or "", svc)
-        if role == "cluster":
-            if svc.cluster_ip is None:
-                svc.cluster_ip = ip
-                svc.port = r.dport
-                svc.protocol = r.proto
-            if pre == "KUBE-SVL-":
-                svc.itp = "Local"
-        elif ip is not None:
-            target_list = svc.lb_ips if role == "lb" else svc.external_ips
-            if ip not in target_list:
-                target_list.append(ip)
-            if svc.port is None:
-                svc.port = r.dport
-            if svc.protocol is None:
-                svc.protocol = r.proto
+        _service_entry(svc, pre, _strip_prefix(r.dst), r.comment or "", r.dport, r.proto)
+
+
+def _service_entry(svc: _Svc, pre: str, ip: Optional[str], comment: str, dport: Optional[int],
+                   proto: Optional[str]) -> None:
+    """What one KUBE-SERVICES jump to a service's chain says about the service."""
+    role = _entry_role(pre, comment, svc)
+    if role == "cluster":
+        if svc.cluster_ip is None:
+            svc.cluster_ip = ip
+            svc.port = dport
+            svc.protocol = proto
+        if pre == "KUBE-SVL-":
+            svc.itp = "Local"
+    elif ip is not None:
+        target_list = svc.lb_ips if role == "lb" else svc.external_ips
+        if ip not in target_list:
+            target_list.append(ip)
+        if svc.port is None:
+            svc.port = dport
+        if svc.protocol is None:
+            svc.protocol = proto
 
 
 def _read_nodeport_entries(d: _Decoding) -> None:
     for r, _pre, svc in d.entries("KUBE-NODEPORTS"):
-        if r.dport is not None:
-            svc.node_port = r.dport
-        if svc.protocol is None:
-            svc.protocol = r.proto
+        _nodeport_entry(svc, r.dport, r.proto)
+
+
+def _nodeport_entry(svc: _Svc, dport: Optional[int], proto: Optional[str]) -> None:
+    if dport is not None:
+        svc.node_port = dport
+    if svc.protocol is None:
+        svc.protocol = proto
 
 
 def _adopt_unreferenced_chains(d: _Decoding) -> None:
@@ -469,6 +578,8 @@ def _adopt_unreferenced_chains(d: _Decoding) -> None:
     if d.nat is None:
         return
     for chain_name in d.nat.chains:
+        if not chain_name.startswith(_SERVICE_PREFIXES):  # most are KUBE-SEP-: one test
+            continue
         pre = _prefix(chain_name)
         if pre is None:
             continue
@@ -513,8 +624,8 @@ def _walk_service(svc: _Svc, key: str, nat: IptTable) -> None:
     svl_name = svc.chains.get("svl") or f"KUBE-SVL-{key}"
     svc_chain = nat.chains.get(svc_name)
     local_chain = nat.chains.get(svl_name) or nat.chains.get(svc.chains.get("xlb", f"KUBE-XLB-{key}"))
-    all_eps = _walk_service_chain(svc, nat, svc_chain) if svc_chain is not None else None
-    local_eps = _walk_service_chain(svc, nat, local_chain) if local_chain is not None else None
+    all_eps = _walk_service_chain(svc, nat.chains, svc_chain) if svc_chain is not None else None
+    local_eps = _walk_service_chain(svc, nat.chains, local_chain) if local_chain is not None else None
     if svc_chain is not None:
         svc.chains["svc"] = svc_name
     if local_chain is not None:
@@ -642,28 +753,11 @@ def _record(s: _Svc) -> ServiceRecord:
         endpoints = []
         # the "not in the input" warning is moot: kube-proxy writes no chain for such a service
         s.warnings = [w for w in s.warnings if "is not in the input: endpoints unknown" not in w]
-    return _new(ServiceRecord, {
-        "name": name,
-        "namespace": namespace,
-        "service": service,
-        "port_name": port_name,
-        "cluster_ip": s.cluster_ip,
-        "port": s.port,
-        "protocol": (s.protocol or "tcp").lower(),
-        "node_port": s.node_port,
-        "external_ips": s.external_ips,
-        "load_balancer_ips": s.lb_ips,
-        "session_affinity": s.affinity,
-        "affinity_timeout_s": s.affinity_s,
-        "external_traffic_policy": s.etp,
-        "internal_traffic_policy": s.itp,
-        "endpoints": endpoints,
-        "no_endpoints": s.no_endpoints,
-        "mode": "iptables",
-        "chains": s.chains,
-        "evidence": s.evidence,
-        "warnings": s.warnings,
-    })
+    return _new_record(
+        name, namespace, service, port_name, s.cluster_ip, s.port, (s.protocol or "tcp").lower(), s.node_port,
+        s.external_ips, s.lb_ips, s.affinity, s.affinity_s, s.etp, s.itp, endpoints, s.no_endpoints, "iptables",
+        s.chains, s.evidence, s.warnings,
+    )
 
 
 def _masquerade(nat: Optional[IptTable]) -> Optional[MasqueradeInfo]:

@@ -15,6 +15,7 @@ rule that matched and for the chain's fall-through.
 
 from __future__ import annotations
 
+import re
 import weakref
 from dataclasses import dataclass, field
 from typing import Callable, Optional
@@ -565,10 +566,29 @@ def get_chain(ipt: Iptables, table: str, name: str) -> Optional[Chain]:
     return ch
 
 
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+# kube-proxy's KUBE-SERVICES / KUBE-NODEPORTS jumps: '[-d A.B.C.D/32 ]-p tcp -m comment
+# --comment "…" -m tcp --dport N -j TARGET', the address in its canonical form (what
+# _int_to_ip prints back) → (address or None, comment, N)
+_QUICK_SHAPE = re.compile(
+    rf'(?:-d ({_OCTET}(?:\.{_OCTET}){{3}})/32 )?-p [a-z]+ -m comment --comment "([^"\\]*)" -m [a-z]+ '
+    r'--dport ([0-9]+) -j [^\s"\\]+'
+).fullmatch
+_JUMPS = ("-j", "-g", "--jump", "--goto")
+
+
 def _quick_keys(spec: str) -> tuple[Optional[str], Optional[int]]:
     """A rule's single positive ``-d HOST`` and ``--dport N``, read without compiling it. A
     rule with ``-d HOST`` matches no other destination (its matches are ANDed), so the index
     may skip it for every other one — even when the rest of the rule cannot be read."""
+    m = _QUICK_SHAPE(spec)
+    if m is not None and m.group(2) not in _JUMPS:  # what the token loop below finds in it
+        dst, _comment, dport = m.groups()
+        return dst, int(dport)
+    return _quick_keys_of(spec)
+
+
+def _quick_keys_of(spec: str) -> tuple[Optional[str], Optional[int]]:
     toks = tokenize(spec)
     dst: Optional[str] = None
     dport: Optional[int] = None
