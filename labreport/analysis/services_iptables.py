@@ -323,7 +323,7 @@ def _rules(table: Optional[IptTable], chain: str) -> list[IptRule]:
 
 
 def _walk_service_chain(
-    svc: _Svc, chains: dict[str, IptChain], chain: IptChain
+    svc: _Svc, seps: dict[str, _SepInfo], chain: IptChain
 ) -> list[Endpoint]:
     """Endpoints of a KUBE-SVC/KUBE-SVL/KUBE-XLB chain, in rule order, with shares."""
     eps: list[Endpoint] = []
@@ -354,7 +354,21 @@ def _walk_service_chain(
                 share = remaining * (p if p is not None else 1.0)
                 remaining = remaining * (1.0 - p) if p is not None else 0.0
                 last_prob = p
-                address = _endpoint_address(svc, chains, t, comment)
+                info = seps.get(t)
+                if info is not None and info[1] is not None and " -> " in comment:  # _endpoint_address, inline
+                    specs, address, sets = info
+                    if t not in svc.seps:
+                        svc.seps.add(t)
+                        lead_sep = f"-A {t} "
+                        for sp in specs:
+                            evidence.append(lead_sep + sp)
+                    if sets:
+                        svc.affinity = True
+                    said = comment.rsplit(" -> ", 1)[1].strip()
+                    if said and said != address:
+                        warnings.append(f"{t}: comment says {said} but the DNAT goes to {address}")
+                else:
+                    address = _endpoint_address(svc, seps, t, comment)
                 eps.append(_new_endpoint(address, share, p, t, None, None, None, None))
                 continue
             if "KUBE-SEP-" not in spec and "REJECT" not in spec and "endpoints" not in spec:
@@ -373,7 +387,7 @@ def _walk_service_chain(
             share = remaining * (p if p is not None else 1.0)
             remaining = remaining * (1.0 - p) if p is not None else 0.0
             last_prob = p
-            address = _endpoint_address(svc, chains, t, r.comment)
+            address = _endpoint_address(svc, seps, t, r.comment)
             eps.append(_new_endpoint(address, share, p, t, None, None, None, None))
             if r.garbled_addr:
                 warnings.append(
@@ -391,37 +405,72 @@ def _walk_service_chain(
     return eps
 
 
-def _endpoint_address(svc: _Svc, chains: dict[str, IptChain], sep: str, comment: Optional[str]) -> str:
-    """The DNAT destination of a KUBE-SEP chain (its rules go to the evidence, once), else
-    the ``-> ip:port`` of the jump's comment, else "?" with a warning."""
-    ch = chains.get(sep)
-    addr: Optional[str] = None
-    if ch is not None:
+# What a KUBE-SEP chain says, whoever jumps to it: the specs of its evidence lines (a
+# repeated rule once; the lines are made as they go to a service's evidence, so that they
+# lie in memory in the order they are written out), the first DNAT's --to-destination (None: no DNAT) and whether a rule has
+# ``-m recent --set`` (session affinity).
+_SepInfo = tuple[list[str], Optional[str], bool]
+
+
+def _sep_chains(nat: IptTable) -> dict[str, _SepInfo]:
+    """Every KUBE-SEP chain read once, in the order the rule set holds them (one pass over
+    memory in order: a 10,000-Service dump's 30,000 endpoints, read in Service order instead,
+    cost twice as much)."""
+    out: dict[str, _SepInfo] = {}
+    for sep, ch in nat.chains.items():
+        if not sep.startswith("KUBE-SEP-"):
+            continue
         rules = ch.rules
-        first = sep not in svc.seps
-        if first:
-            svc.seps.add(sep)
-        lead = f"-A {sep} "
-        seen: set[str] = set()
-        evidence = svc.evidence
+        if len(rules) == 2:  # kube-proxy's: the hairpin masquerade, the DNAT
+            a, b = rules[0].spec, rules[1].spec
+            if a != b and "-j DNAT " not in a and " --set " not in a:
+                out[sep] = ([a, b], _dnat_to(b), " --set " in b)
+                continue
+        lines: list[str] = []
+        specs: set[str] = set()
+        addr: Optional[str] = None
+        sets = False
         for rule in rules:
             spec = rule.spec
-            if first and spec not in seen:
-                seen.add(spec)
-                evidence.append(lead + spec)
+            if spec not in specs:
+                specs.add(spec)
+                lines.append(spec)
             if addr is None:
-                k = spec.find("-j DNAT ")
-                if k >= 0:
-                    padded = spec + " "  # _value(spec[k:] + " ", " --to-destination "), without the copy
-                    i = padded.find(" --to-destination ", k)
-                    if i >= 0:
-                        addr = padded[i + 18:padded.find(" ", i + 18)]
+                addr = _dnat_to(spec)
             if " --set " in spec:
-                svc.affinity = True
-    from_comment = _comment_endpoint(comment)
+                sets = True
+        out[sep] = (lines, addr, sets)
+    return out
+
+
+def _dnat_to(spec: str) -> Optional[str]:
+    """The --to-destination after the rule's ``-j DNAT``; None without one."""
+    k = spec.find("-j DNAT ")
+    if k < 0:
+        return None
+    padded = spec + " "  # _value(spec[k:] + " ", " --to-destination "), without the copy
+    i = padded.find(" --to-destination ", k)
+    return padded[i + 18:padded.find(" ", i + 18)] if i >= 0 else None
+
+
+def _endpoint_address(svc: _Svc, seps: dict[str, _SepInfo], sep: str, comment: Optional[str]) -> str:
+    """The DNAT destination of a KUBE-SEP chain (its rules go to the evidence, once), else
+    the ``-> ip:port`` of the jump's comment, else "?" with a warning."""
+    info = seps.get(sep)
+    addr: Optional[str] = None
+    if info is not None:
+        specs, addr, sets = info
+        if sep not in svc.seps:
+            svc.seps.add(sep)
+            svc.evidence.extend([f"-A {sep} {spec}" for spec in specs])
+        if sets:
+            svc.affinity = True
+    from_comment = None
+    if comment and " -> " in comment:  # _comment_endpoint
+        from_comment = comment.rsplit(" -> ", 1)[1].strip() or None
     if addr is None:
         if from_comment:
-            if ch is None:
+            if info is None:
                 svc.warnings.append(f"{sep} is not in the input; endpoint {from_comment} read from the comment")
             return from_comment
         svc.warnings.append(f"{sep} is not in the input (or has no DNAT rule): endpoint address unknown")
@@ -508,8 +557,9 @@ def _decode(ipt: Iptables) -> tuple[list[ServiceRecord], Optional[MasqueradeInfo
     _read_nodeport_entries(d)
     _adopt_unreferenced_chains(d)
     if d.nat is not None:
+        seps = _sep_chains(d.nat)
         for key, svc in d.svcs.items():
-            _walk_service(svc, key, d.nat)
+            _walk_service(svc, key, d.nat, seps)
     _attach_old_masquerade(d)
     by_name = _name_services(d)
     _read_filter(d, by_name)
@@ -597,7 +647,11 @@ def _walk_front_chains(svc: _Svc, key: str, nat: IptTable) -> None:
     """KUBE-FW / KUBE-EXT (their jumps name the KUBE-SVC / KUBE-SVL chain) and KUBE-XLB
     (externalTrafficPolicy Local, walked with the endpoints)."""
     for role in ("fw", "ext", "xlb"):
-        name = svc.chains.get(role) or f"KUBE-{role.upper()}-{key}"
+        # (after _adopt_unreferenced_chains every chain KUBE-FW-<key>, KUBE-EXT-<key> and
+        # KUBE-XLB-<key> of the table is in svc.chains: a role missing there has none)
+        name = svc.chains.get(role)
+        if not name:
+            continue
         ch = nat.chains.get(name)
         if ch is None:
             continue
@@ -616,17 +670,20 @@ def _walk_front_chains(svc: _Svc, key: str, nat: IptTable) -> None:
                 svc.chains.setdefault("svc", r.target)
 
 
-def _walk_service(svc: _Svc, key: str, nat: IptTable) -> None:
+def _walk_service(svc: _Svc, key: str, nat: IptTable, seps: dict[str, _SepInfo]) -> None:
     """The endpoints of one service: all of them from KUBE-SVC, the node-local ones from
     KUBE-SVL (or KUBE-XLB), each marked ``local``."""
     _walk_front_chains(svc, key, nat)
-    svc_name = svc.chains.get("svc") or f"KUBE-SVC-{key}"
-    svl_name = svc.chains.get("svl") or f"KUBE-SVL-{key}"
-    svc_chain = nat.chains.get(svc_name)
-    local_chain = nat.chains.get(svl_name) or nat.chains.get(svc.chains.get("xlb", f"KUBE-XLB-{key}"))
-    all_eps = _walk_service_chain(svc, nat.chains, svc_chain) if svc_chain is not None else None
-    local_eps = _walk_service_chain(svc, nat.chains, local_chain) if local_chain is not None else None
-    if svc_chain is not None:
+    # (a chain named after the key that svc.chains lacks is not in the table: see _walk_front_chains)
+    chains = nat.chains
+    svc_name = svc.chains.get("svc")
+    svl_name = svc.chains.get("svl")
+    xlb_name = svc.chains.get("xlb")
+    svc_chain = chains.get(svc_name) if svc_name else None
+    local_chain = (chains.get(svl_name) if svl_name else None) or (chains.get(xlb_name) if xlb_name else None)
+    all_eps = _walk_service_chain(svc, seps, svc_chain) if svc_chain is not None else None
+    local_eps = _walk_service_chain(svc, seps, local_chain) if local_chain is not None else None
+    if svc_chain is not None and svc_name:
         svc.chains["svc"] = svc_name
     if local_chain is not None:
         svc.chains["svl" if local_chain.name.startswith("KUBE-SVL-") else "xlb"] = local_chain.name
@@ -642,7 +699,7 @@ def _walk_service(svc: _Svc, key: str, nat: IptTable) -> None:
         svc.endpoints = local_eps
     else:
         svc.warnings.append(
-            f"{svc_name} is not in the input: endpoints unknown (was the output cut, e.g. by grep?)"
+            f"{svc_name or f'KUBE-SVC-{key}'} is not in the input: endpoints unknown (was the output cut, e.g. by grep?)"
         )
     if local_chain is not None and local_chain.name.startswith("KUBE-SVL-") and svc.itp != "Local":
         if svc.etp is None:
