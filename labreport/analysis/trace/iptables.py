@@ -536,6 +536,26 @@ def _compiled_slow(ipt: Iptables) -> dict[tuple[str, str], Chain]:
     return store
 
 
+_LONG_DONE: dict[int, "weakref.ref[Iptables]"] = {}  # rule sets whose long chains are compiled
+
+
+def compile_long_chains(ipt: Iptables) -> None:
+    """Compile (index) every chain of more than 32 rules of ``ipt`` now, once per rule set
+    (``build_world``: the first trace then walks them at once)."""
+    key = id(ipt)
+    done = _LONG_DONE.get(key)
+    if done is not None and done() is ipt:
+        return
+    for tname, table in ipt.tables.items():
+        for cname, chain in table.chains.items():
+            if len(chain.rules) > 32:
+                get_chain(ipt, tname, cname)
+
+    def _drop(_ref: object, key: int = key) -> None:
+        _LONG_DONE.pop(key, None)
+    _LONG_DONE[key] = weakref.ref(ipt, _drop)
+
+
 def get_chain(ipt: Iptables, table: str, name: str) -> Optional[Chain]:
     """The compiled chain (compiled on first use, then cached for this Iptables object)."""
     store = _compiled(ipt)

@@ -275,6 +275,7 @@ def build_world(snapshot: Snapshot, analysis: Optional[Analysis] = None) -> Worl
 
 def _build_world(snapshot: Snapshot, analysis: Optional[Analysis]) -> World:
     w = World(snapshot=snapshot)
+    from labreport.analysis.trace import iptables as ipt_mod
     from labreport.analysis.trace import nft as nft_mod
 
     for node in snapshot.nodes:
@@ -282,9 +283,9 @@ def _build_world(snapshot: Snapshot, analysis: Optional[Analysis]) -> World:
         m = _node_model(node, na)
         if node.nftables is not None:
             m.nft_entries = nft_mod.entries_for(node.nftables, m)
-        # iptables chains are compiled (the long ones indexed) when a trace first reaches
-        # them (trace/iptables.py get_chain), once per rule set: a trace of one Service
-        # reaches a few of a 10,000-Service dump's ~80,000 chains
+        for ipt in (node.iptables, node.ip6tables):  # the long chains (KUBE-SERVICES …) compiled now, once
+            if ipt is not None:
+                ipt_mod.compile_long_chains(ipt)
         w.nodes[node.name] = m
         for ip in m.local:
             if ip not in ("127.0.0.1", "::1"):
