@@ -113,10 +113,10 @@ _SEP_JUMP = re.compile(
     r'-m comment --comment "([^"\\]*)"(?: -m statistic --mode random --probability ([0-9.]+))? -j (KUBE-SEP-[^\s"]*)'
 ).fullmatch
 # KUBE-SERVICES: '-d IP/32 -p tcp -m comment --comment "ns/svc:port cluster IP" -m tcp --dport N -j KUBE-SVC-H'
-# (KUBE-NODEPORTS the same without -d) → (dst or None, proto, comment, dport, target)
+# (KUBE-NODEPORTS the same without -d) → (dst or None, proto, comment, dport, target, its prefix)
 _ENTRY = re.compile(
     r'(?:-d ([0-9A-Fa-f.:]+/[0-9]+) )?-p ([a-z]+) -m comment --comment "([^"\\]*)" -m [a-z]+ --dport ([0-9]+) '
-    r'-j (KUBE-(?:SVC|SVL|EXT|FW|XLB)-[^\s"]*)'
+    r'-j ((KUBE-(?:SVC|SVL|EXT|FW|XLB)-)[^\s"]*)'
 ).fullmatch
 
 _SERVICE_PREFIXES = ("KUBE-SVC-", "KUBE-SVL-", "KUBE-EXT-", "KUBE-FW-", "KUBE-XLB-")
@@ -553,9 +553,7 @@ class _Decoding:
             spec = rule.spec
             m = _ENTRY(spec) if fast else None
             if m is not None and (services or m.group(1) is None):
-                dst, proto, comment, dport, target = m.groups()
-                pre = _prefix(target)
-                assert pre is not None  # the pattern names the prefixes
+                dst, proto, comment, dport, target, pre = m.groups()
                 svc = self.get(target[len(pre):])
                 line = lead + spec  # svc.add_evidence, inline
                 if line in svc.seen:
@@ -707,7 +705,8 @@ def _walk_front_chains(svc: _Svc, key: str, nat: IptTable) -> None:
 def _walk_service(svc: _Svc, key: str, nat: IptTable, seps: dict[str, _SepInfo]) -> None:
     """The endpoints of one service: all of them from KUBE-SVC, the node-local ones from
     KUBE-SVL (or KUBE-XLB), each marked ``local``."""
-    _walk_front_chains(svc, key, nat)
+    if "fw" in svc.chains or "ext" in svc.chains or "xlb" in svc.chains:
+        _walk_front_chains(svc, key, nat)
     # (a chain named after the key that svc.chains lacks is not in the table: see _walk_front_chains)
     chains = nat.chains
     svc_name = svc.chains.get("svc")
