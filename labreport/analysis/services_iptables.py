@@ -326,13 +326,6 @@ class _Svc:
         self.evidence.append(line)
         return True
 
-    def add_line(self, line: str) -> None:
-        """Evidence already met through another chain (a KUBE-SEP under both KUBE-SVC and
-        KUBE-SVL) is not repeated."""
-        if line not in self.seen:
-            self.seen.add(line)
-            self.evidence.append(line)
-
     def take_name(self, comment: Optional[str]) -> None:
         if self.name is None:
             self.name = _name_in(comment)
@@ -439,17 +432,15 @@ def _walk_service_chain(
     return eps
 
 
-# What a KUBE-SEP chain says, whoever jumps to it: the specs of its evidence lines (a
-# repeated rule once; the lines are made as they go to a service's evidence, so that they
-# lie in memory in the order they are written out), the first DNAT's --to-destination (None: no DNAT) and whether a rule has
-# ``-m recent --set`` (session affinity).
+# What a KUBE-SEP chain says, whoever jumps to it: the specs of its rules (a repeated one
+# once; the evidence lines are made when they go to a service's evidence), the first
+# DNAT's --to-destination (None: no DNAT) and whether a rule has ``-m recent --set``
+# (session affinity).
 _SepInfo = tuple[list[str], Optional[str], bool]
 
 
 def _sep_chains(nat: IptTable) -> dict[str, _SepInfo]:
-    """Every KUBE-SEP chain read once, in the order the rule set holds them (one pass over
-    memory in order: a 10,000-Service dump's 30,000 endpoints, read in Service order instead,
-    cost twice as much)."""
+    """Every KUBE-SEP chain of the table read once, in the table's order."""
     out: dict[str, _SepInfo] = {}
     for sep, ch in nat.chains.items():
         if not sep.startswith("KUBE-SEP-"):
@@ -460,7 +451,7 @@ def _sep_chains(nat: IptTable) -> dict[str, _SepInfo]:
             if a != b and "-j DNAT " not in a and " --set " not in a:
                 out[sep] = ([a, b], _dnat_to(b), " --set " in b)
                 continue
-        lines: list[str] = []
+        kept: list[str] = []
         specs: set[str] = set()
         addr: Optional[str] = None
         sets = False
@@ -468,12 +459,12 @@ def _sep_chains(nat: IptTable) -> dict[str, _SepInfo]:
             spec = rule.spec
             if spec not in specs:
                 specs.add(spec)
-                lines.append(spec)
+                kept.append(spec)
             if addr is None:
                 addr = _dnat_to(spec)
             if " --set " in spec:
                 sets = True
-        out[sep] = (lines, addr, sets)
+        out[sep] = (kept, addr, sets)
     return out
 
 
@@ -499,9 +490,7 @@ def _endpoint_address(svc: _Svc, seps: dict[str, _SepInfo], sep: str, comment: O
             svc.evidence.extend([f"-A {sep} {spec}" for spec in specs])
         if sets:
             svc.affinity = True
-    from_comment = None
-    if comment and " -> " in comment:  # _comment_endpoint
-        from_comment = comment.rsplit(" -> ", 1)[1].strip() or None
+    from_comment = _comment_endpoint(comment)
     if addr is None:
         if from_comment:
             if info is None:
