@@ -285,10 +285,7 @@ def _build_world(snapshot: Snapshot, analysis: Optional[Analysis]) -> World:
             m.nft_entries = nft_mod.entries_for(node.nftables, m)
         for ipt in (node.iptables, node.ip6tables):  # the long chains (KUBE-SERVICES …) compiled now, once
             if ipt is not None:
-                for tname, table in ipt.tables.items():
-                    for cname, chain in table.chains.items():
-                        if len(chain.rules) > 32:
-                            ipt_mod.get_chain(ipt, tname, cname)
+                ipt_mod.compile_long_chains(ipt)
         w.nodes[node.name] = m
         for ip in m.local:
             if ip not in ("127.0.0.1", "::1"):
