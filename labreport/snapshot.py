@@ -18,21 +18,26 @@ import json
 import os
 import re
 from functools import cached_property
+from itertools import repeat
+from operator import itemgetter
 from pathlib import Path
-from typing import Annotated, Any, Callable, Literal, Optional, Union
+from typing import Annotated, Any, Callable, Literal, NamedTuple, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, SerializationInfo, SerializerFunctionWrapHandler, model_serializer
 
 from labreport.atomic import atomic_write as atomic_write  # re-exported: callers import it from here
 from labreport.errors import SnapshotError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # 2: nftables tables, chains, rules (with their typed statements), sets and IPVS virtual
 #    servers are models; version-1 snapshots (plain dicts, rules as text) are converted on
 #    load (``upgrade``).
 # 3: an nft rule read from text stores its text only: its typed statements are read from
 #    it when first used (``NftRule.expr``); a rule from nft's JSON keeps them (``typed``).
 #    Version-2 rules keep the statements they stored, as ``typed`` (``upgrade_nft_v2``).
+# 4: an iptables chain stores its rules as columns (``{"spec": [...], "line_no": [...],
+#    "counters": [...]}``, ``IptChain.rules``), not one object per rule; version-3 chains
+#    (a list of ``{"spec", "line_no", "counters"}``) are read as they are.
 SNAPSHOT_FILE = "snapshot.json"
 
 
@@ -289,19 +294,95 @@ class NetNamespace(Record):
 # --------------------------------------------------------------------------- netfilter
 
 
-class IptRule(Record):
+class IptRule(NamedTuple):
     """One ``-A CHAIN …`` line. ``spec`` is everything after the chain name, verbatim
-    (normalized whitespace); decoders tokenize it (shlex rules: quoted comments)."""
+    (normalized whitespace); decoders tokenize it (shlex rules: quoted comments).
+
+    A plain named tuple, not a model: a 10,000-Service dump holds ~113,000 rules, and a
+    model each was most of the snapshot's memory and load time. Stored by its chain as
+    columns (``IptChain.rules``)."""
 
     spec: str
     line_no: Optional[int] = None
     counters: Optional[tuple[int, int]] = None  # [packets:bytes] when iptables-save -c
 
 
+_new_ipt_rule = tuple.__new__  # _new_ipt_rule(IptRule, (spec, line_no, counters)): no Python frame
+
+
+def ipt_rules_of_columns(columns: dict[str, Any]) -> list[IptRule]:
+    """A chain's rules from their stored columns (``{"spec": [...], "line_no": [...],
+    "counters": [...]}``, the last two optional, each as long as ``spec``)."""
+    specs = columns["spec"]
+    n = len(specs)
+    lines = columns.get("line_no")
+    counters = columns.get("counters")
+    for name, col in (("line_no", lines), ("counters", counters)):
+        if col is not None and len(col) != n:
+            raise ValueError(f"{name}: {len(col)} values for {n} rules")
+    return list(map(_new_ipt_rule, repeat(IptRule), zip(
+        specs, repeat(None) if lines is None else lines, repeat(None) if counters is None else counters)))
+
+
+def _ipt_rules_of_list(items: list[Any]) -> list[IptRule]:
+    """Rules given one by one (version-3 snapshots, Python code): ``IptRule`` or its dict."""
+    return [r if isinstance(r, IptRule) else IptRule(r["spec"], r.get("line_no"), r.get("counters"))
+            for r in items]
+
+
+_spec_of, _line_of, _counters_of = itemgetter(0), itemgetter(1), itemgetter(2)
+
+
+def ipt_rules_columns(rules: list[IptRule]) -> dict[str, Any]:
+    """The stored form of a chain's rules: one list per field (``line_no`` left out when no
+    rule has one, ``counters`` when none has them)."""
+    out: dict[str, Any] = {"spec": list(map(_spec_of, rules))}
+    lines = list(map(_line_of, rules))
+    if lines.count(None) != len(lines):
+        out["line_no"] = lines
+    counters = list(map(_counters_of, rules))
+    if counters.count(None) != len(counters):
+        out["counters"] = [list(c) if c is not None else None for c in counters]
+    return out
+
+
+class _IptRulesColumns:
+    """``IptChain.rules``: a list of ``IptRule`` in memory, stored as columns (one JSON list
+    of specs, one of line numbers, one of counters when there are any): validated by
+    pydantic's core as plain lists, the rules built from them in one C-level pass. A list
+    of rules (or of their dicts: a version-3 snapshot) is read too."""
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> Any:
+        from pydantic_core import core_schema as cs
+
+        pair = cs.nullable_schema(cs.tuple_schema([cs.int_schema(), cs.int_schema()]))
+        columns = cs.typed_dict_schema({
+            "spec": cs.typed_dict_field(cs.list_schema(cs.str_schema())),
+            "line_no": cs.typed_dict_field(cs.nullable_schema(cs.list_schema(cs.nullable_schema(cs.int_schema()))),
+                                           required=False),
+            "counters": cs.typed_dict_field(cs.nullable_schema(cs.list_schema(pair)), required=False),
+        })
+        one = cs.typed_dict_schema({
+            "spec": cs.typed_dict_field(cs.str_schema()),
+            "line_no": cs.typed_dict_field(cs.nullable_schema(cs.int_schema()), required=False),
+            "counters": cs.typed_dict_field(pair, required=False),
+        })
+        from_columns = cs.no_info_after_validator_function(ipt_rules_of_columns, columns)
+        from_json_list = cs.no_info_after_validator_function(_ipt_rules_of_list, cs.list_schema(one))
+        from_py_list = cs.no_info_after_validator_function(_ipt_rules_of_list, cs.list_schema(
+            cs.union_schema([cs.is_instance_schema(IptRule), one])))
+        return cs.json_or_python_schema(
+            json_schema=cs.union_schema([from_columns, from_json_list]),
+            python_schema=cs.union_schema([from_columns, from_py_list]),
+            serialization=cs.plain_serializer_function_ser_schema(ipt_rules_columns),
+        )
+
+
 class IptChain(Record):
     name: str
     policy: Optional[str] = None  # ACCEPT/DROP for built-in chains, None ("-") for user chains
-    rules: list[IptRule] = Field(default_factory=list)
+    rules: Annotated[list[IptRule], _IptRulesColumns] = Field(default_factory=list)
 
 
 class IptTable(Record):
@@ -1065,6 +1146,7 @@ def upgrade(data: dict[str, Any]) -> None:
         upgrade_v1(data)  # its rules come out in version 3's shape
     elif isinstance(version, int) and version < 3:
         upgrade_nft_v2(data)
+    # version 3 → 4: nothing to convert; IptChain.rules reads a version-3 list of rules too
     data["schema_version"] = SCHEMA_VERSION
 
 
