@@ -60,7 +60,7 @@ def _as_dict(name: str, value: Any) -> dict[str, Any]:
             out["spec_containers"] = [c["name"] for c in tspec["containers"]]
         return out
     out = value.model_dump(mode="json")
-    if name == "iptables-save":  # a chain stores its rules as columns: compared as the records they are
+    if name == "iptables-save":  # a rule is stored as [spec, line_no, counters]: compared as the record it is
         for table in out["tables"].values():
             for chain in table["chains"].values():
                 chain["rules"] = [{"spec": r.spec, "line_no": r.line_no, "counters": None if r.counters is None else

@@ -52,12 +52,14 @@ Returns ``Iptables``::
 
     {"family": "ipv4"|"ipv6", "backend": "nf_tables"|"legacy"|None,
      "tables": {"nat": {"name": "nat", "chains": {"KUBE-SERVICES": {"name": …,
-        "policy": None, "rules": [{"spec": "-d 10.96.0.1/32 -p tcp …", "line_no": 12,
-        "counters": None}]}}}}}
+        "policy": None, "rules": [IptRule(spec="-d 10.96.0.1/32 -p tcp …", line_no=12,
+        counters=None)]}}}}}
 
 ``spec`` is everything after the chain name with runs of whitespace made single
 (quoted comments keep their quotes); ``line_no`` is the 1-based line of the input where
-the rule starts. Fast: plain string splits, no regular expression per line.
+the rule starts. Fast: plain string splits, no regular expression per line; a clean
+``iptables-save`` dump (the collector's, a file saved from it) is read by whole blocks
+(``_parse_clean``: each table's chain lines and rule lines split at once).
 """
 
 from __future__ import annotations
