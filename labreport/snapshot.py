@@ -1067,7 +1067,7 @@ def release_freed_memory() -> None:
         import ctypes
 
         trim = ctypes.CDLL(None).malloc_trim
-    except (OSError, AttributeError, ImportError):  # not glibc (musl, macOS, Windows)
+    except (OSError, AttributeError, ImportError, TypeError):  # not glibc (musl, macOS, Windows)
         return
     trim(0)
 
