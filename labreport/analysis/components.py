@@ -199,6 +199,38 @@ def executable_kind(argv0: str, args: Iterable[str] = (), truncated: bool = Fals
     return kind
 
 
+@functools.lru_cache(maxsize=8192)
+def command_kind(command: str, truncated: bool = False) -> Optional[str]:
+    """:func:`executable_kind` of a whole command line (cached by the line: every node of a
+    cluster runs the same daemons; components and preflight both ask)."""
+    argv = _split_cached(command)
+    return executable_kind(argv[0], argv[1:], truncated) if argv else None
+
+
+@functools.lru_cache(maxsize=8192)
+def command_flags(command: str) -> tuple[tuple[str, str], ...]:
+    """:func:`parse_flags` of a command line's arguments, as (flag, value) pairs in order."""
+    return tuple(parse_flags(_split_cached(command)[1:]).items())
+
+
+@functools.lru_cache(maxsize=8192)
+def _process_facts(command: str, truncated: bool) -> Optional[tuple[Kind, bool, tuple[tuple[str, str], ...]]]:
+    """(kind, its command line is cut, its key flags) of a process's command line; None: no
+    component. Pure in the line and the process's cut mark (the rest of the record is not read)."""
+    kind_name = command_kind(command, truncated)
+    if kind_name is None:
+        return None
+    kind = KINDS[kind_name]
+    argv = _split_cached(command)
+    cut = truncated or not _is_exact(argv[0]) or bool(_TRUNC_TAIL.search(command))
+    return kind, cut, _key_flag_items(kind, command)
+
+
+@functools.lru_cache(maxsize=8192)
+def _key_flag_items(kind: Kind, command: str) -> tuple[tuple[str, str], ...]:
+    return tuple(_key_flags(kind, list(_split_cached(command)[1:])).items())
+
+
 def _is_exact(argv0: str) -> bool:
     base = argv0.rsplit("/", 1)[-1].rstrip(":")
     return base in _EXECUTABLES or bool(_SHIM_RE.match(base))
@@ -266,14 +298,10 @@ def find_components(node: NodeSnapshot) -> list[Component]:
 
     out: list[Component] = []
     for p in node.processes:
-        argv = _split(p.command)
-        if not argv:
+        facts = _process_facts(p.command, p.truncated)
+        if facts is None:
             continue
-        kind_name = executable_kind(argv[0], argv[1:], p.truncated)
-        if kind_name is None:
-            continue
-        kind = KINDS[kind_name]
-        cut_name = not _is_exact(argv[0])
+        kind, cut, flags = facts
         container = _container_for(p, kind, by_pid, by_id, by_kind, claimed)
         in_container: Optional[bool] = p.in_container
         container_id = p.container_id
@@ -288,8 +316,7 @@ def find_components(node: NodeSnapshot) -> list[Component]:
         out.append(Component(
             name=kind.name, pid=p.pid, role=kind.role, command=p.command,
             in_container=in_container, container_id=container_id,
-            key_flags=_key_flags(kind, argv[1:]),
-            truncated=p.truncated or cut_name or bool(_TRUNC_TAIL.search(p.command)),
+            key_flags=dict(flags), truncated=cut,
         ))
     # containers running a component whose process we did not see
     for kind_name, conts in by_kind.items():
@@ -302,7 +329,7 @@ def find_components(node: NodeSnapshot) -> list[Component]:
             command = c.command or ""
             out.append(Component(
                 name=cont_kind.name, pid=c.pid, role=cont_kind.role, command=command, in_container=True,
-                container_id=c.id, key_flags=_key_flags(cont_kind, _split(command)[1:] if command else []),
+                container_id=c.id, key_flags=dict(_key_flag_items(cont_kind, command)),
                 truncated=bool(_TRUNC_TAIL.search(command.strip().strip('"'))),
             ))
     return out

@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any, Optional
 
-from labreport.analysis.components import executable_kind, _split
+from labreport.analysis.components import _split, command_flags, command_kind
 from labreport.analysis.model import PreflightCheck
 from labreport.snapshot import ClusterObjects, NodeSnapshot
 
@@ -25,10 +25,7 @@ def _running(node: NodeSnapshot) -> dict[str, int]:
     """Component kinds seen running (executable name), with a pid."""
     out: dict[str, int] = {}
     for p in node.processes:
-        argv = _split(p.command)
-        if not argv:
-            continue
-        k = executable_kind(argv[0], argv[1:], p.truncated)
+        k = command_kind(p.command, p.truncated)
         if k:
             out.setdefault(k, p.pid)
     return out
@@ -193,14 +190,11 @@ def _yaml_get(text: Any, *keys: str) -> Optional[str]:
 
 def _cluster_cidr(node: NodeSnapshot, cluster: Optional[ClusterObjects]) -> Optional[tuple[str, str]]:
     """(CIDR, where it was read) of the cluster's pod network."""
-    from labreport.analysis.components import parse_flags
-
     for p in node.processes:
-        argv = _split(p.command)
-        if argv and executable_kind(argv[0], argv[1:], p.truncated) in ("kube-controller-manager", "kube-proxy"):
-            val = parse_flags(argv[1:]).get("cluster-cidr")
+        if command_kind(p.command, p.truncated) in ("kube-controller-manager", "kube-proxy"):
+            val = dict(command_flags(p.command)).get("cluster-cidr")
             if val:
-                return val, f"{argv[0].rsplit('/', 1)[-1]} --cluster-cidr"
+                return val, f"{_split(p.command)[0].rsplit('/', 1)[-1]} --cluster-cidr"
     val = _yaml_get(_configmap(cluster, "kubeadm-config").get("ClusterConfiguration"), "networking", "podSubnet")
     if val:
         return val, "kubeadm-config networking.podSubnet"
