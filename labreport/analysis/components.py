@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Iterable, Optional
 
 from labreport.analysis.model import Component
+from labreport.perf import trusted_factory
 from labreport.snapshot import Container, NodeSnapshot, Process
 
 
@@ -135,6 +136,7 @@ _DOCKER_K8S_RE = re.compile(r"^/?k8s_([^_]+)_([^_]+)_([^_]+)_([^_]+)_(\d+)$")
 _TRUNC_TAIL = re.compile(r"(?:\.{2,}|…)$")
 
 
+@functools.lru_cache(maxsize=8192)
 def kind_of_container_name(name: str) -> Optional[str]:
     """The component a container runs, from its (CRI or k8s_… docker) name."""
     m = _DOCKER_K8S_RE.match(name)
@@ -276,6 +278,12 @@ def _key_flags(kind: Kind, args: list[str]) -> dict[str, str]:
     return {f"{dashes.get(k, '--')}{k}": flags[k] for k in kind.key_flags if k in flags}
 
 
+# Component(name, pid, role, command, in_container, container_id, key_flags, truncated) from
+# values of the fields' types (the snapshot's validated records, our own strings): unvalidated
+_component = trusted_factory(Component, ("name", "pid", "role", "command", "in_container", "container_id",
+                                         "key_flags", "truncated"))
+
+
 def find_components(node: NodeSnapshot) -> list[Component]:
     """The node's Kubernetes components: one per matching process, plus one per
     component container that no process accounts for."""
@@ -313,11 +321,7 @@ def find_components(node: NodeSnapshot) -> list[Component]:
         elif in_container is None and containers_known:
             # no running container runs it: it runs on the host
             in_container = False
-        out.append(Component(
-            name=kind.name, pid=p.pid, role=kind.role, command=p.command,
-            in_container=in_container, container_id=container_id,
-            key_flags=dict(flags), truncated=cut,
-        ))
+        out.append(_component(kind.name, p.pid, kind.role, p.command, in_container, container_id, dict(flags), cut))
     # containers running a component whose process we did not see
     for kind_name, conts in by_kind.items():
         if kind_name == "pause":  # sandboxes are shown with their pods, not as components
@@ -327,11 +331,9 @@ def find_components(node: NodeSnapshot) -> list[Component]:
             if id(c) in claimed:
                 continue
             command = c.command or ""
-            out.append(Component(
-                name=cont_kind.name, pid=c.pid, role=cont_kind.role, command=command, in_container=True,
-                container_id=c.id, key_flags=dict(_key_flag_items(cont_kind, command)),
-                truncated=bool(_TRUNC_TAIL.search(command.strip().strip('"'))),
-            ))
+            out.append(_component(cont_kind.name, c.pid, cont_kind.role, command, True, c.id,
+                                  dict(_key_flag_items(cont_kind, command)),
+                                  bool(_TRUNC_TAIL.search(command.strip().strip('"')))))
     return out
 
 

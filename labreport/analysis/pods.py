@@ -14,11 +14,13 @@ Pure and linear: every lookup is a dict.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Optional
 
 from labreport.analysis.components import kind_of_container_name
 from labreport.analysis.model import Pod, PodContainer, VethPair
+from labreport.perf import trusted_factory
 from labreport.snapshot import Container, NetNamespace, NodeSnapshot
 
 _DOCKER_K8S_RE = re.compile(r"^/?k8s_([^_]+)_([^_]+)_([^_]+)_([^_]+)_(\d+)$")
@@ -39,7 +41,10 @@ class _Draft:
         self.netmodes: list[Optional[str]] = []
 
 
+@functools.lru_cache(maxsize=8192)
 def _docker_parts(name: str) -> Optional[tuple[str, str, str, str, int]]:
+    """The parts of a ``k8s_…`` docker name (cached: each container's name is read three
+    times, and a cluster's nodes run the same pods' containers)."""
     m = _DOCKER_K8S_RE.match(name)
     if not m:
         return None
@@ -210,10 +215,14 @@ def _netns_of(sb: Container, by_name: dict[str, NetNamespace], by_path: dict[str
     return None
 
 
+# PodContainer(id, name, image, state, is_sandbox, runtime, attempt, component), unvalidated:
+# the values are the container record's (validated by the snapshot) or this module's
+_new_pod_container = trusted_factory(PodContainer, ("id", "name", "image", "state", "is_sandbox", "runtime",
+                                                    "attempt", "component"))
+
+
 def _pod_container(c: Container, is_sandbox: bool) -> PodContainer:
     parts = _docker_parts(c.name)
-    return PodContainer(
-        id=c.id, name=c.name, image=c.image, state=c.state, is_sandbox=is_sandbox, runtime=c.runtime,
-        attempt=c.attempt if c.attempt is not None else (parts[4] if parts else None),
-        component="pause" if is_sandbox else kind_of_container_name(c.name),
-    )
+    return _new_pod_container(c.id, c.name, c.image, c.state, is_sandbox, c.runtime,
+                              c.attempt if c.attempt is not None else (parts[4] if parts else None),
+                              "pause" if is_sandbox else kind_of_container_name(c.name))

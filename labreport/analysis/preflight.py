@@ -11,14 +11,23 @@ from typing import Any, Optional
 
 from labreport.analysis.components import _split, command_flags, command_kind
 from labreport.analysis.model import PreflightCheck
+from labreport.perf import trusted_factory
 from labreport.snapshot import ClusterObjects, NodeSnapshot
 
 RUNTIMES = ("containerd", "docker", "cri-o", "crio", "cri-dockerd")
 _RUNTIME_PROCS = {"containerd": "containerd", "dockerd": "docker", "crio": "cri-o", "cri-dockerd": "cri-dockerd"}
 
 
+# PreflightCheck(id, title, status, observed, expected, fix), unvalidated: every value is one of
+# this module's strings (status one of the Literal's) or a snapshot's validated string
+_new_check = trusted_factory(PreflightCheck, ("id", "title", "status", "observed", "expected", "fix"))
+_STATUSES = frozenset(("pass", "fail", "warn", "unknown"))
+
+
 def _check(id: str, title: str, status: str, observed: Optional[str], expected: str, fix: str) -> PreflightCheck:
-    return PreflightCheck(id=id, title=title, status=status, observed=observed, expected=expected, fix=fix)  # type: ignore[arg-type]
+    if status not in _STATUSES or not (observed is None or isinstance(observed, str)):
+        return PreflightCheck(id=id, title=title, status=status, observed=observed, expected=expected, fix=fix)  # type: ignore[arg-type]
+    return _new_check(id, title, status, observed, expected, fix)
 
 
 def _running(node: NodeSnapshot) -> dict[str, int]:

@@ -266,6 +266,15 @@ def _node_model(node: NodeSnapshot, na: Any) -> NodeModel:
     return m
 
 
+def _analysis_by_node(analysis: Optional[Analysis]) -> dict[str, Any]:
+    """``analysis.node(name)`` for every node at once (the first of a name, as it finds):
+    one dict, not a scan of the node list per node (500 nodes: 125,000 comparisons)."""
+    out: dict[str, Any] = {}
+    for na in analysis.nodes if analysis is not None else ():
+        out.setdefault(na.node, na)
+    return out
+
+
 def build_world(snapshot: Snapshot, analysis: Optional[Analysis] = None) -> World:
     from labreport.perf import gc_paused
 
@@ -278,8 +287,9 @@ def _build_world(snapshot: Snapshot, analysis: Optional[Analysis]) -> World:
     from labreport.analysis.trace import iptables as ipt_mod
     from labreport.analysis.trace import nft as nft_mod
 
+    by_name = _analysis_by_node(analysis)
     for node in snapshot.nodes:
-        na = analysis.node(node.name) if analysis is not None else None
+        na = by_name.get(node.name)
         m = _node_model(node, na)
         if node.nftables is not None:
             m.nft_entries = nft_mod.entries_for(node.nftables, m)
