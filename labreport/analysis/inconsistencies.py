@@ -21,6 +21,7 @@ from labreport.snapshot import Snapshot
 
 _PROMPT_HOST_RE = re.compile(r"^\s*(?:\d+\s*\|?\s+)?[\w.-]+@([\w.-]+)(?::[^\s#$]*)?\s*[#$]\s*\S")
 _MAX = 50
+_HEAD = 2000
 # parser notes that say how a paste was read, not that something is missing
 _NOT_ACTIONABLE = ("table inferred", "kept verbatim")
 
@@ -41,8 +42,12 @@ def _prompt_host(ev: Any) -> Optional[str]:
     stdout = ev.stdout
     if not stdout:
         return None
-    # the first 20 lines (split no further); a prompt has an "@": lines without one cannot match
-    for line in stdout.split("\n", 20)[:20]:
+    # a prompt has an "@": lines without one cannot match. Most outputs have none in their
+    # first 20 lines, which a look at their first 2,000 characters often tells in one scan
+    head = stdout[:_HEAD]
+    if "@" not in head and (len(stdout) <= _HEAD or head.count("\n") >= 20):
+        return None
+    for line in stdout.split("\n", 20)[:20]:  # the first 20 lines (split no further)
         if "@" in line:
             m = _PROMPT_HOST_RE.match(line)
             if m:

@@ -6,8 +6,9 @@ A check passes only on evidence. When the fact was not collected the status is
 
 from __future__ import annotations
 
+import functools
 import ipaddress
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 from labreport.analysis.components import _split, command_flags, command_kind
 from labreport.analysis.model import PreflightCheck
@@ -228,9 +229,28 @@ def _node_subnet(node: NodeSnapshot, cluster: Optional[ClusterObjects]) -> Optio
             if link.name == bridge:
                 for a in link.addresses:
                     if a.family == "inet" and a.prefixlen < 32:
-                        net = ipaddress.ip_network(f"{a.local}/{a.prefixlen}", strict=False)
-                        return str(net), f"{bridge}'s address {a.local}/{a.prefixlen}"
+                        return _network_of(f"{a.local}/{a.prefixlen}"), f"{bridge}'s address {a.local}/{a.prefixlen}"
     return None
+
+
+@functools.lru_cache(maxsize=4096)
+def _network_of(text: str) -> str:
+    """The network of an address/prefix ("10.244.1.1/24" → "10.244.1.0/24"); cached: every
+    node of a cluster has its bridge address, and often the same."""
+    return str(ipaddress.ip_network(text, strict=False))
+
+
+@functools.lru_cache(maxsize=4096)
+def _subnet_of(sub: str, cidr: str) -> Union[str, tuple[str, str, bool]]:
+    """(inner, outer, whether inner lies inside outer) of two CIDRs as written, or why one is
+    unreadable (cached by the two texts)."""
+    try:
+        outer = ipaddress.ip_network(cidr, strict=False)
+        inner = ipaddress.ip_network(sub, strict=False)
+    except ValueError as exc:
+        return str(exc)
+    inside = inner.version == outer.version and inner.subnet_of(outer)  # type: ignore[arg-type]
+    return str(inner), str(outer), inside
 
 
 def _pod_cidr_check(node: NodeSnapshot, cluster: Optional[ClusterObjects]) -> PreflightCheck:
@@ -247,12 +267,10 @@ def _pod_cidr_check(node: NodeSnapshot, cluster: Optional[ClusterObjects]) -> Pr
             parts.append(f"node {sub[0]} ({sub[1]})")
         seen = "; ".join(parts) + ("; the other side not collected" if parts else "not collected")
         return _check("pod-cidr", title, "unknown", seen, "node subnet ⊂ cluster pod CIDR", fix)
-    try:
-        outer = ipaddress.ip_network(cidr[0], strict=False)
-        inner = ipaddress.ip_network(sub[0], strict=False)
-    except ValueError as exc:
-        return _check("pod-cidr", title, "unknown", f"unreadable: {exc}", "node subnet ⊂ cluster pod CIDR", fix)
-    inside = inner.version == outer.version and inner.subnet_of(outer)  # type: ignore[arg-type]
+    got = _subnet_of(sub[0], cidr[0])
+    if isinstance(got, str):
+        return _check("pod-cidr", title, "unknown", f"unreadable: {got}", "node subnet ⊂ cluster pod CIDR", fix)
+    inner, outer, inside = got
     observed = f"node {inner} ({sub[1]}) in cluster {outer} ({cidr[1]})" if inside else \
         f"node {inner} ({sub[1]}) is outside cluster {outer} ({cidr[1]})"
     return _check("pod-cidr", title, "pass" if inside else "fail", observed, "node subnet ⊂ cluster pod CIDR", fix)
