@@ -225,12 +225,12 @@ def _process_facts(command: str, truncated: bool) -> Optional[tuple[Kind, bool, 
     kind = KINDS[kind_name]
     argv = _split_cached(command)
     cut = truncated or not _is_exact(argv[0]) or bool(_TRUNC_TAIL.search(command))
-    return kind, cut, _key_flag_items(kind, command)
+    return kind, cut, _key_flag_items(kind_name, command)
 
 
 @functools.lru_cache(maxsize=8192)
-def _key_flag_items(kind: Kind, command: str) -> tuple[tuple[str, str], ...]:
-    return tuple(_key_flags(kind, list(_split_cached(command)[1:])).items())
+def _key_flag_items(kind_name: str, command: str) -> tuple[tuple[str, str], ...]:
+    return tuple(_key_flags(KINDS[kind_name], list(_split_cached(command)[1:])).items())
 
 
 def _is_exact(argv0: str) -> bool:
@@ -332,7 +332,7 @@ def find_components(node: NodeSnapshot) -> list[Component]:
                 continue
             command = c.command or ""
             out.append(_component(cont_kind.name, c.pid, cont_kind.role, command, True, c.id,
-                                  dict(_key_flag_items(cont_kind, command)),
+                                  dict(_key_flag_items(kind_name, command)),
                                   bool(_TRUNC_TAIL.search(command.strip().strip('"')))))
     return out
 
