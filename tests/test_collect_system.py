@@ -105,8 +105,9 @@ def test_iptables_rules_parsed_with_the_shared_parser(netns):
     res = _collect_iptables(netns)
     assert res["status"]["ok"] and not res["status"]["partial"], res["status"]
     nat = res["iptables"]["tables"]["nat"]["chains"]
-    assert [r["spec"] for r in nat["KUBE-SERVICES"]["rules"]] == ["-d 10.96.0.10/32 -p tcp -m tcp --dport 53 -j RETURN"]
-    assert "kubernetes service portals" in nat["OUTPUT"]["rules"][0]["spec"]
+    # a rule is stored as [spec, line_no, counters]
+    assert [r[0] for r in nat["KUBE-SERVICES"]["rules"]] == ["-d 10.96.0.10/32 -p tcp -m tcp --dport 53 -j RETURN"]
+    assert "kubernetes service portals" in nat["OUTPUT"]["rules"][0][0]
     assert res["iptables"]["evidence_id"] == "iptables-save"
     assert "*nat" in res["evidence"]["iptables-save"]
     version = sh("iptables", "--version")

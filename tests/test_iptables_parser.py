@@ -258,3 +258,81 @@ def test_gc_state_is_restored():
     with pytest.raises(ParseError):
         iptables_save.parse("no rules here\n")
     assert gc.isenabled()
+
+
+# --------------------------------------------------------------------------- block reader
+
+
+def _line_by_line(text: str):
+    """The line-by-line reader alone (the block reader switched off)."""
+    orig = iptables_save._parse_clean
+    iptables_save._parse_clean = lambda _text: None
+    try:
+        return iptables_save.parse(text)
+    finally:
+        iptables_save._parse_clean = orig
+
+
+CLEAN = [FX / "lab-iptables-save.txt", FX / "lab-restore-input.txt",
+         *sorted((FIXTURES / "kube-proxy-tests").glob("*.iptables-save")),
+         FIXTURES / "parsers" / "nft" / "iptables-nft-kube-services.iptables-save"]
+
+
+@pytest.mark.parametrize("path", CLEAN, ids=[p.name for p in CLEAN])
+def test_block_reader_gives_what_the_line_reader_gives(path):
+    text = path.read_text()
+    assert iptables_save._parse_clean(text) is not None  # a clean dump: read by blocks
+    fast, slow = iptables_save.parse(text), _line_by_line(text)
+    assert fast.value == slow.value and fast.value.model_dump_json() == slow.value.model_dump_json()
+    assert fast.warnings == slow.warnings == []
+    assert fast.value.source_text == text  # judged by the redaction from the dump (redact._ipt_is_clean)
+
+
+def _perturbed(text: str) -> dict[str, str]:
+    """A clean dump changed so that one line is no longer what the block reader reads."""
+    lines = text.split("\n")
+    k = next(i for i, ln in enumerate(lines) if ln.startswith("-A ") and '"' in ln)
+    chain = lines[k].split()[1]
+
+    def at(new: str) -> str:
+        return "\n".join(lines[:k] + [new] + lines[k + 1:])
+
+    return {
+        "double space": at(lines[k].replace(" ", "  ", 1)),
+        "trailing space": at(lines[k] + " "),
+        "leading space": at(" " + lines[k]),
+        "tab": at(lines[k].replace(" ", "\t", 1)),
+        "open quote": at(lines[k] + ' -m comment --comment "cut'),
+        "counters inside": at(lines[k] + " -c 10 20"),
+        "no spec": at(f"-A {chain}"),
+        "blank line": at(lines[k] + "\n"),
+        "insert": at(lines[k].replace("-A ", "-I ", 1)),
+        "wrapped": at(lines[k] + "\n-j ACCEPT"),
+        "pasted prompt": "root@master:~# iptables-save\n" + text,
+        "no COMMIT": text[:text.rindex("COMMIT")],
+        "unknown table": text.replace("*nat", "*natx", 1),
+        "PDF comment": at(lines[k] + ' --> 10.0.0.1:80'),
+        "non-ASCII": at(lines[k] + ' -m comment --comment "é"'),
+    }
+
+
+@pytest.mark.parametrize("case", list(_perturbed(read("lab-iptables-save.txt"))))
+def test_anything_else_goes_to_the_line_reader(case):
+    text = _perturbed(read("lab-iptables-save.txt"))[case]
+    assert iptables_save._parse_clean(text) is None
+    fast, slow = iptables_save.parse(text), _line_by_line(text)
+    assert fast.value == slow.value and fast.warnings == slow.warnings
+
+
+def test_block_reader_on_a_generated_dump_of_many_services(tmp_path):
+    from tests.support import gen_iptables
+
+    gen_iptables.main(["--services", "300", "--endpoints", "3", "--out", str(tmp_path)])
+    text = (tmp_path / "iptables-save.txt").read_text()
+    assert iptables_save._parse_clean(text) is not None
+    fast, slow = iptables_save.parse(text), _line_by_line(text)
+    assert fast.value == slow.value and not fast.warnings
+    rules = [r for t in fast.value.tables.values() for c in t.chains.values() for r in c.rules]
+    lines = text.split("\n")
+    assert len(rules) == sum(ln.startswith("-A ") for ln in lines) > 3000
+    assert all(lines[r.line_no - 1].endswith(" " + r.spec) for r in rules)

@@ -99,3 +99,89 @@ def test_written_files_follow_umask_and_belong_to_the_sudo_user(tmp_path, monkey
             assert (tmp_path / "b").stat().st_uid == 65534
     finally:
         os.umask(old)
+
+
+# --------------------------------------------------------------------------- iptables rules (schema 4)
+
+
+def _ipt_snapshot() -> sm.Snapshot:
+    from labreport.parsers import iptables_save
+    from tests.conftest import FIXTURES
+
+    text = (FIXTURES / "parsers" / "iptables-save" / "lab-iptables-save-c.txt").read_text()
+    return sm.Snapshot(nodes=[sm.NodeSnapshot(name="n", iptables=iptables_save.parse(text).value)])
+
+
+def test_an_iptables_rule_is_stored_as_an_array_and_loads_as_it_was(tmp_path):
+    snap = _ipt_snapshot()
+    rules = [r for t in snap.nodes[0].iptables.tables.values() for c in t.chains.values() for r in c.rules]
+    assert len(rules) > 10 and all(r.counters is not None for r in rules)  # iptables-save -c
+    stored = json.loads(sm.dumps(snap))
+    assert stored["schema_version"] == sm.SCHEMA_VERSION == 4
+    chains = stored["nodes"][0]["iptables"]["tables"]["nat"]["chains"]
+    first = chains["KUBE-SERVICES"]["rules"][0]
+    r0 = snap.nodes[0].iptables.tables["nat"].chains["KUBE-SERVICES"].rules[0]
+    assert first == [r0.spec, r0.line_no, list(r0.counters)]
+    again = sm.load(sm.save(snap, tmp_path))
+    assert again.nodes[0].iptables == snap.nodes[0].iptables
+    got = [r for t in again.nodes[0].iptables.tables.values() for c in t.chains.values() for r in c.rules]
+    assert got == rules and all(isinstance(r, sm.IptRule) and isinstance(r.counters, tuple) for r in got)
+
+
+@pytest.mark.parametrize("how", ["file", "dict"])
+def test_a_version_3_snapshot_with_iptables_rules_loads(tmp_path, how):
+    """Version 3 stored each rule as an object ({"spec", "line_no", "counters"}); read as it
+    is, straight from the file (pydantic's core) or through from_dict; written again as 4."""
+    snap = _ipt_snapshot()
+    data = json.loads(sm.dumps(snap))
+    data["schema_version"] = 3
+    for t in data["nodes"][0]["iptables"]["tables"].values():
+        for c in t["chains"].values():
+            c["rules"] = [{"spec": s, "line_no": n, "counters": k} for s, n, k in c["rules"]]
+    c["rules"][0].pop("counters")  # a field left out: its default
+    if how == "file":
+        (tmp_path / "snapshot.json").write_text(json.dumps(data))
+        again = sm.load(tmp_path)
+    else:
+        again = sm.from_dict(data)
+    assert again.schema_version == sm.SCHEMA_VERSION
+    want = snap.nodes[0].iptables.model_copy(deep=True)
+    last = list(want.tables.values())[-1]
+    ch = list(last.chains.values())[-1]
+    ch.rules[0] = ch.rules[0]._replace(counters=None)
+    assert again.nodes[0].iptables == want
+    assert json.loads(sm.dumps(again))["nodes"][0]["iptables"] == json.loads(sm.dumps(
+        sm.Snapshot(nodes=[sm.NodeSnapshot(name="n", iptables=want)])))["nodes"][0]["iptables"]
+
+
+@pytest.mark.parametrize("bad", [[["-j ACCEPT", 1]], [[1, 2, None]], [["-j A", "x", None]], {"spec": ["-j A"]},
+                                 [{"line_no": 3}], [["-j A", 1, [1]]]])
+def test_a_malformed_iptables_rule_is_a_clear_error(bad, tmp_path):
+    data = {"schema_version": sm.SCHEMA_VERSION, "nodes": [{"name": "n", "iptables": {"tables": {"nat": {
+        "name": "nat", "chains": {"X": {"name": "X", "rules": bad}}}}}}]}
+    with pytest.raises(SnapshotError, match="(?s)not a valid snapshot: .*chains.X.rules"):
+        sm.from_dict(data)
+    (tmp_path / "snapshot.json").write_text(json.dumps(data))
+    with pytest.raises(SnapshotError, match="(?s)not a valid snapshot: .*chains.X.rules"):
+        sm.load(tmp_path)
+
+
+def test_iptables_rules_given_in_python_as_rules_or_dicts():
+    ch = sm.IptChain(name="X", rules=[sm.IptRule("-j A", 3), {"spec": "-j B", "counters": [1, 2]}])
+    assert ch.rules == [sm.IptRule("-j A", 3, None), sm.IptRule("-j B", None, (1, 2))]
+    assert all(isinstance(r, sm.IptRule) for r in ch.rules)
+    assert sm.IptChain.model_validate(ch.model_dump()) == ch
+    assert sm.IptChain.model_validate_json(ch.model_dump_json()) == ch
+
+
+def test_a_large_file_gives_its_freed_memory_back_after_the_load(tmp_path, monkeypatch):
+    sm.release_freed_memory()  # glibc's malloc_trim here; a no-op where there is none
+    calls = []
+    monkeypatch.setattr(sm, "release_freed_memory", lambda: calls.append(1))
+    small = sm.Snapshot(nodes=[sm.NodeSnapshot(name="n")])
+    sm.load(sm.save(small, tmp_path / "small"))
+    assert calls == []
+    big = sm.Snapshot(nodes=[sm.NodeSnapshot(name="n", evidence=[sm.Evidence(
+        id="iptables-save", command="iptables-save", stdout="-A X -j ACCEPT\n" * (sm.COMPACT_ABOVE_BYTES // 15 + 1))])])
+    again = sm.load(sm.save(big, tmp_path / "big"))
+    assert calls == [1] and again == big

@@ -3,14 +3,20 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 
+from typing import Optional
+
 import pytest
+from pydantic import Field
 
 from labreport import cli
 from labreport.cli import app
+from labreport.perf import complete_models
+from labreport.snapshot import Record
 
 from tests.conftest import ROOT
 
@@ -68,3 +74,105 @@ def test_import_and_analyze_json_import_no_heavy_library(tmp_path):
         err = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, env=env,
                              check=True).stderr
         assert err.rstrip().splitlines()[-1] in ("0 []", "10 []"), (argv, err)
+
+
+# models of this module for complete_models (module level: their forward references are
+# resolved in this module's namespace, as in labreport/analysis/model.py)
+class _Leaf(Record):
+    v: int = 0
+
+
+class _Mid(Record):
+    leaves: list["_Leaf"] = Field(default_factory=list)
+
+
+class _Top(Record):
+    mid: Optional[_Mid] = None
+    by_name: dict[str, list[_Leaf]] = Field(default_factory=dict)
+
+
+def test_complete_models_builds_contained_models_first_and_once():
+    """perf.complete_models (#14): a contained model is built before the model that holds
+    it, so that pydantic reuses its schema instead of building it again when it is used on
+    its own; the models validate and dump as without it."""
+    assert not any(c.__pydantic_complete__ for c in (_Leaf, _Mid, _Top))  # deferred (Record's defer_build)
+    complete_models([_Top])
+    assert all(c.__pydantic_complete__ for c in (_Leaf, _Mid, _Top))
+    data = {"mid": {"leaves": [{"v": 1}, {"v": "2"}]}, "by_name": {"a": [{"v": 3, "extra": "kept"}]}}
+    top = _Top.model_validate(data)
+    assert isinstance(top.mid, _Mid) and [x.v for x in top.mid.leaves] == [1, 2]
+    assert top.model_dump_json() == '{"mid":{"leaves":[{"v":1},{"v":2}]},"by_name":{"a":[{"v":3,"extra":"kept"}]}}'
+    with pytest.raises(ValueError):
+        _Top.model_validate({"mid": {"leaves": [{"v": "x"}]}})
+
+
+def test_the_analysis_models_are_built_at_import_each_once():
+    """Importing labreport.analysis.model leaves no analysis model to build at analysis time
+    (they were built at import by complete_models, contained models first)."""
+    code = ("import pydantic._internal._model_construction as mc, collections\n"
+            "built = collections.Counter(); orig = mc.complete_model_class\n"
+            "def count(cls, *a, **k):\n"
+            "    built[cls.__name__] += 1\n"
+            "    return orig(cls, *a, **k)\n"
+            "mc.complete_model_class = count\n"
+            "from labreport.analysis import model\n"
+            "from labreport.snapshot import Record\n"
+            "ours = [c for c in vars(model).values() if isinstance(c, type) and issubclass(c, Record) "
+            "and c.__module__ == model.__name__]\n"
+            "print(len(ours), all(c.__pydantic_complete__ for c in ours), max(built[c.__name__] for c in ours))\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
+    n, complete, most = out.split()
+    assert int(n) > 30 and complete == "True" and most == "1", out
+
+
+def test_doctor_tells_when_the_bytecode_is_not_cached(tmp_path, monkeypatch):
+    """`labreport doctor` says when PYTHONDONTWRITEBYTECODE (kept: the user's choice) and no
+    current cache make every command compile labreport's modules again, and how to cache
+    them once; a module whose .pyc is current (what py_compile writes) counts as cached."""
+    import py_compile
+
+    from labreport.cli import doctor
+
+    src = tmp_path / "m.py"
+    src.write_text("X = 1\n", "utf-8")
+    assert not doctor._bytecode_current(src)
+    py_compile.compile(str(src), doraise=True)
+    assert doctor._bytecode_current(src)
+    src.write_text("X = 12\n", "utf-8")  # another size: the cached .pyc is stale
+    assert not doctor._bytecode_current(src)
+
+    monkeypatch.setattr(doctor, "_bytecode_current", lambda p: False)
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+    check = doctor.bytecode_check()
+    assert not check["ok"] and "PYTHONDONTWRITEBYTECODE" in check["detail"]
+    assert check["fix"].startswith("python3 -m compileall -q ") and str(ROOT / "labreport") in check["fix"]
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
+    assert doctor.bytecode_check()["ok"]  # Python writes the cache itself
+    monkeypatch.setattr(doctor, "_bytecode_current", lambda p: True)
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+    assert doctor.bytecode_check()["ok"]
+
+
+def test_an_older_snapshot_and_its_redaction_build_each_node_schema_once():
+    """A snapshot of an older version (the bundled samples) loads through from_dict, which
+    builds NodeSnapshot before Snapshot: the redaction, which judges the nodes one by one,
+    then finds NodeSnapshot built and Snapshot's schema reused it (one build each)."""
+    code = ("import pydantic._internal._model_construction as mc\n"
+            "built = []; orig = mc.complete_model_class\n"
+            "def count(cls, *a, **k):\n"
+            "    built.append(cls.__name__)\n"
+            "    return orig(cls, *a, **k)\n"
+            "mc.complete_model_class = count\n"
+            "import json, sys\n"
+            "from labreport.snapshot import load\n"
+            "from labreport.redact import redact_snapshot\n"
+            "snap = load(sys.argv[1])\n"
+            "redact_snapshot(snap)\n"
+            "print(json.dumps([n for n in built if n in ('NodeSnapshot', 'Snapshot')]))\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    sample = ROOT / "samples" / "live-containerd-docker-node"
+    assert json.loads((sample / "snapshot.json").read_text("utf-8"))["schema_version"] < 3  # through from_dict
+    out = subprocess.run([sys.executable, "-c", code, str(sample)], capture_output=True, text=True, env=env,
+                         check=True).stdout
+    assert json.loads(out) == ["NodeSnapshot", "Snapshot"], out  # before: Snapshot, then NodeSnapshot again

@@ -150,6 +150,23 @@ def _analyze(snapshot: Snapshot, *, service: Optional[str], from_node: Optional[
     if mism is not None:
         analysis.mismatches = list(mism)
 
+    from labreport.analysis.trace.world import shared_world
+
+    # path, traffic and observed trace through one datapath model of the snapshot: none of
+    # them changes what it is built from (inconsistencies, after them, drops contradicted pairs)
+    with shared_world(snapshot, analysis):
+        _traced(snapshot, analysis, service=service, from_node=from_node)
+    found = _guard(analysis.warnings, "inconsistencies", lambda: inconsistencies.find(snapshot, analysis))
+    if found is not None:
+        analysis.inconsistencies = found
+    items = _guard(analysis.warnings, "unread", lambda: inconsistencies.unread(snapshot))
+    if items is not None:
+        analysis.unread = items
+    return analysis
+
+
+def _traced(snapshot: Snapshot, analysis: Analysis, *, service: Optional[str], from_node: Optional[str]) -> None:
+    """The parts that trace packets (path, traffic, observed connections) and the views between them."""
     tp = _guard(analysis.warnings, "path",
                 lambda: path.trace_path(snapshot, analysis, service=service, from_node=from_node))
     if tp is not None:
@@ -168,10 +185,3 @@ def _analyze(snapshot: Snapshot, *, service: Optional[str], from_node: Optional[
     if obs is not None:
         analysis.observed, notes = obs
         analysis.warnings.extend(notes)
-    found = _guard(analysis.warnings, "inconsistencies", lambda: inconsistencies.find(snapshot, analysis))
-    if found is not None:
-        analysis.inconsistencies = found
-    items = _guard(analysis.warnings, "unread", lambda: inconsistencies.unread(snapshot))
-    if items is not None:
-        analysis.unread = items
-    return analysis

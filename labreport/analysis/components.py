@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Iterable, Optional
 
 from labreport.analysis.model import Component
+from labreport.perf import trusted_factory
 from labreport.snapshot import Container, NodeSnapshot, Process
 
 
@@ -135,6 +136,7 @@ _DOCKER_K8S_RE = re.compile(r"^/?k8s_([^_]+)_([^_]+)_([^_]+)_([^_]+)_(\d+)$")
 _TRUNC_TAIL = re.compile(r"(?:\.{2,}|…)$")
 
 
+@functools.lru_cache(maxsize=8192)
 def kind_of_container_name(name: str) -> Optional[str]:
     """The component a container runs, from its (CRI or k8s_… docker) name."""
     m = _DOCKER_K8S_RE.match(name)
@@ -199,6 +201,38 @@ def executable_kind(argv0: str, args: Iterable[str] = (), truncated: bool = Fals
     return kind
 
 
+@functools.lru_cache(maxsize=8192)
+def command_kind(command: str, truncated: bool = False) -> Optional[str]:
+    """:func:`executable_kind` of a whole command line (cached by the line: every node of a
+    cluster runs the same daemons; components and preflight both ask)."""
+    argv = _split_cached(command)
+    return executable_kind(argv[0], argv[1:], truncated) if argv else None
+
+
+@functools.lru_cache(maxsize=8192)
+def command_flags(command: str) -> tuple[tuple[str, str], ...]:
+    """:func:`parse_flags` of a command line's arguments, as (flag, value) pairs in order."""
+    return tuple(parse_flags(_split_cached(command)[1:]).items())
+
+
+@functools.lru_cache(maxsize=8192)
+def _process_facts(command: str, truncated: bool) -> Optional[tuple[Kind, bool, tuple[tuple[str, str], ...]]]:
+    """(kind, its command line is cut, its key flags) of a process's command line; None: no
+    component. Pure in the line and the process's cut mark (the rest of the record is not read)."""
+    kind_name = command_kind(command, truncated)
+    if kind_name is None:
+        return None
+    kind = KINDS[kind_name]
+    argv = _split_cached(command)
+    cut = truncated or not _is_exact(argv[0]) or bool(_TRUNC_TAIL.search(command))
+    return kind, cut, _key_flag_items(kind_name, command)
+
+
+@functools.lru_cache(maxsize=8192)
+def _key_flag_items(kind_name: str, command: str) -> tuple[tuple[str, str], ...]:
+    return tuple(_key_flags(KINDS[kind_name], list(_split_cached(command)[1:])).items())
+
+
 def _is_exact(argv0: str) -> bool:
     base = argv0.rsplit("/", 1)[-1].rstrip(":")
     return base in _EXECUTABLES or bool(_SHIM_RE.match(base))
@@ -244,6 +278,12 @@ def _key_flags(kind: Kind, args: list[str]) -> dict[str, str]:
     return {f"{dashes.get(k, '--')}{k}": flags[k] for k in kind.key_flags if k in flags}
 
 
+# Component(name, pid, role, command, in_container, container_id, key_flags, truncated) from
+# values of the fields' types (the snapshot's validated records, our own strings): unvalidated
+_component = trusted_factory(Component, ("name", "pid", "role", "command", "in_container", "container_id",
+                                         "key_flags", "truncated"))
+
+
 def find_components(node: NodeSnapshot) -> list[Component]:
     """The node's Kubernetes components: one per matching process, plus one per
     component container that no process accounts for."""
@@ -266,14 +306,10 @@ def find_components(node: NodeSnapshot) -> list[Component]:
 
     out: list[Component] = []
     for p in node.processes:
-        argv = _split(p.command)
-        if not argv:
+        facts = _process_facts(p.command, p.truncated)
+        if facts is None:
             continue
-        kind_name = executable_kind(argv[0], argv[1:], p.truncated)
-        if kind_name is None:
-            continue
-        kind = KINDS[kind_name]
-        cut_name = not _is_exact(argv[0])
+        kind, cut, flags = facts
         container = _container_for(p, kind, by_pid, by_id, by_kind, claimed)
         in_container: Optional[bool] = p.in_container
         container_id = p.container_id
@@ -285,12 +321,7 @@ def find_components(node: NodeSnapshot) -> list[Component]:
         elif in_container is None and containers_known:
             # no running container runs it: it runs on the host
             in_container = False
-        out.append(Component(
-            name=kind.name, pid=p.pid, role=kind.role, command=p.command,
-            in_container=in_container, container_id=container_id,
-            key_flags=_key_flags(kind, argv[1:]),
-            truncated=p.truncated or cut_name or bool(_TRUNC_TAIL.search(p.command)),
-        ))
+        out.append(_component(kind.name, p.pid, kind.role, p.command, in_container, container_id, dict(flags), cut))
     # containers running a component whose process we did not see
     for kind_name, conts in by_kind.items():
         if kind_name == "pause":  # sandboxes are shown with their pods, not as components
@@ -300,11 +331,9 @@ def find_components(node: NodeSnapshot) -> list[Component]:
             if id(c) in claimed:
                 continue
             command = c.command or ""
-            out.append(Component(
-                name=cont_kind.name, pid=c.pid, role=cont_kind.role, command=command, in_container=True,
-                container_id=c.id, key_flags=_key_flags(cont_kind, _split(command)[1:] if command else []),
-                truncated=bool(_TRUNC_TAIL.search(command.strip().strip('"'))),
-            ))
+            out.append(_component(cont_kind.name, c.pid, cont_kind.role, command, True, c.id,
+                                  dict(_key_flag_items(kind_name, command)),
+                                  bool(_TRUNC_TAIL.search(command.strip().strip('"')))))
     return out
 
 

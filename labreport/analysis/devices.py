@@ -10,6 +10,7 @@ from typing import Any
 from labreport.analysis.model import DeviceRow, IpRuleRow, NodeAnalysis, RouteRow
 from labreport.analysis.trace.world import table_key
 from labreport.parsers.ip_rule import is_default, rule_parts
+from labreport.perf import trusted_factory
 from labreport.snapshot import NodeSnapshot
 
 CONTROL_PLANE = ("kube-apiserver", "etcd", "kube-scheduler")
@@ -23,6 +24,12 @@ def _get(o: Any, key: str) -> Any:
 def is_control_plane(na: NodeAnalysis) -> bool:
     return any(c.name in CONTROL_PLANE for c in na.components) or any(
         (p.name or "").startswith(("kube-apiserver", "etcd-")) for p in na.pods)
+
+
+# DeviceRow / RouteRow from the link's and route's validated fields, unvalidated (in field order)
+_device_row = trusted_factory(DeviceRow, ("name", "kind", "role", "master", "addresses", "state", "mac", "mtu",
+                                          "peer"))
+_route_row = trusted_factory(RouteRow, ("dst", "via", "dev", "proto", "scope", "onlink"))
 
 
 def devices(node: NodeSnapshot, na: NodeAnalysis) -> list[DeviceRow]:
@@ -56,11 +63,10 @@ def devices(node: NodeSnapshot, na: NodeAnalysis) -> list[DeviceRow]:
             peer = f"{vp.pod_ifname}@{vp.netns}" + (f" ({vp.pod})" if vp.pod else "")
         elif link.peer_ifindex is not None:
             peer = f"if{link.peer_ifindex}" + (f" ({link.link_netns})" if link.link_netns else "")
-        out.append(DeviceRow(
-            name=link.name + (f"@if{link.peer_ifindex}" if link.peer_ifindex is not None else ""),
-            kind=kind or ("veth" if role == "veth" else ""), role=role, master=link.master or "",
-            addresses=[f"{a.local}/{a.prefixlen}" for a in link.addresses], state=link.state or "",
-            mac=link.mac or "", mtu=link.mtu, peer=peer))
+        out.append(_device_row(
+            link.name + (f"@if{link.peer_ifindex}" if link.peer_ifindex is not None else ""),
+            kind or ("veth" if role == "veth" else ""), role, link.master or "",
+            [f"{a.local}/{a.prefixlen}" for a in link.addresses], link.state or "", link.mac or "", link.mtu, peer))
     return out
 
 
@@ -72,8 +78,7 @@ def routes(node: NodeSnapshot) -> list[RouteRow]:
     for r in ns.routes:
         if r.family != "inet" or r.table not in (None, "main", "254") or r.type in ("local", "broadcast"):
             continue
-        out.append(RouteRow(dst=r.dst, via=r.gateway or "", dev=r.dev or "", proto=r.protocol or "",
-                            scope=r.scope or "", onlink=bool(r.onlink)))
+        out.append(_route_row(r.dst, r.gateway or "", r.dev or "", r.protocol or "", r.scope or "", bool(r.onlink)))
     return out
 
 

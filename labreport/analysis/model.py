@@ -10,6 +10,7 @@ from typing import Any, Literal, Optional
 
 from pydantic import Field
 
+from labreport.perf import complete_models
 from labreport.snapshot import Record
 
 ProxyMode = Literal["iptables", "nftables", "ipvs", "cilium", "unknown", "none"]
@@ -517,5 +518,7 @@ class ClusterOverview(Record):
     partial_nodes: list[str] = Field(default_factory=list)
 
 
-NodeAnalysis.model_rebuild()
-Analysis.model_rebuild()
+# Every analysis builds these models; built here once each, contained models first (with
+# the forward references above resolved): see perf.complete_models.
+complete_models(v for v in list(globals().values())
+                if isinstance(v, type) and issubclass(v, Record) and v.__module__ == __name__)

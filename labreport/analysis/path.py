@@ -20,7 +20,8 @@ it), besides an English ``detail``. A hop whose record was not collected says so
 from __future__ import annotations
 
 import ipaddress
-from typing import Any, Callable, Optional
+import itertools
+from typing import Any, Callable, Iterable, Optional
 
 from labreport.analysis.model import (
     Analysis, Endpoint, Hop, NodeAnalysis, NodeDevice, Overlay, ServiceRecord, TrafficPath, VethPair,
@@ -154,6 +155,17 @@ class _Index:
                         if net is not None:
                             self.subnets.append((net, n.name, link.name))
 
+    def best_score(self, src_name: str) -> int:
+        """The best score (``_choose_service``) an endpoint located here can have, seen
+        from ``src_name``."""
+        best = 1  # an address no one holds
+        for w in self.by_ip.values():
+            remote = w.node is not None and w.node != src_name
+            best = max(best, 1 + (2 if remote else 0) + (1 if w.veth is not None else 0))
+        for _nw, node, _dev in self.subnets:
+            best = max(best, 3 if node is not None and node != src_name else 1)
+        return best
+
     def locate(self, ip: str) -> _Where:
         w = self.by_ip.get(ip)
         if w is not None:
@@ -257,26 +269,39 @@ def _choose_from(snapshot: Snapshot, analysis: Analysis, from_node: Optional[str
 
 
 def _choose_service(recs: list[ServiceRecord], service: Optional[str],
-                    where: Callable[[Endpoint], _Where]) -> tuple[Optional[ServiceRecord], Optional[Endpoint]]:
+                    where: Callable[[Endpoint], _Where],
+                    ceiling: int = 4) -> tuple[Optional[ServiceRecord], Optional[Endpoint]]:
+    """The service (and endpoint) to trace: the first with the best-placed endpoint (on
+    another node, with its veth). ``ceiling`` is the best score any endpoint can have
+    (``_Index.best_score``): the first endpoint that has it is the one, the rest are not
+    looked at (a 10,000-Service node whose pods are not in the snapshot: the first)."""
+    cands: Iterable[ServiceRecord]
     if service:
         cands = [r for r in recs if _matches(r, service)]
     else:
-        user = [r for r in recs if not is_system_record(r) and r.endpoints]
-        cands = user or [r for r in recs if r.endpoints] or list(recs)
-    best: tuple[int, int, Optional[ServiceRecord], Optional[Endpoint]] = (-1, 0, None, None)
-    for i, rec in enumerate(cands):
+        user = (r for r in recs if not is_system_record(r) and r.endpoints)
+        first = next(user, None)
+        if first is not None:
+            cands = itertools.chain((first,), user)
+        else:
+            cands = [r for r in recs if r.endpoints] or list(recs)
+    best: tuple[int, Optional[ServiceRecord], Optional[Endpoint]] = (-1, None, None)
+    first_rec: Optional[ServiceRecord] = None
+    for rec in cands:
+        if first_rec is None:
+            first_rec = rec
         for ep in rec.endpoints or []:
             w = where(ep)
             score = (2 if w.node is not None and w.remote else 0) + (1 if w.veth is not None else 0) + 1
             if score > best[0]:
-                best = (score, i, rec, ep)
-                if score == 4:  # on another node, with its veth: nothing can be better
+                best = (score, rec, ep)
+                if score >= ceiling:  # nothing can be better
                     return rec, ep
-        if best[2] is None and rec.endpoints is not None and not rec.endpoints:
-            best = (0, i, rec, None)
-    if best[2] is None and cands:
-        return cands[0], None
-    return best[2], best[3]
+        if best[1] is None and rec.endpoints is not None and not rec.endpoints:
+            best = (0, rec, None)
+    if best[1] is None and first_rec is not None:
+        return first_rec, None
+    return best[1], best[2]
 
 
 def trace_path(snapshot: Snapshot, analysis: Analysis, service: Optional[str] = None,
@@ -321,7 +346,7 @@ def trace_path(snapshot: Snapshot, analysis: Analysis, service: Optional[str] = 
             cache[host] = w
         return cache[host]
 
-    rec, ep = _choose_service(recs, service, where)
+    rec, ep = _choose_service(recs, service, where, index.best_score(src_name))
     if rec is not None and service and ep is not None:
         ep = _endpoint_named(rec, service) or ep
     if rec is None:

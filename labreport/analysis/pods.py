@@ -14,11 +14,13 @@ Pure and linear: every lookup is a dict.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Optional
 
 from labreport.analysis.components import kind_of_container_name
 from labreport.analysis.model import Pod, PodContainer, VethPair
+from labreport.perf import trusted_factory
 from labreport.snapshot import Container, NetNamespace, NodeSnapshot
 
 _DOCKER_K8S_RE = re.compile(r"^/?k8s_([^_]+)_([^_]+)_([^_]+)_([^_]+)_(\d+)$")
@@ -30,16 +32,31 @@ def _idkey(cid: str) -> str:
 
 
 class _Draft:
-    __slots__ = ("pod", "sandboxes", "apps", "netmodes")
+    """A pod being assembled: its identity (the Pod record's first fields) and containers."""
 
-    def __init__(self, pod: Pod) -> None:
-        self.pod = pod
+    __slots__ = ("name", "namespace", "uid", "sandbox_id", "note", "sandboxes", "apps", "netmodes")
+
+    def __init__(self, name: str, namespace: Optional[str], uid: Optional[str], sandbox_id: Optional[str]) -> None:
+        self.name = name
+        self.namespace = namespace
+        self.uid = uid
+        self.sandbox_id = sandbox_id
+        self.note: Optional[str] = None
         self.sandboxes: list[Container] = []
         self.apps: list[Container] = []
         self.netmodes: list[Optional[str]] = []
 
 
+# Pod(namespace, name, uid, sandbox_id, containers, ip, netns, shares_netns_with_sandbox, note),
+# unvalidated: the container records' validated strings, this module's lists and notes
+_new_pod = trusted_factory(Pod, ("namespace", "name", "uid", "sandbox_id", "containers", "ip", "netns",
+                                 "shares_netns_with_sandbox", "note"))
+
+
+@functools.lru_cache(maxsize=8192)
 def _docker_parts(name: str) -> Optional[tuple[str, str, str, str, int]]:
+    """The parts of a ``k8s_…`` docker name (cached: each container's name is read three
+    times, and a cluster's nodes run the same pods' containers)."""
     m = _DOCKER_K8S_RE.match(name)
     if not m:
         return None
@@ -54,7 +71,7 @@ def group_pods(node: NodeSnapshot, *, veths: Optional[list[VethPair]] = None) ->
     by_uid: dict[str, _Draft] = {}
 
     def new(name: str, namespace: Optional[str], uid: Optional[str], sandbox_id: Optional[str]) -> _Draft:
-        d = _Draft(Pod(name=name, namespace=namespace, uid=uid, sandbox_id=sandbox_id))
+        d = _Draft(name, namespace, uid, sandbox_id)
         drafts.append(d)
         if sandbox_id:
             by_sandbox.setdefault(_idkey(sandbox_id), d)
@@ -101,17 +118,17 @@ def group_pods(node: NodeSnapshot, *, veths: Optional[list[VethPair]] = None) ->
         if d is None and c.sandbox_id:
             # crictl ps: the sandbox is named (POD ID) but not listed
             d = new(pod_name or c.sandbox_id, ns, uid, c.sandbox_id)
-            d.pod.note = ("sandbox " + c.sandbox_id + " is not in the input (crictl ps lists no sandboxes; "
+            d.note = ("sandbox " + c.sandbox_id + " is not in the input (crictl ps lists no sandboxes; "
                           "`crictl pods` or `ctr -n k8s.io c ls` shows it)")
         if d is None and pod_name and uid:
             d = new(pod_name, ns, uid, None)
-            d.pod.note = "no sandbox (k8s_POD_…) container in the input"
+            d.note = "no sandbox (k8s_POD_…) container in the input"
         if d is None:
             continue  # not a Kubernetes container (e.g. a plain `docker run`)
-        if d.pod.namespace is None and ns:
-            d.pod.namespace = ns
-        if d.pod.uid is None and uid:
-            d.pod.uid = uid
+        if d.namespace is None and ns:
+            d.namespace = ns
+        if d.uid is None and uid:
+            d.uid = uid
         d.apps.append(c)
         d.netmodes.append(c.network_mode)
 
@@ -130,27 +147,25 @@ def group_pods(node: NodeSnapshot, *, veths: Optional[list[VethPair]] = None) ->
 
     out: list[Pod] = []
     for d in drafts:
-        pod = d.pod
-        for s in d.sandboxes:
-            pod.containers.append(_pod_container(s, True))
-        for c in d.apps:
-            pod.containers.append(_pod_container(c, False))
-        pod.shares_netns_with_sandbox = _shares_netns(d)
+        containers = [_pod_container(s, True) for s in d.sandboxes]
+        containers += [_pod_container(c, False) for c in d.apps]
+        ip: Optional[str] = None
+        netns: Optional[str] = None
         sb = d.sandboxes[0] if d.sandboxes else None
         if sb is not None:
-            pod.ip = sb.pod_ip
+            ip = sb.pod_ip
             ns_rec = _netns_of(sb, netns_by_name, netns_by_path, netns_by_pid)
             if ns_rec is not None:
-                pod.netns = ns_rec.name
+                netns = ns_rec.name
             elif sb.netns_path:
-                pod.netns = sb.netns_path.rsplit("/", 1)[-1] if sb.netns_path.startswith(("/var/run/netns/", "/run/netns/")) else sb.netns_path
-        if pod.ip is None:
-            pod.ip = next((c.pod_ip for c in d.apps if c.pod_ip), None)
-        if pod.netns and pod.ip is None:
-            pair = veth_by_netns.get(pod.netns)
+                netns = sb.netns_path.rsplit("/", 1)[-1] if sb.netns_path.startswith(("/var/run/netns/", "/run/netns/")) else sb.netns_path
+        if ip is None:
+            ip = next((c.pod_ip for c in d.apps if c.pod_ip), None)
+        if netns and ip is None:
+            pair = veth_by_netns.get(netns)
             if pair is not None and pair.pod_ips:
-                pod.ip = pair.pod_ips[0].split("/", 1)[0]
-        out.append(pod)
+                ip = pair.pod_ips[0].split("/", 1)[0]
+        out.append(_new_pod(d.namespace, d.name, d.uid, d.sandbox_id, containers, ip, netns, _shares_netns(d), d.note))
     return out
 
 
@@ -210,10 +225,14 @@ def _netns_of(sb: Container, by_name: dict[str, NetNamespace], by_path: dict[str
     return None
 
 
+# PodContainer(id, name, image, state, is_sandbox, runtime, attempt, component), unvalidated:
+# the values are the container record's (validated by the snapshot) or this module's
+_new_pod_container = trusted_factory(PodContainer, ("id", "name", "image", "state", "is_sandbox", "runtime",
+                                                    "attempt", "component"))
+
+
 def _pod_container(c: Container, is_sandbox: bool) -> PodContainer:
     parts = _docker_parts(c.name)
-    return PodContainer(
-        id=c.id, name=c.name, image=c.image, state=c.state, is_sandbox=is_sandbox, runtime=c.runtime,
-        attempt=c.attempt if c.attempt is not None else (parts[4] if parts else None),
-        component="pause" if is_sandbox else kind_of_container_name(c.name),
-    )
+    return _new_pod_container(c.id, c.name, c.image, c.state, is_sandbox, c.runtime,
+                              c.attempt if c.attempt is not None else (parts[4] if parts else None),
+                              "pause" if is_sandbox else kind_of_container_name(c.name))

@@ -6,29 +6,36 @@ A check passes only on evidence. When the fact was not collected the status is
 
 from __future__ import annotations
 
+import functools
 import ipaddress
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
-from labreport.analysis.components import executable_kind, _split
+from labreport.analysis.components import _split, command_flags, command_kind
 from labreport.analysis.model import PreflightCheck
+from labreport.perf import trusted_factory
 from labreport.snapshot import ClusterObjects, NodeSnapshot
 
 RUNTIMES = ("containerd", "docker", "cri-o", "crio", "cri-dockerd")
 _RUNTIME_PROCS = {"containerd": "containerd", "dockerd": "docker", "crio": "cri-o", "cri-dockerd": "cri-dockerd"}
 
 
+# PreflightCheck(id, title, status, observed, expected, fix), unvalidated: every value is one of
+# this module's strings (status one of the Literal's) or a snapshot's validated string
+_new_check = trusted_factory(PreflightCheck, ("id", "title", "status", "observed", "expected", "fix"))
+_STATUSES = frozenset(("pass", "fail", "warn", "unknown"))
+
+
 def _check(id: str, title: str, status: str, observed: Optional[str], expected: str, fix: str) -> PreflightCheck:
-    return PreflightCheck(id=id, title=title, status=status, observed=observed, expected=expected, fix=fix)  # type: ignore[arg-type]
+    if status not in _STATUSES or not (observed is None or isinstance(observed, str)):
+        return PreflightCheck(id=id, title=title, status=status, observed=observed, expected=expected, fix=fix)  # type: ignore[arg-type]
+    return _new_check(id, title, status, observed, expected, fix)
 
 
 def _running(node: NodeSnapshot) -> dict[str, int]:
     """Component kinds seen running (executable name), with a pid."""
     out: dict[str, int] = {}
     for p in node.processes:
-        argv = _split(p.command)
-        if not argv:
-            continue
-        k = executable_kind(argv[0], argv[1:], p.truncated)
+        k = command_kind(p.command, p.truncated)
         if k:
             out.setdefault(k, p.pid)
     return out
@@ -193,14 +200,11 @@ def _yaml_get(text: Any, *keys: str) -> Optional[str]:
 
 def _cluster_cidr(node: NodeSnapshot, cluster: Optional[ClusterObjects]) -> Optional[tuple[str, str]]:
     """(CIDR, where it was read) of the cluster's pod network."""
-    from labreport.analysis.components import parse_flags
-
     for p in node.processes:
-        argv = _split(p.command)
-        if argv and executable_kind(argv[0], argv[1:], p.truncated) in ("kube-controller-manager", "kube-proxy"):
-            val = parse_flags(argv[1:]).get("cluster-cidr")
+        if command_kind(p.command, p.truncated) in ("kube-controller-manager", "kube-proxy"):
+            val = dict(command_flags(p.command)).get("cluster-cidr")
             if val:
-                return val, f"{argv[0].rsplit('/', 1)[-1]} --cluster-cidr"
+                return val, f"{_split(p.command)[0].rsplit('/', 1)[-1]} --cluster-cidr"
     val = _yaml_get(_configmap(cluster, "kubeadm-config").get("ClusterConfiguration"), "networking", "podSubnet")
     if val:
         return val, "kubeadm-config networking.podSubnet"
@@ -225,9 +229,28 @@ def _node_subnet(node: NodeSnapshot, cluster: Optional[ClusterObjects]) -> Optio
             if link.name == bridge:
                 for a in link.addresses:
                     if a.family == "inet" and a.prefixlen < 32:
-                        net = ipaddress.ip_network(f"{a.local}/{a.prefixlen}", strict=False)
-                        return str(net), f"{bridge}'s address {a.local}/{a.prefixlen}"
+                        return _network_of(f"{a.local}/{a.prefixlen}"), f"{bridge}'s address {a.local}/{a.prefixlen}"
     return None
+
+
+@functools.lru_cache(maxsize=4096)
+def _network_of(text: str) -> str:
+    """The network of an address/prefix ("10.244.1.1/24" → "10.244.1.0/24"); cached: every
+    node of a cluster has its bridge address, and often the same."""
+    return str(ipaddress.ip_network(text, strict=False))
+
+
+@functools.lru_cache(maxsize=4096)
+def _subnet_of(sub: str, cidr: str) -> Union[str, tuple[str, str, bool]]:
+    """(inner, outer, whether inner lies inside outer) of two CIDRs as written, or why one is
+    unreadable (cached by the two texts)."""
+    try:
+        outer = ipaddress.ip_network(cidr, strict=False)
+        inner = ipaddress.ip_network(sub, strict=False)
+    except ValueError as exc:
+        return str(exc)
+    inside = inner.version == outer.version and inner.subnet_of(outer)  # type: ignore[arg-type]
+    return str(inner), str(outer), inside
 
 
 def _pod_cidr_check(node: NodeSnapshot, cluster: Optional[ClusterObjects]) -> PreflightCheck:
@@ -244,12 +267,10 @@ def _pod_cidr_check(node: NodeSnapshot, cluster: Optional[ClusterObjects]) -> Pr
             parts.append(f"node {sub[0]} ({sub[1]})")
         seen = "; ".join(parts) + ("; the other side not collected" if parts else "not collected")
         return _check("pod-cidr", title, "unknown", seen, "node subnet ⊂ cluster pod CIDR", fix)
-    try:
-        outer = ipaddress.ip_network(cidr[0], strict=False)
-        inner = ipaddress.ip_network(sub[0], strict=False)
-    except ValueError as exc:
-        return _check("pod-cidr", title, "unknown", f"unreadable: {exc}", "node subnet ⊂ cluster pod CIDR", fix)
-    inside = inner.version == outer.version and inner.subnet_of(outer)  # type: ignore[arg-type]
+    got = _subnet_of(sub[0], cidr[0])
+    if isinstance(got, str):
+        return _check("pod-cidr", title, "unknown", f"unreadable: {got}", "node subnet ⊂ cluster pod CIDR", fix)
+    inner, outer, inside = got
     observed = f"node {inner} ({sub[1]}) in cluster {outer} ({cidr[1]})" if inside else \
         f"node {inner} ({sub[1]}) is outside cluster {outer} ({cidr[1]})"
     return _check("pod-cidr", title, "pass" if inside else "fail", observed, "node subnet ⊂ cluster pod CIDR", fix)

@@ -47,16 +47,77 @@ Names come from the comments (``ns/svc:port``; ``ns/svc`` for an unnamed port; t
 
 from __future__ import annotations
 
+import re
 import shlex
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional
 
 from labreport.analysis.model import Endpoint, MasqueradeInfo, ServiceRecord
-from labreport.perf import gc_paused, trusted_model
+from labreport.perf import gc_paused, trusted_factory, trusted_model
 from labreport.snapshot import IptChain, Iptables, IptRule, IptTable
 
 # Records are built from values of the right types (10,000 services × 3 endpoints make
-# 40,000 models): the trusted constructor skips re-validating them (labreport.perf).
-_new = trusted_model
+# 40,000 models): the trusted constructors skip re-validating them (labreport.perf).
+
+
+def _endpoint_maker() -> Callable[[str, float, Optional[float], str], Endpoint]:
+    """``trusted_model(Endpoint, {address, probability, rule_probability, chain})`` for the
+    30,000 endpoints of a 10,000-Service dump, without its per-call work: the same object
+    (checked here against trusted_model once; trusted_model itself when they differ). The
+    same: the dict's order (a model with extra fields is serialized in the order of its
+    __dict__) and the set of fields given (four names fit a set's own table; all eight
+    would allocate one more per endpoint, 15 MB at 30,000)."""
+    new = Endpoint.__new__
+    set_ = object.__setattr__
+
+    def make(address: str, share: float, p: Optional[float], chain: str) -> Endpoint:
+        obj = new(Endpoint)
+        set_(obj, "__dict__", {"address": address, "probability": share, "rule_probability": p, "chain": chain,
+                               "weight": None, "ready": None, "local": None, "pod": None})
+        set_(obj, "__pydantic_fields_set__", {"address", "probability", "rule_probability", "chain"})
+        set_(obj, "__pydantic_extra__", {})
+        set_(obj, "__pydantic_private__", None)
+        return obj
+
+    def reference(address: str, share: float, p: Optional[float], chain: str) -> Endpoint:
+        return trusted_model(Endpoint, {"address": address, "probability": share, "rule_probability": p,
+                                        "chain": chain})
+
+    try:
+        a, b = make("10.0.0.1:80", 0.5, 0.5, "KUBE-SEP-X"), reference("10.0.0.1:80", 0.5, 0.5, "KUBE-SEP-X")
+        same = (list(a.__dict__.items()) == list(b.__dict__.items()) and a.model_fields_set == b.model_fields_set
+                and a.__pydantic_extra__ == b.__pydantic_extra__ and a.__pydantic_private__ == b.__pydantic_private__
+                and a.model_dump_json() == b.model_dump_json() and a == b)
+    except Exception:  # pragma: no cover - a pydantic that works differently
+        same = False
+    return make if same else reference
+
+
+_new_endpoint = _endpoint_maker()
+_RECORD_FIELDS = (
+    "name", "namespace", "service", "port_name", "cluster_ip", "port", "protocol", "node_port", "external_ips",
+    "load_balancer_ips", "session_affinity", "affinity_timeout_s", "external_traffic_policy",
+    "internal_traffic_policy", "endpoints", "no_endpoints", "mode", "chains", "evidence", "warnings",
+)
+_new_record: Callable[..., ServiceRecord] = trusted_factory(ServiceRecord, _RECORD_FIELDS)
+
+# The shapes kube-proxy writes for nearly every rule, read with one regular expression each
+# instead of a _Rule (a 10,000-service dump has ~110,000 of them). Each shape is narrow
+# enough that the general reading of the rule (``_Rule``) gives exactly these groups — the
+# comment has no quote or backslash, every other token is fixed or a plain word — so a
+# rule either matches and is read the same way, or does not and is read by ``_Rule``.
+# ``_FAST[0] = False`` reads every rule the general way (tests compare the two).
+_FAST = [True]
+# KUBE-SVC/KUBE-SVL: '-m comment --comment "ns/svc:port -> ip:port" [-m statistic --mode
+# random --probability P] -j KUBE-SEP-X' → (comment, P or None, target)
+_SEP_JUMP = re.compile(
+    r'-m comment --comment "([^"\\]*)"(?: -m statistic --mode random --probability ([0-9.]+))? -j (KUBE-SEP-[^\s"]*)'
+).fullmatch
+# KUBE-SERVICES: '-d IP/32 -p tcp -m comment --comment "ns/svc:port cluster IP" -m tcp --dport N -j KUBE-SVC-H'
+# (KUBE-NODEPORTS the same without -d) → (dst or None, proto, comment, dport, target, its prefix)
+_ENTRY = re.compile(
+    r'(?:-d ([0-9A-Fa-f.:]+/[0-9]+) )?-p ([a-z]+) -m comment --comment "([^"\\]*)" -m [a-z]+ --dport ([0-9]+) '
+    r'-j ((KUBE-(?:SVC|SVL|EXT|FW|XLB)-)[^\s"]*)'
+).fullmatch
 
 _SERVICE_PREFIXES = ("KUBE-SVC-", "KUBE-SVL-", "KUBE-EXT-", "KUBE-FW-", "KUBE-XLB-")
 _ROLE_OF_PREFIX = {"KUBE-SVC-": "svc", "KUBE-SVL-": "svl", "KUBE-EXT-": "ext", "KUBE-FW-": "fw", "KUBE-XLB-": "xlb"}
@@ -229,7 +290,7 @@ class _Svc:
     __slots__ = (
         "key", "name", "cluster_ip", "port", "protocol", "node_port", "external_ips", "lb_ips", "chains",
         "itp", "etp", "no_endpoints", "evidence", "warnings", "seen", "affinity", "affinity_s", "endpoints",
-        "filter_only",
+        "filter_only", "seps",
     )
 
     def __init__(self, key: str):
@@ -247,7 +308,8 @@ class _Svc:
         self.no_endpoints = False
         self.evidence: list[str] = []
         self.warnings: list[str] = []
-        self.seen: set[str] = set()
+        self.seen: set[str] = set()  # evidence lines, for the duplicates (but see _walk_service_chain)
+        self.seps: set[str] = set()  # the KUBE-SEP chains whose lines are in the evidence
         self.affinity = False
         self.affinity_s: Optional[int] = None
         self.endpoints: Optional[list[Endpoint]] = None
@@ -264,13 +326,6 @@ class _Svc:
         self.evidence.append(line)
         return True
 
-    def add_line(self, line: str) -> None:
-        """Evidence already met through another chain (a KUBE-SEP under both KUBE-SVC and
-        KUBE-SVL) is not repeated."""
-        if line not in self.seen:
-            self.seen.add(line)
-            self.evidence.append(line)
-
     def take_name(self, comment: Optional[str]) -> None:
         if self.name is None:
             self.name = _name_in(comment)
@@ -283,21 +338,69 @@ def _rules(table: Optional[IptTable], chain: str) -> list[IptRule]:
     return ch.rules if ch is not None else []
 
 
+# The lines of a service's KUBE-SVC, KUBE-SVL/KUBE-XLB and KUBE-SEP chains go to its
+# evidence without ``_Svc.seen``: a line ``-A CHAIN spec`` can equal another only when the
+# chain names do (a KUBE-SEP name, a jump's target, has no space; the other chains' names
+# start differently: KUBE-SVC-, KUBE-SVL-, KUBE-XLB-, KUBE-SEP- against KUBE-SERVICES,
+# KUBE-NODEPORTS, KUBE-EXT-, KUBE-FW-, KUBE-EXTERNAL-SERVICES, KUBE-PROXY-FIREWALL), and each
+# of these chains is read once per service: a KUBE-SVC/KUBE-SVL chain's repeated rules are
+# caught by its own walk (``seen_specs``), a KUBE-SEP chain's by ``_Svc.seps`` and its own.
+
+
 def _walk_service_chain(
-    svc: _Svc, nat: IptTable, chain: IptChain
+    svc: _Svc, seps: dict[str, _SepInfo], chain: IptChain
 ) -> list[Endpoint]:
     """Endpoints of a KUBE-SVC/KUBE-SVL/KUBE-XLB chain, in rule order, with shares."""
     eps: list[Endpoint] = []
     remaining = 1.0
     last_prob: Optional[float] = None
     seen_specs: set[str] = set()
+    name = chain.name
+    lead = f"-A {name} "
+    evidence, warnings = svc.evidence, svc.warnings
+    fast = _FAST[0]
     for rule in chain.rules:
-        if rule.spec in seen_specs:
-            svc.warnings.append(f"duplicate rule ignored (pasted twice?): -A {chain.name} {rule.spec}")
+        spec = rule.spec
+        if spec in seen_specs:
+            warnings.append(f"duplicate rule ignored (pasted twice?): -A {name} {spec}")
             continue
-        seen_specs.add(rule.spec)
-        r = _Rule(chain.name, rule.spec)
-        svc.add_evidence(r)
+        seen_specs.add(spec)
+        evidence.append(lead + spec)
+        if fast and svc.name is not None:
+            m = _SEP_JUMP(spec)
+            if m is not None:  # an endpoint's jump: the branch below, read from the groups
+                comment, ptext, t = m.groups()
+                p: Optional[float] = None
+                if ptext is not None:
+                    try:
+                        p = float(ptext)
+                    except ValueError:
+                        p = None
+                share = remaining * (p if p is not None else 1.0)
+                remaining = remaining * (1.0 - p) if p is not None else 0.0
+                last_prob = p
+                info = seps.get(t)
+                dnat = info[1] if info is not None else None
+                if info is not None and dnat is not None and " -> " in comment:  # _endpoint_address, inline
+                    address = dnat
+                    specs, sets = info[0], info[2]
+                    if t not in svc.seps:
+                        svc.seps.add(t)
+                        lead_sep = f"-A {t} "
+                        for sp in specs:
+                            evidence.append(lead_sep + sp)
+                    if sets:
+                        svc.affinity = True
+                    said = comment.rsplit(" -> ", 1)[1].strip()
+                    if said and said != address:
+                        warnings.append(f"{t}: comment says {said} but the DNAT goes to {address}")
+                else:
+                    address = _endpoint_address(svc, seps, t, comment)
+                eps.append(_new_endpoint(address, share, p, t))
+                continue
+            if "KUBE-SEP-" not in spec and "REJECT" not in spec and "endpoints" not in spec:
+                continue  # no target or comment the branches below act on: evidence only
+        r = _Rule(name, spec)
         svc.take_name(r.comment)
         t = r.target
         if t.startswith("KUBE-SEP-"):
@@ -311,43 +414,86 @@ def _walk_service_chain(
             share = remaining * (p if p is not None else 1.0)
             remaining = remaining * (1.0 - p) if p is not None else 0.0
             last_prob = p
-            address = _endpoint_address(svc, nat, t, r)
-            eps.append(_new(Endpoint, {"address": address, "probability": share, "rule_probability": p, "chain": t}))
+            address = _endpoint_address(svc, seps, t, r.comment)
+            eps.append(_new_endpoint(address, share, p, t))
             if r.garbled_addr:
-                svc.warnings.append(
-                    f"{chain.name}: comment garbled by PDF conversion ('--> {r.garbled_addr}'); read as '-> {r.garbled_addr}'"
+                warnings.append(
+                    f"{name}: comment garbled by PDF conversion ('--> {r.garbled_addr}'); read as '-> {r.garbled_addr}'"
                 )
         elif t == "KUBE-MARK-DROP" and r.comment and "no local endpoints" in r.comment:
-            svc.warnings.append(f"{chain.name}: no local endpoints on this node; external traffic is dropped")
+            warnings.append(f"{name}: no local endpoints on this node; external traffic is dropped")
         elif t == "REJECT" or (r.comment and r.comment.endswith("has no endpoints")):
             svc.no_endpoints = True
     if eps and last_prob is not None:
-        svc.warnings.append(
-            f"{chain.name}: the last endpoint rule has a probability ({last_prob}); "
+        warnings.append(
+            f"{name}: the last endpoint rule has a probability ({last_prob}); "
             f"shares sum to {1.0 - remaining:.6f} (rules missing from the input?)"
         )
     return eps
 
 
-def _endpoint_address(svc: _Svc, nat: IptTable, sep: str, jump: _Rule) -> str:
-    """The DNAT destination of a KUBE-SEP chain (its rules go to the evidence), else the
-    ``-> ip:port`` of the jump's comment, else "?" with a warning."""
-    ch = nat.chains.get(sep)
-    addr: Optional[str] = None
-    if ch is not None:
-        for rule in ch.rules:
+# What a KUBE-SEP chain says, whoever jumps to it: the specs of its rules (a repeated one
+# once; the evidence lines are made when they go to a service's evidence), the first
+# DNAT's --to-destination (None: no DNAT) and whether a rule has ``-m recent --set``
+# (session affinity).
+_SepInfo = tuple[list[str], Optional[str], bool]
+
+
+def _sep_chains(nat: IptTable) -> dict[str, _SepInfo]:
+    """Every KUBE-SEP chain of the table read once, in the table's order."""
+    out: dict[str, _SepInfo] = {}
+    for sep, ch in nat.chains.items():
+        if not sep.startswith("KUBE-SEP-"):
+            continue
+        rules = ch.rules
+        if len(rules) == 2:  # kube-proxy's: the hairpin masquerade, the DNAT
+            a, b = rules[0].spec, rules[1].spec
+            if a != b and "-j DNAT " not in a and " --set " not in a:
+                out[sep] = ([a, b], _dnat_to(b), " --set " in b)
+                continue
+        kept: list[str] = []
+        specs: set[str] = set()
+        addr: Optional[str] = None
+        sets = False
+        for rule in rules:
             spec = rule.spec
-            svc.add_line(f"-A {sep} {spec}")
+            if spec not in specs:
+                specs.add(spec)
+                kept.append(spec)
             if addr is None:
-                k = spec.find("-j DNAT ")
-                if k >= 0:
-                    addr = _value(spec[k:] + " ", " --to-destination ")
+                addr = _dnat_to(spec)
             if " --set " in spec:
-                svc.affinity = True
-    from_comment = _comment_endpoint(jump.comment)
+                sets = True
+        out[sep] = (kept, addr, sets)
+    return out
+
+
+def _dnat_to(spec: str) -> Optional[str]:
+    """The --to-destination after the rule's ``-j DNAT``; None without one."""
+    k = spec.find("-j DNAT ")
+    if k < 0:
+        return None
+    padded = spec + " "  # _value(spec[k:] + " ", " --to-destination "), without the copy
+    i = padded.find(" --to-destination ", k)
+    return padded[i + 18:padded.find(" ", i + 18)] if i >= 0 else None
+
+
+def _endpoint_address(svc: _Svc, seps: dict[str, _SepInfo], sep: str, comment: Optional[str]) -> str:
+    """The DNAT destination of a KUBE-SEP chain (its rules go to the evidence, once), else
+    the ``-> ip:port`` of the jump's comment, else "?" with a warning."""
+    info = seps.get(sep)
+    addr: Optional[str] = None
+    if info is not None:
+        specs, addr, sets = info
+        if sep not in svc.seps:
+            svc.seps.add(sep)
+            svc.evidence.extend([f"-A {sep} {spec}" for spec in specs])
+        if sets:
+            svc.affinity = True
+    from_comment = _comment_endpoint(comment)
     if addr is None:
         if from_comment:
-            if ch is None:
+            if info is None:
                 svc.warnings.append(f"{sep} is not in the input; endpoint {from_comment} read from the comment")
             return from_comment
         svc.warnings.append(f"{sep} is not in the input (or has no DNAT rule): endpoint address unknown")
@@ -386,9 +532,33 @@ class _Decoding:
 
     def entries(self, chain_name: str) -> Iterator[tuple[_Rule, str, _Svc]]:
         """The jumps of an entry chain to a service's chain, as (rule, chain prefix,
-        service); a KUBE-MARK-MASQ jump there is kept for the masquerade info."""
+        service); a KUBE-MARK-MASQ jump there is kept for the masquerade info. A rule of
+        kube-proxy's usual shape (``_ENTRY``) is applied here instead (``_service_entry``,
+        ``_nodeport_entry``) and not yielded."""
+        fast = _FAST[0]
+        services = chain_name == "KUBE-SERVICES"
+        lead = f"-A {chain_name} "
         for rule in _rules(self.nat, chain_name):
-            r = _Rule(chain_name, rule.spec)
+            spec = rule.spec
+            m = _ENTRY(spec) if fast else None
+            if m is not None and (services or m.group(1) is None):
+                dst, proto, comment, dport, target, pre = m.groups()
+                svc = self.get(target[len(pre):])
+                line = lead + spec  # svc.add_evidence, inline
+                if line in svc.seen:
+                    svc.warnings.append(f"duplicate rule ignored (pasted twice?): {line}")
+                    continue
+                svc.seen.add(line)
+                svc.evidence.append(line)
+                svc.chains.setdefault(_ROLE_OF_PREFIX[pre], target)
+                if svc.name is None:
+                    svc.name = _name_in(comment)
+                if services:
+                    _service_entry(svc, pre, _strip_prefix(dst), comment, int(dport), proto)
+                else:
+                    _nodeport_entry(svc, int(dport), proto)
+                continue
+            r = _Rule(chain_name, spec)
             pre = _prefix(r.target)
             if pre is None:
                 if r.target == "KUBE-MARK-MASQ":
@@ -408,8 +578,9 @@ def _decode(ipt: Iptables) -> tuple[list[ServiceRecord], Optional[MasqueradeInfo
     _read_nodeport_entries(d)
     _adopt_unreferenced_chains(d)
     if d.nat is not None:
+        seps = _sep_chains(d.nat)
         for key, svc in d.svcs.items():
-            _walk_service(svc, key, d.nat)
+            _walk_service(svc, key, d.nat, seps)
     _attach_old_masquerade(d)
     by_name = _name_services(d)
     _read_filter(d, by_name)
@@ -437,31 +608,40 @@ def _entry_role(pre: str, comment: str, svc: _Svc) -> str:
 
 def _read_service_entries(d: _Decoding) -> None:
     for r, pre, svc in d.entries("KUBE-SERVICES"):
-        ip = _strip_prefix(r.dst)
-        role = _entry_role(pre, r.comment or "", svc)
-        if role == "cluster":
-            if svc.cluster_ip is None:
-                svc.cluster_ip = ip
-                svc.port = r.dport
-                svc.protocol = r.proto
-            if pre == "KUBE-SVL-":
-                svc.itp = "Local"
-        elif ip is not None:
-            target_list = svc.lb_ips if role == "lb" else svc.external_ips
-            if ip not in target_list:
-                target_list.append(ip)
-            if svc.port is None:
-                svc.port = r.dport
-            if svc.protocol is None:
-                svc.protocol = r.proto
+        _service_entry(svc, pre, _strip_prefix(r.dst), r.comment or "", r.dport, r.proto)
+
+
+def _service_entry(svc: _Svc, pre: str, ip: Optional[str], comment: str, dport: Optional[int],
+                   proto: Optional[str]) -> None:
+    """What one KUBE-SERVICES jump to a service's chain says about the service."""
+    role = _entry_role(pre, comment, svc)
+    if role == "cluster":
+        if svc.cluster_ip is None:
+            svc.cluster_ip = ip
+            svc.port = dport
+            svc.protocol = proto
+        if pre == "KUBE-SVL-":
+            svc.itp = "Local"
+    elif ip is not None:
+        target_list = svc.lb_ips if role == "lb" else svc.external_ips
+        if ip not in target_list:
+            target_list.append(ip)
+        if svc.port is None:
+            svc.port = dport
+        if svc.protocol is None:
+            svc.protocol = proto
 
 
 def _read_nodeport_entries(d: _Decoding) -> None:
     for r, _pre, svc in d.entries("KUBE-NODEPORTS"):
-        if r.dport is not None:
-            svc.node_port = r.dport
-        if svc.protocol is None:
-            svc.protocol = r.proto
+        _nodeport_entry(svc, r.dport, r.proto)
+
+
+def _nodeport_entry(svc: _Svc, dport: Optional[int], proto: Optional[str]) -> None:
+    if dport is not None:
+        svc.node_port = dport
+    if svc.protocol is None:
+        svc.protocol = proto
 
 
 def _adopt_unreferenced_chains(d: _Decoding) -> None:
@@ -469,6 +649,8 @@ def _adopt_unreferenced_chains(d: _Decoding) -> None:
     if d.nat is None:
         return
     for chain_name in d.nat.chains:
+        if not chain_name.startswith(_SERVICE_PREFIXES):  # most are KUBE-SEP-: one test
+            continue
         pre = _prefix(chain_name)
         if pre is None:
             continue
@@ -486,7 +668,11 @@ def _walk_front_chains(svc: _Svc, key: str, nat: IptTable) -> None:
     """KUBE-FW / KUBE-EXT (their jumps name the KUBE-SVC / KUBE-SVL chain) and KUBE-XLB
     (externalTrafficPolicy Local, walked with the endpoints)."""
     for role in ("fw", "ext", "xlb"):
-        name = svc.chains.get(role) or f"KUBE-{role.upper()}-{key}"
+        # (after _adopt_unreferenced_chains every chain KUBE-FW-<key>, KUBE-EXT-<key> and
+        # KUBE-XLB-<key> of the table is in svc.chains: a role missing there has none)
+        name = svc.chains.get(role)
+        if not name:
+            continue
         ch = nat.chains.get(name)
         if ch is None:
             continue
@@ -505,17 +691,21 @@ def _walk_front_chains(svc: _Svc, key: str, nat: IptTable) -> None:
                 svc.chains.setdefault("svc", r.target)
 
 
-def _walk_service(svc: _Svc, key: str, nat: IptTable) -> None:
+def _walk_service(svc: _Svc, key: str, nat: IptTable, seps: dict[str, _SepInfo]) -> None:
     """The endpoints of one service: all of them from KUBE-SVC, the node-local ones from
     KUBE-SVL (or KUBE-XLB), each marked ``local``."""
-    _walk_front_chains(svc, key, nat)
-    svc_name = svc.chains.get("svc") or f"KUBE-SVC-{key}"
-    svl_name = svc.chains.get("svl") or f"KUBE-SVL-{key}"
-    svc_chain = nat.chains.get(svc_name)
-    local_chain = nat.chains.get(svl_name) or nat.chains.get(svc.chains.get("xlb", f"KUBE-XLB-{key}"))
-    all_eps = _walk_service_chain(svc, nat, svc_chain) if svc_chain is not None else None
-    local_eps = _walk_service_chain(svc, nat, local_chain) if local_chain is not None else None
-    if svc_chain is not None:
+    if "fw" in svc.chains or "ext" in svc.chains or "xlb" in svc.chains:
+        _walk_front_chains(svc, key, nat)
+    # (a chain named after the key that svc.chains lacks is not in the table: see _walk_front_chains)
+    chains = nat.chains
+    svc_name = svc.chains.get("svc")
+    svl_name = svc.chains.get("svl")
+    xlb_name = svc.chains.get("xlb")
+    svc_chain = chains.get(svc_name) if svc_name else None
+    local_chain = (chains.get(svl_name) if svl_name else None) or (chains.get(xlb_name) if xlb_name else None)
+    all_eps = _walk_service_chain(svc, seps, svc_chain) if svc_chain is not None else None
+    local_eps = _walk_service_chain(svc, seps, local_chain) if local_chain is not None else None
+    if svc_chain is not None and svc_name:
         svc.chains["svc"] = svc_name
     if local_chain is not None:
         svc.chains["svl" if local_chain.name.startswith("KUBE-SVL-") else "xlb"] = local_chain.name
@@ -531,7 +721,7 @@ def _walk_service(svc: _Svc, key: str, nat: IptTable) -> None:
         svc.endpoints = local_eps
     else:
         svc.warnings.append(
-            f"{svc_name} is not in the input: endpoints unknown (was the output cut, e.g. by grep?)"
+            f"{svc_name or f'KUBE-SVC-{key}'} is not in the input: endpoints unknown (was the output cut, e.g. by grep?)"
         )
     if local_chain is not None and local_chain.name.startswith("KUBE-SVL-") and svc.itp != "Local":
         if svc.etp is None:
@@ -642,28 +832,11 @@ def _record(s: _Svc) -> ServiceRecord:
         endpoints = []
         # the "not in the input" warning is moot: kube-proxy writes no chain for such a service
         s.warnings = [w for w in s.warnings if "is not in the input: endpoints unknown" not in w]
-    return _new(ServiceRecord, {
-        "name": name,
-        "namespace": namespace,
-        "service": service,
-        "port_name": port_name,
-        "cluster_ip": s.cluster_ip,
-        "port": s.port,
-        "protocol": (s.protocol or "tcp").lower(),
-        "node_port": s.node_port,
-        "external_ips": s.external_ips,
-        "load_balancer_ips": s.lb_ips,
-        "session_affinity": s.affinity,
-        "affinity_timeout_s": s.affinity_s,
-        "external_traffic_policy": s.etp,
-        "internal_traffic_policy": s.itp,
-        "endpoints": endpoints,
-        "no_endpoints": s.no_endpoints,
-        "mode": "iptables",
-        "chains": s.chains,
-        "evidence": s.evidence,
-        "warnings": s.warnings,
-    })
+    return _new_record(
+        name, namespace, service, port_name, s.cluster_ip, s.port, (s.protocol or "tcp").lower(), s.node_port,
+        s.external_ips, s.lb_ips, s.affinity, s.affinity_s, s.etp, s.itp, endpoints, s.no_endpoints, "iptables",
+        s.chains, s.evidence, s.warnings,
+    )
 
 
 def _masquerade(nat: Optional[IptTable]) -> Optional[MasqueradeInfo]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib
 import sys
-import traceback
 from typing import Optional, Sequence
 
 import click
@@ -49,6 +48,12 @@ def cli(ctx: click.Context, show_traceback: bool) -> None:
     ctx.obj["traceback"] = show_traceback
 
 
+def _print_traceback() -> None:
+    import traceback  # only on --traceback (2 ms of start-up otherwise)
+
+    traceback.print_exc()
+
+
 def _completing() -> bool:
     import os
 
@@ -73,7 +78,7 @@ def main(argv: Optional[Sequence[str]] = None, prog_name: str = "labreport", fro
         return int(ExitStatus.USAGE)
     except LabreportError as exc:
         if show_tb:
-            traceback.print_exc()
+            _print_traceback()
         click.echo(f"labreport: error: {exc}", err=True)
         return int(getattr(exc, "exit_code", ExitStatus.ERROR))
     except KeyboardInterrupt:
@@ -83,7 +88,7 @@ def main(argv: Optional[Sequence[str]] = None, prog_name: str = "labreport", fro
         return 0
     except Exception as exc:  # a bug: say so briefly, details on request
         if show_tb:
-            traceback.print_exc()
+            _print_traceback()
         else:
             click.echo(
                 f"labreport: internal error: {type(exc).__name__}: {exc}\n"

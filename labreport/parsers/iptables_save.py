@@ -52,17 +52,21 @@ Returns ``Iptables``::
 
     {"family": "ipv4"|"ipv6", "backend": "nf_tables"|"legacy"|None,
      "tables": {"nat": {"name": "nat", "chains": {"KUBE-SERVICES": {"name": …,
-        "policy": None, "rules": [{"spec": "-d 10.96.0.1/32 -p tcp …", "line_no": 12,
-        "counters": None}]}}}}}
+        "policy": None, "rules": [IptRule(spec="-d 10.96.0.1/32 -p tcp …", line_no=12,
+        counters=None)]}}}}}
 
 ``spec`` is everything after the chain name with runs of whitespace made single
 (quoted comments keep their quotes); ``line_no`` is the 1-based line of the input where
-the rule starts. Fast: plain string splits, no regular expression per line.
+the rule starts. Fast: plain string splits, no regular expression per line; a clean
+``iptables-save`` dump (the collector's, a file saved from it) is read by whole blocks
+(``_parse_clean``: each table's chain lines and rule lines split at once).
 """
 
 from __future__ import annotations
 
 import re
+from itertools import groupby, repeat
+from operator import itemgetter
 from typing import Any, Callable, NamedTuple, Optional, Union
 
 from labreport.errors import ParseError
@@ -285,8 +289,7 @@ _COMMANDS = {
 }
 
 
-_new_rule: Callable[[str, int, Optional[tuple[int, int]]], IptRule] = trusted_factory(
-    IptRule, ("spec", "line_no", "counters"))
+_new_rule: Callable[[str, int, Optional[tuple[int, int]]], IptRule] = IptRule
 _new_chain: Callable[[str, Optional[str], list[IptRule]], IptChain] = trusted_factory(
     IptChain, ("name", "policy", "rules"))
 
@@ -320,11 +323,15 @@ def parse(text: str, *, source: str = "<input>") -> ParseResult[Iptables]:
 
 def _parse(text: str, source: str) -> ParseResult[Iptables]:
     text = check_text(text, source=source)
-    # tables and chains are plain dicts while reading (a chain may be declared after its
-    # rules, or twice); rules are IptRule at once: measured, one small model per rule is
-    # several times cheaper than validating the whole nested dict at the end
-    tables: _Tables = {}
     result: ParseResult[Iptables] = ParseResult(value=Iptables(), parser=NAME, source=source)
+    clean = _parse_clean(text)
+    if clean is not None:
+        result.value = _rule_set(*clean)
+        result.value.set_source_text(text)
+        return result
+    # tables and chains are plain dicts while reading (a chain may be declared after its
+    # rules, or twice); rules are IptRule at once
+    tables: _Tables = {}
 
     backend_text: list[str] = []
     family_v6 = False
@@ -557,7 +564,14 @@ def _parse(text: str, source: str) -> ParseResult[Iptables]:
     if n_records == 0:
         raise ParseError("no iptables rules, chains or tables found (is this iptables-save output?)", source=source)
 
-    result.value = Iptables(
+    result.value = _rule_set(tables, backend_text, family_v6)
+    if verbatim:
+        result.value.set_source_text(text)
+    return result
+
+
+def _rule_set(tables: _Tables, backend_text: list[str], family_v6: bool) -> Iptables:
+    return Iptables(
         family="ipv6" if family_v6 else "ipv4",
         backend=_backend_from("\n".join(backend_text)),
         tables={
@@ -567,9 +581,114 @@ def _parse(text: str, source: str) -> ParseResult[Iptables]:
             for tname, t in tables.items()
         },
     )
-    if verbatim:
-        result.value.set_source_text(text)
-    return result
+
+
+# what sends a text to the line-by-line reader: whitespace that str.split()/strip() would
+# normalize (a blank line or a line with a leading or trailing space fails the block
+# checks of _parse_clean), `iptables -S -v` counters, the garbled PDF comment form
+_NOT_CLEAN = ("\t", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x1f", "  ", "-c ", " --> ")
+
+
+def _parse_clean(text: str) -> Optional[tuple[_Tables, list[str], bool]]:
+    """A clean ``iptables-save`` dump (``# …`` comments, then per table ``*TABLE``, its
+    ``:CHAIN POLICY [p:b]`` lines, its ``-A CHAIN …`` lines and ``COMMIT``; single spaces,
+    ASCII, every quote closed on its line), read by whole blocks: each table's chain
+    lines and rule lines split at once (str.split over the block, no per-line branches),
+    each run of one chain's rules taken as a slice. What the line-by-line reader gives for
+    the same text (tables, chains, rules, line numbers, backend, family; no warnings);
+    None for anything else (it reads that)."""
+    if not text.isascii() or text[:1] == " " or any(bad in text for bad in _NOT_CLEAN):
+        return None
+    tables: _Tables = {}
+    backend_text: list[str] = []
+    family_v6 = False
+    n = len(text)
+    pos = 0
+    line_no = 1  # of the line at pos
+    while pos < n:
+        end = text.find("\n", pos)
+        if end < 0:
+            end = n
+        c = text[pos]
+        if c == "#":
+            body = text[pos + 1:end].strip()
+            if "iptables" in body or "ip6tables" in body:
+                if not body.startswith(("Generated", "Completed", "Warning")):
+                    return None  # a pasted command line: it may name a table (the other reader)
+                backend_text.append(body)
+                family_v6 = family_v6 or "ip6tables" in body
+            pos, line_no = end + 1, line_no + 1
+            continue
+        if c != "*":
+            return None
+        name = text[pos + 1:end]
+        if name not in KNOWN_TABLES:
+            return None
+        k = text.find("\nCOMMIT", end)
+        after = k + 7
+        if k < 0 or (after < n and text[after] != "\n"):
+            return None  # no COMMIT (cut), or a line that only starts so
+        body = text[end + 1:k] if k > end else ""
+        if body.startswith("-A "):
+            decl, rules = "", body
+        else:
+            r0 = body.find("\n-A ")
+            decl, rules = (body, "") if r0 < 0 else (body[:r0], body[r0 + 1:])
+        if decl and decl[0] != ":":
+            return None
+        t = tables.get(name)
+        if t is None:
+            t = tables[name] = {"name": name, "chains": {}}
+        chains = t["chains"]
+        n_decl = 0
+        if decl:
+            lines = decl[1:].split("\n:")
+            if any(map(str.__contains__, lines, repeat("\n"))):
+                return None  # a line that is not a chain line
+            for parts in map(str.split, lines):
+                if not parts:
+                    return None
+                n_decl += 1
+                cname = parts[0]
+                policy = parts[1] if len(parts) > 1 and parts[1] != "-" else None
+                ch = chains.get(cname)
+                if ch is None:
+                    chains[cname] = {"name": cname, "policy": policy, "rules": []}
+                elif policy is not None:
+                    ch["policy"] = policy
+        n_rules = 0
+        if rules:
+            lines = rules[3:].split("\n-A ")
+            if any(map(str.__contains__, lines, repeat("\n"))):
+                return None  # a line that is not a rule
+            rows = list(map(str.split, lines, repeat(" "), repeat(1)))
+            n_rules = len(rows)
+            if min(map(len, rows)) < 2:
+                return None  # "-A CHAIN" with nothing after it
+            specs = list(map(_second, rows))
+            if any(map(str.endswith, specs, repeat(" "))) or any(map(_ODD.__and__, map(str.count, specs, repeat('"')))):
+                return None  # a trailing space (stripped there), a quote left open (a warning there)
+            first = line_no + 1 + n_decl
+            built = list(map(_new_ipt_rule, repeat(IptRule), zip(specs, range(first, first + n_rules), repeat(None))))
+            i = 0
+            for cname, run in groupby(map(_first, rows)):
+                j = i + len(list(run))
+                ch = chains.get(cname)
+                if ch is None:
+                    chains[cname] = {"name": cname, "policy": None, "rules": built[i:j]}
+                else:
+                    ch["rules"].extend(built[i:j])
+                i = j
+        pos = after + 1
+        line_no += n_decl + n_rules + 2
+    if not tables:
+        return None
+    return tables, backend_text, family_v6
+
+
+_first, _second = itemgetter(0), itemgetter(1)
+_ODD = 1
+_new_ipt_rule = tuple.__new__
 
 
 def _place_headerless(items: list[_Loose], hinted: Optional[str], tables: _Tables, result: ParseResult[Iptables],

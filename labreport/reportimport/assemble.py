@@ -193,7 +193,7 @@ def merge_iptables(parts: list[tuple[str, Any]], warnings: list[ReportWarning]) 
                     if rule.spec in exact or (fuzzy and any(same_rule(rule.spec, r.spec) for r in have.rules)):
                         dropped += 1
                         continue
-                    have.rules.append(rule.model_copy())
+                    have.rules.append(rule)  # an IptRule is immutable (a named tuple)
         if dropped:
             warnings.append(ReportWarning(
                 source=source, kind="duplicate", code="duplicate", args={"n": str(dropped)},

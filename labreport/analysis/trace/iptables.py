@@ -15,6 +15,7 @@ rule that matched and for the chain's fall-through.
 
 from __future__ import annotations
 
+import re
 import weakref
 from dataclasses import dataclass, field
 from typing import Callable, Optional
@@ -535,6 +536,26 @@ def _compiled_slow(ipt: Iptables) -> dict[tuple[str, str], Chain]:
     return store
 
 
+_LONG_DONE: dict[int, "weakref.ref[Iptables]"] = {}  # rule sets whose long chains are compiled
+
+
+def compile_long_chains(ipt: Iptables) -> None:
+    """Compile (index) every chain of more than 32 rules of ``ipt`` now, once per rule set
+    (``build_world``: the first trace then walks them at once)."""
+    key = id(ipt)
+    done = _LONG_DONE.get(key)
+    if done is not None and done() is ipt:
+        return
+    for tname, table in ipt.tables.items():
+        for cname, chain in table.chains.items():
+            if len(chain.rules) > 32:
+                get_chain(ipt, tname, cname)
+
+    def _drop(_ref: object, key: int = key) -> None:
+        _LONG_DONE.pop(key, None)
+    _LONG_DONE[key] = weakref.ref(ipt, _drop)
+
+
 def get_chain(ipt: Iptables, table: str, name: str) -> Optional[Chain]:
     """The compiled chain (compiled on first use, then cached for this Iptables object)."""
     store = _compiled(ipt)
@@ -565,10 +586,29 @@ def get_chain(ipt: Iptables, table: str, name: str) -> Optional[Chain]:
     return ch
 
 
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+# kube-proxy's KUBE-SERVICES / KUBE-NODEPORTS jumps: '[-d A.B.C.D/32 ]-p tcp -m comment
+# --comment "…" -m tcp --dport N -j TARGET', the address in its canonical form (what
+# _int_to_ip prints back) → (address or None, comment, N)
+_QUICK_SHAPE = re.compile(
+    rf'(?:-d ({_OCTET}(?:\.{_OCTET}){{3}})/32 )?-p [a-z]+ -m comment --comment "([^"\\]*)" -m [a-z]+ '
+    r'--dport ([0-9]+) -j [^\s"\\]+'
+).fullmatch
+_JUMPS = ("-j", "-g", "--jump", "--goto")
+
+
 def _quick_keys(spec: str) -> tuple[Optional[str], Optional[int]]:
     """A rule's single positive ``-d HOST`` and ``--dport N``, read without compiling it. A
     rule with ``-d HOST`` matches no other destination (its matches are ANDed), so the index
     may skip it for every other one — even when the rest of the rule cannot be read."""
+    m = _QUICK_SHAPE(spec)
+    if m is not None and m.group(2) not in _JUMPS:  # what the token loop below finds in it
+        dst, _comment, dport = m.groups()
+        return dst, int(dport)
+    return _quick_keys_of(spec)
+
+
+def _quick_keys_of(spec: str) -> tuple[Optional[str], Optional[int]]:
     toks = tokenize(spec)
     dst: Optional[str] = None
     dport: Optional[int] = None
