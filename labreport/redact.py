@@ -506,7 +506,7 @@ class _Redactor:
     def value(self, v: Any, key: str = "") -> Any:
         if isinstance(v, str):
             if len(v) > _BIG:
-                if _CLEAN_TEXTS.get(id(v)) is v:
+                if _known_clean(v):
                     return v  # judged in this process already: left as it is, nothing found
                 before = dict(self.kinds)
                 out = self._string(v)
@@ -708,16 +708,28 @@ def _node_is_clean(node: Any) -> bool:
     return json_is_clean(node.__pydantic_serializer__.to_json(node, exclude=exclude or None))
 
 
-# long texts the walk left as they were (``_Redactor.value``), by identity: the text itself
-# is kept, so its id is not reused while it is here (up to _CLEAN_TEXTS_CHARS characters)
-_CLEAN_TEXTS: dict[int, str] = {}
-_CLEAN_TEXTS_CHARS = 200_000_000
+# long texts the walk left as they were (``_Redactor.value``), by their length and ends, then
+# compared whole (a str's hash is a pass over it: 16 MB cost 60 ms; comparing two copies is
+# memcmp); the texts are kept, up to _CLEAN_TEXTS_CHARS characters. The walk's answer for a
+# string does not depend on where it stands, so a copy of a text judged (the same evidence
+# on each node of a cluster) is judged too.
+_CLEAN_TEXTS: dict[tuple[int, str, str], list[str]] = {}
+_CLEAN_TEXTS_CHARS = 64_000_000
+_CLEAN_TEXTS_HELD = [0]  # characters held
+
+
+def _text_key(text: str) -> tuple[int, str, str]:
+    return len(text), text[:64], text[-64:]
+
+
+def _known_clean(text: str) -> bool:
+    return any(t is text or t == text for t in _CLEAN_TEXTS.get(_text_key(text), ()))
 
 
 def _text_is_clean(text: str) -> bool:
     """Whether the walk leaves the string ``text`` as it is (its own answer, remembered for
     a long text: the walk of a node holding it takes it as it is, without judging it again)."""
-    if _CLEAN_TEXTS.get(id(text)) is text:
+    if len(text) > _BIG and _known_clean(text):
         return True
     probe = _Redactor()
     probe.value(text)
@@ -725,9 +737,13 @@ def _text_is_clean(text: str) -> bool:
 
 
 def _remember_clean(text: str) -> None:
-    if sum(map(len, _CLEAN_TEXTS.values())) + len(text) > _CLEAN_TEXTS_CHARS:
+    if _CLEAN_TEXTS_HELD[0] + len(text) > _CLEAN_TEXTS_CHARS:
         _CLEAN_TEXTS.clear()
-    _CLEAN_TEXTS[id(text)] = text
+        _CLEAN_TEXTS_HELD[0] = 0
+    same = _CLEAN_TEXTS.setdefault(_text_key(text), [])
+    if len(same) < 8 and not any(t is text or t == text for t in same):
+        same.append(text)
+        _CLEAN_TEXTS_HELD[0] += len(text)
 
 
 def _walk_snapshot(snap: Snapshot) -> tuple[Snapshot, list[str]]:

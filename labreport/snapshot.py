@@ -1165,8 +1165,7 @@ def save(snap: Snapshot, directory: str | os.PathLike[str]) -> Path:
     judged = _take_judged(snap)
     atomic_write(target, data)
     sidecar = digest_path(target)
-    digest = content_digest(data) if judged is not None else None
-    if digest is not None and judged is not None:
+    if judged is not None and (digest := content_digest(data)) is not None:
         record = {"file": target.name, "bytes": len(data), "digest": digest, "judged_by": judged}
         try:  # no fsync: a sidecar lost or torn by a power cut only costs the judging it saves
             atomic_write(sidecar, json.dumps(record) + "\n", fsync=False)
@@ -1247,7 +1246,8 @@ def mark_judged(snap: Snapshot, catalogue: str) -> None:
     """Said by the redaction of the snapshot it returns (``redact.for_storage``): nothing
     in it is for the redaction of fingerprint ``catalogue`` to replace. The next ``save``
     of this very object records the digest of the bytes it writes (once: a snapshot
-    changed and saved again is not judged by this mark)."""
+    changed and saved again is not judged by this mark; the redaction marks the object it
+    returns, for its caller to save as it is)."""
     for k in [k for k, (ref, _) in _JUDGED.items() if ref() is None]:
         del _JUDGED[k]
     _JUDGED[id(snap)] = (weakref.ref(snap), catalogue)

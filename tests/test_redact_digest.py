@@ -332,13 +332,18 @@ def test_import_judges_each_long_text_once_with_the_walks_result(kind: str, text
         assert passes.count(len(ev.stdout)) == 1
 
 
-def test_a_long_text_judged_clean_is_remembered_by_identity_only():
+def test_a_long_text_judged_clean_is_remembered_with_its_copies_only():
     text = IPT.read_text("utf-8")
     redact._CLEAN_TEXTS.clear()
     assert redact._text_is_clean(text)
-    assert redact._CLEAN_TEXTS.get(id(text)) is text
-    other = "".join(list(_ipt_with_secret()))  # another object: judged on its own
-    assert not redact._text_is_clean(other)
-    assert id(other) not in redact._CLEAN_TEXTS
-    out, kinds = redact.redact_value({"stdout": other})
-    assert "Tok3nInAComment99" not in json.dumps(out) and kinds
+    assert redact._known_clean(text) and redact._known_clean("".join(list(text)))  # a copy: the same answer
+    dirty = _ipt_with_secret()
+    i = text.index("\n", len(text) // 2) + 1
+    pasted = "# token: Tok3nInAComment99"
+    same_ends = text[:i] + pasted + text[i + len(pasted):]  # the same length and ends, other text
+    assert redact._text_key(same_ends) == redact._text_key(text) and same_ends != text
+    for other in (dirty, same_ends):
+        assert not redact._known_clean(other)
+        assert not redact._text_is_clean(other)
+        out, kinds = redact.redact_value({"stdout": other})
+        assert "Tok3nInAComment99" not in json.dumps(out) and kinds
