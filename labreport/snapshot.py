@@ -13,10 +13,12 @@ Bump ``SCHEMA_VERSION`` only for incompatible changes; adding optional fields is
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import os
 import re
+import weakref
 from functools import cached_property
 from itertools import repeat
 from operator import itemgetter
@@ -1080,15 +1082,16 @@ def load_partial(directory: Path) -> Snapshot:
     return snap
 
 
-def load(path: str | os.PathLike[str], *, on_read: Optional[Callable[[Snapshot, bytes], Any]] = None) -> Snapshot:
+def load(path: str | os.PathLike[str], *,
+         on_read: Optional[Callable[[Snapshot, bytes, Path], Any]] = None) -> Snapshot:
     """Load a snapshot from a directory (or its snapshot.json). Raises SnapshotError.
 
     A directory holding a collect run that was killed before it finished (``run.json``
     and its per-node parts, written by labreport.transport.parts) loads as that partial snapshot.
-    ``on_read(snap, raw)``: called with a file of this version as read straight into the
-    snapshot and the file's bytes (a command that redacts passes ``redact.note_loaded``: a
-    file that this very redaction wrote is judged from its text once, not dumped and judged
-    again)."""
+    ``on_read(snap, raw, path)``: called with a file of this version as read straight into
+    the snapshot, the file's bytes and its path (a command that redacts passes
+    ``redact.note_loaded``: a file that this very redaction wrote is not dumped and judged
+    again; its bytes are, unless ``judged_by(path, raw)`` says they are those it judged)."""
     if Path(path).is_dir() and (Path(path) / RUN_FILE).is_file():
         return load_partial(Path(path))
     p = snapshot_path(path)
@@ -1109,7 +1112,7 @@ def load(path: str | os.PathLike[str], *, on_read: Optional[Callable[[Snapshot, 
     with gc_paused():  # a large snapshot is ~10^5 small acyclic objects; see labreport.perf
         snap = _load_current(raw, str(p))
         if snap is not None and on_read is not None:
-            on_read(snap, raw)  # read as written: the file's text is the snapshot's JSON
+            on_read(snap, raw, p)  # read as written: the file's text is the snapshot's JSON
         if snap is None:  # an older version, or something wrong: the checked path says what
             try:
                 data = json.loads(raw)
@@ -1330,14 +1333,112 @@ def dumps(snap: Snapshot) -> str:
 
 
 def save(snap: Snapshot, directory: str | os.PathLike[str]) -> Path:
-    """Save as DIR/snapshot.json (atomically). Returns the file's path."""
+    """Save as DIR/snapshot.json (atomically), or as the ``.json`` file named. Returns the
+    file's path. A snapshot the redaction judged (``mark_judged``) gets its digest beside
+    it (``digest_path``); any other leaves none there."""
     d = Path(directory)
     if d.suffix == ".json":
         target = d
     else:
         target = d / SNAPSHOT_FILE
-    atomic_write(target, dump_bytes(snap))
+    data = dump_bytes(snap)
+    judged = _take_judged(snap)
+    atomic_write(target, data)
+    sidecar = digest_path(target)
+    if judged is not None and (digest := content_digest(data)) is not None:
+        record = {"file": target.name, "bytes": len(data), "digest": digest, "judged_by": judged}
+        try:  # no fsync: a sidecar lost or torn by a power cut only costs the judging it saves
+            atomic_write(sidecar, json.dumps(record) + "\n", fsync=False)
+        except OSError:
+            pass  # the snapshot is written; a later command judges it, as without a digest
+    else:
+        with contextlib.suppress(OSError):
+            sidecar.unlink()
     return target
+
+
+# -- the digest of a judged snapshot (the redaction's "judged once", labreport.redact)
+#
+# The file's redaction record is a claim the file makes about itself: a secret pasted into
+# snapshot.json after it was written leaves the record as it was. So a command that redacts
+# judges a loaded file's bytes again, unless they are exactly the bytes labreport wrote
+# after the redaction judged them: ``save`` records their digest in a sidecar beside the
+# file, ``.snapshot.json.digest`` (``.NAME.digest`` for a NAME.json). A sidecar, not a field
+# in the file: the snapshot's bytes stay as they were (schema, older readers), the digest
+# needs no slot inside the bytes it covers, and an edit of the JSON cannot keep it valid
+# by accident (any change of a byte changes the digest; the sidecar is not in the JSON the
+# user edits). The atomic write and the staging directory of ``import`` keep it beside its
+# file; a file copied or published without it is judged as before. Content-addressed: a
+# sidecar left from an earlier write only ever matches the bytes it was computed for.
+
+
+def digest_path(target: Path) -> Path:
+    """The sidecar holding the digest of the snapshot file ``target`` as labreport wrote it."""
+    return target.with_name(f".{target.name}.digest")
+
+
+def content_digest(data: bytes, algorithm: Optional[str] = None) -> Optional[str]:
+    """``ALGORITHM:HEX`` of ``data``: BLAKE3 (the blake3 package; 7 ms for 37 MB here) when
+    installed, else SHA-256 (hashlib; 30 ms, the fastest of hashlib's with SHA-NI: blake2b
+    41, sha512 49, md5 54 ms); ``algorithm`` asks for one of the two. None for an
+    algorithm this process does not have (the file is then judged)."""
+    if algorithm in (None, "blake3"):
+        try:
+            import blake3
+        except ImportError:
+            if algorithm is not None:
+                return None
+        else:
+            return "blake3:" + blake3.blake3(data).hexdigest()
+    if algorithm in (None, "sha256"):
+        import hashlib
+
+        return "sha256:" + hashlib.sha256(data).hexdigest()
+    return None
+
+
+def judged_by(path: Path, raw: bytes) -> Optional[str]:
+    """Who judged ``raw``, the bytes just read from ``path``: the catalogue the sidecar
+    names (``redact.CATALOGUE`` of the redaction that judged them) when its digest is that
+    of ``raw``; None when there is no sidecar, it is unreadable, or it is of other bytes
+    (the file was edited, replaced, or written without one)."""
+    try:
+        from labreport.privilege import open_for_user
+
+        fh, _ = open_for_user(str(digest_path(path)))
+        with fh:
+            rec = json.loads(fh.read(4096))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(rec, dict):
+        return None
+    digest, size, by = rec.get("digest"), rec.get("bytes"), rec.get("judged_by")
+    if not isinstance(digest, str) or not isinstance(by, str) or size != len(raw) or isinstance(size, bool):
+        return None
+    return by if content_digest(raw, digest.split(":", 1)[0]) == digest else None
+
+
+# snapshots a redaction judged, as it returned them: id → (the snapshot, the catalogue)
+_JUDGED: dict[int, tuple["weakref.ref[Snapshot]", str]] = {}
+
+
+def mark_judged(snap: Snapshot, catalogue: str) -> None:
+    """Said by the redaction of the snapshot it returns (``redact.for_storage``): nothing
+    in it is for the redaction of fingerprint ``catalogue`` to replace. The next ``save``
+    of this very object records the digest of the bytes it writes (once: a snapshot
+    changed and saved again is not judged by this mark; the redaction marks the object it
+    returns, for its caller to save as it is)."""
+    for k in [k for k, (ref, _) in _JUDGED.items() if ref() is None]:
+        del _JUDGED[k]
+    _JUDGED[id(snap)] = (weakref.ref(snap), catalogue)
+
+
+def _take_judged(snap: Snapshot) -> Optional[str]:
+    entry = _JUDGED.get(id(snap))
+    if entry is None or entry[0]() is not snap:
+        return None
+    del _JUDGED[id(snap)]
+    return entry[1]
 
 
 def json_schema() -> dict[str, Any]:

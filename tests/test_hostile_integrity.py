@@ -25,6 +25,8 @@ from pathlib import Path
 
 import pytest
 
+from labreport.redact import CATALOGUE
+from labreport.snapshot import judged_by
 from labreport.status import ExitStatus
 from tests.conftest import lab_name
 
@@ -108,7 +110,8 @@ def test_import_out_targets_that_cannot_hold_a_snapshot(tmp_path):
     # a previous snapshot directory is replaced, a .json path is a file target
     assert labreport("import", "--ps", PS, "--out", tmp_path / "snap").returncode == 0
     assert labreport("import", "--ps", PS, "--out", tmp_path / "snap").returncode == 0
-    assert sorted(p.name for p in (tmp_path / "snap").iterdir()) == ["snapshot.json"]
+    # the snapshot and the digest of its bytes (labreport.snapshot.digest_path), hidden
+    assert sorted(p.name for p in (tmp_path / "snap").iterdir()) == [".snapshot.json.digest", "snapshot.json"]
     assert labreport("import", "--ps", PS, "--out", tmp_path / "x.json").returncode == 0
 
 
@@ -197,8 +200,10 @@ def test_import_killed_mid_write_leaves_a_whole_snapshot(tmp_path):
         time.sleep(0.15 * (i + 1))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-        assert sorted(p.name for p in out.iterdir()) == ["snapshot.json"]
-        json.loads((out / "snapshot.json").read_text())  # whole
+        assert sorted(p.name for p in out.iterdir()) == [".snapshot.json.digest", "snapshot.json"]
+        raw = (out / "snapshot.json").read_bytes()
+        json.loads(raw)  # whole
+        assert judged_by(out / "snapshot.json", raw) == CATALOGUE  # and its digest the digest of those bytes
 
 
 # ----------------------------------------------------------------------------- least privilege

@@ -248,7 +248,7 @@ def command(argv: tuple[str, ...]) -> None:
             save(snap, stage)
         except OSError as exc:
             raise outputs.OutputError(f"cannot write {args.out}: {exc.strerror or exc}") from None
-        outputs.publish(stage, out_path, ours={"snapshot.json"}, main="snapshot.json")
+        outputs.publish(stage, out_path, ours={"snapshot.json", ".snapshot.json.digest"}, main="snapshot.json")
         path = out_path / "snapshot.json"
     if not args.quiet:
         for node in snap.nodes:
