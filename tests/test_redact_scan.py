@@ -111,7 +111,7 @@ def test_console_script_output_is_whole_after_a_large_snapshot(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert b"quick exit: True" in proc.stderr
     data = json.loads(proc.stdout)
-    assert len(data["nodes"][0]["services"]) == 2000
+    assert len(data["nodes"][0]["services"]) == 4000
     bad = subprocess.run([sys.executable, "-m", "labreport", "analyze", str(tmp_path / "nothing"), "--json"],
                          capture_output=True, env=env, cwd=tmp_path)
     assert bad.returncode != 0 and b"Traceback" not in bad.stderr
