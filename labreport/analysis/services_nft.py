@@ -46,7 +46,7 @@ from __future__ import annotations
 import gc
 import re
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from labreport.analysis.model import Endpoint, MasqueradeInfo, ServiceRecord
 from labreport.snapshot import (
@@ -180,24 +180,24 @@ def _dnat(expr: list[NftStatement]) -> Optional[str]:
 # from its keyword, so a text without the word holds none.
 
 
-def _rule_numgen(rule: NftRule) -> Optional[tuple[int, list[tuple[int, str]]]]:
+def _by_shape(rule: NftRule, word: str, shape: str, general: Callable[[list[NftStatement]], Any]) -> Any:
+    """What ``general`` reads from the rule's typed statements, read from its text's shape
+    where kube-proxy's shape holds it; None for a text rule without ``word``."""
     if rule.typed is None:
-        if "numgen" not in rule.text:
+        if word not in rule.text:
             return None
-        known, got = rule.read_shape("numgen")
+        known, got = rule.read_shape(shape)
         if known:
-            return got  # type: ignore[no-any-return]
-    return _numgen_vmap(rule.expr)
+            return got
+    return general(rule.expr)
+
+
+def _rule_numgen(rule: NftRule) -> Optional[tuple[int, list[tuple[int, str]]]]:
+    return _by_shape(rule, "numgen", "numgen", _numgen_vmap)  # type: ignore[no-any-return]
 
 
 def _rule_dnat(rule: NftRule) -> Optional[str]:
-    if rule.typed is None:
-        if "dnat" not in rule.text:
-            return None
-        known, got = rule.read_shape("dnat")
-        if known:
-            return got  # type: ignore[no-any-return]
-    return _dnat(rule.expr)
+    return _by_shape(rule, "dnat", "dnat", _dnat)  # type: ignore[no-any-return]
 
 
 def _rule_affinity_goto(rule: NftRule) -> Optional[tuple[str, str]]:
