@@ -66,6 +66,7 @@ def in_net(ip: str, n: Net) -> bool:
     return (v[1] >> shift) == (n[1] >> shift) if shift < bits else True
 
 
+@lru_cache(maxsize=100_000)
 def split_hostport(addr: str) -> tuple[str, Optional[int]]:
     """``10.244.1.3:8080`` → ("10.244.1.3", 8080); ``[fd00::1]:80`` and a bare address too."""
     a = addr.strip()
