@@ -171,3 +171,26 @@ def test_a_too_loose_shape_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
     specs = _mutants(_generator_specs()[:400])
     _hits, bad = _compare(specs, ipt_mod._compile_fast)
     assert bad
+
+
+def test_net_reads_dotted_quads_like_ipaddress() -> None:
+    import ipaddress
+    import random
+
+    from labreport.analysis.trace.addr import net
+
+    rnd = random.Random(14)
+    cases = ["0.0.0.0", "0.0.0.0/0", "255.255.255.255/32", "10.244.0.7/32", "1.2.3.4/33", "01.2.3.4", "1.2.3",
+             "256.1.1.1", "1.2.3.4/", " 1.2.3.4", "1.2.3.4/032", "default"]
+    for _ in range(3000):
+        quad = ".".join(str(rnd.choice([0, 1, 9, 10, 99, 100, 199, 200, 249, 250, 255, 256])) for _ in range(4))
+        cases.append(quad + rnd.choice(["", f"/{rnd.randrange(40)}", "/0", "/08"]))
+    checked = 0
+    for c in cases:
+        try:
+            nw = ipaddress.ip_network(c.strip(), strict=False)
+        except ValueError:
+            continue  # (net is more lenient than ipaddress on a few: "1.2.3.4/", "/032")
+        assert net(c) == (nw.version, int(nw.network_address), nw.prefixlen), c
+        checked += 1
+    assert checked > 1000

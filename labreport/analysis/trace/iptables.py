@@ -738,7 +738,8 @@ def rule_matches(r: Rule, p: Pkt, e: Env) -> Optional[bool]:
             return None
         if hit == r.src_neg:
             return False
-    for pat, name, neg, what in ((r.in_if, p.in_if, r.in_neg, "input"), (r.out_if, p.out_if, r.out_neg, "output")):
+    for pat, name, neg, what in (() if r.in_if is None and r.out_if is None else
+                                 ((r.in_if, p.in_if, r.in_neg, "input"), (r.out_if, p.out_if, r.out_neg, "output"))):
         if pat is None:
             continue
         if what == "input" and e.hook in ("OUTPUT",) or what == "output" and e.hook in ("PREROUTING", "INPUT"):
@@ -895,13 +896,13 @@ def run_chain(ipt: Iptables, table: str, chain: str, p: Pkt, e: Env, depth: int 
     distinct value of those fields and replayed after that (``trace --all``)."""
     ch = get_chain(ipt, table, chain)
     if ch is None or depth > MAX_DEPTH or not MEMO[0]:
-        return _walk(ipt, table, chain, p, e, depth)
+        return _walk(ipt, table, chain, p, e, depth, ch)
     if ch.walks < _MEMO_AFTER:  # most KUBE-SVC/KUBE-SEP chains: one Service's two fronts, distinct keys
         ch.walks += 1
-        return _walk(ipt, table, chain, p, e, depth)
+        return _walk(ipt, table, chain, p, e, depth, ch)
     reads = ch.reads if ch.reads_done else chain_reads(ipt, table, chain)
     if reads is None:
-        return _walk(ipt, table, chain, p, e, depth)
+        return _walk(ipt, table, chain, p, e, depth, ch)
     key = (e.hook, e.node, p.family, p.record) + tuple(_field(p, e, f) for f in reads)
     got = ch.memo.get(key)
     if got is None:
@@ -909,7 +910,7 @@ def run_chain(ipt: Iptables, table: str, chain: str, p: Pkt, e: Env, depth: int 
         probe.prob = 1.0
         probe.hops = []
         probe.last = None
-        exits = _walk(ipt, table, chain, probe, e, depth)
+        exits = _walk(ipt, table, chain, probe, e, depth, ch)
         got = []
         for q, verdict in exits:
             changed = {f: getattr(q, f) for f in _WRITES if getattr(q, f) != getattr(p, f)}
@@ -931,8 +932,10 @@ def run_chain(ipt: Iptables, table: str, chain: str, p: Pkt, e: Env, depth: int 
     return out
 
 
-def _walk(ipt: Iptables, table: str, chain: str, p: Pkt, e: Env, depth: int = 0) -> list[Exit]:
-    ch = get_chain(ipt, table, chain)
+def _walk(ipt: Iptables, table: str, chain: str, p: Pkt, e: Env, depth: int = 0,
+          ch: Optional[Chain] = None) -> list[Exit]:
+    if ch is None:
+        ch = get_chain(ipt, table, chain)
     if ch is None:
         return [(p, f"UNKNOWN:chain {chain} of the {table} table is not in the collected rules")]
     if depth > MAX_DEPTH:
