@@ -903,7 +903,7 @@ def run_chain(ipt: Iptables, table: str, chain: str, p: Pkt, e: Env, depth: int 
     reads = ch.reads if ch.reads_done else chain_reads(ipt, table, chain)
     if reads is None:
         return _walk(ipt, table, chain, p, e, depth, ch)
-    key = (e.hook, e.node, p.family, p.record) + tuple(_field(p, e, f) for f in reads)
+    key = (e.hook, e.node, p.family, p.record, *[_field(p, e, f) for f in reads])
     got = ch.memo.get(key)
     if got is None:
         probe = p.copy()
