@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from functools import lru_cache
 from typing import Optional
 
@@ -38,11 +39,21 @@ def ip_int(s: str) -> Optional[tuple[int, int]]:
     return a.version, int(a)
 
 
+_OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_V4_NET = re.compile(rf"{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}(?:/(3[0-2]|[12]?[0-9]))?").fullmatch
+
+
 @lru_cache(maxsize=100_000)
 def net(s: str) -> Optional[Net]:
     """"10.0.0.0/8" / "10.0.0.1" / "default" → (version, network, prefixlen)."""
     if s == "default":
         return (4, 0, 0)
+    m = _V4_NET(s)
+    if m is not None:  # canonical "a.b.c.d[/n]" (what _v4 below accepts, computed the same)
+        a, b, c, d, plen = m.groups()
+        bits = int(plen) if plen else 32
+        mask = ((1 << bits) - 1) << (32 - bits) if bits else 0
+        return 4, ((int(a) << 24) | (int(b) << 16) | (int(c) << 8) | int(d)) & mask, bits
     if ":" not in s:
         host, _, plen = s.strip().partition("/")
         v4 = _v4(host)
@@ -66,6 +77,7 @@ def in_net(ip: str, n: Net) -> bool:
     return (v[1] >> shift) == (n[1] >> shift) if shift < bits else True
 
 
+@lru_cache(maxsize=100_000)
 def split_hostport(addr: str) -> tuple[str, Optional[int]]:
     """``10.244.1.3:8080`` → ("10.244.1.3", 8080); ``[fd00::1]:80`` and a bare address too."""
     a = addr.strip()

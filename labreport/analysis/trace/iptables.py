@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 import weakref
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Callable, Optional
 
 from labreport.analysis.trace.addr import Net, hostport, in_net, ip_int, net, split_hostport
@@ -87,6 +88,7 @@ class Chain:
     reads_done: bool = False
     memo: dict[tuple[object, ...], list[tuple[dict[str, object], list[TraceHop], str, float]]] = field(
         default_factory=dict)
+    walks: int = 0  # walks before the memo is tried (a chain walked once or twice is walked directly)
 
     def rule(self, pos: int) -> Rule:
         r = self.rules[pos]
@@ -192,18 +194,78 @@ _TARGET_OPTS_ONE = {"--to-destination", "--to-source", "--to-ports", "--reject-w
 
 
 def compile_rule(index: int, spec: str) -> Rule:
+    r = _compile_fast(index, spec)
+    if r is None:
+        r = compile_rule_general(index, spec)
+    return r
+
+
+def compile_rule_general(index: int, spec: str) -> Rule:
+    """The token-by-token compiler (every rule shape; :func:`compile_rule` tries the fast path first)."""
     r = Rule(index=index, text=spec)
     try:
         _compile_into(r, tokenize(spec))
     except (IndexError, ValueError) as exc:
         r.bad = r.bad or f"cannot read this rule ({type(exc).__name__}: {exc})"
+    _set_dst_exact(r)
+    return r
+
+
+def _set_dst_exact(r: Rule) -> None:
     if r.dst is not None and not r.dst_neg and len(r.dst) == 1:
         v, addr, plen = r.dst[0]
         if plen == (32 if v == 4 else 128):
             r.dst_exact = _int_to_ip(v, addr)
+
+
+# kube-proxy's regular rule shapes (KUBE-SVC-*, KUBE-SEP-*, KUBE-SERVICES jumps), in the order
+# iptables-save prints their options, single-spaced, one quoted comment, no backslash: what
+# tokenize() splits into the same tokens and _compile_into() reads into these fields alone.
+# Anything else (and anything these groups cannot parse) goes to the general path.
+_ADDR = r"[0-9A-Fa-f.:]+(?:/[0-9]+)?"
+_FAST_SHAPE = re.compile(
+    rf"(?:(! )?-s ({_ADDR}) )?"
+    rf"(?:(! )?-d ({_ADDR}) )?"
+    r"(?:-p (tcp|udp|sctp) )?"
+    r'(?:-m comment --comment "[^"\\]*" )?'
+    r"(?:-m (?:tcp|udp|sctp)(?: --dport ([0-9]+))? )?"
+    r"(?:-m statistic --mode random --probability ([0-9]*\.?[0-9]+) )?"
+    r"-j ([A-Za-z0-9_][A-Za-z0-9_.-]*)"
+    r'(?: --to-destination ([^\s"\\!]+))?'
+).fullmatch
+
+
+def _compile_fast(index: int, spec: str) -> Optional[Rule]:
+    """The rule :func:`compile_rule_general` builds, for kube-proxy's regular shapes; None otherwise."""
+    m = _FAST_SHAPE(spec)
+    if m is None:
+        return None
+    sneg, src, dneg, dst, proto, dport, prob, target, to = m.groups()
+    r = Rule(index=index, text=spec, target=target)
+    if src is not None:
+        n = net(src)
+        if n is None:
+            return None
+        r.src, r.src_neg = [n], sneg is not None
+    if dst is not None:
+        n = net(dst)
+        if n is None:
+            return None
+        r.dst, r.dst_neg = [n], dneg is not None
+        _set_dst_exact(r)
+    if proto is not None:
+        r.proto = proto
+    if dport is not None:
+        d = int(dport)
+        r.dports = [(d, d)]
+    if prob is not None:
+        r.prob = float(prob)
+    if to is not None:
+        r.targs["--to-destination"] = to
     return r
 
 
+@lru_cache(maxsize=100_000)
 def _int_to_ip(v: int, n: int) -> str:
     import ipaddress
 
@@ -676,7 +738,8 @@ def rule_matches(r: Rule, p: Pkt, e: Env) -> Optional[bool]:
             return None
         if hit == r.src_neg:
             return False
-    for pat, name, neg, what in ((r.in_if, p.in_if, r.in_neg, "input"), (r.out_if, p.out_if, r.out_neg, "output")):
+    for pat, name, neg, what in (() if r.in_if is None and r.out_if is None else
+                                 ((r.in_if, p.in_if, r.in_neg, "input"), (r.out_if, p.out_if, r.out_neg, "output"))):
         if pat is None:
             continue
         if what == "input" and e.hook in ("OUTPUT",) or what == "output" and e.hook in ("PREROUTING", "INPUT"):
@@ -825,23 +888,29 @@ def _field(p: Pkt, e: Env, f: str) -> object:
     return getattr(p, f)
 
 
+_MEMO_AFTER = 2  # direct walks of a chain before its memo is built and used
+
+
 def run_chain(ipt: Iptables, table: str, chain: str, p: Pkt, e: Env, depth: int = 0) -> list[Exit]:
     """Walk ``chain``; a chain whose walk reads only a few packet fields is walked once per
     distinct value of those fields and replayed after that (``trace --all``)."""
     ch = get_chain(ipt, table, chain)
     if ch is None or depth > MAX_DEPTH or not MEMO[0]:
-        return _walk(ipt, table, chain, p, e, depth)
+        return _walk(ipt, table, chain, p, e, depth, ch)
+    if ch.walks < _MEMO_AFTER:  # most KUBE-SVC/KUBE-SEP chains: one Service's two fronts, distinct keys
+        ch.walks += 1
+        return _walk(ipt, table, chain, p, e, depth, ch)
     reads = ch.reads if ch.reads_done else chain_reads(ipt, table, chain)
     if reads is None:
-        return _walk(ipt, table, chain, p, e, depth)
-    key = (e.hook, e.node, p.family, p.record) + tuple(_field(p, e, f) for f in reads)
+        return _walk(ipt, table, chain, p, e, depth, ch)
+    key = (e.hook, e.node, p.family, p.record, *[_field(p, e, f) for f in reads])
     got = ch.memo.get(key)
     if got is None:
         probe = p.copy()
         probe.prob = 1.0
         probe.hops = []
         probe.last = None
-        exits = _walk(ipt, table, chain, probe, e, depth)
+        exits = _walk(ipt, table, chain, probe, e, depth, ch)
         got = []
         for q, verdict in exits:
             changed = {f: getattr(q, f) for f in _WRITES if getattr(q, f) != getattr(p, f)}
@@ -863,8 +932,10 @@ def run_chain(ipt: Iptables, table: str, chain: str, p: Pkt, e: Env, depth: int 
     return out
 
 
-def _walk(ipt: Iptables, table: str, chain: str, p: Pkt, e: Env, depth: int = 0) -> list[Exit]:
-    ch = get_chain(ipt, table, chain)
+def _walk(ipt: Iptables, table: str, chain: str, p: Pkt, e: Env, depth: int = 0,
+          ch: Optional[Chain] = None) -> list[Exit]:
+    if ch is None:
+        ch = get_chain(ipt, table, chain)
     if ch is None:
         return [(p, f"UNKNOWN:chain {chain} of the {table} table is not in the collected rules")]
     if depth > MAX_DEPTH:
