@@ -14,7 +14,6 @@ Bump ``SCHEMA_VERSION`` only for incompatible changes; adding optional fields is
 from __future__ import annotations
 
 import contextlib
-import gc
 import json
 import os
 import re
@@ -1109,7 +1108,8 @@ def load(path: str | os.PathLike[str], *,
         raise SnapshotError(f"{p} is empty")
     from labreport.perf import gc_paused
 
-    with gc_paused():  # a large snapshot is ~10^5 small acyclic objects; see labreport.perf
+    # a large snapshot is ~10^5 small acyclic objects, living as long as the command (frozen)
+    with gc_paused(freeze=True):
         snap = _load_current(raw, str(p))
         if snap is not None and on_read is not None:
             on_read(snap, raw, p)  # read as written: the file's text is the snapshot's JSON
@@ -1119,11 +1119,6 @@ def load(path: str | os.PathLike[str], *,
             except (ValueError, UnicodeDecodeError) as exc:
                 raise SnapshotError(f"{p} is not valid JSON: {exc}") from None
             snap = from_dict(data, where=str(p))
-        # The loaded snapshot lives as long as the command: move it out of the collector's
-        # generations so later collections do not re-scan ~10^6 objects (gc.freeze, 3.7+)
-        # — before the collector is back on, whose first pass would otherwise scan them all
-        # once (0.3 s for 500 nodes, 0.5 s for a 10,000-Service nft rule set)
-        gc.freeze()
     if len(raw) > COMPACT_ABOVE_BYTES:
         del raw
         release_freed_memory()

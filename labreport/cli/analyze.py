@@ -61,13 +61,10 @@ def command(snapshot: str, as_json: bool, nodes: tuple[str, ...], service: Optio
     fmt = chosen(as_json, output)
     # key flags, commands and env in the output; SnapshotError: a clear message, no traceback
     snap = load_redacted(snapshot, redact=not no_redact)
-    import gc
-
     from labreport.perf import gc_paused
 
-    with gc_paused():  # the analysis (and the rules' statements it read) lives as long as the command:
+    with gc_paused(freeze=True):  # the analysis (and the rules' statements it read) lives as long as the command
         analysis = _filter(analyze(snap, service=service), nodes, service)
-        gc.freeze()  # out of the collector's generations before it is back on (its first pass scanned them)
     for u in analysis.unread:  # what the student can act on, also with --json
         click.echo(f"could not read / repaired: {u.source}: {u.message}" + (f"\n  -> {u.fix}" if u.fix else ""), err=True)
     for i in analysis.inconsistencies:

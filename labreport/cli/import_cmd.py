@@ -215,17 +215,13 @@ def command(argv: tuple[str, ...]) -> None:
     for name, files in args.nodes:
         nodes.append((name, {kind: [(p, read(p)) for p in paths] for kind, paths in files.items()}))
     kubectl = [(p, read(p)) for p in args.kubectl]
-    import gc
-
     from labreport.perf import gc_paused
 
-    with gc_paused():  # the parsers pause it too; here, until the whole snapshot is frozen
+    # the parsers pause it too; here, until the whole snapshot is frozen: it lives as long as
+    # the command, so the redaction and the write do not re-scan its ~10^5 records
+    with gc_paused(freeze=True):
         snap = import_files(nodes, kubectl=kubectl, title=args.title, keep_going=args.keep_going)
         del nodes, kubectl  # the texts live on in the snapshot's evidence
-        # the snapshot lives as long as the command: out of the collector's generations, so
-        # the redaction and the write do not re-scan its ~10^5 records (as snapshot.load
-        # does) — frozen before the collector is back on, whose first pass would scan them
-        gc.freeze()
     assert args.out is not None  # parse_args requires it
     from labreport.redact import for_storage
 
