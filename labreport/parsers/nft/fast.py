@@ -142,12 +142,12 @@ def numgen_of(text: str) -> Any:
 def dnat_of(text: str) -> Any:
     """``addr[:port]`` of ``meta l4proto P dnat to addr[:port]``; None for another common
     shape; ``MISS`` otherwise."""
-    got = shape_of(text)
+    got = _known(text)
     if got is None:
         return MISS
-    shape, m = got
+    shape, m, _pairs = got
     if shape != NAT:
-        return None if shape != NUMGEN or _known(text) is not None else MISS
+        return None
     _proto, kind, addr, port = m.groups()
     if kind != "dnat":
         return None
