@@ -15,7 +15,7 @@ import click
 
 from labreport.errors import LabreportError
 from labreport.importer import ImportFileError, import_files, read_file, read_file_or_error
-from labreport.snapshot import save
+from labreport.snapshot import digest_path, save
 from labreport.status import ExitStatus
 
 # option -> file kind (per node)
@@ -244,7 +244,8 @@ def command(argv: tuple[str, ...]) -> None:
             save(snap, stage)
         except OSError as exc:
             raise outputs.OutputError(f"cannot write {args.out}: {exc.strerror or exc}") from None
-        outputs.publish(stage, out_path, ours={"snapshot.json", ".snapshot.json.digest"}, main="snapshot.json")
+        ours = {"snapshot.json", digest_path(Path("snapshot.json")).name}
+        outputs.publish(stage, out_path, ours=ours, main="snapshot.json")
         path = out_path / "snapshot.json"
     if not args.quiet:
         for node in snap.nodes:
