@@ -289,7 +289,6 @@ _COMMANDS = {
 }
 
 
-_new_rule: Callable[[str, int, Optional[tuple[int, int]]], IptRule] = IptRule
 _new_chain: Callable[[str, Optional[str], list[IptRule]], IptChain] = trusted_factory(
     IptChain, ("name", "policy", "rules"))
 
@@ -381,7 +380,7 @@ def _parse(text: str, source: str) -> ParseResult[Iptables]:
         if ' --> ' in spec:
             result.warn(p.line_no, p.raw_line,
                         "comment garbled by PDF conversion ('\"ns/svc:port\" --> ip:port', quotes moved); kept verbatim")
-        rule = _new_rule(spec, p.line_no, counters)
+        rule = IptRule(spec, p.line_no, counters)
         if p.table is None:
             headerless.append(_LooseRule(p.chain, rule))
         else:
@@ -435,7 +434,7 @@ def _parse(text: str, source: str) -> ParseResult[Iptables]:
                     and "\t" not in spec and "-c " not in spec and ' --> ' not in spec and spec.count('"') % 2 == 0):
                 # the common line of a clean dump: the next line starts another record, so
                 # nothing continues this rule (what flush() would do, without a _Pending)
-                append_rule(table, parts[1], _new_rule(spec, line_no, None))
+                append_rule(table, parts[1], IptRule(spec, line_no, None))
                 continue
             pending = _Pending(table, parts[1], spec, line_no, None, raw)
             verbatim = False
