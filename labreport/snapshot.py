@@ -1274,11 +1274,12 @@ def upgrade_v1(data: dict[str, Any]) -> None:
 
 def _upgrade_rule(rule: dict[str, Any], new_rule: Any) -> dict[str, Any]:
     expr = rule.get("expr")
+    base = {k: v for k, v in rule.items() if k != "expr"}
     if isinstance(expr, list) and all(isinstance(e, dict) and "kind" in e for e in expr) and expr:
-        return {**{k: v for k, v in rule.items() if k != "expr"}, "typed": expr}  # already typed
+        return {**base, "typed": expr}  # already typed
     built: dict[str, Any] = new_rule(str(rule.get("text") or ""), expr if isinstance(expr, list) else None,
                                      rule.get("comment"), rule.get("handle"), rule.get("line_no"))
-    return {**{k: v for k, v in rule.items() if k != "expr"}, **built}
+    return {**base, **built}
 
 
 # Above this much command output, the file is written without indentation: a
