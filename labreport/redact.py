@@ -139,12 +139,13 @@ _LDAP_W = re.compile(r"(\bldap(?:search|add|modify|delete|whoami|passwd|compare|
 # (-C and -r take a number: a cluster ending in C or r takes it, no other does, so a word
 # is never read both ways and a redacted line reads the same again)
 _HT_OPT = r"[ \t]+-(?:[A-Za-z]*[Cr][ \t]+[0-9]+|[A-Za-z]*[A-BD-Za-qs-z])"
-_HT_HAS = r"(?=(?:" + _HT_OPT + r")*?[ \t]+-[A-Za-z]*{}[A-Za-z]*(?:[ \t]|$))"
+_HT_FLAG = r"(?:" + _HT_OPT + r")*?[ \t]+-[A-Za-z]*{}[A-Za-z]*(?:[ \t]|$)"  # a cluster holding the letter
+_HT_HAS = "(?=" + _HT_FLAG + ")"
 _POS = r"(?:<redacted:[0-9a-f]{8}>|(?![<>;&|])[^\s\"'-][^\s\"']*)[ \t]+"  # a word (an AKIA… already redacted too)
 _ARG = r"(?!-)(?![<>;&|])" + _VALUE
 _HTPASSWD_N = re.compile(r"(htpasswd(?<!\whtpasswd)" + _HT_HAS.format("b") + _HT_HAS.format("n") + r"(?:" + _HT_OPT
                          + r")+[ \t]+" + _POS + r")" + _NOT_REDACTED + _ARG)
-_HTPASSWD_B = re.compile(r"(htpasswd(?<!\whtpasswd)" + _HT_HAS.format("b") + r"(?!" + _HT_HAS.format("n")[3:-1] + r")(?:"
+_HTPASSWD_B = re.compile(r"(htpasswd(?<!\whtpasswd)" + _HT_HAS.format("b") + "(?!" + _HT_FLAG.format("n") + r")(?:"
                          + _HT_OPT + r")+[ \t]+" + _POS + _POS + r")" + _NOT_REDACTED + _ARG)
 _RABBITMQCTL = re.compile(r"(rabbitmqctl(?<!\wrabbitmqctl)\b[^\n]*?[ \t](?:add_user|change_password|authenticate_user)[ \t]+"
                           r"(?:--[\w-]+[ \t]+)*" + _POS + r")" + _NOT_REDACTED + _ARG)
@@ -728,9 +729,8 @@ def _known_clean(text: str) -> bool:
 
 def _text_is_clean(text: str) -> bool:
     """Whether the walk leaves the string ``text`` as it is (its own answer, remembered for
-    a long text: the walk of a node holding it takes it as it is, without judging it again)."""
-    if len(text) > _BIG and _known_clean(text):
-        return True
+    a long text: the walk of a node holding it takes it as it is, without judging it again;
+    ``_Redactor.value`` looks it up among those judged before)."""
     probe = _Redactor()
     probe.value(text)
     return not probe.kinds
