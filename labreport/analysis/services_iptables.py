@@ -664,7 +664,7 @@ def _adopt_unreferenced_chains(d: _Decoding) -> None:
 # ---- each service's chains
 
 
-def _walk_front_chains(svc: _Svc, key: str, nat: IptTable) -> None:
+def _walk_front_chains(svc: _Svc, nat: IptTable) -> None:
     """KUBE-FW / KUBE-EXT (their jumps name the KUBE-SVC / KUBE-SVL chain) and KUBE-XLB
     (externalTrafficPolicy Local, walked with the endpoints)."""
     for role in ("fw", "ext", "xlb"):
@@ -676,7 +676,6 @@ def _walk_front_chains(svc: _Svc, key: str, nat: IptTable) -> None:
         ch = nat.chains.get(name)
         if ch is None:
             continue
-        svc.chains[role] = name
         if role == "xlb":
             svc.etp = "Local"
             continue  # walked with the endpoints for its local ones
@@ -695,7 +694,7 @@ def _walk_service(svc: _Svc, key: str, nat: IptTable, seps: dict[str, _SepInfo])
     """The endpoints of one service: all of them from KUBE-SVC, the node-local ones from
     KUBE-SVL (or KUBE-XLB), each marked ``local``."""
     if "fw" in svc.chains or "ext" in svc.chains or "xlb" in svc.chains:
-        _walk_front_chains(svc, key, nat)
+        _walk_front_chains(svc, nat)
     # (a chain named after the key that svc.chains lacks is not in the table: see _walk_front_chains)
     chains = nat.chains
     svc_name = svc.chains.get("svc")
@@ -705,8 +704,6 @@ def _walk_service(svc: _Svc, key: str, nat: IptTable, seps: dict[str, _SepInfo])
     local_chain = (chains.get(svl_name) if svl_name else None) or (chains.get(xlb_name) if xlb_name else None)
     all_eps = _walk_service_chain(svc, seps, svc_chain) if svc_chain is not None else None
     local_eps = _walk_service_chain(svc, seps, local_chain) if local_chain is not None else None
-    if svc_chain is not None and svc_name:
-        svc.chains["svc"] = svc_name
     if local_chain is not None:
         svc.chains["svl" if local_chain.name.startswith("KUBE-SVL-") else "xlb"] = local_chain.name
     if all_eps is not None:
