@@ -679,7 +679,7 @@ def _quick_keys_of(spec: str) -> tuple[Optional[str], Optional[int]]:
         if t == "!":
             neg = True
             continue
-        if t in ("-j", "-g", "--jump", "--goto"):
+        if t in _JUMPS:
             break
         if i + 1 < len(toks):
             v = toks[i + 1]
