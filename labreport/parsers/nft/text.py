@@ -86,6 +86,14 @@ def _typed_chains(chains: list[dict[str, Any]]) -> list[NftChain]:
     return NftTable.model_validate({"family": "", "name": "", "chains": chains}).chains
 
 
+def _type_batch(chains: list[Any], typed: int) -> int:
+    """``chains[typed:]`` validated into models once _CHAIN_BATCH of them are dicts; the new ``typed``."""
+    if len(chains) - typed >= _CHAIN_BATCH:
+        chains[typed:] = _typed_chains(chains[typed:])
+        return len(chains)
+    return typed
+
+
 class TextParser:
     def __init__(self, text: str, result: ParseResult[NftRuleset]):
         self.lines = text.split("\n")
@@ -140,9 +148,7 @@ class TextParser:
                 name = s[6:-2]
                 if name.split() == [name]:
                     i = self._new_chain(chains, name, None, i)
-                    if len(chains) - typed >= _CHAIN_BATCH:
-                        chains[typed:] = _typed_chains(chains[typed:])
-                        typed = len(chains)
+                    typed = _type_batch(chains, typed)
                     continue
             body, handle = _strip_handle(s)
             if body == "}":
@@ -152,9 +158,7 @@ class TextParser:
                 kind, name = m.group(1), _unquote(m.group(2))
                 if kind == "chain":
                     i = self._new_chain(chains, name, handle, i)
-                    if len(chains) - typed >= _CHAIN_BATCH:
-                        chains[typed:] = _typed_chains(chains[typed:])
-                        typed = len(chains)
+                    typed = _type_batch(chains, typed)
                 elif kind in ("set", "map"):
                     st = new_set(name, kind, handle=handle, line_no=i + 1)
                     i = self._set_body(st, i + 1)
