@@ -681,6 +681,16 @@ def redact_snapshot(snap: Snapshot) -> tuple[Snapshot, list[str]]:
     return part.model_copy(update={"nodes": nodes}), kinds
 
 
+def _rule_set_is_clean(key: str, sub: Any) -> Optional[bool]:
+    """A node's rule set (its field ``key``) judged from the text its parser read it from
+    (``_nft_is_clean``, ``_ipt_is_clean``); None where there is no such judge or text."""
+    if key == "nftables":
+        return _nft_is_clean(sub)
+    if key in ("iptables", "ip6tables"):
+        return _ipt_is_clean(sub)
+    return None
+
+
 def _node_is_clean(node: Any) -> bool:
     """``json_is_clean`` of the node's JSON, but each text judged once: a long evidence
     text (a 16 MB iptables-save) by the walk's own answer for that string (``_text_is_clean``,
@@ -694,7 +704,7 @@ def _node_is_clean(node: Any) -> bool:
     exclude: dict[str, Any] = {}
     for key in ("iptables", "ip6tables", "nftables"):
         sub = getattr(node, key, None)
-        if sub is not None and (_nft_is_clean(sub) if key == "nftables" else _ipt_is_clean(sub)):
+        if sub is not None and _rule_set_is_clean(key, sub):
             exclude[key] = True
     texts: dict[int, set[str]] = {}
     for i, ev in enumerate(node.evidence):
@@ -761,8 +771,7 @@ def _walk_snapshot(snap: Snapshot) -> tuple[Snapshot, list[str]]:
             sub = getattr(node, key, None)
             if not sub:
                 continue
-            fast = (_nft_is_clean(sub) if key == "nftables" else _ipt_is_clean(sub)
-                    if key in ("iptables", "ip6tables") else None)
+            fast = _rule_set_is_clean(key, sub)
             if fast is not False and (fast or _subtree_is_clean(node.model_dump_json(include={key}))):
                 aside.setdefault(i, {})[key] = sub
     data = snap.model_dump(mode="json", exclude={"nodes": {i: set(keys) for i, keys in aside.items()}} if aside else None)
