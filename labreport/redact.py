@@ -60,13 +60,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import weakref
 from pathlib import Path
 from typing import Any, Callable, Optional, TypeVar
 
 from pydantic import BaseModel
 
-from labreport.snapshot import Redaction, Snapshot, judged_by, mark_judged
+from labreport.snapshot import LiveMarks, Redaction, Snapshot, judged_by, mark_judged
 
 _M = TypeVar("_M", bound=BaseModel)
 
@@ -416,12 +415,19 @@ def _secretish_env_name(name: str) -> bool:
     return bool(_ENV_NAME.search(name)) and not _ENV_NAME_NOT.search(name)
 
 
+_Seen = dict[str, tuple[Any, dict[str, int]]]  # a string → what the walk made of it, the kinds it counted
+
+
 class _Redactor:
-    def __init__(self) -> None:
+    def __init__(self, share: Optional[_Redactor] = None) -> None:
+        """``share``: a redactor whose answers this one reuses (and adds to): the judge of a
+        long text and the walk of the node holding it redact it once."""
         self.kinds: dict[str, int] = {}
         # a string seen before is redacted as before (the same kinds counted again): the nodes
-        # of a cluster repeat the same daemons' command lines and kube-proxy's same rules
-        self._memo: dict[str, tuple[str, dict[str, int]]] = {}
+        # of a cluster repeat the same daemons' command lines and kube-proxy's same rules;
+        # ``_long``: a long string as a value (JSON kept in it walked as structure)
+        self._memo: _Seen = share._memo if share is not None else {}
+        self._long: _Seen = share._long if share is not None else {}
 
     def hit(self, kind: str, n: int = 1) -> None:
         self.kinds[kind] = self.kinds.get(kind, 0) + n
@@ -435,14 +441,19 @@ class _Redactor:
     def text(self, s: str) -> str:
         if len(s) < 8:
             return s
-        seen = self._memo.get(s)
-        if seen is not None:
-            for kind, n in seen[1].items():
+        out: str = self._recall(self._memo, s, self._text)
+        return out
+
+    def _recall(self, seen: _Seen, s: str, redact: Callable[[str], Any]) -> Any:
+        """``redact(s)``, or its answer of before from ``seen`` (its kinds counted again)."""
+        before = seen.get(s)
+        if before is not None:
+            for kind, n in before[1].items():
                 self.hit(kind, n)
-            return seen[0]
-        before = dict(self.kinds)
-        out = self._text(s)
-        self._memo[s] = (out, {k: v - before.get(k, 0) for k, v in self.kinds.items() if v != before.get(k, 0)})
+            return before[0]
+        counted = dict(self.kinds)
+        out = redact(s)
+        seen[s] = (out, {k: v - counted.get(k, 0) for k, v in self.kinds.items() if v != counted.get(k, 0)})
         return out
 
     def _text(self, s: str) -> str:
@@ -513,9 +524,8 @@ class _Redactor:
             if len(v) > _BIG:
                 if _known_clean(v):
                     return v  # judged in this process already: left as it is, nothing found
-                before = dict(self.kinds)
-                out = self._string(v)
-                if out == v and self.kinds == before:
+                out = self._recall(self._long, v, self._string)
+                if not self._long[v][1] and out == v:
                     _remember_clean(v)
                 return out
             return self._string(v)
@@ -601,7 +611,7 @@ def _catalogue() -> Optional[str]:
 
 
 CATALOGUE: Optional[str] = _catalogue()
-_NOTED: dict[int, "weakref.ref[Snapshot]"] = {}  # loaded snapshots whose file was judged clean
+_NOTED: LiveMarks[bool] = LiveMarks()  # loaded snapshots whose file was judged clean
 
 
 def note_loaded(snap: Snapshot, raw: bytes, path: Optional[Path] = None) -> bool:
@@ -619,15 +629,12 @@ def note_loaded(snap: Snapshot, raw: bytes, path: Optional[Path] = None) -> bool
         SCAN_STATS["sealed"] += 1
     elif not json_is_clean(raw):
         return False
-    for k in [k for k, ref in _NOTED.items() if ref() is None]:
-        del _NOTED[k]
-    _NOTED[id(snap)] = weakref.ref(snap)
+    _NOTED.mark(snap, True)
     return True
 
 
 def _noted(snap: Snapshot) -> bool:
-    ref = _NOTED.get(id(snap))
-    return ref is not None and ref() is snap
+    return _NOTED.get(snap) is not None
 
 
 def storage_record(kinds: Any = ()) -> Redaction:
@@ -670,13 +677,14 @@ def redact_snapshot(snap: Snapshot) -> tuple[Snapshot, list[str]]:
     if _noted(snap):
         SCAN_STATS["noted"] += 1
         return snap, []
-    dirty = [i for i, n in enumerate(snap.nodes) if not _node_is_clean(n)]
+    probe = _Redactor()  # the judges' answers for long texts, reused by the walk (a dirty one is redacted once)
+    dirty = [i for i, n in enumerate(snap.nodes) if not _node_is_clean(n, probe)]
     rest_clean = json_is_clean(snap.__pydantic_serializer__.to_json(snap, exclude={"nodes"}))
     if not dirty and rest_clean:
         return snap, []  # nothing the walk would replace: no dump, no walk (SCAN_STATS)
     if len(dirty) == len(snap.nodes):
-        return _walk_snapshot(snap)
-    part, kinds = _walk_snapshot(snap.model_copy(update={"nodes": [snap.nodes[i] for i in dirty]}))
+        return _walk_snapshot(snap, probe)
+    part, kinds = _walk_snapshot(snap.model_copy(update={"nodes": [snap.nodes[i] for i in dirty]}), probe)
     if not kinds:
         return snap, []
     nodes = list(snap.nodes)
@@ -695,7 +703,7 @@ def _rule_set_is_clean(key: str, sub: Any) -> Optional[bool]:
     return None
 
 
-def _node_is_clean(node: Any) -> bool:
+def _node_is_clean(node: Any, probe: Optional[_Redactor] = None) -> bool:
     """``json_is_clean`` of the node's JSON, but each text judged once: a long evidence
     text (a 16 MB iptables-save) by the walk's own answer for that string (``_text_is_clean``,
     remembered), not as a literal of the dump found, decoded and judged again; a rule set
@@ -715,7 +723,7 @@ def _node_is_clean(node: Any) -> bool:
         for field in ("stdout", "stderr"):
             text = getattr(ev, field)
             if isinstance(text, str) and len(text) > _BIG:
-                if not _text_is_clean(text):
+                if not _text_is_clean(text, probe):
                     return False
                 texts.setdefault(i, set()).add(field)
     if texts:
@@ -741,11 +749,12 @@ def _known_clean(text: str) -> bool:
     return any(t is text or t == text for t in _CLEAN_TEXTS.get(_text_key(text), ()))
 
 
-def _text_is_clean(text: str) -> bool:
+def _text_is_clean(text: str, share: Optional[_Redactor] = None) -> bool:
     """Whether the walk leaves the string ``text`` as it is (its own answer, remembered for
     a long text: the walk of a node holding it takes it as it is, without judging it again;
-    ``_Redactor.value`` looks it up among those judged before)."""
-    probe = _Redactor()
+    ``_Redactor.value`` looks it up among those judged before; a dirty one is in ``share``'s
+    answers, for a walk sharing them)."""
+    probe = _Redactor(share)
     probe.value(text)
     return not probe.kinds
 
@@ -760,9 +769,9 @@ def _remember_clean(text: str) -> None:
         _CLEAN_TEXTS_HELD[0] += len(text)
 
 
-def _walk_snapshot(snap: Snapshot) -> tuple[Snapshot, list[str]]:
-    """``redact_snapshot`` by the walk over the whole of ``snap``."""
-    r = _Redactor()
+def _walk_snapshot(snap: Snapshot, share: Optional[_Redactor] = None) -> tuple[Snapshot, list[str]]:
+    """``redact_snapshot`` by the walk over the whole of ``snap`` (reusing ``share``'s answers)."""
+    r = _Redactor(share)
     # A node's parsed rule sets are ~10^5 small records (a 10,000-Service iptables-save):
     # dumping and walking them costs seconds where one C-speed scan of their JSON (written
     # by pydantic's core) says whether any string in them can hold a secret at all (every

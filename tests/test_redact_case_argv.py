@@ -315,3 +315,27 @@ def test_short_flag_values_of_docker_args_do_not_reach_the_stored_snapshot(tmp_p
     stored = json.loads((tmp_path / "imported" / "snapshot.json").read_text())
     assert "cli-credential" in stored["redaction"]["kinds"]  # the Args list itself was redacted
     assert "ShortPw0001" not in json.dumps(stored)
+
+
+def test_a_dirty_long_text_is_redacted_once(monkeypatch):
+    """The judge of a node's long evidence text (``_text_is_clean``) and the walk of that node
+    share their answers: a text with a secret is redacted once, and as the whole walk does."""
+    from labreport import redact
+
+    anchor = '--comment "kubernetes load balancer firewall"'
+    text = IPT.replace(anchor, f'--comment "Token: {TOKEN}"', 1)
+    assert len(text) > redact._BIG
+    snap = import_files([("node-a", {"iptables-save": [("ipt.txt", text)]})], kubectl=[])
+    ref, _ = _full_walk(snap)
+    calls: list[int] = []
+    real = redact._Redactor._big_text
+
+    def spy(self: Any, s: str) -> str:
+        calls.append(len(s))
+        return real(self, s)
+
+    monkeypatch.setattr(redact._Redactor, "_big_text", spy)
+    got, kinds = redact_snapshot(snap)
+    assert TOKEN not in got.model_dump_json() and kinds
+    assert got.model_dump(mode="json") == Snapshot.model_validate(ref).model_dump(mode="json")
+    assert calls.count(len(text)) == 1
