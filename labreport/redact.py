@@ -60,13 +60,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import weakref
 from pathlib import Path
 from typing import Any, Callable, Optional, TypeVar
 
 from pydantic import BaseModel
 
-from labreport.snapshot import Redaction, Snapshot, judged_by, mark_judged
+from labreport.snapshot import LiveMarks, Redaction, Snapshot, judged_by, mark_judged
 
 _M = TypeVar("_M", bound=BaseModel)
 
@@ -180,28 +179,32 @@ _BEARER = re.compile(r"(?i)(\b(?:bearer|basic)\s+)" + _NOT_REDACTED + r"([A-Za-z
 _HEADER_KEY = re.compile(r"(?i)(\b(?:x-)?(?:api-key|auth-token|access-token|private-token|vault-token)[ \t]*:[ \t]*)"
                          + _NOT_REDACTED + r"([^\s\"',;]+)")
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}")
-# the YAML keys of a secret (kubeconfig users, registry and cloud credentials in YAML)
-_YAML_KEYS = (r"(?:token|client-key-data|client-certificate-data|password|passwd|id-token|refresh-token|"
-              r"access-token|client-secret|secret|auth|bearer-?token|client_secret|clientSecret|private_key_id|"
-              r"private_key|api_key|apiKey|access_token|refresh_token|id_token|secret_key|identitytoken|"
-              r"registrytoken|accountKey|webhook_url|webhookUrl)")
+# the keys of a secret, lower-cased: a mapping's key (the walk compares ``key.lower()``), and the
+# YAML (kubeconfig users, registry and cloud credentials) and JSON-as-text forms of the patterns
+# below, which match them in any case (``Token:``, ``CLIENT-KEY-DATA:``, ``"Password":``)
+_SECRET_KEYS = frozenset({
+    "token", "bearertoken", "bearer-token", "client-key-data", "client-certificate-data", "password", "passwd",
+    "id-token", "refresh-token", "access-token", "access_token", "refresh_token", "id_token", "client-secret",
+    "client_secret", "clientsecret", "secret", "auth", "private_key", "private_key_id", "api_key", "apikey",
+    "secret_key", "aws_secret_access_key", "aws_session_token", "identitytoken", "registrytoken", "accountkey",
+    "webhook_url", "webhookurl"})
+# longest first: a key that is a prefix of another (token, token-…) is tried after it
+_SECRET_KEY_WORDS = "(?:" + "|".join(re.escape(k) for k in sorted(_SECRET_KEYS, key=lambda k: (-len(k), k))) + ")"
 _KUBECONFIG_LINE = re.compile(
-    r"(?im)^(\s*-?\s*[\"']?" + _YAML_KEYS + r"[\"']?[ \t]*:[ \t]*)(?!\s*$)(?![\"']?<redacted)(\S.*?)\s*$")
+    r"(?im)^(\s*-?\s*[\"']?" + _SECRET_KEY_WORDS + r"[\"']?[ \t]*:[ \t]*)(?!\s*$)(?![\"']?<redacted)(\S.*?)\s*$")
 # the same ``key: value`` inside a line: a rule's comment (nft ``comment "client-key-data: …"``,
 # iptables ``--comment "token: …"``), a label or a note quoting a kubeconfig line. A space after
 # the colon, as YAML has it (``auth:http``, ``ns/token:8080`` are a Service port's names)
 _KUBECONFIG_INLINE = re.compile(
-    r"(?i)((?:^|(?<=[\s\"'{(,;\[=]))[\"']?" + _YAML_KEYS + r"(?:\\*[\"'])?[ \t]*:[ \t]+)(?!(?:\\*[\"'])?<redacted)"
+    r"(?i)((?:^|(?<=[\s\"'{(,;\[=]))[\"']?" + _SECRET_KEY_WORDS + r"(?:\\*[\"'])?[ \t]*:[ \t]+)(?!(?:\\*[\"'])?<redacted)"
     + r"(\\+\"[^\"\\\n]+\\+\"|\"[^\"\n]+\"|'[^'\n]+'|[^\s\"',;}\]\\]+)")
-_JSON_KEYS = (r"(?:auth|password|passwd|token|secret|private_key_id|private_key|client_secret|clientSecret|"
-              r"api_key|apiKey|access_token|refresh_token|id_token|identitytoken|registrytoken|secret_key|"
-              r"aws_secret_access_key|aws_session_token|accountKey|webhook_url|webhookUrl)")
-_JSON_FIELD = re.compile(r"(\"" + _JSON_KEYS + r"\"\s*:\s*\")" + _NOT_REDACTED + r"([^\"\\]*(?:\\.[^\"\\]*)*)\"")
+_JSON_FIELD = re.compile(r"(\"" + _SECRET_KEY_WORDS + r"\"\s*:\s*\")" + _NOT_REDACTED + r"([^\"\\]*(?:\\.[^\"\\]*)*)\"",
+                         re.I)
 # the same with its quotes escaped: JSON quoted in a string as text keeps it (iptables-save
 # prints a comment's quotes as \", so --comment '{"token": "X"}' reads {\"token\": \"X\"})
 _Q = r"\\+\""  # a quote escaped once or more (JSON in a string in JSON, then iptables-save's own)
-_JSON_FIELD_ESCAPED = re.compile(r"(" + _Q + _JSON_KEYS + _Q + r"\s*:\s*" + _Q + r")" + _NOT_REDACTED
-                                 + r"([^\"\\]+)" + _Q)
+_JSON_FIELD_ESCAPED = re.compile(r"(" + _Q + _SECRET_KEY_WORDS + _Q + r"\s*:\s*" + _Q + r")" + _NOT_REDACTED
+                                 + r"([^\"\\]+)" + _Q, re.I)
 _JSON_ARGV_ESCAPED = re.compile(r"(" + _Q + r"--?(?:[A-Za-z0-9]+[-_])*" + _FLAG_WORDS + _Q + r"\s*,\s*" + _Q + r")"
                                 + _NOT_REDACTED + r"([^\"\\]+)" + _Q, re.I)
 _AWS_KEY_ID = re.compile(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA)[0-9A-Z]{16}\b")
@@ -267,12 +270,17 @@ _SUBS: list[_Sub] = [
 # hashes (KUBE-SEP-…) contain "KEY", "PWD" or "EYJ" by chance. A kubeadm join token or an
 # old-style Vault token has no marker of its own; they come with their flag or name
 # ("--token", "bootstrap-token-…", "Root Token:", "vault …"), which triggers.
-_TRIGGER_ANY_CASE = ("pass", "token", "secret", "bearer", "basic", "credential", "webhook", "authoriz", "vault",
-                     "join", "private", "discovery")
-_TRIGGER_EXACT = ("key", "Key", "KEY_", "_KEY", "KEY=", "auth", "Auth", "AUTH_", "_AUTH", "AUTH=", "pwd", "_PWD",
+_WORDS_ANY_CASE = ("pass", "token", "secret", "bearer", "basic", "credential", "webhook", "authoriz", "vault",
+                   "join", "private", "discovery", "-key", "_key", "-pwd", "_pwd", "--user")
+# and every secret's key no word above is part of (client-key-data, auth, apikey …): the key
+# patterns match them in any case (CLIENT-KEY-DATA:, "AUTH":), so a string holding one in any
+# case is sent to them; so are the flags and env names of the key and pwd words (--API-KEY X,
+# --Db-Pwd X, Db_Pwd=X: the patterns take any case; "KEY", "PWD" alone are in kube-proxy's hashes)
+_TRIGGER_ANY_CASE = _WORDS_ANY_CASE + tuple(sorted(k for k in _SECRET_KEYS if not any(w in k for w in _WORDS_ANY_CASE)))
+_TRIGGER_EXACT = ("key", "Key", "KEY_", "_KEY", "KEY=", "pwd", "_PWD",
                   "-----BEGIN", "://", "eyJ", "AKIA", "ASIA", "AGPA", "AIDA", "AROA", "ANPA", "AIza", "hvs.", "hvb.",
                   "hvr.", "gh", "glpat", "xox", "sk-", "sha256:", "mysql", "mariadb", "sshpass", "redis-cli",
-                  "curl", "--user", "sig=", "code=", "hooks.", "AccountKey", "SharedAccess", " -u", "-u ", "login", "mongo",
+                  "curl", "sig=", "code=", "hooks.", "SharedAccess", " -u", "-u ", "login", "mongo",
                   "ldap", "rabbitmqctl")
 _TRIGGER = re.compile("|".join(re.escape(w) for w in _TRIGGER_EXACT) + "|(?i:"
                       + "|".join(re.escape(w) for w in _TRIGGER_ANY_CASE) + ")")
@@ -387,11 +395,6 @@ def _hot_spans_of(s: str) -> list[tuple[int, int, int]]:
     return spans
 
 
-_SECRET_KEYS = {"token", "bearertoken", "client-key-data", "client-certificate-data", "password", "passwd",
-                "id-token", "refresh-token", "access-token", "access_token", "refresh_token", "id_token",
-                "client-secret", "client_secret", "clientsecret", "secret", "auth", "private_key", "private_key_id",
-                "api_key", "apikey", "secret_key", "aws_secret_access_key", "aws_session_token", "identitytoken",
-                "registrytoken", "accountkey", "webhook_url", "webhookurl"}
 _ENV_NAME = re.compile(r"(?i)(?:password|passwd|secret|token|api_?key|access_?key|private_?key|credentials?|"
                        r"(?:^|_)key(?:$|_)|(?:^|_)auth(?:$|_)|_pwd$)")
 _ENV_NAME_NOT = re.compile(r"(?i)(?:_(?:file|path|dir|name|ref|url_file|id_file)$|^.*_file_)")
@@ -412,12 +415,19 @@ def _secretish_env_name(name: str) -> bool:
     return bool(_ENV_NAME.search(name)) and not _ENV_NAME_NOT.search(name)
 
 
+_Seen = dict[str, tuple[Any, dict[str, int]]]  # a string → what the walk made of it, the kinds it counted
+
+
 class _Redactor:
-    def __init__(self) -> None:
+    def __init__(self, share: Optional[_Redactor] = None) -> None:
+        """``share``: a redactor whose answers this one reuses (and adds to): the judge of a
+        long text and the walk of the node holding it redact it once."""
         self.kinds: dict[str, int] = {}
         # a string seen before is redacted as before (the same kinds counted again): the nodes
-        # of a cluster repeat the same daemons' command lines and kube-proxy's same rules
-        self._memo: dict[str, tuple[str, dict[str, int]]] = {}
+        # of a cluster repeat the same daemons' command lines and kube-proxy's same rules;
+        # ``_long``: a long string as a value (JSON kept in it walked as structure)
+        self._memo: _Seen = share._memo if share is not None else {}
+        self._long: _Seen = share._long if share is not None else {}
 
     def hit(self, kind: str, n: int = 1) -> None:
         self.kinds[kind] = self.kinds.get(kind, 0) + n
@@ -431,14 +441,19 @@ class _Redactor:
     def text(self, s: str) -> str:
         if len(s) < 8:
             return s
-        seen = self._memo.get(s)
-        if seen is not None:
-            for kind, n in seen[1].items():
+        out: str = self._recall(self._memo, s, self._text)
+        return out
+
+    def _recall(self, seen: _Seen, s: str, redact: Callable[[str], Any]) -> Any:
+        """``redact(s)``, or its answer of before from ``seen`` (its kinds counted again)."""
+        before = seen.get(s)
+        if before is not None:
+            for kind, n in before[1].items():
                 self.hit(kind, n)
-            return seen[0]
-        before = dict(self.kinds)
-        out = self._text(s)
-        self._memo[s] = (out, {k: v - before.get(k, 0) for k, v in self.kinds.items() if v != before.get(k, 0)})
+            return before[0]
+        counted = dict(self.kinds)
+        out = redact(s)
+        seen[s] = (out, {k: v - counted.get(k, 0) for k, v in self.kinds.items() if v != counted.get(k, 0)})
         return out
 
     def _text(self, s: str) -> str:
@@ -509,9 +524,8 @@ class _Redactor:
             if len(v) > _BIG:
                 if _known_clean(v):
                     return v  # judged in this process already: left as it is, nothing found
-                before = dict(self.kinds)
-                out = self._string(v)
-                if out == v and self.kinds == before:
+                out = self._recall(self._long, v, self._string)
+                if not self._long[v][1] and out == v:
                     _remember_clean(v)
                 return out
             return self._string(v)
@@ -597,7 +611,7 @@ def _catalogue() -> Optional[str]:
 
 
 CATALOGUE: Optional[str] = _catalogue()
-_NOTED: dict[int, "weakref.ref[Snapshot]"] = {}  # loaded snapshots whose file was judged clean
+_NOTED: LiveMarks[bool] = LiveMarks()  # loaded snapshots whose file was judged clean
 
 
 def note_loaded(snap: Snapshot, raw: bytes, path: Optional[Path] = None) -> bool:
@@ -615,15 +629,12 @@ def note_loaded(snap: Snapshot, raw: bytes, path: Optional[Path] = None) -> bool
         SCAN_STATS["sealed"] += 1
     elif not json_is_clean(raw):
         return False
-    for k in [k for k, ref in _NOTED.items() if ref() is None]:
-        del _NOTED[k]
-    _NOTED[id(snap)] = weakref.ref(snap)
+    _NOTED.mark(snap, True)
     return True
 
 
 def _noted(snap: Snapshot) -> bool:
-    ref = _NOTED.get(id(snap))
-    return ref is not None and ref() is snap
+    return _NOTED.get(snap) is not None
 
 
 def storage_record(kinds: Any = ()) -> Redaction:
@@ -666,13 +677,14 @@ def redact_snapshot(snap: Snapshot) -> tuple[Snapshot, list[str]]:
     if _noted(snap):
         SCAN_STATS["noted"] += 1
         return snap, []
-    dirty = [i for i, n in enumerate(snap.nodes) if not _node_is_clean(n)]
+    probe = _Redactor()  # the judges' answers for long texts, reused by the walk (a dirty one is redacted once)
+    dirty = [i for i, n in enumerate(snap.nodes) if not _node_is_clean(n, probe)]
     rest_clean = json_is_clean(snap.__pydantic_serializer__.to_json(snap, exclude={"nodes"}))
     if not dirty and rest_clean:
         return snap, []  # nothing the walk would replace: no dump, no walk (SCAN_STATS)
     if len(dirty) == len(snap.nodes):
-        return _walk_snapshot(snap)
-    part, kinds = _walk_snapshot(snap.model_copy(update={"nodes": [snap.nodes[i] for i in dirty]}))
+        return _walk_snapshot(snap, probe)
+    part, kinds = _walk_snapshot(snap.model_copy(update={"nodes": [snap.nodes[i] for i in dirty]}), probe)
     if not kinds:
         return snap, []
     nodes = list(snap.nodes)
@@ -691,7 +703,7 @@ def _rule_set_is_clean(key: str, sub: Any) -> Optional[bool]:
     return None
 
 
-def _node_is_clean(node: Any) -> bool:
+def _node_is_clean(node: Any, probe: Optional[_Redactor] = None) -> bool:
     """``json_is_clean`` of the node's JSON, but each text judged once: a long evidence
     text (a 16 MB iptables-save) by the walk's own answer for that string (``_text_is_clean``,
     remembered), not as a literal of the dump found, decoded and judged again; a rule set
@@ -711,7 +723,7 @@ def _node_is_clean(node: Any) -> bool:
         for field in ("stdout", "stderr"):
             text = getattr(ev, field)
             if isinstance(text, str) and len(text) > _BIG:
-                if not _text_is_clean(text):
+                if not _text_is_clean(text, probe):
                     return False
                 texts.setdefault(i, set()).add(field)
     if texts:
@@ -737,11 +749,12 @@ def _known_clean(text: str) -> bool:
     return any(t is text or t == text for t in _CLEAN_TEXTS.get(_text_key(text), ()))
 
 
-def _text_is_clean(text: str) -> bool:
+def _text_is_clean(text: str, share: Optional[_Redactor] = None) -> bool:
     """Whether the walk leaves the string ``text`` as it is (its own answer, remembered for
     a long text: the walk of a node holding it takes it as it is, without judging it again;
-    ``_Redactor.value`` looks it up among those judged before)."""
-    probe = _Redactor()
+    ``_Redactor.value`` looks it up among those judged before; a dirty one is in ``share``'s
+    answers, for a walk sharing them)."""
+    probe = _Redactor(share)
     probe.value(text)
     return not probe.kinds
 
@@ -756,9 +769,9 @@ def _remember_clean(text: str) -> None:
         _CLEAN_TEXTS_HELD[0] += len(text)
 
 
-def _walk_snapshot(snap: Snapshot) -> tuple[Snapshot, list[str]]:
-    """``redact_snapshot`` by the walk over the whole of ``snap``."""
-    r = _Redactor()
+def _walk_snapshot(snap: Snapshot, share: Optional[_Redactor] = None) -> tuple[Snapshot, list[str]]:
+    """``redact_snapshot`` by the walk over the whole of ``snap`` (reusing ``share``'s answers)."""
+    r = _Redactor(share)
     # A node's parsed rule sets are ~10^5 small records (a 10,000-Service iptables-save):
     # dumping and walking them costs seconds where one C-speed scan of their JSON (written
     # by pydantic's core) says whether any string in them can hold a secret at all (every
@@ -906,8 +919,13 @@ def _literal_is_clean(raw: bytes, probe: _Redactor, *, is_key: bool, after_name:
         return not (lit.lower() in _SECRET_KEYS or (lit.isupper() and _secretish_env_name(lit)))
     if lit == "Secret" or (after_name and _secretish_env_name(lit)) or (len(lit) < 64 and _ARGV_FLAG.match(lit)):
         return False
+    return _walk_leaves(probe, lit)  # the walk's own answer for a string (JSON inside it included)
+
+
+def _walk_leaves(probe: _Redactor, lit: str) -> bool:
+    """Whether the walk leaves the string ``lit`` as it is (JSON kept in it judged as structure)."""
     probe.kinds.clear()
-    probe.value(lit)  # the walk's own answer for a string (JSON inside it included)
+    probe.value(lit)
     return not probe.kinds
 
 
@@ -932,18 +950,25 @@ def _after_name(b: bytes, start: int) -> bool:
     return j >= 5 and b[j - 5:j + 1] == b'"name"'  # (an escaped quote before it too: the walk decides)
 
 
+# a short flag item of a command line (-p, -a, -u, any case), its quotes escaped too (a command
+# line in JSON kept in a string, such as a rule's comment): the walk takes the item after it
+# as the secret, and no text trigger is in it
+_SHORT_FLAG = re.compile(r'-[pPaAuU]\\*"')
+
+
 def _subtree_is_clean(js: str) -> bool:
     """True when no string of the JSON text ``js`` would be touched by the walk: each
     trigger word found (C-speed search) is looked at in the JSON string literal holding it
     — the catalogue applied to it, and whether it is a secret's key, a secret-named env
     entry or a ``--password``-style flag whose next item is the secret. Random hashes that
     happen to contain a trigger (kube-proxy's KUBE-SEP-…AIDA…) cost one literal each."""
+    hits = [m.start() for m in _SHORT_FLAG.finditer(js)]
     if not js.isascii():
-        return not _triggered(js)
+        return not hits and not _triggered(js)
     probe = _Redactor()
     seen: set[str] = set()  # literals (with the character after them) judged clean already
     done = -1  # the end of the last literal looked at: hits before it are in it
-    for i in sorted(_trigger_positions(js)):
+    for i in sorted(_trigger_positions(js) + hits):
         if i <= done:
             continue
         start = _literal_start(js, i)
@@ -968,8 +993,7 @@ def _subtree_is_clean(js: str) -> bool:
             # expressions is neither)
             if lit.lower() in _SECRET_KEYS or (lit.isupper() and _secretish_env_name(lit)):
                 return False
-        elif (probe._subs(lit) != lit or _secretish_env_name(lit) or _ARGV_FLAG.match(lit)
-                or len(lit) > _BIG):
+        elif len(lit) > _BIG or _secretish_env_name(lit) or _ARGV_FLAG.match(lit) or not _walk_leaves(probe, lit):
             return False
         seen.add(raw)
     return True

@@ -22,7 +22,7 @@ from functools import cached_property
 from itertools import repeat
 from operator import itemgetter
 from pathlib import Path
-from typing import Annotated, Any, Callable, Literal, NamedTuple, Optional, Union
+from typing import Annotated, Any, Callable, Generic, Literal, NamedTuple, Optional, TypeVar, Union
 
 from pydantic import BaseModel, ConfigDict, Field, SerializationInfo, SerializerFunctionWrapHandler, model_serializer
 
@@ -1338,7 +1338,7 @@ def save(snap: Snapshot, directory: str | os.PathLike[str]) -> Path:
     else:
         target = d / SNAPSHOT_FILE
     data = dump_bytes(snap)
-    judged = _take_judged(snap)
+    judged = _JUDGED.take(snap)
     atomic_write(target, data)
     sidecar = digest_path(target)
     if judged is not None and (digest := content_digest(data)) is not None:
@@ -1414,8 +1414,36 @@ def judged_by(path: Path, raw: bytes) -> Optional[str]:
     return by if content_digest(raw, digest.split(":", 1)[0]) == digest else None
 
 
-# snapshots a redaction judged, as it returned them: id → (the snapshot, the catalogue)
-_JUDGED: dict[int, tuple["weakref.ref[Snapshot]", str]] = {}
+_V = TypeVar("_V")
+
+
+class LiveMarks(Generic[_V]):
+    """A value marked on live objects, by identity, without keeping them alive: an id is
+    reused once its object is gone, so a mark counts only while its weak reference still
+    points at that very object (dead ones are dropped at each new mark)."""
+
+    def __init__(self) -> None:
+        self._marks: dict[int, tuple["weakref.ref[Any]", _V]] = {}
+
+    def mark(self, obj: Any, value: _V) -> None:
+        for k in [k for k, (ref, _) in self._marks.items() if ref() is None]:
+            del self._marks[k]
+        self._marks[id(obj)] = (weakref.ref(obj), value)
+
+    def get(self, obj: Any) -> Optional[_V]:
+        entry = self._marks.get(id(obj))
+        return entry[1] if entry is not None and entry[0]() is obj else None
+
+    def take(self, obj: Any) -> Optional[_V]:
+        """``get``, and the mark removed."""
+        value = self.get(obj)
+        if value is not None:
+            del self._marks[id(obj)]
+        return value
+
+
+# snapshots a redaction judged, as it returned them: the snapshot → the catalogue
+_JUDGED: LiveMarks[str] = LiveMarks()
 
 
 def mark_judged(snap: Snapshot, catalogue: str) -> None:
@@ -1424,17 +1452,7 @@ def mark_judged(snap: Snapshot, catalogue: str) -> None:
     of this very object records the digest of the bytes it writes (once: a snapshot
     changed and saved again is not judged by this mark; the redaction marks the object it
     returns, for its caller to save as it is)."""
-    for k in [k for k, (ref, _) in _JUDGED.items() if ref() is None]:
-        del _JUDGED[k]
-    _JUDGED[id(snap)] = (weakref.ref(snap), catalogue)
-
-
-def _take_judged(snap: Snapshot) -> Optional[str]:
-    entry = _JUDGED.get(id(snap))
-    if entry is None or entry[0]() is not snap:
-        return None
-    del _JUDGED[id(snap)]
-    return entry[1]
+    _JUDGED.mark(snap, catalogue)
 
 
 def json_schema() -> dict[str, Any]:

@@ -145,9 +145,9 @@ def test_only_the_nodes_holding_a_secret_are_walked(monkeypatch):
     walked: list[list[str]] = []
     real = redact._walk_snapshot
 
-    def spy(s):  # noqa: ANN001
+    def spy(s, *rest):  # noqa: ANN001, ANN002
         walked.append([n.name for n in s.nodes])
-        return real(s)
+        return real(s, *rest)
 
     monkeypatch.setattr(redact, "_walk_snapshot", spy)
     out, kinds = redact_snapshot(snap)

@@ -152,17 +152,21 @@ def format_report(report: dict[str, Any]) -> str:
             lines.append("      runs: " + "; ".join(shlex.join(cmd["argv"]) + (" (if present)" if cmd["optional"] else "")
                                             for cmd in c["commands"]))
     lines.append("rendering:")
-    for r in report["render"]:
-        lines.append(f"  [{'ok     ' if r['ok'] else 'MISSING'}] {r['name']}: {r['detail']}")
-        if not r["ok"] and r.get("fix"):
-            lines.append(f"      fix: {r['fix']}")
+    lines += _check_lines(report["render"], "MISSING")
     if report.get("startup"):
         lines.append("start-up:")
-        for r in report["startup"]:
-            lines.append(f"  [{'ok     ' if r['ok'] else 'slower '}] {r['name']}: {r['detail']}")
-            if not r["ok"] and r.get("fix"):
-                lines.append(f"      fix: {r['fix']}")
+        lines += _check_lines(report["startup"], "slower ")
     return "\n".join(lines) + "\n"
+
+
+def _check_lines(checks: list[dict[str, Any]], not_ok: str) -> list[str]:
+    """A check a line each, marked ok or ``not_ok``; a failed one's fix on the line after it."""
+    lines = []
+    for r in checks:
+        lines.append(f"  [{'ok     ' if r['ok'] else not_ok}] {r['name']}: {r['detail']}")
+        if not r["ok"] and r.get("fix"):
+            lines.append(f"      fix: {r['fix']}")
+    return lines
 
 
 @click.command("doctor")
