@@ -72,7 +72,10 @@ def main(argv: Optional[Sequence[str]] = None, prog_name: str = "labreport") -> 
             pass
         return 0
     _no_pydantic_plugins()
-    from labreport.cli.app import main as click_main
+    from labreport.gcpause import gc_paused
+
+    with gc_paused():  # click's modules: long-lived objects, nothing for the collector (as in get_command)
+        from labreport.cli.app import main as click_main
 
     return click_main(args, prog_name=prog_name, from_argv=argv is None)
 

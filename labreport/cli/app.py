@@ -27,10 +27,10 @@ class LazyGroup(click.Group):
         path = COMMANDS.get(cmd_name)
         if path is None:
             return None
-        from labreport.perf import gc_paused
+        from labreport.gcpause import gc_paused
 
-        # the command's modules: their classes and pydantic schemas, ~10^5 objects living as long
-        # as the process, made ~60 collections that found nothing to free (6-7 ms of start-up)
+        # the command's modules (with pydantic): their classes and schemas, ~10^5 objects living
+        # as long as the process, made ~50 collections that found nothing to free
         with gc_paused():
             command: click.Command = importlib.import_module(path).command  # every command is part of labreport
         return command
