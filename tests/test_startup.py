@@ -30,6 +30,12 @@ def _click_output(args, capsys, monkeypatch) -> str:
     return capsys.readouterr().out
 
 
+def _python(code: str, *argv: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """``python3 -c code argv…`` with this tree first on the path (and ``env`` added)."""
+    return subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, check=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT), **env})
+
+
 @pytest.mark.parametrize("args", [["--help"], ["-h"], ["--version"]])
 def test_the_fast_text_is_clicks(args, capsys, monkeypatch):
     want = _click_output(args, capsys, monkeypatch)
@@ -120,8 +126,7 @@ def test_the_analysis_models_are_built_at_import_each_once():
             "ours = [c for c in vars(model).values() if isinstance(c, type) and issubclass(c, Record) "
             "and c.__module__ == model.__name__]\n"
             "print(len(ours), all(c.__pydantic_complete__ for c in ours), max(built[c.__name__] for c in ours))\n")
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
+    out = _python(code).stdout
     n, complete, most = out.split()
     assert int(n) > 30 and complete == "True" and most == "1", out
 
@@ -192,8 +197,7 @@ def test_redact_compiles_no_pattern_at_import_and_its_lazy_patterns_are_re_s():
             "c.compile = count\n"
             "import labreport.redact\n"
             "print(n[0])\n")
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
+    out = _python(code).stdout
     assert out.split() == ["0"], out
 
     from labreport import redact
@@ -249,13 +253,9 @@ def test_the_command_process_runs_without_pydantic_plugins():
     scan of every installed distribution at the first validator), unless the variable is set."""
     code = ("import os, sys; from labreport.cli import main; sys.stdout = open(os.devnull, 'w');"
             "rc = main(sys.argv[1:]); print(rc, os.environ.get('PYDANTIC_DISABLE_PLUGINS'), file=sys.stderr)")
-    env = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
-    env["PYTHONPATH"] = str(ROOT)
-    err = subprocess.run([sys.executable, "-c", code, "schema"], capture_output=True, text=True, env=env,
-                         check=True).stderr
+    err = _python("import os; os.environ.pop('PYDANTIC_DISABLE_PLUGINS', None); " + code, "schema").stderr
     assert err.split()[-2:] == ["0", "__all__"], err
-    err = subprocess.run([sys.executable, "-c", code, "schema"], capture_output=True, text=True,
-                         env={**env, "PYDANTIC_DISABLE_PLUGINS": "some_plugin"}, check=True).stderr
+    err = _python(code, "schema", PYDANTIC_DISABLE_PLUGINS="some_plugin").stderr
     assert err.split()[-2:] == ["0", "some_plugin"], err
 
 
@@ -274,9 +274,7 @@ def test_publishing_over_a_snapshot_runs_no_program(tmp_path):
             "s = outputs.staging_dir(t); (s / 'a').write_text('new')\n"
             "outputs.publish(s, t, ours={'a'}, main='a')\n"
             "print((t / 'a').read_text(), ran)\n")
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "t")], capture_output=True, text=True, env=env,
-                         check=True).stdout
+    out = _python(code, str(tmp_path / "t")).stdout
     assert out.split() == ["new", "[]"], out
     assert [p.name for p in tmp_path.iterdir()] == ["t"]  # the old set went with the staging directory
     if sys.platform.startswith("linux"):
