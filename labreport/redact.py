@@ -65,13 +65,14 @@ from typing import Any, Callable, Optional, TypeVar
 
 from pydantic import BaseModel
 
+from labreport.lazy_regex import lazy_regex
 from labreport.snapshot import LiveMarks, Redaction, Snapshot, judged_by, mark_judged
 
 _M = TypeVar("_M", bound=BaseModel)
 
 REDACTED = "<redacted>"  # the generic form; stored values use placeholder(secret)
 _SALT = b"labreport-redact-v1\0"
-_PLACEHOLDER_RE = re.compile(r"<redacted(?::[0-9a-f]{8})?>")
+_PLACEHOLDER_RE = lazy_regex(r"<redacted(?::[0-9a-f]{8})?>")
 _NOT_REDACTED = r"(?!<redacted)"
 
 
@@ -106,28 +107,28 @@ def _whole(m: re.Match[str]) -> str:
     return placeholder(m.group(0))
 
 
-_PEM = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----.*?(?:-----END \1-----|\Z)", re.S)
-_PEM_DONE = re.compile(r"-----BEGIN ([A-Z0-9 ]+)----- <redacted:[0-9a-f]{8}> -----END \1-----")
+_PEM = lazy_regex(r"-----BEGIN ([A-Z0-9 ]+)-----.*?(?:-----END \1-----|\Z)", re.S)
+_PEM_DONE = lazy_regex(r"-----BEGIN ([A-Z0-9 ]+)----- <redacted:[0-9a-f]{8}> -----END \1-----")
 
 _FLAG_WORDS = (r"(?:password|passwd|pass|pwd|token|secret|client-secret|api-key|apikey|access-key|secret-key|"
                r"credentials?|requirepass|masterauth|auth-token|private-key-password|storepass|keypass)")
 _VALUE = r"(\"[^\"\n]*\"|'[^'\n]*'|[^\s\"',;]+)"
 # --password=X, --token X, -password X (but not --token-auth-file=…, --password-file …, =true)
-_CLI_FLAG = re.compile(r"(?<![\w-])(--?(?:[A-Za-z0-9]+[-_])*" + _FLAG_WORDS + r")(=|[ \t]+)" + _NOT_REDACTED +
+_CLI_FLAG = lazy_regex(r"(?<![\w-])(--?(?:[A-Za-z0-9]+[-_])*" + _FLAG_WORDS + r")(=|[ \t]+)" + _NOT_REDACTED +
                        r"(?!-)(?!(?:true|false|yes|no)\b)" + _VALUE, re.I)
-_JAVA_PROP = re.compile(r"(-D[\w.-]*(?:password|passwd|secret|token|credentials?)[\w.-]*=)" + _NOT_REDACTED + _VALUE,
+_JAVA_PROP = lazy_regex(r"(-D[\w.-]*(?:password|passwd|secret|token|credentials?)[\w.-]*=)" + _NOT_REDACTED + _VALUE,
                         re.I)
-_CURL_USER = re.compile(r"(?<![\w-])(-u[ \t]*|--user[= \t]+|--proxy-user[= \t]+)([\"']?)([^\s:\"']+):"
+_CURL_USER = lazy_regex(r"(?<![\w-])(-u[ \t]*|--user[= \t]+|--proxy-user[= \t]+)([\"']?)([^\s:\"']+):"
                         + _NOT_REDACTED + r"([^\s\"']+)")
-_MYSQL_P = re.compile(r"(\b(?:mysql|mysqldump|mysqladmin|mariadb|mariadb-dump)\b[^\n]*?\s-p)" + _NOT_REDACTED
+_MYSQL_P = lazy_regex(r"(\b(?:mysql|mysqldump|mysqladmin|mariadb|mariadb-dump)\b[^\n]*?\s-p)" + _NOT_REDACTED
                       + r"([^\s-][^\s]*)")
 # docker login -u USER -p PASS (podman, nerdctl, buildah, skopeo, helm registry alike)
-_LOGIN_P = re.compile(r"(\b(?:docker|podman|nerdctl|buildah|skopeo|helm registry|oras)\s+login\b[^\n]*?\s-p[ \t]+)"
+_LOGIN_P = lazy_regex(r"(\b(?:docker|podman|nerdctl|buildah|skopeo|helm registry|oras)\s+login\b[^\n]*?\s-p[ \t]+)"
                       + _NOT_REDACTED + r"([^\s\"']+)")
 # mongo -u USER -p PASS (mongosh and the mongo tools; -p takes the next word), ldapsearch -w PASS
-_MONGO_P = re.compile(r"(\b(?:mongo|mongosh|mongodump|mongorestore|mongoexport|mongoimport|mongostat|mongotop)\b"
+_MONGO_P = lazy_regex(r"(\b(?:mongo|mongosh|mongodump|mongorestore|mongoexport|mongoimport|mongostat|mongotop)\b"
                       r"[^\n]*?\s-p[ \t]+)" + _NOT_REDACTED + r"([^\s\"'-][^\s\"']*)")
-_LDAP_W = re.compile(r"(\bldap(?:search|add|modify|delete|whoami|passwd|compare|modrdn)\b[^\n]*?\s-w[ \t]+)"
+_LDAP_W = lazy_regex(r"(\bldap(?:search|add|modify|delete|whoami|passwd|compare|modrdn)\b[^\n]*?\s-w[ \t]+)"
                      + _NOT_REDACTED + r"([^\s\"']+)")
 # positional passwords: htpasswd -b[…] FILE USER PASS / -nb USER PASS (the last word, -b a
 # flag of any cluster; -n: no file), rabbitmqctl add_user|change_password|authenticate_user
@@ -142,43 +143,43 @@ _HT_FLAG = r"(?:" + _HT_OPT + r")*?[ \t]+-[A-Za-z]*{}[A-Za-z]*(?:[ \t]|$)"  # a 
 _HT_HAS = "(?=" + _HT_FLAG + ")"
 _POS = r"(?:<redacted:[0-9a-f]{8}>|(?![<>;&|])[^\s\"'-][^\s\"']*)[ \t]+"  # a word (an AKIA… already redacted too)
 _ARG = r"(?!-)(?![<>;&|])" + _VALUE
-_HTPASSWD_N = re.compile(r"(htpasswd(?<!\whtpasswd)" + _HT_HAS.format("b") + _HT_HAS.format("n") + r"(?:" + _HT_OPT
+_HTPASSWD_N = lazy_regex(r"(htpasswd(?<!\whtpasswd)" + _HT_HAS.format("b") + _HT_HAS.format("n") + r"(?:" + _HT_OPT
                          + r")+[ \t]+" + _POS + r")" + _NOT_REDACTED + _ARG)
-_HTPASSWD_B = re.compile(r"(htpasswd(?<!\whtpasswd)" + _HT_HAS.format("b") + "(?!" + _HT_FLAG.format("n") + r")(?:"
+_HTPASSWD_B = lazy_regex(r"(htpasswd(?<!\whtpasswd)" + _HT_HAS.format("b") + "(?!" + _HT_FLAG.format("n") + r")(?:"
                          + _HT_OPT + r")+[ \t]+" + _POS + _POS + r")" + _NOT_REDACTED + _ARG)
-_RABBITMQCTL = re.compile(r"(rabbitmqctl(?<!\wrabbitmqctl)\b[^\n]*?[ \t](?:add_user|change_password|authenticate_user)[ \t]+"
+_RABBITMQCTL = lazy_regex(r"(rabbitmqctl(?<!\wrabbitmqctl)\b[^\n]*?[ \t](?:add_user|change_password|authenticate_user)[ \t]+"
                           r"(?:--[\w-]+[ \t]+)*" + _POS + r")" + _NOT_REDACTED + _ARG)
-_MC_ALIAS = re.compile(r"(mc(?<!\wmc)(?:li)?[ \t]+(?:alias[ \t]+set|config[ \t]+host[ \t]+add)[ \t]+(?:--?[\w-]+[ \t]+)*"
+_MC_ALIAS = lazy_regex(r"(mc(?<!\wmc)(?:li)?[ \t]+(?:alias[ \t]+set|config[ \t]+host[ \t]+add)[ \t]+(?:--?[\w-]+[ \t]+)*"
                        + _POS + r"[A-Za-z][A-Za-z0-9+.-]*://[^\s\"']*[ \t]+" + _POS + r")" + _NOT_REDACTED + _ARG)
-_MYSQLADMIN_PW = re.compile(r"(mysqladmin(?<!\wmysqladmin)\b[^\n]*?[ \t]password[ \t]+)" + _NOT_REDACTED + _ARG)
-_SSHPASS = re.compile(r"(\bsshpass\b[^\n]*?\s-p[ \t]*)" + _NOT_REDACTED + r"([^\s]+)")
-_REDIS_A = re.compile(r"(\bredis-cli\b[^\n]*?\s-a[ \t]+)" + _NOT_REDACTED + r"([^\s]+)")
-_OPENSSL_PASS = re.compile(r"(-pass(?:in|out)?[ \t]+pass:)" + _NOT_REDACTED + r"([^\s]+)")
+_MYSQLADMIN_PW = lazy_regex(r"(mysqladmin(?<!\wmysqladmin)\b[^\n]*?[ \t]password[ \t]+)" + _NOT_REDACTED + _ARG)
+_SSHPASS = lazy_regex(r"(\bsshpass\b[^\n]*?\s-p[ \t]*)" + _NOT_REDACTED + r"([^\s]+)")
+_REDIS_A = lazy_regex(r"(\bredis-cli\b[^\n]*?\s-a[ \t]+)" + _NOT_REDACTED + r"([^\s]+)")
+_OPENSSL_PASS = lazy_regex(r"(-pass(?:in|out)?[ \t]+pass:)" + _NOT_REDACTED + r"([^\s]+)")
 # ["--password", "X"] (container Args/Cmd as JSON text)
-_JSON_ARGV = re.compile(r"(\"--?(?:[A-Za-z0-9]+[-_])*" + _FLAG_WORDS + r"\"\s*,\s*\")" + _NOT_REDACTED
+_JSON_ARGV = lazy_regex(r"(\"--?(?:[A-Za-z0-9]+[-_])*" + _FLAG_WORDS + r"\"\s*,\s*\")" + _NOT_REDACTED
                         + r"([^\"\\]*(?:\\.[^\"\\]*)*)\"", re.I)
 _ENV_WORDS = r"(?:PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|APIKEY|ACCESS_?KEY|PRIVATE_?KEY|SECRET_?KEY|CREDENTIALS?|AUTH)"
 # PGPASSWORD (libpq), MYSQL_PWD (the mysql client): a password word glued to its prefix, a
 # PWD after one (the bare PWD, OLDPWD are directories)
-_ENV_VAR = re.compile(r"(?<![\w-])((?:[A-Za-z][A-Za-z0-9]*_)*(?:[A-Za-z0-9]*(?:PASSWORD|PASSWD)|" + _ENV_WORDS
+_ENV_VAR = lazy_regex(r"(?<![\w-])((?:[A-Za-z][A-Za-z0-9]*_)*(?:[A-Za-z0-9]*(?:PASSWORD|PASSWD)|" + _ENV_WORDS
                       + r")(?:_[A-Za-z0-9]+)*|(?:[A-Za-z][A-Za-z0-9]*_)+PWD)=" + _NOT_REDACTED
                       + r"(?!(?:true|false)\b)([^\s\"',;&]+)", re.I)
 # (an empty user too: redis://:PASS@host, as Redis clients take a password alone)
-_URL_CRED = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://)([^\s:/@<>\"']*):" + _NOT_REDACTED + r"([^\s@/<>\"']+)@")
-_QUERY_CRED = re.compile(r"([?&](?:token|access_token|auth|api_key|apikey|key|sig|signature|password|secret|"
+_URL_CRED = lazy_regex(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://)([^\s:/@<>\"']*):" + _NOT_REDACTED + r"([^\s@/<>\"']+)@")
+_QUERY_CRED = lazy_regex(r"([?&](?:token|access_token|auth|api_key|apikey|key|sig|signature|password|secret|"
                          r"client_secret|code)=)" + _NOT_REDACTED + r"([^&\s\"'#<>]+)", re.I)
-_WEBHOOK = re.compile(r"(https?://(?:hooks\.slack\.com/services/|(?:discord|discordapp)\.com/api/webhooks/\d+/|"
+_WEBHOOK = lazy_regex(r"(https?://(?:hooks\.slack\.com/services/|(?:discord|discordapp)\.com/api/webhooks/\d+/|"
                       r"[\w.-]*webhook\.office\.com/webhookb2/))" + _NOT_REDACTED + r"([\w@/-]+)")
-_JOIN_TOKEN = re.compile(r"\b[a-z0-9]{6}\.[a-z0-9]{16}\b")
-_DISCOVERY = re.compile(r"((?:discovery-token-ca-cert-hash|caCertHashes|ca-cert-hash)[\"'\s:=\\\[\-]*)"
+_JOIN_TOKEN = lazy_regex(r"\b[a-z0-9]{6}\.[a-z0-9]{16}\b")
+_DISCOVERY = lazy_regex(r"((?:discovery-token-ca-cert-hash|caCertHashes|ca-cert-hash)[\"'\s:=\\\[\-]*)"
                         r"(sha256:[0-9a-f]{6,64})", re.I)
-_AUTH_HEADER = re.compile(r"(?i)(\bauthorization[\"']?[ \t]*[:=][ \t]*[\"']?(?:(?:basic|bearer|token|digest|negotiate|"
+_AUTH_HEADER = lazy_regex(r"(?i)(\bauthorization[\"']?[ \t]*[:=][ \t]*[\"']?(?:(?:basic|bearer|token|digest|negotiate|"
                           r"apikey|sso-key)[ \t]+)?)" + _NOT_REDACTED
                           + r"(?![{\[])(?!(?:basic|bearer|token|digest|negotiate|apikey|sso-key)\b)([^\s\"',;]+)")
-_BEARER = re.compile(r"(?i)(\b(?:bearer|basic)\s+)" + _NOT_REDACTED + r"([A-Za-z0-9\-._~+/]{8,}=*)")
-_HEADER_KEY = re.compile(r"(?i)(\b(?:x-)?(?:api-key|auth-token|access-token|private-token|vault-token)[ \t]*:[ \t]*)"
+_BEARER = lazy_regex(r"(?i)(\b(?:bearer|basic)\s+)" + _NOT_REDACTED + r"([A-Za-z0-9\-._~+/]{8,}=*)")
+_HEADER_KEY = lazy_regex(r"(?i)(\b(?:x-)?(?:api-key|auth-token|access-token|private-token|vault-token)[ \t]*:[ \t]*)"
                          + _NOT_REDACTED + r"([^\s\"',;]+)")
-_JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}")
+_JWT = lazy_regex(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}")
 # the keys of a secret, lower-cased: a mapping's key (the walk compares ``key.lower()``), and the
 # YAML (kubeconfig users, registry and cloud credentials) and JSON-as-text forms of the patterns
 # below, which match them in any case (``Token:``, ``CLIENT-KEY-DATA:``, ``"Password":``)
@@ -190,32 +191,32 @@ _SECRET_KEYS = frozenset({
     "webhook_url", "webhookurl"})
 # longest first: a key that is a prefix of another (token, token-…) is tried after it
 _SECRET_KEY_WORDS = "(?:" + "|".join(re.escape(k) for k in sorted(_SECRET_KEYS, key=lambda k: (-len(k), k))) + ")"
-_KUBECONFIG_LINE = re.compile(
+_KUBECONFIG_LINE = lazy_regex(
     r"(?im)^(\s*-?\s*[\"']?" + _SECRET_KEY_WORDS + r"[\"']?[ \t]*:[ \t]*)(?!\s*$)(?![\"']?<redacted)(\S.*?)\s*$")
 # the same ``key: value`` inside a line: a rule's comment (nft ``comment "client-key-data: …"``,
 # iptables ``--comment "token: …"``), a label or a note quoting a kubeconfig line. A space after
 # the colon, as YAML has it (``auth:http``, ``ns/token:8080`` are a Service port's names)
-_KUBECONFIG_INLINE = re.compile(
+_KUBECONFIG_INLINE = lazy_regex(
     r"(?i)((?:^|(?<=[\s\"'{(,;\[=]))[\"']?" + _SECRET_KEY_WORDS + r"(?:\\*[\"'])?[ \t]*:[ \t]+)(?!(?:\\*[\"'])?<redacted)"
     + r"(\\+\"[^\"\\\n]+\\+\"|\"[^\"\n]+\"|'[^'\n]+'|[^\s\"',;}\]\\]+)")
-_JSON_FIELD = re.compile(r"(\"" + _SECRET_KEY_WORDS + r"\"\s*:\s*\")" + _NOT_REDACTED + r"([^\"\\]*(?:\\.[^\"\\]*)*)\"",
+_JSON_FIELD = lazy_regex(r"(\"" + _SECRET_KEY_WORDS + r"\"\s*:\s*\")" + _NOT_REDACTED + r"([^\"\\]*(?:\\.[^\"\\]*)*)\"",
                          re.I)
 # the same with its quotes escaped: JSON quoted in a string as text keeps it (iptables-save
 # prints a comment's quotes as \", so --comment '{"token": "X"}' reads {\"token\": \"X\"})
 _Q = r"\\+\""  # a quote escaped once or more (JSON in a string in JSON, then iptables-save's own)
-_JSON_FIELD_ESCAPED = re.compile(r"(" + _Q + _SECRET_KEY_WORDS + _Q + r"\s*:\s*" + _Q + r")" + _NOT_REDACTED
+_JSON_FIELD_ESCAPED = lazy_regex(r"(" + _Q + _SECRET_KEY_WORDS + _Q + r"\s*:\s*" + _Q + r")" + _NOT_REDACTED
                                  + r"([^\"\\]+)" + _Q, re.I)
-_JSON_ARGV_ESCAPED = re.compile(r"(" + _Q + r"--?(?:[A-Za-z0-9]+[-_])*" + _FLAG_WORDS + _Q + r"\s*,\s*" + _Q + r")"
+_JSON_ARGV_ESCAPED = lazy_regex(r"(" + _Q + r"--?(?:[A-Za-z0-9]+[-_])*" + _FLAG_WORDS + _Q + r"\s*,\s*" + _Q + r")"
                                 + _NOT_REDACTED + r"([^\"\\]+)" + _Q, re.I)
-_AWS_KEY_ID = re.compile(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA)[0-9A-Z]{16}\b")
-_AWS_SECRET_LINE = re.compile(r"(?i)(\baws_(?:secret_access_key|session_token)[ \t]*[=:][ \t]*[\"']?)" + _NOT_REDACTED
+_AWS_KEY_ID = lazy_regex(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA)[0-9A-Z]{16}\b")
+_AWS_SECRET_LINE = lazy_regex(r"(?i)(\baws_(?:secret_access_key|session_token)[ \t]*[=:][ \t]*[\"']?)" + _NOT_REDACTED
                               + r"([^\s\"']+)")
-_GCP_API_KEY = re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b")
-_AZURE_KEY = re.compile(r"((?:AccountKey|SharedAccessKey|SharedAccessSignature)=)" + _NOT_REDACTED + r"([^;\s\"']+)")
-_VAULT_TOKEN = re.compile(r"\b(?:hv[sbr]\.[A-Za-z0-9_-]{20,}|s\.[A-Za-z0-9]{24})\b")
-_VAULT_ROOT = re.compile(r"(?i)(\b(?:root token|initial root token|unseal key(?: \d+)?)[ \t]*:[ \t]*)" + _NOT_REDACTED
+_GCP_API_KEY = lazy_regex(r"\bAIza[0-9A-Za-z_-]{35}\b")
+_AZURE_KEY = lazy_regex(r"((?:AccountKey|SharedAccessKey|SharedAccessSignature)=)" + _NOT_REDACTED + r"([^;\s\"']+)")
+_VAULT_TOKEN = lazy_regex(r"\b(?:hv[sbr]\.[A-Za-z0-9_-]{20,}|s\.[A-Za-z0-9]{24})\b")
+_VAULT_ROOT = lazy_regex(r"(?i)(\b(?:root token|initial root token|unseal key(?: \d+)?)[ \t]*:[ \t]*)" + _NOT_REDACTED
                          + r"(\S+)")
-_API_TOKEN = re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{40,}|glpat-[A-Za-z0-9_-]{20,}|"
+_API_TOKEN = lazy_regex(r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{40,}|glpat-[A-Za-z0-9_-]{20,}|"
                         r"xox[abposr]-[A-Za-z0-9-]{10,}|sk-[A-Za-z0-9]{32,})\b")
 
 # Order matters: structured forms first (they name exactly what is secret), then the looser ones.
@@ -282,7 +283,7 @@ _TRIGGER_EXACT = ("key", "Key", "KEY_", "_KEY", "KEY=", "pwd", "_PWD",
                   "hvr.", "gh", "glpat", "xox", "sk-", "sha256:", "mysql", "mariadb", "sshpass", "redis-cli",
                   "curl", "sig=", "code=", "hooks.", "SharedAccess", " -u", "-u ", "login", "mongo",
                   "ldap", "rabbitmqctl")
-_TRIGGER = re.compile("|".join(re.escape(w) for w in _TRIGGER_EXACT) + "|(?i:"
+_TRIGGER = lazy_regex("|".join(re.escape(w) for w in _TRIGGER_EXACT) + "|(?i:"
                       + "|".join(re.escape(w) for w in _TRIGGER_ANY_CASE) + ")")
 _BIG = 4096  # longer strings are redacted by lines: only the lines that can hold a secret
 
@@ -395,15 +396,15 @@ def _hot_spans_of(s: str) -> list[tuple[int, int, int]]:
     return spans
 
 
-_ENV_NAME = re.compile(r"(?i)(?:password|passwd|secret|token|api_?key|access_?key|private_?key|credentials?|"
+_ENV_NAME = lazy_regex(r"(?i)(?:password|passwd|secret|token|api_?key|access_?key|private_?key|credentials?|"
                        r"(?:^|_)key(?:$|_)|(?:^|_)auth(?:$|_)|_pwd$)")
-_ENV_NAME_NOT = re.compile(r"(?i)(?:_(?:file|path|dir|name|ref|url_file|id_file)$|^.*_file_)")
-_ARGV_FLAG = re.compile(r"(?i)^--?(?:[A-Za-z0-9]+[-_.])*" + _FLAG_WORDS + r"$|^-p$|^-a$|^--user$|^-u$")
+_ENV_NAME_NOT = lazy_regex(r"(?i)(?:_(?:file|path|dir|name|ref|url_file|id_file)$|^.*_file_)")
+_ARGV_FLAG = lazy_regex(r"(?i)^--?(?:[A-Za-z0-9]+[-_.])*" + _FLAG_WORDS + r"$|^-p$|^-a$|^--user$|^-u$")
 
 
 # a port after ``-p`` (``httpd -f -p 80``, ``ssh -p 22``, ``nc -p 1234``) is not a password; but
 # ``sshpass -p`` takes the password itself, digits or not
-_PORT = re.compile(r"[0-9]{1,5}")
+_PORT = lazy_regex(r"[0-9]{1,5}")
 
 
 def _runs(items: list[Any], program: str) -> bool:
@@ -812,7 +813,7 @@ _JSON_WORDS_ANY_CASE = tuple(sorted(set(_TRIGGER_ANY_CASE) | {
 # bytes.lower() does not fold them
 _FOLDS_TO_ASCII = (b"\xc4\xb0", b"\xc4\xb1", b"\xc5\xbf", b"\xe2\x84\xaa")
 # a \uXXXX escape other than a control character's: a word could hide behind it ("\u0070ass")
-_HIDING_ESCAPE = re.compile(rb"\\u(?!00[01][0-9a-fA-F])")
+_HIDING_ESCAPE = lazy_regex(rb"\\u(?!00[01][0-9a-fA-F])")
 _JSON_AUTOMATA: list[Any] = []
 _JSON_SPACE = b" \t\r\n"
 _JUDGED: dict[tuple[bytes, bool, bool], bool] = {}
@@ -953,7 +954,7 @@ def _after_name(b: bytes, start: int) -> bool:
 # a short flag item of a command line (-p, -a, -u, any case), its quotes escaped too (a command
 # line in JSON kept in a string, such as a rule's comment): the walk takes the item after it
 # as the secret, and no text trigger is in it
-_SHORT_FLAG = re.compile(r'-[pPaAuU]\\*"')
+_SHORT_FLAG = lazy_regex(r'-[pPaAuU]\\*"')
 
 
 def _subtree_is_clean(js: str) -> bool:

@@ -30,6 +30,12 @@ def _click_output(args, capsys, monkeypatch) -> str:
     return capsys.readouterr().out
 
 
+def _python(code: str, *argv: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """``python3 -c code argv…`` with this tree first on the path (and ``env`` added)."""
+    return subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, check=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT), **env})
+
+
 @pytest.mark.parametrize("args", [["--help"], ["-h"], ["--version"]])
 def test_the_fast_text_is_clicks(args, capsys, monkeypatch):
     want = _click_output(args, capsys, monkeypatch)
@@ -120,8 +126,7 @@ def test_the_analysis_models_are_built_at_import_each_once():
             "ours = [c for c in vars(model).values() if isinstance(c, type) and issubclass(c, Record) "
             "and c.__module__ == model.__name__]\n"
             "print(len(ours), all(c.__pydantic_complete__ for c in ours), max(built[c.__name__] for c in ours))\n")
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
+    out = _python(code).stdout
     n, complete, most = out.split()
     assert int(n) > 30 and complete == "True" and most == "1", out
 
@@ -176,3 +181,101 @@ def test_an_older_snapshot_and_its_redaction_build_each_node_schema_once():
     out = subprocess.run([sys.executable, "-c", code, str(sample)], capture_output=True, text=True, env=env,
                          check=True).stdout
     assert json.loads(out) == ["NodeSnapshot", "Snapshot"], out  # before: Snapshot, then NodeSnapshot again
+
+
+def test_redact_compiles_no_pattern_at_import_and_its_lazy_patterns_are_re_s():
+    """labreport.redact's ~50 patterns are compiled at their first use (lazy_regex, #14: 8 ms
+    of each command's start-up): importing it compiles none, and each behaves as
+    ``re.compile`` of the same source on texts that match it and texts that do not."""
+    import re
+
+    code = ("import re, re._compiler as c; n = [0]; orig = c.compile\n"
+            "def count(*a, **k):\n"
+            "    n[0] += 1\n"
+            "    return orig(*a, **k)\n"
+            "import labreport.snapshot\n"
+            "c.compile = count\n"
+            "import labreport.redact\n"
+            "print(n[0])\n")
+    out = _python(code).stdout
+    assert out.split() == ["0"], out
+
+    from labreport import redact
+    from labreport.lazy_regex import _LazyPattern, lazy_regex
+
+    lazy = {k: v for k, v in vars(redact).items() if isinstance(v, _LazyPattern)}
+    assert len(lazy) > 40
+    texts = ["--password=hunter2 x", "Authorization: Bearer abcdefghijklmnop", "-A KUBE-SVC-X -j ACCEPT",
+             "postgres://u:p4ss@db/x", "AKIAABCDEFGHIJKLMNOP", '"password": "s3cr3t"', "<redacted:0123abcd>", ""]
+    for name, p in lazy.items():
+        source, flags = p._source
+        want = re.compile(source, flags)
+        assert p.pattern == want.pattern and p.flags == want.flags and p.groups == want.groups, name
+        for t in texts:
+            if isinstance(source, bytes):
+                t = t.encode()  # type: ignore[assignment]
+            assert [m.span() for m in p.finditer(t)] == [m.span() for m in want.finditer(t)], (name, t)
+            assert bool(p.search(t)) == bool(want.search(t)) and bool(p.fullmatch(t)) == bool(want.fullmatch(t))
+        assert p.compiled is p.compiled and isinstance(p.compiled, re.Pattern)
+    fresh = lazy_regex(r"a(b+)", re.I)
+    assert "search" not in vars(fresh)  # not compiled yet
+    assert fresh.sub(lambda m: m.group(1).lower(), "xABBa") == "xbba" and fresh.split("1ab2") == ["1", "b", "2"]
+    assert vars(fresh)["search"] == fresh.compiled.search  # the compiled pattern's own methods from then on
+    with pytest.raises(AttributeError):
+        fresh.no_such_attribute  # noqa: B018 - the compiled pattern's AttributeError
+
+
+def test_list_default_factories_are_fresh_lists_and_python_functions():
+    """Record turns ``Field(default_factory=list)`` into a Python function (#14: pydantic
+    parses the builtin's text signature for each such field when it builds a schema): every
+    model still gets a new, empty list per instance, and dumps and JSON schemas as before."""
+    from labreport import snapshot
+    from labreport.analysis import model
+
+    models = [c for mod in (snapshot, model) for c in vars(mod).values()
+              if isinstance(c, type) and issubclass(c, Record) and c.__module__ == mod.__name__]
+    fields = [(c.__name__, n, f.default_factory) for c in models for n, f in c.model_fields.items()]
+    assert sum(1 for _, _, fac in fields if fac is snapshot._new_list) > 100
+    # fields whose annotation is resolved only when pydantic collects them again (a forward
+    # reference) keep the builtin: only these three
+    assert {(c, n) for c, n, fac in fields if fac is list} <= {("NodeAnalysis", "devices"), ("NodeAnalysis", "routes"),
+                                                                ("NodeAnalysis", "ip_rules")}
+    a, b = snapshot.NodeSnapshot(name="a"), snapshot.NodeSnapshot(name="b")
+    assert a.processes == [] and a.processes is not b.processes
+    a.processes.append(snapshot.Process(pid=1, command="x"))
+    assert b.processes == [] and snapshot.NodeSnapshot(name="c").processes == []
+    assert json.loads(a.model_dump_json())["processes"][0]["pid"] == 1
+    assert "default" not in snapshot.NodeSnapshot.model_json_schema()["properties"]["processes"]
+
+
+def test_the_command_process_runs_without_pydantic_plugins():
+    """labreport's own process looks for no pydantic plugin (PYDANTIC_DISABLE_PLUGINS, #14: a
+    scan of every installed distribution at the first validator), unless the variable is set."""
+    code = ("import os, sys; from labreport.cli import main; sys.stdout = open(os.devnull, 'w');"
+            "rc = main(sys.argv[1:]); print(rc, os.environ.get('PYDANTIC_DISABLE_PLUGINS'), file=sys.stderr)")
+    err = _python("import os; os.environ.pop('PYDANTIC_DISABLE_PLUGINS', None); " + code, "schema").stderr
+    assert err.split()[-2:] == ["0", "__all__"], err
+    err = _python(code, "schema", PYDANTIC_DISABLE_PLUGINS="some_plugin").stderr
+    assert err.split()[-2:] == ["0", "some_plugin"], err
+
+
+def test_publishing_over_a_snapshot_runs_no_program(tmp_path):
+    """The C library for renameat2 comes from the process's own symbols: publishing over an
+    existing snapshot directory runs no ``ldconfig -p`` (ctypes.util.find_library did, #14)."""
+    from labreport import outputs
+
+    code = ("import subprocess, sys; from labreport import outputs; from pathlib import Path\n"
+            "ran = []; orig = subprocess.Popen.__init__\n"
+            "def spy(self, *a, **k):\n"
+            "    ran.append(a[0] if a else k.get('args'))\n"
+            "    return orig(self, *a, **k)\n"
+            "subprocess.Popen.__init__ = spy\n"
+            "t = Path(sys.argv[1]); t.mkdir(); (t / 'a').write_text('old')\n"
+            "s = outputs.staging_dir(t); (s / 'a').write_text('new')\n"
+            "outputs.publish(s, t, ours={'a'}, main='a')\n"
+            "print((t / 'a').read_text(), ran)\n")
+    out = _python(code, str(tmp_path / "t")).stdout
+    assert out.split() == ["new", "[]"], out
+    assert [p.name for p in tmp_path.iterdir()] == ["t"]  # the old set went with the staging directory
+    if sys.platform.startswith("linux"):
+        assert outputs._libc() is not None and hasattr(outputs._libc(), "renameat2")

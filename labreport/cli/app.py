@@ -27,7 +27,12 @@ class LazyGroup(click.Group):
         path = COMMANDS.get(cmd_name)
         if path is None:
             return None
-        command: click.Command = importlib.import_module(path).command  # every command is part of labreport
+        from labreport.gcpause import gc_paused
+
+        # the command's modules (with pydantic): their classes and schemas, ~10^5 objects living
+        # as long as the process, made ~50 collections that found nothing to free
+        with gc_paused():
+            command: click.Command = importlib.import_module(path).command  # every command is part of labreport
         return command
 
 
