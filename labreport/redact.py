@@ -416,7 +416,12 @@ def _secretish_env_name(name: str) -> bool:
     return bool(_ENV_NAME.search(name)) and not _ENV_NAME_NOT.search(name)
 
 
-_Seen = dict[str, tuple[Any, dict[str, int]]]  # a string → what the walk made of it, the kinds it counted
+# a string → what the walk made of it, the kinds it counted, the command-line secrets it took
+_Seen = dict[str, tuple[Any, dict[str, int], frozenset[str]]]
+
+# a command-line secret shorter than this is not looked for elsewhere in its node (a whole
+# token of 1–3 characters is as likely to be something else)
+_CARRY_MIN = 4
 
 
 class _Redactor:
@@ -429,6 +434,9 @@ class _Redactor:
         # ``_long``: a long string as a value (JSON kept in it walked as structure)
         self._memo: _Seen = share._memo if share is not None else {}
         self._long: _Seen = share._long if share is not None else {}
+        # the values taken as the item after a flag of a command line (``-p``, ``--password``)
+        # in the node being walked: its other strings are rid of them too (``node``)
+        self._taken: set[str] = set()
 
     def hit(self, kind: str, n: int = 1) -> None:
         self.kinds[kind] = self.kinds.get(kind, 0) + n
@@ -451,10 +459,14 @@ class _Redactor:
         if before is not None:
             for kind, n in before[1].items():
                 self.hit(kind, n)
+            self._taken.update(before[2])
             return before[0]
-        counted = dict(self.kinds)
+        counted, taken = dict(self.kinds), self._taken
+        self._taken = set()
         out = redact(s)
-        seen[s] = (out, {k: v - counted.get(k, 0) for k, v in self.kinds.items() if v != counted.get(k, 0)})
+        seen[s] = (out, {k: v - counted.get(k, 0) for k, v in self.kinds.items() if v != counted.get(k, 0)},
+                   frozenset(self._taken))
+        self._taken |= taken
         return out
 
     def _text(self, s: str) -> str:
@@ -563,6 +575,8 @@ class _Redactor:
                 secret_next = False
                 if not (prev == "-p" and _PORT.fullmatch(x) and not _runs(items, "sshpass")):
                     out.append(self.replace("cli-credential", x))
+                    if len(x) >= _CARRY_MIN and not is_redacted(x):
+                        self._taken.add(x)
                     prev = x
                     continue
             secret_next = isinstance(x, str) and len(x) < 64 and x[:1] == "-" and bool(_ARGV_FLAG.match(x))
@@ -572,6 +586,43 @@ class _Redactor:
             prev = x if isinstance(x, str) else ""
             out.append(self.value(x, key))
         return out
+
+    def document(self, d: dict[Any, Any]) -> dict[Any, Any]:
+        """A snapshot's JSON data: its nodes each by ``node``, the rest as a mapping."""
+        nodes = d.get("nodes")
+        if not isinstance(nodes, list):
+            return self.mapping(d)
+        out = self.mapping({k: v for k, v in d.items() if k != "nodes"})
+        out["nodes"] = [self.node(n) if isinstance(n, dict) else self.value(n) for n in nodes]
+        return out
+
+    def node(self, n: dict[Any, Any]) -> dict[Any, Any]:
+        """A node's JSON data; a value taken from a command line as the item after a flag
+        (``Args: ["-f", "-p", "S3cret"]``) is replaced wherever else it stands in the node as
+        a whole token (the container's command that docker's Path and Args make,
+        ``/bin/httpd -f -p S3cret``, where ``-p X`` alone is no secret's form: ``ssh -p 22``).
+        The node is the scope: a node's walk does not depend on the other nodes."""
+        outer, self._taken = self._taken, set()
+        out = self.mapping(n)
+        taken, self._taken = self._taken, outer
+        if taken:
+            words = "|".join(re.escape(t) for t in sorted(taken, key=lambda t: (-len(t), t)))
+            out = self._carry(out, re.compile(r"(?<![^\s\"'=,:;(\[])(?:" + words + r")(?![^\s\"',:;)\]])"), taken)
+        return out
+
+    def _carry(self, v: Any, pattern: re.Pattern[str], taken: set[str]) -> Any:
+        if isinstance(v, str):
+            if not any(t in v for t in taken):
+                return v
+            out, n = pattern.subn(lambda m: placeholder(m.group(0)), v)
+            if n:
+                self.hit("cli-credential", n)
+            return out
+        if isinstance(v, list):
+            return [self._carry(x, pattern, taken) for x in v]
+        if isinstance(v, dict):
+            return {k: self._carry(x, pattern, taken) for k, x in v.items()}
+        return v
 
     def mapping(self, d: dict[Any, Any]) -> dict[Any, Any]:
         out: dict[Any, Any] = {}
@@ -789,7 +840,7 @@ def _walk_snapshot(snap: Snapshot, share: Optional[_Redactor] = None) -> tuple[S
             if fast is not False and (fast or _subtree_is_clean(node.model_dump_json(include={key}))):
                 aside.setdefault(i, {})[key] = sub
     data = snap.model_dump(mode="json", exclude={"nodes": {i: set(keys) for i, keys in aside.items()}} if aside else None)
-    clean = r.mapping(data)
+    clean = r.document(data)
     if not r.kinds:
         return snap, []  # nothing replaced: no second validation of a large snapshot
     cnodes = clean.get("nodes") or []

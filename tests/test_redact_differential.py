@@ -230,7 +230,7 @@ def _snapshot(files: dict[str, list[tuple[str, str]]], kubectl: list[tuple[str, 
 def _full_walk(snap: Snapshot) -> Any:
     """The walk over the whole snapshot with no fast path: the reference."""
     r = _Redactor()
-    return r.mapping(snap.model_dump(mode="json")), r.kinds
+    return r.document(snap.model_dump(mode="json")), r.kinds
 
 
 def _is_secret_alone(example: str, secret: str) -> bool:
