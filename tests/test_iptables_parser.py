@@ -319,6 +319,8 @@ def _perturbed(text: str) -> dict[str, str]:
         "a chain line without a name": text.replace("\n:", "\n:\n:", 1),
         "comment with a double space": at(lines[k].replace('"', '"a  b ', 1)),
         "PDF comment at a rule's start": at(lines[k].replace(chain + " ", chain + " --> ", 1)),
+        "open quotes on two lines": "\n".join(lines[:k] + [lines[k] + ' "', lines[k + 1] + ' "'] + lines[k + 2:]),
+        "a quote in a chain name, one open in its spec": at(f'-A {chain}"Q -j RETURN "'),
     }
 
 

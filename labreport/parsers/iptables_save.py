@@ -680,29 +680,46 @@ def _read_rule_lines(rules: str, table: dict[str, Any], first: int) -> int:
     """A table's ``-A CHAIN SPEC`` lines (``rules``: from the first line's chain name to the
     end of the last line) into ``table``, the first at line ``first``: how many; -1 when one
     is not a rule line as the line reader reads it verbatim."""
+    n_newlines, open_quote = _newlines_and_open_quote(rules)
+    if open_quote:
+        return -1  # a quote left open (a warning there)
     lines = rules.split("\n-A ")
     n_rules = len(lines)
-    if rules.count("\n") != n_rules - 1:
+    if n_newlines != n_rules - 1:
         return -1  # a line that is not a rule
-    rows = list(map(str.split, lines, repeat(" "), repeat(1)))
+    rows = list(map(str.partition, lines, repeat(" ")))
     del lines
-    if min(map(len, rows)) < 2:
+    if not all(map(_second, rows)):
         return -1  # "-A CHAIN" with nothing after it
-    specs = list(map(_second, rows))
-    if any(map(str.endswith, specs, repeat(" "))) or any(map(_ODD.__and__, map(str.count, specs, repeat('"')))):
-        return -1  # a trailing space (stripped there), a quote left open (a warning there)
+    specs = list(map(_third, rows))
+    if any(map(str.endswith, specs, repeat(" "))):
+        return -1  # a trailing space (stripped there)
     built = list(map(_new_ipt_rule, repeat(IptRule), zip(specs, range(first, first + n_rules), repeat(None))))
     del specs
+    chains = table["chains"]
     i = 0
     for cname, run in groupby(map(_first, rows)):
+        if '"' in cname:
+            return -1  # the quotes were counted by line: a chain name holding one is read there
         j = i + len(list(run))
-        _chain(table, cname)["rules"] += built[i:j]
+        (chains.get(cname) or _chain(table, cname))["rules"] += built[i:j]
         i = j
     return n_rules
 
 
-_first, _second = itemgetter(0), itemgetter(1)
-_ODD = 1
+_KEEP_QUOTES_AND_NEWLINES = bytes(c for c in range(256) if c not in b'"\n')  # what translate deletes
+
+
+def _newlines_and_open_quote(text: str) -> tuple[int, bool]:
+    """How many newlines the ASCII ``text`` holds, and whether one of its lines holds an odd
+    number of double quotes: by C passes over its bytes (the text less everything but its
+    quotes and newlines; each pair of quotes in a row taken out of that, a quote is left
+    where a line's count is odd), not a count per line."""
+    kept = text.encode("ascii").translate(None, _KEEP_QUOTES_AND_NEWLINES)
+    return kept.count(b"\n"), b'"' in kept.replace(b'""', b"")
+
+
+_first, _second, _third = itemgetter(0), itemgetter(1), itemgetter(2)
 _new_ipt_rule = tuple.__new__
 
 
