@@ -279,7 +279,7 @@ CLEAN = [FX / "lab-iptables-save.txt", FX / "lab-restore-input.txt",
 
 
 @pytest.mark.parametrize("path", CLEAN, ids=[p.name for p in CLEAN])
-def test_block_reader_gives_what_the_line_reader_gives(path):
+def test_block_reader_gives_what_the_line_reader_gives(path, not_clean_by):
     text = path.read_text()
     assert iptables_save._parse_clean(text) is not None  # a clean dump: read by blocks
     fast, slow = iptables_save.parse(text), _line_by_line(text)
@@ -324,15 +324,35 @@ def _perturbed(text: str) -> dict[str, str]:
     }
 
 
+@pytest.fixture(params=["automaton", "passes"])
+def not_clean_by(request, monkeypatch):
+    """_NOT_CLEAN found by the Aho-Corasick automaton, or by the passes used without it."""
+    if request.param == "passes":
+        monkeypatch.setattr(iptables_save, "_NOT_CLEAN_AUTOMATON", [None])
+    else:
+        assert iptables_save._not_clean_automaton() is not None
+    return request.param
+
+
+def test_both_finders_of_not_clean_pieces_agree(not_clean_by):
+    text = read("lab-iptables-save.txt")
+    assert iptables_save._may_be_clean(text)
+    for bad in iptables_save._NOT_CLEAN:
+        for at in (0, len(text) // 2, len(text)):
+            assert not iptables_save._may_be_clean(text[:at] + bad + text[at:]), (bad, at)
+    assert not iptables_save._may_be_clean(" " + text) and not iptables_save._may_be_clean(text + "é")
+    assert iptables_save._may_be_clean(text.replace("-c", "-C").replace("->", "- >") + "-c\n- ->\n")
+
+
 @pytest.mark.parametrize("case", list(_perturbed(read("lab-iptables-save.txt"))))
-def test_anything_else_goes_to_the_line_reader(case):
+def test_anything_else_goes_to_the_line_reader(case, not_clean_by):
     text = _perturbed(read("lab-iptables-save.txt"))[case]
     assert iptables_save._parse_clean(text) is None
     fast, slow = iptables_save.parse(text), _line_by_line(text)
     assert fast.value == slow.value and fast.warnings == slow.warnings
 
 
-def test_block_reader_reads_what_only_looks_odd_as_the_line_reader_does():
+def test_block_reader_reads_what_only_looks_odd_as_the_line_reader_does(not_clean_by):
     """Near misses of _NOT_CLEAN that both readers take verbatim."""
     text = read("lab-iptables-save.txt")
     lines = text.split("\n")
