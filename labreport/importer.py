@@ -55,7 +55,7 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import re
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable, Iterator, Optional
 
 from labreport import __version__
 from labreport.errors import LabreportError, ParseError
@@ -246,9 +246,22 @@ def decode(data: bytes, source: str = "<input>") -> str:
     return data.decode("utf-8", errors="replace")
 
 
+def first_lines(text: str, n: int) -> Iterator[str]:
+    """``text.split("\n")[:n]`` one by one, without splitting (or copying) the rest of a
+    16 MB dump."""
+    pos = 0
+    for _ in range(n):
+        end = text.find("\n", pos)
+        if end < 0:
+            yield text[pos:]
+            return
+        yield text[pos:end]
+        pos = end + 1
+
+
 def command_from_paste(text: str) -> Optional[str]:
     """The command typed at the first shell prompt of a paste (``root@h:~# ps aux | grep kube``)."""
-    for line in text.split("\n", 50)[:50]:  # the first 50 lines: no list of a 16 MB dump's lines
+    for line in first_lines(text, 50):
         is_prompt, command = split_prompt(line)
         if is_prompt and command:
             return command

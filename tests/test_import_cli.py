@@ -324,6 +324,17 @@ def test_utf16_paste_from_windows_is_read(tmp_path):
     assert len(snap.nodes[0].processes) == 4
 
 
+def test_first_lines_are_those_of_a_split():
+    from labreport.importer import command_from_paste, first_lines
+
+    for text in ("", "a", "a\n", "a\nb", "\n\n\n", "x\n" * 60, "x\n" * 49 + "y", "x\n" * 50 + "z"):
+        for n in (0, 1, 2, 50):
+            assert list(first_lines(text, n)) == text.split("\n")[:n], (text, n)
+    dump = "-A X -j ACCEPT\n" * 100
+    assert command_from_paste("root@master:~# iptables-save | grep svc\n" + dump) == "iptables-save | grep svc"
+    assert command_from_paste("x\n" * 50 + "root@master:~# iptables-save\n" + dump) is None  # past line 50
+
+
 def test_read_file_gives_the_whole_file_in_one_read_or_by_chunks(tmp_path, monkeypatch):
     """A regular file is read in one read of its size (no chunks joined), a file whose size
     the system does not give (a pipe, a device) by chunks: the same text either way, up to
