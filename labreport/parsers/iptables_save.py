@@ -685,12 +685,13 @@ def _read_chain_lines(decl: str, table: dict[str, Any]) -> int:
     if not all(decls):
         return -1  # ":" alone
     names = list(map(_first, decls))
+    policies = [parts[1] if len(parts) > 1 and parts[1] != "-" else None for parts in decls]
     if table["chains"] or len(set(names)) != len(names):
-        for cname, parts in zip(names, decls):  # declared again (or a table read twice): as they come
-            _chain(table, cname, parts[1] if len(parts) > 1 and parts[1] != "-" else None)
+        for cname, policy in zip(names, policies):  # declared again (or a table read twice): as they come
+            _chain(table, cname, policy)
     else:
-        table["chains"] = {cname: {"name": cname, "policy": parts[1] if len(parts) > 1 and parts[1] != "-" else None,
-                                   "rules": []} for cname, parts in zip(names, decls)}
+        table["chains"] = {cname: {"name": cname, "policy": policy, "rules": []}
+                           for cname, policy in zip(names, policies)}
     return len(lines)
 
 
