@@ -71,7 +71,7 @@ from typing import Any, NamedTuple, Optional, Union
 
 from labreport.errors import ParseError
 from labreport.parsers.base import ParseResult, ParserInfo, check_text, strip_prompt
-from labreport.perf import gc_paused, trusted_models
+from labreport.perf import gc_paused, trusted_model, trusted_models
 from labreport.snapshot import IptChain, Iptables, IptRule, IptTable
 
 NAME = "iptables-save"
@@ -569,11 +569,14 @@ def _chain(table: dict[str, Any], name: str, policy: Optional[str] = None) -> di
 
 
 def _rule_set(tables: _Tables, backend_text: list[str], family_v6: bool) -> Iptables:
+    """The rule set of the tables read: each chain's dict becomes its ``IptChain``'s own, each
+    table's ``chains`` the dict of those (not validated again, nor copied)."""
     return Iptables(
         family="ipv6" if family_v6 else "ipv4",
         backend=_backend_from("\n".join(backend_text)),
         tables={
-            tname: IptTable(name=tname, chains=dict(zip(t["chains"], trusted_models(IptChain, list(t["chains"].values())))))
+            tname: trusted_model(IptTable, {"name": tname, "chains": dict(zip(
+                t["chains"], trusted_models(IptChain, list(t["chains"].values()))))})
             for tname, t in tables.items()
         },
     )
