@@ -214,6 +214,8 @@ def trusted_models(cls: type[M], dicts: list[dict[str, Any]]) -> list[M]:
     does for each, the dicts becoming the models' ``__dict__`` (not copied), in C-level
     passes over all of them (no Python frame per model: a 10,000-Service dump has ~41,000
     chains). Checked like :func:`trusted_model`; normal validation when the check fails."""
+    if dicts and dicts[0].keys() != cls.model_fields.keys():  # a caller's slip, seen on the first
+        raise ValueError(f"{cls.__name__}: trusted_models needs dicts of every field ({sorted(cls.model_fields)})")
     if not _impl:
         _impl.append(_unchecked if _self_check() else _validated)
     if _impl[0] is not _unchecked:

@@ -386,6 +386,15 @@ def test_block_reader_reads_chains_declared_twice_and_a_table_given_twice():
     assert list(fast.value.tables) == ["nat", "filter"]
 
 
+def test_trusted_models_fall_back_to_validation(monkeypatch):
+    from labreport import perf
+    from labreport.snapshot import IptChain, IptRule
+
+    monkeypatch.setattr(perf, "_impl", [perf._validated])  # as when the self-check fails
+    d = {"name": "INPUT", "policy": "ACCEPT", "rules": [IptRule("-j ACCEPT", 3, None)]}
+    assert perf.trusted_models(IptChain, [dict(d)]) == [IptChain(**d)]
+
+
 def test_trusted_models_are_the_validated_models():
     from labreport import perf
     from labreport.snapshot import IptChain, IptRule
@@ -397,6 +406,9 @@ def test_trusted_models_are_the_validated_models():
     assert made == good and [m.model_dump_json() for m in made] == [g.model_dump_json() for g in good]
     assert [m.model_fields_set for m in made] == [{"name", "policy", "rules"}] * 2
     assert made[0].__pydantic_extra__ == {} and made[0].__pydantic_extra__ is not made[1].__pydantic_extra__
+    with pytest.raises(ValueError):
+        perf.trusted_models(IptChain, [{"name": "X", "rules": []}])
+    assert perf.trusted_models(IptChain, []) == []
     made[0].policy = "DROP"  # each model its own dict, set and extras
     made[0].note = "x"
     assert made[1].policy is None and made[1].__pydantic_extra__ == {} and made[0].rules[0] is rules[0]
