@@ -53,8 +53,9 @@ nothing is inferred and a warning says so.
 from __future__ import annotations
 
 import datetime as _dt
+import os
 import re
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable, Iterator, Optional
 
 from labreport import __version__
 from labreport.errors import LabreportError, ParseError
@@ -188,13 +189,18 @@ def read_file(path: str, *, max_size: Optional[int] = None) -> str:
         raise ImportFileError(f"cannot read: {exc.strerror or exc}", source=path) from None
     try:
         with fh:
-            head = fh.read(min(4096, limit + 1))
+            n = min(4096, limit + 1)
+            peek = getattr(fh, "peek", None)  # a buffered file: its first bytes looked at, not consumed
+            head = peek(n)[:n] if peek is not None else fh.read(n)
             if b"\x00" in head and not head.startswith((b"\xff\xfe", b"\xfe\xff")):
                 raise ImportFileError("binary data (NUL bytes), not a command's text output", source=path)
-            parts = [head]
-            got = len(head)
+            parts = [] if peek is not None else [head]
+            got = len(head) if parts else 0
+            # a regular file in one read of its size (one buffer: no chunks joined, a copy of a
+            # 16 MB dump); a pipe, a device or a file that grows by chunks, up to the limit
+            size = _size_of(fh)
             while got <= limit:
-                chunk = fh.read(min(_CHUNK, limit + 1 - got))
+                chunk = fh.read(min(max(_CHUNK, size + 1 - got), limit + 1 - got))
                 if not chunk:
                     break
                 parts.append(chunk)
@@ -206,6 +212,14 @@ def read_file(path: str, *, max_size: Optional[int] = None) -> str:
                               f"smaller); if it really is one, raise the limit with --max-input-size",
                               source=path)
     return decode(b"".join(parts), path)
+
+
+def _size_of(fh: Any) -> int:
+    """The size of the file open as ``fh`` (0 when it has none: a pipe, a device)."""
+    try:
+        return max(0, os.fstat(fh.fileno()).st_size)
+    except (OSError, AttributeError, ValueError):
+        return 0
 
 
 def read_file_or_error(path: str) -> Any:
@@ -225,16 +239,29 @@ def decode(data: bytes, source: str = "<input>") -> str:
             raise ImportFileError("starts like UTF-16 but is not valid UTF-16", source=source) from None
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
-    if not data.strip():
+    if not data or data.isspace():  # ``not data.strip()`` without a copy of the data
         raise ImportFileError("empty file", source=source)
     if b"\x00" in data[:4096]:
         raise ImportFileError("binary data (NUL bytes), not a command's text output", source=source)
     return data.decode("utf-8", errors="replace")
 
 
+def first_lines(text: str, n: int) -> Iterator[str]:
+    """``text.split("\n")[:n]`` one by one, without splitting (or copying) the rest of a
+    16 MB dump."""
+    pos = 0
+    for _ in range(n):
+        end = text.find("\n", pos)
+        if end < 0:
+            yield text[pos:]
+            return
+        yield text[pos:end]
+        pos = end + 1
+
+
 def command_from_paste(text: str) -> Optional[str]:
     """The command typed at the first shell prompt of a paste (``root@h:~# ps aux | grep kube``)."""
-    for line in text.split("\n")[:50]:
+    for line in first_lines(text, 50):
         is_prompt, command = split_prompt(line)
         if is_prompt and command:
             return command

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import sys
 import typing
+from collections import deque
+from itertools import repeat
 from typing import Any, Callable, Iterable, Iterator, Optional, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -180,3 +182,26 @@ def trusted_factory(cls: type[M], fields: tuple[str, ...]) -> Callable[..., M]:
         return obj
 
     return make
+
+
+def trusted_models(cls: type[M], dicts: list[dict[str, Any]]) -> list[M]:
+    """Instances of a pydantic model, one per dict of ``dicts``, each dict holding every field
+    of ``cls`` (no more; values already of the fields' types): what :func:`trusted_model`
+    does for each, the dicts becoming the models' ``__dict__`` (not copied), in C-level
+    passes over all of them (no Python frame per model: a 10,000-Service dump has ~41,000
+    chains). Checked like :func:`trusted_model`; normal validation when the check fails."""
+    if dicts and dicts[0].keys() != cls.model_fields.keys():  # a caller's slip, seen on the first
+        raise ValueError(f"{cls.__name__}: trusted_models needs dicts of every field ({sorted(cls.model_fields)})")
+    if not _impl:
+        _impl.append(_unchecked if _self_check() else _validated)
+    if _impl[0] is not _unchecked:
+        return [cls(**d) for d in dicts]
+    n = len(dicts)
+    objs: list[M] = list(map(cls.__new__, repeat(cls, n)))
+    set_ = object.__setattr__
+    drain = deque[Any](maxlen=0).extend
+    drain(map(set_, objs, repeat("__dict__"), dicts))
+    drain(map(set_, objs, repeat("__pydantic_fields_set__"), map(set, repeat(frozenset(cls.model_fields), n))))
+    drain(map(set_, objs, repeat("__pydantic_extra__"), map(dict, repeat((), n))))
+    drain(map(set_, objs, repeat("__pydantic_private__"), repeat(None, n)))
+    return objs

@@ -324,6 +324,42 @@ def test_utf16_paste_from_windows_is_read(tmp_path):
     assert len(snap.nodes[0].processes) == 4
 
 
+def test_first_lines_are_those_of_a_split():
+    from labreport.importer import command_from_paste, first_lines
+
+    for text in ("", "a", "a\n", "a\nb", "\n\n\n", "x\n" * 60, "x\n" * 49 + "y", "x\n" * 50 + "z"):
+        for n in (0, 1, 2, 50):
+            assert list(first_lines(text, n)) == text.split("\n")[:n], (text, n)
+    dump = "-A X -j ACCEPT\n" * 100
+    assert command_from_paste("root@master:~# iptables-save | grep svc\n" + dump) == "iptables-save | grep svc"
+    assert command_from_paste("x\n" * 50 + "root@master:~# iptables-save\n" + dump) is None  # past line 50
+
+
+def test_read_file_gives_the_whole_file_in_one_read_or_by_chunks(tmp_path, monkeypatch):
+    """A regular file is read in one read of its size (no chunks joined), a file whose size
+    the system does not give (a pipe, a device) by chunks: the same text either way, up to
+    the limit; an empty file, whitespace only or NUL bytes at the start are refused."""
+    from labreport import importer
+    from labreport.importer import ImportFileError
+
+    body = "".join(f"-A KUBE-SVC-{i:05d} -j KUBE-SEP-{i:05d}\n" for i in range(40000))  # ~1.4 MB
+    f = tmp_path / "dump.txt"
+    f.write_text(body)
+    whole = importer.read_file(str(f))
+    monkeypatch.setattr(importer, "_size_of", lambda _fh: 0)  # as for a pipe: 1 MiB chunks
+    assert importer.read_file(str(f)) == whole == body
+    monkeypatch.setattr(importer, "_size_of", lambda _fh: 10)  # a size that is wrong: still all of it
+    assert importer.read_file(str(f)) == body
+    monkeypatch.undo()
+    with pytest.raises(ImportFileError, match="input limit"):
+        importer.read_file(str(f), max_size=len(body) - 1)
+    assert importer.read_file(str(f), max_size=len(body)) == body
+    for data, why in ((b"", "empty"), (b" \n\t\n", "empty"), (b"ab\x00cd", "NUL")):
+        f.write_bytes(data)
+        with pytest.raises(ImportFileError, match=why):
+            importer.read_file(str(f))
+
+
 @pytest.mark.parametrize("fdb", ["here-node-bridge-fdb.txt", "here-node-bridge-j-fdb.txt"])
 def test_bridge_fdb_entries_go_to_the_vxlan_device(cli, tmp_path, fdb):
     """`bridge fdb show` (text and -j) of the namespace whose `ip -d addr` is imported:
