@@ -70,6 +70,8 @@ class Rule:
     targs: dict[str, str] = field(default_factory=dict)
     bad: Optional[str] = None  # why this rule cannot be interpreted
     reads: set[str] = field(default_factory=set)  # packet fields its extra matches read (for the chain memo)
+    # what its hop says when it applies (_verdict_text of its target, which never changes): kept at first use
+    verdict: Optional[str] = field(default=None, compare=False, repr=False)
 
 
 @dataclass
@@ -988,7 +990,9 @@ def _apply(ipt: Iptables, table: str, chain: str, r: Rule, p: Pkt, e: Env, depth
            stack: list[tuple[Pkt, int]], pos: int) -> Optional[list[Exit]]:
     """Apply a matched rule's target: None to go on with the next rule, else the chain's exits."""
     t = r.target
-    vt = _verdict_text(r)
+    vt = r.verdict
+    if vt is None:
+        vt = r.verdict = _verdict_text(r)
     if t is None:
         _hop(p, e, table, chain, r, "continue")
         return None
