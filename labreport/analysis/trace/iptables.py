@@ -72,6 +72,8 @@ class Rule:
     reads: set[str] = field(default_factory=set)  # packet fields its extra matches read (for the chain memo)
     # what its hop says when it applies (_verdict_text of its target, which never changes): kept at first use
     verdict: Optional[str] = field(default=None, compare=False, repr=False)
+    # the compiled chain its jump or goto names, in its own rule set: found at first use
+    jump: Optional["Chain"] = field(default=None, compare=False, repr=False)
 
 
 @dataclass
@@ -893,10 +895,13 @@ def _field(p: Pkt, e: Env, f: str) -> object:
 _MEMO_AFTER = 2  # direct walks of a chain before its memo is built and used
 
 
-def run_chain(ipt: Iptables, table: str, chain: str, p: Pkt, e: Env, depth: int = 0) -> list[Exit]:
-    """Walk ``chain``; a chain whose walk reads only a few packet fields is walked once per
-    distinct value of those fields and replayed after that (``trace --all``)."""
-    ch = get_chain(ipt, table, chain)
+def run_chain(ipt: Iptables, table: str, chain: str, p: Pkt, e: Env, depth: int = 0,
+              ch: Optional[Chain] = None) -> list[Exit]:
+    """Walk ``chain`` (``ch``: its compiled chain, when the caller has it); a chain whose walk
+    reads only a few packet fields is walked once per distinct value of those fields and
+    replayed after that (``trace --all``)."""
+    if ch is None:
+        ch = get_chain(ipt, table, chain)
     if ch is None or depth > MAX_DEPTH or not MEMO[0]:
         return _walk(ipt, table, chain, p, e, depth, ch)
     if ch.walks < _MEMO_AFTER:  # most KUBE-SVC/KUBE-SEP chains: one Service's two fronts, distinct keys
@@ -1052,7 +1057,10 @@ def _apply(ipt: Iptables, table: str, chain: str, r: Rule, p: Pkt, e: Env, depth
         return [(p, f"UNKNOWN:{table}/{chain} rule {r.index} `{r.text}`: the {t} target is not modelled")]
     # a jump or goto to a user chain
     _hop(p, e, table, chain, r, vt)
-    sub = run_chain(ipt, table, t, p, e, depth + 1)
+    sub_ch = r.jump
+    if sub_ch is None:
+        sub_ch = r.jump = get_chain(ipt, table, t)  # r was compiled for this rule set's table
+    sub = run_chain(ipt, table, t, p, e, depth + 1, sub_ch)
     out: list[Exit] = []
     for sp, v in sub:
         if v == "RETURN":
