@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import weakref
+from operator import attrgetter
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Callable, Optional
@@ -93,6 +94,10 @@ class Chain:
     memo: dict[tuple[object, ...], list[tuple[dict[str, object], list[TraceHop], str, float]]] = field(
         default_factory=dict)
     walks: int = 0  # walks before the memo is tried (a chain walked once or twice is walked directly)
+    # the memo key's reader of the plain packet fields among ``reads`` (one attrgetter), and
+    # the others, which _field computes (set with ``reads``' first use by _memo_key)
+    key_plain: Optional[Callable[[Pkt], object]] = None
+    key_special: tuple[str, ...] = ()
 
     def rule(self, pos: int) -> Rule:
         r = self.rules[pos]
@@ -892,6 +897,24 @@ def _field(p: Pkt, e: Env, f: str) -> object:
     return getattr(p, f)
 
 
+_KEY_SPECIAL = ("ct", "phys", "local")  # the key fields _field computes; the others are read as they are
+
+
+def _memo_key(ch: Chain, reads: tuple[str, ...], p: Pkt, e: Env) -> tuple[object, ...]:
+    """Where the walk runs and the values of the fields it reads: the plain ones through one
+    attrgetter (made once per chain), the computed ones through _field."""
+    getter = ch.key_plain
+    if getter is None:
+        plain = tuple(f for f in reads if f not in _KEY_SPECIAL)
+        ch.key_special = tuple(f for f in reads if f in _KEY_SPECIAL)
+        getter = ch.key_plain = attrgetter(*plain) if plain else _no_plain_fields
+    return (e.hook, e.node, p.family, p.record, getter(p), *[_field(p, e, f) for f in ch.key_special])
+
+
+def _no_plain_fields(_p: Pkt) -> None:
+    return None
+
+
 _MEMO_AFTER = 2  # direct walks of a chain before its memo is built and used
 
 
@@ -910,7 +933,7 @@ def run_chain(ipt: Iptables, table: str, chain: str, p: Pkt, e: Env, depth: int 
     reads = ch.reads if ch.reads_done else chain_reads(ipt, table, chain)
     if reads is None:
         return _walk(ipt, table, chain, p, e, depth, ch)
-    key = (e.hook, e.node, p.family, p.record, *[_field(p, e, f) for f in reads])
+    key = _memo_key(ch, reads, p, e)
     got = ch.memo.get(key)
     if got is None:
         probe = p.copy()
