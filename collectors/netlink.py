@@ -701,16 +701,15 @@ def resolve_nsids(handles: list[NsHandle]) -> None:
     usable = [h for h in handles if h.ns is not None and h.ns.error is None and h.qsock is not None and h.fd is not None]
     hub_count = {id(h): sum(1 for ln in h.net.links if ln.link_netnsid is not None) for h in usable}
     node = handles[0]
+    # the others' candidates, in one order sorted once (stable: x itself is left out below)
+    hubs = ([node] if node in usable else []) + sorted(
+        (h for h in usable if h is not node), key=lambda h: -hub_count[id(h)])
     for x in usable:
         needed = {ln.link_netnsid for ln in x.net.links if ln.link_netnsid is not None}
         if not needed:
             continue
         # candidates: for the node, every namespace; for others, the node then hubs
-        if x is node:
-            cands = [h for h in usable if h is not x]
-        else:
-            cands = ([node] if node in usable else []) + sorted(
-                (h for h in usable if h is not x and h is not node), key=lambda h: -hub_count[id(h)])
+        cands = [h for h in (usable if x is node else hubs) if h is not x]
         qsock = x.qsock
         assert qsock is not None  # usable: every one has its query socket and descriptor
         for c in cands:

@@ -124,23 +124,26 @@ class Msg:
         return self.attrs.get(name)
 
 
+_NLA = struct.Struct("=HH").unpack_from  # an attribute's length and type
+
+
 def _attrs(buf: bytes, pos: int, end: int, table: dict[int, tuple[str, Decoder]],
            special: Optional[Callable[[int, bytes, dict[str, Any]], None]] = None) -> dict[str, Any]:
     out: dict[str, Any] = {}
+    get = table.get
     while pos + 4 <= end:
-        alen, atype = struct.unpack_from("=HH", buf, pos)
+        alen, atype = _NLA(buf, pos)
         if alen < 4:
             break
         t = atype & NLA_TYPE_MASK
-        payload = buf[pos + 4:pos + alen]
-        entry = table.get(t)
+        entry = get(t)
         if entry is not None:
             try:
-                out[entry[0]] = entry[1](payload)
+                out[entry[0]] = entry[1](buf[pos + 4:pos + alen])
             except (struct.error, IndexError, ValueError):
                 pass
         elif special is not None:
-            special(t, payload, out)
+            special(t, buf[pos + 4:pos + alen], out)
         pos += (alen + 3) & ~3
     return out
 

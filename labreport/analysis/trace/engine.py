@@ -21,6 +21,7 @@ from labreport.analysis.trace.packet import CtRecord, Pkt, Tuple4
 from labreport.analysis.trace import policy
 from labreport.analysis.services_cilium import lookup
 from labreport.analysis.trace.world import NodeModel, PodPlace, RouteEntry, World
+from labreport.perf import trusted_model
 from labreport.snapshot import IpvsVirtualServer
 
 MAX_NODES = 6
@@ -42,9 +43,12 @@ class _Run:
         if result == "unknown" and p.dnat is None and reason and "rule" in reason:
             endpoint = None
         src = p.snat or (("masquerade" if p.masq else None))
-        o = Outcome(result=result, probability=p.prob, endpoint=endpoint, node=node, pod=pod,  # type: ignore[arg-type]
-                    masquerade=bool(p.masq or p.snat), source=src if src else p.src,
-                    dnat=p.dnat, reason=reason, hops=p.hops if p.record else [])
+        # the values have the fields' types already (a result of Result, a float share, the
+        # hops a list of their own as validation's copy would be): built without validating
+        o = trusted_model(Outcome, {"result": result, "probability": p.prob, "endpoint": endpoint, "node": node,
+                                    "pod": pod, "masquerade": bool(p.masq or p.snat),
+                                    "source": src if src else p.src, "dnat": p.dnat, "reason": reason,
+                                    "hops": list(p.hops) if p.record else []})
         if result == "delivered":
             _ct_close(p)
             self.delivered[id(o)] = (p, pod)

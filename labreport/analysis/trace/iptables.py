@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import weakref
+from operator import attrgetter
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Callable, Optional
@@ -70,6 +71,10 @@ class Rule:
     targs: dict[str, str] = field(default_factory=dict)
     bad: Optional[str] = None  # why this rule cannot be interpreted
     reads: set[str] = field(default_factory=set)  # packet fields its extra matches read (for the chain memo)
+    # what its hop says when it applies (_verdict_text of its target, which never changes): kept at first use
+    verdict: Optional[str] = field(default=None, compare=False, repr=False)
+    # the compiled chain its jump or goto names, in its own rule set: found at first use
+    jump: Optional["Chain"] = field(default=None, compare=False, repr=False)
 
 
 @dataclass
@@ -89,6 +94,10 @@ class Chain:
     memo: dict[tuple[object, ...], list[tuple[dict[str, object], list[TraceHop], str, float]]] = field(
         default_factory=dict)
     walks: int = 0  # walks before the memo is tried (a chain walked once or twice is walked directly)
+    # the memo key's reader of the plain packet fields among ``reads`` (one attrgetter), and
+    # the others, which _field computes (set with ``reads``' first use by _memo_key)
+    key_plain: Optional[Callable[[Pkt], object]] = None
+    key_special: tuple[str, ...] = ()
 
     def rule(self, pos: int) -> Rule:
         r = self.rules[pos]
@@ -888,13 +897,34 @@ def _field(p: Pkt, e: Env, f: str) -> object:
     return getattr(p, f)
 
 
+_KEY_SPECIAL = ("ct", "phys", "local")  # the key fields _field computes; the others are read as they are
+
+
+def _memo_key(ch: Chain, reads: tuple[str, ...], p: Pkt, e: Env) -> tuple[object, ...]:
+    """Where the walk runs and the values of the fields it reads: the plain ones through one
+    attrgetter (made once per chain), the computed ones through _field."""
+    getter = ch.key_plain
+    if getter is None:
+        plain = tuple(f for f in reads if f not in _KEY_SPECIAL)
+        ch.key_special = tuple(f for f in reads if f in _KEY_SPECIAL)
+        getter = ch.key_plain = attrgetter(*plain) if plain else _no_plain_fields
+    return (e.hook, e.node, p.family, p.record, getter(p), *[_field(p, e, f) for f in ch.key_special])
+
+
+def _no_plain_fields(_p: Pkt) -> None:
+    return None
+
+
 _MEMO_AFTER = 2  # direct walks of a chain before its memo is built and used
 
 
-def run_chain(ipt: Iptables, table: str, chain: str, p: Pkt, e: Env, depth: int = 0) -> list[Exit]:
-    """Walk ``chain``; a chain whose walk reads only a few packet fields is walked once per
-    distinct value of those fields and replayed after that (``trace --all``)."""
-    ch = get_chain(ipt, table, chain)
+def run_chain(ipt: Iptables, table: str, chain: str, p: Pkt, e: Env, depth: int = 0,
+              ch: Optional[Chain] = None) -> list[Exit]:
+    """Walk ``chain`` (``ch``: its compiled chain, when the caller has it); a chain whose walk
+    reads only a few packet fields is walked once per distinct value of those fields and
+    replayed after that (``trace --all``)."""
+    if ch is None:
+        ch = get_chain(ipt, table, chain)
     if ch is None or depth > MAX_DEPTH or not MEMO[0]:
         return _walk(ipt, table, chain, p, e, depth, ch)
     if ch.walks < _MEMO_AFTER:  # most KUBE-SVC/KUBE-SEP chains: one Service's two fronts, distinct keys
@@ -903,7 +933,7 @@ def run_chain(ipt: Iptables, table: str, chain: str, p: Pkt, e: Env, depth: int 
     reads = ch.reads if ch.reads_done else chain_reads(ipt, table, chain)
     if reads is None:
         return _walk(ipt, table, chain, p, e, depth, ch)
-    key = (e.hook, e.node, p.family, p.record, *[_field(p, e, f) for f in reads])
+    key = _memo_key(ch, reads, p, e)
     got = ch.memo.get(key)
     if got is None:
         probe = p.copy()
@@ -988,7 +1018,9 @@ def _apply(ipt: Iptables, table: str, chain: str, r: Rule, p: Pkt, e: Env, depth
            stack: list[tuple[Pkt, int]], pos: int) -> Optional[list[Exit]]:
     """Apply a matched rule's target: None to go on with the next rule, else the chain's exits."""
     t = r.target
-    vt = _verdict_text(r)
+    vt = r.verdict
+    if vt is None:
+        vt = r.verdict = _verdict_text(r)
     if t is None:
         _hop(p, e, table, chain, r, "continue")
         return None
@@ -1048,7 +1080,10 @@ def _apply(ipt: Iptables, table: str, chain: str, r: Rule, p: Pkt, e: Env, depth
         return [(p, f"UNKNOWN:{table}/{chain} rule {r.index} `{r.text}`: the {t} target is not modelled")]
     # a jump or goto to a user chain
     _hop(p, e, table, chain, r, vt)
-    sub = run_chain(ipt, table, t, p, e, depth + 1)
+    sub_ch = r.jump
+    if sub_ch is None:
+        sub_ch = r.jump = get_chain(ipt, table, t)  # r was compiled for this rule set's table
+    sub = run_chain(ipt, table, t, p, e, depth + 1, sub_ch)
     out: list[Exit] = []
     for sp, v in sub:
         if v == "RETURN":
