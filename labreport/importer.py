@@ -234,7 +234,7 @@ def decode(data: bytes, source: str = "<input>") -> str:
 
 def command_from_paste(text: str) -> Optional[str]:
     """The command typed at the first shell prompt of a paste (``root@h:~# ps aux | grep kube``)."""
-    for line in text.split("\n")[:50]:
+    for line in text.split("\n", 50)[:50]:  # the first 50 lines, not a list of all of them
         is_prompt, command = split_prompt(line)
         if is_prompt and command:
             return command
