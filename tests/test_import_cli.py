@@ -450,3 +450,12 @@ def test_a_manifest_document_that_is_no_object_is_warned_in_sentences(cli, tmp_p
     snap = load(tmp_path / "s")
     assert [p["metadata"]["name"] for p in snap.cluster.pods] == ["a"]
     assert any("not a mapping" in w for w in snap.cluster.warnings)
+
+
+def test_the_pasted_command_is_looked_for_in_the_first_50_lines_only():
+    from labreport.importer import command_from_paste
+
+    filler = "".join(f"line {i}\n" for i in range(49))
+    assert command_from_paste(filler + "root@h:~# nft list ruleset\ntable ip t {\n") == "nft list ruleset"
+    assert command_from_paste(filler + "x\nroot@h:~# nft list ruleset\n") is None  # its 51st line
+    assert command_from_paste(filler + "root@h:~# nft list ruleset") == "nft list ruleset"  # no newline after it
