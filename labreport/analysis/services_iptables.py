@@ -420,9 +420,13 @@ def _dnat_to(spec: str) -> Optional[str]:
     k = spec.find("-j DNAT ")
     if k < 0:
         return None
-    padded = spec + " "  # _value(spec[k:] + " ", " --to-destination "), without the copy
-    i = padded.find(" --to-destination ", k)
-    return padded[i + 18:padded.find(" ", i + 18)] if i >= 0 else None
+    # _value(spec[k:] + " ", " --to-destination "), without the copies: the option's value
+    # runs to the next space or the end ("" for an option that ends the spec)
+    i = spec.find(" --to-destination ", k)
+    if i < 0:
+        return "" if spec.endswith(" --to-destination") and len(spec) - 17 >= k else None
+    j = spec.find(" ", i + 18)
+    return spec[i + 18:j] if j >= 0 else spec[i + 18:]
 
 
 def _endpoint_address(svc: _Svc, seps: dict[str, _SepInfo], sep: str, comment: Optional[str]) -> str:
