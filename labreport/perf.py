@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import keyword
 import sys
 import typing
 from typing import Any, Callable, Iterable, Iterator, Optional, TypeVar
@@ -215,7 +214,7 @@ def trusted_factory(cls: type[M], fields: tuple[str, ...], *,
         raise ValueError(f"{cls.__name__}: a field without a default is not given ({rest})")
     if not _impl:
         _impl.append(_unchecked if _self_check() else _validated)
-    if _impl[0] is not _unchecked or not all(name.isidentifier() and not keyword.iskeyword(name) for name in fields):
+    if _impl[0] is not _unchecked or not all(name.isidentifier() for name in fields):
         def validated(*values: Any) -> M:
             return cls(**dict(zip(args, values)))
 
@@ -225,18 +224,21 @@ def trusted_factory(cls: type[M], fields: tuple[str, ...], *,
 
 def _compiled_factory(cls: type[M], fields: tuple[str, ...], args: tuple[str, ...]) -> Callable[..., M]:
     """``trusted_factory``'s ``make``: its source built from the field names (identifiers,
-    checked by the caller); the defaults are values of its namespace (``_d_<name>``, a
-    default factory ``_f_<name>`` called for each instance)."""
+    checked by the caller; they appear only as string keys and in ``_d_<name>``, the
+    default of a field not given, and ``_f_<name>``, its default factory, called for each
+    instance). Every other name of it starts with an underscore, which no pydantic field
+    name does: a field named ``cls`` or ``obj`` cannot shadow them."""
     namespace: dict[str, Any] = {
-        "cls": cls, "new": cls.__new__, "set_dict": _slot_setter(cls, "__dict__"),
-        "set_fields": _slot_setter(cls, "__pydantic_fields_set__"),
-        "set_extra": _slot_setter(cls, "__pydantic_extra__"),
-        "set_private": _slot_setter(cls, "__pydantic_private__"),
+        "_cls": cls, "_new": cls.__new__, "_set_dict": _slot_setter(cls, "__dict__"),
+        "_set_fields": _slot_setter(cls, "__pydantic_fields_set__"),
+        "_set_extra": _slot_setter(cls, "__pydantic_extra__"),
+        "_set_private": _slot_setter(cls, "__pydantic_private__"),
     }
+    position = {name: i for i, name in enumerate(args)}
     items = []
     for name in fields:
-        if name in args:
-            items.append(f"{name!r}: {name}")
+        if name in position:
+            items.append(f"{name!r}: _a{position[name]}")
             continue
         f = cls.model_fields[name]
         if f.default_factory is not None:
@@ -246,13 +248,13 @@ def _compiled_factory(cls: type[M], fields: tuple[str, ...], args: tuple[str, ..
             namespace[f"_d_{name}"] = f.default
             items.append(f"{name!r}: _d_{name}")
     fields_set = "{" + ", ".join(repr(name) for name in args) + "}" if args else "set()"
-    source = (f"def make({', '.join(args)}):\n"
-              "    obj = new(cls)\n"
-              f"    set_dict(obj, {{{', '.join(items)}}})\n"
-              f"    set_fields(obj, {fields_set})\n"
-              "    set_extra(obj, {})\n"
-              "    set_private(obj, None)\n"
-              "    return obj\n")
+    source = (f"def make({', '.join(f'_a{i}' for i in range(len(args)))}):\n"
+              "    _obj = _new(_cls)\n"
+              f"    _set_dict(_obj, {{{', '.join(items)}}})\n"
+              f"    _set_fields(_obj, {fields_set})\n"
+              "    _set_extra(_obj, {})\n"
+              "    _set_private(_obj, None)\n"
+              "    return _obj\n")
     exec(compile(source, f"<trusted_factory {cls.__name__}>", "exec"), namespace)  # noqa: S102 - our fields' names
     make: Callable[..., M] = namespace["make"]
     make.__qualname__ = f"trusted_factory.<{cls.__name__}>"

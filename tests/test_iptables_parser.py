@@ -271,6 +271,18 @@ def test_trusted_factory_equals_trusted_model():
     assert two.external_ips == [] and one.warnings is not two.warnings
     assert list(one.__dict__)[:2] == ["warnings", "name"] and one.model_fields_set == {"name", "port"}
     assert one.model_dump() == ServiceRecord(name="c/d", port=80, external_ips=["1.2.3.4"]).model_dump()
+    from pydantic import BaseModel, ConfigDict
+
+    class Odd(BaseModel):  # field names that are the names of a compiled make's own values elsewhere
+        model_config = ConfigDict(extra="allow")
+        cls: int
+        obj: int = 2
+        new: list[int] = []
+        make: str = "m"
+
+    odd = perf.trusted_factory(Odd, ("cls", "new", "obj", "make"), given=("cls", "new"))(1, [5])
+    assert same(odd, perf.trusted_model(Odd, {"cls": 1, "new": [5]}))
+    assert odd.model_fields_set == {"cls", "new"}
     for bad in ({"fields": given}, {"fields": full, "given": ("port",)}, {"fields": full, "given": ("name", "nope")}):
         with pytest.raises(ValueError):  # a field missing, a required one not given, an unknown name
             perf.trusted_factory(ServiceRecord if bad["fields"] is full else Endpoint, **bad)
