@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import sys
+import types
 import typing
 from typing import Any, Callable, Iterable, Iterator, Optional, TypeVar
 
@@ -200,9 +201,10 @@ def trusted_factory(cls: type[M], fields: tuple[str, ...], *,
     the leading names of ``fields``, ``make(*values)`` is
     ``trusted_model(cls, dict(zip(given, values)))``.
 
-    ``make`` is compiled for its fields, as ``dataclasses`` compiles ``__init__``: the
-    instance's dict and fields set are literals, the slots set by their descriptors (a
-    third of the time of a dict built from the arguments and ``object.__setattr__``).
+    ``make`` is compiled for its fields at its first call, as ``dataclasses`` compiles
+    ``__init__``: the instance's dict and fields set are literals, the slots set by their
+    descriptors (callgrind: ~20 % fewer instructions per Endpoint than a dict built from
+    the arguments and ``object.__setattr__``).
     Checked like :func:`trusted_model`; normal validation when the check fails."""
     if set(fields) != set(cls.model_fields) or len(fields) != len(cls.model_fields):
         raise ValueError(f"{cls.__name__}: trusted_factory needs every field once ({sorted(cls.model_fields)})")
@@ -255,7 +257,26 @@ def _compiled_factory(cls: type[M], fields: tuple[str, ...], args: tuple[str, ..
               "    _set_extra(_obj, {})\n"
               "    _set_private(_obj, None)\n"
               "    return _obj\n")
-    exec(compile(source, f"<trusted_factory {cls.__name__}>", "exec"), namespace)  # noqa: S102 - our fields' names
-    make: Callable[..., M] = namespace["make"]
+    # compiled at its first call: a command that builds none of these models (most build
+    # only some) does not compile its source (~0.1 ms each, at every start)
+    make = types.FunctionType(_FIRST_CALL, namespace, "make")
+
+    def compile_now() -> None:
+        exec(compile(source, f"<trusted_factory {cls.__name__}>", "exec"), namespace)  # noqa: S102 - our fields' names
+        make.__code__ = namespace["make"].__code__  # the same globals (namespace), no free variables
+
+    namespace["_self"], namespace["_compile_now"] = make, compile_now
     make.__qualname__ = f"trusted_factory.<{cls.__name__}>"
     return make
+
+
+def _first_call_code() -> types.CodeType:
+    """The code of a compiled factory before its first call: compile, then call itself
+    (its code is then the compiled one). Its names are those of the factory's namespace."""
+    namespace: dict[str, Any] = {}
+    exec("def make(*_values):\n    _compile_now()\n    return _self(*_values)\n", namespace)  # noqa: S102
+    code: types.CodeType = namespace["make"].__code__
+    return code
+
+
+_FIRST_CALL = _first_call_code()

@@ -256,7 +256,9 @@ def test_trusted_factory_equals_trusted_model():
     given = ("address", "probability", "rule_probability", "chain")
     make = perf.trusted_factory(Endpoint, given + ("weight", "ready", "local", "pod"), given=given)
     values = ("10.0.0.1:80", 0.5, None, "KUBE-SEP-X")
+    assert make.__code__.co_argcount == 0  # not compiled before its first call …
     ep = make(*values)
+    assert make.__code__.co_argcount == 4  # … and then the compiled make itself
     assert same(ep, perf.trusted_model(Endpoint, dict(zip(given, values))))
     assert list(ep.model_dump_json()) != list(Endpoint(**dict(zip(given, values))).model_dump_json())  # the order tells
     ep.local = True  # an object's own fields set, not one shared with the next
