@@ -154,33 +154,89 @@ def trusted_model(cls: type[M], values: dict[str, Any]) -> M:
     return obj
 
 
-def trusted_factory(cls: type[M], fields: tuple[str, ...]) -> Callable[..., M]:
-    """A constructor ``make(v1, v2, …)`` for ``cls`` from one value per name of ``fields``
-    (every field of the model, in that order), values already of the fields' types: what
+def _slot_setter(cls: type, name: str) -> Callable[[Any, Any], None]:
+    """What ``object.__setattr__(obj, name, value)`` calls for an instance of ``cls`` (the
+    data descriptor of ``name`` its MRO holds: the ``__dict__`` and slots of BaseModel),
+    without looking it up on each call."""
+    for c in cls.__mro__:
+        if name in c.__dict__:
+            setter: Callable[[Any, Any], None] = c.__dict__[name].__set__
+            return setter
+    raise AttributeError(f"{cls.__name__} has no descriptor {name}")  # pragma: no cover - not a pydantic model
+
+
+def trusted_factory(cls: type[M], fields: tuple[str, ...], *,
+                    given: Optional[tuple[str, ...]] = None) -> Callable[..., M]:
+    """A constructor ``make(v1, v2, …)`` for ``cls`` from one value per name of ``given``
+    (by default ``fields``), values already of the fields' types: what
     :func:`trusted_model` does, without building a dict of arguments and looking the
     defaults up on each call (a 10,000-Service dump builds ~150,000 rules and chains).
+
+    ``fields`` names every field of the model, in the order of the instance's
+    ``__dict__`` (a model with extra fields is serialized in that order); the fields not
+    in ``given`` get their defaults and are not in ``model_fields_set``: with ``given``
+    the leading names of ``fields``, ``make(*values)`` is
+    ``trusted_model(cls, dict(zip(given, values)))``.
+
+    ``make`` is compiled for its fields when the factory is made, as ``dataclasses`` compiles
+    ``__init__``: the instance's dict and fields set are literals, the slots set by their
+    descriptors (callgrind: ~20 % fewer instructions per Endpoint than a dict built from
+    the arguments and ``object.__setattr__``).
     Checked like :func:`trusted_model`; normal validation when the check fails."""
-    if set(fields) != set(cls.model_fields):
-        raise ValueError(f"{cls.__name__}: trusted_factory needs every field ({sorted(cls.model_fields)})")
+    if set(fields) != set(cls.model_fields) or len(fields) != len(cls.model_fields):
+        raise ValueError(f"{cls.__name__}: trusted_factory needs every field once ({sorted(cls.model_fields)})")
+    args = fields if given is None else given
+    if not set(args) <= set(fields) or len(set(args)) != len(args):
+        raise ValueError(f"{cls.__name__}: given must name fields of {fields}, each once")
+    rest = [name for name in fields if name not in args]
+    if any(cls.model_fields[name].is_required() for name in rest):
+        raise ValueError(f"{cls.__name__}: a field without a default is not given ({rest})")
     if not _impl:
         _impl.append(_unchecked if _self_check() else _validated)
-    if _impl[0] is not _unchecked:
+    if _impl[0] is not _unchecked or not all(name.isidentifier() for name in fields):
         def validated(*values: Any) -> M:
-            return cls(**dict(zip(fields, values)))
+            return cls(**dict(zip(args, values)))
 
         return validated
-    names = frozenset(fields)
-    new = cls.__new__
-    set_ = object.__setattr__
+    return _compiled_factory(cls, fields, args)
 
-    def make(*values: Any) -> M:
-        obj = new(cls)
-        set_(obj, "__dict__", dict(zip(fields, values)))
-        set_(obj, "__pydantic_fields_set__", set(names))
-        set_(obj, "__pydantic_extra__", {})
-        set_(obj, "__pydantic_private__", None)
-        return obj
 
+def _compiled_factory(cls: type[M], fields: tuple[str, ...], args: tuple[str, ...]) -> Callable[..., M]:
+    """``trusted_factory``'s ``make``: its source built from the field names (identifiers,
+    checked by the caller; they appear only as string keys and in ``_d_<name>``, the
+    default of a field not given, and ``_f_<name>``, its default factory, called for each
+    instance). Every other name of it starts with an underscore, which no pydantic field
+    name does: a field named ``cls`` or ``obj`` cannot shadow them."""
+    namespace: dict[str, Any] = {
+        "_cls": cls, "_new": cls.__new__, "_set_dict": _slot_setter(cls, "__dict__"),
+        "_set_fields": _slot_setter(cls, "__pydantic_fields_set__"),
+        "_set_extra": _slot_setter(cls, "__pydantic_extra__"),
+        "_set_private": _slot_setter(cls, "__pydantic_private__"),
+    }
+    position = {name: i for i, name in enumerate(args)}
+    items = []
+    for name in fields:
+        if name in position:
+            items.append(f"{name!r}: _a{position[name]}")
+            continue
+        f = cls.model_fields[name]
+        if f.default_factory is not None:
+            namespace[f"_f_{name}"] = f.default_factory
+            items.append(f"{name!r}: _f_{name}()")
+        else:
+            namespace[f"_d_{name}"] = f.default
+            items.append(f"{name!r}: _d_{name}")
+    fields_set = "{" + ", ".join(repr(name) for name in args) + "}" if args else "set()"
+    source = (f"def make({', '.join(f'_a{i}' for i in range(len(args)))}):\n"
+              "    _obj = _new(_cls)\n"
+              f"    _set_dict(_obj, {{{', '.join(items)}}})\n"
+              f"    _set_fields(_obj, {fields_set})\n"
+              "    _set_extra(_obj, {})\n"
+              "    _set_private(_obj, None)\n"
+              "    return _obj\n")
+    exec(compile(source, f"<trusted_factory {cls.__name__}>", "exec"), namespace)  # noqa: S102 - our fields' names
+    make: Callable[..., M] = namespace["make"]
+    make.__qualname__ = f"trusted_factory.<{cls.__name__}>"
     return make
 
 

@@ -240,6 +240,55 @@ def test_trusted_models_equal_validated_ones():
         perf.trusted_model(Endpoint, {"probability": 1.0})
 
 
+def test_trusted_factory_equals_trusted_model():
+    """A compiled factory builds what trusted_model builds: the same __dict__ (order
+    included: it is the JSON's), fields set, extras and private state; defaults for the
+    fields not given, a default factory called per object."""
+    from labreport.analysis.model import Endpoint, ServiceRecord
+
+    from labreport import perf
+
+    def same(a, b):
+        return (list(a.__dict__.items()) == list(b.__dict__.items()) and a.model_fields_set == b.model_fields_set
+                and a.__pydantic_extra__ == b.__pydantic_extra__ and a.__pydantic_private__ == b.__pydantic_private__
+                and a.model_dump_json() == b.model_dump_json() and a == b)
+
+    given = ("address", "probability", "rule_probability", "chain")
+    make = perf.trusted_factory(Endpoint, given + ("weight", "ready", "local", "pod"), given=given)
+    values = ("10.0.0.1:80", 0.5, None, "KUBE-SEP-X")
+    assert make.__code__.co_argcount == 4  # the compiled make: one argument per given field
+    ep = make(*values)
+    assert same(ep, perf.trusted_model(Endpoint, dict(zip(given, values))))
+    assert list(ep.model_dump_json()) != list(Endpoint(**dict(zip(given, values))).model_dump_json())  # the order tells
+    ep.local = True  # an object's own fields set, not one shared with the next
+    assert "local" in ep.model_fields_set and "local" not in make(*values).model_fields_set
+    full = tuple(ServiceRecord.model_fields)
+    rec = perf.trusted_factory(ServiceRecord, full)(*[ServiceRecord(name="a/b").__dict__[n] for n in full])
+    assert same(rec, perf.trusted_model(ServiceRecord, dict(ServiceRecord(name="a/b").__dict__)))
+    by_name = perf.trusted_factory(ServiceRecord, ("warnings",) + tuple(n for n in full if n != "warnings"),
+                                   given=("name", "port"))  # not the leading names: defaults in between
+    one, two = by_name("c/d", 80), by_name("e/f", 81)
+    one.external_ips.append("1.2.3.4")
+    assert two.external_ips == [] and one.warnings is not two.warnings
+    assert list(one.__dict__)[:2] == ["warnings", "name"] and one.model_fields_set == {"name", "port"}
+    assert one.model_dump() == ServiceRecord(name="c/d", port=80, external_ips=["1.2.3.4"]).model_dump()
+    from pydantic import BaseModel, ConfigDict
+
+    class Odd(BaseModel):  # field names that are the names of a compiled make's own values elsewhere
+        model_config = ConfigDict(extra="allow")
+        cls: int
+        obj: int = 2
+        new: list[int] = []
+        make: str = "m"
+
+    odd = perf.trusted_factory(Odd, ("cls", "new", "obj", "make"), given=("cls", "new"))(1, [5])
+    assert same(odd, perf.trusted_model(Odd, {"cls": 1, "new": [5]}))
+    assert odd.model_fields_set == {"cls", "new"}
+    for bad in ({"fields": given}, {"fields": full, "given": ("port",)}, {"fields": full, "given": ("name", "nope")}):
+        with pytest.raises(ValueError):  # a field missing, a required one not given, an unknown name
+            perf.trusted_factory(ServiceRecord if bad["fields"] is full else Endpoint, **bad)
+
+
 def test_gc_state_is_restored():
     import gc
 

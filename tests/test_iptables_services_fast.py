@@ -183,3 +183,37 @@ def test_rules_alone_path_looks_at_one_endpoint(monkeypatch):
     path_mod.trace_path(snap, a)
     # no pod is placed: every endpoint scores the same, the first one is the path's
     assert len(set(calls)) == 1
+
+
+DNAT_EDGES = [
+    "-p tcp -m tcp -j DNAT --to-destination 10.244.1.3:80",
+    "-p tcp -m tcp -j DNAT --to-destination 10.244.1.3:80 --random",
+    "-p tcp -j DNAT --to-destination",
+    "-p tcp -j DNAT --to-destination ",
+    "-p tcp -j DNAT  --to-destination  x",
+    "--to-destination 1.1.1.1:1 -j DNAT --x",
+    "--to-destination 1.1.1.1:1 -j DNAT --to-destination",
+    "-j DNAT --to-destination 1.1.1.1:1 --to-destination 2.2.2.2:2",
+    "-j DNAT",
+    "-j DNAT ",
+    "-m comment --comment \"-j DNAT --to-destination 9.9.9.9:9\" -j MARK",
+    "-j DNAT --to-destination\t1.1.1.1:1 x",
+    "",
+]
+
+
+def _dnat_to_padded(spec):
+    """services_iptables._dnat_to as first written: ``_value`` on the padded rest."""
+    k = spec.find("-j DNAT ")
+    return None if k < 0 else si._value(spec[k:] + " ", " --to-destination ")
+
+
+def test_dnat_destination_equals_the_padded_reading():
+    specs = {r.spec for _, ipt in RULE_SETS for t in ipt.tables.values() for c in t.chains.values() for r in c.rules}
+    specs.update(DNAT_EDGES)
+    read = 0
+    for spec in specs:
+        assert si._dnat_to(spec) == _dnat_to_padded(spec), spec
+        read += si._dnat_to(spec) is not None
+    assert read > 100
+    assert si._dnat_to("-p tcp -j DNAT --to-destination") == ""  # the option ends the rule: an empty value

@@ -52,47 +52,17 @@ import shlex
 from typing import Callable, Iterator, Optional
 
 from labreport.analysis.model import Endpoint, MasqueradeInfo, ServiceRecord
-from labreport.perf import gc_paused, trusted_factory, trusted_model
+from labreport.perf import gc_paused, trusted_factory
 from labreport.snapshot import IptChain, Iptables, IptRule, IptTable
 
 # Records are built from values of the right types (10,000 services × 3 endpoints make
 # 40,000 models): the trusted constructors skip re-validating them (labreport.perf).
 
 
-def _endpoint_maker() -> Callable[[str, float, Optional[float], str], Endpoint]:
-    """``trusted_model(Endpoint, {address, probability, rule_probability, chain})`` for the
-    30,000 endpoints of a 10,000-Service dump, without its per-call work: the same object
-    (checked here against trusted_model once; trusted_model itself when they differ). The
-    same: the dict's order (a model with extra fields is serialized in the order of its
-    __dict__) and the set of fields given (four names fit a set's own table; all eight
-    would allocate one more per endpoint, 15 MB at 30,000)."""
-    new = Endpoint.__new__
-    set_ = object.__setattr__
-
-    def make(address: str, share: float, p: Optional[float], chain: str) -> Endpoint:
-        obj = new(Endpoint)
-        set_(obj, "__dict__", {"address": address, "probability": share, "rule_probability": p, "chain": chain,
-                               "weight": None, "ready": None, "local": None, "pod": None})
-        set_(obj, "__pydantic_fields_set__", {"address", "probability", "rule_probability", "chain"})
-        set_(obj, "__pydantic_extra__", {})
-        set_(obj, "__pydantic_private__", None)
-        return obj
-
-    def reference(address: str, share: float, p: Optional[float], chain: str) -> Endpoint:
-        return trusted_model(Endpoint, {"address": address, "probability": share, "rule_probability": p,
-                                        "chain": chain})
-
-    try:
-        a, b = make("10.0.0.1:80", 0.5, 0.5, "KUBE-SEP-X"), reference("10.0.0.1:80", 0.5, 0.5, "KUBE-SEP-X")
-        same = (list(a.__dict__.items()) == list(b.__dict__.items()) and a.model_fields_set == b.model_fields_set
-                and a.__pydantic_extra__ == b.__pydantic_extra__ and a.__pydantic_private__ == b.__pydantic_private__
-                and a.model_dump_json() == b.model_dump_json() and a == b)
-    except Exception:  # pragma: no cover - a pydantic that works differently
-        same = False
-    return make if same else reference
-
-
-_new_endpoint = _endpoint_maker()
+# the Endpoint's fields in the order of its __dict__ (its JSON's): the four a rule gives, then the rest
+_new_endpoint: Callable[[str, float, Optional[float], str], Endpoint] = trusted_factory(
+    Endpoint, ("address", "probability", "rule_probability", "chain", "weight", "ready", "local", "pod"),
+    given=("address", "probability", "rule_probability", "chain"))
 _RECORD_FIELDS = (
     "name", "namespace", "service", "port_name", "cluster_ip", "port", "protocol", "node_port", "external_ips",
     "load_balancer_ips", "session_affinity", "affinity_timeout_s", "external_traffic_policy",
@@ -263,12 +233,6 @@ def _name_in(comment: Optional[str]) -> Optional[str]:
     return None
 
 
-def _comment_endpoint(comment: Optional[str]) -> Optional[str]:
-    if comment and " -> " in comment:
-        return comment.rsplit(" -> ", 1)[1].strip() or None
-    return None
-
-
 def _suffix(chain: str) -> Optional[str]:
     for p in _SERVICE_PREFIXES:
         if chain.startswith(p):
@@ -354,11 +318,11 @@ def _walk_service_chain(
     eps: list[Endpoint] = []
     remaining = 1.0
     last_prob: Optional[float] = None
-    seen_specs: set[str] = set()
     name = chain.name
     lead = f"-A {name} "
     evidence, warnings = svc.evidence, svc.warnings
     fast = _FAST[0]
+    seen_specs: set[str] = set()
     for rule in chain.rules:
         spec = rule.spec
         if spec in seen_specs:
@@ -379,24 +343,7 @@ def _walk_service_chain(
                 share = remaining * (p if p is not None else 1.0)
                 remaining = remaining * (1.0 - p) if p is not None else 0.0
                 last_prob = p
-                info = seps.get(t)
-                dnat = info[1] if info is not None else None
-                if info is not None and dnat is not None and " -> " in comment:  # _endpoint_address, inline
-                    address = dnat
-                    specs, sets = info[0], info[2]
-                    if t not in svc.seps:
-                        svc.seps.add(t)
-                        lead_sep = f"-A {t} "
-                        for sp in specs:
-                            evidence.append(lead_sep + sp)
-                    if sets:
-                        svc.affinity = True
-                    said = comment.rsplit(" -> ", 1)[1].strip()
-                    if said and said != address:
-                        warnings.append(f"{t}: comment says {said} but the DNAT goes to {address}")
-                else:
-                    address = _endpoint_address(svc, seps, t, comment)
-                eps.append(_new_endpoint(address, share, p, t))
+                eps.append(_new_endpoint(_endpoint_address(svc, seps, t, comment), share, p, t))
                 continue
             if "KUBE-SEP-" not in spec and "REJECT" not in spec and "endpoints" not in spec:
                 continue  # no target or comment the branches below act on: evidence only
@@ -473,24 +420,31 @@ def _dnat_to(spec: str) -> Optional[str]:
     k = spec.find("-j DNAT ")
     if k < 0:
         return None
-    padded = spec + " "  # _value(spec[k:] + " ", " --to-destination "), without the copy
-    i = padded.find(" --to-destination ", k)
-    return padded[i + 18:padded.find(" ", i + 18)] if i >= 0 else None
+    # _value(spec[k:] + " ", " --to-destination "), without the copies: the option's value
+    # runs to the next space or the end ("" for an option that ends the spec)
+    i = spec.find(" --to-destination ", k)
+    if i < 0:
+        return "" if spec.endswith(" --to-destination") and len(spec) - 17 >= k else None
+    j = spec.find(" ", i + 18)
+    return spec[i + 18:j] if j >= 0 else spec[i + 18:]
 
 
 def _endpoint_address(svc: _Svc, seps: dict[str, _SepInfo], sep: str, comment: Optional[str]) -> str:
     """The DNAT destination of a KUBE-SEP chain (its rules go to the evidence, once), else
-    the ``-> ip:port`` of the jump's comment, else "?" with a warning."""
+    the ``-> ip:port`` of the jump's comment, else "?" with a warning (a warning too when
+    the comment names another address than the DNAT)."""
     info = seps.get(sep)
     addr: Optional[str] = None
     if info is not None:
         specs, addr, sets = info
         if sep not in svc.seps:
             svc.seps.add(sep)
-            svc.evidence.extend([f"-A {sep} {spec}" for spec in specs])
+            lead = f"-A {sep} "
+            for spec in specs:
+                svc.evidence.append(lead + spec)
         if sets:
             svc.affinity = True
-    from_comment = _comment_endpoint(comment)
+    from_comment = (comment.rsplit(" -> ", 1)[1].strip() or None) if comment and " -> " in comment else None
     if addr is None:
         if from_comment:
             if info is None:
