@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import jsonschema
 import pytest
@@ -185,3 +186,50 @@ def test_a_large_file_gives_its_freed_memory_back_after_the_load(tmp_path, monke
         id="iptables-save", command="iptables-save", stdout="-A X -j ACCEPT\n" * (sm.COMPACT_ABOVE_BYTES // 15 + 1))])])
     again = sm.load(sm.save(big, tmp_path / "big"))
     assert calls == [1] and again == big
+
+
+def test_a_large_file_is_validated_with_glibc_fast_bins_off(tmp_path, monkeypatch):
+    calls: list[tuple[int, int]] = []
+
+    def mallopt(param: int, value: int) -> int:
+        calls.append((param, value))
+        return 1
+
+    monkeypatch.setattr(sm, "_glibc_mallopt", lambda: mallopt)
+    small = sm.Snapshot(nodes=[sm.NodeSnapshot(name="n")])
+    assert sm.load(sm.save(small, tmp_path / "small")) == small
+    assert calls == []
+    big = sm.Snapshot(nodes=[sm.NodeSnapshot(name="n", evidence=[sm.Evidence(
+        id="iptables-save", command="iptables-save", stdout="-A X -j ACCEPT\n" * (sm.COMPACT_ABOVE_BYTES // 15 + 1))])])
+    assert sm.load(sm.save(big, tmp_path / "big")) == big
+    assert calls == [(sm._M_MXFAST, 0), (sm._M_MXFAST, sm._DEFAULT_MXFAST)]
+
+
+def test_fast_bins_are_back_after_an_error_and_untouched_when_mallopt_refuses(monkeypatch):
+    calls: list[int] = []
+    monkeypatch.setattr(sm, "_glibc_mallopt", lambda: lambda param, value: calls.append(value) or 1)
+    with pytest.raises(KeyError), sm.fastbins_off():
+        raise KeyError("x")
+    assert calls == [0, sm._DEFAULT_MXFAST]
+    calls.clear()
+    monkeypatch.setattr(sm, "_glibc_mallopt", lambda: lambda param, value: calls.append(value) and 0)
+    with sm.fastbins_off():
+        pass
+    assert calls == [0]  # refused: nothing to restore
+    calls.clear()
+    with sm.fastbins_off(False):
+        pass
+    assert calls == []
+
+
+def test_glibc_mallopt_is_not_used_when_the_environment_tunes_fast_bins(monkeypatch):
+    monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.mxfast=64")
+    assert sm._glibc_mallopt() is None
+    monkeypatch.delenv("GLIBC_TUNABLES")
+    try:
+        glibc = os.confstr("CS_GNU_LIBC_VERSION")
+    except (ValueError, OSError):
+        glibc = None
+    assert (sm._glibc_mallopt() is not None) == bool(glibc)
+    with sm.fastbins_off():  # the real call, here
+        assert sm.Snapshot.model_validate_json(sm.Snapshot().model_dump_json()) == sm.Snapshot()
