@@ -259,6 +259,33 @@ def test_the_command_process_runs_without_pydantic_plugins():
     assert err.split()[-2:] == ["0", "some_plugin"], err
 
 
+def test_with_no_plugin_pydantic_loads_no_plugin_loader():
+    """No plugin at all: pydantic's plugin loader is labreport's, which imports nothing
+    (importlib.metadata: 7-8 ms of start-up, #14); with plugins named, it is pydantic's."""
+    code = ("import os, sys; from labreport.cli import main; sys.stdout = open(os.devnull, 'w');"
+            "before = 'importlib.metadata' in sys.modules; rc = main(sys.argv[1:]);"
+            "print(rc, before or 'importlib.metadata' in sys.modules,"
+            " type(sys.modules['pydantic.plugin._loader']).__name__, file=sys.stderr)")
+    err = _python("import os; os.environ.pop('PYDANTIC_DISABLE_PLUGINS', None); " + code, "schema").stderr
+    assert err.split()[-3:] == ["0", "False", "_PluginsOff"], err
+    err = _python(code, "schema", PYDANTIC_DISABLE_PLUGINS="some_plugin").stderr
+    assert err.split()[-3:] == ["0", "True", "module"], err
+
+
+def test_the_no_plugin_loader_gives_way_to_pydantics(monkeypatch):
+    stub = cli._PluginsOff(cli._PluginsOff.REAL)
+    monkeypatch.setitem(sys.modules, cli._PluginsOff.REAL, stub)
+    monkeypatch.setenv("PYDANTIC_DISABLE_PLUGINS", "true")
+    assert stub.get_plugins() == () and sys.modules[cli._PluginsOff.REAL] is stub
+    monkeypatch.setenv("PYDANTIC_DISABLE_PLUGINS", "some_plugin")  # pydantic's loader answers
+    assert list(stub.get_plugins()) == []
+    loaded = sys.modules[cli._PluginsOff.REAL]
+    assert loaded is not stub and type(loaded) is type(sys)
+    assert stub.PYDANTIC_ENTRY_POINT_GROUP == loaded.PYDANTIC_ENTRY_POINT_GROUP == "pydantic"
+    with pytest.raises(AttributeError):
+        stub.__wrapped__  # noqa: B018 (dunder names are not looked up in the real module)
+
+
 def test_publishing_over_a_snapshot_runs_no_program(tmp_path):
     """The C library for renameat2 comes from the process's own symbols: publishing over an
     existing snapshot directory runs no ``ldconfig -p`` (ctypes.util.find_library did, #14)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+import types
 from typing import Any, Optional, Sequence
 
 from labreport import __version__
@@ -87,8 +88,42 @@ def _no_pydantic_plugins() -> None:
     each command's start-up), and a plugin installed for another program (an observability
     SDK, say) has nothing to do with labreport's internal models: it would only watch, and
     slow, every validation of a snapshot. Inherited by the programs labreport runs (ip, nft,
-    kubectl, ssh …), which do not use pydantic."""
+    kubectl, ssh …), which do not use pydantic.
+
+    With no plugin at all, pydantic's plugin loader is one that imports nothing
+    (``_PluginsOff``): the real one imports importlib.metadata at its top (7-8 ms of each
+    command's start-up) for the entry points it would then not read."""
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+    if _plugins_off():
+        sys.modules.setdefault(_PluginsOff.REAL, _PluginsOff(_PluginsOff.REAL))
+
+
+def _plugins_off() -> bool:
+    """PYDANTIC_DISABLE_PLUGINS says "no plugin at all" (pydantic.plugin._loader.get_plugins)."""
+    return os.environ.get("PYDANTIC_DISABLE_PLUGINS") in ("__all__", "1", "true")
+
+
+class _PluginsOff(types.ModuleType):
+    """``pydantic.plugin._loader`` while PYDANTIC_DISABLE_PLUGINS disables every plugin: its
+    ``get_plugins`` finds none. Should the variable say otherwise later, or pydantic ask
+    for another name, the real module is imported and answers (it replaces this one)."""
+
+    REAL = "pydantic.plugin._loader"
+
+    def get_plugins(self) -> Any:
+        return () if _plugins_off() else self._real().get_plugins()
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self._real(), name)
+
+    def _real(self) -> types.ModuleType:
+        import importlib
+
+        if sys.modules.get(self.REAL) is self:
+            del sys.modules[self.REAL]
+        return importlib.import_module(self.REAL)
 
 
 def run() -> None:  # console script
