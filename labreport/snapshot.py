@@ -1020,6 +1020,12 @@ class Redaction(Record):
 
 
 class Snapshot(Record):
+    # The JSON reader keeps no cache of the strings it reads (pydantic's default caches the
+    # short ones, keys and values, to share repeated ones): a 10,000-Service nft snapshot
+    # loads 8 % faster without it (206 → 190 ms to validate), its ~10^5 short strings mostly
+    # distinct (chain names, addresses, rule texts). Only the root model's setting counts.
+    model_config = ConfigDict(cache_strings="none")
+
     schema_version: int = SCHEMA_VERSION
     tool: str = "labreport"
     tool_version: Optional[str] = None
