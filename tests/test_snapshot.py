@@ -255,12 +255,10 @@ def _nft_and_sample_files(tmp_path):
         yield path, False
 
 
-def test_the_json_reader_without_a_string_cache_loads_what_the_python_path_does(tmp_path):
-    """``Snapshot`` is read from JSON keeping no cache of its strings (``cache_strings``):
-    every nft fixture's snapshot and every sample load from their bytes to the snapshot
-    that validating their parsed JSON gives, field for field; one written here is written
-    again as it was."""
-    assert sm.Snapshot.model_config.get("cache_strings") == "none"
+def test_the_json_reader_loads_what_the_python_path_does(tmp_path):
+    """Every nft fixture's snapshot and every sample load from their bytes (pydantic's JSON
+    reader, ``_load_current``) to the snapshot that validating their parsed JSON gives, field
+    for field; one written here is written again as it was."""
     files = list(_nft_and_sample_files(tmp_path))
     assert sum(ours for _, ours in files) >= 7 and len(files) >= 10
     for path, ours in files:
