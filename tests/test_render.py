@@ -272,3 +272,20 @@ def test_a_failed_node_says_why_at_the_top(tmp_path: Path, lang: str):
     head = text[: text.index("## 1.")] if "## 1." in text else text
     assert why in head
     assert {"en": "collection failed", "zh": "收集失败"}[lang] in head
+
+
+def test_a_table_cell_holding_one_number_is_kept_whole_in_html():
+    """A PID, a count, a port alone in a cell is a ``td.num`` (style.css: never wrapped);
+    any other cell — a number with text, markup that looks like one — is a plain ``td``."""
+    from labreport.render.markup import Markup
+
+    m = Markup("html")
+    m.table(["a", "b", "c", "d"], [["5047", "80/TCP", "<b>1</b>", " 12"], [3, None, "x", "1e3"]])
+    html = m.stash[-1]  # the table as placed in the page
+    cells = re.findall(r"<td[^>]*>.*?</td>", html)
+    assert cells[0] == '<td class="num">5047</td>'
+    assert cells[4] == '<td class="num">3</td>'
+    assert all(not c.startswith('<td class="num">') for i, c in enumerate(cells) if i not in (0, 4)), cells
+    assert "<b>" not in html  # escaped as before
+    css = (Path(__file__).resolve().parent.parent / "templates" / "html" / "style.css").read_text()
+    assert re.search(r"td\.num\s*\{[^}]*white-space:\s*nowrap", css)

@@ -1,7 +1,8 @@
 """The PDF students hand in is legible (#12 item 5): printed by the real headless Chromium,
 every text of it — the topology diagram's labels included — is at least 8 pt on the page,
 measured in the PDF itself (font size × text and page transforms, read with pypdf), and
-table names such as kube-controller-manager are not wrapped letter by letter."""
+table names such as kube-controller-manager are not wrapped letter by letter, nor a PID
+digit by digit."""
 
 from __future__ import annotations
 
@@ -61,3 +62,6 @@ def test_pdf_text_and_diagram_labels_are_at_least_8pt(sample: Path, lang: str, t
     for na in analyze(load(sample)).nodes:
         for c in na.components:
             assert any(c.name in t for t in runs), (c.name, sorted(t for t in runs if c.name[:5] in t)[:8])
+            # … and its PID is not broken into digits ("504" over "7") by a narrow column
+            if c.pid is not None:
+                assert str(c.pid) in runs, (c.name, c.pid, sorted(t for t in runs if t.isdigit())[:20])

@@ -123,7 +123,7 @@ class Markup:
                 out.append("| " + " | ".join(self.cell(c) or " " for c in r) + " |")
             return Safe("\n" + "\n".join(out) + "\n")
         head = "".join(f"<th>{html_text(h)}</th>" for h in headers)
-        body = "".join("<tr>" + "".join(f"<td>{self.cell(c)}</td>" for c in r) + "</tr>" for r in rows)
+        body = "".join("<tr>" + "".join(_td(self.cell(c)) for c in r) + "</tr>" for r in rows)
         return self._raw(f'<div class="tablewrap"><table class="{html_text(cls)}"><thead><tr>{head}</tr></thead>'
                          f"<tbody>{body}</tbody></table></div>")
 
@@ -159,3 +159,12 @@ class Markup:
         if svg is None:
             return self._raw(f'<figure class="topology"><figcaption>{html_text(caption)}</figcaption></figure>')
         return self._raw(f'<figure class="topology" id="topology">{svg}<figcaption>{html_text(caption)}</figcaption></figure>')
+
+
+# a cell that is one number alone (a PID, a count, a port): kept whole (style.css ``td.num``),
+# where a narrow column would break ``5047`` into ``504`` and ``7``
+_NUMBER = re.compile(r"[0-9]{1,12}")
+
+
+def _td(cell: str) -> str:
+    return f'<td class="num">{cell}</td>' if _NUMBER.fullmatch(cell) else f"<td>{cell}</td>"
