@@ -139,6 +139,14 @@ def _self_check() -> bool:
 _impl: list[Callable[[type[BaseModel], dict[str, Any]], BaseModel]] = []  # [the constructor the self-check chose]
 
 
+def _constructor() -> Callable[[type[BaseModel], dict[str, Any]], BaseModel]:
+    """The constructor the self-check chose (made on first use): ``_unchecked``, or
+    ``_validated`` when pydantic's internals differ from what it expects."""
+    if not _impl:
+        _impl.append(_unchecked if _self_check() else _validated)
+    return _impl[0]
+
+
 def trusted_model(cls: type[M], values: dict[str, Any]) -> M:
     """An instance of a pydantic model from values already built with the right types.
 
@@ -147,9 +155,7 @@ def trusted_model(cls: type[M], values: dict[str, Any]) -> M:
     use; if pydantic's internals ever differ, normal validation is used instead.
     Callers own the guarantee that the values have the field types.
     """
-    if not _impl:
-        _impl.append(_unchecked if _self_check() else _validated)
-    obj = _impl[0](cls, values)
+    obj = _constructor()(cls, values)
     assert isinstance(obj, cls)  # both constructors build a ``cls``
     return obj
 
@@ -191,9 +197,7 @@ def trusted_factory(cls: type[M], fields: tuple[str, ...], *,
     rest = [name for name in fields if name not in args]
     if any(cls.model_fields[name].is_required() for name in rest):
         raise ValueError(f"{cls.__name__}: a field without a default is not given ({rest})")
-    if not _impl:
-        _impl.append(_unchecked if _self_check() else _validated)
-    if _impl[0] is not _unchecked or not all(name.isidentifier() for name in fields):
+    if _constructor() is not _unchecked or not all(name.isidentifier() for name in fields):
         def validated(*values: Any) -> M:
             return cls(**dict(zip(args, values)))
 
@@ -248,9 +252,7 @@ def trusted_models(cls: type[M], dicts: list[dict[str, Any]]) -> list[M]:
     chains). Checked like :func:`trusted_model`; normal validation when the check fails."""
     if dicts and dicts[0].keys() != cls.model_fields.keys():  # a caller's slip, seen on the first
         raise ValueError(f"{cls.__name__}: trusted_models needs dicts of every field ({sorted(cls.model_fields)})")
-    if not _impl:
-        _impl.append(_unchecked if _self_check() else _validated)
-    if _impl[0] is not _unchecked:
+    if _constructor() is not _unchecked:
         return [cls(**d) for d in dicts]
     n = len(dicts)
     objs: list[M] = list(map(cls.__new__, repeat(cls, n)))
