@@ -393,3 +393,30 @@ def test_a_dirty_long_text_is_redacted_once(monkeypatch):
     assert TOKEN not in got.model_dump_json() and kinds
     assert got.model_dump(mode="json") == Snapshot.model_validate(ref).model_dump(mode="json")
     assert calls.count(len(text)) == 1
+
+
+def test_a_command_line_secret_is_found_again_as_the_regular_expression_of_the_values_finds_it():
+    """``_token_finder`` (one Aho-Corasick pass) gives the spans the regular expression of the
+    values gives (``_token_pattern``, the path without the library), on texts built from the
+    values, their prefixes and every separator around them; and a node with thousands of
+    values and a long text is read in one pass, not one per value (the regex of 20,000
+    alternatives takes hours over it)."""
+    import random
+
+    from labreport.redact import _token_finder, _token_pattern
+
+    rng = random.Random(14)
+    seps = [" ", "\t", "\n", '"', "'", "=", ",", ":", ";", "(", ")", "[", "]", "x", "-", "/", "é", ""]
+    for _ in range(400):
+        base = "".join(rng.choice("ab:c") for _ in range(rng.randint(4, 7)))
+        taken = {base, base + rng.choice(["d", ":e", "ab", ",f"]), base[:4] + "zz"} | {
+            "".join(rng.choice("abc") for _ in range(rng.randint(4, 6))) for _ in range(3)}
+        words = sorted(taken) + [base[:3], base + base]
+        text = "".join(rng.choice(words) + rng.choice(seps) for _ in range(rng.randint(1, 12)))
+        values = sorted(taken, key=lambda t: (-len(t), t))
+        want = [m.span() for m in _token_pattern(values).finditer(text)]
+        assert _token_finder(taken)(text) == want, (taken, text)
+    taken = {f"Pw{i:06d}" for i in range(20_000)}
+    text = ("-f -p Pw000007 " + "x" * 60 + "\n") * 200_000  # ~15 MB
+    spans = _token_finder(taken)(text)
+    assert len(spans) == 200_000 and {text[a:b] for a, b in spans} == {"Pw000007"}
