@@ -15,6 +15,7 @@ Proven here:
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -261,18 +262,16 @@ def test_sigterm_writes_the_finished_nodes_as_a_snapshot(lab, tmp_path):
 
 
 def _rss_mib_of(argv: list[str], tmp: Path, timeout: float = 120) -> tuple[subprocess.CompletedProcess, float]:
-    """Run argv; its exit status, output and peak RSS in MiB (wait4's rusage of that child)."""
-    with open(tmp / "out.txt", "w") as o, open(tmp / "err.txt", "w") as e:
-        proc = subprocess.Popen(argv, stdout=o, stderr=e)
-    timer = threading.Timer(timeout, proc.kill)
-    timer.start()
-    try:
-        _, status, ru = os.wait4(proc.pid, 0)
-    finally:
-        timer.cancel()
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    cp = subprocess.CompletedProcess(argv, proc.returncode, (tmp / "out.txt").read_text(), (tmp / "err.txt").read_text())
-    return cp, ru.ru_maxrss / 1024
+    """Run labreport with ``argv`` (``[LABREPORT, …]``); its exit status, output and peak RSS in
+    MiB, measured by tests.support.measure: labreport a child of that small process, since
+    Linux carries a process's RSS high-water mark across execve (a child of this pytest, grown
+    past 400 MiB after the suite's ~3,000 tests, reported pytest's size, not labreport's)."""
+    res = tmp / f"measure-{uuid.uuid4().hex[:8]}.json"
+    root = Path(__file__).resolve().parent.parent
+    cp = subprocess.run([sys.executable, "-m", "tests.support.measure", str(res), "--", *argv[1:]],
+                        capture_output=True, text=True, timeout=timeout, cwd=str(root))
+    info = json.loads(res.read_text()) if res.exists() else {"rc": cp.returncode, "maxrss_kb": 0}
+    return cp, int(info["maxrss_kb"]) / 1024
 
 
 def test_endless_output_is_capped_and_the_remote_side_stops(lab, tmp_path):
