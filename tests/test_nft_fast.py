@@ -107,3 +107,79 @@ def test_loaded_records_share_their_fields_sets_and_setting_one_changes_no_other
     a.note = "an unknown field"  # kept as an extra of a only
     assert a.model_extra == {"note": "an unknown field"} and b.model_extra == {}
     assert snapshot.NftRule.model_validate(a.model_dump()) == a
+
+
+# --- the decoder's shortcuts (issue 14): each the same answer as the reading it replaces
+
+
+def _chains(name: str):
+    res = nft.parse((NFT / name).read_text())
+    return [c for t in res.value.tables for c in t.chains]
+
+
+def _mutant_chains():
+    """Endpoint-like chains the fixtures lack: dnat first, last, twice, typed, none, IPv6, quoted."""
+    from labreport.snapshot import NftChain
+
+    texts = [
+        ["meta l4proto tcp dnat to 10.0.0.1:80"],
+        ["ip saddr 10.0.0.1 jump mark-for-masquerade", "meta l4proto tcp dnat to 10.0.0.1:80"],
+        ["meta l4proto tcp dnat to 10.0.0.1:80", "meta l4proto tcp dnat to 10.0.0.2:81"],
+        ["update @affinity-x { ip saddr }", "meta l4proto udp dnat to [fd00::1]:53"],
+        ['meta l4proto tcp dnat to 10.0.0.1:80 comment "x"'],
+        ["ip saddr 10.0.0.1 jump mark-for-masquerade"],
+        ["meta l4proto tcp dnat to 10.0.0.1"],
+        ["dnat to ip daddr map { 1.1.1.1 : 2.2.2.2 }", "meta l4proto tcp dnat to 10.0.0.3:1"],
+        ["counter dnat"],
+        [],
+    ]
+    out = [NftChain(name=f"endpoint-m{i}", rules=[NftRule(text=t) for t in ts]) for i, ts in enumerate(texts)]
+    out.append(NftChain(name="endpoint-typed", rules=[
+        NftRule(text="jump a", typed=[{"kind": "nat", "type": "dnat", "addr": "10.1.1.1", "port": 8}])]))
+    return out
+
+
+@pytest.mark.parametrize("name", TEXT_FIXTURES)
+def test_chain_dnat_is_the_first_rule_dnat(name):
+    for chain in [*_chains(name), *_mutant_chains()]:
+        fresh = type(chain)(name=chain.name, rules=[NftRule(text=r.text, typed=r.typed) for r in chain.rules])
+        want = next((a for a in map(sn._rule_dnat, chain.rules) if a), None)
+        want_rule = next((r.text for r in chain.rules if sn._rule_dnat(r)), None)
+        evidence: list[str] = []
+        assert sn._chain_dnat(fresh, evidence) == want, chain.name
+        assert evidence == ([f"chain {chain.name}: {want_rule}"] if want else []), chain.name
+
+
+def _exact_as_before(st):
+    """trace.nft.NSet.exact as first written: from ``elements`` (keys normalized), all plain."""
+    from labreport.analysis.trace.nft import _norm
+
+    exact = {}
+    for key, value in [([_norm(k) for k in e.key], e.value) for e in st.elements]:
+        if not all(isinstance(k, (str, int)) and not (isinstance(k, str) and "/" in k) for k in key):
+            return None
+        exact[tuple(key)] = value
+    return exact
+
+
+@pytest.mark.parametrize("name", TEXT_FIXTURES)
+def test_set_index_is_the_elements_index(name):
+    from labreport.analysis.trace.nft import NSet
+    from labreport.snapshot import NftElement, NftSet
+
+    sets = [s for t in nft.parse((NFT / name).read_text()).value.tables for s in t.sets]
+    mutants = [
+        NftSet(name="m1", elements=[NftElement(key=["10.0.0.1", "tcp", "80"], value="a"),
+                                    NftElement(key=["10.0.0.1", "tcp", 80], value="b")]),
+        NftSet(name="m2", elements=[NftElement(key=["10.0.0.0/8"], value="a")]),
+        NftSet(name="m3", elements=[NftElement(key=[True, "007"]), NftElement(key=[{"kind": "range", "low": 1, "high": 5}])]),
+        NftSet(name="m4", elements=[NftElement(key=["a", "b"], value="x"), NftElement(key=["c"], value="y")]),
+        NftSet(name="m5", elements=[]),
+    ]
+    indexed = 0
+    for st in [*sets, *mutants]:  # (each mutant on its own too: m1's two keys are one, m3's range is not plain)
+        got = NSet(st).exact
+        assert got == _exact_as_before(st), st.name
+        assert (list(got.items()) if got else got) == (list(_exact_as_before(st).items()) if got else got)
+        indexed += bool(got)
+    assert indexed >= 2

@@ -74,8 +74,10 @@ def decode_services(
         services, masq = _decode_ipvs(node, cluster, info)
     else:
         services, masq = [], None
+    mode = info.mode
     for rec in services:
-        rec.mode = info.mode
+        if rec.mode != mode:  # (a decoder's records are of its mode already: no 10,000 pydantic assignments)
+            rec.mode = mode
     if node.cilium is not None:  # Cilium's own service table (kube-proxy replacement), when imported
         services = services + decode_cilium(node.cilium, cluster)
         if info.mode in ("unknown", "none"):

@@ -49,12 +49,25 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 from labreport.analysis.model import Endpoint, MasqueradeInfo, ServiceRecord
+from labreport.perf import trusted_factory
 from labreport.snapshot import (
     NftBinop, NftChain, NftElement, NftFib, NftMangle, NftMatch, NftNat, NftNumgen, NftRange, NftRule, NftRuleset, NftStatement,
     NftTable, NftVerdict, NftVmap,
 )
 
 KUBE_PROXY_TABLE = "kube-proxy"
+
+# Records are built from values of the right types (10,000 services × 3 endpoints make
+# 40,000 models): the trusted constructors skip re-validating them (labreport.perf). The
+# fields in the models' own order (their __dict__'s and JSON's, as a validated model has
+# them); those not given keep their defaults and are not marked set.
+_new_endpoint: Callable[[str, Optional[float], str], Endpoint] = trusted_factory(
+    Endpoint, tuple(Endpoint.model_fields), given=("address", "probability", "chain"))
+_new_record: Callable[..., ServiceRecord] = trusted_factory(
+    ServiceRecord, tuple(ServiceRecord.model_fields),
+    given=("name", "namespace", "service", "port_name", "cluster_ip", "port", "protocol", "node_port", "external_ips",
+           "load_balancer_ips", "external_traffic_policy", "internal_traffic_policy", "endpoints", "no_endpoints",
+           "mode", "chains", "evidence"))
 CHAIN_PREFIXES = ("service-", "local-", "external-", "firewall-", "endpoint-")
 
 
@@ -198,6 +211,25 @@ def _rule_numgen(rule: NftRule) -> Optional[tuple[int, list[tuple[int, str]]]]:
 
 def _rule_dnat(rule: NftRule) -> Optional[str]:
     return _by_shape(rule, "dnat", "dnat", _dnat)  # type: ignore[no-any-return]
+
+
+def _chain_dnat(chain: NftChain, evidence: list[str]) -> Optional[str]:
+    """The address of an endpoint chain's first dnat (its rule added to ``evidence``); None
+    without one. ``_rule_dnat`` of each rule, its layers inlined (30,000 endpoint chains)."""
+    for rule in chain.rules:
+        text = rule.text
+        if rule.typed is None:
+            if "dnat" not in text:
+                continue  # (the hairpin masquerade, the affinity update) no dnat in a text without the word
+            known, a = rule.read_shape("dnat")
+            if not known:
+                a = _dnat(rule.expr)
+        else:
+            a = _dnat(rule.expr)
+        if a:
+            evidence.append(f"chain {chain.name}: {text}")
+            return a  # type: ignore[no-any-return]
+    return None
 
 
 def _rule_affinity_goto(rule: NftRule) -> Optional[tuple[str, str]]:
@@ -411,6 +443,8 @@ class _TableDecoder:
         mod: Optional[int] = None
         affinity_sets: dict[str, str] = {}
         for rule in chain.rules:
+            if rule.typed is None and "numgen" not in rule.text and "affinity-" not in rule.text:
+                continue  # (the masquerade rule) neither reader finds anything in a text without its word
             ng = _rule_numgen(rule)
             if ng is not None:
                 mod, pairs = ng
@@ -438,16 +472,10 @@ class _TableDecoder:
                 acc.warnings.append(f"no numgen load-balancing rule in {policy_chain}")
                 return [], None, bool(affinity_sets)
         eps: list[Endpoint] = []
+        chains, evidence = self.chains, acc.evidence
         for ep_chain in order:
-            ch = self.chains.get(ep_chain)
-            address = None
-            if ch is not None:
-                for rule in ch.rules:
-                    a = _rule_dnat(rule)
-                    if a:
-                        address = a
-                        acc.evidence.append(f"chain {ep_chain}: {rule.text}")
-                        break
+            ch = chains.get(ep_chain)
+            address = _chain_dnat(ch, evidence) if ch is not None else None
             if address is None:
                 cn = split_chain_name(ep_chain)
                 if cn and cn.endpoint and "/" in cn.endpoint:
@@ -457,7 +485,7 @@ class _TableDecoder:
                     f"endpoint chain {ep_chain} " + ("has no dnat rule" if ch is not None else "is not in the input")
                     + (f"; address {address} taken from its name" if address else "")
                 )
-            eps.append(Endpoint(address=address or ep_chain, probability=counts[ep_chain] / mod if mod else None, chain=ep_chain))
+            eps.append(_new_endpoint(address or ep_chain, counts[ep_chain] / mod if mod else None, ep_chain))
         timeout: Optional[int] = None
         for set_name in affinity_sets.values():
             st = self.sets.get(set_name)
@@ -472,73 +500,79 @@ class _TableDecoder:
         self.read_service_ips()
         self.read_nodeports()
         self.read_no_endpoints()
-        records: list[ServiceRecord] = []
-        for acc in self.accs.values():
-            rec = ServiceRecord(
-                name=acc.name or (f"{acc.cluster_ip}:{acc.port}" if acc.cluster_ip else (acc.base or "?")),
-                namespace=acc.namespace, service=acc.service, port_name=acc.port_name,
-                cluster_ip=acc.cluster_ip, port=acc.port, protocol=acc.protocol or "tcp",
-                node_port=acc.node_port, external_ips=acc.external_ips, load_balancer_ips=acc.lb_ips,
-                mode="nftables", no_endpoints=acc.no_endpoints,
+        return [self.record(acc) for acc in self.accs.values()]
+
+    def record(self, acc: _Acc) -> ServiceRecord:
+        """The ServiceRecord of one service port: its policies, endpoints and chains read."""
+        chains = self.chains
+        etp: Optional[str] = None
+        itp: Optional[str] = None
+        endpoints: Optional[list[Endpoint]] = None
+        affinity = False
+        timeout: Optional[int] = None
+        ext = acc.chains.get("ext")
+        base = acc.base
+        local_chain = f"local-{base}" if base else None
+        svc_chain = f"service-{base}" if base else None
+        if base and f"firewall-{base}" in chains:
+            acc.chains["fw"] = f"firewall-{base}"
+        ext_chain = chains.get(ext) if ext else None
+        if ext_chain is not None:
+            ext_rules = ext_chain.rules
+            acc.evidence.extend(f"chain {ext}: {r.text}" for r in ext_rules)
+            is_local = any(_rule_fib_saddr_local(r) for r in ext_rules) or any(
+                t.startswith("local-") for t in _gotos(ext_chain)
             )
-            ext = acc.chains.get("ext")
-            base = acc.base
-            local_chain = f"local-{base}" if base else None
-            svc_chain = f"service-{base}" if base else None
-            if base and f"firewall-{base}" in self.chains:
-                acc.chains["fw"] = f"firewall-{base}"
-            if ext and ext in self.chains:
-                ext_rules = self.chains[ext].rules
-                acc.evidence.extend(f"chain {ext}: {r.text}" for r in ext_rules)
-                is_local = any(_rule_fib_saddr_local(r) for r in ext_rules) or any(
-                    t.startswith("local-") for t in _gotos(self.chains[ext])
-                )
-                rec.external_traffic_policy = "Local" if is_local else "Cluster"
-            elif ext:
-                acc.warnings.append(f"chain {ext} is not in the input")
-            if acc.internal_chain and acc.internal_chain.startswith("local-"):
-                rec.internal_traffic_policy = "Local"
-            if acc.dropped_internal:
-                rec.internal_traffic_policy = "Local"
-                acc.warnings.append("internalTrafficPolicy Local and no endpoint on this node: ClusterIP traffic is dropped")
-            # endpoints: the cluster-policy chain lists every endpoint; the local one this node's
-            policy = svc_chain if svc_chain in self.chains else acc.internal_chain
-            if policy is None and ext and ext in self.chains:
-                policy = next((t for t in _gotos(self.chains[ext]) if t.startswith(("service-", "local-"))), None)
-            if acc.no_endpoints:
-                rec.endpoints = []
-            elif policy is not None:
-                eps, timeout, affinity = self.endpoints_of(acc, policy)
-                rec.endpoints = eps
-                # the defaults (False, None, []) are not set: a record with all 19 of its
-                # fields set marks them in a set of 2 KB (10,000 services: 15 MB more)
-                if affinity:
-                    rec.session_affinity = affinity
-                if timeout is not None:
-                    rec.affinity_timeout_s = timeout
-                if policy.startswith("service-"):
-                    acc.chains.setdefault("svc", policy)
-                if eps is not None and rec.external_traffic_policy == "Local" and local_chain in self.chains:
-                    acc.chains["local"] = local_chain
-                    local_targets = set(_gotos(self.chains[local_chain])) | {
-                        t for r in self.chains[local_chain].rules for _, t in (_rule_numgen(r) or (0, []))[1]
+            etp = "Local" if is_local else "Cluster"
+        elif ext:
+            acc.warnings.append(f"chain {ext} is not in the input")
+        if acc.internal_chain and acc.internal_chain.startswith("local-"):
+            itp = "Local"
+        if acc.dropped_internal:
+            itp = "Local"
+            acc.warnings.append("internalTrafficPolicy Local and no endpoint on this node: ClusterIP traffic is dropped")
+        # endpoints: the cluster-policy chain lists every endpoint; the local one this node's
+        policy = svc_chain if svc_chain in chains else acc.internal_chain
+        if policy is None and ext_chain is not None:
+            policy = next((t for t in _gotos(ext_chain) if t.startswith(("service-", "local-"))), None)
+        if acc.no_endpoints:
+            endpoints = []
+        elif policy is not None:
+            endpoints, timeout, affinity = self.endpoints_of(acc, policy)
+            if policy.startswith("service-"):
+                acc.chains.setdefault("svc", policy)
+            if endpoints is not None and etp == "Local":
+                local = chains.get(local_chain) if local_chain else None
+                if local is not None:
+                    acc.chains["local"] = local.name
+                    local_targets = set(_gotos(local)) | {
+                        t for r in local.rules for _, t in (_rule_numgen(r) or (0, []))[1]
                     }
-                    for ep in eps:
+                    for ep in endpoints:
                         ep.local = ep.chain in local_targets
-                elif eps is not None and rec.external_traffic_policy == "Local":
-                    for ep in eps:
+                else:
+                    for ep in endpoints:
                         ep.local = False
-            if base is None and not acc.no_endpoints and rec.endpoints is None:
-                rec.endpoints = []
-            if self.chains.get("mark-for-masquerade") is not None:
-                acc.chains["mark"] = "mark-for-masquerade"
-            acc.chains["table"] = self.table_label
-            rec.chains = acc.chains
-            rec.evidence = acc.evidence
-            if acc.warnings:
-                rec.warnings = acc.warnings
-            records.append(rec)
-        return records
+        if base is None and not acc.no_endpoints and endpoints is None:
+            endpoints = []
+        if chains.get("mark-for-masquerade") is not None:
+            acc.chains["mark"] = "mark-for-masquerade"
+        acc.chains["table"] = self.table_label
+        rec = _new_record(
+            acc.name or (f"{acc.cluster_ip}:{acc.port}" if acc.cluster_ip else (acc.base or "?")),
+            acc.namespace, acc.service, acc.port_name, acc.cluster_ip, acc.port, acc.protocol or "tcp",
+            acc.node_port, acc.external_ips, acc.lb_ips, etp, itp, endpoints, acc.no_endpoints, "nftables",
+            acc.chains, acc.evidence,
+        )
+        # the defaults (False, None, []) are not set: a record with all 20 of its fields set
+        # marks them in a set of 2 KB (10,000 services: 15 MB more)
+        if affinity:
+            rec.session_affinity = affinity
+        if timeout is not None:
+            rec.affinity_timeout_s = timeout
+        if acc.warnings:
+            rec.warnings = acc.warnings
+        return rec
 
     def masquerade(self) -> Optional[MasqueradeInfo]:
         mark_chain = self.chains.get("mark-for-masquerade")

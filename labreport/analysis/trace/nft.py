@@ -44,10 +44,18 @@ class NSet:
     def exact(self) -> Optional[dict[tuple[Any, ...], Any]]:
         """exact keys -> value, for maps/sets whose keys are all plain values"""
         exact: dict[tuple[Any, ...], Any] = {}
-        for key, value in self.elements:
-            if not all(isinstance(k, (str, int)) and not (isinstance(k, str) and "/" in k) for k in key):
-                return None
-            exact[tuple(key)] = value
+        for e in self._st.elements:  # (elements' keys, each checked as it is normalized: one pass)
+            key = []
+            for k in e.key:
+                if isinstance(k, str):
+                    if k.isdigit():  # _norm
+                        k = int(k)
+                    elif "/" in k:
+                        return None
+                elif not isinstance(k, int):
+                    return None
+                key.append(k)
+            exact[tuple(key)] = e.value
         return exact
 
 
