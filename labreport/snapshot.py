@@ -401,8 +401,9 @@ class _ReadFromText:
     ~10^5 rules, and ``save`` stores it as a reference to that text when the snapshot keeps
     it as evidence (``tables_from``; ``load`` reads the tables from it again, and the loaded
     rule set knows its text too). The mark holds the tables as the parser made them (the
-    object and its number of records): a rule set whose tables were replaced, copied or
-    grown or shrunk since has no source text."""
+    object and its number of records): a rule set whose tables were replaced by another
+    object, or grown or shrunk since (reportimport's merge of pasted pieces), has no source
+    text; a deep copy keeps it (the copy's own tables, equal to those read)."""
 
     @property
     def source_text(self) -> Optional[str]:
@@ -1317,8 +1318,8 @@ def from_dict(data: Any, where: str = "snapshot") -> Snapshot:
 
 _REFERABLE = ("iptables", "ip6tables", "nftables")  # the rule sets load reads from their evidence
 # those save writes so: not nft's, whose text parser (~0.4 s for a 10,000-Service listing)
-# costs more than validating the stored tables (~0.25 s) saves (measured: import 0.11 s
-# faster, analyze 0.12 s slower)
+# costs more at load than validating its stored tables (~0.25 s): measured, import 0.10 s
+# faster, analyze 0.15 s slower and 14 MB larger (bench_nft.py's listing, CPU best of 5)
 _WRITTEN_AS_REFERENCES = ("iptables", "ip6tables")
 
 
@@ -1378,7 +1379,7 @@ def _read_tables(node: NodeSnapshot, key: str, ruleset: Any, where: str) -> None
     ev = node.evidence_by_id(ruleset.evidence_id) if isinstance(ruleset.evidence_id, str) else None
     if ev is None or not ev.stdout:
         raise SnapshotError(f"{what} is stored as the text of evidence {ruleset.evidence_id!r}, "
-                            "which the node does not hold (the file was edited or cut)")
+                            "which the node does not hold (or holds empty): the file was edited or cut")
     if ruleset.tables:
         raise SnapshotError(f"{what} holds tables and says they are read from evidence {ruleset.evidence_id!r}; "
                             "a snapshot says one or the other")

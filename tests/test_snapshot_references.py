@@ -346,3 +346,51 @@ def test_the_json_schema_describes_the_reference() -> None:
     for name in ("Iptables", "NftRuleset"):
         prop = schema["$defs"][name]["properties"]["tables_from"]
         assert "evidence" in json.dumps(prop) and "evidence_id" in prop.get("description", "")
+
+
+def _mutants(text: str, n: int) -> list[str]:
+    """Hand edits and damage: cuts, lines dropped or doubled, bytes replaced, quotes and
+    whitespace put in (deterministic)."""
+    import random
+
+    rnd = random.Random(14)
+    lines = text.split("\n")
+    out = [text[: rnd.randrange(len(text))] for _ in range(n // 4)]
+    for _ in range(n - len(out)):
+        ls = list(lines)
+        i = rnd.randrange(len(ls))
+        how = rnd.randrange(5)
+        if how == 0:
+            del ls[i]
+        elif how == 1:
+            ls.insert(i, ls[i])
+        elif how == 2:
+            ls[i] = ls[i][: rnd.randrange(len(ls[i]) + 1)] + rnd.choice(['"', "\t", "  ", "\\", "\x00", "é", "-c 1 2 "])
+        elif how == 3:
+            ls[i] = "COMMIT" if rnd.random() < 0.5 else "*nat"
+        else:
+            ls = ls[i:]
+        out.append("\n".join(ls))
+    return out
+
+
+def test_damaged_evidence_texts_load_or_fail_clearly(tmp_path: Path) -> None:
+    """A reference's text edited by hand: its rules are what the parser reads from it (the
+    same as importing that text), or a SnapshotError; never a traceback."""
+    doc = _reference_doc(tmp_path)
+    loaded = failed = 0
+    for text in _mutants(DUMP, 80):
+        doc["nodes"][0]["evidence"][0]["stdout"] = text
+        try:
+            snap = sm.from_dict(json.loads(json.dumps(doc)))
+        except SnapshotError as exc:
+            assert "iptables" in str(exc)
+            failed += 1
+            continue
+        loaded += 1
+        try:
+            want = iptables_save.parse(text).value.tables
+        except Exception:  # the text reads at load only if it reads at import
+            raise AssertionError("loaded a text the parser refuses") from None
+        assert snap.nodes[0].iptables.tables == want
+    assert loaded > 40
