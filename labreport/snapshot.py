@@ -27,7 +27,7 @@ from typing import Annotated, Any, Callable, Generic, Iterator, Literal, NamedTu
 from pydantic import BaseModel, ConfigDict, Field, SerializationInfo, SerializerFunctionWrapHandler, model_serializer
 
 from labreport.atomic import atomic_write as atomic_write  # re-exported: callers import it from here
-from labreport.errors import SnapshotError
+from labreport.errors import ParseError, SnapshotError
 
 SCHEMA_VERSION = 5
 # 2: nftables tables, chains, rules (with their typed statements), sets and IPVS virtual
@@ -1323,14 +1323,15 @@ _REFERABLE = ("iptables", "ip6tables", "nftables")  # the rule sets load reads f
 _WRITTEN_AS_REFERENCES = ("iptables", "ip6tables")
 
 
+# the parser (labreport.parsers' registry: the one import and collect use) of each rule set
+_PARSER_OF = {"iptables": "iptables-save", "ip6tables": "iptables-save", "nftables": "nft"}
+
+
 def _parser_of(key: str) -> Callable[..., Any]:
-    if key == "nftables":
-        from labreport.parsers.nft import parse as parse_nft
+    from labreport.parsers import get as parser_named  # by name: the parsers build this module's models
 
-        return parse_nft
-    from labreport.parsers.iptables_save import parse as parse_iptables
-
-    return parse_iptables
+    parse: Callable[..., Any] = parser_named(_PARSER_OF[key]).parse
+    return parse
 
 
 def _referable(node: NodeSnapshot, key: str) -> bool:
@@ -1373,8 +1374,6 @@ def read_referenced_tables(snap: Snapshot, where: str = "snapshot") -> None:
 
 
 def _read_tables(node: NodeSnapshot, key: str, ruleset: Any, where: str) -> None:
-    from labreport.errors import ParseError
-
     what = f"{where}: node {node.name!r}: {key}"
     ev = node.evidence_by_id(ruleset.evidence_id) if isinstance(ruleset.evidence_id, str) else None
     if ev is None or not ev.stdout:
