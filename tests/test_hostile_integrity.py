@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from labreport.redact import CATALOGUE
-from labreport.snapshot import judged_by
+from labreport.snapshot import judged_by, load
 from labreport.status import ExitStatus
 from tests.conftest import lab_name
 
@@ -62,7 +62,9 @@ def test_cut_iptables_save_is_kept_warned_and_partial(tmp_path):
     node = snap["nodes"][0]
     assert node["status"] == "partial" and "no COMMIT" in node["error"]
     assert any("truncated" in w["message"] for w in node["warnings"])
-    assert node["iptables"]["tables"]["nat"]["chains"]  # what was there is kept
+    # what was there is kept: the cut text as evidence, its rules read from it (schema 5)
+    assert node["iptables"]["tables_from"] == "evidence" and "tables" not in node["iptables"]
+    assert load(tmp_path / "snap").nodes[0].iptables.tables["nat"].chains
     ok = labreport("import", "--iptables-save", IPT, "--out", tmp_path / "whole")
     assert ok.returncode == 0 and "COMMIT" not in ok.stderr, ok.stderr
 

@@ -102,7 +102,7 @@ def test_written_files_follow_umask_and_belong_to_the_sudo_user(tmp_path, monkey
         os.umask(old)
 
 
-# --------------------------------------------------------------------------- iptables rules (schema 4)
+# --------------------------------------------------------------------------- iptables rules (schema 4, 5)
 
 
 def _ipt_snapshot() -> sm.Snapshot:
@@ -118,7 +118,7 @@ def test_an_iptables_rule_is_stored_as_an_array_and_loads_as_it_was(tmp_path):
     rules = [r for t in snap.nodes[0].iptables.tables.values() for c in t.chains.values() for r in c.rules]
     assert len(rules) > 10 and all(r.counters is not None for r in rules)  # iptables-save -c
     stored = json.loads(sm.dumps(snap))
-    assert stored["schema_version"] == sm.SCHEMA_VERSION == 4
+    assert stored["schema_version"] == sm.SCHEMA_VERSION == 5
     chains = stored["nodes"][0]["iptables"]["tables"]["nat"]["chains"]
     first = chains["KUBE-SERVICES"]["rules"][0]
     r0 = snap.nodes[0].iptables.tables["nat"].chains["KUBE-SERVICES"].rules[0]

@@ -111,8 +111,9 @@ def _parse(text: Union[str, bytes], *, source: str) -> ParseResult[NftRuleset]:
         if _detect(text) == 0.0 and not re.search(r"^\s*table\s+\S+\s+\S+\s*\{", text, re.M):
             raise ParseError("not `nft list ruleset` output: no `table <family> <name> {` line", source=source)
         tables = TextParser(text, res).run()
-        res.value.set_source_text(text)  # every string of the tables is a piece of it (labreport.redact)
     res.value.tables = [NftTable.model_validate(t) for t in tables]
+    if not stripped.startswith("{"):  # every string of the tables is a piece of it (labreport.redact)
+        res.value.set_source_text(text)
     return res
 
 
