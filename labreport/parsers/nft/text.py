@@ -14,17 +14,46 @@ from labreport.parsers.nft.common import (
 )
 from labreport.parsers.nft.expr import STATEMENT_STARTS, _verdict
 from labreport.parsers.nft.typed import typed_value
-from labreport.snapshot import NftChain, NftRuleset, NftTable
+from labreport.perf import trusted_factory
+from labreport.snapshot import NftChain, NftElement, NftRuleset, NftTable, NftVerdict
 
 _FAST_ELEM_RE = re.compile(r"^([^\s:{}\"]+(?: \. [^\s:{}\"]+)*)(?: : (goto|jump) (\S+))?$")
 
 
-def _parse_element(text: str, is_map: bool) -> dict[str, Any]:
+class _Makers:
+    """The models the quick paths build by trusted factories (``labreport.perf``), their
+    values of the fields' types: each the model pydantic validates from the general path's
+    record (the same ``__dict__`` in field order, the same fields set). Made on first use."""
+
+    def __init__(self) -> None:
+        element = ("key", "value", "comment", "timeout", "expires", "text")
+        self.element = trusted_factory(NftElement, element, given=("key", "text"))
+        self.map_element = trusted_factory(NftElement, element, given=("key", "value", "text"))
+        self.verdict = trusted_factory(NftVerdict, ("kind", "verdict", "target"))
+
+
+_MAKERS: list[_Makers] = []
+
+
+def _makers() -> _Makers:
+    if not _MAKERS:
+        _MAKERS.append(_Makers())
+    return _MAKERS[0]
+
+
+def _parse_element(text: str, is_map: bool) -> Any:
+    """One element of a set's or map's ``elements = { … }``: an ``NftElement`` (the quick
+    path: a key of plain words, a verdict for a map), else new_element's record."""
     text = text.strip()
-    m = _FAST_ELEM_RE.match(text)
+    m = _FAST_ELEM_RE.match(text) if _FAST[0] else None
     if m and (is_map == bool(m.group(2))):
-        # new_element's record, built at once: ~21,000 elements in a 10,000-Service table
+        # ~21,000 elements in a 10,000-Service table
         key = [int(t) if t.isdigit() else _scalar(t) for t in m.group(1).split(" . ")]
+        make = _makers()
+        if all(isinstance(k, (int, str)) for k in key):
+            if m.group(2):
+                return make.map_element(key, make.verdict("verdict", m.group(2), m.group(3)), text)
+            return make.element(key, text)
         d: dict[str, Any] = {"key": [k if isinstance(k, (int, str)) else typed_value(k) for k in key]}
         if m.group(2):
             d["value"] = {"kind": "verdict", "verdict": m.group(2), "target": m.group(3)}  # typed_value's
@@ -137,12 +166,13 @@ class TextParser:
         return self.tables
 
     def _table_body(self, table: dict[str, Any], i: int) -> int:
-        n = len(self.lines)
+        lines = self.lines
+        n = len(lines)
         label = f"{table['family']} {table['name']}"
         chains = table["chains"]
         typed = 0  # chains[:typed] are models (NftTable validation passes them through as they are)
         while i < n:
-            raw = self.lines[i]
+            raw = lines[i]
             s = raw.strip()
             if not s or s.startswith("#"):
                 i += 1
@@ -151,8 +181,11 @@ class TextParser:
                 # `chain NAME {`, tens of thousands of times: what _BLOCK_RE reads of it
                 name = s[6:-2]
                 if name.split() == [name]:
-                    i = self._new_chain(chains, name, None, i)
-                    typed = _type_batch(chains, typed)
+                    chain: dict[str, Any] = {"name": name, "rules": [], "line_no": i + 1}  # new_chain's record
+                    i = self._chain_body(chain, i + 1)
+                    chains.append(chain)
+                    if len(chains) - typed >= _CHAIN_BATCH:
+                        typed = _type_batch(chains, typed)
                     continue
             body, handle = _strip_handle(s)
             if body == "}":
@@ -219,10 +252,12 @@ class TextParser:
             if not s:
                 i += 1
                 continue
+            if s == "}":  # the chain's end, as the general path below reads it
+                return i + 1
             # most lines of a large table: a one-line rule with no handle or comment, its
             # braces (kube-proxy's numgen maps, affinity updates) closed on the line, which
             # the general path below reads as exactly this
-            if (fast and "#" not in s and "comment" not in s and s != "}" and not s.startswith(("type ", "policy "))
+            if (fast and "#" not in s and "comment" not in s and not s.startswith(("type ", "policy "))
                     and ("{" not in s or (s[-1] != "{" and s.count("{") == s.count("}")))):
                 first = s.split(" ", 1)[0]
                 if first in STATEMENT_STARTS or first[0] == "@":
