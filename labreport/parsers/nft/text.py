@@ -48,8 +48,12 @@ def _parse_element(text: str, is_map: bool) -> Any:
     m = _FAST_ELEM_RE.match(text) if _FAST[0] else None
     if m and (is_map == bool(m.group(2))):
         # ~21,000 elements in a 10,000-Service table
-        key = [int(t) if t.isdigit() else _scalar(t) for t in m.group(1).split(" . ")]
+        words = m.group(1)
         make = _makers()
+        if "/" not in words and "-" not in words and "0x" not in words:  # what _scalar keeps a word as
+            key: list[Any] = [int(t) if t.isdigit() else t for t in words.split(" . ")]
+        else:
+            key = [int(t) if t.isdigit() else _scalar(t) for t in words.split(" . ")]
         if all(isinstance(k, (int, str)) for k in key):
             if m.group(2):
                 return make.map_element(key, make.verdict("verdict", m.group(2), m.group(3)), text)
@@ -181,9 +185,7 @@ class TextParser:
                 # `chain NAME {`, tens of thousands of times: what _BLOCK_RE reads of it
                 name = s[6:-2]
                 if name.split() == [name]:
-                    chain: dict[str, Any] = {"name": name, "rules": [], "line_no": i + 1}  # new_chain's record
-                    i = self._chain_body(chain, i + 1)
-                    chains.append(chain)
+                    i = self._new_chain(chains, name, None, i)
                     if len(chains) - typed >= _CHAIN_BATCH:
                         typed = _type_batch(chains, typed)
                     continue
