@@ -41,6 +41,15 @@ def _makers() -> _Makers:
     return _MAKERS[0]
 
 
+def _element_record(key: list[Any], m: re.Match[str], text: str) -> dict[str, Any]:
+    """new_element's record for an element of the quick shape whose key holds a typed value."""
+    d: dict[str, Any] = {"key": [k if isinstance(k, (int, str)) else typed_value(k) for k in key]}
+    if m.group(2):
+        d["value"] = {"kind": "verdict", "verdict": m.group(2), "target": m.group(3)}  # typed_value's
+    d["text"] = text
+    return d
+
+
 def _parse_element(text: str, is_map: bool) -> Any:
     """One element of a set's or map's ``elements = { … }``: an ``NftElement`` (the quick
     path: a key of plain words, a verdict for a map), else new_element's record."""
@@ -48,21 +57,18 @@ def _parse_element(text: str, is_map: bool) -> Any:
     m = _FAST_ELEM_RE.match(text) if _FAST[0] else None
     if m and (is_map == bool(m.group(2))):
         # ~21,000 elements in a 10,000-Service table
-        words = m.group(1)
+        key_text = m.group(1)
+        words = key_text.split(" . ")
+        if "/" in key_text or "-" in key_text or "0x" in key_text:
+            key = [int(t) if t.isdigit() else _scalar(t) for t in words]
+            if not all(isinstance(k, (int, str)) for k in key):  # a prefix or a range: new_element's record
+                return _element_record(key, m, text)
+        else:  # no word _scalar reads as more than itself
+            key = [int(t) if t.isdigit() else t for t in words]
         make = _makers()
-        if "/" not in words and "-" not in words and "0x" not in words:  # what _scalar keeps a word as
-            key: list[Any] = [int(t) if t.isdigit() else t for t in words.split(" . ")]
-        else:
-            key = [int(t) if t.isdigit() else _scalar(t) for t in words.split(" . ")]
-        if all(isinstance(k, (int, str)) for k in key):
-            if m.group(2):
-                return make.map_element(key, make.verdict("verdict", m.group(2), m.group(3)), text)
-            return make.element(key, text)
-        d: dict[str, Any] = {"key": [k if isinstance(k, (int, str)) else typed_value(k) for k in key]}
         if m.group(2):
-            d["value"] = {"kind": "verdict", "verdict": m.group(2), "target": m.group(3)}  # typed_value's
-        d["text"] = text
-        return d
+            return make.map_element(key, make.verdict("verdict", m.group(2), m.group(3)), text)
+        return make.element(key, text)
     toks = tokenize(text)
     key_toks: list[str] = []
     comment: Optional[str] = None
@@ -115,6 +121,10 @@ _FAST = [True]
 # models of a 10,000-Service kube-proxy table (~41,000 chains, ~85,000 rules) are not all
 # built while the dicts they come from are all alive too (~50 MB less at the peak).
 _CHAIN_BATCH = 2000
+
+# A quick rule line's first word: a statement's, not ``policy`` (``policy accept;`` is the
+# chain's; ``type`` is no statement's first word: a chain header).
+_QUICK_STARTS = STATEMENT_STARTS - {"policy"}
 
 
 def _typed_chains(chains: list[dict[str, Any]]) -> list[NftChain]:
@@ -259,10 +269,10 @@ class TextParser:
             # most lines of a large table: a one-line rule with no handle or comment, its
             # braces (kube-proxy's numgen maps, affinity updates) closed on the line, which
             # the general path below reads as exactly this
-            if (fast and "#" not in s and "comment" not in s and not s.startswith(("type ", "policy "))
+            if (fast and "#" not in s and "comment" not in s
                     and ("{" not in s or (s[-1] != "{" and s.count("{") == s.count("}")))):
                 first = s.split(" ", 1)[0]
-                if first in STATEMENT_STARTS or first[0] == "@":
+                if first in _QUICK_STARTS or first[0] == "@":  # so not `type …` nor `policy …`
                     rules.append({"text": s, "line_no": i + 1})
                     i += 1
                     continue
