@@ -14,22 +14,61 @@ from labreport.parsers.nft.common import (
 )
 from labreport.parsers.nft.expr import STATEMENT_STARTS, _verdict
 from labreport.parsers.nft.typed import typed_value
-from labreport.snapshot import NftChain, NftRuleset, NftTable
+from labreport.perf import trusted_factory
+from labreport.snapshot import NftChain, NftElement, NftRuleset, NftTable, NftVerdict
 
 _FAST_ELEM_RE = re.compile(r"^([^\s:{}\"]+(?: \. [^\s:{}\"]+)*)(?: : (goto|jump) (\S+))?$")
 
 
-def _parse_element(text: str, is_map: bool) -> dict[str, Any]:
+class _Makers:
+    """The models the quick paths build by trusted factories (``labreport.perf``), their
+    values of the fields' types: each the model pydantic validates from the general path's
+    record (the same ``__dict__`` in field order, the same fields set). Made on first use."""
+
+    def __init__(self) -> None:
+        element = ("key", "value", "comment", "timeout", "expires", "text")
+        self.element = trusted_factory(NftElement, element, given=("key", "text"))
+        self.map_element = trusted_factory(NftElement, element, given=("key", "value", "text"))
+        self.verdict = trusted_factory(NftVerdict, ("kind", "verdict", "target"))
+
+
+_MAKERS: list[_Makers] = []
+
+
+def _makers() -> _Makers:
+    if not _MAKERS:
+        _MAKERS.append(_Makers())
+    return _MAKERS[0]
+
+
+def _element_record(key: list[Any], m: re.Match[str], text: str) -> dict[str, Any]:
+    """new_element's record for an element of the quick shape whose key holds a typed value."""
+    d: dict[str, Any] = {"key": [k if isinstance(k, (int, str)) else typed_value(k) for k in key]}
+    if m.group(2):
+        d["value"] = {"kind": "verdict", "verdict": m.group(2), "target": m.group(3)}  # typed_value's
+    d["text"] = text
+    return d
+
+
+def _parse_element(text: str, is_map: bool) -> Any:
+    """One element of a set's or map's ``elements = { … }``: an ``NftElement`` (the quick
+    path: a key of plain words, a verdict for a map), else new_element's record."""
     text = text.strip()
-    m = _FAST_ELEM_RE.match(text)
+    m = _FAST_ELEM_RE.match(text) if _FAST[0] else None
     if m and (is_map == bool(m.group(2))):
-        # new_element's record, built at once: ~21,000 elements in a 10,000-Service table
-        key = [int(t) if t.isdigit() else _scalar(t) for t in m.group(1).split(" . ")]
-        d: dict[str, Any] = {"key": [k if isinstance(k, (int, str)) else typed_value(k) for k in key]}
+        # ~21,000 elements in a 10,000-Service table
+        key_text = m.group(1)
+        words = key_text.split(" . ")
+        if "/" in key_text or "-" in key_text or "0x" in key_text:
+            key = [int(t) if t.isdigit() else _scalar(t) for t in words]
+            if not all(isinstance(k, (int, str)) for k in key):  # a prefix or a range: new_element's record
+                return _element_record(key, m, text)
+        else:  # no word _scalar reads as more than itself
+            key = [int(t) if t.isdigit() else t for t in words]
+        make = _makers()
         if m.group(2):
-            d["value"] = {"kind": "verdict", "verdict": m.group(2), "target": m.group(3)}  # typed_value's
-        d["text"] = text
-        return d
+            return make.map_element(key, make.verdict("verdict", m.group(2), m.group(3)), text)
+        return make.element(key, text)
     toks = tokenize(text)
     key_toks: list[str] = []
     comment: Optional[str] = None
@@ -82,6 +121,10 @@ _FAST = [True]
 # models of a 10,000-Service kube-proxy table (~41,000 chains, ~85,000 rules) are not all
 # built while the dicts they come from are all alive too (~50 MB less at the peak).
 _CHAIN_BATCH = 2000
+
+# A quick rule line's first word: a statement's, not ``policy`` (``policy accept;`` is the
+# chain's; ``type`` is no statement's first word: a chain header).
+_QUICK_STARTS = STATEMENT_STARTS - {"policy"}
 
 
 def _typed_chains(chains: list[dict[str, Any]]) -> list[NftChain]:
@@ -137,12 +180,13 @@ class TextParser:
         return self.tables
 
     def _table_body(self, table: dict[str, Any], i: int) -> int:
-        n = len(self.lines)
+        lines = self.lines
+        n = len(lines)
         label = f"{table['family']} {table['name']}"
         chains = table["chains"]
         typed = 0  # chains[:typed] are models (NftTable validation passes them through as they are)
         while i < n:
-            raw = self.lines[i]
+            raw = lines[i]
             s = raw.strip()
             if not s or s.startswith("#"):
                 i += 1
@@ -152,7 +196,8 @@ class TextParser:
                 name = s[6:-2]
                 if name.split() == [name]:
                     i = self._new_chain(chains, name, None, i)
-                    typed = _type_batch(chains, typed)
+                    if len(chains) - typed >= _CHAIN_BATCH:
+                        typed = _type_batch(chains, typed)
                     continue
             body, handle = _strip_handle(s)
             if body == "}":
@@ -219,13 +264,15 @@ class TextParser:
             if not s:
                 i += 1
                 continue
+            if s == "}":  # the chain's end, as the general path below reads it
+                return i + 1
             # most lines of a large table: a one-line rule with no handle or comment, its
             # braces (kube-proxy's numgen maps, affinity updates) closed on the line, which
             # the general path below reads as exactly this
-            if (fast and "#" not in s and "comment" not in s and s != "}" and not s.startswith(("type ", "policy "))
+            if (fast and "#" not in s and "comment" not in s
                     and ("{" not in s or (s[-1] != "{" and s.count("{") == s.count("}")))):
                 first = s.split(" ", 1)[0]
-                if first in STATEMENT_STARTS or first[0] == "@":
+                if first in _QUICK_STARTS or first[0] == "@":  # so not `type …` nor `policy …`
                     rules.append({"text": s, "line_no": i + 1})
                     i += 1
                     continue
