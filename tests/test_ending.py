@@ -141,11 +141,11 @@ CHILD = """
 import atexit, os, sys, threading
 from labreport.cli import ending
 
-class Noisy:
-    def __del__(self, write=os.write):  # runs in the interpreter's teardown only
+def teardown(event, args, write=os.write):  # raised by the interpreter's teardown
+    if event == "cpython.PyInterpreterState_Clear":
         write(2, b"teardown ran\\n")
 
-noisy = Noisy()
+sys.addaudithook(teardown)
 atexit.register(lambda: open(sys.argv[1], "w").write("atexit ran"))
 mode = sys.argv[2]
 if mode == "thread":  # a non-daemon thread still working: the interpreter waits for it
@@ -225,11 +225,11 @@ RUN = """
 import os, sys
 from labreport.cli import run
 
-class Noisy:
-    def __del__(self, write=os.write):  # runs in the interpreter's teardown only
+def teardown(event, args, write=os.write):  # raised by the interpreter's teardown
+    if event == "cpython.PyInterpreterState_Clear":
         write(2, b"teardown ran\\n")
 
-noisy = Noisy()
+sys.addaudithook(teardown)
 sys.argv = ["labreport", *sys.argv[1:]]
 run()
 """

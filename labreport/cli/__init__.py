@@ -73,6 +73,10 @@ def main(argv: Optional[Sequence[str]] = None, prog_name: str = "labreport") -> 
             pass
         return 0
     _no_pydantic_plugins()
+    if _console:  # a console script: the models' schemas from the cache (labreport.schema_cache)
+        from labreport import schema_cache
+
+        schema_cache.install()
     from labreport.gcpause import gc_paused
 
     with gc_paused():  # click's modules: long-lived objects, nothing for the collector (as in get_command)
@@ -130,13 +134,22 @@ def run() -> None:  # console script
     _end(main)
 
 
+_console: list[bool] = []  # [True] in a console script's run (not main() called by a test)
+
+
 def _end(command: Callable[[], int]) -> None:
     """Run a console script's ``command`` and end the process with its status, at once when
-    nothing needs the interpreter's teardown (labreport.cli.ending)."""
+    nothing needs the interpreter's teardown (labreport.cli.ending); the models' schemas it
+    generated kept for the next run (labreport.schema_cache)."""
     from labreport.cli import ending
 
     ending.arm()
-    ending.end(command())
+    _console.append(True)
+    status = command()
+    cache = sys.modules.get("labreport.schema_cache")
+    if cache is not None:
+        cache.save()
+    ending.end(status)
 
 
 __all__ = ["COMMANDS", "HELP", "VERSION_TEXT", "main", "run"]
