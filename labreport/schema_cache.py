@@ -209,16 +209,11 @@ def _directory() -> Optional[str]:
 def _key(*versions: str) -> Optional[str]:
     """A digest of Python's version, ``versions`` and every source file of PACKAGES."""
     h = hashlib.sha256(repr((sys.version, sys.implementation.cache_tag, versions)).encode())
-    for package in PACKAGES:
-        module = sys.modules.get(package)
-        if module is None:
-            import importlib
+    import importlib.util
 
-            try:
-                module = importlib.import_module(package)
-            except ImportError:
-                continue
-        for root in list(getattr(module, "__path__", ())):
+    for package in PACKAGES:
+        spec = importlib.util.find_spec(package)  # its directories, without importing it
+        for root in list((spec.submodule_search_locations or ()) if spec is not None else ()):
             try:
                 _digest_tree(h, root)
             except OSError:

@@ -73,6 +73,9 @@ def main(argv: Optional[Sequence[str]] = None, prog_name: str = "labreport") -> 
             pass
         return 0
     _no_pydantic_plugins()
+    from labreport import forward_refs
+
+    forward_refs.install()  # the models' string annotations compiled once each
     if _console:  # a console script: the models' schemas from the cache (labreport.schema_cache)
         from labreport import schema_cache
 
