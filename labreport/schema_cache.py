@@ -22,7 +22,8 @@ The cached schema is only used when it is the one pydantic would generate:
     model is completed;
   * a schema that cannot be pickled (a lambda default factory…) is not cached; one that
     cannot be unpickled, or whose validator or serializer cannot be built, is generated;
-  * written to a temporary file (0600) renamed over the cache; a failed write is ignored.
+  * written to a temporary file (0600) renamed over the cache; a failed write is ignored;
+    the directory keeps the ``KEEP_FILES`` newest cache files.
 
 ``LABREPORT_NO_SCHEMA_CACHE`` (any non-empty value) turns it off. Tests and other
 programs calling ``labreport.cli.main`` do not use it (only the console scripts install it).
@@ -42,6 +43,7 @@ from typing import Any, Callable, Optional
 DISABLE_ENV = "LABREPORT_NO_SCHEMA_CACHE"
 KNOWN_PYDANTIC = ("2.14.4",)  # whose complete_model_class ends as _install does
 MAX_BYTES = 16 << 20
+KEEP_FILES = 8  # the newest cache files kept in the directory (other trees, versions, edits)
 PACKAGES = ("labreport", "collectors")
 
 
@@ -124,6 +126,23 @@ def save() -> None:
     except Exception:  # a full disk, a read-only home: the next run generates them again
         return
     cache.entries, cache.new = entries, {}
+    _prune(directory, keep=cache.path)
+
+
+def _prune(directory: str, *, keep: str) -> None:
+    """Remove the oldest cache files beyond KEEP_FILES (each edit of a source file, each
+    tree or version, is a file of its own); never ``keep``, the one just written."""
+    try:
+        with os.scandir(directory) as it:
+            files = [(e.stat(follow_symlinks=False).st_mtime_ns, e.path) for e in it
+                     if e.name.startswith("schemas-") and e.name.endswith(".pickle")
+                     and e.is_file(follow_symlinks=False)]
+        files.sort(reverse=True)
+        for _, path in files[KEEP_FILES:]:
+            if path != keep:
+                os.unlink(path)
+    except OSError:
+        return
 
 
 def _name(cls: Any) -> Optional[str]:

@@ -240,3 +240,21 @@ def test_tests_calling_main_do_not_use_the_cache(tmp_path, monkeypatch):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, env=env, timeout=120)
     assert proc.returncode == 0 and proc.stderr.endswith(b"False")
     assert not (tmp_path / "labreport").exists()
+
+
+def test_old_cache_files_are_pruned(fresh, tmp_path):
+    directory = tmp_path / "labreport"
+    directory.mkdir(mode=0o700)
+    for i in range(schema_cache.KEEP_FILES + 3):
+        old = directory / f"schemas-old{i:02d}.pickle"
+        old.write_bytes(marshal.dumps({}))
+        os.utime(old, ns=(10**18 + i, 10**18 + i))
+    other = directory / "notes.txt"
+    other.write_text("not ours")
+    assert schema_cache.install()
+    assert _probe_model(fresh, "Pruned", n=(int, 1))().n == 1  # one schema generated: the run saves
+    schema_cache.save()
+    left = sorted(p.name for p in directory.glob("schemas-*.pickle"))
+    assert len(left) == schema_cache.KEEP_FILES and Path(schema_cache._cache[0].path).name in left
+    assert "schemas-old00.pickle" not in left and f"schemas-old{schema_cache.KEEP_FILES + 2:02d}.pickle" in left
+    assert other.exists()
