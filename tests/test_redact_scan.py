@@ -96,17 +96,17 @@ PS = ("USER         PID %CPU %MEM    VSZ   RSS TTY      STAT START   TIME COMMAN
 
 
 def test_console_script_output_is_whole_after_a_large_snapshot(tmp_path):
-    """``labreport analyze --json`` ends with os._exit after a frozen snapshot: what it
-    printed must all be there, and the exit status kept."""
+    """``labreport analyze --json`` ends with os._exit (labreport.cli.ending) after a large
+    snapshot: what it printed must all be there, and the exit status kept."""
     dump = tmp_path / "ipt.txt"
-    dump.write_text(_dump(4000))  # a heap past _BIG_HEAP (~150,000 objects frozen; 2,000 services are ~99,000 now)
+    dump.write_text(_dump(4000))  # ~150,000 objects frozen, kept until the end (ending.keep)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     snap = tmp_path / "snap"
     subprocess.run([sys.executable, "-m", "labreport", "import", "--iptables-save", str(dump), "--out", str(snap),
                     "-q"], check=True, env=env, cwd=tmp_path)
-    child = ("import gc, sys\nfrom labreport.cli import main, _exit, _BIG_HEAP\n"
+    child = ("import sys\nfrom labreport.cli import main, ending\nending.arm()\n"
              "rc = main(['analyze', sys.argv[1], '--json', '--no-redact'])\n"
-             "sys.stderr.write(f'quick exit: {gc.get_freeze_count() >= _BIG_HEAP}\\n')\n_exit(rc)")
+             "sys.stderr.write(f'quick exit: {ending.blocker() is None}\\n')\nending.end(rc)")
     proc = subprocess.run([sys.executable, "-c", child, str(snap)], capture_output=True, env=env, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert b"quick exit: True" in proc.stderr

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 import types
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 from labreport import __version__
 from labreport.cli.commands import COMMANDS
@@ -73,6 +73,13 @@ def main(argv: Optional[Sequence[str]] = None, prog_name: str = "labreport") -> 
             pass
         return 0
     _no_pydantic_plugins()
+    from labreport import forward_refs
+
+    forward_refs.install()  # the models' string annotations compiled once each
+    if _console:  # a console script: the models' schemas from the cache (labreport.schema_cache)
+        from labreport import schema_cache
+
+        schema_cache.install()
     from labreport.gcpause import gc_paused
 
     with gc_paused():  # click's modules: long-lived objects, nothing for the collector (as in get_command)
@@ -127,27 +134,25 @@ class _PluginsOff(types.ModuleType):
 
 
 def run() -> None:  # console script
-    _exit(main())
+    _end(main)
 
 
-# a command that loaded (or built) a large snapshot froze it: ~10^6 objects
-_BIG_HEAP = 100_000
+_console: list[bool] = []  # [True] in a console script's run (not main() called by a test)
 
 
-def _exit(status: int) -> None:
-    """End the console script. After a large snapshot, freeing its objects one by one at
-    exit costs ~0.2 s for nothing: labreport registers no exit handlers and closes its files
-    in with-blocks, so the standard streams are flushed and the process ends at once."""
-    import gc
+def _end(command: Callable[[], int]) -> None:
+    """Run a console script's ``command`` and end the process with its status, at once when
+    nothing needs the interpreter's teardown (labreport.cli.ending); the models' schemas it
+    generated kept for the next run (labreport.schema_cache)."""
+    from labreport.cli import ending
 
-    if gc.get_freeze_count() < _BIG_HEAP:
-        sys.exit(status)
-    try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except (OSError, ValueError):  # a closed pipe: let the interpreter report it as usual
-        sys.exit(status)
-    os._exit(status if isinstance(status, int) else 1)
+    ending.arm()
+    _console.append(True)
+    status = command()
+    cache = sys.modules.get("labreport.schema_cache")
+    if cache is not None:
+        cache.save()
+    ending.end(status)
 
 
 __all__ = ["COMMANDS", "HELP", "VERSION_TEXT", "main", "run"]
@@ -162,4 +167,4 @@ def __getattr__(name: str) -> Any:  # `from labreport.cli import cli` (the click
 
 
 def run_kubectl() -> None:  # console script kubectl-labreport: `kubectl labreport …`
-    sys.exit(main(prog_name="kubectl labreport"))
+    _end(lambda: main(prog_name="kubectl labreport"))

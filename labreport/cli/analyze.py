@@ -14,6 +14,7 @@ from typing import Optional
 import click
 
 from labreport.analysis.model import Analysis, ServiceRecord
+from labreport.cli.ending import keep
 from labreport.cli.output import chosen, emit, load_redacted, output_option
 from labreport.errors import LabreportError
 
@@ -65,6 +66,7 @@ def command(snapshot: str, as_json: bool, nodes: tuple[str, ...], service: Optio
 
     with gc_paused(freeze=True):  # the analysis (and the rules' statements it read) lives as long as the command
         analysis = _filter(analyze(snap, service=service), nodes, service)
+    keep(snap, analysis)  # freed by the process's end, not one by one on return (labreport.cli.ending)
     for u in analysis.unread:  # what the student can act on, also with --json
         click.echo(f"could not read / repaired: {u.source}: {u.message}" + (f"\n  -> {u.fix}" if u.fix else ""), err=True)
     for i in analysis.inconsistencies:
@@ -73,6 +75,7 @@ def command(snapshot: str, as_json: bool, nodes: tuple[str, ...], service: Optio
         # bytes from pydantic's core straight to stdout: a 10,000-Service analysis is ~30 MB
         # of JSON, and a str of it encoded again by click doubled the peak memory
         data = analysis.__pydantic_serializer__.to_json(analysis, indent=1)
+        keep(data)
         out = getattr(sys.stdout, "buffer", None)
         if out is None:
             click.echo(data.decode())

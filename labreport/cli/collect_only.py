@@ -73,4 +73,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 def run() -> None:  # console script
-    sys.exit(main())
+    from labreport.cli import _end
+
+    _end(main)

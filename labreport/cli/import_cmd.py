@@ -13,6 +13,7 @@ from typing import Optional
 
 import click
 
+from labreport.cli.ending import keep
 from labreport.errors import LabreportError
 from labreport.importer import ImportFileError, import_files, read_file, read_file_or_error
 from labreport.snapshot import digest_path, save
@@ -225,7 +226,9 @@ def command(argv: tuple[str, ...]) -> None:
     assert args.out is not None  # parse_args requires it
     from labreport.redact import for_storage
 
+    keep(snap)  # what the command built is freed by the process's end (labreport.cli.ending)
     snap = for_storage(snap, redact=not args.no_redact)
+    keep(snap)
     if to_stdout:
         import sys
 
