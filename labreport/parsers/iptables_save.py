@@ -65,8 +65,9 @@ the rule starts. Fast: plain string splits, no regular expression per line; a cl
 from __future__ import annotations
 
 import re
-from itertools import groupby, repeat
-from operator import itemgetter
+from bisect import bisect_left
+from itertools import compress, islice, repeat
+from operator import itemgetter, ne
 from typing import Any, NamedTuple, Optional, Union
 
 from labreport.errors import ParseError
@@ -583,9 +584,11 @@ def _rule_set(tables: _Tables, backend_text: list[str], family_v6: bool) -> Ipta
 
 
 # what sends a text to the line-by-line reader: whitespace that str.split()/strip() would
-# normalize (a blank line or a line with a leading or trailing space fails the block
-# checks of _parse_clean), `iptables -S -v` counters, the garbled PDF comment form
-_NOT_CLEAN = ("\t", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x1f", "  ", "-c ", " --> ")
+# normalize (a blank line or a line with a leading space fails the block checks of
+# _parse_clean; " \n" is a line's trailing space), `iptables -S -v` counters, the garbled PDF
+# comment form
+_NOT_CLEAN = ("\t", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x1f", "  ", " \n", "-c ", " --> ")
+_COMMIT = "\nCOMMIT"  # where a table ends, found in the same pass (its line is checked by _parse_clean)
 # each looked for in one C pass over the text: a character by ``in`` (memchr), a longer
 # piece by its regular expression (re's literal search: 7 ms each over the 16 MB benchmark
 # dump, where ``in`` takes 11-13 ms for a piece ending in a space, the dump's commonest
@@ -597,37 +600,79 @@ _NOT_CLEAN_AUTOMATON: list[Any] = []  # [the automaton, or None when ahocorasick
 
 
 def _not_clean_automaton() -> Any:
+    """The automaton of ``_NOT_CLEAN`` and ``_COMMIT`` (its pattern id ``len(_NOT_CLEAN)``)."""
     if not _NOT_CLEAN_AUTOMATON:
         try:
             import ahocorasick_rs
 
             _NOT_CLEAN_AUTOMATON.append(ahocorasick_rs.BytesAhoCorasick(
-                [bad.encode() for bad in _NOT_CLEAN], matchkind=ahocorasick_rs.MATCHKIND_LEFTMOST_FIRST))
+                [piece.encode() for piece in (*_NOT_CLEAN, _COMMIT)], matchkind=ahocorasick_rs.MATCHKIND_LEFTMOST_FIRST))
         except ImportError:  # pragma: no cover - a dependency; the passes below give the same answer
             _NOT_CLEAN_AUTOMATON.append(None)
     return _NOT_CLEAN_AUTOMATON[0]
 
 
-def _may_be_clean(text: str) -> bool:
-    """Nothing of ``_NOT_CLEAN`` in ``text``, which is ASCII and does not start with a space."""
-    if not text.isascii() or text[:1] == " ":
-        return False
+class _Scan(NamedTuple):
+    """What one look over a text that may be a clean dump found."""
+
+    commits: list[int]  # where each ``\nCOMMIT`` starts, in order
+    newlines: int  # how many newlines it holds
+
+
+_KEEP_QUOTES_AND_NEWLINES = bytes(c for c in range(256) if c not in b'"\n')  # what translate deletes
+
+
+def _scan_clean(text: str) -> Optional[_Scan]:
+    """None when ``text`` is not ASCII, starts or ends with a space, holds a piece of
+    ``_NOT_CLEAN`` or a line with an odd number of double quotes; else where its tables may
+    end and its newline count. C passes over its bytes (encoded once): the automaton (or
+    the passes), and a translate that keeps only the quotes and newlines (each pair of
+    quotes in a row taken out of that, a quote is left where a line's count is odd)."""
+    if not text.isascii() or text[:1] == " " or text[-1:] == " ":
+        return None
+    data = text.encode("ascii")
     automaton = _not_clean_automaton()
     if automaton is not None:
-        return not automaton.find_matches_as_indexes(text.encode("ascii"))
-    return not any(map(text.__contains__, _NOT_CLEAN_CHARS)) and not any(search(text) for search in _NOT_CLEAN_SEARCH)
+        found = automaton.find_matches_as_indexes(data)
+        commits = [start for pattern, start, _ in found if pattern == len(_NOT_CLEAN)]
+        if len(commits) != len(found):
+            return None
+    elif any(map(text.__contains__, _NOT_CLEAN_CHARS)) or any(search(text) for search in _NOT_CLEAN_SEARCH):
+        return None
+    else:
+        commits = []
+        k = text.find(_COMMIT)
+        while k >= 0:
+            commits.append(k)
+            k = text.find(_COMMIT, k + 1)
+    kept = data.translate(None, _KEEP_QUOTES_AND_NEWLINES)
+    if b'"' in kept.replace(b'""', b""):
+        return None  # a quote left open (a warning there)
+    return _Scan(commits, kept.count(b"\n"))
+
+
+def _may_be_clean(text: str) -> bool:
+    """Nothing of ``_NOT_CLEAN`` in ``text``, which is ASCII, does not start or end with a
+    space, and closes on each line every double quote it opens."""
+    return _scan_clean(text) is not None
 
 
 def _parse_clean(text: str) -> Optional[tuple[_Tables, list[str], bool]]:
     """A clean ``iptables-save`` dump (``# …`` comments, then per table ``*TABLE``, its
     ``:CHAIN POLICY [p:b]`` lines, its ``-A CHAIN …`` lines and ``COMMIT``; single spaces,
     ASCII, every quote closed on its line), read by whole blocks: each table's chain
-    lines and rule lines split at once (str.split over the block, no per-line branches),
-    each run of one chain's rules taken as a slice. What the line-by-line reader gives for
-    the same text (tables, chains, rules, line numbers, backend, family; no warnings);
-    None for anything else (it reads that)."""
-    if not _may_be_clean(text):
+    lines and rule lines split at once (str.split, one re.split over the block, no per-line
+    branches), each run of one chain's rules taken as a slice. What the line-by-line reader
+    gives for the same text (tables, chains, rules, line numbers, backend, family; no
+    warnings); None for anything else (it reads that).
+
+    Each piece a split gives is taken for one line, and the lines counted so must be the
+    text's (its newlines, counted by _scan_clean): a piece holding a newline (a line that
+    is no chain or rule line) makes the count differ."""
+    scan = _scan_clean(text)
+    if scan is None:
         return None
+    commits = scan.commits
     tables: _Tables = {}
     backend_text: list[str] = []
     family_v6 = False
@@ -653,95 +698,102 @@ def _parse_clean(text: str) -> Optional[tuple[_Tables, list[str], bool]]:
         name = text[pos + 1:end]
         if name not in KNOWN_TABLES:
             return None
-        k = text.find("\nCOMMIT", end)
+        i = bisect_left(commits, end)
+        if i == len(commits):
+            return None  # no COMMIT (cut)
+        k = commits[i]
         after = k + 7
-        if k < 0 or (after < n and text[after] != "\n"):
-            return None  # no COMMIT (cut), or a line that only starts so
+        if after < n and text[after] != "\n":
+            return None  # a line that only starts so
         # the table's lines are text[end + 1:k]: its chain lines, then from r0 its rules
         if k <= end or text.startswith("-A ", end + 1):
             r0 = end + 1
         else:
             r0 = text.find("\n-A ", end + 1, k) + 1 or k + 1
-        table = _table(tables, name)
-        n_decl = _read_chain_lines(text[end + 1:r0 - 1], table) if r0 > end + 1 else 0
-        if n_decl < 0:
-            return None
-        n_rules = _read_rule_lines(text[r0 + 3:k], table, line_no + 1 + n_decl) if r0 < k else 0
-        if n_rules < 0:
+        n_lines = _read_table(text[end + 1:r0 - 1] if r0 > end + 1 else "", text[r0 - 1:k] if r0 < k else "",
+                              _table(tables, name), line_no + 1)
+        if n_lines < 0:
             return None
         pos = after + 1
-        line_no += n_decl + n_rules + 2
-    if not tables:
-        return None
+        line_no += n_lines + 2
+    if not tables or line_no - 1 - (not text.endswith("\n")) != scan.newlines:
+        return None  # a piece was more than one line
     return tables, backend_text, family_v6
 
 
-def _read_chain_lines(decl: str, table: dict[str, Any]) -> int:
+def _read_table(decl: str, rules: str, table: dict[str, Any], first: int) -> int:
     """A table's ``:CHAIN POLICY [p:b]`` lines (``decl``, without the newline after the
-    last) into ``table``: how many; -1 when one is not a chain line."""
-    if decl[:1] != ":":
+    last) and its ``-A CHAIN SPEC`` lines (``rules``: from the newline before the first to
+    the end of the last) into ``table``, the first line at ``first``: how many lines; -1 when
+    one is not read as the line reader reads it."""
+    declared = _chain_lines(decl) if decl else ([], [])
+    if declared is None:
         return -1
-    lines = decl[1:].split("\n:")
-    if decl.count("\n") != len(lines) - 1:
-        return -1  # a line that is not a chain line
-    decls = list(map(str.split, lines))
+    names, policies = declared
+    read = _rule_runs(rules, first + len(names)) if rules else ([], [])
+    if read is None:
+        return -1
+    run_names, runs = read
+    if not table["chains"]:
+        by_name = dict(zip(run_names, runs))
+        if len(by_name) == len(run_names):  # each chain's rules in one run
+            rules_of = map(by_name.pop, names, repeat(None))
+            chains = {cname: {"name": cname, "policy": policy, "rules": run or []}
+                      for cname, policy, run in zip(names, policies, rules_of)}
+            if len(chains) == len(names):  # each chain declared once
+                for cname, run in by_name.items():  # chains only rules name: after, as they come
+                    chains[cname] = {"name": cname, "policy": None, "rules": run}
+                table["chains"] = chains
+                return len(names) + sum(map(len, runs))
+    # declared again, a chain's rules in two runs, or a table read twice: as they come
+    for cname, policy in zip(names, policies):
+        _chain(table, cname, policy)
+    chains = table["chains"]
+    for cname, run in zip(run_names, runs):
+        (chains.get(cname) or _chain(table, cname))["rules"] += run
+    return len(names) + sum(map(len, runs))
+
+
+def _chain_lines(decl: str) -> Optional[tuple[list[str], list[Optional[str]]]]:
+    """The names and policies of ``:CHAIN POLICY [p:b]`` lines; None when one is not one
+    (a piece holding a newline is seen by the line count of _parse_clean)."""
+    if decl[:1] != ":":
+        return None
+    decls = list(map(str.split, decl[1:].split("\n:")))
     if not all(decls):
-        return -1  # ":" alone
+        return None  # ":" alone
     names = list(map(_first, decls))
     policies = [parts[1] if len(parts) > 1 and parts[1] != "-" else None for parts in decls]
-    if table["chains"] or len(set(names)) != len(names):
-        for cname, policy in zip(names, policies):  # declared again (or a table read twice): as they come
-            _chain(table, cname, policy)
-    else:
-        table["chains"] = {cname: {"name": cname, "policy": policy, "rules": []}
-                           for cname, policy in zip(names, policies)}
-    return len(lines)
+    return names, policies
 
 
-def _read_rule_lines(rules: str, table: dict[str, Any], first: int) -> int:
-    """A table's ``-A CHAIN SPEC`` lines (``rules``: from the first line's chain name to the
-    end of the last line) into ``table``, the first at line ``first``: how many; -1 when one
-    is not a rule line as the line reader reads it verbatim."""
-    n_newlines, open_quote = _newlines_and_open_quote(rules)
-    if open_quote:
-        return -1  # a quote left open (a warning there)
-    lines = rules.split("\n-A ")
-    n_rules = len(lines)
-    if n_newlines != n_rules - 1:
-        return -1  # a line that is not a rule
-    rows = list(map(str.partition, lines, repeat(" ")))
-    del lines
-    if not all(map(_second, rows)):
-        return -1  # "-A CHAIN" with nothing after it
-    specs = list(map(_third, rows))
-    if any(map(str.endswith, specs, repeat(" "))):
-        return -1  # a trailing space (stripped there)
-    built = list(map(_new_ipt_rule, repeat(IptRule), zip(specs, range(first, first + n_rules), repeat(None))))
-    del specs
-    chains = table["chains"]
-    i = 0
-    for cname, run in groupby(map(_first, rows)):
-        if '"' in cname:
-            return -1  # the quotes were counted by line: a chain name holding one is read there
-        j = i + len(list(run))
-        (chains.get(cname) or _chain(table, cname))["rules"] += built[i:j]
-        i = j
-    return n_rules
+# a rule line's start: the newline before it, "-A ", its chain name and the space after it
+_RULE_START = re.compile(r"\n-A ([^ ]+) ")
 
 
-_KEEP_QUOTES_AND_NEWLINES = bytes(c for c in range(256) if c not in b'"\n')  # what translate deletes
+def _rule_runs(rules: str, first: int) -> Optional[tuple[list[str], list[list[IptRule]]]]:
+    """``-A CHAIN SPEC`` lines (``rules``, from the newline before the first), the first at
+    line ``first``, as runs of one chain's rules: the chains' names and the runs; None when
+    one is not a rule line as the line reader reads it verbatim (a piece holding a newline
+    is seen by the line count of _parse_clean). One re.split gives every chain name and
+    spec; the runs' bounds are where a name differs from the one before (C passes)."""
+    parts = _RULE_START.split(rules)
+    if parts[0]:
+        return None  # "-A CHAIN" with nothing after it
+    names = parts[1::2]
+    n = len(names)
+    built = list(map(_new_ipt_rule, repeat(IptRule), zip(islice(parts, 2, None, 2), range(first, first + n),
+                                                          repeat(None))))
+    del parts
+    starts = [0, *compress(range(1, n), map(ne, islice(names, 1, None), names))]
+    run_names = list(map(names.__getitem__, starts))
+    if '"' in "".join(run_names):
+        return None  # the quotes were counted by line: a chain name holding one is read there
+    starts.append(n)
+    return run_names, list(map(built.__getitem__, map(slice, starts, islice(starts, 1, None))))
 
 
-def _newlines_and_open_quote(text: str) -> tuple[int, bool]:
-    """How many newlines the ASCII ``text`` holds, and whether one of its lines holds an odd
-    number of double quotes: by C passes over its bytes (the text less everything but its
-    quotes and newlines; each pair of quotes in a row taken out of that, a quote is left
-    where a line's count is odd), not a count per line."""
-    kept = text.encode("ascii").translate(None, _KEEP_QUOTES_AND_NEWLINES)
-    return kept.count(b"\n"), b'"' in kept.replace(b'""', b"")
-
-
-_first, _second, _third = itemgetter(0), itemgetter(1), itemgetter(2)
+_first = itemgetter(0)
 _new_ipt_rule = tuple.__new__
 
 
