@@ -383,12 +383,19 @@ def not_clean_by(request, monkeypatch):
     return request.param
 
 
-def test_both_finders_of_not_clean_pieces_agree(not_clean_by):
+@pytest.mark.parametrize("chunk", [None, 1, 7])
+def test_both_finders_of_not_clean_pieces_agree(not_clean_by, chunk, monkeypatch):
+    if chunk is not None:  # the text looked at in pieces of whole lines, each from the last one's newline
+        monkeypatch.setattr(iptables_save, "_CHUNK", chunk)
     text = read("lab-iptables-save.txt")
     assert iptables_save._may_be_clean(text)
     for bad in iptables_save._NOT_CLEAN:
         for at in (0, len(text) // 2, len(text)):
             assert not iptables_save._may_be_clean(text[:at] + bad + text[at:]), (bad, at)
+    for at in [i + 1 for i, c in enumerate(text) if c == "\n"][::7]:  # at a line's start: a piece's too
+        for bad in iptables_save._NOT_CLEAN:
+            assert not iptables_save._may_be_clean(text[:at] + bad + text[at:]), (bad, at)
+        assert not iptables_save._may_be_clean(text[:at] + '"' + text[at:]), at
     assert not iptables_save._may_be_clean(" " + text) and not iptables_save._may_be_clean(text + "é")
     assert iptables_save._may_be_clean(text.replace("-c", "-C").replace("->", "- >") + "-c\n- ->\n")
 
@@ -572,13 +579,17 @@ def _mutants(text: str) -> dict[str, str]:
     return out
 
 
+@pytest.mark.parametrize("chunk", [None, 1, 97])
 @pytest.mark.parametrize("path", ALL_IPTABLES, ids=[p.name for p in ALL_IPTABLES])
-def test_block_reader_equals_the_line_reader_on_every_fixture_and_its_mutants(path, not_clean_by):
+def test_block_reader_equals_the_line_reader_on_every_fixture_and_its_mutants(path, chunk, not_clean_by, monkeypatch):
     """Whatever the block reader takes, it reads as the line reader does (models, line numbers,
     counters, chain order, backend, family, warnings, the source-text mark); what it does not
-    take the line reader reads."""
+    take the line reader reads. Also with the text scanned and split in pieces of every line
+    (``chunk`` 1) or of ~97 characters (the fixtures are smaller than a piece)."""
     from labreport.parsers.base import check_text
 
+    if chunk is not None:
+        monkeypatch.setattr(iptables_save, "_CHUNK", chunk)
     text = path.read_text()
     cases = {"as is": text, **(_mutants(text) if iptables_save._parse_clean(check_text(text)) is not None else {})}
     n_fast = 0
@@ -590,12 +601,16 @@ def test_block_reader_equals_the_line_reader_on_every_fixture_and_its_mutants(pa
         assert n_fast > 10  # the mutants that stay clean are read by blocks (and equal)
 
 
-def test_both_finders_see_the_same_commits_and_lines(monkeypatch):
+@pytest.mark.parametrize("chunk", [None, 1, 50, 10**9])
+def test_both_finders_see_the_same_commits_and_lines(monkeypatch, chunk):
     for path in CLEAN:
         text = path.read_text()
+        if chunk is not None:
+            monkeypatch.setattr(iptables_save, "_CHUNK", chunk)
         by_automaton = iptables_save._scan_clean(text)
         monkeypatch.setattr(iptables_save, "_NOT_CLEAN_AUTOMATON", [None])
         by_passes = iptables_save._scan_clean(text)
         monkeypatch.undo()
         assert by_automaton == by_passes and by_automaton is not None
+        assert by_automaton.commits == [i for i in range(len(text)) if text.startswith("\nCOMMIT", i)]
         assert by_automaton.newlines == text.count("\n") and len(by_automaton.commits) == text.count("\nCOMMIT")
