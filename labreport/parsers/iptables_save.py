@@ -593,7 +593,7 @@ _COMMIT = "\nCOMMIT"  # where a table ends, found in the same pass (its line is 
 # piece by its regular expression (re's literal search: 7 ms each over the 16 MB benchmark
 # dump, where ``in`` takes 11-13 ms for a piece ending in a space, the dump's commonest
 # character) — or all of them in one pass of an Aho-Corasick automaton (ahocorasick_rs, as
-# labreport.redact uses: its SIMD prefilter, half the time of those eleven passes)
+# labreport.redact uses: its SIMD prefilter, half the time of those passes)
 _NOT_CLEAN_CHARS = tuple(bad for bad in _NOT_CLEAN if len(bad) == 1)
 _NOT_CLEAN_SEARCH = tuple(re.compile(re.escape(bad)).search for bad in _NOT_CLEAN if len(bad) > 1)
 _NOT_CLEAN_AUTOMATON: list[Any] = []  # [the automaton, or None when ahocorasick_rs is missing]
