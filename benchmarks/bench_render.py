@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
 """Render benchmark: analysis + report + diagram for a 1,000-pod snapshot (target ≤ 1 s, #14).
 
-    python3 -m tests.support.gen_snapshot --pods 1000 --services 300 --out benchmarks/out/snap-1000
-    python3 benchmarks/bench_render.py benchmarks/out/snap-1000
+    python3 benchmarks/bench_render.py [SNAPSHOT]
+
+SNAPSHOT defaults to benchmarks/out/snap-1000, made when missing by
+``python3 -m tests.support.gen_snapshot --pods 1000 --services 300 --out benchmarks/out/snap-1000``
+(a snapshot from another labreport version may not load: make it again).
 
 Prints the time of each step and of a whole `render` (redaction, analysis, diagram with
 `dot`, templates, writing) for md and html, beside the floors measured in the same run:
@@ -13,6 +16,7 @@ the target.
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 import subprocess
@@ -28,16 +32,30 @@ TARGET_S = 1.0
 
 
 def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(description="render of a 1,000-pod node (#14: target ≤ 1 s)")
+    ap.add_argument("snapshot", nargs="?", default=str(ROOT / "benchmarks" / "out" / "snap-1000"),
+                    help="snapshot directory or file (made by tests.support.gen_snapshot if it is the default "
+                         "and missing)")
+    args = ap.parse_args(argv)
     from labreport.analysis import analyze
+    from labreport.errors import SnapshotError
     from labreport.redact import redact_snapshot
     from labreport.render import diagram
     from labreport.render.i18n import Translator
     from labreport.render.report import render_report
     from labreport.snapshot import load
 
-    src = argv[0] if argv else str(ROOT / "benchmarks" / "out" / "snap-1000")
+    src = args.snapshot
+    default = str(ROOT / "benchmarks" / "out" / "snap-1000")
+    if src == default and not Path(src).exists():
+        subprocess.run([sys.executable, "-m", "tests.support.gen_snapshot", "--pods", "1000", "--services", "300",
+                        "--out", src], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
     t0 = time.perf_counter()
-    snap = load(src)
+    try:
+        snap = load(src)
+    except SnapshotError as e:
+        print(f"bench_render: {e}", file=sys.stderr)
+        return 2
     t_load = time.perf_counter() - t0
     pods = sum(len([c for c in n.containers if c.is_sandbox]) for n in snap.nodes)
     print(f"snapshot {src}: {pods} pods, load {t_load:.2f} s")
