@@ -288,30 +288,6 @@ class Uplink(NodeDevice):
     guessed: Optional[str] = None
 
 
-class NodeAnalysis(Record):
-    node: str
-    status: str = "ok"  # copied from the snapshot: ok / partial / failed
-    error: Optional[str] = None
-    components: list[Component] = Field(default_factory=list)
-    not_in_containers: list[str] = Field(default_factory=list)  # component names running on the host
-    pods: list[Pod] = Field(default_factory=list)
-    veth_pairs: list[VethPair] = Field(default_factory=list)
-    bridges: dict[str, list[str]] = Field(default_factory=dict)  # bridge -> port names
-    overlays: list[Overlay] = Field(default_factory=list)  # flannel.1 (vxlan), weave, tunl0, …
-    uplink: Optional[Uplink] = None  # the default route's device
-    proxy_mode: ProxyModeInfo = Field(default_factory=ProxyModeInfo)
-    services: list[ServiceRecord] = Field(default_factory=list)
-    masquerade: Optional[MasqueradeInfo] = None
-    preflight: list[PreflightCheck] = Field(default_factory=list)
-    not_collected: list[str] = Field(default_factory=list)  # "containers: no CRI socket at …"
-    warnings: list[str] = Field(default_factory=list)
-    control_plane: bool = False  # runs kube-apiserver / etcd / the scheduler (process or pod)
-    devices: list["DeviceRow"] = Field(default_factory=list)
-    routes: list["RouteRow"] = Field(default_factory=list)  # main table, IPv4, no local/broadcast
-    ip_rules: list["IpRuleRow"] = Field(default_factory=list)  # the node's ip rules besides the kernel's defaults
-    rule_counts: dict[str, int] = Field(default_factory=dict)  # nat_rules, svc_chains, nft_chains …
-
-
 # --------------------------------------------------------------------------- observed beside predicted
 # (analysis/observed.py fills them: trace's prediction for each Service front next to the
 # connections the node's conntrack table holds)
@@ -343,28 +319,6 @@ class ObservedFront(Record):
     masquerade_differs: list[str] = Field(default_factory=list)  # endpoints whose masquerade bit differs
     node: Optional[str] = None  # the node whose conntrack table it is
     source: Optional[str] = None  # the connections' original source address
-
-
-class Analysis(Record):
-    schema_version: int = 1
-    nodes: list[NodeAnalysis] = Field(default_factory=list)
-    mismatches: list[Mismatch] = Field(default_factory=list)
-    path: Optional[TrafficPath] = None
-    traffic: list["ServiceTraffic"] = Field(default_factory=list)  # per user Service front (labreport trace)
-    traffic_note: Optional[str] = None  # why some fronts were not traced
-    warnings: list[str] = Field(default_factory=list)
-    inconsistencies: list[Inconsistency] = Field(default_factory=list)
-    unread: list[UnreadItem] = Field(default_factory=list)
-    workloads: "WorkloadViews" = Field(default_factory=lambda: WorkloadViews())
-    overview: "ClusterOverview" = Field(default_factory=lambda: ClusterOverview())
-    # each Service front's connections in the nodes' conntrack tables beside trace's prediction
-    observed: list[ObservedFront] = Field(default_factory=list)
-
-    def node(self, name: str) -> Optional[NodeAnalysis]:
-        for n in self.nodes:
-            if n.node == name:
-                return n
-        return None
 
 
 # --------------------------------------------------------------------------- report views
@@ -516,6 +470,70 @@ class ClusterOverview(Record):
     proxy_modes: list[str] = Field(default_factory=list)
     failed_nodes: list[str] = Field(default_factory=list)
     partial_nodes: list[str] = Field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- the analysis
+# The two containing models come last: every model their fields name is defined by then, so
+# pydantic completes their fields when it makes the classes. (A field naming a model defined
+# further down stays incomplete until the rebuild, and labreport.schema_cache serves only
+# complete models: these two were built again by every command.)
+
+
+class NodeAnalysis(Record):
+    node: str
+    status: str = "ok"  # copied from the snapshot: ok / partial / failed
+    error: Optional[str] = None
+    components: list[Component] = Field(default_factory=list)
+    not_in_containers: list[str] = Field(default_factory=list)  # component names running on the host
+    pods: list[Pod] = Field(default_factory=list)
+    veth_pairs: list[VethPair] = Field(default_factory=list)
+    bridges: dict[str, list[str]] = Field(default_factory=dict)  # bridge -> port names
+    overlays: list[Overlay] = Field(default_factory=list)  # flannel.1 (vxlan), weave, tunl0, …
+    uplink: Optional[Uplink] = None  # the default route's device
+    proxy_mode: ProxyModeInfo = Field(default_factory=ProxyModeInfo)
+    services: list[ServiceRecord] = Field(default_factory=list)
+    masquerade: Optional[MasqueradeInfo] = None
+    preflight: list[PreflightCheck] = Field(default_factory=list)
+    not_collected: list[str] = Field(default_factory=list)  # "containers: no CRI socket at …"
+    warnings: list[str] = Field(default_factory=list)
+    control_plane: bool = False  # runs kube-apiserver / etcd / the scheduler (process or pod)
+    devices: list["DeviceRow"] = Field(default_factory=list)
+    routes: list["RouteRow"] = Field(default_factory=list)  # main table, IPv4, no local/broadcast
+    ip_rules: list["IpRuleRow"] = Field(default_factory=list)  # the node's ip rules besides the kernel's defaults
+    rule_counts: dict[str, int] = Field(default_factory=dict)  # nat_rules, svc_chains, nft_chains …
+
+
+def _new_workload_views() -> WorkloadViews:
+    """Analysis.workloads' default (a module function, not a lambda: the schema cache pickles
+    the schema, and a function pickles by its name)."""
+    return WorkloadViews()
+
+
+def _new_cluster_overview() -> ClusterOverview:
+    """Analysis.overview's default (see _new_workload_views)."""
+    return ClusterOverview()
+
+
+class Analysis(Record):
+    schema_version: int = 1
+    nodes: list[NodeAnalysis] = Field(default_factory=list)
+    mismatches: list[Mismatch] = Field(default_factory=list)
+    path: Optional[TrafficPath] = None
+    traffic: list["ServiceTraffic"] = Field(default_factory=list)  # per user Service front (labreport trace)
+    traffic_note: Optional[str] = None  # why some fronts were not traced
+    warnings: list[str] = Field(default_factory=list)
+    inconsistencies: list[Inconsistency] = Field(default_factory=list)
+    unread: list[UnreadItem] = Field(default_factory=list)
+    workloads: "WorkloadViews" = Field(default_factory=_new_workload_views)
+    overview: "ClusterOverview" = Field(default_factory=_new_cluster_overview)
+    # each Service front's connections in the nodes' conntrack tables beside trace's prediction
+    observed: list[ObservedFront] = Field(default_factory=list)
+
+    def node(self, name: str) -> Optional[NodeAnalysis]:
+        for n in self.nodes:
+            if n.node == name:
+                return n
+        return None
 
 
 # Every analysis builds these models; built here once each, contained models first (with
