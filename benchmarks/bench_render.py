@@ -29,11 +29,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 TARGET_S = 1.0
+DEFAULT_SNAPSHOT = str(ROOT / "benchmarks" / "out" / "snap-1000")
 
 
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(description="render of a 1,000-pod node (#14: target ≤ 1 s)")
-    ap.add_argument("snapshot", nargs="?", default=str(ROOT / "benchmarks" / "out" / "snap-1000"),
+    ap.add_argument("snapshot", nargs="?", default=DEFAULT_SNAPSHOT,
                     help="snapshot directory or file (made by tests.support.gen_snapshot if it is the default "
                          "and missing)")
     args = ap.parse_args(argv)
@@ -46,8 +47,7 @@ def main(argv: list[str]) -> int:
     from labreport.snapshot import load
 
     src = args.snapshot
-    default = str(ROOT / "benchmarks" / "out" / "snap-1000")
-    if src == default and not Path(src).exists():
+    if src == DEFAULT_SNAPSHOT and not Path(src).exists():
         subprocess.run([sys.executable, "-m", "tests.support.gen_snapshot", "--pods", "1000", "--services", "300",
                         "--out", src], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
     t0 = time.perf_counter()

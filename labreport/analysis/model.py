@@ -474,9 +474,10 @@ class ClusterOverview(Record):
 
 # --------------------------------------------------------------------------- the analysis
 # The two containing models come last: every model their fields name is defined by then, so
-# pydantic completes their fields when it makes the classes. (A field naming a model defined
-# further down stays incomplete until the rebuild, and labreport.schema_cache serves only
-# complete models: these two were built again by every command.)
+# pydantic completes their fields when it makes the classes, and the models themselves can be
+# the default factories (a lambda, which deferred the name, does not pickle). A field naming a
+# model defined further down stays incomplete until the rebuild, and labreport.schema_cache
+# serves only complete models: these two were built again by every command.
 
 
 class NodeAnalysis(Record):
@@ -503,17 +504,6 @@ class NodeAnalysis(Record):
     rule_counts: dict[str, int] = Field(default_factory=dict)  # nat_rules, svc_chains, nft_chains …
 
 
-def _new_workload_views() -> WorkloadViews:
-    """Analysis.workloads' default (a module function, not a lambda: the schema cache pickles
-    the schema, and a function pickles by its name)."""
-    return WorkloadViews()
-
-
-def _new_cluster_overview() -> ClusterOverview:
-    """Analysis.overview's default (see _new_workload_views)."""
-    return ClusterOverview()
-
-
 class Analysis(Record):
     schema_version: int = 1
     nodes: list[NodeAnalysis] = Field(default_factory=list)
@@ -524,8 +514,8 @@ class Analysis(Record):
     warnings: list[str] = Field(default_factory=list)
     inconsistencies: list[Inconsistency] = Field(default_factory=list)
     unread: list[UnreadItem] = Field(default_factory=list)
-    workloads: "WorkloadViews" = Field(default_factory=_new_workload_views)
-    overview: "ClusterOverview" = Field(default_factory=_new_cluster_overview)
+    workloads: WorkloadViews = Field(default_factory=WorkloadViews)
+    overview: ClusterOverview = Field(default_factory=ClusterOverview)
     # each Service front's connections in the nodes' conntrack tables beside trace's prediction
     observed: list[ObservedFront] = Field(default_factory=list)
 
