@@ -72,16 +72,21 @@ def command(snapshot: str, as_json: bool, nodes: tuple[str, ...], service: Optio
     for i in analysis.inconsistencies:
         click.echo(f"inconsistent: {i.kind}: {i.subject}: {i.detail}", err=True)
     if fmt == "json":
-        # bytes from pydantic's core straight to stdout: a 10,000-Service analysis is ~30 MB
-        # of JSON, and a str of it encoded again by click doubled the peak memory
-        data = analysis.__pydantic_serializer__.to_json(analysis, indent=1)
-        keep(data)
+        # bytes from pydantic's core straight to stdout, a node and a service record at a
+        # time (labreport.json_stream): a 10,000-Service analysis is ~30 MB of JSON, and one
+        # bytes of it (a str of it encoded again by click, before that) raised the peak
+        from pydantic import BaseModel
+
+        from labreport.analysis.model import NodeAnalysis
+        from labreport.json_stream import dumps_json, write_json
+
+        stream: dict[type[BaseModel], str] = {Analysis: "nodes", NodeAnalysis: "services"}
         out = getattr(sys.stdout, "buffer", None)
         if out is None:
-            click.echo(data.decode())
+            click.echo(dumps_json(analysis, stream=stream).decode())
             return
         sys.stdout.flush()
-        out.write(data)
+        write_json(analysis, out, stream=stream)
         out.write(b"\n")
         out.flush()
         return
