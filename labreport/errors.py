@@ -47,3 +47,16 @@ class TransportError(LabreportError):
 
 class RenderError(LabreportError):
     exit_code = 7
+
+
+def write_failure(exc: BaseException) -> str | None:
+    """The message for an OSError of a write that the system could not do — a full disk, a
+    quota, a file size limit, an I/O error: not a bug of labreport, said as such (exit 1);
+    None for any other exception."""
+    import errno
+
+    codes = {errno.ENOSPC, errno.EFBIG, errno.EIO, getattr(errno, "EDQUOT", 122)}
+    if not isinstance(exc, OSError) or exc.errno not in codes:
+        return None
+    what = f"cannot write {exc.filename}" if exc.filename else "cannot write the output"
+    return f"{what}: {exc.strerror or exc}"

@@ -132,3 +132,34 @@ def test_import_to_stdout_piped_into_analyze():
     an = _run("analyze", "-", "-o", "json", stdin=imp.stdout)
     assert an.returncode == 0, an.stderr
     assert [n["node"] for n in json.loads(an.stdout)["nodes"]] == ["worker"]
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full")
+@pytest.mark.parametrize("args", [
+    ["--version"],
+    ["schema"],
+    ["analyze", str(ROOT / "samples" / "live-containerd-docker-node")],
+    ["analyze", str(ROOT / "samples" / "live-containerd-docker-node"), "--json"],
+])
+def test_a_full_output_device_is_said_not_a_bug(args):
+    """stdout on a full device (/dev/full: every write fails with ENOSPC): a clear error and
+    exit 1, not a traceback or "internal error" (70); nothing more from the interpreter's exit."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    with open("/dev/full", "wb") as full:
+        cp = subprocess.run([sys.executable, "-m", "labreport", *args], stdout=full, stderr=subprocess.PIPE,
+                            env=env, cwd=ROOT, timeout=120)
+    err = cp.stderr.decode()
+    assert cp.returncode == 1, err
+    assert err == "labreport: error: cannot write the output: No space left on device\n"
+
+
+def test_write_failure_names_only_what_the_system_could_not_write():
+    import errno
+
+    from labreport.errors import write_failure
+
+    assert write_failure(OSError(errno.ENOSPC, "No space left on device", "/r/report.html")) == \
+        "cannot write /r/report.html: No space left on device"
+    assert write_failure(OSError(errno.EDQUOT, "Disk quota exceeded")) == "cannot write the output: Disk quota exceeded"
+    assert write_failure(OSError(errno.EACCES, "Permission denied")) is None  # not this kind: a bug unless said elsewhere
+    assert write_failure(ValueError("x")) is None
