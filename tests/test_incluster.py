@@ -251,15 +251,23 @@ def test_ctrl_c_deletes_every_pod_and_writes_what_arrived(api, tmp_path):
     api.pending_nodes = {"worker": "ContainerCreating"}  # the worker's pod waits; the master's finishes
     kc = api.write_kubeconfig(tmp_path / "kubeconfig")
     out = tmp_path / "snap"
+    # PYTHONFAULTHANDLER: should the run not end after the SIGINT, a SIGABRT makes it print
+    # every thread's stack (faulthandler), which the failure then shows
     proc = subprocess.Popen([LABREPORT, "collect", "--kubeconfig", str(kc), "--all-nodes", "--out", str(out), "-q",
                              "--remote-command", LABREPORT, "--pod-start-timeout", "300"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONFAULTHANDLER": "1"})
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline and len(list((out / "nodes").glob("*.json"))) < 1:
         time.sleep(0.1)
     assert len(api.pods) == 1  # the worker's, still Pending
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
+    try:
+        _, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)
+        _, err = proc.communicate(timeout=30)
+        pytest.fail(f"collect did not end within 60 s of its SIGINT; its threads then:\n{err}")
     assert proc.returncode == 130, err
     assert api.pods == {} and len(api.pods_created) == 2
     snap = load(out)
