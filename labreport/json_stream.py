@@ -14,9 +14,9 @@ newline (a JSON string never holds a raw newline). A model's fields before and a
 streamed one are serialized with ``include`` (the same fields, in the same order, as in
 the whole), the streamed field's items each on its own, and the pieces indented to their
 depth. A model this cannot split exactly — unknown (extra) fields, a model serializer,
-computed fields, an alias or serializer on the streamed field, an item that is not of the
-field's declared model exactly (the whole serializes a subclass by the declared model) — is
-serialized whole, as before.
+computed fields, an alias, serializer or exclusion on the streamed field, an item that is
+not of the field's declared model exactly (the whole serializes a subclass by the declared
+model) — is serialized whole, as before.
 """
 
 from __future__ import annotations
@@ -66,7 +66,8 @@ def _pad(text: bytes, spaces: int) -> bytes:
 def _splittable(model: BaseModel, name: str) -> bool:
     cls = type(model)
     field = cls.model_fields.get(name)
-    if field is None or field.alias or field.serialization_alias or field.exclude or field.metadata:
+    if (field is None or field.alias or field.serialization_alias or field.exclude or field.metadata
+            or getattr(field, "exclude_if", None) is not None):
         return False
     if getattr(model, "__pydantic_extra__", None):
         return False

@@ -13,14 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import computed_field, model_serializer
+from pydantic import Field, computed_field, model_serializer
 
 from labreport import json_stream
 from labreport.analysis import analyze
 from labreport.analysis.model import Analysis, Endpoint, NodeAnalysis, ServiceRecord
 from labreport.importer import build_node
 from labreport.json_stream import dumps_json, write_json
-from labreport.snapshot import Snapshot, load
+from labreport.snapshot import Record, Snapshot, load
 from tests.support import gen_iptables
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -97,6 +97,20 @@ def test_models_that_cannot_be_split_are_whole(cls):
     a = Analysis(nodes=[node])
     assert dumps_json(a, stream={Analysis: "nodes", cls: "services"}) == whole(a)
     assert whole(a) != whole(Analysis(nodes=[NodeAnalysis(node="z")]))  # the services are there
+
+
+class _Excluded(Record):
+    node: str = "x"
+    services: list[ServiceRecord] = Field(default_factory=list, exclude_if=lambda v: len(v) > 1)
+    after: int = 1
+
+
+def test_an_exclusion_on_the_streamed_field_is_the_wholes():
+    m = _Excluded(services=[ServiceRecord(name="a/b:c"), ServiceRecord(name="a/b:d")])
+    assert b'"services"' not in whole(m)
+    assert dumps_json(m, stream={_Excluded: "services"}) == whole(m)
+    one = _Excluded(services=[ServiceRecord(name="a/b:c")])
+    assert dumps_json(one, stream={_Excluded: "services"}) == whole(one) and b'"services"' in whole(one)
 
 
 def test_written_in_pieces(monkeypatch):
