@@ -256,7 +256,11 @@ def test_ctrl_c_deletes_every_pod_and_writes_what_arrived(api, tmp_path):
     proc = subprocess.Popen([LABREPORT, "collect", "--kubeconfig", str(kc), "--all-nodes", "--out", str(out), "-q",
                              "--remote-command", LABREPORT, "--pod-start-timeout", "300"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONFAULTHANDLER": "1"})
+                            env={**os.environ, "PYTHONFAULTHANDLER": "1"},
+                            # SIGINT as a terminal's Ctrl-C finds it, whoever started pytest: a
+                            # command run with & by a shell without job control (a CI script in
+                            # the background) ignores SIGINT, and Python then leaves it ignored
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline and len(list((out / "nodes").glob("*.json"))) < 1:
         time.sleep(0.1)

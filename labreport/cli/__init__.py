@@ -72,6 +72,7 @@ def main(argv: Optional[Sequence[str]] = None, prog_name: str = "labreport") -> 
         except BrokenPipeError:
             pass
         except OSError as exc:  # a full disk or device (``--version > /dev/full``): said, not a traceback
+            from labreport.cli.ending import discard_stdout
             from labreport.errors import write_failure
 
             failed = write_failure(exc)
@@ -95,17 +96,6 @@ def main(argv: Optional[Sequence[str]] = None, prog_name: str = "labreport") -> 
         from labreport.cli.app import main as click_main
 
     return click_main(args, prog_name=prog_name, from_argv=argv is None)
-
-
-def discard_stdout() -> None:
-    """What is left in stdout's buffer dropped, and later writes sent to /dev/null: the
-    interpreter's flush at exit would fail on it again (and print a second error)."""
-    try:
-        fd = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(fd, sys.stdout.fileno())
-        os.close(fd)
-    except (OSError, AttributeError, ValueError):
-        pass
 
 
 def _no_pydantic_plugins() -> None:

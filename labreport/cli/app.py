@@ -96,7 +96,7 @@ def main(argv: Optional[Sequence[str]] = None, prog_name: str = "labreport", fro
         if failed is not None:
             if show_tb:
                 _print_traceback()
-            from labreport.cli import discard_stdout
+            from labreport.cli.ending import discard_stdout
 
             discard_stdout()
             click.echo(f"labreport: error: {failed}", err=True)

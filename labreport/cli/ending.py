@@ -99,3 +99,15 @@ def end(status: int) -> NoReturn:
             or not _flushed():
         sys.exit(status)
     os._exit(status)
+
+
+def discard_stdout() -> None:
+    """stdout's file descriptor pointed at /dev/null after a write to it failed (a full
+    disk): what is left in its buffer, and any later write, goes there, so the flush at the
+    process's end does not fail on it again (and print a second error)."""
+    try:
+        fd = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(fd, sys.stdout.fileno())
+        os.close(fd)
+    except (OSError, AttributeError, ValueError):
+        pass
