@@ -51,11 +51,11 @@ class RenderError(LabreportError):
 
 def write_failure(exc: BaseException) -> str | None:
     """The message for an OSError of a write that the system could not do — a full disk, a
-    quota, a file size limit, an I/O error: not a bug of labreport, said as such (exit 1);
-    None for any other exception."""
+    quota, a file size limit (errors only a write gives): not a bug of labreport, said as
+    such (exit 1); None for any other exception."""
     import errno
 
-    codes = {errno.ENOSPC, errno.EFBIG, errno.EIO, getattr(errno, "EDQUOT", 122)}
+    codes = {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", 122)}
     if not isinstance(exc, OSError) or exc.errno not in codes:
         return None
     what = f"cannot write {exc.filename}" if exc.filename else "cannot write the output"

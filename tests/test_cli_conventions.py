@@ -162,4 +162,26 @@ def test_write_failure_names_only_what_the_system_could_not_write():
         "cannot write /r/report.html: No space left on device"
     assert write_failure(OSError(errno.EDQUOT, "Disk quota exceeded")) == "cannot write the output: Disk quota exceeded"
     assert write_failure(OSError(errno.EACCES, "Permission denied")) is None  # not this kind: a bug unless said elsewhere
+    assert write_failure(OSError(errno.EIO, "Input/output error")) is None  # a read gives it too
     assert write_failure(ValueError("x")) is None
+
+
+def test_discard_stdout_keeps_a_stdout_that_still_writes(tmp_path, monkeypatch):
+    """After a failed write elsewhere (a file on a full disk), stdout that can still be
+    flushed keeps what it holds and where it goes; only a stdout that cannot goes to /dev/null."""
+    import io
+
+    from labreport.cli.ending import discard_stdout
+
+    path = tmp_path / "out.txt"
+    raw = open(path, "wb")
+    out = io.TextIOWrapper(raw, encoding="utf-8")
+    monkeypatch.setattr(sys, "stdout", out)
+    out.write("printed before the failure\n")
+    discard_stdout()
+    assert os.fstat(out.fileno()).st_ino == os.stat(path).st_ino
+    out.write("and after\n")
+    out.flush()
+    assert path.read_text() == "printed before the failure\nand after\n"
+    monkeypatch.undo()
+    out.close()

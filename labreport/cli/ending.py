@@ -102,9 +102,17 @@ def end(status: int) -> NoReturn:
 
 
 def discard_stdout() -> None:
-    """stdout's file descriptor pointed at /dev/null after a write to it failed (a full
-    disk): what is left in its buffer, and any later write, goes there, so the flush at the
-    process's end does not fail on it again (and print a second error)."""
+    """After a write failed (a full disk): when stdout cannot be flushed either (it was the
+    write that failed), its file descriptor pointed at /dev/null — what is left in its
+    buffer, and any later write, goes there, so the flush at the process's end does not fail
+    on it again (and print a second error). A stdout that flushes is left as it is."""
+    try:
+        if sys.stdout is None or sys.stdout.closed:
+            return
+        sys.stdout.flush()
+        return
+    except Exception:  # the failed write, again
+        pass
     try:
         fd = os.open(os.devnull, os.O_WRONLY)
         os.dup2(fd, sys.stdout.fileno())
