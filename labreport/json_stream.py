@@ -122,9 +122,9 @@ def _emit(sink: _Sink, model: BaseModel, depth: int, indent: int, stream: Mappin
         item_lead = b"\n" + b" " * item_depth
         kind = type(items[0])  # every item's (_splittable)
         if kind not in stream:  # the items whole, each by its own call
-            to_json, pad, put = kind.__pydantic_serializer__.to_json, item_lead, sink.put
-            for i, item in enumerate(items):
-                put((b"," + item_lead if i else item_lead) + to_json(item, indent=indent).replace(b"\n", pad))
+            to_json, put = kind.__pydantic_serializer__.to_json, sink.put
+            for i, item in enumerate(items):  # _pad(…, item_depth), its newline-and-spaces made once
+                put((b"," + item_lead if i else item_lead) + to_json(item, indent=indent).replace(b"\n", item_lead))
         else:
             for i, item in enumerate(items):
                 sink.put(b"," + item_lead if i else item_lead)
@@ -142,4 +142,3 @@ def dumps_json(model: BaseModel, *, stream: Mapping[type[BaseModel], str], inden
     buf = io.BytesIO()
     write_json(model, buf, stream=stream, indent=indent)
     return buf.getvalue()
-
