@@ -72,14 +72,10 @@ def main(argv: Optional[Sequence[str]] = None, prog_name: str = "labreport") -> 
         except BrokenPipeError:
             pass
         except OSError as exc:  # a full disk or device (``--version > /dev/full``): said, not a traceback
-            from labreport.cli.ending import discard_stdout
-            from labreport.errors import write_failure
+            from labreport.cli.ending import said_write_failure
 
-            failed = write_failure(exc)
-            if failed is None:
+            if not said_write_failure(exc):
                 raise
-            discard_stdout()
-            sys.stderr.write(f"labreport: error: {failed}\n")
             return 1
         return 0
     _no_pydantic_plugins()

@@ -13,7 +13,7 @@ from typing import Optional, Sequence
 import click
 
 from labreport import __version__
-from labreport.errors import LabreportError, write_failure
+from labreport.errors import LabreportError
 from labreport.status import ExitStatus
 
 from labreport.cli.commands import COMMANDS
@@ -92,18 +92,13 @@ def main(argv: Optional[Sequence[str]] = None, prog_name: str = "labreport", fro
     except BrokenPipeError:
         return 0
     except Exception as exc:  # a bug: say so briefly, details on request
-        failed = write_failure(exc)  # not a bug: the disk (or stdout's device) is full, or failing
-        if failed is not None:
-            if show_tb:
-                _print_traceback()
-            from labreport.cli.ending import discard_stdout
+        from labreport.cli.ending import said_write_failure
 
-            discard_stdout()
-            click.echo(f"labreport: error: {failed}", err=True)
-            return int(ExitStatus.ERROR)
         if show_tb:
             _print_traceback()
-        else:
+        if said_write_failure(exc):  # not a bug: the disk (or stdout's device) is full
+            return int(ExitStatus.ERROR)
+        if not show_tb:
             click.echo(
                 f"labreport: internal error: {type(exc).__name__}: {exc}\n"
                 "(this is a bug; run again with --traceback and report it)",

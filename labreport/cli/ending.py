@@ -101,6 +101,21 @@ def end(status: int) -> NoReturn:
     os._exit(status)
 
 
+def said_write_failure(exc: BaseException) -> bool:
+    """For a write the system could not do (``labreport.errors.write_failure``: a full disk,
+    a quota, a file size limit): stdout discarded when it cannot be flushed either, the
+    error said on stderr, True; False (nothing done) for any other exception."""
+    from labreport.errors import write_failure
+
+    failed = write_failure(exc)
+    if failed is None:
+        return False
+    discard_stdout()
+    sys.stderr.write(f"labreport: error: {failed}\n")
+    sys.stderr.flush()
+    return True
+
+
 def discard_stdout() -> None:
     """After a write failed (a full disk): when stdout cannot be flushed either (it was the
     write that failed), its file descriptor pointed at /dev/null — what is left in its
